@@ -1,0 +1,132 @@
+//! Decoding raw CPUID leaves and feature-MSR values into identity and feature sets.
+
+use crate::catalog::{FeatureLocation, Register, catalog};
+use crate::featureset::FeatureSet;
+use crate::profile::{CpuidEntry, MsrValue};
+
+fn find(entries: &[CpuidEntry], leaf: u32, subleaf: u32) -> Option<&CpuidEntry> {
+    entries
+        .iter()
+        .find(|e| e.leaf == leaf && e.subleaf == subleaf)
+        // Leaves without subleaves are often dumped with whatever ECX held: fall back to any.
+        .or_else(|| (subleaf == 0).then(|| entries.iter().find(|e| e.leaf == leaf))?)
+}
+
+fn register(e: &CpuidEntry, r: Register) -> u32 {
+    match r {
+        Register::Eax => e.eax,
+        Register::Ebx => e.ebx,
+        Register::Ecx => e.ecx,
+        Register::Edx => e.edx,
+    }
+}
+
+fn le_bytes(words: &[u32]) -> String {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    String::from_utf8_lossy(&bytes)
+        .trim_matches(char::from(0))
+        .trim()
+        .to_owned()
+}
+
+/// CPUID.(EAX=00H): vendor string from EBX, EDX, ECX (Intel SDM Vol. 2A, CPUID leaf 0).
+pub fn vendor(entries: &[CpuidEntry]) -> Option<String> {
+    let e = find(entries, 0, 0)?;
+    Some(le_bytes(&[e.ebx, e.edx, e.ecx]))
+}
+
+/// Family, model and stepping from CPUID.01H:EAX, with the extended family/model fields
+/// (Intel SDM Vol. 2A Figure 3-6 "Version Information Returned by CPUID in EAX").
+pub fn signature(entries: &[CpuidEntry]) -> Option<(u32, u32, u32)> {
+    let eax = find(entries, 1, 0)?.eax;
+    let stepping = eax & 0xf;
+    let base_model = (eax >> 4) & 0xf;
+    let base_family = (eax >> 8) & 0xf;
+    let ext_model = (eax >> 16) & 0xf;
+    let ext_family = (eax >> 20) & 0xff;
+    let family = if base_family == 0xf {
+        base_family + ext_family
+    } else {
+        base_family
+    };
+    let model = if base_family == 0x6 || base_family == 0xf {
+        (ext_model << 4) | base_model
+    } else {
+        base_model
+    };
+    Some((family, model, stepping))
+}
+
+/// Brand string from CPUID.80000002H-80000004H (Intel SDM Vol. 2A, "Processor Brand String").
+pub fn brand(entries: &[CpuidEntry]) -> Option<String> {
+    let mut words = Vec::with_capacity(12);
+    for leaf in 0x8000_0002..=0x8000_0004 {
+        let e = find(entries, leaf, 0)?;
+        words.extend([e.eax, e.ebx, e.ecx, e.edx]);
+    }
+    let s = le_bytes(&words);
+    (!s.is_empty()).then_some(s)
+}
+
+/// Every catalog feature whose CPUID bit is set in `entries` or whose MSR bits are all set in `msrs`.
+pub fn features(entries: &[CpuidEntry], msrs: &[MsrValue]) -> FeatureSet {
+    let mut set = FeatureSet::EMPTY;
+    for f in catalog().features() {
+        let present = match f.location {
+            FeatureLocation::Cpuid {
+                leaf,
+                subleaf,
+                register: r,
+                bit,
+            } => find(entries, leaf, subleaf).is_some_and(|e| register(e, r) & (1 << bit) != 0),
+            FeatureLocation::Msr { index, mask } => msrs
+                .iter()
+                .find(|m| m.index == index)
+                .is_some_and(|m| m.value & mask == mask),
+        };
+        if present {
+            set.insert(f.id);
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(leaf: u32, eax: u32, ebx: u32, ecx: u32, edx: u32) -> CpuidEntry {
+        CpuidEntry {
+            leaf,
+            subleaf: 0,
+            eax,
+            ebx,
+            ecx,
+            edx,
+        }
+    }
+
+    #[test]
+    fn identity_of_a_xeon_gold_6148() {
+        // Leaves 0 and 1 of libvirt's x86_64-cpuid-Xeon-Gold-6148.xml.
+        let entries = [
+            entry(0, 0x16, 0x756e_6547, 0x6c65_746e, 0x4965_6e69),
+            entry(1, 0x0005_0654, 0x4540_0800, 0x7ffe_fbff, 0xbfeb_fbff),
+        ];
+        assert_eq!(vendor(&entries).as_deref(), Some("GenuineIntel"));
+        assert_eq!(signature(&entries), Some((6, 0x55, 4)));
+        let f = features(&entries, &[]);
+        let names = f.names();
+        for n in ["sse4.1", "avx", "x2apic", "sse2", "hypervisor"] {
+            assert_eq!(names.contains(&n.to_owned()), n != "hypervisor", "{n}: {names:?}");
+        }
+    }
+
+    #[test]
+    fn msr_feature_needs_all_mask_bits() {
+        // IA32_ARCH_CAPABILITIES bit 0 RDCL_NO (Intel SDM Vol. 4 Table 2-2).
+        let f = features(&[], &[MsrValue { index: 0x10a, value: 0x1 }]);
+        assert!(f.names().contains(&"rdctl-no".to_owned()));
+        assert!(!f.names().contains(&"ibrs-all".to_owned()));
+    }
+}

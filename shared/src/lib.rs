@@ -1,0 +1,18 @@
+//! fleetcompat's domain types and pure compatibility engine.
+//!
+//! Architecture Invariant: nothing in this crate does I/O, reads the clock or the machine, or is
+//! async; it builds for `wasm32-unknown-unknown` and the frontend uses its DTOs directly.
+
+pub mod api;
+pub mod catalog;
+pub mod class;
+pub mod decode;
+pub mod featureset;
+pub mod import;
+pub mod profile;
+pub mod verdict;
+
+pub use catalog::{Catalog, Feature, FeatureId, catalog};
+pub use featureset::FeatureSet;
+pub use profile::{HostProfile, SCHEMA_VERSION};
+pub use verdict::{GuestConfig, GuestCpu, Layer, Reason, Severity, Verdict, compare};

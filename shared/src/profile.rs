@@ -1,0 +1,206 @@
+//! Host profile schema v1: everything a host offers, as collected, shared by collector and backend.
+//! Raw CPUID and MSR data is kept beside the decoded sets so a later release can decode again.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::featureset::FeatureSet;
+
+/// The profile schema this release writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One CPUID leaf/subleaf and its output registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CpuidEntry {
+    pub leaf: u32,
+    pub subleaf: u32,
+    pub eax: u32,
+    pub ebx: u32,
+    pub ecx: u32,
+    pub edx: u32,
+}
+
+/// A model-specific register and its 64-bit value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MsrValue {
+    pub index: u32,
+    pub value: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    #[default]
+    X86_64,
+    Aarch64,
+}
+
+/// How the profile came to be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileOrigin {
+    /// `probe` (the collector ran on the host) or `import` (a dump of a host it could not run on).
+    pub kind: OriginKind,
+    /// Tool and version that made it, e.g. `fleetcompat-collector 0.1.0`.
+    pub tool: String,
+    /// For imports: the file and format it came from, with attribution where the data is third-party.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginKind {
+    Probe,
+    Import,
+}
+
+/// The processor as raw CPUID shows it (the *host CPU* view).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuInfo {
+    pub arch: Arch,
+    /// CPUID.(EAX=00H):EBX,EDX,ECX vendor string, e.g. `GenuineIntel`, `AuthenticAMD`.
+    pub vendor: String,
+    pub family: u32,
+    pub model: u32,
+    pub stepping: u32,
+    pub brand: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microcode: Option<String>,
+    /// TSC frequency in kHz, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsc_khz: Option<u64>,
+    /// Features raw CPUID and the host's feature MSRs show, QEMU names.
+    pub features: FeatureSet,
+    #[serde(default)]
+    pub raw_cpuid: Vec<CpuidEntry>,
+    #[serde(default)]
+    pub raw_msrs: Vec<MsrValue>,
+}
+
+/// Where a profile's guest view came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuestViewSource {
+    /// KVM_GET_SUPPORTED_CPUID and KVM_GET_MSR_FEATURE_INDEX_LIST on the host itself.
+    KvmSupportedCpuid,
+    /// QEMU's `query-cpu-model-expansion` of model `host` under KVM (libvirt's host-model data).
+    QemuHostModel,
+}
+
+/// What KVM on this host can give a guest (the *guest view*). Verdicts are about this view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvmInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<i32>,
+    pub guest_features: FeatureSet,
+    pub guest_features_source: GuestViewSource,
+    #[serde(default)]
+    pub supported_cpuid: Vec<CpuidEntry>,
+    /// KVM_GET_MSR_INDEX_LIST: the MSRs KVM saves and restores on migration.
+    #[serde(default)]
+    pub msr_index_list: Vec<u32>,
+    /// KVM_GET_MSR_FEATURE_INDEX_LIST with each MSR's value.
+    #[serde(default)]
+    pub feature_msrs: Vec<MsrValue>,
+}
+
+/// Something the collector could not read, kept in the profile rather than dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeGap {
+    /// What was not read, e.g. `kvm`, `qemu:/usr/bin/qemu-system-x86_64`.
+    pub what: String,
+    pub reason: String,
+}
+
+/// Everything a host offers, as collected. Versioned JSON (`schema_version`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostProfile {
+    pub schema_version: u32,
+    /// Stable id of the host in the fleet (its hostname unless set otherwise).
+    pub host_id: String,
+    pub hostname: String,
+    /// RFC 3339 UTC time of collection.
+    pub collected_at: String,
+    pub origin: ProfileOrigin,
+    /// Operator labels: cluster, rack, zone...
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub cpu: CpuInfo,
+    /// The guest view; absent when KVM could not be read (see `gaps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvm: Option<KvmInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_release: Option<String>,
+    #[serde(default)]
+    pub gaps: Vec<ProbeGap>,
+}
+
+/// Why a profile document was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProfileError {
+    #[error("profile is not valid json: {0}")]
+    Json(String),
+    #[error(
+        "profile has schema_version {found}, this release reads {SCHEMA_VERSION}: upgrade fleetcompat or re-collect the profile"
+    )]
+    SchemaVersion { found: u64 },
+    #[error("profile has no schema_version field: is this a fleetcompat host profile?")]
+    MissingSchemaVersion,
+    #[error("profile field {field} is invalid: {problem}")]
+    Field { field: &'static str, problem: String },
+}
+
+/// Longest accepted host id.
+pub const MAX_HOST_ID_LEN: usize = 253;
+
+impl HostProfile {
+    /// Parse and validate a profile document, naming the field at fault.
+    pub fn from_json(text: &str) -> Result<Self, ProfileError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ProfileError::Json(e.to_string()))?;
+        match value.get("schema_version").map(serde_json::Value::as_u64) {
+            None => return Err(ProfileError::MissingSchemaVersion),
+            Some(Some(v)) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(ProfileError::SchemaVersion {
+                    found: v.unwrap_or(0),
+                });
+            }
+        }
+        let profile: Self =
+            serde_json::from_value(value).map_err(|e| ProfileError::Json(e.to_string()))?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// Check what serde cannot: ids that are safe in URLs and logs.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        validate_host_id(&self.host_id).map_err(|problem| ProfileError::Field {
+            field: "host_id",
+            problem,
+        })
+    }
+}
+
+/// A host id: 1-253 characters of letters, digits, `.`, `-`, `_`.
+pub fn validate_host_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("it is empty".into());
+    }
+    if id.len() > MAX_HOST_ID_LEN {
+        return Err(format!(
+            "it is {} characters long, at most {MAX_HOST_ID_LEN} are allowed",
+            id.len()
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+    {
+        return Err(format!(
+            "'{id}' contains {c:?}: use letters, digits, '.', '-' and '_'"
+        ));
+    }
+    Ok(())
+}
