@@ -1,1 +1,153 @@
-fn main() {}
+//! `fleetcompat`: the server and its command-line tools.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use backend::auth::{TokenSetup, ensure_write_token};
+use backend::{AppState, Store, app, demo, now_rfc3339};
+use clap::{Parser, Subcommand};
+use shared::profile::HostProfile;
+
+#[derive(Parser)]
+#[command(
+    name = "fleetcompat",
+    version,
+    about = "Live-migration compatibility for a virtualization fleet: store host profiles, explain verdicts, serve the UI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API and the web UI.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// SQLite database file (created if missing).
+    #[arg(long, env = "FLEETCOMPAT_DB", default_value = "fleetcompat.db")]
+    db: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "FLEETCOMPAT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Write token for uploads; by default one is created on first run and printed once.
+    #[arg(long, env = "FLEETCOMPAT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Load the demo fleet (about 200 hosts of real processors) when the database has no hosts.
+    #[arg(long)]
+    demo: bool,
+    /// Host profile files to store before serving (e.g. this machine's, from fleetcompat-collector).
+    #[arg(long = "load", value_name = "PROFILE.json")]
+    load: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Store(#[from] backend::store::StoreError),
+    #[error(transparent)]
+    Token(#[from] backend::auth::TokenError),
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    #[error("cannot read profile {path}: {message}")]
+    Profile { path: String, message: String },
+    #[error(
+        "cannot listen on {addr}: {source}: is another server running there? choose another with --listen"
+    )]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let store = Store::open(&args.db).await?;
+    match ensure_write_token(&store, args.token.as_deref()).await? {
+        TokenSetup::Created(token) => {
+            eprintln!("created a write token for collectors (shown once; keep it):");
+            eprintln!("  {token}");
+            eprintln!(
+                "  use it as: fleetcompat-collector probe --post http://{} --token {token}",
+                args.listen
+            );
+        }
+        TokenSetup::Configured | TokenSetup::Existing => {}
+    }
+    if args.demo && store.n_hosts().await? == 0 {
+        let profiles = demo::demo_profiles(&now_rfc3339())?;
+        let at = now_rfc3339();
+        for p in &profiles {
+            store.upsert(p, &at).await?;
+        }
+        eprintln!("loaded the demo fleet: {} hosts", profiles.len());
+    }
+    for path in &args.load {
+        let err = |message: String| CliError::Profile {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let p = HostProfile::from_json(&text).map_err(|e| err(e.to_string()))?;
+        let up = store.upsert(&p, &now_rfc3339()).await?;
+        eprintln!("stored {} (version {})", p.host_id, up.version);
+    }
+    if !backend::ui::frontend_built() {
+        eprintln!(
+            "warning: the web UI is not built; only the API is served (cargo xtask run builds it)"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| CliError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    eprintln!(
+        "fleetcompat serving {} hosts on http://{} (database {})",
+        store.n_hosts().await?,
+        args.listen,
+        args.db.display()
+    );
+    axum::serve(listener, app(AppState { store }))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(CliError::Serve)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLEETCOMPAT_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -256,7 +256,11 @@ impl Catalog {
             let Some(name) = qemu_name.clone().or_else(|| libvirt_name.clone()) else {
                 continue;
             };
-            let aliases = libvirt_name.iter().filter(|a| **a != name).cloned().collect();
+            let aliases = libvirt_name
+                .iter()
+                .filter(|a| **a != name)
+                .cloned()
+                .collect();
             // IA32_ARCH_CAPABILITIES (0x10a) enumerates mitigations and changes with microcode:
             // Intel SDM Vol. 4 Table 2-2.
             let class = if index == 0x10a {
@@ -364,9 +368,15 @@ mod tests {
                 bit: 16
             }
         );
-        assert_eq!(avx512f.location.to_string(), "CPUID.(EAX=07H,ECX=0):EBX[16]");
+        assert_eq!(
+            avx512f.location.to_string(),
+            "CPUID.(EAX=07H,ECX=0):EBX[16]"
+        );
         let taa = c.get(c.lookup("taa-no").expect("taa-no"));
-        assert!(matches!(taa.location, FeatureLocation::Msr { index: 0x10a, .. }));
+        assert!(matches!(
+            taa.location,
+            FeatureLocation::Msr { index: 0x10a, .. }
+        ));
         assert_eq!(taa.class, FeatureClass::Microcode);
     }
 
@@ -378,7 +388,10 @@ mod tests {
         assert!(!c.get(c.lookup("invtsc").expect("invtsc")).migratable);
         assert!(!c.get(c.lookup("xsaves").expect("xsaves")).migratable);
         assert!(c.get(c.lookup("avx2").expect("avx2")).migratable);
-        assert_eq!(c.get(c.lookup("osxsave").expect("osxsave")).class, FeatureClass::OsState);
+        assert_eq!(
+            c.get(c.lookup("osxsave").expect("osxsave")).class,
+            FeatureClass::OsState
+        );
         assert!(c.lookup("no-such-feature").is_none());
     }
 }

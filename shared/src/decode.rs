@@ -118,14 +118,24 @@ mod tests {
         let f = features(&entries, &[]);
         let names = f.names();
         for n in ["sse4.1", "avx", "x2apic", "sse2", "hypervisor"] {
-            assert_eq!(names.contains(&n.to_owned()), n != "hypervisor", "{n}: {names:?}");
+            assert_eq!(
+                names.contains(&n.to_owned()),
+                n != "hypervisor",
+                "{n}: {names:?}"
+            );
         }
     }
 
     #[test]
     fn msr_feature_needs_all_mask_bits() {
         // IA32_ARCH_CAPABILITIES bit 0 RDCL_NO (Intel SDM Vol. 4 Table 2-2).
-        let f = features(&[], &[MsrValue { index: 0x10a, value: 0x1 }]);
+        let f = features(
+            &[],
+            &[MsrValue {
+                index: 0x10a,
+                value: 0x1,
+            }],
+        );
         assert!(f.names().contains(&"rdctl-no".to_owned()));
         assert!(!f.names().contains(&"ibrs-all".to_owned()));
     }

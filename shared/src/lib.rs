@@ -10,6 +10,7 @@ pub mod decode;
 pub mod featureset;
 pub mod import;
 pub mod profile;
+pub mod time;
 pub mod verdict;
 
 pub use catalog::{Catalog, Feature, FeatureId, catalog};

@@ -103,6 +103,9 @@ pub struct KvmInfo {
     /// KVM_GET_MSR_FEATURE_INDEX_LIST with each MSR's value.
     #[serde(default)]
     pub feature_msrs: Vec<MsrValue>,
+    /// KVM_CAP_TSC_CONTROL: KVM can give a guest a TSC frequency other than the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsc_scaling: Option<bool>,
 }
 
 /// Something the collector could not read, kept in the profile rather than dropped.
@@ -148,7 +151,10 @@ pub enum ProfileError {
     #[error("profile has no schema_version field: is this a fleetcompat host profile?")]
     MissingSchemaVersion,
     #[error("profile field {field} is invalid: {problem}")]
-    Field { field: &'static str, problem: String },
+    Field {
+        field: &'static str,
+        problem: String,
+    },
 }
 
 /// Longest accepted host id.

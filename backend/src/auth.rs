@@ -1,0 +1,89 @@
+//! Bearer tokens. The write token is created on first run (printed once) or configured; the
+//! database keeps only its SHA-256.
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::store::{Store, StoreError};
+
+const WRITE_TOKEN_SETTING: &str = "write_token_sha256";
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// 32 random bytes from the OS, hex.
+fn random_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(format!(
+        "fc_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create a write token: {0}")]
+    Random(std::io::Error),
+}
+
+/// What `ensure_write_token` did.
+pub enum TokenSetup {
+    /// A configured token is in force.
+    Configured,
+    /// A token from an earlier run is in force.
+    Existing,
+    /// A new token was made; show it to the operator once.
+    Created(String),
+}
+
+/// Make sure a write token exists: the configured one, the stored one, or a new one.
+pub async fn ensure_write_token(
+    store: &Store,
+    configured: Option<&str>,
+) -> Result<TokenSetup, TokenError> {
+    if let Some(token) = configured {
+        store
+            .set_setting(WRITE_TOKEN_SETTING, &sha256_hex(token))
+            .await?;
+        return Ok(TokenSetup::Configured);
+    }
+    if store.setting(WRITE_TOKEN_SETTING).await?.is_some() {
+        return Ok(TokenSetup::Existing);
+    }
+    let token = random_token().map_err(TokenError::Random)?;
+    store
+        .set_setting(WRITE_TOKEN_SETTING, &sha256_hex(&token))
+        .await?;
+    Ok(TokenSetup::Created(token))
+}
+
+/// Check the `Authorization: Bearer` header against the stored write token.
+pub async fn require_write(store: &Store, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthorized(
+            "writes need a bearer token: send 'Authorization: Bearer TOKEN' (the token `fleetcompat serve` printed on first run)".into(),
+        ));
+    };
+    let presented = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    let expected = store.setting(WRITE_TOKEN_SETTING).await?;
+    match expected {
+        Some(hash) if !presented.is_empty() && sha256_hex(presented) == hash => Ok(()),
+        _ => Err(ApiError::Unauthorized(
+            "the bearer token is not this server's write token".into(),
+        )),
+    }
+}

@@ -1,0 +1,265 @@
+//! All SQL of fleetcompat lives here: SQLite through sqlx, runtime queries, numbered migrations.
+//!
+//! Architecture Invariant: no other module builds or runs SQL, and no SQL is built from strings.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use shared::profile::HostProfile;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate database {path}: {source}")]
+    Migrate {
+        path: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("stored profile of {host_id} version {version} is unreadable: {message}")]
+    Corrupt {
+        host_id: String,
+        version: i64,
+        message: String,
+    },
+}
+
+/// A stored profile version.
+#[derive(Debug, Clone)]
+pub struct StoredProfile {
+    pub version: u32,
+    pub n_versions: u32,
+    pub profile: HostProfile,
+}
+
+/// Outcome of an upsert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upserted {
+    pub version: u32,
+    pub changed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// FNV-1a of the profile without its collection time, to tell a re-sent profile from a new one.
+fn content_hash(p: &HostProfile) -> String {
+    let mut copy = p.clone();
+    copy.collected_at.clear();
+    let text = serde_json::to_string(&copy).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Store {
+    /// Open (creating if needed) a database file, in WAL mode, and run the migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{shown}"))
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        Self::migrate(pool, &shown).await
+    }
+
+    /// A private in-memory database (tests, `--db :memory:`).
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|source| StoreError::Open {
+                path: ":memory:".into(),
+                source,
+            })?
+            .foreign_keys(true);
+        // Each connection to :memory: is its own database: keep exactly one.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: ":memory:".into(),
+                source,
+            })?;
+        Self::migrate(pool, ":memory:").await
+    }
+
+    async fn migrate(pool: SqlitePool, shown: &str) -> Result<Self, StoreError> {
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: shown.to_owned(),
+                source,
+            })?;
+        Ok(Self { pool })
+    }
+
+    pub async fn n_hosts(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hosts")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Store a profile as a new version of its host, unless it equals the newest version.
+    /// One transaction: a profile is stored whole or not at all.
+    pub async fn upsert(&self, p: &HostProfile, received_at: &str) -> Result<Upserted, StoreError> {
+        let json = serde_json::to_string(p).map_err(|e| StoreError::Corrupt {
+            host_id: p.host_id.clone(),
+            version: 0,
+            message: e.to_string(),
+        })?;
+        let hash = content_hash(p);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO hosts (host_id, first_seen) VALUES (?, ?) ON CONFLICT (host_id) DO NOTHING")
+            .bind(&p.host_id)
+            .bind(received_at)
+            .execute(&mut *tx)
+            .await?;
+        let newest: Option<(i64, String)> = sqlx::query_as(
+            "SELECT version, content_hash FROM profile_versions WHERE host_id = ? ORDER BY version DESC LIMIT 1",
+        )
+        .bind(&p.host_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((version, old_hash)) = &newest
+            && *old_hash == hash
+        {
+            tx.commit().await?;
+            return Ok(Upserted {
+                version: u32::try_from(*version).unwrap_or(0),
+                changed: false,
+            });
+        }
+        let version = newest.map_or(1, |(v, _)| v + 1);
+        sqlx::query(
+            "INSERT INTO profile_versions (host_id, version, received_at, collected_at, class_id, content_hash, profile_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.host_id)
+        .bind(version)
+        .bind(received_at)
+        .bind(&p.collected_at)
+        .bind(shared::class::class_id(p))
+        .bind(&hash)
+        .bind(&json)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Upserted {
+            version: u32::try_from(version).unwrap_or(0),
+            changed: true,
+        })
+    }
+
+    fn decode(
+        host_id: String,
+        version: i64,
+        n: i64,
+        json: &str,
+    ) -> Result<StoredProfile, StoreError> {
+        let profile = serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+            host_id,
+            version,
+            message: e.to_string(),
+        })?;
+        Ok(StoredProfile {
+            version: u32::try_from(version).unwrap_or(0),
+            n_versions: u32::try_from(n).unwrap_or(0),
+            profile,
+        })
+    }
+
+    /// The newest profile of every host, ordered by host id.
+    pub async fn latest_profiles(&self) -> Result<Vec<StoredProfile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT v.host_id, v.version, v.profile_json, \
+               (SELECT COUNT(*) FROM profile_versions c WHERE c.host_id = v.host_id) AS n \
+             FROM profile_versions v \
+             WHERE v.version = (SELECT MAX(m.version) FROM profile_versions m WHERE m.host_id = v.host_id) \
+             ORDER BY v.host_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Self::decode(
+                    r.try_get("host_id")?,
+                    r.try_get("version")?,
+                    r.try_get("n")?,
+                    r.try_get::<&str, _>("profile_json")?,
+                )
+            })
+            .collect()
+    }
+
+    /// The newest profile of one host.
+    pub async fn latest_profile(&self, host_id: &str) -> Result<Option<StoredProfile>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, profile_json, \
+               (SELECT COUNT(*) FROM profile_versions c WHERE c.host_id = ?) AS n \
+             FROM profile_versions WHERE host_id = ? ORDER BY version DESC LIMIT 1",
+        )
+        .bind(host_id)
+        .bind(host_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Self::decode(
+                host_id.to_owned(),
+                r.try_get("version")?,
+                r.try_get("n")?,
+                r.try_get::<&str, _>("profile_json")?,
+            )
+        })
+        .transpose()
+    }
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub async fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

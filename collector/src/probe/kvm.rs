@@ -1,0 +1,126 @@
+//! What KVM on this host can give a guest, through kvm-ioctls on /dev/kvm.
+
+use kvm_bindings::{KVM_MAX_CPUID_ENTRIES, Msrs, kvm_msr_entry};
+use kvm_ioctls::{Cap, Kvm};
+use shared::profile::{CpuidEntry, GuestViewSource, KvmInfo, MsrValue, ProbeGap};
+
+/// The KVM part of a profile, and what could not be read.
+pub struct KvmProbe {
+    pub info: Option<KvmInfo>,
+    pub tsc_khz: Option<u64>,
+    pub gaps: Vec<ProbeGap>,
+}
+
+fn gap(what: &str, reason: impl std::fmt::Display) -> ProbeGap {
+    ProbeGap {
+        what: what.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Read one feature MSR on the system fd (KVM_GET_MSRS); `None` when KVM refuses it.
+fn read_feature_msr(kvm: &Kvm, index: u32) -> Option<u64> {
+    let mut msrs = Msrs::from_entries(&[kvm_msr_entry {
+        index,
+        ..Default::default()
+    }])
+    .ok()?;
+    match kvm.get_msrs(&mut msrs) {
+        Ok(1) => msrs.as_slice().first().map(|e| e.data),
+        _ => None,
+    }
+}
+
+pub fn probe() -> KvmProbe {
+    let mut gaps = Vec::new();
+    let kvm = match Kvm::new() {
+        Ok(k) => k,
+        Err(e) => {
+            let hint = if e.errno() == libc_eacces() {
+                " (run as root or add the user to the kvm group)"
+            } else {
+                ""
+            };
+            return KvmProbe {
+                info: None,
+                tsc_khz: None,
+                gaps: vec![gap("kvm", format!("cannot open /dev/kvm: {e}{hint}"))],
+            };
+        }
+    };
+    let supported_cpuid: Vec<CpuidEntry> = match kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES) {
+        Ok(c) => c
+            .as_slice()
+            .iter()
+            .map(|e| CpuidEntry {
+                leaf: e.function,
+                subleaf: e.index,
+                eax: e.eax,
+                ebx: e.ebx,
+                ecx: e.ecx,
+                edx: e.edx,
+            })
+            .collect(),
+        Err(e) => {
+            gaps.push(gap(
+                "kvm.supported_cpuid",
+                format!("KVM_GET_SUPPORTED_CPUID failed: {e}"),
+            ));
+            Vec::new()
+        }
+    };
+    let msr_index_list = match kvm.get_msr_index_list() {
+        Ok(l) => l.as_slice().to_vec(),
+        Err(e) => {
+            gaps.push(gap(
+                "kvm.msr_index_list",
+                format!("KVM_GET_MSR_INDEX_LIST failed: {e}"),
+            ));
+            Vec::new()
+        }
+    };
+    let mut feature_msrs = Vec::new();
+    match kvm.get_msr_feature_index_list() {
+        Ok(l) => {
+            for &index in l.as_slice() {
+                match read_feature_msr(&kvm, index) {
+                    Some(value) => feature_msrs.push(MsrValue { index, value }),
+                    None => gaps.push(gap(
+                        &format!("kvm.feature_msr.{index:#010x}"),
+                        "KVM_GET_MSRS on the system fd refused this feature MSR",
+                    )),
+                }
+            }
+        }
+        Err(e) => gaps.push(gap(
+            "kvm.feature_msrs",
+            format!("KVM_GET_MSR_FEATURE_INDEX_LIST failed: {e}"),
+        )),
+    }
+    // KVM_GET_TSC_KHZ needs a vCPU.
+    let tsc_khz = kvm
+        .create_vm()
+        .and_then(|vm| vm.create_vcpu(0))
+        .and_then(|vcpu| vcpu.get_tsc_khz())
+        .map(u64::from)
+        .map_err(|e| gaps.push(gap("tsc_khz", format!("KVM_GET_TSC_KHZ failed: {e}"))))
+        .ok();
+    let guest_features = shared::decode::features(&supported_cpuid, &feature_msrs);
+    KvmProbe {
+        info: Some(KvmInfo {
+            api_version: Some(kvm.get_api_version()),
+            guest_features,
+            guest_features_source: GuestViewSource::KvmSupportedCpuid,
+            supported_cpuid,
+            msr_index_list,
+            feature_msrs,
+            tsc_scaling: Some(kvm.check_extension(Cap::TscControl)),
+        }),
+        tsc_khz,
+        gaps,
+    }
+}
+
+const fn libc_eacces() -> i32 {
+    13
+}
