@@ -1,1 +1,318 @@
-fn main() {}
+//! Build orchestration for fleetcompat, reached as `cargo xtask`:
+//!
+//! - `cargo xtask run`: install what is missing, build frontend and backend, probe this machine,
+//!   and serve the UI and API on a demo fleet in an embedded SQLite database.
+//! - `cargo xtask test`: install what the tests need and run every test.
+//! - `cargo xtask build-frontend`: only the WASM UI, into assets/web/pkg.
+//!
+//! Honours CARGO_TARGET_DIR and CARGO. wasm-bindgen runs as a library pinned to the exact version
+//! the frontend uses, so generator and crate cannot drift.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  run              build everything, probe this host, serve UI + API on http://127.0.0.1:8080
+      --listen ADDR    address to serve on (env FLEETCOMPAT_LISTEN; default 127.0.0.1:8080)
+      --db PATH        SQLite database file (env FLEETCOMPAT_DB; default data/fleetcompat.db)
+      --release        build optimised binaries (slower build, faster server)
+      --no-demo        do not load the demo fleet into an empty database
+      --no-probe       do not add this machine's own profile
+  test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid),
+                   build the UI, and run every test: fmt, clippy, unit, integration, wasm32, browser
+      --no-install     never call apt-get; fail if a tool is missing
+  build-frontend   build the WASM UI into assets/web/pkg
+";
+
+type Result<T> = std::result::Result<T, String>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")));
+    c.current_dir(root());
+    c
+}
+
+fn step(what: &str) -> Instant {
+    eprintln!("\n==> {what}");
+    Instant::now()
+}
+
+fn done(started: Instant) {
+    eprintln!("    done in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Run a command; a failure names the command.
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Install Debian packages for the tools that are missing: (tool on PATH, package).
+fn ensure_apt(tools: &[(&str, &str)], allow_install: bool) -> Result<()> {
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(tool, _)| !have(tool))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !allow_install {
+        return Err(format!("missing tools: install the Debian packages: {list}"));
+    }
+    let t = step(&format!("installing Debian packages: {list}"));
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    let apt = |args: &[&str]| {
+        let mut c = Command::new(sudo.first().copied().unwrap_or("apt-get"));
+        if !sudo.is_empty() {
+            c.arg("apt-get");
+        }
+        // Wait for another apt (unattended upgrades, a parallel install) instead of failing.
+        c.args(["-o", "DPkg::Lock::Timeout=300"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    let mut install_args = vec!["install", "-y", "--no-install-recommends"];
+    install_args.extend(missing.iter().copied());
+    // The image's apt cleanup can make the first attempt fail: update and retry once.
+    let first = run(&mut apt(&["update", "-q"]))
+        .and_then(|()| run(&mut apt(&install_args)));
+    if first.is_err() {
+        run(&mut apt(&["update", "-q"]))?;
+        run(&mut apt(&install_args)).map_err(|e| {
+            format!("{e}: install {list} yourself, or run `cargo xtask test --no-install`")
+        })?;
+    }
+    done(t);
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("cannot run rustup ({e}): install rustup, or add the wasm32-unknown-unknown target to your toolchain"))?;
+    if String::from_utf8_lossy(&out.stdout).contains("wasm32-unknown-unknown") {
+        return Ok(());
+    }
+    let t = step("adding the wasm32-unknown-unknown target (rustup)");
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    done(t);
+    Ok(())
+}
+
+fn build_frontend() -> Result<()> {
+    ensure_wasm_target()?;
+    let t = step("building the web UI (frontend, wasm32, profile wasm-release)");
+    run(cargo().args([
+        "build",
+        "-p",
+        "frontend",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm-release",
+    ]))?;
+    let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/frontend.wasm");
+    let out_dir = root().join("assets/web/pkg");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)
+        .map_err(|e| format!("wasm-bindgen: {e}"))?
+        .omit_default_module_path(false)
+        .typescript(false)
+        .generate(&out_dir)
+        .map_err(|e| format!("wasm-bindgen on {}: {e}", wasm.display()))?;
+    let size = std::fs::metadata(out_dir.join("frontend_bg.wasm")).map_or(0, |m| m.len());
+    eprintln!(
+        "    wrote {} ({} KiB wasm)",
+        out_dir.display(),
+        size / 1024
+    );
+    done(t);
+    Ok(())
+}
+
+struct RunArgs {
+    listen: String,
+    db: PathBuf,
+    release: bool,
+    demo: bool,
+    probe: bool,
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs> {
+    let mut r = RunArgs {
+        listen: env::var("FLEETCOMPAT_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into()),
+        db: env::var_os("FLEETCOMPAT_DB")
+            .map_or_else(|| root().join("data/fleetcompat.db"), PathBuf::from),
+        release: false,
+        demo: true,
+        probe: true,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--listen" => {
+                r.listen = it.next().ok_or("--listen needs an address, e.g. 127.0.0.1:8080")?.clone();
+            }
+            "--db" => r.db = PathBuf::from(it.next().ok_or("--db needs a file path")?),
+            "--release" => r.release = true,
+            "--no-demo" => r.demo = false,
+            "--no-probe" => r.probe = false,
+            other => return Err(format!("unknown option '{other}' for run\n\n{USAGE}")),
+        }
+    }
+    Ok(r)
+}
+
+fn cmd_run(args: &[String]) -> Result<()> {
+    let r = parse_run(args)?;
+    build_frontend()?;
+    let t = step("building the backend and the collector");
+    let mut build = cargo();
+    build.args(["build", "-p", "backend", "-p", "collector"]);
+    if r.release {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    done(t);
+    let bin = target_dir().join(if r.release { "release" } else { "debug" });
+    if let Some(dir) = r.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut serve = Command::new(bin.join("fleetcompat"));
+    serve
+        .arg("serve")
+        .arg("--db")
+        .arg(&r.db)
+        .arg("--listen")
+        .arg(&r.listen);
+    if r.demo {
+        serve.arg("--demo");
+    }
+    if r.probe {
+        let t = step("probing this machine (fleetcompat-collector probe)");
+        let profile = r.db.with_file_name("this-host.json");
+        match run(Command::new(bin.join("fleetcompat-collector"))
+            .args(["probe", "--label", "cluster=local", "--out"])
+            .arg(&profile))
+        {
+            Ok(()) => {
+                serve.arg("--load").arg(&profile);
+            }
+            Err(e) => eprintln!("warning: this machine's profile is not added: {e}"),
+        }
+        done(t);
+    }
+    step(&format!(
+        "serving on http://{} (Ctrl-C stops; database {})",
+        r.listen,
+        r.db.display()
+    ));
+    run(&mut serve)
+}
+
+fn cmd_test(args: &[String]) -> Result<()> {
+    let mut allow_install = true;
+    for a in args {
+        match a.as_str() {
+            "--no-install" => allow_install = false,
+            other => return Err(format!("unknown option '{other}' for test\n\n{USAGE}")),
+        }
+    }
+    let started = Instant::now();
+    ensure_apt(
+        &[
+            ("chromium", "chromium"),
+            ("chromedriver", "chromium-driver"),
+            ("qemu-system-x86_64", "qemu-system-x86"),
+            ("cpuid", "cpuid"),
+        ],
+        allow_install,
+    )?;
+    let t = step("checking formatting (cargo fmt --check)");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))
+        .map_err(|e| format!("{e}: run `cargo fmt --all`"))?;
+    done(t);
+    build_frontend()?;
+    let t = step("building shared for wasm32 (the engine must stay pure)");
+    run(cargo().args(["build", "-p", "shared", "--target", "wasm32-unknown-unknown"]))?;
+    done(t);
+    let t = step("clippy (warnings are errors)");
+    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    done(t);
+    let t = step("building the binaries the end-to-end tests start");
+    run(cargo().args(["build", "-p", "backend", "-p", "collector"]))?;
+    done(t);
+    let t = step("running every test (cargo test)");
+    run(cargo().args(["test"]).env("FLEETCOMPAT_BIN_DIR", target_dir().join("debug")))?;
+    done(t);
+    eprintln!(
+        "\nall checks passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => cmd_run(&args[1..]),
+        Some("test") => cmd_test(&args[1..]),
+        Some("build-frontend") => build_frontend(),
+        Some("-h" | "--help" | "help") | None => {
+            eprint!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}'\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

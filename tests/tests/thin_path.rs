@@ -1,0 +1,81 @@
+//! The walking skeleton's thin path without a browser: the real collector probes this machine and
+//! posts to the real server; a script reads the host list and a verdict.
+
+use e2e as support;
+
+use support::{Server, agent};
+
+#[test]
+fn collector_posts_and_a_script_reads_hosts_and_a_verdict() {
+    let server = Server::start(true);
+    let out = server.collector_post("e2e-this-host");
+    assert!(
+        out.status.success(),
+        "collector failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (status, hosts) = server.get_json("/api/v1/hosts");
+    assert_eq!(status, 200);
+    let n_hosts = hosts["n_hosts"].as_u64().expect("n_hosts");
+    let list = hosts["hosts"].as_array().expect("hosts");
+    assert_eq!(n_hosts as usize, list.len());
+    // The demo fleet (about 200 hosts) plus this machine.
+    assert!(n_hosts > 150, "only {n_hosts} hosts");
+    let me = list
+        .iter()
+        .find(|h| h["host_id"] == "e2e-this-host")
+        .expect("this machine is listed");
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo");
+    let vendor = me["vendor"].as_str().expect("vendor");
+    assert!(cpuinfo.contains(vendor), "vendor {vendor} not in /proc/cpuinfo");
+    assert_eq!(me["labels"]["cluster"], "e2e");
+
+    // A known incompatible pair of the demo fleet: Skylake hosts whose microcode disabled TSX.
+    let (status, v) = server.get_json("/api/v1/compat?from=fra-sky-01-01&to=fra-sky-02-01");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["compatible"], false);
+    let features: Vec<&str> = v["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(|r| r["evidence"]["feature"].as_str())
+        .collect();
+    assert!(features.contains(&"rtm") && features.contains(&"hle"), "{features:?}");
+    // The other way round works: the TSX-less hosts offer a subset.
+    let (_, back) = server.get_json("/api/v1/compat?from=fra-sky-02-01&to=fra-sky-01-01");
+    assert_eq!(back["compatible"], true, "{back}");
+
+    // This machine against itself: compatible.
+    let (_, own) = server.get_json("/api/v1/compat?from=e2e-this-host&to=e2e-this-host");
+    assert_eq!(own["compatible"], true, "{own}");
+}
+
+#[test]
+fn uploads_need_the_token_and_bad_requests_are_named() {
+    let server = Server::start(false);
+    let body = r#"{"schema_version": 1}"#;
+    let resp = agent()
+        .post(&format!("{}/api/v1/hosts", server.url))
+        .header("content-type", "application/json")
+        .send(body)
+        .expect("request");
+    assert_eq!(resp.status(), 401);
+
+    let mut resp = agent()
+        .post(&format!("{}/api/v1/hosts", server.url))
+        .header("authorization", &format!("Bearer {}", server.token))
+        .send(r#"{"schema_version": 99, "host_id": "x"}"#)
+        .expect("request");
+    assert_eq!(resp.status(), 400);
+    let err: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
+    assert_eq!(err["error"]["code"], "unsupported_schema_version");
+    assert!(err["error"]["message"].as_str().expect("message").contains("99"));
+
+    let (status, err) = server.get_json("/api/v1/compat?from=nope&to=nope");
+    assert_eq!(status, 404);
+    assert!(err["error"]["message"].as_str().expect("message").contains("nope"));
+    let (_, hosts) = server.get_json("/api/v1/hosts");
+    assert_eq!(hosts["n_hosts"], 0, "nothing was stored by refused uploads");
+}
