@@ -106,6 +106,12 @@ pub struct KvmInfo {
     /// KVM_CAP_TSC_CONTROL: KVM can give a guest a TSC frequency other than the host's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tsc_scaling: Option<bool>,
+    /// KVM_GET_EMULATED_CPUID: bits KVM can emulate in software (movbe, rdpid...), not in `guest_features`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emulated_cpuid: Vec<CpuidEntry>,
+    /// KVM_CHECK_EXTENSION results that matter for migration, by capability name (0 = absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capabilities: BTreeMap<String, i64>,
 }
 
 /// Something the collector could not read, kept in the profile rather than dropped.
@@ -137,6 +143,151 @@ pub struct HostProfile {
     pub kernel_release: Option<String>,
     #[serde(default)]
     pub gaps: Vec<ProbeGap>,
+    /// True when the source held less than a probe reads (e.g. `lscpu` flags only, no raw CPUID).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    /// Logical CPUs probed (CPUID read on each); 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub logical_cpus: u32,
+    /// Groups of logical CPUs whose CPUID differs from CPU 0 beyond topology ids (hybrid cores).
+    /// `cpu.features` is the intersection over all CPUs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_variants: Vec<CpuVariant>,
+    /// /sys/devices/system/cpu/vulnerabilities: file name -> its one-line state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vulnerabilities: BTreeMap<String, String>,
+    /// aarch64: MIDR_EL1, REVIDR_EL1, ID_AA64* registers by lower-case name (CPU 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub arm_id_registers: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub qemu: Vec<QemuInstall>,
+    #[serde(default, skip_serializing_if = "Devices::is_empty")]
+    pub devices: Devices,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Logical CPUs that share a CPUID different from CPU 0's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuVariant {
+    pub cpus: Vec<u32>,
+    /// CPUID.1AH:EAX[31:24] on hybrid Intel parts: `core` (0x40), `atom` (0x20) or the raw value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_type: Option<String>,
+    /// The leaves that differ from CPU 0 (topology-id fields excluded from the comparison).
+    pub cpuid: Vec<CpuidEntry>,
+    pub features: FeatureSet,
+}
+
+/// One QEMU binary as asked over QMP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct QemuInstall {
+    pub path: String,
+    /// sha256 of the binary (the cache key with the kernel release).
+    pub sha256: String,
+    /// `query-version`, e.g. `7.2.19`; `package` is the distribution suffix.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub package: String,
+    /// Accelerator the CPU models were checked with: `kvm` or `tcg`.
+    pub accel: String,
+    pub machines: Vec<QemuMachine>,
+    pub cpu_models: Vec<QemuCpuModel>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct QemuMachine {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_default: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct QemuCpuModel {
+    pub name: String,
+    /// Usable here with the probed accelerator: `unavailable_features` empty.
+    pub usable: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_features: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_safe: Option<bool>,
+}
+
+/// Devices as sysfs shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Devices {
+    #[serde(default)]
+    pub pci: Vec<PciFunction>,
+    /// Loaded VFIO PCI variant drivers (built on vfio-pci-core) and whether they support migration.
+    #[serde(default)]
+    pub vfio_variant_drivers: Vec<VfioVariantDriver>,
+}
+
+impl Devices {
+    pub fn is_empty(&self) -> bool {
+        self.pci.is_empty() && self.vfio_variant_drivers.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PciFunction {
+    /// Domain:bus:device.function, e.g. `0000:00:02.0`.
+    pub address: String,
+    pub vendor: u16,
+    pub device: u16,
+    #[serde(default)]
+    pub subsystem_vendor: u16,
+    #[serde(default)]
+    pub subsystem_device: u16,
+    /// 24-bit class code (class, subclass, prog-if).
+    pub class: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iommu_group: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sriov: Option<Sriov>,
+    /// For a virtual function: its physical function's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physfn: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mdev_types: Vec<MdevType>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Sriov {
+    pub total_vfs: u32,
+    pub num_vfs: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MdevType {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device_api: String,
+    pub available_instances: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct VfioVariantDriver {
+    pub name: String,
+    /// Known to implement VFIO live migration (VFIO_DEVICE_FEATURE_MIGRATION) upstream.
+    pub migration: bool,
+    /// PCI addresses bound to it.
+    #[serde(default)]
+    pub bound: Vec<String>,
 }
 
 /// Why a profile document was refused.
