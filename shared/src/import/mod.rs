@@ -252,7 +252,10 @@ pub fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
     if imp.guest_view.is_none() {
         gaps.push(ProbeGap {
             what: "kvm".into(),
-            reason: "imported from a raw CPUID dump without QEMU/KVM data: no guest view".into(),
+            reason: format!(
+                "imported from {} without QEMU/KVM data: no guest view",
+                imp.format.name()
+            ),
         });
     }
     HostProfile {
