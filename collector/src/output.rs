@@ -70,6 +70,7 @@ pub fn write_file(path: &Path, json: &str) -> Result<(), OutputError> {
 }
 
 /// Store profiles in the backend's SQLite database (same schema and migrations).
+#[cfg(feature = "db")]
 pub fn store_db(
     path: &Path,
     profiles: &[HostProfile],
@@ -96,6 +97,15 @@ pub fn store_db(
             out.push((p.host_id.clone(), u.version, u.changed));
         }
         Ok(out)
+    })
+}
+
+/// Without the `db` feature there is no database output.
+#[cfg(not(feature = "db"))]
+pub fn store_db(path: &Path, _: &[HostProfile]) -> Result<Vec<(String, u32, bool)>, OutputError> {
+    Err(OutputError::Db {
+        path: path.display().to_string(),
+        message: "this build has no database support (built without the `db` feature): use --out or --post".into(),
     })
 }
 
