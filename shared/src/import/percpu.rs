@@ -6,14 +6,17 @@ use std::collections::BTreeMap;
 use crate::featureset::FeatureSet;
 use crate::profile::{CpuVariant, CpuidEntry, MsrValue};
 
-/// The entry with the fields that name the logical CPU itself cleared: CPUID.01H:EBX[31:24]
-/// (initial APIC id), CPUID.0BH/1FH:EDX and 80000026H:EDX (x2APIC id), CPUID.8000001EH EAX
-/// (extended APIC id), EBX[7:0] (core/compute-unit id), ECX[7:0] (node id) (Intel SDM Vol. 2A,
-/// AMD APM Vol. 3 Appendix E).
+/// The entry with the fields that name the logical CPU itself, or change while it runs, cleared:
+/// CPUID.01H:EBX[31:24] (initial APIC id), CPUID.06H:EDX[31:16] (this CPU's row in the hardware
+/// feedback interface table), CPUID.0BH/1FH:EDX and 80000026H:EDX (x2APIC id), CPUID.8000001EH
+/// EAX (extended APIC id), EBX[7:0] (core/compute-unit id), ECX[7:0] (node id) (Intel SDM
+/// Vol. 2A, AMD APM Vol. 3 Appendix E), and Centaur's C0000004H (current clock and voltage).
 pub fn topology_masked(e: &CpuidEntry) -> CpuidEntry {
     let mut m = *e;
     match e.leaf {
         0x1 => m.ebx &= 0x00ff_ffff,
+        0x6 => m.edx &= 0xffff,
+        0xc000_0004 => (m.eax, m.ebx, m.ecx, m.edx) = (0, 0, 0, 0),
         0xb | 0x1f | 0x8000_0026 => m.edx = 0,
         0x8000_001e => {
             m.eax = 0;
