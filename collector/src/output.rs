@@ -35,11 +35,20 @@ pub enum OutputError {
 }
 
 impl OutputError {
-    /// Worth trying again later: the backend is down or overloaded, not refusing the profile.
+    /// Keep the profile for a later run: the backend is down or overloaded, or refuses the
+    /// token (an operator fixes that), rather than refusing the profile itself.
     fn is_transient(&self) -> bool {
         match self {
+            Self::Refused { status, .. } => matches!(status, 401 | 403) || self.is_retriable(),
+            _ => self.is_retriable(),
+        }
+    }
+
+    /// Worth another attempt within this run.
+    fn is_retriable(&self) -> bool {
+        match self {
             Self::Unreachable { .. } => true,
-            Self::Refused { status, .. } => *status >= 500 || *status == 429 || *status == 401,
+            Self::Refused { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
     }
@@ -186,7 +195,7 @@ fn post_with_retries(d: &Delivery, json: &str) -> Result<UploadReceipt, OutputEr
     loop {
         match post(&d.url, &d.token, json) {
             Ok(r) => return Ok(r),
-            Err(e) if e.is_transient() && attempt < d.attempts.max(1) => {
+            Err(e) if e.is_retriable() && attempt < d.attempts.max(1) => {
                 eprintln!(
                     "warning: attempt {attempt} of {}: {e}; retrying in {delay:?}",
                     d.attempts
@@ -217,6 +226,25 @@ pub fn spooled(spool: &Path) -> Vec<PathBuf> {
 /// took it). Stops at the first transient failure: the rest stays in the spool for the next run.
 /// A profile the backend refuses for its content moves to `spool/rejected/`.
 pub fn deliver(d: &Delivery, profiles: &[HostProfile]) -> Result<usize, OutputError> {
+    // One run at a time sends from a spool, so no spooled profile goes out twice.
+    let lock_path = d.spool.join(".lock");
+    std::fs::create_dir_all(&d.spool).map_err(|source| OutputError::Write {
+        path: d.spool.display().to_string(),
+        source,
+    })?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| OutputError::Write {
+            path: lock_path.display().to_string(),
+            source,
+        })?;
+    lock.lock().map_err(|source| OutputError::Write {
+        path: lock_path.display().to_string(),
+        source,
+    })?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|t| t.as_nanos())

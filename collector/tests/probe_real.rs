@@ -423,3 +423,32 @@ fn missing_qemu_is_a_gap_not_a_failure() {
     );
     assert!(p["qemu"].is_null());
 }
+
+#[test]
+fn a_hanging_qemu_times_out_into_a_gap() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("qemu-system-hang");
+    std::fs::write(&fake, "#!/bin/sh\nsleep 60\n").expect("write");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let t = std::time::Instant::now();
+    let p = probe(&[
+        "--no-devices",
+        "--no-qemu-discovery",
+        "--no-cache",
+        "--qemu-timeout",
+        "1",
+        "--qemu",
+        fake.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t.elapsed()
+    );
+    let gaps = p["gaps"].to_string();
+    assert!(
+        gaps.contains("QMP timed out after 1s waiting for the QMP greeting"),
+        "{gaps}"
+    );
+}

@@ -104,6 +104,10 @@ fn spool_files(spool: &Path) -> usize {
 }
 
 fn collector(url: &str, spool: &Path, run: &str, retries: &str) -> Command {
+    collector_with(url, spool, run, retries, "spool-test-token")
+}
+
+fn collector_with(url: &str, spool: &Path, run: &str, retries: &str, token: &str) -> Command {
     let mut c = Command::new(BIN);
     c.args([
         "probe",
@@ -119,7 +123,7 @@ fn collector(url: &str, spool: &Path, run: &str, retries: &str) -> Command {
         "--post",
         url,
         "--token",
-        "spool-test-token",
+        token,
     ])
     .args([
         "--spool",
@@ -213,7 +217,8 @@ fn backend_killed_mid_run_loses_nothing_and_each_profile_lands_once() {
 fn db_output_uses_the_backend_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("fleet.db");
-    for _ in 0..2 {
+    // Several runs: CPUID and KVM answers must not depend on the CPU the probe ran on.
+    for _ in 0..4 {
         run_ok(&[
             "probe",
             "--no-qemu",
@@ -227,4 +232,37 @@ fn db_output_uses_the_backend_store() {
     }
     // Same content twice (only the collection time differs): one version.
     assert_eq!(stored(&db).0, 1);
+}
+
+#[test]
+fn a_wrong_token_keeps_the_profile_without_retrying() {
+    let bin = backend_bin();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("fleet.db");
+    let spool = dir.path().join("spool");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _server = serve(&bin, &db, port);
+    let out = collector_with(&url, &spool, "1", "5", "not-the-token")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("(401)") && err.contains("kept in the spool"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("retrying"),
+        "a refused token is not retried: {err}"
+    );
+    assert_eq!(spool_files(&spool), 1);
+    // With the right token the next run sends it (and its own profile).
+    let out = collector(&url, &spool, "2", "1").output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(spool_files(&spool), 0);
 }

@@ -50,8 +50,13 @@ pub fn probe() -> KvmProbe {
             };
         }
     };
+    // KVM fills APIC-id fields from whichever CPU ran the ioctl: cleared, so that two probes
+    // of one host give the same profile (QEMU sets a guest's APIC ids itself).
     let supported_cpuid = match kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES) {
-        Ok(c) => entries(&c),
+        Ok(c) => entries(&c)
+            .iter()
+            .map(shared::import::topology_masked)
+            .collect(),
         Err(e) => {
             gaps.push(gap(
                 "kvm.supported_cpuid",

@@ -165,10 +165,13 @@ fn qmp_session(
             }
         }
     });
-    let err_reader = std::thread::spawn(move || {
+    // stderr is collected on its own thread and waited for briefly only: a child of QEMU that
+    // outlives it could hold the pipe open.
+    let (etx, erx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
         let mut s = String::new();
         let _ = BufReader::new(stderr).take(8192).read_to_string(&mut s);
-        s
+        let _ = etx.send(s);
     });
     let deadline = Instant::now() + timeout;
     let next = |what: &str| -> Result<Value, String> {
@@ -212,7 +215,9 @@ fn qmp_session(
         Ok(v) => Ok(v),
         Err(e) => {
             drop(child); // kill, so stderr ends
-            let stderr = err_reader.join().unwrap_or_default();
+            let stderr = erx
+                .recv_timeout(Duration::from_millis(500))
+                .unwrap_or_default();
             let stderr = stderr.trim();
             Err(if stderr.is_empty() {
                 e
