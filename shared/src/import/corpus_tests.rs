@@ -143,7 +143,13 @@ fn every_libvirt_cpuid_input_imports() {
             let imp = parse_any(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(imp.format, Format::LibvirtCpudata);
             if stem.ends_with("-enabled") || stem.ends_with("-disabled") {
-                words += 1; // feature words QEMU enabled/disabled: no leaf 0, nothing to match
+                // Feature words QEMU enabled/disabled: no leaf 0, imported as partial.
+                let p = profile_from_import(&imp, meta());
+                assert!(
+                    p.partial && p.gaps.iter().any(|g| g.what == "cpu.vendor"),
+                    "{name}"
+                );
+                words += 1;
                 continue;
             }
             let p = profile_from_import(&imp, meta());

@@ -233,8 +233,15 @@ pub fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
         .or_else(|| imp.brand_hint.clone())
         .or_else(|| imp.identity.as_ref().map(|i| i.brand.clone()))
         .unwrap_or_default();
-    let partial = imp.cpus.is_empty();
-    if partial {
+    let no_leaf0 = !imp.cpus.is_empty() && !cpu0.iter().any(|e| e.leaf == 0);
+    if no_leaf0 {
+        gaps.push(ProbeGap {
+            what: "cpu.vendor".into(),
+            reason: "the dump has no CPUID leaf 0: not a whole host (e.g. libvirt's -enabled/-disabled feature words)".into(),
+        });
+    }
+    let partial = imp.cpus.is_empty() || no_leaf0;
+    if imp.cpus.is_empty() {
         gaps.push(ProbeGap {
             what: "cpu.raw_cpuid".into(),
             reason: format!(
