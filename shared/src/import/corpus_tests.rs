@@ -245,3 +245,51 @@ fn nodedev_fixtures_parse() {
     }
     assert_eq!(pci, 14, "pci node devices among the fixtures");
 }
+
+/// Truncated and corrupted dumps of every format give errors or profiles, never panics.
+#[test]
+fn damaged_dumps_never_panic() {
+    let files = [
+        shared_dir("cpuid-corpus/dev").join("GenuineIntel00606C1_ICX_01v_CPUID.txt"),
+        shared_dir("libvirt-cputestdata").join("x86_64-cpuid-Xeon-Gold-6148.xml"),
+        shared_dir("libvirt-cputestdata").join("x86_64-cpuid-Core-i7-2600.json"),
+        shared_dir("cpuinfo-corpus/linuxhw-lscpu")
+            .join("AMD__EPYC_3201_8-Core__23-1-2__D10B1A057A.txt"),
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut outcomes = (0, 0);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for step in 0..200 {
+            let mut b = bytes.clone();
+            let cut = usize::try_from(next() % (b.len() as u64 + 1)).unwrap_or(0);
+            if step % 2 == 0 {
+                b.truncate(cut);
+            }
+            for _ in 0..(step % 7) {
+                let i = usize::try_from(next() % (b.len().max(1) as u64)).unwrap_or(0);
+                if let Some(x) = b.get_mut(i) {
+                    *x = (next() & 0xff) as u8;
+                }
+            }
+            let text = String::from_utf8_lossy(&b);
+            match parse_any(&text) {
+                Ok(imp) => {
+                    let _ = profile_from_import(&imp, meta());
+                    outcomes.0 += 1;
+                }
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    outcomes.1 += 1;
+                }
+            }
+        }
+    }
+    assert!(outcomes.0 > 0 && outcomes.1 > 0, "{outcomes:?}");
+}
