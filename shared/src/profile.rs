@@ -37,7 +37,7 @@ pub enum Arch {
 }
 
 /// How the profile came to be.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ProfileOrigin {
     /// `probe` (the collector ran on the host) or `import` (a dump of a host it could not run on).
     pub kind: OriginKind,
@@ -48,15 +48,16 @@ pub struct ProfileOrigin {
     pub detail: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OriginKind {
+    #[default]
     Probe,
     Import,
 }
 
 /// The processor as raw CPUID shows it (the *host CPU* view).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CpuInfo {
     pub arch: Arch,
     /// CPUID.(EAX=00H):EBX,EDX,ECX vendor string, e.g. `GenuineIntel`, `AuthenticAMD`.
@@ -79,17 +80,18 @@ pub struct CpuInfo {
 }
 
 /// Where a profile's guest view came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum GuestViewSource {
     /// KVM_GET_SUPPORTED_CPUID and KVM_GET_MSR_FEATURE_INDEX_LIST on the host itself.
+    #[default]
     KvmSupportedCpuid,
     /// QEMU's `query-cpu-model-expansion` of model `host` under KVM (libvirt's host-model data).
     QemuHostModel,
 }
 
 /// What KVM on this host can give a guest (the *guest view*). Verdicts are about this view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct KvmInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<i32>,
@@ -123,7 +125,8 @@ pub struct ProbeGap {
 }
 
 /// Everything a host offers, as collected. Versioned JSON (`schema_version`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Default` is for tests and builders (`..Default::default()`): its host id is empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct HostProfile {
     pub schema_version: u32,
     /// Stable id of the host in the fleet (its hostname unless set otherwise).
