@@ -198,6 +198,10 @@ pub struct QemuInstall {
     pub accel: String,
     pub machines: Vec<QemuMachine>,
     pub cpu_models: Vec<QemuCpuModel>,
+    /// QEMU's `host` model expanded under KVM (`query-cpu-model-expansion`): the guest view QEMU
+    /// itself presents for `-cpu host`, catalog features only. Absent under tcg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_model: Option<FeatureSet>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]

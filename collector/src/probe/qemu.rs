@@ -197,8 +197,13 @@ fn qmp_session(
         next("the QMP greeting")?;
         let mut out = Vec::new();
         for cmd in std::iter::once("qmp_capabilities").chain(commands.iter().copied()) {
-            writeln!(stdin, "{{\"execute\":\"{cmd}\"}}")
-                .map_err(|e| format!("cannot send {cmd}: {e}"))?;
+            // A command is sent as is when it is already a JSON object, else as {"execute": cmd}.
+            let line = if cmd.starts_with('{') {
+                cmd.to_owned()
+            } else {
+                format!("{{\"execute\":\"{cmd}\"}}")
+            };
+            writeln!(stdin, "{line}").map_err(|e| format!("cannot send {cmd}: {e}"))?;
             let v = next(cmd)?;
             if let Some(err) = v.get("error") {
                 return Err(format!("{cmd} failed: {err}"));
@@ -234,16 +239,24 @@ fn qmp_session(
 /// Ask one binary. `-accel kvm` when `kvm` is true, falling back to tcg if KVM refuses.
 fn ask(bin: &Path, kvm: bool, timeout: Duration) -> Result<(QemuInstall, Option<String>), String> {
     let cmds = ["query-version", "query-machines", "query-cpu-definitions"];
+    // Under KVM also QEMU's own `host` model (expanded, never realized: no vCPU is created).
+    let expand = r#"{"execute":"query-cpu-model-expansion","arguments":{"type":"full","model":{"name":"host"}}}"#;
+    let with_host = [cmds[0], cmds[1], cmds[2], expand];
     let (accel, replies, kvm_error) = if kvm {
-        match qmp_session(bin, "kvm", &cmds, timeout) {
+        // A QEMU that refuses the expansion is asked again without it before giving up on KVM.
+        match qmp_session(bin, "kvm", &with_host, timeout)
+            .or_else(|_| qmp_session(bin, "kvm", &cmds, timeout))
+        {
             Ok(r) => ("kvm", r, None),
             Err(e) => ("tcg", qmp_session(bin, "tcg", &cmds, timeout)?, Some(e)),
         }
     } else {
         ("tcg", qmp_session(bin, "tcg", &cmds, timeout)?, None)
     };
-    let [version, machines, cpus] = replies.as_slice() else {
-        return Err("QMP gave fewer answers than asked".into());
+    let (version, machines, cpus, host) = match replies.as_slice() {
+        [v, m, c] => (v, m, c, None),
+        [v, m, c, h] => (v, m, c, Some(h)),
+        _ => return Err("QMP gave fewer answers than asked".into()),
     };
     let (version, package) = qmp::parse_version(version)
         .ok_or_else(|| format!("query-version answer has no qemu version: {version}"))?;
@@ -256,6 +269,7 @@ fn ask(bin: &Path, kvm: bool, timeout: Duration) -> Result<(QemuInstall, Option<
             accel: accel.into(),
             machines: qmp::parse_machines(machines),
             cpu_models: qmp::parse_cpu_definitions(cpus),
+            host_model: host.map(qmp::expansion_features),
         },
         kvm_error,
     ))
@@ -299,7 +313,8 @@ pub fn probe(opts: &QemuOptions, kernel_release: &str) -> (Vec<QemuInstall>, Vec
             }
         };
         let accel = if kvm { "kvm" } else { "tcg" };
-        let key = format!("{sha}-{}-{accel}.json", sanitize(kernel_release));
+        // v2: entries carry the host model expansion.
+        let key = format!("v2-{sha}-{}-{accel}.json", sanitize(kernel_release));
         let cached = cache
             .map(|c| c.join("qemu").join(&key))
             .and_then(|p| std::fs::read_to_string(p).ok())

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{Format, Identity, ImportError, Imported, qmp_host_model_features, split_json_stream};
+use crate::featureset::FeatureSet;
 use crate::profile::{QemuCpuModel, QemuInstall, QemuMachine};
 
 /// `query-version`'s return: (`7.2.19`, package suffix).
@@ -70,6 +71,18 @@ pub fn parse_cpu_definitions(ret: &Value) -> Vec<QemuCpuModel> {
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The catalog features a `query-cpu-model-expansion` return marks true.
+pub fn expansion_features(ret: &Value) -> FeatureSet {
+    let names = ret
+        .pointer("/model/props")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v.as_bool() == Some(true))
+        .map(|(k, _)| k.as_str());
+    FeatureSet::from_names(names).0
 }
 
 /// libvirt's `x86_64-cpuid-*.json`: QEMU's `host` model expansion under KVM (the guest view and
