@@ -467,3 +467,48 @@ fn a_hanging_qemu_times_out_into_a_gap() {
         "{gaps}"
     );
 }
+
+/// An unprivileged user: no /dev/kvm, yet a profile with every CPU's CPUID and a gap saying why.
+#[test]
+fn unprivileged_probe_records_the_kvm_gap_and_still_reads_every_cpu() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !is_root {
+        // Already unprivileged: the plain probe tests cover this case.
+        return;
+    }
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            "nobody",
+            "--",
+            BIN,
+            "probe",
+            "--no-qemu",
+            "--no-devices",
+            "--out",
+            "-",
+        ])
+        .output()
+        .expect("runuser (util-linux) runs the collector as nobody");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open /dev/kvm: Permission denied"),
+        "{err}"
+    );
+    assert!(err.contains("add the user to the kvm group"), "{err}");
+    let p: Value = serde_json::from_slice(&out.stdout).expect("profile json");
+    assert!(p["kvm"].is_null());
+    assert_eq!(
+        p["logical_cpus"].as_u64(),
+        Some(cpuinfo("processor").len() as u64)
+    );
+    assert_eq!(p["cpu"]["vendor"], cpuinfo("vendor_id")[0].as_str());
+}
