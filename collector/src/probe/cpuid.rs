@@ -212,6 +212,28 @@ mod tests {
         assert_eq!(parse_cpu_list("x,2"), vec![2]);
     }
 
+    /// shared::decode and raw-cpuid's own decoders agree on this processor.
+    #[test]
+    fn decoding_agrees_with_raw_cpuid() {
+        let d = dump_current();
+        let c = raw_cpuid::CpuId::new();
+        let vendor = c.get_vendor_info().map(|v| v.as_str().to_owned());
+        assert_eq!(shared::decode::vendor(&d), vendor);
+        let f = c.get_feature_info().expect("leaf 1");
+        assert_eq!(
+            shared::decode::signature(&d),
+            Some((
+                u32::from(f.family_id()),
+                u32::from(f.model_id()),
+                u32::from(f.stepping_id())
+            ))
+        );
+        let brand = c
+            .get_processor_brand_string()
+            .map(|b| b.as_str().trim().to_owned());
+        assert_eq!(shared::decode::brand(&d), brand);
+    }
+
     #[test]
     fn every_online_cpu_is_read_and_agrees_with_dev_cpu() {
         let (cpus, gaps) = dump_all();

@@ -76,6 +76,10 @@ mod tests {
             (cpus[0][1].leaf, cpus[0][1].subleaf, cpus[0][1].eax),
             (7, 1, 0x20)
         );
+        // `cpuid -1 -r` (one CPU) heads its dump with "CPU:".
+        let one = parse_cpuid_tool("CPU:\n   0x00000000 0x00: eax=0x1 ebx=0x2 ecx=0x3 edx=0x4\n")
+            .unwrap();
+        assert_eq!(one.len(), 1);
         let bad = t.replace("ecx=0x00000000 edx", "ecx=0xZZ edx");
         assert!(matches!(
             parse_cpuid_tool(&bad),
