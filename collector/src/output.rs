@@ -1,8 +1,11 @@
-//! Where profiles go: a file or the backend's REST API.
+//! Where profiles go: a file, stdout, a SQLite database (the backend's store), or the backend's
+//! REST API through an on-disk spool, so a backend outage loses nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use shared::api::{ErrorBody, UploadReceipt};
+use shared::profile::HostProfile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -23,25 +26,104 @@ pub enum OutputError {
         status: u16,
         message: String,
     },
+    #[error("database {path}: {message}")]
+    Db { path: String, message: String },
+    #[error("{0}")]
+    Spooled(String),
+    #[error("{0}")]
+    Input(String),
 }
 
-/// Write atomically: a temporary file beside the target, then rename.
-pub fn write_file(path: &Path, json: &str) -> Result<(), OutputError> {
+impl OutputError {
+    /// Keep the profile for a later run: the backend is down or overloaded, or refuses the
+    /// token (an operator fixes that), rather than refusing the profile itself.
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Refused { status, .. } => matches!(status, 401 | 403) || self.is_retriable(),
+            _ => self.is_retriable(),
+        }
+    }
+
+    /// Worth another attempt within this run.
+    fn is_retriable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Refused { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// Write atomically: a temporary file beside the target, then rename. Creates parent folders.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), OutputError> {
     let err = |source| OutputError::Write {
         path: path.display().to_string(),
         source,
     };
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json.as_bytes()).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text.as_bytes()).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
 }
 
-/// POST the profile to `{base}/api/v1/hosts` with the write token.
+/// Write a profile file atomically.
+pub fn write_file(path: &Path, json: &str) -> Result<(), OutputError> {
+    write_atomic(path, json)
+}
+
+/// Store profiles in the backend's SQLite database (same schema and migrations).
+#[cfg(feature = "db")]
+pub fn store_db(
+    path: &Path,
+    profiles: &[HostProfile],
+) -> Result<Vec<(String, u32, bool)>, OutputError> {
+    let err = |message: String| OutputError::Db {
+        path: path.display().to_string(),
+        message,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| err(format!("cannot start a runtime: {e}")))?;
+    rt.block_on(async {
+        let store = backend::store::Store::open(path)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let now = crate::now_rfc3339();
+        let mut out = Vec::new();
+        for p in profiles {
+            let u = store
+                .upsert(p, &now)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            out.push((p.host_id.clone(), u.version, u.changed));
+        }
+        Ok(out)
+    })
+}
+
+/// Without the `db` feature there is no database output.
+#[cfg(not(feature = "db"))]
+pub fn store_db(path: &Path, _: &[HostProfile]) -> Result<Vec<(String, u32, bool)>, OutputError> {
+    Err(OutputError::Db {
+        path: path.display().to_string(),
+        message: "this build has no database support (built without the `db` feature): use --out or --post".into(),
+    })
+}
+
+/// POST the profile to `{base}/api/v1/hosts` with the write token, once.
 pub fn post(base: &str, token: &str, json: &str) -> Result<UploadReceipt, OutputError> {
     let url = format!("{}/api/v1/hosts", base.trim_end_matches('/'));
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .new_agent();
     let mut resp = agent
@@ -71,4 +153,169 @@ pub fn post(base: &str, token: &str, json: &str) -> Result<UploadReceipt, Output
             message,
         })
     }
+}
+
+/// How to deliver to a backend.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub url: String,
+    pub token: String,
+    pub spool: PathBuf,
+    /// Attempts per profile (at least 1).
+    pub attempts: u32,
+    /// First backoff delay; doubled after each failed attempt, at most 60 s.
+    pub backoff: Duration,
+}
+
+/// The default spool: /var/lib/fleetcompat/spool for root, else
+/// $XDG_STATE_HOME/fleetcompat/spool or ~/.local/state/fleetcompat/spool.
+pub fn default_spool() -> PathBuf {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false);
+    if is_root {
+        return PathBuf::from("/var/lib/fleetcompat/spool");
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("fleetcompat/spool");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/state/fleetcompat/spool"))
+        .unwrap_or_else(|| PathBuf::from(".fleetcompat-spool"))
+}
+
+fn post_with_retries(d: &Delivery, json: &str) -> Result<UploadReceipt, OutputError> {
+    let mut delay = d.backoff;
+    let mut attempt = 1;
+    loop {
+        match post(&d.url, &d.token, json) {
+            Ok(r) => return Ok(r),
+            Err(e) if e.is_retriable() && attempt < d.attempts.max(1) => {
+                eprintln!(
+                    "warning: attempt {attempt} of {}: {e}; retrying in {delay:?}",
+                    d.attempts
+                );
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(60));
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Spooled profiles, oldest first.
+pub fn spooled(spool: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(spool)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Send what earlier runs spooled, then `profiles` (each spooled first, removed once the backend
+/// took it). Stops at the first transient failure: the rest stays in the spool for the next run.
+/// A profile the backend refuses for its content moves to `spool/rejected/`.
+pub fn deliver(d: &Delivery, profiles: &[HostProfile]) -> Result<usize, OutputError> {
+    // One run at a time sends from a spool, so no spooled profile goes out twice.
+    let lock_path = d.spool.join(".lock");
+    std::fs::create_dir_all(&d.spool).map_err(|source| OutputError::Write {
+        path: d.spool.display().to_string(),
+        source,
+    })?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| OutputError::Write {
+            path: lock_path.display().to_string(),
+            source,
+        })?;
+    lock.lock().map_err(|source| OutputError::Write {
+        path: lock_path.display().to_string(),
+        source,
+    })?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_nanos())
+        .unwrap_or(0);
+    let already = spooled(&d.spool);
+    let mut queue = Vec::new();
+    for (i, p) in profiles.iter().enumerate() {
+        let json = serde_json::to_string_pretty(p).map_err(OutputError::Encode)?;
+        let path = d
+            .spool
+            .join(format!("{nanos:024}-{i:06}-{}.json", p.host_id));
+        write_atomic(&path, &json)?;
+        queue.push(path);
+    }
+    if !already.is_empty() {
+        eprintln!(
+            "sending {} profile(s) spooled by earlier runs from {}",
+            already.len(),
+            d.spool.display()
+        );
+    }
+    let (mut sent, mut refused) = (0, 0);
+    for path in already.iter().chain(queue.iter()) {
+        let json = match std::fs::read_to_string(path) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("warning: cannot read spooled {}: {e}", path.display());
+                continue;
+            }
+        };
+        match post_with_retries(d, &json) {
+            Ok(r) => {
+                eprintln!(
+                    "sent profile of {} to {}: version {}{}",
+                    r.host_id,
+                    d.url,
+                    r.version,
+                    if r.changed { "" } else { " (unchanged)" }
+                );
+                std::fs::remove_file(path).map_err(|source| OutputError::Write {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                sent += 1;
+            }
+            Err(e) if e.is_transient() => {
+                let left = spooled(&d.spool).len();
+                return Err(OutputError::Spooled(format!(
+                    "{e}; {left} profile(s) kept in the spool {} and sent on the next run",
+                    d.spool.display()
+                )));
+            }
+            Err(e) => {
+                let rejected = d.spool.join("rejected");
+                let _ = std::fs::create_dir_all(&rejected);
+                if let Some(name) = path.file_name() {
+                    let _ = std::fs::rename(path, rejected.join(name));
+                }
+                eprintln!(
+                    "error: {e}; the profile was moved to {}",
+                    rejected.display()
+                );
+                refused += 1;
+            }
+        }
+    }
+    if refused > 0 {
+        return Err(OutputError::Spooled(format!(
+            "the backend refused {refused} profile(s); see {}",
+            d.spool.join("rejected").display()
+        )));
+    }
+    Ok(sent)
 }

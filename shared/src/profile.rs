@@ -37,7 +37,7 @@ pub enum Arch {
 }
 
 /// How the profile came to be.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ProfileOrigin {
     /// `probe` (the collector ran on the host) or `import` (a dump of a host it could not run on).
     pub kind: OriginKind,
@@ -48,15 +48,16 @@ pub struct ProfileOrigin {
     pub detail: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OriginKind {
+    #[default]
     Probe,
     Import,
 }
 
 /// The processor as raw CPUID shows it (the *host CPU* view).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CpuInfo {
     pub arch: Arch,
     /// CPUID.(EAX=00H):EBX,EDX,ECX vendor string, e.g. `GenuineIntel`, `AuthenticAMD`.
@@ -79,17 +80,18 @@ pub struct CpuInfo {
 }
 
 /// Where a profile's guest view came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum GuestViewSource {
     /// KVM_GET_SUPPORTED_CPUID and KVM_GET_MSR_FEATURE_INDEX_LIST on the host itself.
+    #[default]
     KvmSupportedCpuid,
     /// QEMU's `query-cpu-model-expansion` of model `host` under KVM (libvirt's host-model data).
     QemuHostModel,
 }
 
 /// What KVM on this host can give a guest (the *guest view*). Verdicts are about this view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct KvmInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<i32>,
@@ -106,6 +108,12 @@ pub struct KvmInfo {
     /// KVM_CAP_TSC_CONTROL: KVM can give a guest a TSC frequency other than the host's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tsc_scaling: Option<bool>,
+    /// KVM_GET_EMULATED_CPUID: bits KVM can emulate in software (movbe, rdpid...), not in `guest_features`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emulated_cpuid: Vec<CpuidEntry>,
+    /// KVM_CHECK_EXTENSION results that matter for migration, by capability name (0 = absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capabilities: BTreeMap<String, i64>,
 }
 
 /// Something the collector could not read, kept in the profile rather than dropped.
@@ -117,7 +125,8 @@ pub struct ProbeGap {
 }
 
 /// Everything a host offers, as collected. Versioned JSON (`schema_version`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Default` is for tests and builders (`..Default::default()`): its host id is empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct HostProfile {
     pub schema_version: u32,
     /// Stable id of the host in the fleet (its hostname unless set otherwise).
@@ -137,6 +146,155 @@ pub struct HostProfile {
     pub kernel_release: Option<String>,
     #[serde(default)]
     pub gaps: Vec<ProbeGap>,
+    /// True when the source held less than a probe reads (e.g. `lscpu` flags only, no raw CPUID).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    /// Logical CPUs probed (CPUID read on each); 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub logical_cpus: u32,
+    /// Groups of logical CPUs whose CPUID differs from CPU 0 beyond topology ids (hybrid cores).
+    /// `cpu.features` is the intersection over all CPUs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_variants: Vec<CpuVariant>,
+    /// /sys/devices/system/cpu/vulnerabilities: file name -> its one-line state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vulnerabilities: BTreeMap<String, String>,
+    /// aarch64: MIDR_EL1, REVIDR_EL1, ID_AA64* registers by lower-case name (CPU 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub arm_id_registers: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub qemu: Vec<QemuInstall>,
+    #[serde(default, skip_serializing_if = "Devices::is_empty")]
+    pub devices: Devices,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Logical CPUs that share a CPUID different from CPU 0's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuVariant {
+    pub cpus: Vec<u32>,
+    /// CPUID.1AH:EAX[31:24] on hybrid Intel parts: `core` (0x40), `atom` (0x20) or the raw value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_type: Option<String>,
+    /// The leaves that differ from CPU 0 (topology-id fields excluded from the comparison).
+    pub cpuid: Vec<CpuidEntry>,
+    pub features: FeatureSet,
+}
+
+/// One QEMU binary as asked over QMP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct QemuInstall {
+    pub path: String,
+    /// sha256 of the binary (the cache key with the kernel release).
+    pub sha256: String,
+    /// `query-version`, e.g. `7.2.19`; `package` is the distribution suffix.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub package: String,
+    /// Accelerator the CPU models were checked with: `kvm` or `tcg`.
+    pub accel: String,
+    pub machines: Vec<QemuMachine>,
+    pub cpu_models: Vec<QemuCpuModel>,
+    /// QEMU's `host` model expanded under KVM (`query-cpu-model-expansion`): the guest view QEMU
+    /// itself presents for `-cpu host`, catalog features only. Absent under tcg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_model: Option<FeatureSet>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct QemuMachine {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_default: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct QemuCpuModel {
+    pub name: String,
+    /// Usable here with the probed accelerator: `unavailable_features` empty.
+    pub usable: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_features: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_safe: Option<bool>,
+}
+
+/// Devices as sysfs shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Devices {
+    #[serde(default)]
+    pub pci: Vec<PciFunction>,
+    /// Loaded VFIO PCI variant drivers (built on vfio-pci-core) and whether they support migration.
+    #[serde(default)]
+    pub vfio_variant_drivers: Vec<VfioVariantDriver>,
+}
+
+impl Devices {
+    pub fn is_empty(&self) -> bool {
+        self.pci.is_empty() && self.vfio_variant_drivers.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PciFunction {
+    /// Domain:bus:device.function, e.g. `0000:00:02.0`.
+    pub address: String,
+    pub vendor: u16,
+    pub device: u16,
+    #[serde(default)]
+    pub subsystem_vendor: u16,
+    #[serde(default)]
+    pub subsystem_device: u16,
+    /// 24-bit class code (class, subclass, prog-if).
+    pub class: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iommu_group: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sriov: Option<Sriov>,
+    /// For a virtual function: its physical function's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physfn: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mdev_types: Vec<MdevType>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Sriov {
+    pub total_vfs: u32,
+    pub num_vfs: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MdevType {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device_api: String,
+    pub available_instances: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct VfioVariantDriver {
+    pub name: String,
+    /// Known to implement VFIO live migration (VFIO_DEVICE_FEATURE_MIGRATION) upstream.
+    pub migration: bool,
+    /// PCI addresses bound to it.
+    #[serde(default)]
+    pub bound: Vec<String>,
 }
 
 /// Why a profile document was refused.

@@ -1,5 +1,7 @@
 //! What KVM on this host can give a guest, through kvm-ioctls on /dev/kvm.
 
+use std::collections::BTreeMap;
+
 use kvm_bindings::{KVM_MAX_CPUID_ENTRIES, Msrs, kvm_msr_entry};
 use kvm_ioctls::{Cap, Kvm};
 use shared::profile::{CpuidEntry, GuestViewSource, KvmInfo, MsrValue, ProbeGap};
@@ -48,23 +50,27 @@ pub fn probe() -> KvmProbe {
             };
         }
     };
-    let supported_cpuid: Vec<CpuidEntry> = match kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES) {
-        Ok(c) => c
-            .as_slice()
+    // KVM fills APIC-id fields from whichever CPU ran the ioctl: cleared, so that two probes
+    // of one host give the same profile (QEMU sets a guest's APIC ids itself).
+    let supported_cpuid = match kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES) {
+        Ok(c) => entries(&c)
             .iter()
-            .map(|e| CpuidEntry {
-                leaf: e.function,
-                subleaf: e.index,
-                eax: e.eax,
-                ebx: e.ebx,
-                ecx: e.ecx,
-                edx: e.edx,
-            })
+            .map(shared::import::topology_masked)
             .collect(),
         Err(e) => {
             gaps.push(gap(
                 "kvm.supported_cpuid",
                 format!("KVM_GET_SUPPORTED_CPUID failed: {e}"),
+            ));
+            Vec::new()
+        }
+    };
+    let emulated_cpuid = match kvm.get_emulated_cpuid(KVM_MAX_CPUID_ENTRIES) {
+        Ok(c) => entries(&c),
+        Err(e) => {
+            gaps.push(gap(
+                "kvm.emulated_cpuid",
+                format!("KVM_GET_EMULATED_CPUID failed: {e}"),
             ));
             Vec::new()
         }
@@ -87,7 +93,10 @@ pub fn probe() -> KvmProbe {
                     Some(value) => feature_msrs.push(MsrValue { index, value }),
                     None => gaps.push(gap(
                         &format!("kvm.feature_msr.{index:#010x}"),
-                        "KVM_GET_MSRS on the system fd refused this feature MSR",
+                        format!(
+                            "KVM_GET_MSRS on the system fd refused feature MSR {index:#x}{}: its value is unknown, features in it are not counted",
+                            if index == 0x10a { " (IA32_ARCH_CAPABILITIES)" } else { "" }
+                        ),
                     )),
                 }
             }
@@ -115,6 +124,8 @@ pub fn probe() -> KvmProbe {
             msr_index_list,
             feature_msrs,
             tsc_scaling: Some(kvm.check_extension(Cap::TscControl)),
+            emulated_cpuid,
+            capabilities: capabilities(&kvm),
         }),
         tsc_khz,
         gaps,
@@ -122,5 +133,61 @@ pub fn probe() -> KvmProbe {
 }
 
 const fn libc_eacces() -> i32 {
-    13
+    libc::EACCES
+}
+
+fn entries(c: &kvm_bindings::CpuId) -> Vec<CpuidEntry> {
+    c.as_slice()
+        .iter()
+        .map(|e| CpuidEntry {
+            leaf: e.function,
+            subleaf: e.index,
+            eax: e.eax,
+            ebx: e.ebx,
+            ecx: e.ecx,
+            edx: e.edx,
+        })
+        .collect()
+}
+
+/// KVM_CHECK_EXTENSION for the capabilities that decide what state a guest can carry across
+/// (TSC, XSAVE, nested state, SMM, PMU...), by the kernel's name without `KVM_CAP_`.
+fn capabilities(kvm: &Kvm) -> BTreeMap<String, i64> {
+    use kvm_bindings as b;
+    [
+        ("tsc_control", b::KVM_CAP_TSC_CONTROL),
+        ("get_tsc_khz", b::KVM_CAP_GET_TSC_KHZ),
+        ("tsc_deadline_timer", b::KVM_CAP_TSC_DEADLINE_TIMER),
+        ("kvmclock_ctrl", b::KVM_CAP_KVMCLOCK_CTRL),
+        ("adjust_clock", b::KVM_CAP_ADJUST_CLOCK),
+        ("xsave", b::KVM_CAP_XSAVE),
+        ("xsave2", b::KVM_CAP_XSAVE2),
+        ("xcrs", b::KVM_CAP_XCRS),
+        ("nested_state", b::KVM_CAP_NESTED_STATE),
+        ("x86_smm", b::KVM_CAP_X86_SMM),
+        ("exception_payload", b::KVM_CAP_EXCEPTION_PAYLOAD),
+        ("vcpu_events", b::KVM_CAP_VCPU_EVENTS),
+        ("debugregs", b::KVM_CAP_DEBUGREGS),
+        ("hyperv", b::KVM_CAP_HYPERV),
+        ("hyperv_time", b::KVM_CAP_HYPERV_TIME),
+        ("x2apic_api", b::KVM_CAP_X2APIC_API),
+        ("pmu_capability", b::KVM_CAP_PMU_CAPABILITY),
+        ("get_msr_features", b::KVM_CAP_GET_MSR_FEATURES),
+        ("x86_user_space_msr", b::KVM_CAP_X86_USER_SPACE_MSR),
+        (
+            "manual_dirty_log_protect2",
+            b::KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+        ),
+        ("dirty_log_ring", b::KVM_CAP_DIRTY_LOG_RING),
+        ("max_vcpus", b::KVM_CAP_MAX_VCPUS),
+        ("nr_memslots", b::KVM_CAP_NR_MEMSLOTS),
+    ]
+    .into_iter()
+    .map(|(name, cap)| {
+        (
+            name.to_owned(),
+            i64::from(kvm.check_extension_raw(libc::c_ulong::from(cap))),
+        )
+    })
+    .collect()
 }

@@ -1,16 +1,29 @@
 //! `fleetcompat-collector probe`: this machine's host profile.
 
+#[cfg(any(target_arch = "aarch64", test))]
+mod arm;
 #[cfg(target_arch = "x86_64")]
-mod cpuid;
+pub mod cpuid;
+pub mod devices;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod kvm;
+pub mod qemu;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 
 use shared::profile::{
     Arch, CpuInfo, HostProfile, OriginKind, ProbeGap, ProfileOrigin, SCHEMA_VERSION,
 };
+
+/// What to probe beyond CPU and KVM.
+#[derive(Clone, Debug)]
+pub struct ProbeOptions {
+    /// `None`: no QEMU probing at all.
+    pub qemu: Option<qemu::QemuOptions>,
+    pub devices: bool,
+}
 
 fn read_trimmed(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
@@ -25,22 +38,76 @@ fn microcode() -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
+/// /sys/devices/system/cpu/vulnerabilities: file -> state line.
+pub fn vulnerabilities(dir: &Path) -> BTreeMap<String, String> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    rd.filter_map(Result::ok)
+        .filter_map(|e| {
+            let v = fs::read_to_string(e.path()).ok()?;
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                v.trim().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn gap(what: &str, reason: impl Into<String>) -> ProbeGap {
+    ProbeGap {
+        what: what.into(),
+        reason: reason.into(),
+    }
+}
+
 /// Probe this host. Never fails: what cannot be read becomes a gap in the profile.
-pub fn probe(host_id: Option<String>, labels: BTreeMap<String, String>) -> HostProfile {
+pub fn probe(
+    host_id: Option<String>,
+    labels: BTreeMap<String, String>,
+    opts: &ProbeOptions,
+) -> HostProfile {
     let mut gaps: Vec<ProbeGap> = Vec::new();
     let hostname = read_trimmed("/proc/sys/kernel/hostname").unwrap_or_else(|| {
-        gaps.push(ProbeGap {
-            what: "hostname".into(),
-            reason: "cannot read /proc/sys/kernel/hostname".into(),
-        });
+        gaps.push(gap("hostname", "cannot read /proc/sys/kernel/hostname"));
         "unknown-host".into()
     });
     let kernel_release = read_trimmed("/proc/sys/kernel/osrelease");
+    if kernel_release.is_none() {
+        gaps.push(gap(
+            "kernel_release",
+            "cannot read /proc/sys/kernel/osrelease",
+        ));
+    }
+    let microcode = microcode();
+    if microcode.is_none() && cfg!(target_arch = "x86_64") {
+        gaps.push(gap("cpu.microcode", "/proc/cpuinfo has no microcode line"));
+    }
+    let vulnerabilities = vulnerabilities(Path::new("/sys/devices/system/cpu/vulnerabilities"));
+    if vulnerabilities.is_empty() {
+        gaps.push(gap(
+            "vulnerabilities",
+            "cannot read /sys/devices/system/cpu/vulnerabilities",
+        ));
+    }
 
     #[cfg(target_arch = "x86_64")]
-    let raw_cpuid = cpuid::dump();
+    let cpus: Vec<Vec<shared::profile::CpuidEntry>> = {
+        let (cpus, g) = cpuid::dump_all();
+        gaps.extend(g);
+        cpus.into_iter().map(|(_, d)| d).collect()
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    let raw_cpuid = Vec::new();
+    let cpus: Vec<Vec<shared::profile::CpuidEntry>> = Vec::new();
+
+    #[cfg(target_arch = "aarch64")]
+    let arm_id_registers = {
+        let (r, g) = arm::id_registers(Path::new("/sys/devices/system/cpu"));
+        gaps.extend(g);
+        r
+    };
+    #[cfg(not(target_arch = "aarch64"))]
+    let arm_id_registers = BTreeMap::new();
 
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     let (kvm, tsc_khz) = {
@@ -50,13 +117,31 @@ pub fn probe(host_id: Option<String>, labels: BTreeMap<String, String>) -> HostP
     };
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     let (kvm, tsc_khz) = {
-        gaps.push(ProbeGap {
-            what: "kvm".into(),
-            reason: "KVM probing is implemented for x86_64 Linux only in this release".into(),
-        });
+        gaps.push(gap(
+            "kvm",
+            "KVM probing is implemented for x86_64 Linux only in this release",
+        ));
         (None, None)
     };
 
+    let qemu = match &opts.qemu {
+        Some(q) => {
+            let (installs, g) = qemu::probe(q, kernel_release.as_deref().unwrap_or("unknown"));
+            gaps.extend(g);
+            installs
+        }
+        None => Vec::new(),
+    };
+    let devices = if opts.devices {
+        let (d, g) = devices::probe(Path::new("/sys"));
+        gaps.extend(g);
+        d
+    } else {
+        Default::default()
+    };
+
+    let raw_cpuid = cpus.first().cloned().unwrap_or_default();
+    let (features, cpu_variants) = shared::import::cpu_variants(&cpus, &[]);
     let (family, model, stepping) = shared::decode::signature(&raw_cpuid).unwrap_or_default();
     let cpu = CpuInfo {
         arch: if cfg!(target_arch = "aarch64") {
@@ -69,9 +154,9 @@ pub fn probe(host_id: Option<String>, labels: BTreeMap<String, String>) -> HostP
         model,
         stepping,
         brand: shared::decode::brand(&raw_cpuid).unwrap_or_default(),
-        microcode: microcode(),
+        microcode,
         tsc_khz,
-        features: shared::decode::features(&raw_cpuid, &[]),
+        features,
         raw_cpuid,
         raw_msrs: Vec::new(),
     };
@@ -91,6 +176,13 @@ pub fn probe(host_id: Option<String>, labels: BTreeMap<String, String>) -> HostP
         kvm,
         kernel_release,
         gaps,
+        partial: false,
+        logical_cpus: u32::try_from(cpus.len()).unwrap_or(u32::MAX),
+        cpu_variants,
+        vulnerabilities,
+        arm_id_registers,
+        qemu,
+        devices,
     }
 }
 

@@ -1,22 +1,10 @@
-//! Parsers for dumps of hosts the collector cannot run on. Pure text in, data out.
+//! libvirt's `<cpudata>` XML and the QMP replies libvirt's CPU test data keeps beside it.
 
 use serde_json::Value;
 
+use super::ImportError;
 use crate::featureset::FeatureSet;
 use crate::profile::{CpuidEntry, MsrValue};
-
-/// Why a dump could not be read; names the line where it can.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ImportError {
-    #[error("not valid xml at line {line}: {message}")]
-    Xml { line: u32, message: String },
-    #[error("line {line}: {message}")]
-    Content { line: u32, message: String },
-    #[error("not valid json: {0}")]
-    Json(String),
-    #[error("{0}")]
-    Missing(String),
-}
 
 /// A libvirt `<cpudata arch='x86'>` document (libvirt's tests/cputestdata `x86_64-cpuid-*.xml`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -152,77 +140,5 @@ mod tests {
         let f = qmp_host_model_features(json).unwrap();
         assert_eq!(f.names(), vec!["sse4.1", "avx2"]);
         assert!(qmp_host_model_features("{}").is_err());
-    }
-}
-
-/// What to call an imported host and where it came from.
-#[derive(Clone, Debug, Default)]
-pub struct ImportMeta {
-    pub host_id: String,
-    pub hostname: String,
-    pub collected_at: String,
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// File name, format and attribution of the data.
-    pub detail: String,
-    pub tool: String,
-}
-
-/// A host profile from a libvirt `<cpudata>` dump and, where present, QEMU's host-model expansion
-/// under KVM on that host (the guest view). Without the QMP data the profile has no guest view.
-pub fn profile_from_cpudata(
-    data: &CpuData,
-    guest_view: Option<FeatureSet>,
-    meta: ImportMeta,
-) -> crate::profile::HostProfile {
-    use crate::profile::{
-        Arch, CpuInfo, GuestViewSource, HostProfile, KvmInfo, OriginKind, ProbeGap, ProfileOrigin,
-        SCHEMA_VERSION,
-    };
-    let (family, model, stepping) = crate::decode::signature(&data.cpuid).unwrap_or_default();
-    let brand = crate::decode::brand(&data.cpuid)
-        .or_else(|| data.comment.clone())
-        .unwrap_or_default();
-    let mut gaps = Vec::new();
-    if guest_view.is_none() {
-        gaps.push(ProbeGap {
-            what: "kvm".into(),
-            reason: "imported from a raw CPUID dump without QEMU/KVM data: no guest view".into(),
-        });
-    }
-    HostProfile {
-        schema_version: SCHEMA_VERSION,
-        host_id: meta.host_id,
-        hostname: meta.hostname,
-        collected_at: meta.collected_at,
-        origin: ProfileOrigin {
-            kind: OriginKind::Import,
-            tool: meta.tool,
-            detail: meta.detail,
-        },
-        labels: meta.labels,
-        cpu: CpuInfo {
-            arch: Arch::X86_64,
-            vendor: crate::decode::vendor(&data.cpuid).unwrap_or_default(),
-            family,
-            model,
-            stepping,
-            brand,
-            microcode: None,
-            tsc_khz: None,
-            features: crate::decode::features(&data.cpuid, &data.msrs),
-            raw_cpuid: data.cpuid.clone(),
-            raw_msrs: data.msrs.clone(),
-        },
-        kvm: guest_view.map(|guest_features| KvmInfo {
-            api_version: None,
-            guest_features,
-            guest_features_source: GuestViewSource::QemuHostModel,
-            supported_cpuid: Vec::new(),
-            msr_index_list: Vec::new(),
-            feature_msrs: Vec::new(),
-            tsc_scaling: None,
-        }),
-        kernel_release: None,
-        gaps,
     }
 }
