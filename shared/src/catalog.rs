@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 const CROSSWALK_TSV: &str = include_str!("../data/cpuid-bit-crosswalk.tsv");
 const MSR_TSV: &str = include_str!("../data/msr-features.tsv");
+const EXTRA_TSV: &str = include_str!("../data/catalog-extra.tsv");
 
 /// A CPUID output register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -284,10 +285,31 @@ impl Catalog {
                 class,
             });
         }
+        apply_extras(&mut features);
+        // A few x86-cpuid-db names repeat at another location (AMD's copies of CPUID.01H:EDX bits
+        // in CPUID.80000001H:EDX, Intel RDT vs AMD MBA): keep every bit, give the later one a
+        // unique name `name@LEAF.SUBLEAF` so sets round-trip through names.
+        let mut taken = std::collections::HashSet::new();
+        for f in &mut features {
+            if !taken.insert(f.name.clone()) {
+                if let FeatureLocation::Cpuid { leaf, subleaf, .. } = f.location {
+                    let unique = format!("{}@{leaf:x}.{subleaf}", f.name);
+                    let old = std::mem::replace(&mut f.name, unique.clone());
+                    taken.insert(unique);
+                    if f.qemu_name.is_none() {
+                        f.aliases.retain(|a| *a != old);
+                    }
+                }
+            }
+        }
         let mut by_name = HashMap::new();
         for (i, f) in features.iter_mut().enumerate() {
             let id = FeatureId(u16::try_from(i).unwrap_or(u16::MAX));
             f.id = id;
+            if f.class != FeatureClass::Fixed {
+                // Set by `catalog-extra.tsv`.
+                continue;
+            }
             if MICROCODE_CLASS.contains(&f.name.as_str()) {
                 f.class = FeatureClass::Microcode;
             }
@@ -339,6 +361,75 @@ impl Catalog {
                 .or_else(|| self.by_name.get(&lower.replace('_', "-")))
                 .copied()
         })
+    }
+}
+
+/// Parse a `catalog-extra.tsv` location: `cpuid:LEAF:SUBLEAF:REG:BIT` or `msr:INDEX:BIT`.
+fn parse_extra_location(s: &str) -> Option<FeatureLocation> {
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        ["cpuid", leaf, subleaf, reg, bit] => Some(FeatureLocation::Cpuid {
+            leaf: parse_hex_u32(leaf)?,
+            subleaf: subleaf.parse().ok()?,
+            register: Register::parse(reg)?,
+            bit: bit.parse().ok().filter(|b| *b < 32)?,
+        }),
+        ["msr", index, bit] => Some(FeatureLocation::Msr {
+            index: parse_hex_u32(index)?,
+            mask: 1u64.checked_shl(bit.parse().ok()?)?,
+        }),
+        _ => None,
+    }
+}
+
+/// Rows fleetcompat adds (`data/catalog-extra.tsv`): QEMU names the crosswalk lacks. A row at a
+/// location the crosswalk already has renames that feature to its QEMU name; others are appended.
+fn apply_extras(features: &mut Vec<Feature>) {
+    for line in EXTRA_TSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 6 {
+            continue;
+        }
+        let (Some(location), Some(qemu_name)) = (parse_extra_location(cols[0]), non_empty(cols[1]))
+        else {
+            continue;
+        };
+        let class = match cols[4].trim() {
+            "microcode" => FeatureClass::Microcode,
+            "os_state" => FeatureClass::OsState,
+            _ => FeatureClass::Fixed,
+        };
+        let migratable = cols[3].trim() != "no";
+        let extra_aliases: Vec<String> = cols[2].split([',', ' ']).filter_map(non_empty).collect();
+        if let Some(f) = features.iter_mut().find(|f| f.location == location) {
+            if f.name != qemu_name {
+                let old = std::mem::replace(&mut f.name, qemu_name.clone());
+                f.aliases.push(old);
+            }
+            f.qemu_name = Some(qemu_name);
+            f.aliases.extend(extra_aliases);
+            f.aliases.retain(|a| *a != f.name);
+            f.aliases.sort();
+            f.aliases.dedup();
+            f.migratable = migratable;
+            f.class = class;
+            if f.description.is_empty() {
+                f.description = cols[5].trim().to_owned();
+            }
+        } else {
+            features.push(Feature {
+                id: FeatureId(0),
+                name: qemu_name.clone(),
+                qemu_name: Some(qemu_name),
+                libvirt_name: None,
+                linux_name: None,
+                aliases: extra_aliases,
+                description: cols[5].trim().to_owned(),
+                location,
+                migratable,
+                class,
+            });
+        }
     }
 }
 
