@@ -9,6 +9,7 @@ pub mod class;
 pub mod decode;
 pub mod featureset;
 pub mod import;
+pub mod models;
 pub mod profile;
 pub mod time;
 pub mod verdict;
