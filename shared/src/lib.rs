@@ -11,10 +11,14 @@ pub mod featureset;
 pub mod import;
 pub mod models;
 pub mod profile;
+#[doc(hidden)]
+pub mod testing;
 pub mod time;
 pub mod verdict;
 
 pub use catalog::{Catalog, Feature, FeatureId, catalog};
 pub use featureset::FeatureSet;
 pub use profile::{HostProfile, SCHEMA_VERSION};
-pub use verdict::{GuestConfig, GuestCpu, Layer, Reason, Severity, Verdict, compare};
+pub use verdict::{
+    GuestConfig, GuestCpu, Layer, Policy, Reason, Severity, Verdict, compare, compare_with,
+};
