@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod class;
 pub mod decode;
 pub mod featureset;
+pub mod graph;
 pub mod import;
 pub mod models;
 pub mod profile;

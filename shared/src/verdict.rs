@@ -742,3 +742,109 @@ mod tests {
         assert_eq!(j, r#"{"cpu":{"mode":"host-passthrough"}}"#);
     }
 }
+
+/// What [`compare_with`] needs from one host, reduced to bitsets and numbers, so that fleets of
+/// thousands of hosts can be judged pair by pair without building reasons. [`HostFacts::edge`]
+/// gives exactly `compare_with(..).compatible` (a property test holds the two together).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostFacts {
+    arch: crate::profile::Arch,
+    vendor: u64,
+    /// The destination side: what the host's KVM offers; `None` without a guest view.
+    offered: Option<FeatureSet>,
+    /// The source side: the fixed-class features a guest started here sees (hypervisor removed);
+    /// `None` when no guest view or the guest cpu cannot be resolved.
+    seen_blocking: Option<FeatureSet>,
+    /// A guest started here cannot move anywhere (a non-migratable feature, invtsc without a fixed
+    /// frequency, an unresolvable guest cpu).
+    source_blocked: bool,
+    invtsc_seen: bool,
+    /// The TSC frequency the guest runs at: the policy's fixed frequency, else the host's.
+    guest_tsc_khz: Option<u64>,
+    tsc_khz: Option<u64>,
+    tsc_scaling: Option<bool>,
+}
+
+fn fixed_class() -> FeatureSet {
+    static SET: std::sync::OnceLock<FeatureSet> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        let mut s = FeatureSet::EMPTY;
+        for f in catalog().features() {
+            if f.class == FeatureClass::Fixed && f.name != "hypervisor" {
+                s.insert(f.id);
+            }
+        }
+        s
+    })
+}
+
+fn vendor_hash(v: &str) -> u64 {
+    v.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl HostFacts {
+    pub fn new(p: &HostProfile, guest: &GuestConfig, policy: &Policy) -> Self {
+        let offered = p.kvm.as_ref().map(|k| k.guest_features);
+        let view = guest_view(p, guest);
+        let mut source_blocked = matches!(
+            view,
+            Err(GuestCpuError::UnknownModel(_) | GuestCpuError::UnknownFeature(_))
+        );
+        let mut invtsc_seen = false;
+        if let Ok(seen) = &view {
+            let mut r = Vec::new();
+            non_migratable_rule(seen, guest, policy, &mut r);
+            source_blocked |= r.iter().any(|r| r.severity == Severity::Blocker);
+            invtsc_seen = id_of("invtsc").is_some_and(|id| seen.contains(id));
+        }
+        Self {
+            arch: p.cpu.arch,
+            vendor: vendor_hash(&p.cpu.vendor),
+            offered,
+            seen_blocking: view.ok().map(|s| s.intersection(&fixed_class())),
+            source_blocked,
+            invtsc_seen,
+            guest_tsc_khz: policy.guest_tsc_khz.or(p.cpu.tsc_khz),
+            tsc_khz: p.cpu.tsc_khz,
+            tsc_scaling: p.kvm.as_ref().and_then(|k| k.tsc_scaling),
+        }
+    }
+
+    /// Can a guest on `self` move to `dst` without a blocker? `named` and `policy` must be those
+    /// the facts were built with.
+    pub fn edge(&self, dst: &Self, named: bool, policy: &Policy) -> bool {
+        if self.source_blocked || self.arch != dst.arch {
+            return false;
+        }
+        if self.vendor != dst.vendor && !(policy.allow_vendor_change && named) {
+            return false;
+        }
+        let (Some(seen), Some(offered)) = (&self.seen_blocking, &dst.offered) else {
+            return false;
+        };
+        if self.offered.is_none() || !seen.is_subset(offered) {
+            return false;
+        }
+        if self.invtsc_seen && dst.tsc_scaling != Some(true) {
+            if let (Some(a), Some(b)) = (self.guest_tsc_khz, dst.tsc_khz)
+                && a > 0
+                && a.abs_diff(b).saturating_mul(1_000_000) / a > u64::from(policy.tsc_tolerance_ppm)
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Whether a named model is missing from the destination QEMU release (a blocker for every edge).
+pub fn named_model_blocked_by_qemu(guest: &GuestConfig, policy: &Policy) -> bool {
+    let GuestCpu::Named { model, .. } = &guest.cpu else {
+        return false;
+    };
+    models()
+        .get(model)
+        .is_some_and(|m| matches!(m.qemu_support(policy.dst_qemu), QemuSupport::No { .. }))
+}
