@@ -4,6 +4,7 @@
 //! async; it builds for `wasm32-unknown-unknown` and the frontend uses its DTOs directly.
 
 pub mod api;
+pub mod baseline;
 pub mod catalog;
 pub mod class;
 pub mod decode;
