@@ -11,6 +11,7 @@ pub mod decode;
 pub mod featureset;
 pub mod graph;
 pub mod import;
+pub mod masks;
 pub mod models;
 pub mod profile;
 #[doc(hidden)]

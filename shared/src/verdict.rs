@@ -80,7 +80,13 @@ pub enum GuestCpu {
     HostPassthrough,
     /// libvirt's host-model: the source's KVM offer less the non-migratable features.
     HostModel,
-    /// A named model with features turned on and off: `-cpu Skylake-Server-v4,+pcid,-hle`.
+    /// `-cpu host` with features turned off (masking, seed 002: `-cpu host,pcid=off,stibp=off`).
+    #[serde(rename = "host-passthrough-masked")]
+    HostPassthroughMasked {
+        #[serde(default)]
+        disable: Vec<String>,
+    },
+    /// A named model with features turned on and off: `-cpu Skylake-Server-v4,pcid=on,hle=off`.
     Named {
         model: String,
         #[serde(default)]
@@ -203,6 +209,18 @@ pub fn guest_view(host: &HostProfile, guest: &GuestConfig) -> Result<FeatureSet,
                 .ok_or(GuestCpuError::NoGuestView)?
                 .guest_features;
             Ok(without_non_migratable(&offered))
+        }
+        GuestCpu::HostPassthroughMasked { disable } => {
+            let offered = host
+                .kvm
+                .as_ref()
+                .ok_or(GuestCpuError::NoGuestView)?
+                .guest_features;
+            let (off, unknown) = FeatureSet::from_names(disable.iter().map(String::as_str));
+            if let Some(u) = unknown.into_iter().next() {
+                return Err(GuestCpuError::UnknownFeature(u));
+            }
+            Ok(offered.difference(&off))
         }
         GuestCpu::Named {
             model,
@@ -335,7 +353,10 @@ pub fn compare_with(
             }
         }
         feature_rule(&seen, &offered, &mut reasons);
-        if matches!(guest.cpu, GuestCpu::HostPassthrough) {
+        if matches!(
+            guest.cpu,
+            GuestCpu::HostPassthrough | GuestCpu::HostPassthroughMasked { .. }
+        ) {
             let more = offered.difference(&seen);
             if !more.is_empty() {
                 reasons.push(Reason {
