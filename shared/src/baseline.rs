@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::catalog;
 use crate::featureset::FeatureSet;
-use crate::models::{FitMode, FitQuery, ModelFit, ModelKind, QemuVersion, accel_provided, best_model};
+use crate::models::{
+    FitMode, FitQuery, ModelFit, ModelKind, QemuVersion, accel_provided, best_model,
+    not_model_controlled,
+};
 use crate::profile::HostProfile;
 use crate::verdict::non_migratable;
 
@@ -113,9 +116,11 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
     let same_vendor = hosts
         .iter()
         .all(|h| h.cpu.vendor.eq_ignore_ascii_case(&first.cpu.vendor));
-    let same_signature = hosts
-        .iter()
-        .all(|h| (h.cpu.family, h.cpu.model) == (first.cpu.family, first.cpu.model));
+    // Family 0 means unknown (imports without CPUID): no signature preference then.
+    let same_signature = first.cpu.family != 0
+        && hosts
+            .iter()
+            .all(|h| (h.cpu.family, h.cpu.model) == (first.cpu.family, first.cpu.model));
     let mut notes = Vec::new();
     let mut fit: Option<ModelFit> = None;
     if same_vendor {
@@ -154,7 +159,7 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
     let model = fit.model;
     let accel = accel_provided();
     let features = target
-        .difference(&accel)
+        .difference(&not_model_controlled())
         .union(&model.features.intersection(&accel));
     // For a level the exports start from qemu64: express the same features against it.
     let (base_features, base_name) = match model.kind {
@@ -165,7 +170,9 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
         }
     };
     let added = features.difference(&base_features).difference(&accel);
-    let removed = base_features.difference(&features).difference(&accel);
+    let removed = base_features
+        .difference(&features)
+        .difference(&not_model_controlled());
     if model.kind == ModelKind::Qemu && model.libvirt_name.is_none() {
         notes.push(format!(
             "libvirt 11.3's cpu_map has no model {}: the libvirt, Nova and KubeVirt exports need a libvirt that knows it",

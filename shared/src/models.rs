@@ -232,6 +232,19 @@ pub fn accel_provided() -> FeatureSet {
     })
 }
 
+/// Features of QEMU's model definitions that a KVM guest does not get from the model: QEMU drops
+/// CPUID.01H:ECX[3] MONITOR under KVM unless `-overcommit cpu-pm=on` (libvirt's probes of QEMU
+/// 6.2-10.0 never list `monitor` as a blocker of a model, and KVM never offers it).
+pub fn kvm_dropped() -> FeatureSet {
+    static SET: OnceLock<FeatureSet> = OnceLock::new();
+    *SET.get_or_init(|| FeatureSet::from_names(["monitor"]).0)
+}
+
+/// Features a model fit does not count: [`accel_provided`] and [`kvm_dropped`].
+pub fn not_model_controlled() -> FeatureSet {
+    accel_provided().union(&kvm_dropped())
+}
+
 impl ModelDb {
     fn load() -> Self {
         let mut models = Vec::new();
@@ -360,14 +373,18 @@ pub enum FitMode {
     Guest,
 }
 
-/// Fit `target` to one model. Features the accelerator provides are ignored on both sides.
+/// Fit `target` to one model. Features the accelerator decides ([`not_model_controlled`]) are
+/// ignored on both sides.
 pub fn fit(model: &'static NamedModel, target: &FeatureSet, signature: Option<(u32, u32)>) -> ModelFit {
-    let ignore = accel_provided();
+    let ignore = not_model_controlled();
     let model_set = model.features.difference(&ignore);
     let target = target.difference(&ignore);
     let added = target.difference(&model_set);
     let removed = model_set.difference(&target);
-    let n_removed = removed.len();
+    // libvirt's models never contain the non-migratable features (QEMU's do: xsaves), so they do
+    // not count towards the score, only towards `removed`.
+    let nm = crate::verdict::non_migratable();
+    let n_removed = removed.difference(&nm).len();
     // 2 + 3 + ... + (n + 1)
     let penalty = n_removed * (n_removed + 3) / 2;
     ModelFit {
@@ -376,7 +393,7 @@ pub fn fit(model: &'static NamedModel, target: &FeatureSet, signature: Option<(u
         removed,
         signature_match: signature
             .is_some_and(|(f, m)| model.kind == ModelKind::Qemu && model.family == f && model.model == m),
-        score: added.len() + penalty,
+        score: added.difference(&nm).len() + penalty,
     }
 }
 

@@ -191,7 +191,12 @@ pub fn named_model_features(
     if let Some(u) = unknown_on.into_iter().chain(unknown_off).next() {
         return Err(GuestCpuError::UnknownFeature(u));
     }
-    Ok(m.features.union(&on).difference(&off))
+    // Under KVM the guest does not get what QEMU drops from the model (monitor) unless asked for.
+    Ok(m
+        .features
+        .difference(&crate::models::kvm_dropped())
+        .union(&on)
+        .difference(&off))
 }
 
 /// The features a guest started on `host` under `guest` sees.
