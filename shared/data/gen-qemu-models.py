@@ -19,13 +19,27 @@ for v in probed:
     present[v] = set(re.findall(r"<cpu type='kvm' name='([^']*)'", text))
 libvirt = {f[4:-4] for f in os.listdir(os.path.join(ref, "libvirt-cpu-map"))
            if f.startswith("x86_") and f not in ("x86_features.xml", "x86_vendors.xml")}
+# Generation order: libvirt's index.xml lists models oldest first per vendor group (cpu_x86.c walks it
+# backwards, "newest models first"). Models libvirt lacks go right after the last of their family,
+# or at the end.
+index = re.findall(r"x86_([^']*)\.xml", open(os.path.join(ref, "libvirt-cpu-map/index.xml")).read())
+index = [m for m in index if m not in ("features", "vendors")]
+def family(n):
+    return re.sub(r"-v[0-9]+$", "", qemu["models"][n]["definition"].get("alias-of", n) if n in qemu["models"] else n)
+def order(n):
+    if n in index:
+        return (index.index(n), 0, n)
+    fam = family(n)
+    same = [i for i, m in enumerate(index) if m in qemu["models"] and family(m) == fam]
+    return ((max(same) if same else len(index)), 1, n)
 
 out = ["# QEMU 10.0.2 x86 named CPU models, derived by gen-qemu-models.py (see SOURCE.md). One row per model or alias.",
        "# present_in: first QEMU release probed by libvirt (6.2.0, 8.2.0, 9.2.0, 10.0.0) or dumped (10.0.2) that has it;",
        "# absent_in: the last probed release before present_in that lacks it (empty: present in the oldest probe, 6.2.0).",
        "# libvirt: the name if libvirt v11.3.0's cpu_map defines the model. features: QEMU canonical names, space-separated.",
+       "# Rows are in generation order, oldest first (libvirt's index.xml order; models libvirt lacks follow their family).",
        "name\talias_of\tvendor\tfamily\tmodel\tstepping\tmodel_id\tpresent_in\tabsent_in\tlibvirt\tfeatures"]
-for name in sorted(qemu["models"], key=lambda n: (n.lower(), n)):
+for name in sorted(qemu["models"], key=order):
     m = qemu["models"][name]
     d = m["definition"]
     if name in ("base", "max") or not d.get("migration-safe", False):
@@ -38,4 +52,4 @@ for name in sorted(qemu["models"], key=lambda n: (n.lower(), n)):
                           str(p["stepping"]), p["model-id"].replace("\t", " "), first, absent,
                           name if name in libvirt else "", " ".join(sorted(m["cpuid_features"]))]))
 open(os.path.join(here, "qemu-models.tsv"), "w").write("\n".join(out) + "\n")
-print(f"{len(out) - 5} models", file=sys.stderr)
+print(f"{len(out) - 6} models", file=sys.stderr)

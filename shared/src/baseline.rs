@@ -29,9 +29,13 @@ use crate::verdict::non_migratable;
 pub enum BaselineError {
     #[error("no hosts given: a baseline needs at least one host")]
     NoHosts,
-    #[error("host {0} has no kvm guest view in its profile: re-collect it where /dev/kvm is readable")]
+    #[error(
+        "host {0} has no kvm guest view in its profile: re-collect it where /dev/kvm is readable"
+    )]
     NoGuestView(String),
-    #[error("the hosts share no named model or x86-64 level: their common features lack even x86-64-v1")]
+    #[error(
+        "the hosts share no named model or x86-64 level: their common features lack even x86-64-v1"
+    )]
     NoModel,
 }
 
@@ -41,6 +45,9 @@ pub enum BaselineError {
 pub struct BaselineOptions {
     /// The oldest QEMU release among the hosts: models it lacks are not candidates.
     pub qemu: Option<QemuVersion>,
+    /// Features whose presence is unknown (MSR-based ones of hosts imported from CPUID-only
+    /// dumps): they do not sway the model choice.
+    pub ignore: FeatureSet,
 }
 
 /// The forms a baseline is pasted in.
@@ -131,6 +138,7 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
             mode: FitMode::Guest,
             qemu: opts.qemu,
             abi_levels: false,
+            ignore: opts.ignore,
         });
         if fit.is_none() {
             notes.push(format!(
@@ -153,12 +161,15 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
             mode: FitMode::Host,
             qemu: None,
             abi_levels: true,
+            ignore: opts.ignore,
         })
         .ok_or(BaselineError::NoModel)?,
     };
     let model = fit.model;
     let accel = accel_provided();
+    // A `-cpu` line can only carry what QEMU names.
     let features = target
+        .intersection(&crate::catalog::qemu_known())
         .difference(&not_model_controlled())
         .union(&model.features.intersection(&accel));
     // For a level the exports start from qemu64: express the same features against it.
@@ -166,7 +177,10 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
         ModelKind::Qemu => (model.features, model.canonical_name().to_owned()),
         ModelKind::AbiLevel => {
             let q = crate::models::models().get("qemu64-v1");
-            (q.map_or(FeatureSet::EMPTY, |q| q.features), "qemu64".to_owned())
+            (
+                q.map_or(FeatureSet::EMPTY, |q| q.features),
+                "qemu64".to_owned(),
+            )
         }
     };
     let added = features.difference(&base_features).difference(&accel);
@@ -246,18 +260,21 @@ pub fn exports(model: &str, added: &FeatureSet, removed: &FeatureSet) -> Exports
         cpu_model_extra_flags: added
             .iter()
             .map(libvirt_feature_name)
-            .chain(removed.iter().map(|id| format!("-{}", libvirt_feature_name(id))))
+            .chain(
+                removed
+                    .iter()
+                    .map(|id| format!("-{}", libvirt_feature_name(id))),
+            )
             .collect(),
     };
-    let kv_features: Vec<serde_json::Value> = added
-        .iter()
-        .map(|id| serde_json::json!({"name": libvirt_feature_name(id), "policy": "require"}))
-        .chain(
-            removed
-                .iter()
-                .map(|id| serde_json::json!({"name": libvirt_feature_name(id), "policy": "disable"})),
-        )
-        .collect();
+    let kv_features: Vec<serde_json::Value> =
+        added
+            .iter()
+            .map(|id| serde_json::json!({"name": libvirt_feature_name(id), "policy": "require"}))
+            .chain(removed.iter().map(
+                |id| serde_json::json!({"name": libvirt_feature_name(id), "policy": "disable"}),
+            ))
+            .collect();
     let mut kubevirt_yaml = format!("cpu:\n  model: {model}\n");
     if !kv_features.is_empty() {
         kubevirt_yaml.push_str("  features:\n");
@@ -304,7 +321,9 @@ mod tests {
             };
             let v = compare(h, h, &g);
             assert!(
-                !v.reasons.iter().any(|r| r.rule == "cpu.model-not-runnable-on-source"),
+                !v.reasons
+                    .iter()
+                    .any(|r| r.rule == "cpu.model-not-runnable-on-source"),
                 "{}: {:?}",
                 h.host_id,
                 v.reasons
@@ -323,7 +342,11 @@ mod tests {
         let base = baseline(&[&a, &b], &BaselineOptions::default()).expect("baseline");
         assert_eq!(base.model, "x86-64-v3");
         assert_eq!(base.base_model, "qemu64");
-        assert!(base.exports.qemu.contains("svm=off"), "{}", base.exports.qemu);
+        assert!(
+            base.exports.qemu.contains("svm=off"),
+            "{}",
+            base.exports.qemu
+        );
         assert!(base.notes.iter().any(|n| n.contains("vendors")));
         assert!(!base.features.names().contains(&"invtsc".to_owned()));
         let only_a = baseline(&[&a], &BaselineOptions::default()).expect("host model");

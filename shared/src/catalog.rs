@@ -291,14 +291,14 @@ impl Catalog {
         // unique name `name@LEAF.SUBLEAF` so sets round-trip through names.
         let mut taken = std::collections::HashSet::new();
         for f in &mut features {
-            if !taken.insert(f.name.clone()) {
-                if let FeatureLocation::Cpuid { leaf, subleaf, .. } = f.location {
-                    let unique = format!("{}@{leaf:x}.{subleaf}", f.name);
-                    let old = std::mem::replace(&mut f.name, unique.clone());
-                    taken.insert(unique);
-                    if f.qemu_name.is_none() {
-                        f.aliases.retain(|a| *a != old);
-                    }
+            if !taken.insert(f.name.clone())
+                && let FeatureLocation::Cpuid { leaf, subleaf, .. } = f.location
+            {
+                let unique = format!("{}@{leaf:x}.{subleaf}", f.name);
+                let old = std::mem::replace(&mut f.name, unique.clone());
+                taken.insert(unique);
+                if f.qemu_name.is_none() {
+                    f.aliases.retain(|a| *a != old);
                 }
             }
         }
@@ -431,6 +431,20 @@ fn apply_extras(features: &mut Vec<Feature>) {
             });
         }
     }
+}
+
+/// Every feature QEMU names: the only ones a named model or a `-cpu` option can give a guest.
+pub fn qemu_known() -> crate::featureset::FeatureSet {
+    static SET: OnceLock<crate::featureset::FeatureSet> = OnceLock::new();
+    *SET.get_or_init(|| {
+        let mut set = crate::featureset::FeatureSet::EMPTY;
+        for f in catalog().features() {
+            if f.qemu_name.is_some() {
+                set.insert(f.id);
+            }
+        }
+        set
+    })
 }
 
 /// The catalog, parsed on first use.

@@ -37,6 +37,7 @@ pub fn vendor(entries: &[CpuidEntry]) -> Option<String> {
 
 /// Family, model and stepping from CPUID.01H:EAX, with the extended family/model fields
 /// (Intel SDM Vol. 2A Figure 3-6 "Version Information Returned by CPUID in EAX").
+/// Returns `None` when leaf 1 is missing.
 pub fn signature(entries: &[CpuidEntry]) -> Option<(u32, u32, u32)> {
     let eax = find(entries, 1, 0)?.eax;
     let stepping = eax & 0xf;
@@ -49,7 +50,10 @@ pub fn signature(entries: &[CpuidEntry]) -> Option<(u32, u32, u32)> {
     } else {
         base_family
     };
-    let model = if base_family == 0x6 || base_family == 0xf {
+    // Intel applies the extended model to families 6 and 15 (SDM Vol. 2A Figure 3-6), AMD to
+    // family 15 (APM Vol. 3 E.3.2), Zhaoxin/Centaur to family 7 (model 0x3B, 0x5B): Linux's
+    // x86_model() (arch/x86/lib/cpu.c) applies it from family 6 up, which covers all three.
+    let model = if base_family >= 0x6 {
         (ext_model << 4) | base_model
     } else {
         base_model
@@ -91,7 +95,6 @@ pub fn features(entries: &[CpuidEntry], msrs: &[MsrValue]) -> FeatureSet {
     set
 }
 
-
 /// Features of hybrid processors differ per logical CPU (P-cores and E-cores): the guest can be
 /// scheduled on any of them, so its features are the intersection over every logical CPU's dump.
 /// Returns the empty set for no dumps.
@@ -115,9 +118,30 @@ pub fn features_all_cpus<'a>(
 /// CPUID.(EAX=07H,ECX=0):ECX[4] OSPKE (OS state); AMD CPUID.80000001H:ECX[2] SVM (only with
 /// nesting), [10] IBS, [12] SKINIT, [13] WDT, [15] LWP, [23] PERFCTR_NB...
 const HOST_ONLY: &[&str] = &[
-    "pn", "ds", "acpi", "ht", "tm", "pbe", "dtes64", "monitor", "ds-cpl", "vmx", "smx", "est",
-    "tm2", "cid", "xtpr", "dca", "osxsave", "ospke", "svm", "ibs", "skinit", "wdt", "lwp",
-    "perfctr-nb", "osvw",
+    "pn",
+    "ds",
+    "acpi",
+    "ht",
+    "tm",
+    "pbe",
+    "dtes64",
+    "monitor",
+    "ds-cpl",
+    "vmx",
+    "smx",
+    "est",
+    "tm2",
+    "cid",
+    "xtpr",
+    "dca",
+    "osxsave",
+    "ospke",
+    "svm",
+    "ibs",
+    "skinit",
+    "wdt",
+    "lwp",
+    "perfctr-nb",
 ];
 
 /// Features KVM gives a guest whatever the host CPU shows: the x2APIC and TSC-deadline timer are
@@ -125,13 +149,51 @@ const HOST_ONLY: &[&str] = &[
 /// QEMU sets CPUID.01H:ECX[31] hypervisor.
 const KVM_EMULATED: &[&str] = &["x2apic", "tsc-deadline", "arat", "hypervisor"];
 
+/// Features whose presence in a guest view depends on KVM's `nested` module parameter, not on
+/// the processor: CPUID.01H:ECX[5] VMX, CPUID.80000001H:ECX[2] SVM and the SVM sub-features of
+/// CPUID.8000000AH:EDX that QEMU names. A raw CPUID dump cannot tell them.
+pub fn nesting_dependent() -> FeatureSet {
+    static SET: std::sync::OnceLock<FeatureSet> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        let mut set = FeatureSet::from_names(["vmx", "svm"]).0;
+        for f in catalog().features() {
+            if matches!(
+                f.location,
+                FeatureLocation::Cpuid {
+                    leaf: 0x8000_000a,
+                    ..
+                }
+            ) || matches!(
+                f.location,
+                FeatureLocation::Msr {
+                    index: 0x480..=0x491,
+                    ..
+                }
+            ) {
+                set.insert(f.id);
+            }
+        }
+        set
+    })
+}
+
 /// An estimate of the guest view (what KVM could give a guest) from the host CPU view, for hosts
-/// known only from a raw CPUID dump. A probe of KVM_GET_SUPPORTED_CPUID or QEMU's host model is
-/// always better: this cannot know the kernel's version or settings.
+/// known only from a raw CPUID dump: the host's features less those KVM never gives a guest, plus
+/// those KVM emulates, restricted to the features QEMU can name. CPUID.80000001H:EDX[11] SYSCALL
+/// reads 1 on Intel only in 64-bit mode (Intel SDM Vol. 2A Table 3-8), so a dump taken by a 32-bit
+/// tool lacks it: any processor with CPUID.80000001H:EDX[29] LM has it. A probe of
+/// KVM_GET_SUPPORTED_CPUID or QEMU's host model is always better: this cannot know the kernel's
+/// version or settings (nested virtualization, mitigations).
 pub fn estimate_guest_view(host: &FeatureSet) -> FeatureSet {
     let (host_only, _) = FeatureSet::from_names(HOST_ONLY.iter().copied());
     let (emulated, _) = FeatureSet::from_names(KVM_EMULATED.iter().copied());
-    host.difference(&host_only).union(&emulated)
+    let mut view = host.difference(&host_only).union(&emulated);
+    if let (Some(lm), Some(syscall)) = (catalog().lookup("lm"), catalog().lookup("syscall"))
+        && view.contains(lm)
+    {
+        view.insert(syscall);
+    }
+    view.intersection(&crate::catalog::qemu_known())
 }
 
 #[cfg(test)]

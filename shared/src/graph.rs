@@ -29,7 +29,11 @@ fn tsc_bucket(khz: u64) -> Option<i64> {
     if khz == 0 {
         return None;
     }
-    #[expect(clippy::cast_precision_loss, clippy::cast_possible_truncation, reason = "a bucket index")]
+    #[expect(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        reason = "a bucket index"
+    )]
     let b = ((khz as f64).ln() / (TSC_BUCKET_PPM / 1e6).ln_1p()).floor() as i64;
     Some(b)
 }

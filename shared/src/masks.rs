@@ -62,7 +62,9 @@ pub struct PairMasks {
 /// Why masks could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MaskError {
-    #[error("host {0} has no kvm guest view in its profile: re-collect it where /dev/kvm is readable")]
+    #[error(
+        "host {0} has no kvm guest view in its profile: re-collect it where /dev/kvm is readable"
+    )]
     NoGuestView(String),
     #[error(transparent)]
     Baseline(#[from] BaselineError),
@@ -229,7 +231,9 @@ pub fn pool_masks(hosts: &[&HostProfile], policy: &Policy) -> Result<PoolMasks, 
     holding_back.sort_by_key(|h| std::cmp::Reverse(h.lacks.len()));
     let max_lost = per_host.iter().map(|m| m.disable.len()).max().unwrap_or(0);
     let mut options = vec![MaskOption {
-        description: "mask every host down to the common features (-cpu host with the listed features off)".into(),
+        description:
+            "mask every host down to the common features (-cpu host with the listed features off)"
+                .into(),
         n_features: common.len(),
         max_features_lost: max_lost,
         hosts_left_out: Vec::new(),
@@ -244,7 +248,12 @@ pub fn pool_masks(hosts: &[&HostProfile], policy: &Policy) -> Result<PoolMasks, 
         let lost = rest
             .iter()
             .filter_map(|h| h.kvm.as_ref())
-            .map(|k| k.guest_features.difference(&rest_common).difference(&never).len())
+            .map(|k| {
+                k.guest_features
+                    .difference(&rest_common)
+                    .difference(&never)
+                    .len()
+            })
             .max()
             .unwrap_or(0);
         options.push(MaskOption {
@@ -292,7 +301,11 @@ mod tests {
     #[test]
     fn seed_002_masks_make_the_pair_compatible() {
         // seed 002: one host has pcid and stibp, the other taa-no.
-        let a = profile_named("a", "GenuineIntel", &["sse2", "avx", "pcid", "stibp", "xsaves"]);
+        let a = profile_named(
+            "a",
+            "GenuineIntel",
+            &["sse2", "avx", "pcid", "stibp", "xsaves"],
+        );
         let b = profile_named("b", "GenuineIntel", &["sse2", "avx", "taa-no"]);
         assert!(!compare(&a, &b, &GuestConfig::default()).compatible);
         let m = pair_masks(&a, &b, &Policy::default()).expect("masks");
@@ -317,7 +330,12 @@ mod tests {
         assert_eq!(p.options[1].hosts_left_out, vec!["c"]);
         for (h, m) in [&a, &b, &c].iter().zip(&p.per_host) {
             for other in [&a, &b, &c] {
-                assert!(compare(h, other, &m.guest).compatible, "{} -> {}", h.host_id, other.host_id);
+                assert!(
+                    compare(h, other, &m.guest).compatible,
+                    "{} -> {}",
+                    h.host_id,
+                    other.host_id
+                );
             }
         }
     }

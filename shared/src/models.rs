@@ -114,7 +114,9 @@ pub struct NamedModel {
 pub enum QemuSupport {
     Yes,
     /// The release is older than the first release known to lack the model.
-    No { present_in: QemuVersion },
+    No {
+        present_in: QemuVersion,
+    },
     /// The release lies between the last known without and the first known with the model.
     Unknown {
         absent_in: QemuVersion,
@@ -375,10 +377,26 @@ pub enum FitMode {
 
 /// Fit `target` to one model. Features the accelerator decides ([`not_model_controlled`]) are
 /// ignored on both sides.
-pub fn fit(model: &'static NamedModel, target: &FeatureSet, signature: Option<(u32, u32)>) -> ModelFit {
-    let ignore = not_model_controlled();
-    let model_set = model.features.difference(&ignore);
-    let target = target.difference(&ignore);
+pub fn fit(
+    model: &'static NamedModel,
+    target: &FeatureSet,
+    signature: Option<(u32, u32)>,
+) -> ModelFit {
+    fit_ignoring(model, target, signature, &FeatureSet::EMPTY)
+}
+
+/// [`fit`], not counting the features in `ignore` (whose presence is unknown) either.
+pub fn fit_ignoring(
+    model: &'static NamedModel,
+    target: &FeatureSet,
+    signature: Option<(u32, u32)>,
+    ignore: &FeatureSet,
+) -> ModelFit {
+    // Only what QEMU can name can be added or removed on a `-cpu` line.
+    let ignore = not_model_controlled().union(ignore);
+    let known = crate::catalog::qemu_known();
+    let model_set = model.features.intersection(&known).difference(&ignore);
+    let target = target.intersection(&known).difference(&ignore);
     let added = target.difference(&model_set);
     let removed = model_set.difference(&target);
     // libvirt's models never contain the non-migratable features (QEMU's do: xsaves), so they do
@@ -391,8 +409,9 @@ pub fn fit(model: &'static NamedModel, target: &FeatureSet, signature: Option<(u
         model,
         added,
         removed,
-        signature_match: signature
-            .is_some_and(|(f, m)| model.kind == ModelKind::Qemu && model.family == f && model.model == m),
+        signature_match: signature.is_some_and(|(f, m)| {
+            model.kind == ModelKind::Qemu && model.family == f && model.model == m
+        }),
         score: added.difference(&nm).len() + penalty,
     }
 }
@@ -412,6 +431,9 @@ pub struct FitQuery<'a> {
     pub qemu: Option<QemuVersion>,
     /// Consider the psABI levels as well as QEMU models.
     pub abi_levels: bool,
+    /// Features whose presence is unknown (e.g. MSR-based ones of a dump without MSRs): not
+    /// counted either way.
+    pub ignore: FeatureSet,
 }
 
 /// The best named model for a feature set, following libvirt's x86Decode: newest models first,
@@ -435,7 +457,7 @@ pub fn best_model(q: &FitQuery<'_>) -> Option<ModelFit> {
         {
             continue;
         }
-        let cand = fit(m, q.features, q.signature);
+        let cand = fit_ignoring(m, q.features, q.signature, &q.ignore);
         if q.mode == FitMode::Host && !cand.removed.is_empty() {
             continue;
         }
@@ -492,7 +514,10 @@ mod tests {
             gr2.qemu_support(QemuVersion::parse("9.0.1")),
             QemuSupport::Unknown { .. }
         ));
-        assert_eq!(gr2.qemu_support(QemuVersion::parse("10.0.2")), QemuSupport::Yes);
+        assert_eq!(
+            gr2.qemu_support(QemuVersion::parse("10.0.2")),
+            QemuSupport::Yes
+        );
         assert_eq!(
             QemuVersion::parse("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7)"),
             Some(QemuVersion::new(7, 2, 15))
@@ -503,7 +528,12 @@ mod tests {
     #[test]
     fn a_model_fits_its_own_features_best() {
         let db = models();
-        for name in ["Cascadelake-Server-v5", "EPYC-Rome-v4", "Haswell-v4", "SapphireRapids-v3"] {
+        for name in [
+            "Cascadelake-Server-v5",
+            "EPYC-Rome-v4",
+            "Haswell-v4",
+            "SapphireRapids-v3",
+        ] {
             let m = db.get(name).expect(name);
             let fit = best_model(&FitQuery {
                 features: &m.features,
@@ -512,10 +542,18 @@ mod tests {
                 mode: FitMode::Guest,
                 qemu: None,
                 abi_levels: false,
+                ignore: FeatureSet::EMPTY,
             })
             .expect("a fit");
-            assert!(fit.added.is_empty() && fit.removed.is_empty(), "{name}: {fit:?}");
-            assert_eq!(fit.model.features, m.features, "{name} -> {}", fit.model.name);
+            assert!(
+                fit.added.is_empty() && fit.removed.is_empty(),
+                "{name}: {fit:?}"
+            );
+            assert_eq!(
+                fit.model.features, m.features,
+                "{name} -> {}",
+                fit.model.name
+            );
         }
     }
 }

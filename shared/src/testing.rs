@@ -2,8 +2,7 @@
 
 use crate::featureset::FeatureSet;
 use crate::profile::{
-    Arch, CpuInfo, GuestViewSource, HostProfile, KvmInfo, OriginKind, ProfileOrigin,
-    SCHEMA_VERSION,
+    Arch, CpuInfo, GuestViewSource, HostProfile, KvmInfo, OriginKind, ProfileOrigin, SCHEMA_VERSION,
 };
 
 /// A profile whose host view and guest view are both `features`.
@@ -56,7 +55,11 @@ pub fn profile_named(host_id: &str, vendor: &str, names: &[&str]) -> HostProfile
 /// A profile offering exactly a named model's features.
 pub fn profile_of_model(host_id: &str, model: &str) -> Option<HostProfile> {
     let m = crate::models::models().get(model)?;
-    let mut p = profile(host_id, m.vendor.as_deref().unwrap_or("GenuineIntel"), m.features);
+    let mut p = profile(
+        host_id,
+        m.vendor.as_deref().unwrap_or("GenuineIntel"),
+        m.features,
+    );
     p.cpu.family = m.family;
     p.cpu.model = m.model;
     p.cpu.stepping = m.stepping;

@@ -192,8 +192,7 @@ pub fn named_model_features(
         return Err(GuestCpuError::UnknownFeature(u));
     }
     // Under KVM the guest does not get what QEMU drops from the model (monitor) unless asked for.
-    Ok(m
-        .features
+    Ok(m.features
         .difference(&crate::models::kvm_dropped())
         .union(&on)
         .difference(&off))
@@ -399,7 +398,7 @@ fn finish(
     guest: &GuestConfig,
     mut reasons: Vec<Reason>,
 ) -> Verdict {
-    reasons.sort_by(|a, b| (a.severity, a.layer).cmp(&(b.severity, b.layer)));
+    reasons.sort_by_key(|a| (a.severity, a.layer));
     Verdict {
         from: src.host_id.clone(),
         to: dst.host_id.clone(),
@@ -497,7 +496,9 @@ fn non_migratable_rule(
     reasons: &mut Vec<Reason>,
 ) {
     let explicitly_enabled = match &guest.cpu {
-        GuestCpu::Named { enable, .. } => FeatureSet::from_names(enable.iter().map(String::as_str)).0,
+        GuestCpu::Named { enable, .. } => {
+            FeatureSet::from_names(enable.iter().map(String::as_str)).0
+        }
         _ => *seen,
     };
     for id in seen.intersection(&non_migratable()).iter() {
@@ -604,7 +605,9 @@ fn qemu_model_rule(model: &str, dst_qemu: Option<QemuVersion>, reasons: &mut Vec
         QemuSupport::No { present_in } => (
             Severity::Blocker,
             "qemu.model-missing",
-            format!("the destination's QEMU lacks cpu model {model}: it first appears in QEMU {present_in}"),
+            format!(
+                "the destination's QEMU lacks cpu model {model}: it first appears in QEMU {present_in}"
+            ),
         ),
         QemuSupport::Unknown {
             absent_in,
@@ -619,7 +622,9 @@ fn qemu_model_rule(model: &str, dst_qemu: Option<QemuVersion>, reasons: &mut Vec
         QemuSupport::VersionUnknown => (
             Severity::Info,
             "qemu.version-unknown",
-            format!("the destination's QEMU version is unknown: not checked that it has cpu model {model}"),
+            format!(
+                "the destination's QEMU version is unknown: not checked that it has cpu model {model}"
+            ),
         ),
     };
     reasons.push(Reason {
@@ -640,7 +645,10 @@ mod tests {
     use crate::testing::{profile_named, profile_of_model};
 
     fn rules(v: &Verdict) -> Vec<(&str, Severity)> {
-        v.reasons.iter().map(|r| (r.rule.as_str(), r.severity)).collect()
+        v.reasons
+            .iter()
+            .map(|r| (r.rule.as_str(), r.severity))
+            .collect()
     }
 
     #[test]
@@ -650,14 +658,25 @@ mod tests {
         let v = compare(&src, &dst, &GuestConfig::default());
         assert!(!v.compatible);
         let r = rules(&v);
-        assert!(r.contains(&("cpu.feature-missing", Severity::Blocker)), "{r:?}");
+        assert!(
+            r.contains(&("cpu.feature-missing", Severity::Blocker)),
+            "{r:?}"
+        );
         assert_eq!(
-            r.iter().filter(|x| x.0 == "cpu.microcode-feature-missing").count(),
+            r.iter()
+                .filter(|x| x.0 == "cpu.microcode-feature-missing")
+                .count(),
             2,
             "{r:?}"
         );
-        let avx2 = v.reasons.iter().find(|r| r.rule == "cpu.feature-missing").expect("avx2");
-        assert!(matches!(&avx2.evidence, Evidence::Feature { citation, .. } if citation == "CPUID.(EAX=07H,ECX=0):EBX[5]"));
+        let avx2 = v
+            .reasons
+            .iter()
+            .find(|r| r.rule == "cpu.feature-missing")
+            .expect("avx2");
+        assert!(
+            matches!(&avx2.evidence, Evidence::Feature { citation, .. } if citation == "CPUID.(EAX=07H,ECX=0):EBX[5]")
+        );
         // The other way round only gains features.
         let back = compare(&dst, &src, &GuestConfig::default());
         assert!(back.compatible, "{:?}", back.reasons);
@@ -704,15 +723,26 @@ mod tests {
         assert!(compare(&src, &dst, &guest("Skylake-Server-v5", &[])).compatible);
         let v = compare(&src, &dst, &guest("Cascadelake-Server-v5", &[]));
         assert!(!v.compatible);
-        let missing: Vec<_> = v.reasons.iter().filter(|r| r.rule == "cpu.feature-missing").collect();
-        assert!(missing.iter().any(|r| r.message.contains("avx512vnni")), "{missing:?}");
+        let missing: Vec<_> = v
+            .reasons
+            .iter()
+            .filter(|r| r.rule == "cpu.feature-missing")
+            .collect();
+        assert!(
+            missing.iter().any(|r| r.message.contains("avx512vnni")),
+            "{missing:?}"
+        );
         let policy = Policy {
             dst_qemu: QemuVersion::parse("6.2.0"),
             ..Policy::default()
         };
         let sr = profile_of_model("c", "SapphireRapids-v3").expect("model");
         let v = compare_with(&sr, &sr, &guest("SapphireRapids-v3", &[]), &policy);
-        assert!(rules(&v).contains(&("qemu.model-missing", Severity::Blocker)), "{:?}", v.reasons);
+        assert!(
+            rules(&v).contains(&("qemu.model-missing", Severity::Blocker)),
+            "{:?}",
+            v.reasons
+        );
         let v = compare(&src, &dst, &guest("NoSuchModel", &[]));
         assert!(rules(&v).contains(&("cpu.invalid-guest-cpu", Severity::Blocker)));
     }
@@ -733,7 +763,11 @@ mod tests {
         assert!(compare_with(&src, &dst, &GuestConfig::default(), &fixed).compatible);
         dst.cpu.tsc_khz = Some(2_101_000); // 476 ppm
         let v = compare_with(&src, &dst, &GuestConfig::default(), &fixed);
-        assert!(rules(&v).contains(&("tsc.frequency-mismatch", Severity::Blocker)), "{:?}", v.reasons);
+        assert!(
+            rules(&v).contains(&("tsc.frequency-mismatch", Severity::Blocker)),
+            "{:?}",
+            v.reasons
+        );
         if let Some(k) = dst.kvm.as_mut() {
             k.tsc_scaling = Some(true);
         }
@@ -853,13 +887,13 @@ impl HostFacts {
         if self.offered.is_none() || !seen.is_subset(offered) {
             return false;
         }
-        if self.invtsc_seen && dst.tsc_scaling != Some(true) {
-            if let (Some(a), Some(b)) = (self.guest_tsc_khz, dst.tsc_khz)
-                && a > 0
-                && a.abs_diff(b).saturating_mul(1_000_000) / a > u64::from(policy.tsc_tolerance_ppm)
-            {
-                return false;
-            }
+        if self.invtsc_seen
+            && dst.tsc_scaling != Some(true)
+            && let (Some(a), Some(b)) = (self.guest_tsc_khz, dst.tsc_khz)
+            && a > 0
+            && a.abs_diff(b).saturating_mul(1_000_000) / a > u64::from(policy.tsc_tolerance_ppm)
+        {
+            return false;
         }
         true
     }

@@ -26,7 +26,8 @@ fn every_qemu_model_feature_is_in_the_catalog() {
         .iter()
         .filter_map(|n| {
             let f = catalog().get(catalog().lookup(n)?);
-            (f.qemu_name.as_deref() != Some(n.as_str())).then(|| format!("{n} -> {:?}", f.qemu_name))
+            (f.qemu_name.as_deref() != Some(n.as_str()))
+                .then(|| format!("{n} -> {:?}", f.qemu_name))
         })
         .collect();
     assert!(renamed.is_empty(), "qemu names differ: {renamed:?}");
@@ -48,14 +49,29 @@ fn added_rows_have_their_manual_locations_and_classes() {
     // CPUID.(EAX=C0000001H):EDX[2] xstore, formerly only the Linux name 'rng'.
     let xstore = c.lookup("xstore").expect("xstore");
     assert_eq!(c.lookup("rng"), Some(xstore));
-    assert_eq!(c.get(xstore).location.to_string(), "CPUID.(EAX=C0000001H,ECX=0):EDX[2]");
+    assert_eq!(
+        c.get(xstore).location.to_string(),
+        "CPUID.(EAX=C0000001H,ECX=0):EDX[2]"
+    );
     // CPUID.(EAX=40000001H):EAX[7] KVM_FEATURE_PV_UNHALT
     let unhalt = c.get(c.lookup("kvm-pv-unhalt").expect("kvm-pv-unhalt"));
-    assert_eq!(unhalt.location.to_string(), "CPUID.(EAX=40000001H,ECX=0):EAX[7]");
+    assert_eq!(
+        unhalt.location.to_string(),
+        "CPUID.(EAX=40000001H,ECX=0):EAX[7]"
+    );
     // Names are unique: no two features share a canonical name.
     let mut seen = std::collections::HashSet::new();
     for f in c.features() {
-        assert!(seen.insert(f.name.clone()), "duplicate feature name {}", f.name);
-        assert_eq!(c.lookup(&f.name), Some(f.id), "{} does not resolve to itself", f.name);
+        assert!(
+            seen.insert(f.name.clone()),
+            "duplicate feature name {}",
+            f.name
+        );
+        assert_eq!(
+            c.lookup(&f.name),
+            Some(f.id),
+            "{} does not resolve to itself",
+            f.name
+        );
     }
 }

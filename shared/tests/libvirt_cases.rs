@@ -16,6 +16,9 @@ use shared::models::accel_provided;
 use shared::testing::profile;
 use shared::verdict::{GuestConfig, compare, without_non_migratable};
 
+/// A cpu_map model as written: parent model, vendor, own features.
+type RawModel = (Option<String>, Option<String>, BTreeSet<String>);
+
 /// libvirt's x86 models, expanded: name -> (vendor, features).
 struct CpuMap {
     models: BTreeMap<String, (Option<String>, BTreeSet<String>)>,
@@ -31,8 +34,7 @@ fn attr(n: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
 impl CpuMap {
     fn load() -> Self {
         let dir = common::shared_dir().join("libvirt-cpu-map");
-        let mut raw: BTreeMap<String, (Option<String>, Option<String>, BTreeSet<String>)> =
-            BTreeMap::new();
+        let mut raw: BTreeMap<String, RawModel> = BTreeMap::new();
         let mut optional = BTreeSet::new();
         let mut entries: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
@@ -41,13 +43,19 @@ impl CpuMap {
             .collect();
         entries.sort();
         for path in entries {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if !name.starts_with("x86_") || name == "x86_features.xml" || name == "x86_vendors.xml" {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !name.starts_with("x86_") || name == "x86_features.xml" || name == "x86_vendors.xml"
+            {
                 continue;
             }
             let text = std::fs::read_to_string(&path).expect("cpu_map file");
             let doc = roxmltree::Document::parse(&text).expect("cpu_map xml");
-            for m in doc.descendants().filter(|n| n.has_tag_name("model") && n.parent().is_some_and(|p| p.has_tag_name("cpus"))) {
+            for m in doc.descendants().filter(|n| {
+                n.has_tag_name("model") && n.parent().is_some_and(|p| p.has_tag_name("cpus"))
+            }) {
                 let mname = attr(m, "name").expect("model name");
                 let mut parent = None;
                 let mut vendor = None;
@@ -75,7 +83,9 @@ impl CpuMap {
             let mut cur = Some(name.clone());
             let mut depth = 0;
             while let Some(n) = cur {
-                let (parent, v, f) = raw.get(&n).unwrap_or_else(|| panic!("cpu_map model {n} missing"));
+                let (parent, v, f) = raw
+                    .get(&n)
+                    .unwrap_or_else(|| panic!("cpu_map model {n} missing"));
                 vendor = vendor.or_else(|| v.clone());
                 feats.extend(f.iter().cloned());
                 cur = parent.clone();
@@ -112,10 +122,9 @@ fn parse_cpus(text: &str) -> Vec<LvCpu> {
                 match ch.tag_name().name() {
                     "model" => c.model = ch.text().map(|t| t.trim().to_owned()),
                     "vendor" => c.vendor = ch.text().map(|t| t.trim().to_owned()),
-                    "feature" => c.features.push((
-                        attr(ch, "name").expect("feature name"),
-                        attr(ch, "policy"),
-                    )),
+                    "feature" => c
+                        .features
+                        .push((attr(ch, "name").expect("feature name"), attr(ch, "policy"))),
                     _ => {}
                 }
             }
@@ -139,14 +148,20 @@ struct Expanded {
 
 fn to_set<'a>(names: impl IntoIterator<Item = &'a str>) -> FeatureSet {
     let (set, unknown) = FeatureSet::from_names(names);
-    assert!(unknown.is_empty(), "libvirt names unknown to the catalog: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "libvirt names unknown to the catalog: {unknown:?}"
+    );
     set
 }
 
 fn expand(map: &CpuMap, cpu: &LvCpu) -> Result<Expanded, String> {
     let mut present = match &cpu.model {
         Some(m) => {
-            let (_, f) = map.models.get(m).ok_or_else(|| format!("unknown model {m}"))?;
+            let (_, f) = map
+                .models
+                .get(m)
+                .ok_or_else(|| format!("unknown model {m}"))?;
             to_set(f.iter().map(String::as_str))
         }
         None => FeatureSet::EMPTY,
@@ -155,7 +170,9 @@ fn expand(map: &CpuMap, cpu: &LvCpu) -> Result<Expanded, String> {
     let mut soft = FeatureSet::EMPTY;
     let mut forbidden = FeatureSet::EMPTY;
     for (name, policy) in &cpu.features {
-        let id = catalog().lookup(name).ok_or_else(|| format!("unknown feature {name}"))?;
+        let id = catalog()
+            .lookup(name)
+            .ok_or_else(|| format!("unknown feature {name}"))?;
         match policy.as_deref() {
             None | Some("require") => {
                 present.insert(id);
@@ -222,7 +239,11 @@ fn diff(ours: &FeatureSet, theirs: &FeatureSet) -> (Vec<String>, Vec<String>) {
 /// DOMAIN.md define both as "minus non-migratable features"; libvirt's QEMU-probed host-model
 /// trusts QEMU's own migratability (which keeps xsaves) and its baseline without
 /// VIR_CONNECT_BASELINE_CPU_MIGRATABLE keeps them.
-fn explained_by_rule(check: &str, extra: &FeatureSet, missing: &FeatureSet) -> Option<&'static str> {
+fn explained_by_rule(
+    check: &str,
+    extra: &FeatureSet,
+    missing: &FeatureSet,
+) -> Option<&'static str> {
     let non_migratable = shared::verdict::non_migratable();
     (matches!(check, "host-model" | "host-model-baseline" | "baseline")
         && extra.is_empty()
@@ -272,15 +293,19 @@ impl Report {
     ) {
         let db = shared::models::models();
         let Some(t) = theirs.and_then(|t| db.resolve(t)) else {
-            self.failures.push(format!("{case} [model]: libvirt model {theirs:?} unknown to QEMU 10.0"));
+            self.failures.push(format!(
+                "{case} [model]: libvirt model {theirs:?} unknown to QEMU 10.0"
+            ));
             return;
         };
         let Some(o) = db.resolve(ours) else {
-            self.failures.push(format!("{case} [model]: our model {ours} unknown"));
+            self.failures
+                .push(format!("{case} [model]: our model {ours} unknown"));
             return;
         };
         if o.family_name() == t.family_name() {
-            self.agree.push(format!("{case} [model {ours} ~ {}]", t.name));
+            self.agree
+                .push(format!("{case} [model {ours} ~ {}]", t.name));
             return;
         }
         // libvirt's own ranking (signature match first, then fewest added + penalised removed
@@ -295,7 +320,10 @@ impl Report {
                 t.name, fo.signature_match, ft.signature_match, fo.score, ft.score
             ));
         } else {
-            self.failures.push(format!("{case} [model]: fleetcompat {ours}, libvirt {}", t.name));
+            self.failures.push(format!(
+                "{case} [model]: fleetcompat {ours}, libvirt {}",
+                t.name
+            ));
         }
     }
 }
@@ -303,7 +331,12 @@ impl Report {
 /// Family and model from a CPUID.01H:EAX signature (libvirt's `.sig` files).
 fn sig_family_model(eax: u32) -> (u32, u32) {
     let base_family = (eax >> 8) & 0xf;
-    let family = base_family + if base_family == 0xf { (eax >> 20) & 0xff } else { 0 };
+    let family = base_family
+        + if base_family == 0xf {
+            (eax >> 20) & 0xff
+        } else {
+            0
+        };
     (family, ((eax >> 4) & 0xf) | ((eax >> 12) & 0xf0))
 }
 
@@ -474,8 +507,13 @@ fn libvirt_dev_cases_agree_as_feature_sets() {
             )),
         }
     }
-    println!("\nlibvirt dev cases: {n_cases}; checks agreeing: {}; explained differences: {}; failures: {}; not covered: {}",
-        r.agree.len(), r.explained.len(), r.failures.len(), r.not_covered.len());
+    println!(
+        "\nlibvirt dev cases: {n_cases}; checks agreeing: {}; explained differences: {}; failures: {}; not covered: {}",
+        r.agree.len(),
+        r.explained.len(),
+        r.failures.len(),
+        r.not_covered.len()
+    );
     for a in &r.agree {
         println!("  agree     {a}");
     }
@@ -488,6 +526,11 @@ fn libvirt_dev_cases_agree_as_feature_sets() {
     for f in &r.failures {
         println!("  FAIL      {f}");
     }
-    assert!(r.failures.is_empty(), "{} checks differ from libvirt without an explanation:\n{}", r.failures.len(), r.failures.join("\n"));
+    assert!(
+        r.failures.is_empty(),
+        "{} checks differ from libvirt without an explanation:\n{}",
+        r.failures.len(),
+        r.failures.join("\n")
+    );
     assert!(r.agree.len() > 40, "too few checks ran: {}", r.agree.len());
 }
