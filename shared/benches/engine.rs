@@ -72,11 +72,23 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10);
     let classes300 = fleet(10_000, &distinct_sets(300, 7));
     g.bench_function("10,000 hosts in 300 classes", |bench| {
-        bench.iter(|| build(black_box(&classes300), &GuestConfig::default(), &Policy::default()));
+        bench.iter(|| {
+            build(
+                black_box(&classes300),
+                &GuestConfig::default(),
+                &Policy::default(),
+            )
+        });
     });
     let distinct = fleet(10_000, &distinct_sets(10_000, 11));
     g.bench_function("10,000 distinct profiles", |bench| {
-        bench.iter(|| build(black_box(&distinct), &GuestConfig::default(), &Policy::default()));
+        bench.iter(|| {
+            build(
+                black_box(&distinct),
+                &GuestConfig::default(),
+                &Policy::default(),
+            )
+        });
     });
     g.finish();
 
