@@ -387,6 +387,22 @@ pub fn compare_with(
 
     if let GuestCpu::Named { model, .. } = &guest.cpu {
         qemu_model_rule(model, policy.dst_qemu, &mut reasons);
+        if let Some(m) = models().get(model)
+            && let QemuSupport::No { present_in } = m.qemu_support(policy.src_qemu)
+        {
+            reasons.push(Reason {
+                layer: Layer::QemuMachine,
+                severity: Severity::Warning,
+                rule: "qemu.model-missing-on-source".into(),
+                message: format!(
+                    "the source's QEMU lacks cpu model {model} (it first appears in QEMU {present_in}): no guest of this configuration can be running there"
+                ),
+                evidence: Evidence::Model {
+                    model: model.clone(),
+                    qemu: policy.src_qemu.map(|v| v.to_string()),
+                },
+            });
+        }
     }
 
     finish(src, dst, guest, reasons)
