@@ -251,7 +251,11 @@ fn finish(result: Result<u8, String>) -> ExitCode {
 }
 
 pub fn compare(args: &CompareArgs) -> ExitCode {
-    finish((|| {
+    finish(run_compare(args))
+}
+
+fn run_compare(args: &CompareArgs) -> Result<u8, String> {
+    {
         let src = read_host(&args.src)?;
         let dst = read_host(&args.dst)?;
         let v = compare_with(&src, &dst, &args.guest.guest(), &args.guest.policy()?);
@@ -289,11 +293,15 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
         } else {
             EXIT_INCOMPATIBLE
         })
-    })())
+    }
 }
 
 pub fn baseline_cmd(args: &BaselineArgs) -> ExitCode {
-    finish((|| {
+    finish(run_baseline(args))
+}
+
+fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
+    {
         let hosts = read_hosts(&args.hosts)?;
         let refs: Vec<&HostProfile> = hosts.iter().collect();
         let qemu = match &args.qemu {
@@ -348,7 +356,7 @@ pub fn baseline_cmd(args: &BaselineArgs) -> ExitCode {
             }
         }
         Ok(EXIT_OK)
-    })())
+    }
 }
 
 fn indent(s: &str) -> String {
@@ -359,7 +367,11 @@ fn indent(s: &str) -> String {
 }
 
 pub fn masks(args: &MasksArgs) -> ExitCode {
-    finish((|| {
+    finish(run_masks(args))
+}
+
+fn run_masks(args: &MasksArgs) -> Result<u8, String> {
+    {
         let src = read_host(&args.src)?;
         let dst = read_host(&args.dst)?;
         let policy = Policy {
@@ -390,11 +402,15 @@ pub fn masks(args: &MasksArgs) -> ExitCode {
         } else {
             EXIT_INCOMPATIBLE
         })
-    })())
+    }
 }
 
 pub fn graph_cmd(args: &GraphArgs) -> ExitCode {
-    finish((|| {
+    finish(run_graph(args))
+}
+
+fn run_graph(args: &GraphArgs) -> Result<u8, String> {
+    {
         let hosts = read_hosts(&args.hosts)?;
         let g = graph::build(&hosts, &args.guest.guest(), &args.guest.policy()?);
         if args.json {
@@ -437,5 +453,101 @@ pub fn graph_cmd(args: &GraphArgs) -> ExitCode {
                 EXIT_INCOMPATIBLE
             },
         )
-    })())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(subcommand)]
+        c: C,
+    }
+
+    #[derive(clap::Subcommand)]
+    enum C {
+        Compare(CompareArgs),
+        Baseline(BaselineArgs),
+        Masks(MasksArgs),
+        Graph(GraphArgs),
+    }
+
+    fn write_profile(dir: &Path, id: &str, model: &str) -> PathBuf {
+        let p = shared::testing::profile_of_model(id, model).expect("model");
+        let path = dir.join(format!("{id}.json"));
+        std::fs::write(&path, serde_json::to_string(&p).expect("json")).expect("write");
+        path
+    }
+
+    fn run(argv: &[&str]) -> Result<u8, String> {
+        let t = T::try_parse_from(std::iter::once("fleetcompat").chain(argv.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        match t.c {
+            C::Compare(a) => run_compare(&a),
+            C::Baseline(a) => run_baseline(&a),
+            C::Masks(a) => run_masks(&a),
+            C::Graph(a) => run_graph(&a),
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_verdicts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sky = write_profile(dir.path(), "sky", "Skylake-Server-v4");
+        let csl = write_profile(dir.path(), "csl", "Cascadelake-Server-v4");
+        let (sky, csl) = (sky.to_str().expect("path"), csl.to_str().expect("path"));
+        assert_eq!(run(&["compare", sky, csl, "--json"]), Ok(EXIT_OK));
+        assert_eq!(run(&["compare", csl, sky]), Ok(EXIT_INCOMPATIBLE));
+        assert_eq!(
+            run(&["compare", csl, sky, "--cpu", "Skylake-Server-v4"]),
+            Ok(EXIT_OK)
+        );
+        let err = run(&[
+            "compare",
+            csl,
+            sky,
+            "--cpu",
+            "Skylake-Server-v4",
+            "--dst-qemu",
+            "nope",
+        ])
+        .expect_err("bad version");
+        assert!(err.contains("not a qemu version"), "{err}");
+        assert_eq!(run(&["masks", csl, sky]), Ok(EXIT_OK));
+        assert_eq!(run(&["baseline", csl, sky, "--json"]), Ok(EXIT_OK));
+        let d = dir.path().to_str().expect("path");
+        assert_eq!(run(&["graph", d]), Ok(EXIT_INCOMPATIBLE));
+        assert_eq!(
+            run(&["graph", d, "--cpu", "Skylake-Server-v4"]),
+            Ok(EXIT_OK)
+        );
+        let missing = dir.path().join("missing.json");
+        assert!(run(&["compare", missing.to_str().expect("path"), sky]).is_err());
+        let bad = dir.path().join("bad.txt");
+        std::fs::write(&bad, "CPUID 00000000: 0-0-0-0").expect("write");
+        let err = run(&["compare", bad.to_str().expect("path"), sky]).expect_err("bad input");
+        assert!(err.contains("not a host profile"), "{err}");
+    }
+
+    #[test]
+    fn cpudata_dumps_get_an_estimated_guest_view() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let xml = "<cpudata arch='x86'>\n  <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x00000016' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>\n  <cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x00050654' ebx='0x00000800' ecx='0x7ffefbff' edx='0xbfebfbff'/>\n</cpudata>\n";
+        let path = dir.path().join("x86_64-cpuid-test.xml");
+        std::fs::write(&path, xml).expect("write");
+        let p = read_host(&path).expect("cpudata reads");
+        assert_eq!(p.host_id, "x86_64-cpuid-test");
+        assert_eq!((p.cpu.family, p.cpu.model), (6, 85));
+        let view = p
+            .kvm
+            .as_ref()
+            .expect("estimated view")
+            .guest_features
+            .names();
+        assert!(view.contains(&"avx".to_owned()) && !view.contains(&"monitor".to_owned()));
+        assert!(p.gaps.iter().any(|g| g.reason.contains("estimated")));
+    }
 }
