@@ -839,6 +839,8 @@ pub struct HostFacts {
     guest_tsc_khz: Option<u64>,
     tsc_khz: Option<u64>,
     tsc_scaling: Option<bool>,
+    /// The destination QEMU release of the policy lacks the guest's named model.
+    qemu_blocked: bool,
 }
 
 fn fixed_class() -> FeatureSet {
@@ -885,13 +887,14 @@ impl HostFacts {
             guest_tsc_khz: policy.guest_tsc_khz.or(p.cpu.tsc_khz),
             tsc_khz: p.cpu.tsc_khz,
             tsc_scaling: p.kvm.as_ref().and_then(|k| k.tsc_scaling),
+            qemu_blocked: named_model_blocked_by_qemu(guest, policy),
         }
     }
 
     /// Can a guest on `self` move to `dst` without a blocker? `named` and `policy` must be those
     /// the facts were built with.
     pub fn edge(&self, dst: &Self, named: bool, policy: &Policy) -> bool {
-        if self.source_blocked || self.arch != dst.arch {
+        if self.source_blocked || self.qemu_blocked || self.arch != dst.arch {
             return false;
         }
         if self.vendor != dst.vendor && !(policy.allow_vendor_change && named) {

@@ -77,11 +77,23 @@ fn guest_modes() -> impl Strategy<Value = GuestConfig> {
 }
 
 fn policies() -> impl Strategy<Value = Policy> {
-    (any::<bool>(), prop::option::of(2_000_000u64..2_002_000)).prop_map(|(vendor, tsc)| Policy {
-        allow_vendor_change: vendor,
-        guest_tsc_khz: tsc,
-        ..Policy::default()
-    })
+    let qemu = prop_oneof![
+        Just(None),
+        Just(shared::models::QemuVersion::parse("6.2.0")),
+        Just(shared::models::QemuVersion::parse("9.0.0")),
+        Just(shared::models::QemuVersion::parse("10.0.2")),
+    ];
+    (
+        any::<bool>(),
+        prop::option::of(2_000_000u64..2_002_000),
+        qemu,
+    )
+        .prop_map(|(vendor, tsc, dst_qemu)| Policy {
+            allow_vendor_change: vendor,
+            guest_tsc_khz: tsc,
+            dst_qemu,
+            ..Policy::default()
+        })
 }
 
 proptest! {
