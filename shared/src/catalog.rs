@@ -142,7 +142,7 @@ const MICROCODE_CLASS: &[&str] = &[
     "arch-capabilities",
     "ssbd",
     "core-capability",
-    "psfd",
+    "intel-psfd",
     "ipred-ctrl",
     "rrsba-ctrl",
     "ddpd-u",
@@ -161,7 +161,6 @@ const MICROCODE_CLASS: &[&str] = &[
     "sbpb",
     "srso-no",
     "srso-user-kernel-no",
-    "verw-clear",
     "null-sel-clr-base",
     "auto-ibrs",
     "no-nested-data-bp",
@@ -169,6 +168,34 @@ const MICROCODE_CLASS: &[&str] = &[
     "tsx-ctrl",
     "taa-no",
     "fb-clear",
+];
+
+/// Microcode-class features that are controls the guest programs, not just enumeration: writes to
+/// IA32_SPEC_CTRL (MSR 48H: IBRS bit 0, STIBP bit 1, SSBD bit 2, IPRED_DIS bits 3-4, RRSBA_DIS
+/// bits 5-6, PSFD bit 7, DDPD_U bit 8, BHI_DIS_S bit 10), IA32_PRED_CMD (MSR 49H: IBPB bit 0, SBPB
+/// bit 7), IA32_FLUSH_CMD (MSR 10BH) and AMD's VIRT_SPEC_CTRL (MSR C001_011FH) and
+/// EFER.AutoIBRS (Intel SDM Vol. 4 Table 2-2; AMD APM Vol. 2 3.1.7, Vol. 3 E.4.7 Fn8000_0008_EBX,
+/// Fn8000_0021_EAX[8]). A guest that saw them keeps writing the MSRs: on a host without them the
+/// writes fault and KVM cannot restore the MSR state, so their absence blocks although microcode
+/// can change them.
+pub const MICROCODE_CONTROLS: &[&str] = &[
+    "spec-ctrl",
+    "stibp",
+    "ssbd",
+    "flush-l1d",
+    "intel-psfd",
+    "ipred-ctrl",
+    "rrsba-ctrl",
+    "ddpd-u",
+    "bhi-ctrl",
+    "ibpb",
+    "ibrs",
+    "amd-stibp",
+    "amd-ssbd",
+    "virt-ssbd",
+    "amd-psfd",
+    "sbpb",
+    "auto-ibrs",
 ];
 
 /// Features that reflect OS state, not the processor: CPUID.01H:ECX[27] OSXSAVE (CR4.OSXSAVE),
@@ -483,6 +510,23 @@ mod tests {
             FeatureLocation::Msr { index: 0x10a, .. }
         ));
         assert_eq!(taa.class, FeatureClass::Microcode);
+    }
+
+    #[test]
+    fn class_lists_name_catalog_features() {
+        let c = catalog();
+        for n in MICROCODE_CLASS.iter().chain(MICROCODE_CONTROLS) {
+            let id = c
+                .lookup(n)
+                .unwrap_or_else(|| panic!("{n} is not in the catalog"));
+            assert_eq!(c.get(id).class, FeatureClass::Microcode, "{n}");
+        }
+        for n in OS_STATE_CLASS {
+            let id = c
+                .lookup(n)
+                .unwrap_or_else(|| panic!("{n} is not in the catalog"));
+            assert_eq!(c.get(id).class, FeatureClass::OsState, "{n}");
+        }
     }
 
     #[test]

@@ -471,6 +471,7 @@ fn vendor_rule(
 
 /// Features: what the guest sees must be offered by the destination's KVM.
 fn feature_rule(seen: &FeatureSet, offered: &FeatureSet, reasons: &mut Vec<Reason>) {
+    let controls = microcode_controls();
     for id in seen.difference(offered).iter() {
         let f = catalog().get(id);
         let (severity, rule, why) = match f.class {
@@ -478,6 +479,11 @@ fn feature_rule(seen: &FeatureSet, offered: &FeatureSet, reasons: &mut Vec<Reaso
                 Severity::Blocker,
                 "cpu.feature-missing",
                 "the guest may use it and fault after the move",
+            ),
+            FeatureClass::Microcode if controls.contains(id) => (
+                Severity::Blocker,
+                "cpu.microcode-control-missing",
+                "a microcode-class difference, but a control the guest writes (IA32_SPEC_CTRL, IA32_PRED_CMD, IA32_FLUSH_CMD, VIRT_SPEC_CTRL): its writes would fault and KVM cannot restore the MSR; update the destination's microcode, or mask it",
             ),
             FeatureClass::Microcode => (
                 Severity::Warning,
@@ -700,6 +706,31 @@ mod tests {
     }
 
     #[test]
+    fn microcode_controls_block_and_enumeration_bits_warn() {
+        let src = profile_named("a", "GenuineIntel", &["sse2", "spec-ctrl", "md-clear"]);
+        let dst = profile_named("b", "GenuineIntel", &["sse2"]);
+        let v = compare(&src, &dst, &GuestConfig::default());
+        let r = rules(&v);
+        assert!(
+            r.contains(&("cpu.microcode-control-missing", Severity::Blocker)),
+            "{r:?}"
+        );
+        assert!(
+            r.contains(&("cpu.microcode-feature-missing", Severity::Warning)),
+            "{r:?}"
+        );
+        let all_known = crate::catalog::MICROCODE_CONTROLS.iter().all(|n| {
+            catalog()
+                .lookup(n)
+                .is_some_and(|id| catalog().get(id).class == FeatureClass::Microcode)
+        });
+        assert!(
+            all_known,
+            "every control is a known microcode-class feature"
+        );
+    }
+
+    #[test]
     fn vendor_change_blocks_unless_policy_and_named_model() {
         let src = profile_named("a", "GenuineIntel", &["sse2", "lm"]);
         let dst = profile_named("b", "AuthenticAMD", &["sse2", "lm"]);
@@ -843,10 +874,20 @@ pub struct HostFacts {
     qemu_blocked: bool,
 }
 
-fn fixed_class() -> FeatureSet {
+/// The microcode-class features that block when missing ([`crate::catalog::MICROCODE_CONTROLS`]).
+pub fn microcode_controls() -> FeatureSet {
     static SET: std::sync::OnceLock<FeatureSet> = std::sync::OnceLock::new();
     *SET.get_or_init(|| {
-        let mut s = FeatureSet::EMPTY;
+        FeatureSet::from_names(crate::catalog::MICROCODE_CONTROLS.iter().copied()).0
+    })
+}
+
+/// Features whose absence on the destination blocks: fixed-class ones (but `hypervisor`, which
+/// QEMU sets) and the microcode-class controls.
+pub fn blocking_when_missing() -> FeatureSet {
+    static SET: std::sync::OnceLock<FeatureSet> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        let mut s = microcode_controls();
         for f in catalog().features() {
             if f.class == FeatureClass::Fixed && f.name != "hypervisor" {
                 s.insert(f.id);
@@ -881,7 +922,7 @@ impl HostFacts {
             arch: p.cpu.arch,
             vendor: vendor_hash(&p.cpu.vendor),
             offered,
-            seen_blocking: view.ok().map(|s| s.intersection(&fixed_class())),
+            seen_blocking: view.ok().map(|s| s.intersection(&blocking_when_missing())),
             source_blocked,
             invtsc_seen,
             guest_tsc_khz: policy.guest_tsc_khz.or(p.cpu.tsc_khz),
