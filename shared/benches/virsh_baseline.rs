@@ -190,6 +190,29 @@ fn main() {
             "  fleetcompat breakdown: read {read:?}, parse {parse:?}, engine {engine:?} ({} bytes of JSON)",
             texts.iter().map(String::len).sum::<usize>()
         );
+        // The same hosts as one fleet file (JSON Lines), parsed straight into the struct.
+        let jsonl = texts.join("\n");
+        let path = dir.join("fleet.jsonl");
+        let _ = std::fs::write(&path, &jsonl);
+        let t = Instant::now();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let parsed: Vec<HostProfile> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<HostProfile>(l).ok())
+            .filter(|p| p.schema_version == shared::SCHEMA_VERSION && p.validate().is_ok())
+            .collect();
+        let refs: Vec<&HostProfile> = parsed.iter().collect();
+        let b = baseline(&refs, &BaselineOptions::default());
+        let json = b
+            .as_ref()
+            .ok()
+            .and_then(|b| serde_json::to_string_pretty(b).ok());
+        println!(
+            "  fleetcompat, one JSON Lines fleet file, direct parse: {:?} ({} hosts, {} bytes out)",
+            t.elapsed(),
+            parsed.len(),
+            json.map_or(0, |j| j.len())
+        );
     }
     let mut ours_times = Vec::new();
     let mut our_result = None;
