@@ -375,8 +375,15 @@ impl Catalog {
         &self.features
     }
 
+    /// The feature of an id from this catalog (ids of [`FeatureSet`](crate::FeatureSet)s built
+    /// from names or CPUID). Panics on an id the catalog never gave out; see [`Catalog::try_get`].
     pub fn get(&self, id: FeatureId) -> &Feature {
         &self.features[usize::from(id.0)]
+    }
+
+    /// The feature of an id, or `None` for an id outside the catalog.
+    pub fn try_get(&self, id: FeatureId) -> Option<&Feature> {
+        self.features.get(usize::from(id.0))
     }
 
     /// Look a feature up by its canonical name or any alias (QEMU, libvirt, Linux spellings).

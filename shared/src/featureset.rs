@@ -70,7 +70,9 @@ impl FeatureSet {
     /// Canonical names, in catalog order.
     pub fn names(&self) -> Vec<String> {
         let c = catalog();
-        self.iter().map(|id| c.get(id).name.clone()).collect()
+        self.iter()
+            .filter_map(|id| c.try_get(id).map(|f| f.name.clone()))
+            .collect()
     }
 
     /// Build a set from names; unknown names are returned apart, never dropped silently.
