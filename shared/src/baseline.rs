@@ -19,7 +19,6 @@ use crate::catalog::catalog;
 use crate::featureset::FeatureSet;
 use crate::models::{
     FitMode, FitQuery, ModelFit, ModelKind, QemuVersion, accel_provided, best_model,
-    not_model_controlled,
 };
 use crate::profile::HostProfile;
 use crate::verdict::non_migratable;
@@ -167,11 +166,6 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
     };
     let model = fit.model;
     let accel = accel_provided();
-    // A `-cpu` line can only carry what QEMU names.
-    let features = target
-        .intersection(&crate::catalog::qemu_known())
-        .difference(&not_model_controlled())
-        .union(&model.features.intersection(&accel));
     // For a level the exports start from qemu64: express the same features against it.
     let (base_features, base_name) = match model.kind {
         ModelKind::Qemu => (model.features, model.canonical_name().to_owned()),
@@ -183,10 +177,16 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
             )
         }
     };
+    // A `-cpu` line can only carry what QEMU names; what the accelerator provides comes with the
+    // `-cpu` model.
+    let features = target
+        .intersection(&crate::catalog::qemu_known())
+        .difference(&accel)
+        .union(&base_features.intersection(&accel));
     let added = features.difference(&base_features).difference(&accel);
-    let removed = base_features
-        .difference(&features)
-        .difference(&not_model_controlled());
+    // Turn off even what QEMU would leave out where KVM lacks it (topoext...): on hosts whose KVM
+    // has it the guest would see it, and the guest view must be the same on every host.
+    let removed = base_features.difference(&features).difference(&accel);
     if model.kind == ModelKind::Qemu && model.libvirt_name.is_none() {
         notes.push(format!(
             "libvirt 11.3's cpu_map has no model {}: the libvirt, Nova and KubeVirt exports need a libvirt that knows it",

@@ -191,7 +191,8 @@ pub fn named_model_features(
     if let Some(u) = unknown_on.into_iter().chain(unknown_off).next() {
         return Err(GuestCpuError::UnknownFeature(u));
     }
-    // Under KVM the guest does not get what QEMU drops from the model (monitor) unless asked for.
+    // Under KVM the guest does not get what QEMU leaves out of the model where KVM lacks it
+    // (monitor, topoext...) unless asked for; `guest_view` adds what a given host's KVM has.
     Ok(m.features
         .difference(&crate::models::kvm_dropped())
         .union(&on)
@@ -230,7 +231,20 @@ pub fn guest_view(host: &HostProfile, guest: &GuestConfig) -> Result<FeatureSet,
             model,
             enable,
             disable,
-        } => named_model_features(model, enable, disable),
+        } => {
+            let mut set = named_model_features(model, enable, disable)?;
+            // What QEMU leaves out only where KVM lacks it, the guest sees where KVM has it.
+            if let (Some(m), Some(k)) = (models().get(model), host.kvm.as_ref()) {
+                let (off, _) = FeatureSet::from_names(disable.iter().map(String::as_str));
+                set = set.union(
+                    &m.features
+                        .intersection(&crate::models::kvm_dropped())
+                        .intersection(&k.guest_features)
+                        .difference(&off),
+                );
+            }
+            Ok(set)
+        }
     }
 }
 

@@ -150,6 +150,11 @@ proptest! {
                     let v = compare(h, h, &guest);
                     prop_assert!(v.compatible, "{} on {}: {:?}", b.exports.qemu, h.host_id, v.reasons);
                 }
+                // The guest sees the same CPU on every member, and it is the baseline's.
+                for h in &hosts {
+                    let seen = shared::verdict::guest_view(h, &guest).ok();
+                    prop_assert_eq!(seen, Some(b.features), "on {}", h.host_id);
+                }
             }
             // Only when the hosts' common features lack even x86-64-v1.
             Err(e) => prop_assert_eq!(e, shared::baseline::BaselineError::NoModel),
