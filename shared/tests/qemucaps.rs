@@ -2,7 +2,9 @@
 //! (`../shared/libvirt-qemucaps`, libvirt v11.3.0 tests/qemucapabilitiesdata):
 //! - every model a QEMU release offers under KVM is one the database says that release has;
 //! - on the QEMU 10.0.0 host, the features fleetcompat says a model lacks against KVM's host CPU
-//!   are exactly the blockers QEMU reported for it.
+//!   are exactly the blockers QEMU reported for it;
+//! - fleetcompat's host model of each probed host, with that host's QEMU release, has the feature
+//!   set of libvirt's host-model (domain capabilities), expanded through libvirt's cpu_map.
 
 mod common;
 
@@ -119,4 +121,64 @@ fn missing_features_are_qemus_blockers_on_the_10_0_host() {
     );
     assert!(agree > 100, "only {agree} models compared");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn host_model_matches_libvirts_domain_capabilities() {
+    use common::libvirt::{CpuMap, expand, libvirt_universe, parse_cpus, vendor_string};
+    use shared::baseline::{BaselineOptions, host_model};
+    let map = CpuMap::load();
+    let universe = libvirt_universe(&map);
+    for v in ["6.2.0", "8.2.0", "9.2.0", "10.0.0"] {
+        let caps = load(v);
+        let text = common::read_shared(&format!(
+            "libvirt-qemucaps/domaincapsdata/qemu_{v}-q35.x86_64.xml"
+        ));
+        let doc = roxmltree::Document::parse(&text).expect("domain caps xml");
+        let mode = doc
+            .descendants()
+            .find(|n| n.has_tag_name("mode") && n.attribute("name") == Some("host-model"))
+            .expect("a host-model mode");
+        let cpu_xml = format!(
+            "<cpu>{}</cpu>",
+            &text[mode.range()]
+                .split_once('>')
+                .map_or("", |(_, rest)| rest)
+                .rsplit_once("</mode>")
+                .map_or("", |(body, _)| body)
+        );
+        let lv = &parse_cpus(&cpu_xml)[0];
+        let theirs = expand(&map, lv).expect("host-model expands").present;
+        let mut p = shared::testing::profile(v, &vendor_string(lv.vendor.as_deref()), caps.host);
+        (p.cpu.family, p.cpu.model) = (0, 0);
+        let opts = BaselineOptions {
+            qemu: QemuVersion::parse(v),
+            ..BaselineOptions::default()
+        };
+        let hm = host_model(&p, &opts).expect("host model");
+        let (ours, theirs) = (
+            hm.features.intersection(&universe),
+            theirs.intersection(&universe),
+        );
+        // libvirt's host-model keeps xsaves (QEMU reports it migratable); fleetcompat drops the
+        // features libvirt's cpu_map marks migratable='no' (see libvirt_cases.rs).
+        let nm = shared::verdict::non_migratable();
+        assert_eq!(
+            ours.names(),
+            theirs.difference(&nm).names(),
+            "QEMU {v}: host model {} vs libvirt {:?}",
+            hm.model,
+            lv.model
+        );
+        let m = models().get(&hm.model).expect("model");
+        assert_eq!(
+            m.qemu_support(QemuVersion::parse(v)),
+            QemuSupport::Yes,
+            "{v}"
+        );
+        println!(
+            "QEMU {v}: fleetcompat {} / libvirt {:?}: same features",
+            hm.model, lv.model
+        );
+    }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::allow_attributes)]
 
+pub mod libvirt;
+
 use std::path::PathBuf;
 
 /// The reference-data folder (`<repo>/../shared`). Panics with a clear message when it is missing:
