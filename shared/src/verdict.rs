@@ -346,6 +346,25 @@ pub fn compare_with(
         }
     }
 
+    if let (GuestCpu::HostModel, Some(src_offer)) = (&guest.cpu, offered_by_src) {
+        let left_out = src_offer.intersection(&non_migratable());
+        if !left_out.is_empty() {
+            reasons.push(Reason {
+                layer: Layer::CpuFeatures,
+                severity: Severity::Info,
+                rule: "cpu.non-migratable-left-out".into(),
+                message: format!(
+                    "host-model leaves out what never migrates: the source offers {} but the guest does not see it",
+                    left_out.names().join(", ")
+                ),
+                evidence: Evidence::Values {
+                    source: left_out.names().join(","),
+                    destination: String::new(),
+                },
+            });
+        }
+    }
+
     if let (Some(mut seen), Some(offered)) = (seen, offered_by_dst) {
         // QEMU sets CPUID.01H:ECX[31] for every guest, whatever KVM reports.
         if let Some(h) = hypervisor {
@@ -834,11 +853,13 @@ mod tests {
         }
         let v = compare_with(&src, &dst, &GuestConfig::default(), &fixed);
         assert!(v.compatible && rules(&v).contains(&("tsc.scaled", Severity::Info)));
-        // host-model drops invtsc, so no blocker there.
+        // host-model drops invtsc, so no blocker there, and says so.
         let hm = GuestConfig {
             cpu: GuestCpu::HostModel,
         };
-        assert!(compare(&src, &dst, &hm).compatible);
+        let v = compare(&src, &dst, &hm);
+        assert!(v.compatible);
+        assert!(rules(&v).contains(&("cpu.non-migratable-left-out", Severity::Info)));
     }
 
     #[test]
