@@ -295,6 +295,34 @@ mod tests {
     }
 
     #[test]
+    fn tsc_frequencies_split_classes_for_invtsc_guests() {
+        let mk = |id: &str, khz: u64| {
+            let mut p = crate::testing::profile_named(id, "GenuineIntel", &["sse2", "invtsc"]);
+            p.cpu.tsc_khz = Some(khz);
+            p
+        };
+        // 2 GHz: 24 ppm apart, then 1000 ppm away.
+        let fleet = vec![mk("a", 2_000_000), mk("b", 2_000_048), mk("c", 2_002_000)];
+        assert_eq!(group(&fleet).members, vec![vec![0, 1], vec![2]]);
+        let policy = Policy {
+            guest_tsc_khz: None,
+            ..Policy::default()
+        };
+        // host-passthrough guests see invtsc without a fixed frequency: they cannot move at all.
+        let g = build(&fleet, &GuestConfig::default(), &policy);
+        assert!(g.edges.is_empty());
+        assert!(g.pools.iter().all(|p| !p.internally_compatible));
+        // With each guest's frequency fixed at its host's, a's guests cannot go to c (1000 ppm).
+        let fixed = Policy {
+            guest_tsc_khz: Some(2_000_000),
+            ..Policy::default()
+        };
+        let g = build(&fleet, &GuestConfig::default(), &fixed);
+        assert!(g.classes[0].self_compatible);
+        assert!(!g.edges.contains(&ClassEdge { from: 0, to: 1 }));
+    }
+
+    #[test]
     fn pools_of_a_mixed_fleet() {
         let mk = |id: &str, m: &str| profile_of_model(id, m).expect(m);
         let fleet = vec![

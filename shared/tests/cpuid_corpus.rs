@@ -142,6 +142,7 @@ fn every_corpus_dump_decodes_and_gets_a_model_of_its_generation() {
     let manifest = common::read_shared("cpuid-corpus/dev/MANIFEST.tsv");
     let mut rows = 0;
     let mut failures = Vec::new();
+    let mut hybrid = Vec::new();
     println!(
         "\n{:<52} {:<40} {:>3} {:>4} {:<22} ok",
         "dump", "microarchitecture", "cpu", "feat", "best model"
@@ -172,6 +173,19 @@ fn every_corpus_dump_decodes_and_gets_a_model_of_its_generation() {
         }
         // Hybrid parts: intersect over every logical CPU; then the guest view KVM could give.
         let host_view = decode::features_all_cpus(cpus.iter().map(Vec::as_slice), &[]);
+        let per_cpu: Vec<_> = cpus.iter().map(|c| decode::features(c, &[])).collect();
+        if !per_cpu.iter().all(|f| host_view.is_subset(f)) {
+            failures.push(format!(
+                "{file}: the intersection is not within every cpu's features"
+            ));
+        }
+        if per_cpu.iter().any(|f| *f != host_view) {
+            hybrid.push(format!(
+                "{file} ({uarch}): {} features common to all {} cpus",
+                host_view.len(),
+                cpus.len()
+            ));
+        }
         let guest = decode::estimate_guest_view(&host_view);
         let mut p = profile(file, &got_vendor, guest);
         let (f, m, s) = sig.unwrap_or_default();
@@ -215,6 +229,14 @@ fn every_corpus_dump_decodes_and_gets_a_model_of_its_generation() {
             ));
         }
     }
+    println!("\ndumps whose logical cpus differ in features (intersected):");
+    for h in &hybrid {
+        println!("  {h}");
+    }
+    assert!(
+        hybrid.iter().any(|h| h.contains("hybrid")),
+        "no hybrid part differs across its cpus: {hybrid:?}"
+    );
     assert_eq!(rows, 66, "MANIFEST.tsv should list the 66 dev dumps");
     assert!(
         failures.is_empty(),
