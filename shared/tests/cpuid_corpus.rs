@@ -179,7 +179,14 @@ fn every_corpus_dump_decodes_and_gets_a_model_of_its_generation() {
                 "{file}: the intersection is not within every cpu's features"
             ));
         }
-        if per_cpu.iter().any(|f| *f != host_view) {
+        let differs = per_cpu.iter().any(|f| *f != host_view);
+        if differs != (cols.get(10).map(|c| c.trim()) == Some("yes")) {
+            failures.push(format!(
+                "{file}: cpus differ in features: {differs}, MANIFEST feature_leaves_differ_across_cpus: {:?}",
+                cols.get(10)
+            ));
+        }
+        if differs {
             hybrid.push(format!(
                 "{file} ({uarch}): {} features common to all {} cpus",
                 host_view.len(),
