@@ -117,9 +117,10 @@ pub enum QemuSupport {
     No {
         present_in: QemuVersion,
     },
-    /// The release lies between the last known without and the first known with the model.
+    /// The release lies between the last known without (`None`: none probed, the release is
+    /// older than 6.2) and the first known with the model.
     Unknown {
-        absent_in: QemuVersion,
+        absent_in: Option<QemuVersion>,
         present_in: QemuVersion,
     },
     /// No QEMU version is known for the host.
@@ -137,7 +138,7 @@ impl NamedModel {
         }
         match self.absent_in {
             Some(absent) if v > absent => QemuSupport::Unknown {
-                absent_in: absent,
+                absent_in: Some(absent),
                 present_in: self.present_in,
             },
             Some(_) => QemuSupport::No {
@@ -145,7 +146,7 @@ impl NamedModel {
             },
             // Present in the oldest probe: older releases are not known.
             None => QemuSupport::Unknown {
-                absent_in: QemuVersion::new(0, 0, 0),
+                absent_in: None,
                 present_in: self.present_in,
             },
         }

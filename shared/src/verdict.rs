@@ -671,7 +671,11 @@ fn qemu_model_rule(model: &str, dst_qemu: Option<QemuVersion>, reasons: &mut Vec
             Severity::Warning,
             "qemu.model-maybe-missing",
             format!(
-                "cpu model {model} is known in QEMU {present_in} and absent in {absent_in}; whether the destination's QEMU has it is not known"
+                "cpu model {model} is known in QEMU {present_in}{}; whether the destination's QEMU has it is not known",
+                absent_in.map_or_else(
+                    || " (older releases were not probed)".to_owned(),
+                    |a| format!(" and absent in {a}")
+                )
             ),
         ),
         QemuSupport::VersionUnknown => (
