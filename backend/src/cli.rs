@@ -114,6 +114,8 @@ pub struct BaselineArgs {
 pub struct MasksArgs {
     src: PathBuf,
     dst: PathBuf,
+    /// More hosts: masks for the whole pool (blocking features, hosts holding it back, costs).
+    more: Vec<PathBuf>,
     /// The guest runs with a fixed TSC frequency (kHz): invtsc then need not be masked.
     #[arg(long, value_name = "KHZ")]
     tsc_khz: Option<u64>,
@@ -378,6 +380,11 @@ fn run_masks(args: &MasksArgs) -> Result<u8, String> {
             guest_tsc_khz: args.tsc_khz,
             ..Policy::default()
         };
+        if !args.more.is_empty() {
+            let mut hosts = vec![src, dst];
+            hosts.extend(read_hosts(&args.more)?);
+            return run_pool_masks(&hosts, &policy, args.json);
+        }
         let m = pair_masks(&src, &dst, &policy).map_err(|e| e.to_string())?;
         if args.json {
             print_json(&m)?;
@@ -403,6 +410,55 @@ fn run_masks(args: &MasksArgs) -> Result<u8, String> {
             EXIT_INCOMPATIBLE
         })
     }
+}
+
+fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<u8, String> {
+    let refs: Vec<&HostProfile> = hosts.iter().collect();
+    let m = shared::masks::pool_masks(&refs, policy).map_err(|e| e.to_string())?;
+    if json {
+        print_json(&m)?;
+    } else {
+        println!(
+            "pool of {} hosts: guests can share {} features",
+            m.hosts.len(),
+            m.common.len()
+        );
+        for h in &m.per_host {
+            println!("  guests started on {}: -cpu {}", h.host, h.qemu_cpu);
+        }
+        for b in m.blocking_features.iter().take(20) {
+            println!(
+                "  blocking: {} ({}) lacked by {}",
+                b.feature,
+                b.citation,
+                b.hosts_without.join(" ")
+            );
+        }
+        if !m.non_migratable.is_empty() {
+            println!(
+                "  off everywhere (never migrates): {}",
+                m.non_migratable.names().join(", ")
+            );
+        }
+        for h in &m.holding_back {
+            println!(
+                "  {} holds the pool back by {} features: {}",
+                h.host,
+                h.lacks.len(),
+                h.lacks.names().join(", ")
+            );
+        }
+        for o in &m.options {
+            println!(
+                "  option: {} ({} features, up to {} lost per host, {} hosts left out)",
+                o.description,
+                o.n_features,
+                o.max_features_lost,
+                o.hosts_left_out.len()
+            );
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 pub fn graph_cmd(args: &GraphArgs) -> ExitCode {
@@ -517,6 +573,7 @@ mod tests {
         .expect_err("bad version");
         assert!(err.contains("not a qemu version"), "{err}");
         assert_eq!(run(&["masks", csl, sky]), Ok(EXIT_OK));
+        assert_eq!(run(&["masks", csl, sky, csl, "--json"]), Ok(EXIT_OK));
         assert_eq!(run(&["baseline", csl, sky, "--json"]), Ok(EXIT_OK));
         let d = dir.path().to_str().expect("path");
         assert_eq!(run(&["graph", d]), Ok(EXIT_INCOMPATIBLE));

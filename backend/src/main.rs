@@ -30,7 +30,7 @@ enum Command {
     Compare(cli::CompareArgs),
     /// The baseline CPU of hosts (one host: its host model), with QEMU/libvirt/Nova/KubeVirt exports.
     Baseline(cli::BaselineArgs),
-    /// Features to mask on each side so that SRC and DST become compatible.
+    /// Features to mask on each side so that SRC and DST (or a pool) become compatible.
     Masks(cli::MasksArgs),
     /// Host classes and migration pools of a set of hosts.
     Graph(cli::GraphArgs),

@@ -155,8 +155,11 @@ pub struct PoolMasks {
     /// What every host's guests would see: the common features, non-migratable ones removed.
     pub common: FeatureSet,
     pub per_host: Vec<HostMask>,
-    /// Features outside the common set, those lacked by the fewest hosts first.
+    /// Features some hosts lack, those lacked by the fewest hosts first.
     pub blocking_features: Vec<BlockingFeature>,
+    /// Features turned off everywhere because they never migrate (invtsc without a fixed TSC
+    /// frequency, xsaves), though hosts offer them.
+    pub non_migratable: FeatureSet,
     /// Hosts holding the common set back, the costliest first.
     pub holding_back: Vec<HoldingBack>,
     pub named_alternative: Option<Baseline>,
@@ -188,7 +191,7 @@ pub fn pool_masks(hosts: &[&HostProfile], policy: &Policy) -> Result<PoolMasks, 
         .collect();
     let union = views.iter().fold(FeatureSet::EMPTY, |acc, v| acc.union(v));
     let mut blocking_features: Vec<BlockingFeature> = union
-        .difference(&common)
+        .difference(&common_all)
         .iter()
         .filter(|id| Some(*id) != hypervisor)
         .map(|id| {
@@ -229,7 +232,12 @@ pub fn pool_masks(hosts: &[&HostProfile], policy: &Policy) -> Result<PoolMasks, 
         }
     }
     holding_back.sort_by_key(|h| std::cmp::Reverse(h.lacks.len()));
-    let max_lost = per_host.iter().map(|m| m.disable.len()).max().unwrap_or(0);
+    // Costs count what guests lose beyond the features that never migrate anyway.
+    let max_lost = per_host
+        .iter()
+        .map(|m| m.disable.difference(&never).len())
+        .max()
+        .unwrap_or(0);
     let mut options = vec![MaskOption {
         description:
             "mask every host down to the common features (-cpu host with the listed features off)"
@@ -286,6 +294,7 @@ pub fn pool_masks(hosts: &[&HostProfile], policy: &Policy) -> Result<PoolMasks, 
         common,
         per_host,
         blocking_features,
+        non_migratable: union.intersection(&never),
         holding_back,
         named_alternative,
         options,
@@ -326,6 +335,7 @@ mod tests {
         assert_eq!(p.holding_back.len(), 1);
         assert_eq!(p.holding_back[0].host, "c");
         assert_eq!(p.blocking_features.len(), 2);
+        assert!(p.non_migratable.is_empty());
         assert_eq!(p.blocking_features[0].hosts_without, vec!["c"]);
         assert_eq!(p.options[1].hosts_left_out, vec!["c"]);
         for (h, m) in [&a, &b, &c].iter().zip(&p.per_host) {
