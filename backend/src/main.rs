@@ -1,5 +1,7 @@
 //! `fleetcompat`: the server and its command-line tools.
 
+mod cli;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +26,14 @@ struct Cli {
 enum Command {
     /// Serve the REST API and the web UI.
     Serve(ServeArgs),
+    /// Can a guest move from SRC to DST? Exit 0 compatible, 1 incompatible, 2 error.
+    Compare(cli::CompareArgs),
+    /// The baseline CPU of hosts (one host: its host model), with QEMU/libvirt/Nova/KubeVirt exports.
+    Baseline(cli::BaselineArgs),
+    /// Features to mask on each side so that SRC and DST (or a pool) become compatible.
+    Masks(cli::MasksArgs),
+    /// Host classes and migration pools of a set of hosts.
+    Graph(cli::GraphArgs),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +134,13 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let args = match cli.command {
+        Command::Compare(a) => return cli::compare(&a),
+        Command::Baseline(a) => return cli::baseline_cmd(&a),
+        Command::Masks(a) => return cli::masks(&a),
+        Command::Graph(a) => return cli::graph_cmd(&a),
+        Command::Serve(args) => args,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FLEETCOMPAT_LOG")
@@ -138,11 +155,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve(args).await,
-        }
-    });
+    let result = runtime.block_on(serve(args));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::baseline::BaselineOptions;
 use crate::class::class_id;
 use crate::profile::{HostProfile, OriginKind};
+use crate::verdict::{GuestConfig, Policy};
 
 /// One host in a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,4 +79,59 @@ pub struct ErrorDetail {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+}
+
+/// `POST /api/v1/graph` body: the compatibility graph and pools of the fleet (or of `hosts`) for
+/// one guest configuration. Answer: [`crate::graph::CompatGraph`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphRequest {
+    #[serde(default)]
+    pub guest: GuestConfig,
+    #[serde(default)]
+    pub policy: Policy,
+    /// Host ids to include; all hosts when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/baseline` body. Answer: [`crate::baseline::Baseline`] (one host: its host model).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineRequest {
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub options: BaselineOptions,
+}
+
+/// `POST /api/v1/masks` body: masks for a pair (`hosts` = [src, dst], answer
+/// [`crate::masks::PairMasks`]) or a pool (more hosts, answer [`crate::masks::PoolMasks`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasksRequest {
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_default_their_optional_parts() {
+        let g: GraphRequest = serde_json::from_str("{}").expect("empty graph request");
+        assert_eq!(g.policy.tsc_tolerance_ppm, 250);
+        assert!(g.hosts.is_none());
+        let b: BaselineRequest =
+            serde_json::from_str(r#"{"hosts":["a","b"],"options":{"qemu":"8.2.0"}}"#)
+                .expect("baseline request");
+        assert_eq!(
+            b.options.qemu.map(|v| v.to_string()).as_deref(),
+            Some("8.2.0")
+        );
+        assert!(
+            serde_json::from_str::<BaselineRequest>(r#"{"hosts":[],"options":{"qemu":"x"}}"#)
+                .is_err()
+        );
+        let m: MasksRequest = serde_json::from_str(r#"{"hosts":["a","b"]}"#).expect("masks");
+        assert!(!m.policy.allow_vendor_change);
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 const CROSSWALK_TSV: &str = include_str!("../data/cpuid-bit-crosswalk.tsv");
 const MSR_TSV: &str = include_str!("../data/msr-features.tsv");
+const EXTRA_TSV: &str = include_str!("../data/catalog-extra.tsv");
 
 /// A CPUID output register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -141,7 +142,7 @@ const MICROCODE_CLASS: &[&str] = &[
     "arch-capabilities",
     "ssbd",
     "core-capability",
-    "psfd",
+    "intel-psfd",
     "ipred-ctrl",
     "rrsba-ctrl",
     "ddpd-u",
@@ -160,7 +161,6 @@ const MICROCODE_CLASS: &[&str] = &[
     "sbpb",
     "srso-no",
     "srso-user-kernel-no",
-    "verw-clear",
     "null-sel-clr-base",
     "auto-ibrs",
     "no-nested-data-bp",
@@ -168,6 +168,34 @@ const MICROCODE_CLASS: &[&str] = &[
     "tsx-ctrl",
     "taa-no",
     "fb-clear",
+];
+
+/// Microcode-class features that are controls the guest programs, not just enumeration: writes to
+/// IA32_SPEC_CTRL (MSR 48H: IBRS bit 0, STIBP bit 1, SSBD bit 2, IPRED_DIS bits 3-4, RRSBA_DIS
+/// bits 5-6, PSFD bit 7, DDPD_U bit 8, BHI_DIS_S bit 10), IA32_PRED_CMD (MSR 49H: IBPB bit 0, SBPB
+/// bit 7), IA32_FLUSH_CMD (MSR 10BH) and AMD's VIRT_SPEC_CTRL (MSR C001_011FH) and
+/// EFER.AutoIBRS (Intel SDM Vol. 4 Table 2-2; AMD APM Vol. 2 3.1.7, Vol. 3 E.4.7 Fn8000_0008_EBX,
+/// Fn8000_0021_EAX[8]). A guest that saw them keeps writing the MSRs: on a host without them the
+/// writes fault and KVM cannot restore the MSR state, so their absence blocks although microcode
+/// can change them.
+pub const MICROCODE_CONTROLS: &[&str] = &[
+    "spec-ctrl",
+    "stibp",
+    "ssbd",
+    "flush-l1d",
+    "intel-psfd",
+    "ipred-ctrl",
+    "rrsba-ctrl",
+    "ddpd-u",
+    "bhi-ctrl",
+    "ibpb",
+    "ibrs",
+    "amd-stibp",
+    "amd-ssbd",
+    "virt-ssbd",
+    "amd-psfd",
+    "sbpb",
+    "auto-ibrs",
 ];
 
 /// Features that reflect OS state, not the processor: CPUID.01H:ECX[27] OSXSAVE (CR4.OSXSAVE),
@@ -284,10 +312,31 @@ impl Catalog {
                 class,
             });
         }
+        apply_extras(&mut features);
+        // A few x86-cpuid-db names repeat at another location (AMD's copies of CPUID.01H:EDX bits
+        // in CPUID.80000001H:EDX, Intel RDT vs AMD MBA): keep every bit, give the later one a
+        // unique name `name@LEAF.SUBLEAF` so sets round-trip through names.
+        let mut taken = std::collections::HashSet::new();
+        for f in &mut features {
+            if !taken.insert(f.name.clone())
+                && let FeatureLocation::Cpuid { leaf, subleaf, .. } = f.location
+            {
+                let unique = format!("{}@{leaf:x}.{subleaf}", f.name);
+                let old = std::mem::replace(&mut f.name, unique.clone());
+                taken.insert(unique);
+                if f.qemu_name.is_none() {
+                    f.aliases.retain(|a| *a != old);
+                }
+            }
+        }
         let mut by_name = HashMap::new();
         for (i, f) in features.iter_mut().enumerate() {
             let id = FeatureId(u16::try_from(i).unwrap_or(u16::MAX));
             f.id = id;
+            if f.class != FeatureClass::Fixed {
+                // Set by `catalog-extra.tsv`.
+                continue;
+            }
             if MICROCODE_CLASS.contains(&f.name.as_str()) {
                 f.class = FeatureClass::Microcode;
             }
@@ -326,8 +375,15 @@ impl Catalog {
         &self.features
     }
 
+    /// The feature of an id from this catalog (ids of [`FeatureSet`](crate::FeatureSet)s built
+    /// from names or CPUID). Panics on an id the catalog never gave out; see [`Catalog::try_get`].
     pub fn get(&self, id: FeatureId) -> &Feature {
         &self.features[usize::from(id.0)]
+    }
+
+    /// The feature of an id, or `None` for an id outside the catalog.
+    pub fn try_get(&self, id: FeatureId) -> Option<&Feature> {
+        self.features.get(usize::from(id.0))
     }
 
     /// Look a feature up by its canonical name or any alias (QEMU, libvirt, Linux spellings).
@@ -340,6 +396,89 @@ impl Catalog {
                 .copied()
         })
     }
+}
+
+/// Parse a `catalog-extra.tsv` location: `cpuid:LEAF:SUBLEAF:REG:BIT` or `msr:INDEX:BIT`.
+fn parse_extra_location(s: &str) -> Option<FeatureLocation> {
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        ["cpuid", leaf, subleaf, reg, bit] => Some(FeatureLocation::Cpuid {
+            leaf: parse_hex_u32(leaf)?,
+            subleaf: subleaf.parse().ok()?,
+            register: Register::parse(reg)?,
+            bit: bit.parse().ok().filter(|b| *b < 32)?,
+        }),
+        ["msr", index, bit] => Some(FeatureLocation::Msr {
+            index: parse_hex_u32(index)?,
+            mask: 1u64.checked_shl(bit.parse().ok()?)?,
+        }),
+        _ => None,
+    }
+}
+
+/// Rows fleetcompat adds (`data/catalog-extra.tsv`): QEMU names the crosswalk lacks. A row at a
+/// location the crosswalk already has renames that feature to its QEMU name; others are appended.
+fn apply_extras(features: &mut Vec<Feature>) {
+    for line in EXTRA_TSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 6 {
+            continue;
+        }
+        let (Some(location), Some(qemu_name)) = (parse_extra_location(cols[0]), non_empty(cols[1]))
+        else {
+            continue;
+        };
+        let class = match cols[4].trim() {
+            "microcode" => FeatureClass::Microcode,
+            "os_state" => FeatureClass::OsState,
+            _ => FeatureClass::Fixed,
+        };
+        let migratable = cols[3].trim() != "no";
+        let extra_aliases: Vec<String> = cols[2].split([',', ' ']).filter_map(non_empty).collect();
+        if let Some(f) = features.iter_mut().find(|f| f.location == location) {
+            if f.name != qemu_name {
+                let old = std::mem::replace(&mut f.name, qemu_name.clone());
+                f.aliases.push(old);
+            }
+            f.qemu_name = Some(qemu_name);
+            f.aliases.extend(extra_aliases);
+            f.aliases.retain(|a| *a != f.name);
+            f.aliases.sort();
+            f.aliases.dedup();
+            f.migratable = migratable;
+            f.class = class;
+            if f.description.is_empty() {
+                f.description = cols[5].trim().to_owned();
+            }
+        } else {
+            features.push(Feature {
+                id: FeatureId(0),
+                name: qemu_name.clone(),
+                qemu_name: Some(qemu_name),
+                libvirt_name: None,
+                linux_name: None,
+                aliases: extra_aliases,
+                description: cols[5].trim().to_owned(),
+                location,
+                migratable,
+                class,
+            });
+        }
+    }
+}
+
+/// Every feature QEMU names: the only ones a named model or a `-cpu` option can give a guest.
+pub fn qemu_known() -> crate::featureset::FeatureSet {
+    static SET: OnceLock<crate::featureset::FeatureSet> = OnceLock::new();
+    *SET.get_or_init(|| {
+        let mut set = crate::featureset::FeatureSet::EMPTY;
+        for f in catalog().features() {
+            if f.qemu_name.is_some() {
+                set.insert(f.id);
+            }
+        }
+        set
+    })
 }
 
 /// The catalog, parsed on first use.
@@ -378,6 +517,23 @@ mod tests {
             FeatureLocation::Msr { index: 0x10a, .. }
         ));
         assert_eq!(taa.class, FeatureClass::Microcode);
+    }
+
+    #[test]
+    fn class_lists_name_catalog_features() {
+        let c = catalog();
+        for n in MICROCODE_CLASS.iter().chain(MICROCODE_CONTROLS) {
+            let id = c
+                .lookup(n)
+                .unwrap_or_else(|| panic!("{n} is not in the catalog"));
+            assert_eq!(c.get(id).class, FeatureClass::Microcode, "{n}");
+        }
+        for n in OS_STATE_CLASS {
+            let id = c
+                .lookup(n)
+                .unwrap_or_else(|| panic!("{n} is not in the catalog"));
+            assert_eq!(c.get(id).class, FeatureClass::OsState, "{n}");
+        }
     }
 
     #[test]

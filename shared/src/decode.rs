@@ -37,6 +37,7 @@ pub fn vendor(entries: &[CpuidEntry]) -> Option<String> {
 
 /// Family, model and stepping from CPUID.01H:EAX, with the extended family/model fields
 /// (Intel SDM Vol. 2A Figure 3-6 "Version Information Returned by CPUID in EAX").
+/// Returns `None` when leaf 1 is missing.
 pub fn signature(entries: &[CpuidEntry]) -> Option<(u32, u32, u32)> {
     let eax = find(entries, 1, 0)?.eax;
     let stepping = eax & 0xf;
@@ -49,7 +50,10 @@ pub fn signature(entries: &[CpuidEntry]) -> Option<(u32, u32, u32)> {
     } else {
         base_family
     };
-    let model = if base_family == 0x6 || base_family == 0xf {
+    // Intel applies the extended model to families 6 and 15 (SDM Vol. 2A Figure 3-6), AMD to
+    // family 15 (APM Vol. 3 E.3.2), Zhaoxin/Centaur to family 7 (model 0x3B, 0x5B): Linux's
+    // x86_model() (arch/x86/lib/cpu.c) applies it from family 6 up, which covers all three.
+    let model = if base_family >= 0x6 {
         (ext_model << 4) | base_model
     } else {
         base_model
@@ -91,6 +95,107 @@ pub fn features(entries: &[CpuidEntry], msrs: &[MsrValue]) -> FeatureSet {
     set
 }
 
+/// Features of hybrid processors differ per logical CPU (P-cores and E-cores): the guest can be
+/// scheduled on any of them, so its features are the intersection over every logical CPU's dump.
+/// Returns the empty set for no dumps.
+pub fn features_all_cpus<'a>(
+    cpus: impl IntoIterator<Item = &'a [CpuidEntry]>,
+    msrs: &[MsrValue],
+) -> FeatureSet {
+    let mut it = cpus.into_iter();
+    let Some(first) = it.next() else {
+        return FeatureSet::EMPTY;
+    };
+    it.fold(features(first, msrs), |acc, cpu| {
+        acc.intersection(&features(cpu, msrs))
+    })
+}
+
+/// Features raw CPUID shows that KVM never gives a guest (Linux arch/x86/kvm/cpuid.c leaves them
+/// out of KVM_GET_SUPPORTED_CPUID): CPUID.01H:EDX[18] PSN, [21] DS, [22] ACPI, [28] HTT, [29] TM,
+/// [31] PBE; CPUID.01H:ECX[2] DTES64, [3] MONITOR, [4] DS-CPL, [5] VMX (only with nesting),
+/// [6] SMX, [7] EST, [8] TM2, [10] CNXT-ID, [14] xTPR, [18] DCA, [27] OSXSAVE (OS state);
+/// CPUID.(EAX=07H,ECX=0):ECX[4] OSPKE (OS state); AMD CPUID.80000001H:ECX[2] SVM (only with
+/// nesting), [10] IBS, [12] SKINIT, [13] WDT, [15] LWP, [23] PERFCTR_NB...
+const HOST_ONLY: &[&str] = &[
+    "pn",
+    "ds",
+    "acpi",
+    "ht",
+    "tm",
+    "pbe",
+    "dtes64",
+    "monitor",
+    "ds-cpl",
+    "vmx",
+    "smx",
+    "est",
+    "tm2",
+    "cid",
+    "xtpr",
+    "dca",
+    "osxsave",
+    "ospke",
+    "svm",
+    "ibs",
+    "skinit",
+    "wdt",
+    "lwp",
+    "perfctr-nb",
+];
+
+/// Features KVM gives a guest whatever the host CPU shows: the x2APIC and TSC-deadline timer are
+/// emulated (CPUID.01H:ECX[21], [24]), APIC timer always running (CPUID.06H:EAX[2] ARAT), and
+/// QEMU sets CPUID.01H:ECX[31] hypervisor.
+const KVM_EMULATED: &[&str] = &["x2apic", "tsc-deadline", "arat", "hypervisor"];
+
+/// Features whose presence in a guest view depends on KVM's `nested` module parameter, not on
+/// the processor: CPUID.01H:ECX[5] VMX, CPUID.80000001H:ECX[2] SVM and the SVM sub-features of
+/// CPUID.8000000AH:EDX that QEMU names. A raw CPUID dump cannot tell them.
+pub fn nesting_dependent() -> FeatureSet {
+    static SET: std::sync::OnceLock<FeatureSet> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        let mut set = FeatureSet::from_names(["vmx", "svm"]).0;
+        for f in catalog().features() {
+            if matches!(
+                f.location,
+                FeatureLocation::Cpuid {
+                    leaf: 0x8000_000a,
+                    ..
+                }
+            ) || matches!(
+                f.location,
+                FeatureLocation::Msr {
+                    index: 0x480..=0x491,
+                    ..
+                }
+            ) {
+                set.insert(f.id);
+            }
+        }
+        set
+    })
+}
+
+/// An estimate of the guest view (what KVM could give a guest) from the host CPU view, for hosts
+/// known only from a raw CPUID dump: the host's features less those KVM never gives a guest, plus
+/// those KVM emulates, restricted to the features QEMU can name. CPUID.80000001H:EDX[11] SYSCALL
+/// reads 1 on Intel only in 64-bit mode (Intel SDM Vol. 2A Table 3-8), so a dump taken by a 32-bit
+/// tool lacks it: any processor with CPUID.80000001H:EDX[29] LM has it. A probe of
+/// KVM_GET_SUPPORTED_CPUID or QEMU's host model is always better: this cannot know the kernel's
+/// version or settings (nested virtualization, mitigations).
+pub fn estimate_guest_view(host: &FeatureSet) -> FeatureSet {
+    let (host_only, _) = FeatureSet::from_names(HOST_ONLY.iter().copied());
+    let (emulated, _) = FeatureSet::from_names(KVM_EMULATED.iter().copied());
+    let mut view = host.difference(&host_only).union(&emulated);
+    if let (Some(lm), Some(syscall)) = (catalog().lookup("lm"), catalog().lookup("syscall"))
+        && view.contains(lm)
+    {
+        view.insert(syscall);
+    }
+    view.intersection(&crate::catalog::qemu_known())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +229,23 @@ mod tests {
                 "{n}: {names:?}"
             );
         }
+    }
+
+    #[test]
+    fn hybrid_cpus_intersect_and_guest_view_drops_host_only_bits() {
+        // CPUID.(EAX=07H,ECX=0):EBX[5] AVX2 on both, ECX[4] of leaf 1 (ds-cpl) on one only.
+        let p = [entry(7, 0, 1 << 5, 0, 0), entry(1, 0, 0, 1 << 4, 0)];
+        let e = [entry(7, 0, 1 << 5, 0, 0), entry(1, 0, 0, 0, 0)];
+        let both = features_all_cpus([&p[..], &e[..]], &[]);
+        assert_eq!(both.names(), vec!["avx2"]);
+        assert!(features_all_cpus(std::iter::empty::<&[CpuidEntry]>(), &[]).is_empty());
+        let host = features(&p, &[]);
+        let guest = estimate_guest_view(&host);
+        assert!(!guest.names().contains(&"ds-cpl".to_owned()));
+        assert!(guest.names().contains(&"x2apic".to_owned()));
+        assert!(guest.names().contains(&"avx2".to_owned()));
+        let (_, unknown) = FeatureSet::from_names(HOST_ONLY.iter().chain(KVM_EMULATED).copied());
+        assert!(unknown.is_empty(), "{unknown:?}");
     }
 
     #[test]

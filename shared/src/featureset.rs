@@ -70,7 +70,9 @@ impl FeatureSet {
     /// Canonical names, in catalog order.
     pub fn names(&self) -> Vec<String> {
         let c = catalog();
-        self.iter().map(|id| c.get(id).name.clone()).collect()
+        self.iter()
+            .filter_map(|id| c.try_get(id).map(|f| f.name.clone()))
+            .collect()
     }
 
     /// Build a set from names; unknown names are returned apart, never dropped silently.
@@ -101,15 +103,47 @@ impl Serialize for FeatureSet {
 }
 
 impl<'de> Deserialize<'de> for FeatureSet {
+    /// A list of names, looked up one by one without allocating (profiles of 10,000 hosts are
+    /// read this way).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let names = Vec::<String>::deserialize(d)?;
-        let (set, unknown) = Self::from_names(names.iter().map(String::as_str));
-        if let Some(first) = unknown.first() {
-            return Err(serde::de::Error::custom(format!(
-                "unknown cpu feature '{first}': use a QEMU, libvirt or Linux feature name"
-            )));
+        struct Names;
+        struct Name;
+        impl<'de> serde::de::DeserializeSeed<'de> for Name {
+            type Value = FeatureId;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<FeatureId, D::Error> {
+                d.deserialize_str(self)
+            }
         }
-        Ok(set)
+        impl serde::de::Visitor<'_> for Name {
+            type Value = FeatureId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cpu feature name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<FeatureId, E> {
+                catalog().lookup(name).ok_or_else(|| {
+                    E::custom(format!(
+                        "unknown cpu feature '{name}': use a QEMU, libvirt or Linux feature name"
+                    ))
+                })
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Names {
+            type Value = FeatureSet;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of cpu feature names")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FeatureSet, A::Error> {
+                let mut set = FeatureSet::EMPTY;
+                while let Some(id) = seq.next_element_seed(Name)? {
+                    set.insert(id);
+                }
+                Ok(set)
+            }
+        }
+        d.deserialize_seq(Names)
     }
 }
 

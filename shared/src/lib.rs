@@ -2,18 +2,36 @@
 //!
 //! Architecture Invariant: nothing in this crate does I/O, reads the clock or the machine, or is
 //! async; it builds for `wasm32-unknown-unknown` and the frontend uses its DTOs directly.
+//!
+//! The engine, by question:
+//! - "can this guest go from A to B, and why not?": [`verdict::compare`] /
+//!   [`verdict::compare_with`] (with a [`verdict::Policy`]) -> [`verdict::Verdict`];
+//! - "which hosts form migration pools?": [`graph::build`] -> [`graph::CompatGraph`];
+//! - "what CPU can guests have on all of these hosts?": [`baseline::baseline`] (one host:
+//!   [`baseline::host_model`]) -> [`baseline::Baseline`] with QEMU/libvirt/Nova/KubeVirt exports;
+//! - "what to turn off so they become compatible?": [`masks::pair_masks`], [`masks::pool_masks`];
+//! - the facts underneath: [`catalog`] (every CPUID/MSR feature), [`models`] (QEMU's named models
+//!   and the releases that have them), [`decode`] (CPUID dumps to feature sets, host and guest view).
 
 pub mod api;
+pub mod baseline;
 pub mod catalog;
 pub mod class;
 pub mod decode;
 pub mod featureset;
+pub mod graph;
 pub mod import;
+pub mod masks;
+pub mod models;
 pub mod profile;
+#[doc(hidden)]
+pub mod testing;
 pub mod time;
 pub mod verdict;
 
 pub use catalog::{Catalog, Feature, FeatureId, catalog};
 pub use featureset::FeatureSet;
 pub use profile::{HostProfile, SCHEMA_VERSION};
-pub use verdict::{GuestConfig, GuestCpu, Layer, Reason, Severity, Verdict, compare};
+pub use verdict::{
+    GuestConfig, GuestCpu, Layer, Policy, Reason, Severity, Verdict, compare, compare_with,
+};

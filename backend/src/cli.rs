@@ -1,0 +1,610 @@
+//! `fleetcompat compare | baseline | masks | graph`: the engine on the command line.
+//!
+//! Inputs are host profile JSON files (from `fleetcompat-collector`) or libvirt `<cpudata>` CPUID
+//! dumps (whose guest view is then estimated from the raw CPUID, and said so).
+//! Output is human-readable, or JSON with `--json` (a stable contract for scripts).
+//! Exit codes: 0 compatible (or success), 1 incompatible, 2 error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use shared::baseline::{BaselineOptions, baseline};
+use shared::graph;
+use shared::import::{ImportMeta, parse_libvirt_cpudata, profile_from_cpudata};
+use shared::masks::pair_masks;
+use shared::models::QemuVersion;
+use shared::profile::{HostProfile, ProbeGap};
+use shared::verdict::{Evidence, GuestConfig, GuestCpu, Policy, Severity, compare_with};
+
+/// Exit code: compatible, or the command succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: incompatible (a blocker remains).
+pub const EXIT_INCOMPATIBLE: u8 = 1;
+/// Exit code: the inputs could not be read or judged.
+pub const EXIT_ERROR: u8 = 2;
+
+/// How guests are configured, for `compare` and `graph`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GuestArgs {
+    /// Guest CPU mode: host-passthrough, host-model, or a QEMU model name (e.g. Skylake-Server-v4).
+    #[arg(long, default_value = "host-passthrough")]
+    cpu: String,
+    /// Features turned on for a named model (comma-separated QEMU names).
+    #[arg(long, value_delimiter = ',')]
+    enable: Vec<String>,
+    /// Features turned off (comma-separated QEMU names); with host-passthrough this masks them.
+    #[arg(long, value_delimiter = ',')]
+    disable: Vec<String>,
+    /// Allow a change of CPU vendor for guests on a named model.
+    #[arg(long)]
+    allow_vendor_change: bool,
+    /// The guest runs with this fixed TSC frequency (kHz), so invtsc can migrate.
+    #[arg(long, value_name = "KHZ")]
+    tsc_khz: Option<u64>,
+    /// TSC difference accepted without scaling, in ppm.
+    #[arg(long, default_value_t = shared::verdict::DEFAULT_TSC_TOLERANCE_PPM)]
+    tsc_tolerance_ppm: u32,
+    /// QEMU release on the destination(s), e.g. 8.2.0: named models it lacks are blockers.
+    #[arg(long, value_name = "VERSION")]
+    dst_qemu: Option<String>,
+}
+
+impl GuestArgs {
+    fn guest(&self) -> GuestConfig {
+        let cpu = match self.cpu.as_str() {
+            "host-passthrough" | "host" if self.disable.is_empty() => GuestCpu::HostPassthrough,
+            "host-passthrough" | "host" => GuestCpu::HostPassthroughMasked {
+                disable: self.disable.clone(),
+            },
+            "host-model" => GuestCpu::HostModel,
+            model => GuestCpu::Named {
+                model: model.to_owned(),
+                enable: self.enable.clone(),
+                disable: self.disable.clone(),
+            },
+        };
+        GuestConfig { cpu }
+    }
+
+    fn policy(&self) -> Result<Policy, String> {
+        let dst_qemu = match &self.dst_qemu {
+            Some(v) => Some(
+                QemuVersion::parse(v)
+                    .ok_or_else(|| format!("--dst-qemu '{v}' is not a qemu version like 10.0.2"))?,
+            ),
+            None => None,
+        };
+        Ok(Policy {
+            allow_vendor_change: self.allow_vendor_change,
+            tsc_tolerance_ppm: self.tsc_tolerance_ppm,
+            guest_tsc_khz: self.tsc_khz,
+            src_qemu: None,
+            dst_qemu,
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// Source host: profile JSON or libvirt <cpudata> XML.
+    src: PathBuf,
+    /// Destination host: profile JSON or libvirt <cpudata> XML.
+    dst: PathBuf,
+    #[command(flatten)]
+    guest: GuestArgs,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BaselineArgs {
+    /// Hosts: profile JSON or libvirt <cpudata> XML files (one host gives its host model).
+    #[arg(required = true)]
+    hosts: Vec<PathBuf>,
+    /// The oldest QEMU release among the hosts: models it lacks are not used.
+    #[arg(long, value_name = "VERSION")]
+    qemu: Option<String>,
+    /// Print the baseline as JSON (`model`, `features`, `exports`...).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MasksArgs {
+    src: PathBuf,
+    dst: PathBuf,
+    /// More hosts: masks for the whole pool (blocking features, hosts holding it back, costs).
+    more: Vec<PathBuf>,
+    /// The guest runs with a fixed TSC frequency (kHz): invtsc then need not be masked.
+    #[arg(long, value_name = "KHZ")]
+    tsc_khz: Option<u64>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GraphArgs {
+    /// Host files, or folders of them (*.json, *.xml).
+    #[arg(required = true)]
+    hosts: Vec<PathBuf>,
+    #[command(flatten)]
+    guest: GuestArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Read one host: a profile JSON document or a libvirt `<cpudata>` dump.
+pub fn read_host(path: &Path) -> Result<HostProfile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        return HostProfile::from_json(&text).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    if trimmed.starts_with('<') {
+        let data = parse_libvirt_cpudata(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let host_view = shared::decode::features(&data.cpuid, &data.msrs);
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("host")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(shared::profile::MAX_HOST_ID_LEN)
+            .collect::<String>();
+        let mut p = profile_from_cpudata(
+            &data,
+            Some(shared::decode::estimate_guest_view(&host_view)),
+            ImportMeta {
+                host_id: stem.clone(),
+                hostname: stem,
+                collected_at: String::new(),
+                labels: Default::default(),
+                detail: format!("libvirt cpudata {}", path.display()),
+                tool: format!("fleetcompat {}", env!("CARGO_PKG_VERSION")),
+            },
+        );
+        p.gaps.retain(|g| g.what != "kvm");
+        p.gaps.push(ProbeGap {
+            what: "kvm".into(),
+            reason: "guest view estimated from raw CPUID (no KVM data in a cpudata dump)".into(),
+        });
+        return Ok(p);
+    }
+    Err(format!(
+        "{}: not a host profile (JSON) or a libvirt <cpudata> dump (XML)",
+        path.display()
+    ))
+}
+
+fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("cannot list {}: {e}", p.display()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| {
+                    f.extension().is_some_and(|x| {
+                        x.eq_ignore_ascii_case("json") || x.eq_ignore_ascii_case("xml")
+                    })
+                })
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err("no host files given".into());
+    }
+    files.iter().map(|f| read_host(f)).collect()
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| format!("cannot write json: {e}"))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Blocker => "blocker",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+fn evidence_text(e: &Evidence) -> String {
+    match e {
+        Evidence::Feature {
+            feature, citation, ..
+        } => format!("{feature} at {citation}"),
+        Evidence::Values {
+            source,
+            destination,
+        } => format!("source {source}, destination {destination}"),
+        Evidence::Model { model, qemu } => match qemu {
+            Some(q) => format!("model {model}, qemu {q}"),
+            None => format!("model {model}"),
+        },
+        Evidence::None => String::new(),
+    }
+}
+
+fn finish(result: Result<u8, String>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+pub fn compare(args: &CompareArgs) -> ExitCode {
+    finish(run_compare(args))
+}
+
+fn run_compare(args: &CompareArgs) -> Result<u8, String> {
+    {
+        let src = read_host(&args.src)?;
+        let dst = read_host(&args.dst)?;
+        let v = compare_with(&src, &dst, &args.guest.guest(), &args.guest.policy()?);
+        if args.json {
+            print_json(&v)?;
+        } else {
+            println!(
+                "{} {} -> {} (guest cpu: {})",
+                if v.compatible {
+                    "COMPATIBLE"
+                } else {
+                    "INCOMPATIBLE"
+                },
+                v.from,
+                v.to,
+                args.guest.cpu
+            );
+            for r in &v.reasons {
+                let ev = evidence_text(&r.evidence);
+                println!(
+                    "  [{}] {}: {}{}",
+                    severity_word(r.severity),
+                    r.rule,
+                    r.message,
+                    if ev.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({ev})")
+                    }
+                );
+            }
+        }
+        Ok(if v.compatible {
+            EXIT_OK
+        } else {
+            EXIT_INCOMPATIBLE
+        })
+    }
+}
+
+pub fn baseline_cmd(args: &BaselineArgs) -> ExitCode {
+    finish(run_baseline(args))
+}
+
+fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
+    {
+        let hosts = read_hosts(&args.hosts)?;
+        let refs: Vec<&HostProfile> = hosts.iter().collect();
+        let qemu = match &args.qemu {
+            Some(v) => Some(
+                QemuVersion::parse(v)
+                    .ok_or_else(|| format!("--qemu '{v}' is not a qemu version like 10.0.2"))?,
+            ),
+            None => None,
+        };
+        let b = match baseline(
+            &refs,
+            &BaselineOptions {
+                qemu,
+                ..BaselineOptions::default()
+            },
+        ) {
+            Ok(b) => b,
+            Err(shared::baseline::BaselineError::NoModel) => {
+                eprintln!("no baseline: {}", shared::baseline::BaselineError::NoModel);
+                return Ok(EXIT_INCOMPATIBLE);
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        if args.json {
+            print_json(&b)?;
+        } else {
+            println!(
+                "baseline of {} host(s): {} (guest view; {} features)",
+                b.hosts.len(),
+                b.model,
+                b.features.len()
+            );
+            println!("  qemu:     -cpu {}", b.exports.qemu);
+            println!(
+                "  nova:     cpu_mode = custom, cpu_models = {}, cpu_model_extra_flags = {}",
+                b.exports.nova.cpu_models.join(","),
+                b.exports.nova.cpu_model_extra_flags.join(",")
+            );
+            if !b.dropped_non_migratable.is_empty() {
+                println!(
+                    "  left out (never migrate): {}",
+                    b.dropped_non_migratable.names().join(", ")
+                );
+            }
+            println!("  libvirt:\n{}", indent(&b.exports.libvirt));
+            println!(
+                "  kubevirt spec.domain:\n{}",
+                indent(&b.exports.kubevirt_yaml)
+            );
+            for n in &b.notes {
+                println!("  note: {n}");
+            }
+        }
+        Ok(EXIT_OK)
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn masks(args: &MasksArgs) -> ExitCode {
+    finish(run_masks(args))
+}
+
+fn run_masks(args: &MasksArgs) -> Result<u8, String> {
+    {
+        let src = read_host(&args.src)?;
+        let dst = read_host(&args.dst)?;
+        let policy = Policy {
+            guest_tsc_khz: args.tsc_khz,
+            ..Policy::default()
+        };
+        if !args.more.is_empty() {
+            let mut hosts = vec![src, dst];
+            hosts.extend(read_hosts(&args.more)?);
+            return run_pool_masks(&hosts, &policy, args.json);
+        }
+        let m = pair_masks(&src, &dst, &policy).map_err(|e| e.to_string())?;
+        if args.json {
+            print_json(&m)?;
+        } else {
+            println!(
+                "guests started on {}: -cpu {}",
+                m.source.host, m.source.qemu_cpu
+            );
+            println!(
+                "guests started on {}: -cpu {}",
+                m.destination.host, m.destination.qemu_cpu
+            );
+            if let Some(b) = &m.named_alternative {
+                println!("or on both: -cpu {}", b.exports.qemu);
+            }
+            for r in &m.unmaskable {
+                println!("  [blocker, not maskable] {}: {}", r.rule, r.message);
+            }
+        }
+        Ok(if m.unmaskable.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_INCOMPATIBLE
+        })
+    }
+}
+
+fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<u8, String> {
+    let refs: Vec<&HostProfile> = hosts.iter().collect();
+    let m = shared::masks::pool_masks(&refs, policy).map_err(|e| e.to_string())?;
+    if json {
+        print_json(&m)?;
+    } else {
+        println!(
+            "pool of {} hosts: guests can share {} features",
+            m.hosts.len(),
+            m.common.len()
+        );
+        for h in &m.per_host {
+            println!("  guests started on {}: -cpu {}", h.host, h.qemu_cpu);
+        }
+        for b in m.blocking_features.iter().take(20) {
+            println!(
+                "  blocking: {} ({}) lacked by {}",
+                b.feature,
+                b.citation,
+                b.hosts_without.join(" ")
+            );
+        }
+        if !m.non_migratable.is_empty() {
+            println!(
+                "  off everywhere (never migrates): {}",
+                m.non_migratable.names().join(", ")
+            );
+        }
+        for h in &m.holding_back {
+            println!(
+                "  {} holds the pool back by {} features: {}",
+                h.host,
+                h.lacks.len(),
+                h.lacks.names().join(", ")
+            );
+        }
+        for o in &m.options {
+            println!(
+                "  option: {} ({} features, up to {} lost per host, {} hosts left out)",
+                o.description,
+                o.n_features,
+                o.max_features_lost,
+                o.hosts_left_out.len()
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn graph_cmd(args: &GraphArgs) -> ExitCode {
+    finish(run_graph(args))
+}
+
+fn run_graph(args: &GraphArgs) -> Result<u8, String> {
+    {
+        let hosts = read_hosts(&args.hosts)?;
+        let g = graph::build(&hosts, &args.guest.guest(), &args.guest.policy()?);
+        if args.json {
+            print_json(&g)?;
+        } else {
+            println!(
+                "{} hosts, {} classes, {} pools (guest cpu: {})",
+                g.n_hosts,
+                g.classes.len(),
+                g.pools.len(),
+                args.guest.cpu
+            );
+            for (i, p) in g.pools.iter().enumerate() {
+                let hosts: Vec<&str> = p
+                    .classes
+                    .iter()
+                    .flat_map(|&c| g.classes[c].hosts.iter().map(String::as_str))
+                    .collect();
+                println!(
+                    "  pool {i}: {} hosts{}{}: {}",
+                    p.n_hosts,
+                    if p.internally_compatible {
+                        ""
+                    } else {
+                        " (not even among themselves)"
+                    },
+                    if p.drains_to.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", guests can move one way to pools {:?}", p.drains_to)
+                    },
+                    hosts.join(" ")
+                );
+            }
+        }
+        Ok(
+            if g.pools.len() == 1 && g.pools.iter().all(|p| p.internally_compatible) {
+                EXIT_OK
+            } else {
+                EXIT_INCOMPATIBLE
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(subcommand)]
+        c: C,
+    }
+
+    #[derive(clap::Subcommand)]
+    enum C {
+        Compare(CompareArgs),
+        Baseline(BaselineArgs),
+        Masks(MasksArgs),
+        Graph(GraphArgs),
+    }
+
+    fn write_profile(dir: &Path, id: &str, model: &str) -> PathBuf {
+        let p = shared::testing::profile_of_model(id, model).expect("model");
+        let path = dir.join(format!("{id}.json"));
+        std::fs::write(&path, serde_json::to_string(&p).expect("json")).expect("write");
+        path
+    }
+
+    fn run(argv: &[&str]) -> Result<u8, String> {
+        let t = T::try_parse_from(std::iter::once("fleetcompat").chain(argv.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        match t.c {
+            C::Compare(a) => run_compare(&a),
+            C::Baseline(a) => run_baseline(&a),
+            C::Masks(a) => run_masks(&a),
+            C::Graph(a) => run_graph(&a),
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_verdicts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sky = write_profile(dir.path(), "sky", "Skylake-Server-v4");
+        let csl = write_profile(dir.path(), "csl", "Cascadelake-Server-v4");
+        let (sky, csl) = (sky.to_str().expect("path"), csl.to_str().expect("path"));
+        assert_eq!(run(&["compare", sky, csl, "--json"]), Ok(EXIT_OK));
+        assert_eq!(run(&["compare", csl, sky]), Ok(EXIT_INCOMPATIBLE));
+        assert_eq!(
+            run(&["compare", csl, sky, "--cpu", "Skylake-Server-v4"]),
+            Ok(EXIT_OK)
+        );
+        let err = run(&[
+            "compare",
+            csl,
+            sky,
+            "--cpu",
+            "Skylake-Server-v4",
+            "--dst-qemu",
+            "nope",
+        ])
+        .expect_err("bad version");
+        assert!(err.contains("not a qemu version"), "{err}");
+        assert_eq!(run(&["masks", csl, sky]), Ok(EXIT_OK));
+        assert_eq!(run(&["masks", csl, sky, csl, "--json"]), Ok(EXIT_OK));
+        assert_eq!(run(&["baseline", csl, sky, "--json"]), Ok(EXIT_OK));
+        let d = dir.path().to_str().expect("path");
+        assert_eq!(run(&["graph", d]), Ok(EXIT_INCOMPATIBLE));
+        assert_eq!(
+            run(&["graph", d, "--cpu", "Skylake-Server-v4"]),
+            Ok(EXIT_OK)
+        );
+        let missing = dir.path().join("missing.json");
+        assert!(run(&["compare", missing.to_str().expect("path"), sky]).is_err());
+        let bad = dir.path().join("bad.txt");
+        std::fs::write(&bad, "CPUID 00000000: 0-0-0-0").expect("write");
+        let err = run(&["compare", bad.to_str().expect("path"), sky]).expect_err("bad input");
+        assert!(err.contains("not a host profile"), "{err}");
+    }
+
+    #[test]
+    fn cpudata_dumps_get_an_estimated_guest_view() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let xml = "<cpudata arch='x86'>\n  <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x00000016' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>\n  <cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x00050654' ebx='0x00000800' ecx='0x7ffefbff' edx='0xbfebfbff'/>\n</cpudata>\n";
+        let path = dir.path().join("x86_64-cpuid-test.xml");
+        std::fs::write(&path, xml).expect("write");
+        let p = read_host(&path).expect("cpudata reads");
+        assert_eq!(p.host_id, "x86_64-cpuid-test");
+        assert_eq!((p.cpu.family, p.cpu.model), (6, 85));
+        let view = p
+            .kvm
+            .as_ref()
+            .expect("estimated view")
+            .guest_features
+            .names();
+        assert!(view.contains(&"avx".to_owned()) && !view.contains(&"monitor".to_owned()));
+        assert!(p.gaps.iter().any(|g| g.reason.contains("estimated")));
+    }
+}

@@ -1,0 +1,365 @@
+//! Baselines: the CPU a guest can have on every host of a set, as the best named model plus the
+//! shared features it lacks, minus non-migratable ones, with exports in the forms people paste.
+//!
+//! The choice follows libvirt's `virCPUx86Baseline` + `x86Decode` (src/cpu/cpu_x86.c): intersect
+//! the hosts' features, then describe the intersection with the model of the same vendor that needs
+//! the fewest added plus (penalised) removed features, preferring a model whose family/model is the
+//! hosts' own when they all share one. Where fleetcompat differs, and why:
+//! - it starts from the KVM guest view of each host, not the host CPU (a guest can only get what
+//!   KVM offers);
+//! - candidates are QEMU 10.0.2's models (libvirt 11.3's cpu_map lacks ClearwaterForest,
+//!   SierraForest-v2, YongFeng), and a model the oldest QEMU of the set lacks is skipped;
+//! - features the accelerator provides (`hypervisor`, KVM paravirtual bits) are not counted;
+//! - mixed vendors do not fail (libvirt refuses them): the answer is the highest x86-64 psABI level
+//!   all hosts reach, exported as `qemu64` plus and minus features, plus the other shared features.
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::catalog;
+use crate::featureset::FeatureSet;
+use crate::models::{
+    FitMode, FitQuery, ModelFit, ModelKind, QemuVersion, accel_provided, best_model,
+};
+use crate::profile::HostProfile;
+use crate::verdict::non_migratable;
+
+/// Why no baseline could be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaselineError {
+    #[error("no hosts given: a baseline needs at least one host")]
+    NoHosts,
+    #[error(
+        "host {0} has no kvm guest view in its profile: re-collect it where /dev/kvm is readable"
+    )]
+    NoGuestView(String),
+    #[error(
+        "the hosts share no named model or x86-64 level: their common features lack even x86-64-v1"
+    )]
+    NoModel,
+}
+
+/// Options of a baseline.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BaselineOptions {
+    /// The oldest QEMU release among the hosts: models it lacks are not candidates.
+    pub qemu: Option<QemuVersion>,
+    /// Features whose presence is unknown (MSR-based ones of hosts imported from CPUID-only
+    /// dumps): they do not sway the model choice.
+    pub ignore: FeatureSet,
+}
+
+/// The forms a baseline is pasted in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exports {
+    /// `-cpu` argument of QEMU: `Skylake-Server-v4,pcid=on,hle=off`.
+    pub qemu: String,
+    /// libvirt `<cpu mode='custom' match='exact'>` element.
+    pub libvirt: String,
+    pub nova: NovaExport,
+    /// KubeVirt `spec.domain.cpu` as YAML.
+    pub kubevirt_yaml: String,
+    /// KubeVirt `spec.domain.cpu` as JSON.
+    pub kubevirt: serde_json::Value,
+}
+
+/// Nova `[libvirt]` options.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NovaExport {
+    pub cpu_mode: String,
+    pub cpu_models: Vec<String>,
+    /// Features to add (plain) and remove (`-name`, Nova accepts the prefix since Victoria).
+    pub cpu_model_extra_flags: Vec<String>,
+}
+
+/// A baseline. `features` is the complete feature list the guest sees (QEMU names, the model
+/// expanded): it is about the guest view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The named model: a versioned QEMU model, or an x86-64 level (`x86-64-v3`).
+    pub model: String,
+    pub model_kind: ModelKind,
+    /// The QEMU `-cpu` model the exports use (`qemu64` for a level).
+    pub base_model: String,
+    pub vendor: Option<String>,
+    pub features: FeatureSet,
+    /// Features added to the base model.
+    pub added: FeatureSet,
+    /// Features of the base model turned off.
+    pub removed: FeatureSet,
+    /// Shared features left out because they never migrate (invtsc, xsaves).
+    pub dropped_non_migratable: FeatureSet,
+    pub hosts: Vec<String>,
+    pub exports: Exports,
+    /// Where the answer departs from libvirt's, or caveats of an export.
+    pub notes: Vec<String>,
+}
+
+/// The features common to every host's guest view.
+pub fn common_features(hosts: &[&HostProfile]) -> Result<FeatureSet, BaselineError> {
+    let mut it = hosts.iter();
+    let first = it.next().ok_or(BaselineError::NoHosts)?;
+    let view = |h: &HostProfile| {
+        h.kvm
+            .as_ref()
+            .map(|k| k.guest_features)
+            .ok_or_else(|| BaselineError::NoGuestView(h.host_id.clone()))
+    };
+    let mut common = view(first)?;
+    for h in it {
+        common = common.intersection(&view(h)?);
+    }
+    Ok(common)
+}
+
+/// The baseline of a set of hosts.
+pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseline, BaselineError> {
+    let common = common_features(hosts)?;
+    let nm = non_migratable();
+    let target = common.difference(&nm);
+    let dropped_non_migratable = common.intersection(&nm);
+    let first = hosts.first().ok_or(BaselineError::NoHosts)?;
+    let same_vendor = hosts
+        .iter()
+        .all(|h| h.cpu.vendor.eq_ignore_ascii_case(&first.cpu.vendor));
+    // Family 0 means unknown (imports without CPUID): no signature preference then.
+    let same_signature = first.cpu.family != 0
+        && hosts
+            .iter()
+            .all(|h| (h.cpu.family, h.cpu.model) == (first.cpu.family, first.cpu.model));
+    let mut notes = Vec::new();
+    let mut fit: Option<ModelFit> = None;
+    if same_vendor {
+        fit = best_model(&FitQuery {
+            features: &target,
+            vendor: Some(&first.cpu.vendor),
+            signature: same_signature.then_some((first.cpu.family, first.cpu.model)),
+            mode: FitMode::Guest,
+            qemu: opts.qemu,
+            abi_levels: false,
+            ignore: opts.ignore,
+        });
+        if fit.is_none() {
+            notes.push(format!(
+                "no QEMU model of vendor {} fits: falling back to an x86-64 level",
+                first.cpu.vendor
+            ));
+        }
+    } else {
+        notes.push(
+            "the hosts have different cpu vendors: libvirt refuses such a baseline; fleetcompat uses the highest x86-64 psABI level all reach (a vendor change stays a blocker unless the policy allows it)"
+                .into(),
+        );
+    }
+    let fit = match fit {
+        Some(f) => f,
+        None => best_model(&FitQuery {
+            features: &target,
+            vendor: None,
+            signature: None,
+            mode: FitMode::Host,
+            qemu: None,
+            abi_levels: true,
+            ignore: opts.ignore,
+        })
+        .ok_or(BaselineError::NoModel)?,
+    };
+    let model = fit.model;
+    let accel = accel_provided();
+    // For a level the exports start from qemu64: express the same features against it.
+    let (base_features, base_name) = match model.kind {
+        ModelKind::Qemu => (model.features, model.canonical_name().to_owned()),
+        ModelKind::AbiLevel => {
+            let q = crate::models::models().get("qemu64-v1");
+            (
+                q.map_or(FeatureSet::EMPTY, |q| q.features),
+                "qemu64".to_owned(),
+            )
+        }
+    };
+    // A `-cpu` line can only carry what QEMU names; what the accelerator provides comes with the
+    // `-cpu` model.
+    let features = target
+        .intersection(&crate::catalog::qemu_known())
+        .difference(&accel)
+        .union(&base_features.intersection(&accel));
+    let added = features.difference(&base_features).difference(&accel);
+    // Turn off even what QEMU would leave out where KVM lacks it (topoext...): on hosts whose KVM
+    // has it the guest would see it, and the guest view must be the same on every host.
+    let removed = base_features.difference(&features).difference(&accel);
+    if model.kind == ModelKind::Qemu && model.libvirt_name.is_none() {
+        notes.push(format!(
+            "libvirt 11.3's cpu_map has no model {}: the libvirt, Nova and KubeVirt exports need a libvirt that knows it",
+            model.name
+        ));
+    }
+    let exports = exports(&base_name, &added, &removed);
+    Ok(Baseline {
+        model: model.canonical_name().to_owned(),
+        model_kind: model.kind,
+        base_model: base_name,
+        vendor: model.vendor.clone(),
+        features,
+        added,
+        removed,
+        dropped_non_migratable,
+        hosts: hosts.iter().map(|h| h.host_id.clone()).collect(),
+        exports,
+        notes,
+    })
+}
+
+/// The host model of one host: its baseline alone.
+pub fn host_model(host: &HostProfile, opts: &BaselineOptions) -> Result<Baseline, BaselineError> {
+    baseline(&[host], opts)
+}
+
+fn libvirt_feature_name(id: crate::catalog::FeatureId) -> String {
+    let f = catalog().get(id);
+    f.libvirt_name.clone().unwrap_or_else(|| f.name.clone())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
+}
+
+/// Exports of `model` with features added and removed.
+pub fn exports(model: &str, added: &FeatureSet, removed: &FeatureSet) -> Exports {
+    let c = catalog();
+    let qemu_name = |id| {
+        let f = c.get(id);
+        f.qemu_name.clone().unwrap_or_else(|| f.name.clone())
+    };
+    let mut qemu = model.to_owned();
+    for id in added.iter() {
+        qemu.push_str(&format!(",{}=on", qemu_name(id)));
+    }
+    for id in removed.iter() {
+        qemu.push_str(&format!(",{}=off", qemu_name(id)));
+    }
+    let mut libvirt = format!(
+        "<cpu mode='custom' match='exact' check='partial'>\n  <model fallback='forbid'>{}</model>\n",
+        xml_escape(model)
+    );
+    for (policy, set) in [("require", added), ("disable", removed)] {
+        for id in set.iter() {
+            libvirt.push_str(&format!(
+                "  <feature policy='{policy}' name='{}'/>\n",
+                xml_escape(&libvirt_feature_name(id))
+            ));
+        }
+    }
+    libvirt.push_str("</cpu>\n");
+    let nova = NovaExport {
+        cpu_mode: "custom".into(),
+        cpu_models: vec![model.to_owned()],
+        cpu_model_extra_flags: added
+            .iter()
+            .map(libvirt_feature_name)
+            .chain(
+                removed
+                    .iter()
+                    .map(|id| format!("-{}", libvirt_feature_name(id))),
+            )
+            .collect(),
+    };
+    let kv_features: Vec<serde_json::Value> =
+        added
+            .iter()
+            .map(|id| serde_json::json!({"name": libvirt_feature_name(id), "policy": "require"}))
+            .chain(removed.iter().map(
+                |id| serde_json::json!({"name": libvirt_feature_name(id), "policy": "disable"}),
+            ))
+            .collect();
+    let mut kubevirt_yaml = format!("cpu:\n  model: {model}\n");
+    if !kv_features.is_empty() {
+        kubevirt_yaml.push_str("  features:\n");
+        for (policy, set) in [("require", added), ("disable", removed)] {
+            for id in set.iter() {
+                kubevirt_yaml.push_str(&format!(
+                    "    - name: {}\n      policy: {policy}\n",
+                    libvirt_feature_name(id)
+                ));
+            }
+        }
+    }
+    Exports {
+        qemu,
+        libvirt,
+        nova,
+        kubevirt_yaml,
+        kubevirt: serde_json::json!({"model": model, "features": kv_features}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{profile_named, profile_of_model};
+    use crate::verdict::{GuestConfig, GuestCpu, compare};
+
+    #[test]
+    fn baseline_of_skylake_and_cascadelake_is_skylake_and_runs_on_both() {
+        let a = profile_of_model("sky", "Skylake-Server-v4").expect("model");
+        let b = profile_of_model("csl", "Cascadelake-Server-v4").expect("model");
+        let base = baseline(&[&a, &b], &BaselineOptions::default()).expect("baseline");
+        assert!(base.model.starts_with("Skylake-Server"), "{}", base.model);
+        assert!(base.notes.is_empty(), "{:?}", base.notes);
+        assert!(base.exports.qemu.starts_with(&base.model));
+        assert!(base.exports.libvirt.contains("<model fallback='forbid'>"));
+        for h in [&a, &b] {
+            let g = GuestConfig {
+                cpu: GuestCpu::Named {
+                    model: base.base_model.clone(),
+                    enable: base.added.names(),
+                    disable: base.removed.names(),
+                },
+            };
+            let v = compare(h, h, &g);
+            assert!(
+                !v.reasons
+                    .iter()
+                    .any(|r| r.rule == "cpu.model-not-runnable-on-source"),
+                "{}: {:?}",
+                h.host_id,
+                v.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn mixed_vendors_fall_back_to_a_level_without_non_migratable_features() {
+        let a = profile_of_model("intel", "Haswell-v4").expect("model");
+        let mut b = profile_of_model("amd", "EPYC-Rome-v4").expect("model");
+        if let Some(k) = b.kvm.as_mut() {
+            k.guest_features
+                .insert(crate::catalog().lookup("invtsc").expect("invtsc"));
+        }
+        let base = baseline(&[&a, &b], &BaselineOptions::default()).expect("baseline");
+        assert_eq!(base.model, "x86-64-v3");
+        assert_eq!(base.base_model, "qemu64");
+        assert!(
+            base.exports.qemu.contains("svm=off"),
+            "{}",
+            base.exports.qemu
+        );
+        assert!(base.notes.iter().any(|n| n.contains("vendors")));
+        assert!(!base.features.names().contains(&"invtsc".to_owned()));
+        let only_a = baseline(&[&a], &BaselineOptions::default()).expect("host model");
+        assert_eq!(only_a.model, "Haswell-v4");
+        assert!(only_a.added.is_empty() && only_a.removed.is_empty());
+        assert!(matches!(
+            baseline(&[], &BaselineOptions::default()),
+            Err(BaselineError::NoHosts)
+        ));
+        let tiny = profile_named("tiny", "GenuineIntel", &["sse2"]);
+        assert_eq!(
+            baseline(&[&tiny, &b], &BaselineOptions::default()),
+            Err(BaselineError::NoModel)
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! The 66 real processors of `../shared/cpuid-corpus/dev` (InstLatx64 dumps, no licence: read at
+//! test time, never shipped): each decodes, and its best named model is of its own generation.
+//!
+//! The dumps are read by a minimal reader in this file (the product's InstLatx64 importer lives in
+//! `shared::import` on the collector's branch); it only needs the `CPUID llllllll: a-b-c-d` lines.
+
+mod common;
+
+use shared::baseline::{BaselineOptions, host_model};
+use shared::decode;
+use shared::profile::CpuidEntry;
+use shared::testing::profile;
+
+fn hex(s: &str) -> Option<u32> {
+    u32::from_str_radix(s.trim(), 16).ok()
+}
+
+/// Every logical CPU's CPUID leaves. A new CPU starts where leaf 0 comes again; the subleaf is
+/// the `[SL nn]` tag, else the count of earlier rows of the same leaf in that CPU.
+fn read_dump(text: &str) -> Vec<Vec<CpuidEntry>> {
+    let mut cpus: Vec<Vec<CpuidEntry>> = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("CPUID ") else {
+            continue;
+        };
+        let Some((leaf, regs)) = rest.split_once(':') else {
+            continue;
+        };
+        let Some(leaf) = hex(leaf) else {
+            continue;
+        };
+        let mut parts = regs.trim().splitn(2, |c: char| c.is_whitespace());
+        let vals: Vec<u32> = parts
+            .next()
+            .unwrap_or("")
+            .split('-')
+            .filter_map(hex)
+            .collect();
+        let [eax, ebx, ecx, edx] = vals[..] else {
+            continue;
+        };
+        let tag = parts.next().unwrap_or("");
+        if leaf == 0 || cpus.is_empty() {
+            cpus.push(Vec::new());
+        }
+        let Some(cpu) = cpus.last_mut() else { continue };
+        let subleaf = tag
+            .split_once("[SL ")
+            .and_then(|(_, t)| t.split(']').next())
+            .and_then(hex)
+            .unwrap_or_else(|| {
+                u32::try_from(cpu.iter().filter(|e| e.leaf == leaf).count()).unwrap_or(0)
+            });
+        cpu.push(CpuidEntry {
+            leaf,
+            subleaf,
+            eax,
+            ebx,
+            ecx,
+            edx,
+        });
+    }
+    cpus
+}
+
+/// QEMU model families of each generation named in MANIFEST.tsv's microarchitecture column.
+/// Where QEMU 10.0 has no model of the generation (client parts after Skylake, Silvermont,
+/// Zen 5, Zhaoxin LuJiaZui), the nearest older families are accepted, named in the list.
+fn expected_families(uarch: &str) -> &'static [&'static str] {
+    let table: &[(&str, &[&str])] = &[
+        ("Core (Merom", &["Conroe", "core2duo"]),
+        ("Penryn", &["Penryn"]),
+        ("Nehalem", &["Nehalem"]),
+        ("Westmere", &["Westmere"]),
+        ("Sandy Bridge", &["SandyBridge"]),
+        ("Ivy Bridge", &["IvyBridge"]),
+        ("Haswell", &["Haswell"]),
+        ("Broadwell", &["Broadwell"]),
+        ("Skylake-SP", &["Skylake-Server"]),
+        ("Skylake-X", &["Skylake-Server"]),
+        ("Skylake (client", &["Skylake-Client"]),
+        ("Kaby Lake", &["Skylake-Client"]),
+        ("Coffee Lake", &["Skylake-Client"]),
+        ("Cascade Lake", &["Cascadelake-Server"]),
+        ("Ice Lake-SP", &["Icelake-Server"]),
+        ("Ice Lake-D", &["Icelake-Server"]),
+        // No Icelake-Client in QEMU 10.0: the client parts have Ice Lake's ISA without the
+        // server's AVX-512 extras.
+        ("Ice Lake (client", &["Icelake-Server", "Skylake-Client"]),
+        ("Tiger Lake", &["Icelake-Server", "Skylake-Client"]),
+        ("Sapphire Rapids", &["SapphireRapids"]),
+        ("Emerald Rapids", &["SapphireRapids"]),
+        ("Granite Rapids", &["GraniteRapids"]),
+        // Golden Cove P-cores alone: firmware can enable AVX-512 with the E-cores off; the core
+        // is Sapphire Rapids' (without AMX), Ice Lake's ISA is the nearest QEMU model below it.
+        (
+            "Alder Lake-S (P-cores only)",
+            &["Skylake-Client", "Icelake-Server", "SapphireRapids"],
+        ),
+        // Hybrid parts: a guest gets the intersection with the E-cores, AVX2 without AVX-512 or
+        // TSX; where QEMU has a server model of the same E-core generation it fits best
+        // (Crestmont: SierraForest, Skymont/Darkmont: ClearwaterForest).
+        ("Alder Lake", &["Skylake-Client"]),
+        ("Raptor Lake", &["Skylake-Client"]),
+        ("Meteor Lake", &["Skylake-Client", "SierraForest"]),
+        (
+            "Arrow Lake",
+            &["Skylake-Client", "SierraForest", "ClearwaterForest"],
+        ),
+        ("Atom Silvermont", &["Westmere", "Nehalem"]),
+        ("Atom Goldmont Plus", &["Denverton", "Snowridge"]),
+        ("Atom Goldmont", &["Denverton"]),
+        ("Atom Tremont", &["Snowridge"]),
+        ("Xeon Phi", &["KnightsMill"]),
+        ("K8 rev F", &["Opteron_G2"]),
+        // QEMU's Opteron_G1 has SSE3, which K8 before revision E (SledgeHammer, 2003) lacks:
+        // the 32-bit K7/K8 class athlon plus lm/nx/syscall is then an equally close fit.
+        ("K8", &["Opteron_G1", "athlon"]),
+        ("K10", &["Opteron_G3", "phenom"]),
+        ("Bulldozer", &["Opteron_G4"]),
+        ("Piledriver", &["Opteron_G5"]),
+        ("Zen 1", &["EPYC"]),
+        ("Zen+", &["EPYC"]),
+        ("Zen 2", &["EPYC-Rome"]),
+        ("Zen 3", &["EPYC-Milan"]),
+        ("Zen 4", &["EPYC-Genoa"]),
+        // QEMU 10.0.2 has no EPYC-Turin.
+        ("Zen 5", &["EPYC-Genoa"]),
+        ("Hygon", &["Dhyana"]),
+        ("Zhaoxin Yongfeng", &["YongFeng"]),
+        ("Zhaoxin LuJiaZui", &["YongFeng", "x86-64"]),
+    ];
+    table
+        .iter()
+        .find(|(prefix, _)| uarch.starts_with(prefix))
+        .map_or(&[], |(_, f)| f)
+}
+
+#[test]
+fn every_corpus_dump_decodes_and_gets_a_model_of_its_generation() {
+    let dir = common::shared_dir().join("cpuid-corpus/dev");
+    let manifest = common::read_shared("cpuid-corpus/dev/MANIFEST.tsv");
+    let mut rows = 0;
+    let mut failures = Vec::new();
+    let mut hybrid = Vec::new();
+    println!(
+        "\n{:<52} {:<40} {:>3} {:>4} {:<22} ok",
+        "dump", "microarchitecture", "cpu", "feat", "best model"
+    );
+    for line in manifest.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert!(cols.len() >= 8, "short MANIFEST line: {line}");
+        let (file, vendor, uarch) = (cols[0], cols[1], cols[2]);
+        rows += 1;
+        let text = std::fs::read(dir.join(file))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|e| panic!("cannot read {file}: {e}"));
+        let cpus = read_dump(&text);
+        let Some(first) = cpus.first() else {
+            failures.push(format!("{file}: no CPUID rows"));
+            continue;
+        };
+        let got_vendor = decode::vendor(first).unwrap_or_default();
+        let sig = decode::signature(first);
+        let want_family = cols[5].trim().parse::<u32>().ok();
+        let want_model = u32::from_str_radix(cols[6].trim().trim_start_matches("0x"), 16).ok();
+        if got_vendor != vendor
+            || sig.map(|s| (Some(s.0), Some(s.1))) != Some((want_family, want_model))
+        {
+            failures.push(format!(
+                "{file}: decoded {got_vendor} {sig:?}, manifest {vendor} {want_family:?}/{want_model:?}"
+            ));
+        }
+        // Hybrid parts: intersect over every logical CPU; then the guest view KVM could give.
+        let host_view = decode::features_all_cpus(cpus.iter().map(Vec::as_slice), &[]);
+        let per_cpu: Vec<_> = cpus.iter().map(|c| decode::features(c, &[])).collect();
+        if !per_cpu.iter().all(|f| host_view.is_subset(f)) {
+            failures.push(format!(
+                "{file}: the intersection is not within every cpu's features"
+            ));
+        }
+        let differs = per_cpu.iter().any(|f| *f != host_view);
+        if differs != (cols.get(10).map(|c| c.trim()) == Some("yes")) {
+            failures.push(format!(
+                "{file}: cpus differ in features: {differs}, MANIFEST feature_leaves_differ_across_cpus: {:?}",
+                cols.get(10)
+            ));
+        }
+        if differs {
+            hybrid.push(format!(
+                "{file} ({uarch}): {} features common to all {} cpus",
+                host_view.len(),
+                cpus.len()
+            ));
+        }
+        let guest = decode::estimate_guest_view(&host_view);
+        let mut p = profile(file, &got_vendor, guest);
+        let (f, m, s) = sig.unwrap_or_default();
+        (p.cpu.family, p.cpu.model, p.cpu.stepping) = (f, m, s);
+        // The dumps carry no MSRs and cannot tell KVM's nesting setting: those features are
+        // unknown, not absent.
+        let mut unknown = decode::nesting_dependent();
+        for f in shared::catalog().features() {
+            if matches!(f.location, shared::catalog::FeatureLocation::Msr { .. }) {
+                unknown.insert(f.id);
+            }
+        }
+        let opts = BaselineOptions {
+            ignore: unknown,
+            ..BaselineOptions::default()
+        };
+        let model = match host_model(&p, &opts) {
+            Ok(b) => b.model,
+            Err(e) => {
+                failures.push(format!("{file}: no host model: {e}"));
+                continue;
+            }
+        };
+        let family = shared::models::models()
+            .get(&model)
+            .map_or(model.as_str(), |m| m.family_name());
+        let expected = expected_families(uarch);
+        let ok = expected.contains(&family);
+        println!(
+            "{:<52} {:<40} {:>3} {:>4} {:<22} {}",
+            file,
+            uarch,
+            cpus.len(),
+            guest.len(),
+            model,
+            if ok { "yes" } else { "NO" }
+        );
+        if !ok {
+            failures.push(format!(
+                "{file} ({uarch}): best model {model}, expected one of {expected:?}"
+            ));
+        }
+    }
+    println!("\ndumps whose logical cpus differ in features (intersected):");
+    for h in &hybrid {
+        println!("  {h}");
+    }
+    assert!(
+        hybrid.iter().any(|h| h.contains("hybrid")),
+        "no hybrid part differs across its cpus: {hybrid:?}"
+    );
+    assert_eq!(rows, 66, "MANIFEST.tsv should list the 66 dev dumps");
+    assert!(
+        failures.is_empty(),
+        "{} of {rows} dumps failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
