@@ -53,7 +53,9 @@ pub fn App() -> impl IntoView {
                         needle.is_empty()
                             || h.host_id.to_lowercase().contains(&needle)
                             || h.brand.to_lowercase().contains(&needle)
-                            || h.labels.values().any(|v| v.to_lowercase().contains(&needle))
+                            || h.labels
+                                .values()
+                                .any(|v| v.to_lowercase().contains(&needle))
                     })
                     .collect();
                 let n_shown = shown.len();
@@ -109,7 +111,10 @@ pub fn App() -> impl IntoView {
             let headline = if v.compatible {
                 format!("compatible: guests can move from {} to {}", v.from, v.to)
             } else {
-                format!("incompatible: guests cannot move from {} to {}", v.from, v.to)
+                format!(
+                    "incompatible: guests cannot move from {} to {}",
+                    v.from, v.to
+                )
             };
             view! {
                 <p class=if v.compatible { "headline ok" } else { "headline bad" } id="verdict-headline">{headline}</p>

@@ -103,7 +103,10 @@ impl Server {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "fleetcompat serve did not answer on {url} within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "fleetcompat serve did not answer on {url} within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Self {
@@ -121,13 +124,24 @@ impl Server {
             .expect("request to the test server");
         let status = resp.status().as_u16();
         let body = resp.body_mut().read_to_string().expect("body");
-        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Run the real collector: probe this machine and post the profile here.
     pub fn collector_post(&self, host_id: &str) -> Output {
         Command::new(binary("fleetcompat-collector"))
-            .args(["probe", "--quiet", "--host-id", host_id, "--label", "cluster=e2e", "--post"])
+            .args([
+                "probe",
+                "--quiet",
+                "--host-id",
+                host_id,
+                "--label",
+                "cluster=e2e",
+                "--post",
+            ])
             .arg(&self.url)
             .arg("--token")
             .arg(&self.token)
@@ -195,7 +209,10 @@ impl ChromeDriver {
             .call()
             .map_or(true, |r| r.status() != 200)
         {
-            assert!(Instant::now() < deadline, "chromedriver did not start on {url}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start on {url}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let args = chrome_args(profile.path());

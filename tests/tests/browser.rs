@@ -22,7 +22,9 @@ async fn wait_for_count(
             return Ok(n);
         }
         if std::time::Instant::now() > deadline {
-            return Err(format!("found {n} of at least {at_least} '{css}' within 30 s"));
+            return Err(format!(
+                "found {n} of at least {at_least} '{css}' within 30 s"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -33,7 +35,11 @@ async fn page_lists_hosts_and_shows_a_verdict() {
     let (server, driver, args) = tokio::task::spawn_blocking(|| {
         let server = Server::start(true);
         let out = server.collector_post("e2e-browser-host");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let (driver, args) = ChromeDriver::start();
         (server, driver, args)
     })
@@ -60,14 +66,18 @@ async fn page_lists_hosts_and_shows_a_verdict() {
         }
         // Pick a pair the demo fleet knows to be incompatible (TSX removed by microcode).
         client
-            .find(Locator::Css("tr[data-host-id='fra-sky-01-01'] button.pick-from"))
+            .find(Locator::Css(
+                "tr[data-host-id='fra-sky-01-01'] button.pick-from",
+            ))
             .await
             .map_err(|e| e.to_string())?
             .click()
             .await
             .map_err(|e| e.to_string())?;
         client
-            .find(Locator::Css("tr[data-host-id='fra-sky-02-01'] button.pick-to"))
+            .find(Locator::Css(
+                "tr[data-host-id='fra-sky-02-01'] button.pick-to",
+            ))
             .await
             .map_err(|e| e.to_string())?
             .click()
@@ -98,5 +108,8 @@ async fn page_lists_hosts_and_shows_a_verdict() {
     let (n_rows, headline, reasons) = result.expect("browser steps");
     assert!(n_rows > 150, "{n_rows} rows");
     assert!(headline.starts_with("incompatible"), "{headline}");
-    assert!(reasons.contains("rtm") && reasons.contains("hle"), "{reasons}");
+    assert!(
+        reasons.contains("rtm") && reasons.contains("hle"),
+        "{reasons}"
+    );
 }

@@ -28,7 +28,10 @@ fn collector_posts_and_a_script_reads_hosts_and_a_verdict() {
         .expect("this machine is listed");
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo");
     let vendor = me["vendor"].as_str().expect("vendor");
-    assert!(cpuinfo.contains(vendor), "vendor {vendor} not in /proc/cpuinfo");
+    assert!(
+        cpuinfo.contains(vendor),
+        "vendor {vendor} not in /proc/cpuinfo"
+    );
     assert_eq!(me["labels"]["cluster"], "e2e");
 
     // A known incompatible pair of the demo fleet: Skylake hosts whose microcode disabled TSX.
@@ -41,7 +44,10 @@ fn collector_posts_and_a_script_reads_hosts_and_a_verdict() {
         .iter()
         .filter_map(|r| r["evidence"]["feature"].as_str())
         .collect();
-    assert!(features.contains(&"rtm") && features.contains(&"hle"), "{features:?}");
+    assert!(
+        features.contains(&"rtm") && features.contains(&"hle"),
+        "{features:?}"
+    );
     // The other way round works: the TSX-less hosts offer a subset.
     let (_, back) = server.get_json("/api/v1/compat?from=fra-sky-02-01&to=fra-sky-01-01");
     assert_eq!(back["compatible"], true, "{back}");
@@ -71,11 +77,21 @@ fn uploads_need_the_token_and_bad_requests_are_named() {
     let err: serde_json::Value =
         serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
     assert_eq!(err["error"]["code"], "unsupported_schema_version");
-    assert!(err["error"]["message"].as_str().expect("message").contains("99"));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("99")
+    );
 
     let (status, err) = server.get_json("/api/v1/compat?from=nope&to=nope");
     assert_eq!(status, 404);
-    assert!(err["error"]["message"].as_str().expect("message").contains("nope"));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("nope")
+    );
     let (_, hosts) = server.get_json("/api/v1/hosts");
     assert_eq!(hosts["n_hosts"], 0, "nothing was stored by refused uploads");
 }

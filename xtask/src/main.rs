@@ -96,7 +96,9 @@ fn ensure_apt(tools: &[(&str, &str)], allow_install: bool) -> Result<()> {
     }
     let list = missing.join(" ");
     if !allow_install {
-        return Err(format!("missing tools: install the Debian packages: {list}"));
+        return Err(format!(
+            "missing tools: install the Debian packages: {list}"
+        ));
     }
     let t = step(&format!("installing Debian packages: {list}"));
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
@@ -114,8 +116,7 @@ fn ensure_apt(tools: &[(&str, &str)], allow_install: bool) -> Result<()> {
     let mut install_args = vec!["install", "-y", "--no-install-recommends"];
     install_args.extend(missing.iter().copied());
     // The image's apt cleanup can make the first attempt fail: update and retry once.
-    let first = run(&mut apt(&["update", "-q"]))
-        .and_then(|()| run(&mut apt(&install_args)));
+    let first = run(&mut apt(&["update", "-q"])).and_then(|()| run(&mut apt(&install_args)));
     if first.is_err() {
         run(&mut apt(&["update", "-q"]))?;
         run(&mut apt(&install_args)).map_err(|e| {
@@ -165,11 +166,7 @@ fn build_frontend() -> Result<()> {
         .generate(&out_dir)
         .map_err(|e| format!("wasm-bindgen on {}: {e}", wasm.display()))?;
     let size = std::fs::metadata(out_dir.join("frontend_bg.wasm")).map_or(0, |m| m.len());
-    eprintln!(
-        "    wrote {} ({} KiB wasm)",
-        out_dir.display(),
-        size / 1024
-    );
+    eprintln!("    wrote {} ({} KiB wasm)", out_dir.display(), size / 1024);
     done(t);
     Ok(())
 }
@@ -195,7 +192,10 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--listen" => {
-                r.listen = it.next().ok_or("--listen needs an address, e.g. 127.0.0.1:8080")?.clone();
+                r.listen = it
+                    .next()
+                    .ok_or("--listen needs an address, e.g. 127.0.0.1:8080")?
+                    .clone();
             }
             "--db" => r.db = PathBuf::from(it.next().ok_or("--db needs a file path")?),
             "--release" => r.release = true,
@@ -220,7 +220,8 @@ fn cmd_run(args: &[String]) -> Result<()> {
     done(t);
     let bin = target_dir().join(if r.release { "release" } else { "debug" });
     if let Some(dir) = r.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let mut serve = Command::new(bin.join("fleetcompat"));
     serve
@@ -278,7 +279,13 @@ fn cmd_test(args: &[String]) -> Result<()> {
     done(t);
     build_frontend()?;
     let t = step("building shared for wasm32 (the engine must stay pure)");
-    run(cargo().args(["build", "-p", "shared", "--target", "wasm32-unknown-unknown"]))?;
+    run(cargo().args([
+        "build",
+        "-p",
+        "shared",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]))?;
     done(t);
     let t = step("clippy (warnings are errors)");
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
@@ -287,7 +294,9 @@ fn cmd_test(args: &[String]) -> Result<()> {
     run(cargo().args(["build", "-p", "backend", "-p", "collector"]))?;
     done(t);
     let t = step("running every test (cargo test)");
-    run(cargo().args(["test"]).env("FLEETCOMPAT_BIN_DIR", target_dir().join("debug")))?;
+    run(cargo()
+        .args(["test"])
+        .env("FLEETCOMPAT_BIN_DIR", target_dir().join("debug")))?;
     done(t);
     eprintln!(
         "\nall checks passed in {:.0} s",
