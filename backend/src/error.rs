@@ -64,10 +64,8 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        if status.is_server_error() {
-            if let Self::Internal(detail) = &self {
-                tracing::error!(%detail, "request failed");
-            }
+        if let Self::Internal(detail) = &self {
+            tracing::error!(%status, %detail, "request failed");
         }
         let details = match &self {
             Self::BadRequest { details, .. } => details.clone(),
