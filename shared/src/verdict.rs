@@ -394,7 +394,10 @@ pub fn compare_with(
             guest.cpu,
             GuestCpu::HostPassthrough | GuestCpu::HostPassthroughMasked { .. }
         ) {
-            let more = offered.difference(&seen);
+            let mut more = offered.difference(&seen);
+            if let Some(h) = hypervisor {
+                more.remove(h);
+            }
             if !more.is_empty() {
                 reasons.push(Reason {
                     layer: Layer::CpuFeatures,

@@ -98,6 +98,10 @@ async fn page_lists_hosts_and_shows_a_verdict() {
             .text()
             .await
             .map_err(|e| e.to_string())?;
+        client
+            .execute("window.scrollTo(0, 0);", vec![])
+            .await
+            .map_err(|e| e.to_string())?;
         let png = client.screenshot().await.map_err(|e| e.to_string())?;
         std::fs::write(artifacts_dir().join("thin-path-verdict.png"), png)
             .map_err(|e| e.to_string())?;

@@ -52,9 +52,35 @@ fn collector_posts_and_a_script_reads_hosts_and_a_verdict() {
     let (_, back) = server.get_json("/api/v1/compat?from=fra-sky-02-01&to=fra-sky-01-01");
     assert_eq!(back["compatible"], true, "{back}");
 
-    // This machine against itself: compatible.
-    let (_, own) = server.get_json("/api/v1/compat?from=e2e-this-host&to=e2e-this-host");
+    // This machine against itself: a host-model guest (what never migrates left out) can move.
+    let (_, own) =
+        server.get_json("/api/v1/compat?from=e2e-this-host&to=e2e-this-host&cpu=host-model");
     assert_eq!(own["compatible"], true, "{own}");
+    // A host-passthrough guest can move too unless the host offers invtsc, which QEMU refuses
+    // to migrate without a fixed tsc-frequency.
+    let (_, raw) = server.get_json("/api/v1/compat?from=e2e-this-host&to=e2e-this-host");
+    let (_, profile) = server.get_json("/api/v1/hosts/e2e-this-host");
+    let offers_invtsc = profile["kvm"]["guest_features"]
+        .as_array()
+        .expect("guest_features")
+        .iter()
+        .any(|f| f == "invtsc");
+    assert_eq!(raw["compatible"], !offers_invtsc, "{raw}");
+    let rules: Vec<&str> = raw["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(|r| r["rule"].as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        if offers_invtsc {
+            vec!["cpu.invtsc-without-tsc-frequency"]
+        } else {
+            vec![]
+        },
+        "a host against itself has no other reason"
+    );
 }
 
 #[test]
