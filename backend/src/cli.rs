@@ -63,7 +63,8 @@ impl GuestArgs {
                 disable: self.disable.clone(),
             },
         };
-        GuestConfig { cpu }
+        GuestConfig { cpu },
+        ..GuestConfig::default()
     }
 
     fn policy(&self) -> Result<Policy, String> {

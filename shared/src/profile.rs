@@ -269,6 +269,10 @@ pub struct PciFunction {
     pub physfn: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mdev_types: Vec<MdevType>,
+    /// The vendor driver's migration "device version" string for this function, where the
+    /// driver reports one (seed 003: vendor id + a vendor-proprietary string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_version: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]

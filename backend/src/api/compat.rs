@@ -55,6 +55,9 @@ async fn compat(
     Ok(Json(shared::compare(
         &src.profile,
         &dst.profile,
-        &GuestConfig { cpu },
+        &GuestConfig {
+            cpu,
+            ..GuestConfig::default()
+        },
     )))
 }
