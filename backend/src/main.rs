@@ -34,6 +34,8 @@ enum Command {
     Masks(cli::MasksArgs),
     /// Host classes and migration pools of a set of hosts.
     Graph(cli::GraphArgs),
+    /// Every host a guest (--guest FILE) on --from HOST can go to, and why not the others.
+    Targets(cli::TargetsArgs),
 }
 
 #[derive(clap::Args)]
@@ -139,6 +141,7 @@ fn main() -> ExitCode {
         Command::Baseline(a) => return cli::baseline_cmd(&a),
         Command::Masks(a) => return cli::masks(&a),
         Command::Graph(a) => return cli::graph_cmd(&a),
+        Command::Targets(a) => return cli::targets_cmd(&a),
         Command::Serve(args) => args,
     };
     tracing_subscriber::fmt()
