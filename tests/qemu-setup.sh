@@ -5,10 +5,15 @@
 # Each is unpacked with `dpkg -x` into its own folder under $FLEETCOMPAT_QEMU_CACHE
 # (default $HOME/.cache/fleetcompat-qemu/{7.2,10.0}); nothing is installed system-wide except
 # the bookworm-backports apt source. Idempotent: a folder with a `.complete` marker is kept.
+# Run a release with: QEMU_MODULE_DIR=DIR/usr/lib/x86_64-linux-gnu/qemu DIR/usr/bin/qemu-system-x86_64
+#   -L DIR/usr/share/qemu -L DIR/usr/share/seabios -L DIR/usr/lib/ipxe/qemu ...
 set -eu
 
 CACHE="${FLEETCOMPAT_QEMU_CACHE:-$HOME/.cache/fleetcompat-qemu}"
-PKGS="qemu-system-x86 qemu-system-data qemu-system-common seabios ipxe-qemu"
+PKGS="qemu-system-x86 qemu-system-data qemu-system-common qemu-system-gui seabios ipxe-qemu"
+# QEMU loads UI/audio modules at start-up and aborts on a module of another build, so each
+# release needs its own (QEMU_MODULE_DIR points at them); 10.0 splits opengl/spice out.
+OPTIONAL_PKGS="qemu-system-modules-opengl qemu-system-modules-spice"
 
 need_backports() {
     if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -34,6 +39,9 @@ fetch() { # fetch DIR SUITE
         for p in $PKGS; do
             # Take the package from the suite when it has one there, else the default candidate.
             apt-get download -qq "$p/$2" 2>/dev/null || apt-get download -qq "$p"
+        done
+        for p in $OPTIONAL_PKGS; do
+            apt-get download -qq "$p/$2" 2>/dev/null || true
         done
     )
     for deb in "$dir.debs"/*.deb; do dpkg -x "$deb" "$dir"; done
