@@ -136,8 +136,9 @@ pub fn machine_rules(
     let Some(given) = guest.machine.as_deref() else {
         return;
     };
-    let sq = qemu_install(src, policy.src_qemu);
-    let dq = qemu_install(dst, policy.dst_qemu);
+    // An install probed without its machine list says nothing about machine types.
+    let sq = qemu_install(src, policy.src_qemu).filter(|q| !q.machines.is_empty());
+    let dq = qemu_install(dst, policy.dst_qemu).filter(|q| !q.machines.is_empty());
     let sv = qemu_version(src, policy.src_qemu);
     let dv = qemu_version(dst, policy.dst_qemu);
     let layer = Layer::QemuMachine;
