@@ -152,9 +152,13 @@ fn vfio_mdev_type_must_exist_with_a_free_instance() {
 }
 
 fn vfio_host(id: &str, driver: &str, migration: bool, version: Option<&str>) -> HostProfile {
-    let mut f = nodedev("pci_0000_02_10_7_sriov_vfs.xml");
-    f.device_version = version.map(str::to_owned);
+    let f = nodedev("pci_0000_02_10_7_sriov_vfs.xml");
     let mut p = profile_named(id, "GenuineIntel", &["sse2"]);
+    if let Some(v) = version {
+        p.devices
+            .device_versions
+            .insert(f.address.clone(), v.to_owned());
+    }
     p.devices.vfio_variant_drivers.push(VfioVariantDriver {
         name: driver.into(),
         migration,

@@ -186,12 +186,8 @@ pub fn parse_command_line(text: &str) -> Result<GuestConfig, GuestParseError> {
                     .ok_or_else(|| err(format!("-global '{value}' is not DRIVER.PROP=VALUE")))?;
                 g.globals.insert(k.to_owned(), v.to_owned());
             }
-            "incoming" => {
-                // A second `-incoming` with a cpr channel means the guest arrives by cpr-transfer.
-                if value.contains("cpr") {
-                    g.migration_mode = MigrationMode::CprTransfer;
-                }
-            }
+            // A second `-incoming` with a cpr channel means the guest arrives by cpr-transfer.
+            "incoming" if value.contains("cpr") => g.migration_mode = MigrationMode::CprTransfer,
             _ => {}
         }
     }

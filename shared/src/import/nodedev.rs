@@ -116,6 +116,5 @@ pub fn parse_nodedev_pci(text: &str) -> Result<PciFunction, ImportError> {
             .and_then(|p| child(p, "address"))
             .and_then(address),
         mdev_types,
-        device_version: None,
     })
 }

@@ -267,7 +267,7 @@ fn vfio_rule(
         ));
         return;
     }
-    let Some(sv) = func.device_version.as_deref() else {
+    let Some(sv) = src.devices.device_versions.get(&addr).map(String::as_str) else {
         reasons.push(reason(
             layer,
             Severity::Warning,
@@ -280,11 +280,10 @@ fn vfio_rule(
     let verdicts: Vec<(String, Option<(bool, String)>)> = candidates
         .iter()
         .map(|c| {
-            let dv = c.device_version.clone().unwrap_or_default();
-            let ok = c
-                .device_version
-                .as_deref()
-                .and_then(|dv| version_accepted(policy, func.vendor, &src_driver, sv, dv));
+            let version = dst.devices.device_versions.get(&c.address);
+            let dv = version.cloned().unwrap_or_default();
+            let ok =
+                version.and_then(|dv| version_accepted(policy, func.vendor, &src_driver, sv, dv));
             (dv, ok)
         })
         .collect();
