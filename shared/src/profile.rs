@@ -88,6 +88,9 @@ pub enum GuestViewSource {
     KvmSupportedCpuid,
     /// QEMU's `query-cpu-model-expansion` of model `host` under KVM (libvirt's host-model data).
     QemuHostModel,
+    /// Estimated from a raw CPUID dump of a host whose KVM was never asked
+    /// (`shared::decode::estimate_guest_view`): good for planning, not proof.
+    EstimatedFromCpuid,
 }
 
 /// What KVM on this host can give a guest (the *guest view*). Verdicts are about this view.
