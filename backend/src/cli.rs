@@ -125,7 +125,7 @@ pub struct MasksArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct GraphArgs {
-    /// Host files, or folders of them (*.json, *.xml).
+    /// Host files, or folders of them (*.json, *.xml, *.txt).
     #[arg(required = true)]
     hosts: Vec<PathBuf>,
     #[command(flatten)]
@@ -194,7 +194,9 @@ pub fn read_host(path: &Path) -> Result<HostProfile, String> {
 }
 
 fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
-    let mut files = Vec::new();
+    // Files named on the command line must read; files found in a folder are skipped with a
+    // warning when they are not hosts (a README, a manifest).
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
@@ -203,20 +205,30 @@ fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
                 .map(|e| e.path())
                 .filter(|f| {
                     f.extension().is_some_and(|x| {
-                        x.eq_ignore_ascii_case("json") || x.eq_ignore_ascii_case("xml")
+                        ["json", "xml", "txt"]
+                            .iter()
+                            .any(|known| x.eq_ignore_ascii_case(known))
                     })
                 })
                 .collect();
             entries.sort();
-            files.extend(entries);
+            files.extend(entries.into_iter().map(|f| (f, true)));
         } else {
-            files.push(p.clone());
+            files.push((p.clone(), false));
         }
     }
-    if files.is_empty() {
-        return Err("no host files given".into());
+    let mut hosts = Vec::with_capacity(files.len());
+    for (file, from_folder) in &files {
+        match read_host(file) {
+            Ok(h) => hosts.push(h),
+            Err(e) if *from_folder => eprintln!("warning: skipped {e}"),
+            Err(e) => return Err(e),
+        }
     }
-    files.iter().map(|f| read_host(f)).collect()
+    if hosts.is_empty() {
+        return Err("no host files given (or none of them could be read)".into());
+    }
+    Ok(hosts)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
