@@ -378,7 +378,8 @@ mod tests {
     #[test]
     fn text_quoting_a_cpuid_line_is_not_a_host() {
         // Like a README that shows one line of the format: detected, but refused by name.
-        let text = "The dumps look like this:\nCPUID 00000007: 00000000-D39FFFFB-00000008-00000000\n";
+        let text =
+            "The dumps look like this:\nCPUID 00000007: 00000000-D39FFFFB-00000008-00000000\n";
         assert_eq!(detect(text), Some(Format::InstLatx64));
         let err = parse_any(text).expect_err("no leaf 0");
         assert!(err.to_string().contains("no CPUID leaf 0"), "{err}");
