@@ -149,20 +149,9 @@ pub fn read_host(path: &Path) -> Result<HostProfile, String> {
             path.display()
         )
     })?;
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("host")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(shared::profile::MAX_HOST_ID_LEN)
-        .collect::<String>();
+    let stem = shared::profile::sanitize_host_id(
+        path.file_stem().and_then(|s| s.to_str()).unwrap_or("host"),
+    );
     let mut p = shared::import::profile_from_import(
         &imported,
         ImportMeta {

@@ -359,6 +359,27 @@ impl HostProfile {
     }
 }
 
+/// A hostname or file name made safe as a host id: other characters become '-', at most
+/// [`MAX_HOST_ID_LEN`] characters; an empty result becomes `unknown-host`.
+pub fn sanitize_host_id(name: &str) -> String {
+    let id: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_HOST_ID_LEN)
+        .collect();
+    if id.is_empty() {
+        "unknown-host".into()
+    } else {
+        id
+    }
+}
+
 /// A host id: 1-253 characters of letters, digits, `.`, `-`, `_`.
 pub fn validate_host_id(id: &str) -> Result<(), String> {
     if id.is_empty() {

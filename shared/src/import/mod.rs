@@ -194,11 +194,15 @@ pub fn parse(text: &str, format: Format) -> Result<Imported, ImportError> {
 /// Text dumps (`cpuid -r`, InstLatx64) must hold CPUID leaf 0 (vendor, highest leaf): a text
 /// that only quotes a few CPUID lines, like a README, is not a host.
 fn require_leaf0(cpus: &[Vec<CpuidEntry>], format: Format) -> Result<(), ImportError> {
-    if cpus.iter().any(|cpu| cpu.iter().any(|e| e.leaf == 0)) {
+    // CPUID.(EAX=00H): the vendor string in EBX, EDX, ECX is never zero on a real processor.
+    if cpus.iter().any(|cpu| {
+        cpu.iter()
+            .any(|e| e.leaf == 0 && (e.ebx | e.ecx | e.edx) != 0)
+    }) {
         Ok(())
     } else {
         Err(ImportError::Missing(format!(
-            "no CPUID leaf 0 (vendor and highest leaf) in this {}: is it a complete dump of a host?",
+            "no CPUID leaf 0 with a vendor string in this {}: is it a complete dump of a host?",
             format.name()
         )))
     }
