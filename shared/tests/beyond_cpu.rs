@@ -232,6 +232,10 @@ fn cpr_transfer_only_to_the_same_host_with_shared_memory_and_qemu_10() {
     let h = qemu_host("h1", "10.0.2");
     let v = compare(&h, &h, &good);
     assert!(v.compatible, "{:?}", v.reasons);
+    let plain =
+        parse_command_line("-machine q35,aux-ram-share=on -m 1G -incoming cpr,addr.path=/tmp/c")
+            .expect("cmdline");
+    assert!(rules(&compare(&h, &h, &plain)).contains(&("cpr.ram-not-shared", Severity::Blocker)));
     let other = qemu_host("h2", "10.0.2");
     assert!(rules(&compare(&h, &other, &good)).contains(&("cpr.other-host", Severity::Blocker)));
     let old = qemu_host("h1", "9.2.0");

@@ -550,3 +550,97 @@ pub fn qemu_probe(release: &QemuRelease, dir: &std::path::Path) -> QemuProbe {
         tsc_hz,
     }
 }
+
+/// cpr-transfer (QEMU >= 10.0) to a new QEMU process on this host: the new process blocks on its
+/// cpr channel before it creates its monitor, so it is started first, the old one is told
+/// `migrate-set-parameters mode=cpr-transfer` and `migrate` with a main and a cpr channel, then
+/// the new one is judged (`running`, or it exits / never answers).
+pub fn run_cpr_transfer(
+    release: &QemuRelease,
+    args: &[String],
+    dir: &std::path::Path,
+    name: &str,
+) -> MigrationOutcome {
+    let mut old = QemuVm::start(release, args, dir, &format!("{name}-old"))
+        .unwrap_or_else(|e| panic!("{name}: the old QEMU must start: {e}"));
+    let main = dir.join(format!("{name}-main.sock"));
+    let cpr = dir.join(format!("{name}-cpr.sock"));
+    let channel = |kind: &str, path: &std::path::Path| serde_json::json!({"channel-type": kind, "addr": {"transport": "socket", "type": "unix", "path": path}});
+    if let Err(e) = old.qmp.execute(
+        "migrate-set-parameters",
+        serde_json::json!({"mode": "cpr-transfer"}),
+    ) {
+        return MigrationOutcome::SourceRefused(e);
+    }
+    let sock = dir.join(format!("{name}-new.qmp"));
+    let stderr = dir.join(format!("{name}-new.stderr"));
+    let mut cmd = release.command();
+    cmd.args(args)
+        .arg("-incoming")
+        .arg(format!("unix:{}", main.display()))
+        .arg("-incoming")
+        .arg(channel("cpr", &cpr).to_string())
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .args(["-display", "none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"));
+    let mut new = spawn_grouped(&mut cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cpr.exists() {
+        if let Ok(Some(status)) = new.0.try_wait() {
+            return MigrationOutcome::DestinationDidNotStart(format!(
+                "{status}: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default().trim()
+            ));
+        }
+        if Instant::now() > deadline {
+            return MigrationOutcome::DestinationDidNotStart("no cpr channel in 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Err(e) = old.qmp.execute(
+        "migrate",
+        serde_json::json!({"channels": [channel("main", &main), channel("cpr", &cpr)]}),
+    ) {
+        return MigrationOutcome::SourceRefused(e);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(_)) = new.0.try_wait() {
+            return MigrationOutcome::LoadFailed(
+                std::fs::read_to_string(&stderr)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            );
+        }
+        if sock.exists()
+            && let Ok(mut q) = Qmp::connect(&sock)
+        {
+            loop {
+                let status = q
+                    .execute("query-status", serde_json::json!({}))
+                    .ok()
+                    .and_then(|r| r.get("status").and_then(|s| s.as_str()).map(str::to_owned));
+                match status.as_deref() {
+                    Some("running") => return MigrationOutcome::Running,
+                    Some("inmigrate" | "paused" | "prelaunch") if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    other => {
+                        return MigrationOutcome::LoadFailed(format!(
+                            "new QEMU status {other:?}: {}",
+                            std::fs::read_to_string(&stderr).unwrap_or_default().trim()
+                        ));
+                    }
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return MigrationOutcome::LoadFailed("the new QEMU never answered".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -10,7 +10,8 @@
 use std::time::Instant;
 
 use e2e::{
-    MigrationOutcome, QemuProbe, QemuRelease, boot_sector, qemu_probe, qemu_release, run_migration,
+    MigrationOutcome, QemuProbe, QemuRelease, boot_sector, qemu_probe, qemu_release,
+    run_cpr_transfer, run_migration,
 };
 use shared::guest::cmdline::parse_command_line;
 use shared::import::qmp::{expansion_features, parse_machines, parse_version};
@@ -406,4 +407,123 @@ fn real_migrations_agree_with_the_verdicts() {
         elapsed.as_secs() < 600,
         "the suite must run in under 10 minutes"
     );
+}
+
+/// cpr-transfer (seed 004) on this host: QEMU 10.0 with the requirements met, and each one
+/// missing; QEMU 7.2, which lacks the mode.
+#[test]
+fn cpr_transfer_agrees_with_the_verdicts() {
+    let r72 = qemu_release("7.2");
+    let r100 = qemu_release("10.0");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let boot = dir.path().join("boot.img");
+    std::fs::write(&boot, boot_sector()).expect("boot image");
+    let (p72, p100) = std::thread::scope(|s| {
+        let a = s.spawn(|| qemu_probe(&r72, dir.path()));
+        let b = s.spawn(|| qemu_probe(&r100, dir.path()));
+        (a.join().expect("probe 7.2"), b.join().expect("probe 10.0"))
+    });
+    let (h72, h100) = (profile(&p72), profile(&p100));
+    let guest = |machine: &str, memory: &str| {
+        format!(
+            "-machine {machine},accel=kvm -cpu pentium3 -m 128 {memory} -nodefaults \
+             -drive file={},format=raw,if=none,id=boot,file.locking=off -device ide-hd,drive=boot,bus=ide.0",
+            boot.display()
+        )
+    };
+    let shared_ram =
+        "-object memory-backend-memfd,id=ram0,size=128M,share=on -machine memory-backend=ram0";
+    // (name, release, args, QEMU runs the guest afterwards, a rule the verdict must hold)
+    let cases = [
+        (
+            "cpr-transfer with aux-ram-share=on and a share=on memfd backend",
+            "10.0",
+            guest("pc-q35-7.2,aux-ram-share=on", shared_ram),
+            true,
+            "",
+        ),
+        (
+            "cpr-transfer without aux-ram-share",
+            "10.0",
+            guest("pc-q35-7.2", shared_ram),
+            false,
+            "cpr.aux-ram-share-missing",
+        ),
+        (
+            "cpr-transfer with plain -m RAM",
+            "10.0",
+            guest("pc-q35-7.2,aux-ram-share=on", ""),
+            false,
+            "cpr.ram-not-shared",
+        ),
+        (
+            "cpr-transfer with a share=off backend",
+            "10.0",
+            guest(
+                "pc-q35-7.2,aux-ram-share=on",
+                &shared_ram.replace("share=on", "share=off"),
+            ),
+            false,
+            "cpr.backend-not-shared",
+        ),
+        (
+            "cpr-transfer on QEMU 7.2",
+            "7.2",
+            guest("pc-q35-7.2", ""),
+            false,
+            "cpr.qemu-too-old",
+        ),
+    ];
+    let outcomes: Vec<MigrationOutcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (_, rel, args, _, _))| {
+                let r = if *rel == "7.2" { &r72 } else { &r100 };
+                let a = words(args);
+                let dir = dir.path();
+                s.spawn(move || run_cpr_transfer(r, &a, dir, &format!("cpr{i}")))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("cpr thread"))
+            .collect()
+    });
+    let mut failures = Vec::new();
+    let mut table = String::from("case | QEMU (new process) | engine | agree\n");
+    for ((name, rel, args, runs, rule), outcome) in cases.iter().zip(&outcomes) {
+        let host = if *rel == "7.2" { &h72 } else { &h100 };
+        let mut g = parse_command_line(args).expect("cmdline");
+        g.migration_mode = shared::guest::MigrationMode::CprTransfer;
+        let v = shared::compare(host, host, &g);
+        let agree = outcome.succeeded() == v.compatible;
+        table.push_str(&format!(
+            "{name} | {} | {} | {}\n",
+            format!("{outcome:?}").chars().take(140).collect::<String>(),
+            if v.compatible {
+                "compatible".to_owned()
+            } else {
+                format!("blocked: {rule}")
+            },
+            if agree { "yes" } else { "NO" }
+        ));
+        if outcome.succeeded() != *runs {
+            failures.push(format!(
+                "{name}: QEMU expected running={runs}, got {outcome:?}"
+            ));
+        }
+        if !agree {
+            failures.push(format!(
+                "{name}: engine {:?} vs QEMU {outcome:?}",
+                v.reasons
+            ));
+        }
+        if !rule.is_empty() && !v.reasons.iter().any(|r| r.rule == *rule) {
+            failures.push(format!("{name}: the verdict lacks {rule}: {:?}", v.reasons));
+        }
+    }
+    println!("{table}");
+    let _ = std::fs::write(e2e::artifacts_dir().join("cpr-transfer.txt"), &table);
+    assert!(failures.is_empty(), "{}\n{table}", failures.join("\n"));
 }

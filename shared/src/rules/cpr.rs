@@ -12,7 +12,7 @@ use crate::verdict::{GuestConfig, Layer, Policy, Reason, Severity};
 /// First QEMU release with cpr-transfer.
 pub const CPR_TRANSFER_SINCE: QemuVersion = QemuVersion::new(10, 0, 0);
 
-/// `cpr.other-host`, `cpr.aux-ram-share-missing`, `cpr.backend-not-shared`,
+/// `cpr.other-host`, `cpr.aux-ram-share-missing`, `cpr.ram-not-shared`, `cpr.backend-not-shared`,
 /// `cpr.epc-backend`, `cpr.qemu-too-old` (blockers); `cpr.qemu-version-unknown` (warning).
 pub fn cpr_rule(
     src: &HostProfile,
@@ -51,6 +51,14 @@ pub fn cpr_rule(
             "cpr-transfer needs -machine aux-ram-share=on on the old QEMU so anonymous RAM can be handed over (seed 004)".into(),
             aux.unwrap_or("unset").into(),
             "on".into(),
+        );
+    }
+    if guest.memory_backends.is_empty() {
+        block(
+            "cpr.ram-not-shared",
+            "cpr-transfer needs guest RAM in a memory backend with share=on (-object memory-backend-memfd,id=ram0,share=on,... -machine memory-backend=ram0); plain -m RAM is private to the old process (seed 004)".into(),
+            "anonymous -m RAM".into(),
+            "memory backend share=on".into(),
         );
     }
     for b in &guest.memory_backends {
