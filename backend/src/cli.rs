@@ -661,6 +661,10 @@ pub struct GuestFileArgs {
     /// arm64 equivalence groups, JSON: [{"name": "...", "midrs": [...]}].
     #[arg(long, value_name = "FILE")]
     arm_groups: Option<PathBuf>,
+    /// The QEMU release the guest was powered on with, when it has moved since (errata such as
+    /// qemu-8.0.0's stay until the guest is powered off).
+    #[arg(long, value_name = "VERSION")]
+    started_on_qemu: Option<String>,
 }
 
 fn read_text(path: &Path) -> Result<String, String> {
@@ -694,10 +698,16 @@ fn compare_defs(
     defs: &GuestFileArgs,
 ) -> Result<shared::Verdict, String> {
     let policy = defs_policy(flags, defs)?;
-    let guest = match &defs.guest {
+    let mut guest = match &defs.guest {
         Some(f) => read_guest(f)?,
         None => flags.guest(),
     };
+    if let Some(v) = &defs.started_on_qemu {
+        guest.started_on_qemu =
+            Some(QemuVersion::parse(v).ok_or_else(|| {
+                format!("--started-on-qemu '{v}' is not a qemu version like 8.0.0")
+            })?);
+    }
     Ok(match &defs.dst_guest {
         Some(f) => shared::verdict::compare_definitions(src, dst, &guest, &read_guest(f)?, &policy),
         None => compare_with(src, dst, &guest, &policy),
@@ -832,6 +842,39 @@ mod guest_file_tests {
         assert_eq!(
             run(&["targets", "--from", &new, "--guest", &g, &old, &new]),
             Ok(EXIT_INCOMPATIBLE)
+        );
+        // Errata follow the guest: started on 8.0.0, now moving 8.0.1 -> 8.2.0.
+        let q801 = host(dir.path(), "q801", "8.0.1", &["pc-q35-7.2"]);
+        let q820 = host(dir.path(), "q820", "8.2.0", &["pc-q35-7.2"]);
+        let g72 = dir.path().join("g72.cmdline");
+        std::fs::write(&g72, "-machine pc-q35-7.2 -cpu EPYC-v4").expect("w");
+        let g72 = g72.to_string_lossy().into_owned();
+        assert_eq!(
+            run(&["compare", &q801, &q820, "--guest", &g72]),
+            Ok(EXIT_OK)
+        );
+        let sticky = [
+            "compare",
+            &q801,
+            &q820,
+            "--guest",
+            &g72,
+            "--started-on-qemu",
+            "8.0.0",
+        ];
+        assert_eq!(run(&sticky), Ok(EXIT_INCOMPATIBLE));
+        let errata = dir.path().join("errata.tsv");
+        std::fs::write(&errata, "ours\t8.0.1\t8.2.0\tpc-q35-*\t-\tnone\tour lab\n").expect("w");
+        let errata = errata.to_string_lossy().into_owned();
+        let with_errata = [
+            "compare", &q801, &q820, "--guest", &g72, "--errata", &errata,
+        ];
+        assert_eq!(run(&with_errata), Ok(EXIT_INCOMPATIBLE));
+        std::fs::write(&errata, "not a table").expect("w");
+        assert!(
+            run(&with_errata)
+                .expect_err("bad errata")
+                .contains("columns")
         );
         let bad = dir.path().join("bad.xml");
         std::fs::write(&bad, "<domain>").expect("w");

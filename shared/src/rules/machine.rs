@@ -293,7 +293,7 @@ fn property_set(guest: &GuestConfig, property: &str) -> bool {
         || guest
             .devices
             .iter()
-            .any(|d| d.driver == driver && d.prop(prop).is_some_and(eq))
+            .any(|d| (driver == "pci-device" || d.driver == driver) && d.prop(prop).is_some_and(eq))
 }
 
 #[cfg(test)]
@@ -398,7 +398,7 @@ mod tests {
         let mut fixed = guest("pc-q35-7.2");
         fixed
             .globals
-            .insert("pcie-root-port.x-pcie-err-unc-mask".into(), "on".into());
+            .insert("pci-device.x-pcie-err-unc-mask".into(), "on".into());
         let v = compare_with(&q800, &q801, &fixed, &p);
         assert!(v.compatible, "{:?}", v.reasons);
         // Sticky: started on 8.0.0, now on 8.0.1, going to 8.2.0: still needed.
