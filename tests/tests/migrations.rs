@@ -322,6 +322,36 @@ fn real_migrations_agree_with_the_verdicts() {
             rule: "abi.device-property",
             stricter: None,
         },
+        Case {
+            name: "-cpu host (migratable=on leaves invtsc out), same host",
+            src: "10.0",
+            dst: "10.0",
+            src_args: guest("pc-q35-7.2", "host,arch-capabilities=off", blk),
+            dst_args: guest("pc-q35-7.2", "host,arch-capabilities=off", blk),
+            qemu: Qemu::Migrates,
+            engine_compatible: true,
+            rule: "",
+            stricter: None,
+        },
+        Case {
+            name: "-cpu host,migratable=off (invtsc included, no tsc-frequency)",
+            src: "10.0",
+            dst: "10.0",
+            src_args: guest(
+                "pc-q35-7.2",
+                "host,arch-capabilities=off,migratable=off",
+                blk,
+            ),
+            dst_args: guest(
+                "pc-q35-7.2",
+                "host,arch-capabilities=off,migratable=off",
+                blk,
+            ),
+            qemu: Qemu::Refuses,
+            engine_compatible: false,
+            rule: "cpu.invtsc-without-tsc-frequency",
+            stricter: None,
+        },
     ];
 
     let release = |n: &str| -> &QemuRelease { if n == "7.2" { &r72 } else { &r100 } };

@@ -241,6 +241,16 @@ fn cpu(g: &mut GuestConfig, value: &str) -> Result<(), GuestParseError> {
             }
         }
     }
+    // `-cpu host` is migratable=on by default: QEMU leaves out what it cannot migrate (invtsc)
+    // unless asked for explicitly or with migratable=off.
+    let host = matches!(model.as_str(), "host" | "max");
+    let migratable = g
+        .cpu_props
+        .get("migratable")
+        .is_none_or(|v| parse_bool(v) != Some(false));
+    if host && migratable && !enable.iter().any(|e| e == "invtsc") {
+        disable.push("invtsc".to_owned());
+    }
     g.cpu = match model.as_str() {
         "host" | "max" if disable.is_empty() => GuestCpu::HostPassthrough,
         "host" | "max" => GuestCpu::HostPassthroughMasked { disable },
@@ -473,9 +483,13 @@ mod tests {
         assert_eq!(
             g.cpu,
             GuestCpu::HostPassthroughMasked {
-                disable: vec!["arch-capabilities".into()]
+                disable: vec!["arch-capabilities".into(), "invtsc".into()]
             }
         );
+        let all = parse_command_line("-cpu host,migratable=off").expect("parses");
+        assert_eq!(all.cpu, GuestCpu::HostPassthrough);
+        let inv = parse_command_line("-cpu host,+invtsc").expect("parses");
+        assert_eq!(inv.cpu, GuestCpu::HostPassthrough);
         assert_eq!(g.smp.map(|s| s.cpus), Some(4));
         let e = parse_command_line("-m").expect_err("needs a value");
         assert!(e.to_string().contains("-m needs a value"), "{e}");

@@ -80,8 +80,14 @@ pub fn parse_domain_xml(text: &str) -> Result<GuestConfig, GuestParseError> {
         ),
         None => None,
     };
-    let mut smp = vcpus.map(|cpus| Smp {
-        cpus,
+    // `<vcpu current='2'>4</vcpu>`: 2 vCPUs online, 4 at most.
+    let current = child(dom, "vcpu")
+        .map(|v| num(v, "current"))
+        .transpose()?
+        .flatten();
+    let mut smp = vcpus.map(|max| Smp {
+        cpus: current.unwrap_or(max),
+        maxcpus: current.map(|_| max),
         ..Smp::default()
     });
     if let Some(cpu) = child(dom, "cpu") {
@@ -174,7 +180,15 @@ fn cpu_element(cpu: Node<'_, '_>) -> Result<GuestCpu, GuestParseError> {
             _ => {}
         }
     }
-    Ok(match cpu.attribute("mode").unwrap_or("custom") {
+    let mode = cpu.attribute("mode").unwrap_or("custom");
+    // host-passthrough is migratable='on' by default: invtsc is left out unless required.
+    if matches!(mode, "host-passthrough" | "maximum")
+        && cpu.attribute("migratable") != Some("off")
+        && !enable.iter().any(|e| e == "invtsc")
+    {
+        disable.push("invtsc".to_owned());
+    }
+    Ok(match mode {
         "host-passthrough" | "maximum" if disable.is_empty() => GuestCpu::HostPassthrough,
         "host-passthrough" | "maximum" => GuestCpu::HostPassthroughMasked { disable },
         "host-model" => GuestCpu::HostModel,
@@ -423,7 +437,19 @@ mod tests {
         assert!(e.to_string().contains("not <domain>"), "{e}");
         assert!(parse_domain_xml("<domain><memory>x</memory></domain>").is_err());
         assert!(parse_domain_xml("<domain><cpu mode='custom'/></domain>").is_err());
-        let hp = parse_domain_xml("<domain><cpu mode='host-passthrough'/></domain>").expect("ok");
+        let hot = parse_domain_xml("<domain><vcpu current='2'>4</vcpu></domain>").expect("ok");
+        let smp = hot.smp.expect("smp");
+        assert_eq!((smp.cpus, smp.maxcpus), (2, Some(4)));
+        let hp =
+            parse_domain_xml("<domain><cpu mode='host-passthrough' migratable='off'/></domain>")
+                .expect("ok");
         assert_eq!(hp.cpu, GuestCpu::HostPassthrough);
+        let hp = parse_domain_xml("<domain><cpu mode='host-passthrough'/></domain>").expect("ok");
+        assert_eq!(
+            hp.cpu,
+            GuestCpu::HostPassthroughMasked {
+                disable: vec!["invtsc".into()]
+            }
+        );
     }
 }
