@@ -308,3 +308,41 @@ fn old_guest_json_still_parses_and_compares_the_same() {
     let text = serde_json::to_string(&g).expect("json");
     assert_eq!(text, r#"{"cpu":{"mode":"host-passthrough"}}"#);
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever a user pastes, the parsers answer with a config or an error.
+        #[test]
+        fn guest_parsers_never_panic(text in ".{0,200}") {
+            let _ = shared::guest::parse_guest(&text);
+            let _ = shared::guest::cmdline::parse_command_line(&text);
+            let _ = shared::guest::libvirt::parse_domain_xml(&text);
+            let _ = shared::rules::machine::parse_errata(&text);
+            let _ = shared::rules::devices::parse_vfio_versions(&text);
+        }
+
+        #[test]
+        fn qemu_like_words_never_panic(
+            words in proptest::collection::vec(
+                prop_oneof![
+                    Just("-machine".to_owned()), Just("-cpu".to_owned()), Just("-smp".to_owned()),
+                    Just("-m".to_owned()), Just("-device".to_owned()), Just("-object".to_owned()),
+                    Just("-global".to_owned()), Just("-incoming".to_owned()), "[a-z0-9=,.+-]{0,12}",
+                ],
+                0..12,
+            )
+        ) {
+            let g = shared::guest::cmdline::parse_command_line(&words.join(" "));
+            if let Ok(g) = g {
+                let h = shared::testing::profile_named("h", "GenuineIntel", &["sse2"]);
+                let v = shared::verdict::compare_definitions(&h, &h, &g, &g, &shared::Policy::default());
+                // A definition is always ABI-stable with itself.
+                prop_assert!(v.reasons.iter().all(|r| !r.rule.starts_with("abi.")), "{:?}", v.reasons);
+            }
+        }
+    }
+}
