@@ -47,7 +47,16 @@ fn profile(probe: &QemuProbe) -> HostProfile {
         !features.is_empty(),
         "the host model expansion named no catalog feature"
     );
-    let mut p = shared::testing::profile("localhost", "AuthenticAMD", features);
+    let vendor = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("vendor_id"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mut p = shared::testing::profile("localhost", &vendor, features);
     p.cpu.tsc_khz = Some(probe.tsc_hz / 1000);
     let (version, package) = parse_version(&probe.version).expect("query-version");
     p.qemu = vec![QemuInstall {
