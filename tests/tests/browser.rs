@@ -85,7 +85,7 @@ async fn page_lists_hosts_and_shows_a_verdict() {
             .map_err(|e| e.to_string())?;
         wait_for_count(&client, "#verdict li.reason.blocker", 2).await?;
         let headline = client
-            .find(Locator::Id("verdict-headline"))
+            .find(Locator::Css("#verdict .headline"))
             .await
             .map_err(|e| e.to_string())?
             .text()
