@@ -4,6 +4,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use shared::profile::HostProfile;
@@ -47,6 +49,26 @@ pub struct Upserted {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Bumped after every committed change, so caches of derived data (classes, graphs) know when
+    /// to refresh. Per process: a multi-replica store (PostgreSQL) will need a stored counter.
+    generation: Arc<AtomicU64>,
+}
+
+/// The newest version of one host, without its profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestVersion {
+    pub host_id: String,
+    pub version: u32,
+    pub n_versions: u32,
+}
+
+/// One row of a host's history, without its profile.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct VersionRow {
+    pub version: i64,
+    pub received_at: String,
+    pub collected_at: String,
+    pub class_id: String,
 }
 
 /// FNV-1a of the profile without its collection time, to tell a re-sent profile from a new one.
@@ -115,7 +137,10 @@ impl Store {
                 path: shown.to_owned(),
                 source,
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            generation: Arc::new(AtomicU64::new(1)),
+        })
     }
 
     pub async fn n_hosts(&self) -> Result<u64, StoreError> {
@@ -169,6 +194,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.bump();
         Ok(Upserted {
             version: u32::try_from(version).unwrap_or(0),
             changed: true,
@@ -248,12 +274,105 @@ impl Store {
     }
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
             .bind(name)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The current generation: changes after every committed write.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Every host's newest version number and version count, ordered by host id; no profiles
+    /// are read, so caches can fetch only what changed.
+    pub async fn latest_versions(&self) -> Result<Vec<LatestVersion>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT host_id, MAX(version), COUNT(*) FROM profile_versions GROUP BY host_id ORDER BY host_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(host_id, v, n)| LatestVersion {
+                host_id,
+                version: u32::try_from(v).unwrap_or(0),
+                n_versions: u32::try_from(n).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// One stored version of a host's profile.
+    pub async fn profile_version(
+        &self,
+        host_id: &str,
+        version: u32,
+    ) -> Result<Option<StoredProfile>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, profile_json, \
+               (SELECT COUNT(*) FROM profile_versions c WHERE c.host_id = ?) AS n \
+             FROM profile_versions WHERE host_id = ? AND version = ?",
+        )
+        .bind(host_id)
+        .bind(host_id)
+        .bind(i64::from(version))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Self::decode(
+                host_id.to_owned(),
+                r.try_get("version")?,
+                r.try_get("n")?,
+                r.try_get::<&str, _>("profile_json")?,
+            )
+        })
+        .transpose()
+    }
+
+    /// A host's history, oldest first (empty for an unknown host).
+    pub async fn versions(&self, host_id: &str) -> Result<Vec<VersionRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT version, received_at, collected_at, class_id FROM profile_versions WHERE host_id = ? ORDER BY version",
+        )
+        .bind(host_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Forget a host and its whole history, in one transaction. False when it was unknown.
+    pub async fn delete_host(&self, host_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM profile_versions WHERE host_id = ?")
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await?;
+        let gone = sqlx::query("DELETE FROM hosts WHERE host_id = ?")
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        if gone > 0 {
+            self.bump();
+        }
+        Ok(gone > 0)
+    }
+
+    /// How many profile versions are stored in all.
+    pub async fn n_versions(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM profile_versions")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// `PRAGMA integrity_check`: "ok" when the file is sound.

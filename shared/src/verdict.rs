@@ -72,6 +72,7 @@ pub struct Reason {
 }
 
 /// What the guest's CPU looks like to the guest.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum GuestCpu {
@@ -97,6 +98,7 @@ pub enum GuestCpu {
 }
 
 /// The guest configuration a verdict is for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct GuestConfig {
     #[serde(default)]
@@ -105,6 +107,7 @@ pub struct GuestConfig {
 
 /// Operator policy and per-host facts the profile does not carry. `Policy::default()` is what
 /// [`compare`] uses.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
@@ -117,7 +120,9 @@ pub struct Policy {
     /// The guest runs with a fixed `tsc-frequency` (kHz): QEMU then migrates `invtsc` guests.
     pub guest_tsc_khz: Option<u64>,
     /// QEMU release on the source and destination, where known: named models need a QEMU that has them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub src_qemu: Option<QemuVersion>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub dst_qemu: Option<QemuVersion>,
 }
 
