@@ -34,9 +34,33 @@ pub struct Cache {
     fleet: tokio::sync::Mutex<Option<Arc<Fleet>>>,
     graphs: Mutex<(u64, HashMap<GraphKey, Arc<CompatGraph>>)>,
     derived: Mutex<(u64, HashMap<String, Arc<serde_json::Value>>)>,
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl Cache {
+    /// The cached fleet if it is current, without waiting; else `None`, and a refresh starts in
+    /// the background (one at a time). For point reads that can fall back to the database.
+    pub fn current(self: &Arc<Self>, store: &Store) -> Option<Arc<Fleet>> {
+        use std::sync::atomic::Ordering;
+        let generation = store.generation();
+        if let Ok(slot) = self.fleet.try_lock()
+            && let Some(f) = slot.as_ref()
+            && f.generation == generation
+        {
+            return Some(Arc::clone(f));
+        }
+        if !self.refreshing.swap(true, Ordering::SeqCst) {
+            let (cache, store) = (Arc::clone(self), store.clone());
+            tokio::spawn(async move {
+                if let Err(e) = cache.fleet(&store).await {
+                    tracing::warn!(error = %e, "background refresh of the fleet cache failed");
+                }
+                cache.refreshing.store(false, Ordering::SeqCst);
+            });
+        }
+        None
+    }
+
     /// The fleet at the store's current generation (refreshing changed hosts only).
     pub async fn fleet(&self, store: &Store) -> Result<Arc<Fleet>, StoreError> {
         let generation = store.generation();

@@ -73,8 +73,7 @@ fn kill_9_during_100_concurrent_uploads_loses_no_acknowledged_upload() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("fleet.db");
     let token = "durability-token";
-    let template =
-        backend::demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo")[0].clone();
+    let template = backend::demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo")[0].clone();
     let mut server = start(&db, token);
 
     let acked: Arc<Mutex<Vec<(String, u32)>>> = Arc::default();
@@ -123,7 +122,11 @@ fn kill_9_during_100_concurrent_uploads_loses_no_acknowledged_upload() {
         c.join().expect("client thread");
     }
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() >= 300, "only {} uploads succeeded before the kill", acked.len());
+    assert!(
+        acked.len() >= 300,
+        "only {} uploads succeeded before the kill",
+        acked.len()
+    );
 
     // Restart on the same database: every acknowledged upload is there.
     let server = start(&db, token);

@@ -83,6 +83,13 @@ pub async fn compat_post(
 
 /// A host by id, or else the first host of a class by class id.
 async fn resolve(state: &AppState, id: &str) -> Result<HostProfile, ApiError> {
+    // The in-memory fleet when it is current (a verdict needs no database round trip), else the
+    // database.
+    if let Some(fleet) = state.cache.current(&state.store)
+        && let Some(p) = fleet.get(id)
+    {
+        return Ok(p.clone());
+    }
     if let Some(s) = state.store.latest_profile(id).await? {
         return Ok(s.profile);
     }
