@@ -34,6 +34,8 @@ enum Command {
     Masks(cli::MasksArgs),
     /// Host classes and migration pools of a set of hosts.
     Graph(cli::GraphArgs),
+    /// Export a baseline (QEMU, libvirt, Nova, KubeVirt, JSON) or the class graph (JSON, DOT).
+    Export(cli::ExportArgs),
 }
 
 #[derive(clap::Args)]
@@ -151,10 +153,11 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Command::Compare(a) => return cli::compare(&a),
-        Command::Baseline(a) => return cli::baseline_cmd(&a),
-        Command::Masks(a) => return cli::masks(&a),
-        Command::Graph(a) => return cli::graph_cmd(&a),
+        Command::Compare(a) => return cli::with_db(&a.db, || cli::compare(&a)),
+        Command::Baseline(a) => return cli::with_db(&a.db, || cli::baseline_cmd(&a)),
+        Command::Masks(a) => return cli::with_db(&a.db, || cli::masks(&a)),
+        Command::Graph(a) => return cli::with_db(&a.db, || cli::graph_cmd(&a)),
+        Command::Export(a) => return cli::with_db(&a.db, || cli::export(&a)),
         Command::Serve(args) => args,
     };
     tracing_subscriber::fmt()
