@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use shared::baseline::{BaselineOptions, baseline};
 use shared::graph;
-use shared::import::{ImportMeta, parse_libvirt_cpudata, profile_from_cpudata};
+use shared::import::ImportMeta;
 use shared::masks::pair_masks;
 use shared::models::QemuVersion;
 use shared::profile::{HostProfile, ProbeGap};
@@ -131,7 +131,7 @@ pub struct MasksArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct GraphArgs {
-    /// Host files, or folders of them (*.json, *.xml).
+    /// Host files, or folders of them (*.json, *.xml, *.txt).
     #[arg(required = true)]
     hosts: Vec<PathBuf>,
     #[command(flatten)]
@@ -142,61 +142,61 @@ pub struct GraphArgs {
     pub db: DbArgs,
 }
 
-/// Read one host: a profile JSON document or a libvirt `<cpudata>` dump.
+/// Read one host: a profile JSON document, or a dump in any format `shared::import` detects
+/// (`cpuid -r` output, InstLatx64 text, libvirt `<cpudata>` XML or QMP JSON, lscpu).
+/// Dumps without KVM data get a guest view estimated from raw CPUID, and say so in a gap.
 pub fn read_host(path: &Path) -> Result<HostProfile, String> {
     if let Some(from_db) = host_from_db(path) {
         return from_db;
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
+    if text.trim_start().starts_with('{') && text.contains("\"schema_version\"") {
         return HostProfile::from_json(&text).map_err(|e| format!("{}: {e}", path.display()));
     }
-    if trimmed.starts_with('<') {
-        let data = parse_libvirt_cpudata(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let host_view = shared::decode::features(&data.cpuid, &data.msrs);
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("host")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(shared::profile::MAX_HOST_ID_LEN)
-            .collect::<String>();
-        let mut p = profile_from_cpudata(
-            &data,
-            Some(shared::decode::estimate_guest_view(&host_view)),
-            ImportMeta {
-                host_id: stem.clone(),
-                hostname: stem,
-                collected_at: String::new(),
-                labels: Default::default(),
-                detail: format!("libvirt cpudata {}", path.display()),
-                tool: format!("fleetcompat {}", env!("CARGO_PKG_VERSION")),
-            },
-        );
+    let imported = shared::import::parse_any(&text).map_err(|e| {
+        format!(
+            "{}: not a host profile (JSON) nor a dump fleetcompat can read: {e}",
+            path.display()
+        )
+    })?;
+    let stem = shared::profile::sanitize_host_id(
+        path.file_stem().and_then(|s| s.to_str()).unwrap_or("host"),
+    );
+    let mut p = shared::import::profile_from_import(
+        &imported,
+        ImportMeta {
+            host_id: stem.clone(),
+            hostname: stem,
+            collected_at: String::new(),
+            labels: Default::default(),
+            detail: format!("{} {}", imported.format.name(), path.display()),
+            tool: format!("fleetcompat {}", env!("CARGO_PKG_VERSION")),
+        },
+    );
+    if p.kvm.is_none() {
+        let estimated = shared::decode::estimate_guest_view(&p.cpu.features);
+        p.kvm = Some(shared::profile::KvmInfo {
+            guest_features: estimated,
+            guest_features_source: shared::profile::GuestViewSource::EstimatedFromCpuid,
+            ..Default::default()
+        });
         p.gaps.retain(|g| g.what != "kvm");
         p.gaps.push(ProbeGap {
             what: "kvm".into(),
-            reason: "guest view estimated from raw CPUID (no KVM data in a cpudata dump)".into(),
+            reason: format!(
+                "guest view estimated from raw CPUID (no KVM data in a {} dump)",
+                imported.format.name()
+            ),
         });
-        return Ok(p);
     }
-    Err(format!(
-        "{}: not a host profile (JSON) or a libvirt <cpudata> dump (XML)",
-        path.display()
-    ))
+    Ok(p)
 }
 
 fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
-    let mut files = Vec::new();
+    // Files named on the command line must read; files found in a folder are skipped with a
+    // warning when they are not hosts (a README, a manifest).
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
@@ -205,20 +205,30 @@ fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
                 .map(|e| e.path())
                 .filter(|f| {
                     f.extension().is_some_and(|x| {
-                        x.eq_ignore_ascii_case("json") || x.eq_ignore_ascii_case("xml")
+                        ["json", "xml", "txt"]
+                            .iter()
+                            .any(|known| x.eq_ignore_ascii_case(known))
                     })
                 })
                 .collect();
             entries.sort();
-            files.extend(entries);
+            files.extend(entries.into_iter().map(|f| (f, true)));
         } else {
-            files.push(p.clone());
+            files.push((p.clone(), false));
         }
     }
-    if files.is_empty() {
-        return Err("no host files given".into());
+    let mut hosts = Vec::with_capacity(files.len());
+    for (file, from_folder) in &files {
+        match read_host(file) {
+            Ok(h) => hosts.push(h),
+            Err(e) if *from_folder => eprintln!("warning: skipped {e}"),
+            Err(e) => return Err(e),
+        }
     }
-    files.iter().map(|f| read_host(f)).collect()
+    if hosts.is_empty() {
+        return Err("no host files given (or none of them could be read)".into());
+    }
+    Ok(hosts)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
@@ -782,5 +792,28 @@ mod tests {
             .names();
         assert!(view.contains(&"avx".to_owned()) && !view.contains(&"monitor".to_owned()));
         assert!(p.gaps.iter().any(|g| g.reason.contains("estimated")));
+    }
+
+    #[test]
+    fn cpuid_tool_dumps_read_like_profiles() {
+        // A real `cpuid -r` dump of the development machine (collector's golden input).
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../collector/tests/data/cpuid-r-this-machine.txt"
+        ));
+        let p = read_host(path).expect("cpuid -r dump reads");
+        assert_eq!(p.cpu.vendor, "AuthenticAMD");
+        assert_eq!(
+            p.kvm.as_ref().map(|k| k.guest_features_source),
+            Some(shared::profile::GuestViewSource::EstimatedFromCpuid)
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let junk = dir.path().join("junk.txt");
+        std::fs::write(&junk, "hello\n").expect("write");
+        let err = read_host(&junk).expect_err("junk is refused");
+        assert!(
+            err.contains("junk.txt") && err.contains("unknown format"),
+            "{err}"
+        );
     }
 }

@@ -16,7 +16,7 @@ fn host_id(prefix: &str, path: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    crate::probe::sanitize_host_id(&format!("{prefix}{stem}"))
+    shared::profile::sanitize_host_id(&format!("{prefix}{stem}"))
 }
 
 fn attribution(path: &Path, format: Format) -> String {

@@ -479,12 +479,22 @@ fn unprivileged_probe_records_the_kvm_gap_and_still_reads_every_cpu() {
         // Already unprivileged: the plain probe tests cover this case.
         return;
     }
+    // The build folder may sit under /root (CI's cache), which nobody cannot enter: run a copy
+    // from a folder everyone can read.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("fleetcompat-collector");
+    std::fs::copy(BIN, &copy).expect("copy the collector binary");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod temp dir");
+    }
     let out = Command::new("runuser")
         .args([
             "-u",
             "nobody",
             "--",
-            BIN,
+            copy.to_str().expect("utf-8 path"),
             "probe",
             "--no-qemu",
             "--no-devices",

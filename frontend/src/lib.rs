@@ -1,14 +1,42 @@
 //! fleetcompat's web UI: Leptos, client-side, compiled to wasm32 and served by the backend.
-//! DTOs come from `shared`; nothing here redeclares them.
+//! DTOs come from `shared`; nothing here redeclares them. One page component per route.
 
-mod app;
+mod components;
 mod fetch;
+mod pages;
+pub mod router;
 
+use leptos::prelude::*;
+use router::{Link, Page};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 /// Entry point, called by index.html's `init()`.
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(app::App);
+    leptos::mount::mount_to_body(App);
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let location = router::provide_location();
+    let page = move || {
+        match location.page.get() {
+        Page::Fleet => view! { <pages::fleet::FleetPage/> }.into_any(),
+        Page::Host(id) => view! { <pages::host::HostPage id=id/> }.into_any(),
+        Page::Pair { from, to } => view! { <pages::pair::PairPage from=from to=to/> }.into_any(),
+        Page::NotFound(path) => view! {
+            <section><p class="error">{format!("there is no page at {path}: go back to the fleet")}</p></section>
+        }
+        .into_any(),
+    }
+    };
+    view! {
+        <header>
+            <h1><Link href="/">"fleetcompat"</Link></h1>
+            <p class="tagline">"Can this VM go there, and if not, why?"</p>
+            <nav><Link href="/">"Fleet"</Link></nav>
+        </header>
+        <main>{page}</main>
+    }
 }

@@ -89,6 +89,9 @@ pub enum GuestViewSource {
     KvmSupportedCpuid,
     /// QEMU's `query-cpu-model-expansion` of model `host` under KVM (libvirt's host-model data).
     QemuHostModel,
+    /// Estimated from a raw CPUID dump of a host whose KVM was never asked
+    /// (`shared::decode::estimate_guest_view`): good for planning, not proof.
+    EstimatedFromCpuid,
 }
 
 /// What KVM on this host can give a guest (the *guest view*). Verdicts are about this view.
@@ -322,21 +325,30 @@ pub const MAX_HOST_ID_LEN: usize = 253;
 impl HostProfile {
     /// Parse and validate a profile document, naming the field at fault.
     pub fn from_json(text: &str) -> Result<Self, ProfileError> {
+        // Fast path: one pass straight into the struct (most documents are good ones).
+        let direct = serde_json::from_str::<Self>(text);
+        if let Ok(profile) = direct.as_ref()
+            && profile.schema_version == SCHEMA_VERSION
+        {
+            profile.validate()?;
+        }
+        let direct_error = match direct {
+            Ok(profile) if profile.schema_version == SCHEMA_VERSION => return Ok(profile),
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        // Slow path: say precisely what is wrong, the schema version first.
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ProfileError::Json(e.to_string()))?;
         match value.get("schema_version").map(serde_json::Value::as_u64) {
-            None => return Err(ProfileError::MissingSchemaVersion),
-            Some(Some(v)) if v == u64::from(SCHEMA_VERSION) => {}
-            Some(v) => {
-                return Err(ProfileError::SchemaVersion {
-                    found: v.unwrap_or(0),
-                });
-            }
+            None => Err(ProfileError::MissingSchemaVersion),
+            Some(Some(v)) if v == u64::from(SCHEMA_VERSION) => Err(ProfileError::Json(
+                direct_error.unwrap_or_else(|| "unreadable profile".into()),
+            )),
+            Some(v) => Err(ProfileError::SchemaVersion {
+                found: v.unwrap_or(0),
+            }),
         }
-        let profile: Self =
-            serde_json::from_value(value).map_err(|e| ProfileError::Json(e.to_string()))?;
-        profile.validate()?;
-        Ok(profile)
     }
 
     /// Check what serde cannot: ids that are safe in URLs and logs.
@@ -345,6 +357,27 @@ impl HostProfile {
             field: "host_id",
             problem,
         })
+    }
+}
+
+/// A hostname or file name made safe as a host id: other characters become '-', at most
+/// [`MAX_HOST_ID_LEN`] characters; an empty result becomes `unknown-host`.
+pub fn sanitize_host_id(name: &str) -> String {
+    let id: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_HOST_ID_LEN)
+        .collect();
+    if id.is_empty() {
+        "unknown-host".into()
+    } else {
+        id
     }
 }
 
@@ -368,4 +401,55 @@ pub fn validate_host_id(id: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal(host_id: &str, schema_version: u32) -> String {
+        let p = HostProfile {
+            schema_version,
+            host_id: host_id.into(),
+            hostname: host_id.into(),
+            ..HostProfile::default()
+        };
+        serde_json::to_string(&p).expect("serialises")
+    }
+
+    #[test]
+    fn from_json_accepts_a_good_profile_and_names_each_problem() {
+        let good = HostProfile::from_json(&minimal("host-1", SCHEMA_VERSION)).expect("good");
+        assert_eq!(good.host_id, "host-1");
+        assert_eq!(
+            HostProfile::from_json(&minimal("host-1", 7)),
+            Err(ProfileError::SchemaVersion { found: 7 })
+        );
+        assert_eq!(
+            HostProfile::from_json(r#"{"host_id": "x"}"#),
+            Err(ProfileError::MissingSchemaVersion)
+        );
+        let truncated = minimal("host-1", SCHEMA_VERSION);
+        let err = HostProfile::from_json(&truncated[..truncated.len() / 2]).expect_err("truncated");
+        assert!(
+            matches!(err, ProfileError::Json(ref m) if m.contains("line")),
+            "{err}"
+        );
+        let bad_field =
+            minimal("host-1", SCHEMA_VERSION).replace(r#""hostname":"host-1""#, r#""hostname":5"#);
+        let err = HostProfile::from_json(&bad_field).expect_err("hostname is a number");
+        assert!(err.to_string().contains("invalid type"), "{err}");
+        let err = HostProfile::from_json(&minimal("x'; DROP TABLE hosts;--", SCHEMA_VERSION))
+            .expect_err("unsafe host id");
+        assert!(
+            matches!(
+                err,
+                ProfileError::Field {
+                    field: "host_id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
 }

@@ -85,7 +85,7 @@ async fn page_lists_hosts_and_shows_a_verdict() {
             .map_err(|e| e.to_string())?;
         wait_for_count(&client, "#verdict li.reason.blocker", 2).await?;
         let headline = client
-            .find(Locator::Id("verdict-headline"))
+            .find(Locator::Css("#verdict .headline"))
             .await
             .map_err(|e| e.to_string())?
             .text()
@@ -105,6 +105,51 @@ async fn page_lists_hosts_and_shows_a_verdict() {
         let png = client.screenshot().await.map_err(|e| e.to_string())?;
         std::fs::write(artifacts_dir().join("thin-path-verdict.png"), png)
             .map_err(|e| e.to_string())?;
+        // The pair page is reachable from the fleet page and has a URL of its own.
+        client
+            .find(Locator::LinkText(
+                "open the pair page (both directions, shareable)",
+            ))
+            .await
+            .map_err(|e| e.to_string())?
+            .click()
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_for_count(&client, "#forward li.reason.blocker", 2).await?;
+        let url = client.current_url().await.map_err(|e| e.to_string())?;
+        if !url.path().starts_with("/pair/fra-sky-01-01/fra-sky-02-01") {
+            return Err(format!("pair page is at {url}"));
+        }
+        let back = client
+            .find(Locator::Css("#backward .headline"))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !back.starts_with("compatible") {
+            return Err(format!("the other way should be compatible: {back}"));
+        }
+        let png = client.screenshot().await.map_err(|e| e.to_string())?;
+        std::fs::write(artifacts_dir().join("pair-page.png"), png).map_err(|e| e.to_string())?;
+        // A host page loaded straight from its URL.
+        client
+            .goto(&format!("{}/hosts/fra-sky-02-01", server.url))
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_for_count(&client, "#guest-features code.feature", 50).await?;
+        let guest = client
+            .find(Locator::Id("guest-features"))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if guest.contains("rtm") {
+            return Err("the TSX-less host offers rtm".into());
+        }
+        let png = client.screenshot().await.map_err(|e| e.to_string())?;
+        std::fs::write(artifacts_dir().join("host-page.png"), png).map_err(|e| e.to_string())?;
         Ok::<_, String>((n_rows, headline, reasons))
     }
     .await;

@@ -288,7 +288,14 @@ fn cmd_test(args: &[String]) -> Result<()> {
     ]))?;
     done(t);
     let t = step("clippy (warnings are errors)");
-    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     done(t);
     let t = step("building the binaries the end-to-end tests start");
     run(cargo().args(["build", "-p", "backend", "-p", "collector"]))?;

@@ -163,7 +163,7 @@ pub fn probe(
 
     HostProfile {
         schema_version: SCHEMA_VERSION,
-        host_id: host_id.unwrap_or_else(|| sanitize_host_id(&hostname)),
+        host_id: host_id.unwrap_or_else(|| shared::profile::sanitize_host_id(&hostname)),
         hostname,
         collected_at: crate::now_rfc3339(),
         origin: ProfileOrigin {
@@ -183,25 +183,5 @@ pub fn probe(
         arm_id_registers,
         qemu,
         devices,
-    }
-}
-
-/// A hostname made safe as a host id: other characters become '-'.
-pub fn sanitize_host_id(hostname: &str) -> String {
-    let id: String = hostname
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(shared::profile::MAX_HOST_ID_LEN)
-        .collect();
-    if id.is_empty() {
-        "unknown-host".into()
-    } else {
-        id
     }
 }

@@ -151,12 +151,17 @@ impl Imported {
 /// Parse a dump of the given format.
 pub fn parse(text: &str, format: Format) -> Result<Imported, ImportError> {
     match format {
-        Format::CpuidTool => Ok(Imported {
-            cpus: parse_cpuid_tool(text)?,
-            ..Imported::new(format)
-        }),
+        Format::CpuidTool => {
+            let cpus = parse_cpuid_tool(text)?;
+            require_leaf0(&cpus, format)?;
+            Ok(Imported {
+                cpus,
+                ..Imported::new(format)
+            })
+        }
         Format::InstLatx64 => {
             let (cpus, msrs) = parse_instlatx64(text)?;
+            require_leaf0(&cpus, format)?;
             Ok(Imported {
                 cpus,
                 msrs,
@@ -183,6 +188,23 @@ pub fn parse(text: &str, format: Format) -> Result<Imported, ImportError> {
                 ..Imported::new(format)
             })
         }
+    }
+}
+
+/// Text dumps (`cpuid -r`, InstLatx64) must hold CPUID leaf 0 (vendor, highest leaf): a text
+/// that only quotes a few CPUID lines, like a README, is not a host.
+fn require_leaf0(cpus: &[Vec<CpuidEntry>], format: Format) -> Result<(), ImportError> {
+    // CPUID.(EAX=00H): the vendor string in EBX, EDX, ECX is never zero on a real processor.
+    if cpus.iter().any(|cpu| {
+        cpu.iter()
+            .any(|e| e.leaf == 0 && (e.ebx | e.ecx | e.edx) != 0)
+    }) {
+        Ok(())
+    } else {
+        Err(ImportError::Missing(format!(
+            "no CPUID leaf 0 with a vendor string in this {}: is it a complete dump of a host?",
+            format.name()
+        )))
     }
 }
 
@@ -356,6 +378,16 @@ fn line_no(i: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_quoting_a_cpuid_line_is_not_a_host() {
+        // Like a README that shows one line of the format: detected, but refused by name.
+        let text =
+            "The dumps look like this:\nCPUID 00000007: 00000000-D39FFFFB-00000008-00000000\n";
+        assert_eq!(detect(text), Some(Format::InstLatx64));
+        let err = parse_any(text).expect_err("no leaf 0");
+        assert!(err.to_string().contains("no CPUID leaf 0"), "{err}");
+    }
 
     #[test]
     fn detects_each_format() {

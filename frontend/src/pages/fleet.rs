@@ -1,25 +1,19 @@
-//! The fleet page: every host, pick a source and a destination, see the verdict and its reasons.
+//! `/`: every host; pick a source and a destination, see the verdict and open the pair page.
 
 use leptos::prelude::*;
+use shared::Verdict;
 use shared::api::{HostList, HostSummary};
-use shared::{Reason, Severity, Verdict};
 
+use crate::components::VerdictView;
 use crate::fetch::get_json;
-
-fn severity_class(s: Severity) -> &'static str {
-    match s {
-        Severity::Blocker => "reason blocker",
-        Severity::Warning => "reason warning",
-        Severity::Info => "reason info",
-    }
-}
+use crate::router::Link;
 
 fn label(h: &HostSummary, key: &str) -> String {
     h.labels.get(key).cloned().unwrap_or_default()
 }
 
 #[component]
-pub fn App() -> impl IntoView {
+pub fn FleetPage() -> impl IntoView {
     let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
     let (from, set_from) = signal(None::<String>);
     let (to, set_to) = signal(None::<String>);
@@ -71,20 +65,24 @@ pub fn App() -> impl IntoView {
                             let id_from = h.host_id.clone();
                             let id_to = h.host_id.clone();
                             let id_row = h.host_id.clone();
+                            let href = format!("/hosts/{}", h.host_id);
+                            let id_text = h.host_id.clone();
                             let is_from = { let id = h.host_id.clone(); move || from.get().as_deref() == Some(id.as_str()) };
                             let is_to = { let id = h.host_id.clone(); move || to.get().as_deref() == Some(id.as_str()) };
                             view! {
                                 <tr class="host-row" data-host-id=id_row
                                     class:is-from=is_from class:is-to=is_to>
-                                    <td class="host-id">{h.host_id.clone()}</td>
+                                    <td class="host-id"><Link href=href>{id_text}</Link></td>
                                     <td>{label(&h, "cluster")}</td>
                                     <td>{h.vendor.clone()}</td>
                                     <td>{h.brand.clone()}</td>
                                     <td><code>{h.class_id.clone()}</code></td>
                                     <td>{h.n_guest_features.map_or("unknown".to_owned(), |n| n.to_string())}</td>
                                     <td class="pick">
-                                        <button class="pick-from" on:click=move |_| set_from.set(Some(id_from.clone()))>"from"</button>
-                                        <button class="pick-to" on:click=move |_| set_to.set(Some(id_to.clone()))>"to"</button>
+                                        <button class="pick-from" title="use as source"
+                                            on:click=move |_| set_from.set(Some(id_from.clone()))>"from"</button>
+                                        <button class="pick-to" title="use as destination"
+                                            on:click=move |_| set_to.set(Some(id_to.clone()))>"to"</button>
                                     </td>
                                 </tr>
                             }
@@ -106,63 +104,40 @@ pub fn App() -> impl IntoView {
             }
         }
         Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
-        Some(Ok(v)) => {
-            let n = v.reasons.len();
-            let headline = if v.compatible {
-                format!("compatible: guests can move from {} to {}", v.from, v.to)
-            } else {
-                format!(
-                    "incompatible: guests cannot move from {} to {}",
-                    v.from, v.to
-                )
-            };
-            view! {
-                <p class=if v.compatible { "headline ok" } else { "headline bad" } id="verdict-headline">{headline}</p>
-                <p class="count">{format!("{n} reason(s)")}</p>
-                <ul class="reasons">
-                    {v.reasons.into_iter().map(|r: Reason| view! {
-                        <li class=severity_class(r.severity)>
-                            <span class="sev">{format!("{:?}", r.severity).to_lowercase()}</span>
-                            " "<span class="layer">{format!("{:?}", r.layer)}</span>
-                            " "<span class="msg">{r.message}</span>
-                        </li>
-                    }).collect_view()}
-                </ul>
-            }
-            .into_any()
-        }
+        Some(Ok(v)) => view! { <VerdictView verdict=v/> }.into_any(),
+    };
+    let pair_link = move || {
+        from.get().zip(to.get()).map(|(f, t)| {
+            view! { <Link href=format!("/pair/{f}/{t}?cpu={}", mode.get())>"open the pair page (both directions, shareable)"</Link> }
+        })
     };
 
     view! {
-        <header>
-            <h1>"fleetcompat"</h1>
-            <p class="tagline">"Can this VM go there, and if not, why?"</p>
-        </header>
-        <main>
-            <section id="verdict" aria-live="polite">
-                <h2>"Verdict"</h2>
-                <div class="pair">
-                    <span>"from: "<strong id="pick-from">{move || from.get().unwrap_or_else(|| "—".into())}</strong></span>
-                    <span>" to: "<strong id="pick-to">{move || to.get().unwrap_or_else(|| "—".into())}</strong></span>
-                    <label>" guest cpu: "
-                        <select id="guest-mode" on:change=move |ev| set_mode.set(event_target_value(&ev))>
-                            <option value="host-passthrough">"host-passthrough"</option>
-                            <option value="host-model">"host-model"</option>
-                        </select>
-                    </label>
-                </div>
-                {verdict_view}
-            </section>
-            <section id="hosts">
-                <h2>"Hosts"</h2>
-                <input id="host-filter" type="search" placeholder="filter by host, cpu or label"
-                    on:input=move |ev| set_filter.set(event_target_value(&ev)) />
-                {host_rows}
-            </section>
-            <section id="charts">
-                <h2>"Hosts per class"</h2>
-                <img src="/api/v1/charts/class-sizes.svg" alt="bar chart of hosts per class, largest first" />
-            </section>
-        </main>
+        <section id="verdict" aria-live="polite">
+            <h2>"Verdict"</h2>
+            <div class="pair">
+                <span>"from: "<strong id="pick-from">{move || from.get().unwrap_or_else(|| "—".into())}</strong></span>
+                <span>" to: "<strong id="pick-to">{move || to.get().unwrap_or_else(|| "—".into())}</strong></span>
+                <label>" guest cpu: "
+                    <select id="guest-mode" on:change=move |ev| set_mode.set(event_target_value(&ev))>
+                        <option value="host-passthrough">"host-passthrough"</option>
+                        <option value="host-model">"host-model"</option>
+                    </select>
+                </label>
+                " "{pair_link}
+            </div>
+            {verdict_view}
+        </section>
+        <section id="hosts">
+            <h2>"Hosts"</h2>
+            <input id="host-filter" type="search" placeholder="filter by host, cpu or label"
+                aria-label="filter hosts"
+                on:input=move |ev| set_filter.set(event_target_value(&ev)) />
+            {host_rows}
+        </section>
+        <section id="charts">
+            <h2>"Hosts per class"</h2>
+            <img src="/api/v1/charts/class-sizes.svg" alt="bar chart of hosts per class, largest first" />
+        </section>
     }
 }

@@ -1,0 +1,5 @@
+//! One component per route.
+
+pub mod fleet;
+pub mod host;
+pub mod pair;

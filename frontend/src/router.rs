@@ -1,0 +1,152 @@
+//! A small client-side router: the page follows `location.pathname`, links push history entries,
+//! back/forward work, and every page has a URL that can be shared. (leptos_router would pull URL
+//! and Unicode tables that doubled the WASM; this needs none.)
+
+use leptos::prelude::*;
+
+/// Every route of the UI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// `/`
+    Fleet,
+    /// `/hosts/:id`
+    Host(String),
+    /// `/pair/:from/:to`
+    Pair {
+        from: String,
+        to: String,
+    },
+    NotFound(String),
+}
+
+/// The page for a path; pure, tested natively.
+pub fn parse(path: &str) -> Page {
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    match parts.as_slice() {
+        [] => Page::Fleet,
+        ["hosts", id] => Page::Host((*id).to_owned()),
+        ["pair", from, to] => Page::Pair {
+            from: (*from).to_owned(),
+            to: (*to).to_owned(),
+        },
+        _ => Page::NotFound(path.to_owned()),
+    }
+}
+
+/// The value of `key` in a query string like `?cpu=host-model&x=1`.
+pub fn query_value(search: &str, key: &str) -> Option<String> {
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Where the app is: path and query string, as signals the pages read.
+#[derive(Clone, Copy)]
+pub struct Location {
+    pub page: RwSignal<Page>,
+    pub search: RwSignal<String>,
+}
+
+fn current() -> (Page, String) {
+    let loc = window().location();
+    (
+        parse(&loc.pathname().unwrap_or_default()),
+        loc.search().unwrap_or_default(),
+    )
+}
+
+/// Create the location signals, follow back/forward, and provide them to every page.
+pub fn provide_location() -> Location {
+    let (page, search) = current();
+    let location = Location {
+        page: RwSignal::new(page),
+        search: RwSignal::new(search),
+    };
+    let handle = window_event_listener(leptos::ev::popstate, move |_| {
+        let (page, search) = current();
+        location.page.set(page);
+        location.search.set(search);
+    });
+    on_cleanup(move || handle.remove());
+    provide_context(location);
+    location
+}
+
+pub fn use_location() -> Location {
+    use_context::<Location>().unwrap_or_else(provide_location)
+}
+
+/// Go to `href` (a path with an optional query) without reloading.
+pub fn navigate(href: &str) {
+    if window()
+        .history()
+        .and_then(|h| h.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(href)))
+        .is_err()
+    {
+        // History refused (never expected): fall back to a full load.
+        let _ = window().location().set_href(href);
+        return;
+    }
+    let (path, search) = href.split_once('?').unwrap_or((href, ""));
+    let location = use_location();
+    location.page.set(parse(path));
+    location.search.set(if search.is_empty() {
+        String::new()
+    } else {
+        format!("?{search}")
+    });
+    window().scroll_to_with_x_and_y(0.0, 0.0);
+}
+
+/// An `<a>` that navigates in the app; a ctrl/cmd/middle click still opens a new tab.
+#[component]
+pub fn Link(#[prop(into)] href: Signal<String>, children: Children) -> impl IntoView {
+    view! {
+        <a
+            href=move || href.get()
+            on:click=move |ev: leptos::ev::MouseEvent| {
+                if ev.button() == 0 && !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key()) {
+                    ev.prevent_default();
+                    navigate(&href.get_untracked());
+                }
+            }
+        >
+            {children()}
+        </a>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_pages() {
+        assert_eq!(parse("/"), Page::Fleet);
+        assert_eq!(parse(""), Page::Fleet);
+        assert_eq!(
+            parse("/hosts/fra-sky-01-01"),
+            Page::Host("fra-sky-01-01".into())
+        );
+        assert_eq!(
+            parse("/pair/a/b/"),
+            Page::Pair {
+                from: "a".into(),
+                to: "b".into()
+            }
+        );
+        assert_eq!(parse("/nope/x"), Page::NotFound("/nope/x".into()));
+        assert_eq!(
+            query_value("?cpu=host-model&x=1", "cpu").as_deref(),
+            Some("host-model")
+        );
+        assert_eq!(query_value("", "cpu"), None);
+    }
+}
