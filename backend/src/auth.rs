@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::store::{Store, StoreError};
 
 const WRITE_TOKEN_SETTING: &str = "write_token_sha256";
+const READ_TOKEN_SETTING: &str = "read_token_sha256";
 
 fn sha256_hex(s: &str) -> String {
     Sha256::digest(s.as_bytes())
@@ -50,35 +51,71 @@ pub async fn ensure_write_token(
     store: &Store,
     configured: Option<&str>,
 ) -> Result<TokenSetup, TokenError> {
+    ensure_token(store, WRITE_TOKEN_SETTING, configured).await
+}
+
+/// Make sure a read token exists (for servers listening beyond loopback): the configured one, the
+/// stored one, or a new one.
+pub async fn ensure_read_token(
+    store: &Store,
+    configured: Option<&str>,
+) -> Result<TokenSetup, TokenError> {
+    ensure_token(store, READ_TOKEN_SETTING, configured).await
+}
+
+async fn ensure_token(
+    store: &Store,
+    setting: &str,
+    configured: Option<&str>,
+) -> Result<TokenSetup, TokenError> {
     if let Some(token) = configured {
-        store
-            .set_setting(WRITE_TOKEN_SETTING, &sha256_hex(token))
-            .await?;
+        store.set_setting(setting, &sha256_hex(token)).await?;
         return Ok(TokenSetup::Configured);
     }
-    if store.setting(WRITE_TOKEN_SETTING).await?.is_some() {
+    if store.setting(setting).await?.is_some() {
         return Ok(TokenSetup::Existing);
     }
     let token = random_token().map_err(TokenError::Random)?;
-    store
-        .set_setting(WRITE_TOKEN_SETTING, &sha256_hex(&token))
-        .await?;
+    store.set_setting(setting, &sha256_hex(&token)).await?;
     Ok(TokenSetup::Created(token))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(axum::http::header::AUTHORIZATION).map(|value| {
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default()
+    })
+}
+
+/// Reads beyond loopback: the read token or the write token.
+pub async fn require_read(store: &Store, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(presented) = bearer(headers) else {
+        return Err(ApiError::Unauthorized(
+            "this server needs a token for reads: send 'Authorization: Bearer TOKEN' with the read token (or the write token)".into(),
+        ));
+    };
+    let hash = sha256_hex(presented);
+    for setting in [READ_TOKEN_SETTING, WRITE_TOKEN_SETTING] {
+        if !presented.is_empty() && store.setting(setting).await?.as_deref() == Some(&hash) {
+            return Ok(());
+        }
+    }
+    Err(ApiError::Unauthorized(
+        "the bearer token is neither this server's read token nor its write token".into(),
+    ))
 }
 
 /// Check the `Authorization: Bearer` header against the stored write token.
 pub async fn require_write(store: &Store, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+    let Some(presented) = bearer(headers) else {
         return Err(ApiError::Unauthorized(
             "writes need a bearer token: send 'Authorization: Bearer TOKEN' (the token `fleetcompat serve` printed on first run)".into(),
         ));
     };
-    let presented = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or_default();
     let expected = store.setting(WRITE_TOKEN_SETTING).await?;
     match expected {
         Some(hash) if !presented.is_empty() && sha256_hex(presented) == hash => Ok(()),

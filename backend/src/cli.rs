@@ -98,6 +98,8 @@ pub struct CompareArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,6 +113,8 @@ pub struct BaselineArgs {
     /// Print the baseline as JSON (`model`, `features`, `exports`...).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -124,6 +128,8 @@ pub struct MasksArgs {
     tsc_khz: Option<u64>,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -135,12 +141,17 @@ pub struct GraphArgs {
     guest: GuestArgs,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// Read one host: a profile JSON document, or a dump in any format `shared::import` detects
 /// (`cpuid -r` output, InstLatx64 text, libvirt `<cpudata>` XML or QMP JSON, lscpu).
 /// Dumps without KVM data get a guest view estimated from raw CPUID, and say so in a gap.
 pub fn read_host(path: &Path) -> Result<HostProfile, String> {
+    if let Some(from_db) = host_from_db(path) {
+        return from_db;
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if text.trim_start().starts_with('{') && text.contains("\"schema_version\"") {
@@ -523,6 +534,171 @@ fn run_graph(args: &GraphArgs) -> Result<u8, String> {
             },
         )
     }
+}
+
+// ---- Hosts from the database (`--db PATH` with host ids) and `fleetcompat export`. ----
+
+/// `--db PATH`: host arguments that are not files are host ids in this fleetcompat database.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DbArgs {
+    /// A fleetcompat database: host arguments that are not files are host ids stored there.
+    #[arg(long = "db", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+static DB: std::sync::OnceLock<(tokio::runtime::Runtime, backend::Store)> =
+    std::sync::OnceLock::new();
+
+/// Open the database of `--db` (if given) for [`read_host`], then run `f`.
+pub fn with_db(db: &DbArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
+    if let Some(path) = &db.path
+        && let Err(e) = open_db(path)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    f()
+}
+
+fn open_db(path: &Path) -> Result<(), String> {
+    if !path.is_file() {
+        return Err(format!(
+            "database {} does not exist: give the file `fleetcompat serve --db` uses",
+            path.display()
+        ));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let store = rt
+        .block_on(backend::Store::open(path))
+        .map_err(|e| e.to_string())?;
+    let _ = DB.set((rt, store));
+    Ok(())
+}
+
+/// With `--db`, a host argument that is not a file is a host id in the database.
+fn host_from_db(arg: &Path) -> Option<Result<HostProfile, String>> {
+    let (rt, store) = DB.get()?;
+    if arg.exists() {
+        return None;
+    }
+    let id = arg.to_string_lossy();
+    Some(match rt.block_on(store.latest_profile(&id)) {
+        Ok(Some(s)) => Ok(s.profile),
+        Ok(None) => Err(format!(
+            "'{id}' is neither a file nor a host id in the database"
+        )),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
+/// What `fleetcompat export` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Baseline as a QEMU `-cpu` argument.
+    Qemu,
+    /// Baseline as a libvirt `<cpu mode='custom'>` element.
+    Libvirt,
+    /// Baseline as Nova `[libvirt]` options.
+    Nova,
+    /// Baseline as KubeVirt `spec.domain.cpu` (YAML).
+    Kubevirt,
+    /// Baseline (or, with --graph, the class graph) as JSON.
+    Json,
+    /// The class graph as Graphviz DOT (needs --graph).
+    Dot,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Hosts: profile files, or host ids with --db.
+    #[arg(required = true)]
+    hosts: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "qemu")]
+    format: ExportFormat,
+    /// Export the class graph and pools (json or dot) instead of the baseline.
+    #[arg(long)]
+    graph: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+pub fn export(args: &ExportArgs) -> ExitCode {
+    finish(run_export(args))
+}
+
+fn run_export(args: &ExportArgs) -> Result<u8, String> {
+    let hosts = read_hosts(&args.hosts)?;
+    if args.graph {
+        let g = graph::build(&hosts, &GuestConfig::default(), &Policy::default());
+        match args.format {
+            ExportFormat::Json => print_json(&g)?,
+            ExportFormat::Dot => print!("{}", graph_dot(&g)),
+            other => {
+                return Err(format!(
+                    "--graph exports json or dot, not {other:?}: use --format json or --format dot"
+                ));
+            }
+        }
+        return Ok(EXIT_OK);
+    }
+    let refs: Vec<&HostProfile> = hosts.iter().collect();
+    let b = if let [one] = refs.as_slice() {
+        shared::baseline::host_model(one, &BaselineOptions::default())
+    } else {
+        baseline(&refs, &BaselineOptions::default())
+    }
+    .map_err(|e| e.to_string())?;
+    match args.format {
+        ExportFormat::Qemu => println!("-cpu {}", b.exports.qemu),
+        ExportFormat::Libvirt => println!("{}", b.exports.libvirt),
+        ExportFormat::Nova => {
+            println!("[libvirt]\ncpu_mode = {}", b.exports.nova.cpu_mode);
+            println!("cpu_models = {}", b.exports.nova.cpu_models.join(","));
+            println!(
+                "cpu_model_extra_flags = {}",
+                b.exports.nova.cpu_model_extra_flags.join(",")
+            );
+        }
+        ExportFormat::Kubevirt => print!("{}", b.exports.kubevirt_yaml),
+        ExportFormat::Json => print_json(&b)?,
+        ExportFormat::Dot => {
+            return Err("dot is a graph format: add --graph".into());
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The class graph as Graphviz DOT: a node per class (hosts), an edge per allowed direction,
+/// a cluster per pool.
+pub fn graph_dot(g: &graph::CompatGraph) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("digraph fleet {\n  rankdir=LR;\n  node [shape=box];\n");
+    for (p, pool) in g.pools.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_pool{p} {{\n    label=\"pool {p}: {} hosts\";",
+            pool.n_hosts
+        );
+        for &c in &pool.classes {
+            let class = &g.classes[c];
+            let _ = writeln!(
+                out,
+                "    c{c} [label=\"{} {}\\n{} hosts\"];",
+                class.vendor,
+                class.class_id,
+                class.hosts.len()
+            );
+        }
+        out.push_str("  }\n");
+    }
+    for e in &g.edges {
+        let _ = writeln!(out, "  c{} -> c{};", e.from, e.to);
+    }
+    out.push_str("}\n");
+    out
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("request body is larger than {limit} bytes: send one profile per request")]
     PayloadTooLarge { limit: usize },
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("the request took longer than {seconds} s and was abandoned: narrow it or retry")]
+    Timeout { seconds: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -34,12 +38,40 @@ impl ApiError {
         }
     }
 
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    /// A rejected JSON body: 413 when too large, else 400 naming what serde found wrong.
+    pub fn from_json_rejection(r: &axum::extract::rejection::JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge {
+                limit: crate::MAX_BODY_BYTES,
+            };
+        }
+        Self::bad_request("invalid_body", r.body_text())
+    }
+
+    /// A rejected query string: 400 naming the parameter.
+    pub fn from_query_rejection(r: &axum::extract::rejection::QueryRejection) -> Self {
+        Self::bad_request("invalid_parameter", r.body_text())
+    }
+
     pub fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,6 +82,8 @@ impl ApiError {
             Self::BadRequest { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Unprocessable { code, .. } => code,
+            Self::Timeout { .. } => "timeout",
             Self::Internal(_) => "internal",
         }
     }

@@ -6,32 +6,93 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod store;
 pub mod ui;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
 pub use store::Store;
 
+use crate::error::ApiError;
+
 /// Largest request body accepted (a profile with every CPU's raw CPUID is well under this).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Requests taking longer than this are answered 503 and abandoned.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Shared state of every handler.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    pub cache: Arc<cache::Cache>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Reads need a token (the read or the write token): set when listening beyond loopback.
+    pub reads_need_token: bool,
+}
+
+impl AppState {
+    /// State with open reads (a server on loopback, tests).
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            cache: Arc::default(),
+            metrics: Arc::default(),
+            reads_need_token: false,
+        }
+    }
+
+    /// Require the read (or write) token on every API read.
+    #[must_use]
+    pub fn with_read_token_required(mut self, required: bool) -> Self {
+        self.reads_need_token = required;
+        self
+    }
 }
 
 /// The whole HTTP application, apart from serving, so tests call it without a socket.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let guarded = Router::new()
         .nest("/api/v1", api::router())
+        .route("/metrics", get(api::stats::metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), read_guard));
+    Router::new()
+        .route("/api/v1/health", get(|| async { "ok" }))
+        .merge(guarded)
         .fallback(ui::serve)
+        .layer(middleware::from_fn(timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+async fn read_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.reads_need_token
+        && let Err(e) = auth::require_read(&state.store, req.headers()).await
+    {
+        return e.into_response();
+    }
+    next.run(req).await
+}
+
+async fn timeout(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::Timeout {
+            seconds: REQUEST_TIMEOUT.as_secs(),
+        }
+        .into_response(),
+    }
 }
 
 /// Now, RFC 3339 UTC.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use backend::auth::{TokenSetup, ensure_write_token};
+use backend::auth::{TokenSetup, ensure_read_token, ensure_write_token};
 use backend::{AppState, Store, app, demo, now_rfc3339};
 use clap::{Parser, Subcommand};
 use shared::profile::HostProfile;
@@ -36,6 +36,8 @@ enum Command {
     Graph(cli::GraphArgs),
     /// Every host a guest (--guest FILE) on --from HOST can go to, and why not the others.
     Targets(cli::TargetsArgs),
+    /// Export a baseline (QEMU, libvirt, Nova, KubeVirt, JSON) or the class graph (JSON, DOT).
+    Export(cli::ExportArgs),
 }
 
 #[derive(clap::Args)]
@@ -49,6 +51,10 @@ struct ServeArgs {
     /// Write token for uploads; by default one is created on first run and printed once.
     #[arg(long, env = "FLEETCOMPAT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Read token, needed for API reads when listening on anything but loopback; by default one
+    /// is created on first such run and printed once.
+    #[arg(long, env = "FLEETCOMPAT_READ_TOKEN", hide_env_values = true)]
+    read_token: Option<String>,
     /// Load the demo fleet (about 200 hosts of real processors) when the database has no hosts.
     #[arg(long)]
     demo: bool,
@@ -91,6 +97,15 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         }
         TokenSetup::Configured | TokenSetup::Existing => {}
     }
+    let reads_need_token = !args.listen.ip().is_loopback();
+    if reads_need_token
+        && let TokenSetup::Created(token) =
+            ensure_read_token(&store, args.read_token.as_deref()).await?
+    {
+        eprintln!("created a read token for API clients (shown once; keep it):");
+        eprintln!("  {token}");
+        eprintln!("  send it as 'Authorization: Bearer {token}'");
+    }
     if args.demo && store.n_hosts().await? == 0 {
         let profiles = demo::demo_profiles(&now_rfc3339())?;
         let at = now_rfc3339();
@@ -126,22 +141,26 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         args.listen,
         args.db.display()
     );
-    axum::serve(listener, app(AppState { store }))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(CliError::Serve)
+    axum::serve(
+        listener,
+        app(AppState::new(store).with_read_token_required(reads_need_token)),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(CliError::Serve)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Command::Compare(a) => return cli::compare(&a),
-        Command::Baseline(a) => return cli::baseline_cmd(&a),
-        Command::Masks(a) => return cli::masks(&a),
-        Command::Graph(a) => return cli::graph_cmd(&a),
+        Command::Compare(a) => return cli::with_db(&a.db, || cli::compare(&a)),
+        Command::Baseline(a) => return cli::with_db(&a.db, || cli::baseline_cmd(&a)),
+        Command::Masks(a) => return cli::with_db(&a.db, || cli::masks(&a)),
+        Command::Graph(a) => return cli::with_db(&a.db, || cli::graph_cmd(&a)),
         Command::Targets(a) => return cli::targets_cmd(&a),
+        Command::Export(a) => return cli::with_db(&a.db, || cli::export(&a)),
         Command::Serve(args) => args,
     };
     tracing_subscriber::fmt()

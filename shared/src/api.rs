@@ -4,13 +4,17 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::BaselineOptions;
+use crate::baseline::{Baseline, BaselineOptions};
 use crate::class::class_id;
+use crate::featureset::FeatureSet;
+use crate::graph::CompatGraph;
+use crate::masks::{PairMasks, PoolMasks};
 use crate::profile::{HostProfile, OriginKind};
 use crate::verdict::{GuestConfig, Policy};
 
 /// One host in a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostSummary {
     pub host_id: String,
     pub hostname: String,
@@ -51,6 +55,7 @@ impl HostSummary {
 
 /// `GET /api/v1/hosts`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostList {
     pub n_hosts: usize,
     pub hosts: Vec<HostSummary>,
@@ -58,6 +63,7 @@ pub struct HostList {
 
 /// `POST /api/v1/hosts` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadReceipt {
     pub host_id: String,
     /// The version number the stored profile got (1 for a new host).
@@ -68,11 +74,13 @@ pub struct UploadReceipt {
 
 /// Every error body of the API: `{ "error": { "code", "message", "details" } }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `not_found`, `invalid_profile`.
     pub code: String,
@@ -84,6 +92,7 @@ pub struct ErrorDetail {
 /// `POST /api/v1/graph` body: the compatibility graph and pools of the fleet (or of `hosts`) for
 /// one guest configuration. Answer: [`crate::graph::CompatGraph`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphRequest {
     #[serde(default)]
     pub guest: GuestConfig,
@@ -96,8 +105,14 @@ pub struct GraphRequest {
 
 /// `POST /api/v1/baseline` body. Answer: [`crate::baseline::Baseline`] (one host: its host model).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BaselineRequest {
+    /// Host ids; with `selector`, hosts matching either are taken.
+    #[serde(default)]
     pub hosts: Vec<String>,
+    /// Label selector: hosts whose labels include every `key: value` here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub options: BaselineOptions,
 }
@@ -105,10 +120,301 @@ pub struct BaselineRequest {
 /// `POST /api/v1/masks` body: masks for a pair (`hosts` = [src, dst], answer
 /// [`crate::masks::PairMasks`]) or a pool (more hosts, answer [`crate::masks::PoolMasks`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MasksRequest {
     pub hosts: Vec<String>,
     #[serde(default)]
     pub policy: Policy,
+}
+
+/// Schema placeholder for engine answers documented in `shared` (verdicts, graphs, baselines,
+/// profiles): a JSON object.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = Object)]
+pub struct EngineObject(pub serde_json::Value);
+
+/// `GET /api/v1/hosts/{id}/versions`: a host's history, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionList {
+    pub host_id: String,
+    pub versions: Vec<VersionInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionInfo {
+    pub version: u32,
+    pub received_at: String,
+    pub collected_at: String,
+    pub class_id: String,
+}
+
+/// A value before and after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ValueChange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A feature MSR whose value changed (or that appeared or disappeared).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MsrChange {
+    pub index: u32,
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+}
+
+/// `GET /api/v1/hosts/{id}/diff?from=V&to=W`: what changed between two versions of a host, and
+/// which migration targets (other hosts, for the guest configuration given) the change added or
+/// removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProfileDiff {
+    pub host_id: String,
+    pub from_version: u32,
+    pub to_version: u32,
+    /// Features KVM offers a guest (the guest view).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub guest_features_added: FeatureSet,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub guest_features_removed: FeatureSet,
+    /// Features of the host CPU (raw CPUID view).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub host_features_added: FeatureSet,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub host_features_removed: FeatureSet,
+    /// MSRs KVM saves and restores (KVM_GET_MSR_INDEX_LIST).
+    pub msrs_added: Vec<u32>,
+    pub msrs_removed: Vec<u32>,
+    /// Feature MSR values (KVM_GET_MSR_FEATURE_INDEX_LIST) that changed.
+    pub feature_msrs_changed: Vec<MsrChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<ValueChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microcode: Option<ValueChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qemu: Option<ValueChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_id: Option<ValueChange>,
+    /// The guest configuration the targets are judged for.
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
+    pub guest: GuestConfig,
+    /// Hosts this host's guests can move to after the change but not before.
+    pub targets_added: Vec<String>,
+    /// Hosts this host's guests could move to before the change but not after.
+    pub targets_removed: Vec<String>,
+}
+
+/// One class for a guest policy: hosts equal in everything migration depends on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClassSummary {
+    /// Position in the graph's `classes`.
+    pub index: usize,
+    pub class_id: String,
+    pub vendor: String,
+    pub n_hosts: usize,
+    pub hosts: Vec<String>,
+    /// Label values of the class's hosts, by label name.
+    pub labels: BTreeMap<String, Vec<String>>,
+    pub n_guest_features: Option<usize>,
+    pub self_compatible: bool,
+    pub pool: usize,
+}
+
+/// `GET /api/v1/classes`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClassList {
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
+    pub guest: GuestConfig,
+    pub n_hosts: usize,
+    pub classes: Vec<ClassSummary>,
+}
+
+/// One migration pool for a guest policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PoolSummary {
+    pub index: usize,
+    pub n_hosts: usize,
+    /// Class ids of the pool.
+    pub classes: Vec<String>,
+    pub internally_compatible: bool,
+    /// Pools this pool's guests can move to one way.
+    pub drains_to: Vec<usize>,
+}
+
+/// `GET /api/v1/pools`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PoolList {
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
+    pub guest: GuestConfig,
+    pub n_hosts: usize,
+    pub pools: Vec<PoolSummary>,
+}
+
+/// `GET|POST /api/v1/graph` answer: the engine's graph plus the labels of each class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GraphAnswer {
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
+    pub graph: CompatGraph,
+    /// `class_labels[i]`: label values of the hosts of `classes[i]`, by label name.
+    pub class_labels: Vec<BTreeMap<String, Vec<String>>>,
+}
+
+/// `POST /api/v1/compat` body: a verdict for a guest configuration under a policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompatRequest {
+    /// Source: a host id or a class id.
+    pub from: String,
+    /// Destination: a host id or a class id.
+    pub to: String,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
+    pub guest: GuestConfig,
+    /// When absent, the QEMU versions come from the two profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<EngineObject>))]
+    pub policy: Option<Policy>,
+}
+
+/// Features a host's guests lose under a baseline, compared with host-passthrough.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostLoss {
+    pub host: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub lost: FeatureSet,
+}
+
+/// `POST /api/v1/baseline` answer: the engine's baseline (model, features, exports: `qemu`,
+/// `libvirt`, `nova`, `kubevirt`, `kubevirt_yaml`) plus the features each host loses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BaselineAnswer {
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
+    pub baseline: Baseline,
+    pub lost_per_host: Vec<HostLoss>,
+}
+
+/// One candidate model of `GET /api/v1/baseline/coverage`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CoverageEntry {
+    pub model: String,
+    pub vendor: Option<String>,
+    /// Hosts that can run the model (a guest on it can stay on the host).
+    pub n_hosts: usize,
+}
+
+/// `GET /api/v1/baseline/coverage`: candidate models, most hosts covered first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Coverage {
+    pub n_hosts: usize,
+    pub models: Vec<CoverageEntry>,
+}
+
+/// `POST /api/v1/masks` answer: masks for a pair or for a pool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MasksAnswer {
+    Pair(Box<PairMasks>),
+    Pool(Box<PoolMasks>),
+}
+
+/// One named CPU model of QEMU (`GET /api/v1/models`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelInfo {
+    pub name: String,
+    pub alias_of: Option<String>,
+    pub vendor: Option<String>,
+    pub family: u32,
+    pub model: u32,
+    pub stepping: u32,
+    pub present_in: String,
+    pub absent_in: Option<String>,
+    pub libvirt_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub features: FeatureSet,
+}
+
+impl ModelInfo {
+    pub fn from_model(m: &crate::models::NamedModel) -> Self {
+        Self {
+            name: m.name.clone(),
+            alias_of: m.alias_of.clone(),
+            vendor: m.vendor.clone(),
+            family: m.family,
+            model: m.model,
+            stepping: m.stepping,
+            present_in: m.present_in.to_string(),
+            absent_in: m.absent_in.map(|v| v.to_string()),
+            libvirt_name: m.libvirt_name.clone(),
+            features: m.features,
+        }
+    }
+}
+
+/// One catalog feature (`GET /api/v1/features`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeatureInfo {
+    pub name: String,
+    pub qemu_name: Option<String>,
+    pub libvirt_name: Option<String>,
+    pub linux_name: Option<String>,
+    pub aliases: Vec<String>,
+    pub description: String,
+    /// The manual's notation, e.g. `CPUID.(EAX=07H,ECX=0):EBX[16]`.
+    pub location: String,
+    pub migratable: bool,
+    /// `fixed`, `microcode` or `os_state`.
+    pub class: String,
+}
+
+impl FeatureInfo {
+    pub fn from_feature(f: &crate::catalog::Feature) -> Self {
+        Self {
+            name: f.name.clone(),
+            qemu_name: f.qemu_name.clone(),
+            libvirt_name: f.libvirt_name.clone(),
+            linux_name: f.linux_name.clone(),
+            aliases: f.aliases.clone(),
+            description: f.description.clone(),
+            location: f.location.to_string(),
+            migratable: f.migratable,
+            class: serde_json::to_value(f.class)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// `GET /api/v1/stats`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Stats {
+    pub n_hosts: usize,
+    pub n_versions: u64,
+    /// Classes and pools for host-passthrough guests.
+    pub n_classes: usize,
+    pub n_pools: usize,
+    pub largest_pool_hosts: usize,
+    pub hosts_by_vendor: BTreeMap<String, usize>,
+    pub hosts_without_guest_view: usize,
 }
 
 #[cfg(test)]

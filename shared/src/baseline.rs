@@ -39,13 +39,16 @@ pub enum BaselineError {
 }
 
 /// Options of a baseline.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BaselineOptions {
     /// The oldest QEMU release among the hosts: models it lacks are not candidates.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub qemu: Option<QemuVersion>,
     /// Features whose presence is unknown (MSR-based ones of hosts imported from CPUID-only
     /// dumps): they do not sway the model choice.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub ignore: FeatureSet,
 }
 

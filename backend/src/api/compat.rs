@@ -1,63 +1,117 @@
-//! `/api/v1/compat?from=A&to=B[&cpu=host-passthrough|host-model]`: a directional verdict.
+//! `/api/v1/compat`: a directional verdict between hosts or classes, for a guest configuration.
+//! `GET ?from=A&to=B[&cpu=..&enable=..&disable=..]` or `POST` a [`CompatRequest`].
 
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use shared::{GuestConfig, GuestCpu, Verdict};
+use shared::api::CompatRequest;
+use shared::profile::HostProfile;
+use shared::{GuestConfig, Policy, Verdict};
 
+use super::guest::{GuestQuery, pair_policy, validate};
 use crate::AppState;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/compat", get(compat))
+    Router::new().route("/compat", get(compat_get).post(compat_post))
 }
 
 #[derive(Deserialize)]
-struct CompatQuery {
+pub struct Ends {
     from: Option<String>,
     to: Option<String>,
-    cpu: Option<String>,
 }
 
-async fn compat(
+/// A verdict between two hosts or classes.
+#[utoipa::path(get, path = "/api/v1/compat", tag = "compat",
+    params(
+        ("from" = String, Query, description = "source host id or class id"),
+        ("to" = String, Query, description = "destination host id or class id"),
+        ("cpu" = Option<String>, Query, description = "host-passthrough (default), host-model, a QEMU model name, or baseline"),
+        ("enable" = Option<String>, Query, description = "comma-separated features turned on (named model)"),
+        ("disable" = Option<String>, Query, description = "comma-separated features turned off"),
+        ("allow_vendor_change" = Option<bool>, Query, description = "allow a vendor change for named models"),
+        ("tsc_khz" = Option<u64>, Query, description = "the guest's fixed TSC frequency"),
+    ),
+    responses((status = 200, description = "the verdict with every reason (shared::Verdict)", body = shared::api::EngineObject),
+              (status = 400, body = shared::api::ErrorBody), (status = 404, body = shared::api::ErrorBody)))]
+pub async fn compat_get(
     State(state): State<AppState>,
-    Query(q): Query<CompatQuery>,
+    ends: Result<Query<Ends>, QueryRejection>,
+    q: Result<Query<GuestQuery>, QueryRejection>,
 ) -> Result<Json<Verdict>, ApiError> {
-    let (Some(from), Some(to)) = (q.from, q.to) else {
+    let Query(ends) = ends.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let (Some(from), Some(to)) = (ends.from, ends.to) else {
         return Err(ApiError::bad_request(
             "missing_parameter",
-            "compat needs both 'from' and 'to' host ids, e.g. /api/v1/compat?from=a&to=b",
+            "compat needs both 'from' and 'to' (host ids or class ids), e.g. /api/v1/compat?from=a&to=b",
         ));
     };
-    let cpu = match q.cpu.as_deref() {
-        None | Some("host-passthrough") => GuestCpu::HostPassthrough,
-        Some("host-model") => GuestCpu::HostModel,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!(
-                    "cpu='{other}' is not a guest cpu mode: use host-passthrough or host-model"
-                ),
-            ));
-        }
+    let policy = q.policy()?;
+    let guest = if q.cpu.as_deref() == Some("baseline") {
+        let fleet = state.cache.fleet(&state.store).await?;
+        q.guest(Some(&fleet))?
+    } else {
+        q.guest(None)?
     };
-    let load = |id: String| {
-        let store = state.store.clone();
-        async move {
-            store.latest_profile(&id).await?.ok_or(ApiError::NotFound {
-                what: format!("host '{id}'"),
-            })
-        }
-    };
-    let src = load(from).await?;
-    let dst = load(to).await?;
-    Ok(Json(shared::compare(
-        &src.profile,
-        &dst.profile,
-        &GuestConfig {
-            cpu,
-            ..GuestConfig::default()
-        },
-    )))
+    verdict(&state, &from, &to, &guest, policy).await
+}
+
+/// A verdict for a guest configuration given as JSON.
+#[utoipa::path(post, path = "/api/v1/compat", tag = "compat",
+    request_body = CompatRequest,
+    responses((status = 200, description = "the verdict (shared::Verdict)", body = shared::api::EngineObject),
+              (status = 400, body = shared::api::ErrorBody), (status = 404, body = shared::api::ErrorBody)))]
+pub async fn compat_post(
+    State(state): State<AppState>,
+    body: Result<Json<CompatRequest>, JsonRejection>,
+) -> Result<Json<Verdict>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
+    validate(&req.guest)?;
+    verdict(
+        &state,
+        &req.from,
+        &req.to,
+        &req.guest,
+        req.policy.unwrap_or_default(),
+    )
+    .await
+}
+
+/// A host by id, or else the first host of a class by class id.
+async fn resolve(state: &AppState, id: &str) -> Result<HostProfile, ApiError> {
+    // The in-memory fleet when it is current (a verdict needs no database round trip), else the
+    // database.
+    if let Some(fleet) = state.cache.current(&state.store)
+        && let Some(p) = fleet.get(id)
+    {
+        return Ok(p.clone());
+    }
+    if let Some(s) = state.store.latest_profile(id).await? {
+        return Ok(s.profile);
+    }
+    let fleet = state.cache.fleet(&state.store).await?;
+    fleet
+        .profiles
+        .iter()
+        .find(|p| shared::class::class_id(p) == id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("host or class '{id}'")))
+}
+
+async fn verdict(
+    state: &AppState,
+    from: &str,
+    to: &str,
+    guest: &GuestConfig,
+    policy: Policy,
+) -> Result<Json<Verdict>, ApiError> {
+    let src = resolve(state, from).await?;
+    let dst = resolve(state, to).await?;
+    // QEMU releases the caller did not set come from the two profiles.
+    let policy = pair_policy(policy, &src, &dst);
+    Ok(Json(shared::compare_with(&src, &dst, guest, &policy)))
 }

@@ -1,30 +1,179 @@
-//! `/api/v1/hosts`: upload (collector), list, get one.
+//! `/api/v1/hosts`: upload (collector), list with filters, get one, delete, history and diff.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use shared::api::{HostList, HostSummary, UploadReceipt};
+use serde::Deserialize;
+use shared::api::{
+    HostList, HostSummary, MsrChange, ProfileDiff, UploadReceipt, ValueChange, VersionInfo,
+    VersionList,
+};
 use shared::profile::{HostProfile, ProfileError};
+use shared::{FeatureSet, GuestConfig, GuestCpu, Policy};
 
+use super::guest::{GuestQuery, pair_policy};
+use crate::cache::Fleet;
 use crate::error::ApiError;
+use crate::metrics::Ingest;
 use crate::{AppState, MAX_BODY_BYTES, now_rfc3339};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/hosts", get(list).post(upload))
-        .route("/hosts/{host_id}", get(get_one))
+        .route("/hosts/{host_id}", get(get_one).delete(delete))
+        .route("/hosts/{host_id}/versions", get(versions))
+        .route("/hosts/{host_id}/diff", get(diff))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<HostList>, ApiError> {
-    let hosts: Vec<HostSummary> = state
-        .store
-        .latest_profiles()
-        .await?
+#[derive(Debug, Default, Deserialize)]
+pub struct HostFilter {
+    /// `key=value`, several separated by commas: hosts having all of them.
+    label: Option<String>,
+    /// Vendor string or part of it, any case (`intel`, `AuthenticAMD`).
+    vendor: Option<String>,
+    /// A class id.
+    class: Option<String>,
+    /// A named model the host can run.
+    model: Option<String>,
+    /// A pool index for the guest configuration of the query (`cpu=`...).
+    pool: Option<usize>,
+}
+
+/// Parse `k=v,k2=v2` into pairs, naming a malformed one.
+pub fn parse_labels(s: &str) -> Result<Vec<(String, String)>, ApiError> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        format!("label '{kv}' is not key=value, e.g. label=cluster=prod-a"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Indexes of the hosts of `fleet` that can run `model`: a guest on the model can stay on the
+/// host (the engine's verdict of the host's class against itself).
+pub fn hosts_running_model(
+    state: &AppState,
+    fleet: &Fleet,
+    model: &str,
+) -> Result<Vec<usize>, ApiError> {
+    let guest = GuestConfig {
+        cpu: GuestCpu::Named {
+            model: model.to_owned(),
+            enable: Vec::new(),
+            disable: Vec::new(),
+        },
+        ..GuestConfig::default()
+    };
+    super::guest::validate(&guest)?;
+    let graph = state
+        .cache
+        .graph(fleet, &GuestConfig::default(), &Policy::default());
+    let mut out = Vec::new();
+    for class in &graph.classes {
+        let Some(rep) = class.hosts.first().and_then(|h| fleet.get(h)) else {
+            continue;
+        };
+        let policy = pair_policy(Policy::default(), rep, rep);
+        if shared::compare_with(rep, rep, &guest, &policy).compatible {
+            out.extend(
+                class
+                    .hosts
+                    .iter()
+                    .filter_map(|h| fleet.index.get(h).copied()),
+            );
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Hosts, newest profile each, filtered.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts",
+    params(
+        ("label" = Option<String>, Query, description = "key=value[,key=value]: hosts with all these labels"),
+        ("vendor" = Option<String>, Query, description = "vendor or part of it, any case"),
+        ("class" = Option<String>, Query, description = "class id"),
+        ("model" = Option<String>, Query, description = "a named model the host can run"),
+        ("pool" = Option<usize>, Query, description = "pool index for the guest configuration given with cpu="),
+        ("cpu" = Option<String>, Query, description = "guest cpu for the pool filter"),
+    ),
+    responses((status = 200, body = HostList), (status = 400, body = shared::api::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    filter: Result<Query<HostFilter>, QueryRejection>,
+    guest_q: Result<Query<GuestQuery>, QueryRejection>,
+) -> Result<Json<HostList>, ApiError> {
+    let Query(f) = filter.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let Query(gq) = guest_q.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let labels = f.label.as_deref().map(parse_labels).transpose()?;
+    let fleet = state.cache.fleet(&state.store).await?;
+    let model_ok: Option<BTreeSet<usize>> = match &f.model {
+        Some(m) => Some(
+            hosts_running_model(&state, &fleet, m)?
+                .into_iter()
+                .collect(),
+        ),
+        None => None,
+    };
+    let pool_hosts: Option<BTreeSet<&str>> = match f.pool {
+        Some(p) => {
+            let guest = gq.guest(Some(&fleet))?;
+            let graph = state.cache.graph(&fleet, &guest, &gq.policy()?);
+            let pool = graph.pools.get(p).ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "pool {p} (this policy has {} pools, numbered from 0)",
+                    graph.pools.len()
+                ))
+            })?;
+            let mut set = BTreeSet::new();
+            for &c in &pool.classes {
+                for h in &graph.classes[c].hosts {
+                    if let Some(&i) = fleet.index.get(h) {
+                        set.insert(fleet.profiles[i].host_id.as_str());
+                    }
+                }
+            }
+            Some(set)
+        }
+        None => None,
+    };
+    let vendor = f.vendor.as_ref().map(|v| v.to_ascii_lowercase());
+    let hosts: Vec<HostSummary> = fleet
+        .profiles
         .iter()
-        .map(|s| HostSummary::from_profile(&s.profile, s.n_versions))
+        .enumerate()
+        .filter(|(_, p)| {
+            labels.as_ref().is_none_or(|ls| {
+                ls.iter()
+                    .all(|(k, v)| p.labels.get(k).is_some_and(|x| x == v))
+            })
+        })
+        .filter(|(_, p)| {
+            vendor
+                .as_ref()
+                .is_none_or(|v| p.cpu.vendor.to_ascii_lowercase().contains(v.as_str()))
+        })
+        .filter(|(i, _)| model_ok.as_ref().is_none_or(|s| s.contains(i)))
+        .filter(|(_, p)| {
+            pool_hosts
+                .as_ref()
+                .is_none_or(|s| s.contains(p.host_id.as_str()))
+        })
+        .map(|(i, p)| HostSummary::from_profile(p, fleet.n_versions[i]))
+        .filter(|s| f.class.as_ref().is_none_or(|c| &s.class_id == c))
         .collect();
     Ok(Json(HostList {
         n_hosts: hosts.len(),
@@ -32,7 +181,12 @@ async fn list(State(state): State<AppState>) -> Result<Json<HostList>, ApiError>
     }))
 }
 
-async fn get_one(
+/// The newest profile of a host.
+#[utoipa::path(get, path = "/api/v1/hosts/{host_id}", tag = "hosts",
+    params(("host_id" = String, Path, description = "host id")),
+    responses((status = 200, description = "the host profile (shared::HostProfile)", body = shared::api::EngineObject),
+              (status = 404, body = shared::api::ErrorBody)))]
+pub async fn get_one(
     State(state): State<AppState>,
     Path(host_id): Path<String>,
 ) -> Result<Json<HostProfile>, ApiError> {
@@ -41,9 +195,191 @@ async fn get_one(
         .latest_profile(&host_id)
         .await?
         .map(|s| Json(s.profile))
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("host '{host_id}'"),
+        .ok_or_else(|| ApiError::not_found(format!("host '{host_id}'")))
+}
+
+/// Forget a host and its history (write token).
+#[utoipa::path(delete, path = "/api/v1/hosts/{host_id}", tag = "hosts",
+    params(("host_id" = String, Path, description = "host id")),
+    responses((status = 204, description = "deleted"), (status = 401, body = shared::api::ErrorBody),
+              (status = 404, body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(host_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    crate::auth::require_write(&state.store, &headers).await?;
+    if state.store.delete_host(&host_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("host '{host_id}'")))
+    }
+}
+
+/// A host's history, oldest first.
+#[utoipa::path(get, path = "/api/v1/hosts/{host_id}/versions", tag = "hosts",
+    params(("host_id" = String, Path, description = "host id")),
+    responses((status = 200, body = VersionList), (status = 404, body = shared::api::ErrorBody)))]
+pub async fn versions(
+    State(state): State<AppState>,
+    Path(host_id): Path<String>,
+) -> Result<Json<VersionList>, ApiError> {
+    let rows = state.store.versions(&host_id).await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found(format!("host '{host_id}'")));
+    }
+    Ok(Json(VersionList {
+        host_id,
+        versions: rows
+            .into_iter()
+            .map(|r| VersionInfo {
+                version: u32::try_from(r.version).unwrap_or(0),
+                received_at: r.received_at,
+                collected_at: r.collected_at,
+                class_id: r.class_id,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiffQuery {
+    from: Option<u32>,
+    to: Option<u32>,
+}
+
+fn change(a: Option<String>, b: Option<String>) -> Option<ValueChange> {
+    (a != b).then_some(ValueChange { from: a, to: b })
+}
+
+fn qemu_versions(p: &HostProfile) -> Option<String> {
+    let v: Vec<&str> = p.qemu.iter().map(|q| q.version.as_str()).collect();
+    (!v.is_empty()).then(|| v.join(", "))
+}
+
+/// What changed between two versions of a host (default: the last two), and which targets the
+/// change added or removed for the guest configuration of the query.
+#[utoipa::path(get, path = "/api/v1/hosts/{host_id}/diff", tag = "hosts",
+    params(("host_id" = String, Path, description = "host id"),
+           ("from" = Option<u32>, Query, description = "older version (default: the one before `to`)"),
+           ("to" = Option<u32>, Query, description = "newer version (default: the newest)"),
+           ("cpu" = Option<String>, Query, description = "guest cpu the targets are judged for")),
+    responses((status = 200, body = ProfileDiff), (status = 404, body = shared::api::ErrorBody)))]
+pub async fn diff(
+    State(state): State<AppState>,
+    Path(host_id): Path<String>,
+    dq: Result<Query<DiffQuery>, QueryRejection>,
+    gq: Result<Query<GuestQuery>, QueryRejection>,
+) -> Result<Json<ProfileDiff>, ApiError> {
+    let Query(dq) = dq.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let Query(gq) = gq.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let newest = state
+        .store
+        .latest_profile(&host_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("host '{host_id}'")))?;
+    let to_v = dq.to.unwrap_or(newest.version);
+    let from_v = dq.from.unwrap_or(to_v.saturating_sub(1).max(1));
+    let load = |v: u32| {
+        let store = state.store.clone();
+        let host_id = host_id.clone();
+        async move {
+            store
+                .profile_version(&host_id, v)
+                .await?
+                .map(|s| s.profile)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "version {v} of host '{host_id}' (it has {} versions)",
+                        newest.n_versions
+                    ))
+                })
+        }
+    };
+    let old = load(from_v).await?;
+    let new = load(to_v).await?;
+    let fleet = state.cache.fleet(&state.store).await?;
+    let guest = gq.guest(Some(&fleet))?;
+    let policy = gq.policy()?;
+
+    let gv = |p: &HostProfile| {
+        p.kvm
+            .as_ref()
+            .map(|k| k.guest_features)
+            .unwrap_or(FeatureSet::EMPTY)
+    };
+    let msrs = |p: &HostProfile| -> BTreeSet<u32> {
+        p.kvm
+            .as_ref()
+            .map(|k| k.msr_index_list.iter().copied().collect())
+            .unwrap_or_default()
+    };
+    let fmsr = |p: &HostProfile| -> std::collections::BTreeMap<u32, u64> {
+        p.kvm
+            .as_ref()
+            .map(|k| k.feature_msrs.iter().map(|m| (m.index, m.value)).collect())
+            .unwrap_or_default()
+    };
+    let (mo, mn) = (msrs(&old), msrs(&new));
+    let (fo, fnew) = (fmsr(&old), fmsr(&new));
+    let feature_msrs_changed = fo
+        .keys()
+        .chain(fnew.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|i| fo.get(i) != fnew.get(i))
+        .map(|&index| MsrChange {
+            index,
+            from: fo.get(&index).copied(),
+            to: fnew.get(&index).copied(),
         })
+        .collect();
+
+    // Targets: the engine's verdict from each version to each class of the current fleet (judged
+    // by the class's first host, as the graph does).
+    let graph = state.cache.graph(&fleet, &guest, &policy);
+    let mut targets_added = Vec::new();
+    let mut targets_removed = Vec::new();
+    for class in &graph.classes {
+        let Some(rep) = class.hosts.first().and_then(|h| fleet.get(h)) else {
+            continue;
+        };
+        let before =
+            shared::compare_with(&old, rep, &guest, &pair_policy(policy.clone(), &old, rep));
+        let after =
+            shared::compare_with(&new, rep, &guest, &pair_policy(policy.clone(), &new, rep));
+        let others = class.hosts.iter().filter(|h| **h != host_id).cloned();
+        match (before.compatible, after.compatible) {
+            (false, true) => targets_added.extend(others),
+            (true, false) => targets_removed.extend(others),
+            _ => {}
+        }
+    }
+    targets_added.sort();
+    targets_removed.sort();
+    Ok(Json(ProfileDiff {
+        host_id,
+        from_version: from_v,
+        to_version: to_v,
+        guest_features_added: gv(&new).difference(&gv(&old)),
+        guest_features_removed: gv(&old).difference(&gv(&new)),
+        host_features_added: new.cpu.features.difference(&old.cpu.features),
+        host_features_removed: old.cpu.features.difference(&new.cpu.features),
+        msrs_added: mn.difference(&mo).copied().collect(),
+        msrs_removed: mo.difference(&mn).copied().collect(),
+        feature_msrs_changed,
+        kernel: change(old.kernel_release.clone(), new.kernel_release.clone()),
+        microcode: change(old.cpu.microcode.clone(), new.cpu.microcode.clone()),
+        qemu: change(qemu_versions(&old), qemu_versions(&new)),
+        class_id: change(
+            Some(shared::class::class_id(&old)),
+            Some(shared::class::class_id(&new)),
+        ),
+        guest,
+        targets_added,
+        targets_removed,
+    }))
 }
 
 fn profile_error(e: ProfileError) -> ApiError {
@@ -56,14 +392,37 @@ fn profile_error(e: ProfileError) -> ApiError {
     ApiError::bad_request(code, e.to_string())
 }
 
-async fn upload(
+/// Store a host profile (collector; write token). A profile equal to the newest version adds
+/// nothing.
+#[utoipa::path(post, path = "/api/v1/hosts", tag = "hosts",
+    request_body(content = shared::api::EngineObject, description = "a host profile (shared::HostProfile, schema_version 1)"),
+    responses((status = 200, body = UploadReceipt), (status = 400, body = shared::api::ErrorBody),
+              (status = 401, body = shared::api::ErrorBody), (status = 413, body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<UploadReceipt>, ApiError> {
-    crate::auth::require_write(&state.store, &headers).await?;
+    let started = Instant::now();
+    let result = store_upload(&state, &headers, body).await;
+    let outcome = match &result {
+        Ok(r) if r.changed => Ingest::Stored,
+        Ok(_) => Ingest::Unchanged,
+        Err(_) => Ingest::Rejected,
+    };
+    state.metrics.ingest(outcome, started.elapsed());
+    result.map(Json)
+}
+
+async fn store_upload(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<UploadReceipt, ApiError> {
+    crate::auth::require_write(&state.store, headers).await?;
     let body = body.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,
             }
@@ -75,9 +434,9 @@ async fn upload(
         .map_err(|e| ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}")))?;
     let profile = HostProfile::from_json(text).map_err(profile_error)?;
     let upserted = state.store.upsert(&profile, &now_rfc3339()).await?;
-    Ok(Json(UploadReceipt {
+    Ok(UploadReceipt {
         host_id: profile.host_id,
         version: upserted.version,
         changed: upserted.changed,
-    }))
+    })
 }

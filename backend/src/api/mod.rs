@@ -1,18 +1,27 @@
 //! The REST API under `/api/v1`. Each resource module owns its router.
 
+pub mod baseline;
+pub mod catalog;
 pub mod charts;
 pub mod compat;
+pub mod graph;
+pub mod guest;
 pub mod hosts;
+pub mod openapi;
+pub mod stats;
 
 use axum::Router;
-use axum::routing::get;
 
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/health", get(|| async { "ok" }))
         .merge(hosts::router())
         .merge(compat::router())
+        .merge(graph::router())
+        .merge(baseline::router())
+        .merge(catalog::router())
+        .merge(stats::router())
         .merge(charts::router())
+        .merge(openapi::router())
 }

@@ -1,0 +1,187 @@
+//! `/api/v1/baseline`, `/api/v1/baseline/coverage`, `/api/v1/masks`: the engine's baseline and
+//! masking answers for hosts picked by id or label selector.
+
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use shared::api::{
+    BaselineAnswer, BaselineRequest, Coverage, CoverageEntry, HostLoss, MasksAnswer, MasksRequest,
+};
+use shared::models::ModelKind;
+use shared::profile::HostProfile;
+use shared::{GuestConfig, GuestCpu, Policy};
+
+use super::guest::pair_policy;
+use crate::AppState;
+use crate::cache::Fleet;
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/baseline", post(baseline))
+        .route("/baseline/coverage", get(coverage))
+        .route("/masks", post(masks))
+}
+
+fn pick<'a>(fleet: &'a Fleet, ids: &[String]) -> Result<Vec<&'a HostProfile>, ApiError> {
+    ids.iter()
+        .map(|id| {
+            fleet
+                .get(id)
+                .ok_or_else(|| ApiError::not_found(format!("host '{id}'")))
+        })
+        .collect()
+}
+
+/// The baseline CPU of hosts picked by id and/or label selector, with its exports.
+#[utoipa::path(post, path = "/api/v1/baseline", tag = "baseline", request_body = BaselineRequest,
+    responses((status = 200, body = BaselineAnswer), (status = 400, body = shared::api::ErrorBody),
+              (status = 404, body = shared::api::ErrorBody), (status = 422, body = shared::api::ErrorBody)))]
+pub async fn baseline(
+    State(state): State<AppState>,
+    body: Result<Json<BaselineRequest>, JsonRejection>,
+) -> Result<Json<BaselineAnswer>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
+    let fleet = state.cache.fleet(&state.store).await?;
+    let mut hosts = pick(&fleet, &req.hosts)?;
+    if let Some(sel) = &req.selector {
+        for p in &fleet.profiles {
+            let matches = sel.iter().all(|(k, v)| p.labels.get(k) == Some(v));
+            if matches && !hosts.iter().any(|h| h.host_id == p.host_id) {
+                hosts.push(p);
+            }
+        }
+    }
+    if hosts.is_empty() {
+        return Err(ApiError::bad_request(
+            "no_hosts",
+            "the baseline needs hosts: give 'hosts' (ids) or a 'selector' that matches some labels",
+        ));
+    }
+    let b = if hosts.len() == 1 {
+        shared::baseline::host_model(hosts[0], &req.options)
+    } else {
+        shared::baseline::baseline(&hosts, &req.options)
+    }
+    .map_err(|e| ApiError::unprocessable("no_baseline", e.to_string()))?;
+    let lost_per_host = hosts
+        .iter()
+        .map(|h| HostLoss {
+            host: h.host_id.clone(),
+            lost: h.kvm.as_ref().map_or(shared::FeatureSet::EMPTY, |k| {
+                k.guest_features.difference(&b.features)
+            }),
+        })
+        .collect();
+    Ok(Json(BaselineAnswer {
+        baseline: b,
+        lost_per_host,
+    }))
+}
+
+/// For each named QEMU model, how many hosts can run it (most first).
+#[utoipa::path(get, path = "/api/v1/baseline/coverage", tag = "baseline",
+    responses((status = 200, body = Coverage)))]
+pub async fn coverage(State(state): State<AppState>) -> Result<Json<Coverage>, ApiError> {
+    let fleet = state.cache.fleet(&state.store).await?;
+    Ok(Json(compute_coverage(&state, &fleet)?))
+}
+
+/// Coverage of every versioned QEMU model, from the engine's verdict of each class's first host
+/// against itself for a guest on the model; cached per generation.
+pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, ApiError> {
+    state
+        .cache
+        .derived(fleet, "coverage", || {
+            let graph = state
+                .cache
+                .graph(fleet, &GuestConfig::default(), &Policy::default());
+            let reps: Vec<(&HostProfile, usize)> = graph
+                .classes
+                .iter()
+                .filter_map(|c| {
+                    c.hosts
+                        .first()
+                        .and_then(|h| fleet.get(h))
+                        .map(|p| (p, c.hosts.len()))
+                })
+                .collect();
+            let mut models: Vec<CoverageEntry> = shared::models::models()
+                .versioned()
+                .filter(|m| m.kind == ModelKind::Qemu)
+                .map(|m| {
+                    let guest = GuestConfig {
+                        cpu: GuestCpu::Named {
+                            model: m.name.clone(),
+                            enable: Vec::new(),
+                            disable: Vec::new(),
+                        },
+                        ..GuestConfig::default()
+                    };
+                    let n_hosts = reps
+                        .iter()
+                        .filter(|(p, _)| {
+                            shared::compare_with(
+                                p,
+                                p,
+                                &guest,
+                                &pair_policy(Policy::default(), p, p),
+                            )
+                            .compatible
+                        })
+                        .map(|(_, n)| n)
+                        .sum();
+                    CoverageEntry {
+                        model: m.name.clone(),
+                        vendor: m.vendor.clone(),
+                        n_hosts,
+                    }
+                })
+                .collect();
+            models.sort_by(|a, b| {
+                b.n_hosts
+                    .cmp(&a.n_hosts)
+                    .then_with(|| a.model.cmp(&b.model))
+            });
+            Coverage {
+                n_hosts: fleet.profiles.len(),
+                models,
+            }
+        })
+        .map_err(ApiError::Internal)
+}
+
+/// Features to mask so that a pair (two hosts) or a pool (more) becomes compatible.
+#[utoipa::path(post, path = "/api/v1/masks", tag = "baseline", request_body = MasksRequest,
+    responses((status = 200, description = "kind: pair (shared::masks::PairMasks) or pool (shared::masks::PoolMasks)", body = shared::api::EngineObject), (status = 400, body = shared::api::ErrorBody),
+              (status = 404, body = shared::api::ErrorBody), (status = 422, body = shared::api::ErrorBody)))]
+pub async fn masks(
+    State(state): State<AppState>,
+    body: Result<Json<MasksRequest>, JsonRejection>,
+) -> Result<Json<MasksAnswer>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
+    if req.hosts.len() < 2 {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "masks need at least two hosts in 'hosts' (a pair, or a pool), got {}",
+                req.hosts.len()
+            ),
+        ));
+    }
+    let fleet = state.cache.fleet(&state.store).await?;
+    let hosts = pick(&fleet, &req.hosts)?;
+    let unprocessable =
+        |e: shared::masks::MaskError| ApiError::unprocessable("no_masks", e.to_string());
+    let answer = if let [src, dst] = hosts.as_slice() {
+        MasksAnswer::Pair(Box::new(
+            shared::masks::pair_masks(src, dst, &req.policy).map_err(unprocessable)?,
+        ))
+    } else {
+        MasksAnswer::Pool(Box::new(
+            shared::masks::pool_masks(&hosts, &req.policy).map_err(unprocessable)?,
+        ))
+    };
+    Ok(Json(answer))
+}

@@ -1,0 +1,168 @@
+//! `/api/v1/classes`, `/api/v1/pools`, `/api/v1/graph`: the engine's compatibility graph of the
+//! fleet for a guest policy, cached per store generation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use shared::api::{ClassList, ClassSummary, GraphAnswer, GraphRequest, PoolList, PoolSummary};
+use shared::graph::CompatGraph;
+use shared::profile::HostProfile;
+
+use super::guest::{GuestQuery, validate};
+use crate::AppState;
+use crate::cache::Fleet;
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/classes", get(classes))
+        .route("/pools", get(pools))
+        .route("/graph", get(graph_get).post(graph_post))
+}
+
+/// The fleet and its graph for the guest configuration of a query.
+pub async fn graph_for(
+    state: &AppState,
+    q: &GuestQuery,
+) -> Result<(Arc<Fleet>, Arc<CompatGraph>), ApiError> {
+    let fleet = state.cache.fleet(&state.store).await?;
+    let guest = q.guest(Some(&fleet))?;
+    let policy = q.policy()?;
+    let graph = state.cache.graph(&fleet, &guest, &policy);
+    Ok((fleet, graph))
+}
+
+fn labels_of(fleet: &Fleet, hosts: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for p in hosts.iter().filter_map(|h| fleet.get(h)) {
+        for (k, v) in &p.labels {
+            out.entry(k.clone()).or_default().insert(v.clone());
+        }
+    }
+    out.into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
+}
+
+pub const GUEST_PARAMS_DOC: &str = "cpu=host-passthrough (default) | host-model | MODEL | baseline, enable=, disable=, allow_vendor_change=, tsc_khz=, src_qemu=, dst_qemu=";
+
+/// Host classes for a guest policy.
+#[utoipa::path(get, path = "/api/v1/classes", tag = "graph",
+    params(("cpu" = Option<String>, Query, description = "host-passthrough (default), host-model, a QEMU model, or baseline")),
+    responses((status = 200, body = ClassList), (status = 400, body = shared::api::ErrorBody)))]
+pub async fn classes(
+    State(state): State<AppState>,
+    q: Result<Query<GuestQuery>, QueryRejection>,
+) -> Result<Json<ClassList>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let (fleet, g) = graph_for(&state, &q).await?;
+    Ok(Json(ClassList {
+        guest: g.guest.clone(),
+        n_hosts: g.n_hosts,
+        classes: g
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(index, c)| ClassSummary {
+                index,
+                class_id: c.class_id.clone(),
+                vendor: c.vendor.clone(),
+                n_hosts: c.hosts.len(),
+                hosts: c.hosts.clone(),
+                labels: labels_of(&fleet, &c.hosts),
+                n_guest_features: c.n_guest_features,
+                self_compatible: c.self_compatible,
+                pool: c.pool,
+            })
+            .collect(),
+    }))
+}
+
+/// Migration pools for a guest policy, largest first.
+#[utoipa::path(get, path = "/api/v1/pools", tag = "graph",
+    params(("cpu" = Option<String>, Query, description = "host-passthrough (default), host-model, a QEMU model, or baseline")),
+    responses((status = 200, body = PoolList), (status = 400, body = shared::api::ErrorBody)))]
+pub async fn pools(
+    State(state): State<AppState>,
+    q: Result<Query<GuestQuery>, QueryRejection>,
+) -> Result<Json<PoolList>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let (_, g) = graph_for(&state, &q).await?;
+    Ok(Json(PoolList {
+        guest: g.guest.clone(),
+        n_hosts: g.n_hosts,
+        pools: g
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(index, p)| PoolSummary {
+                index,
+                n_hosts: p.n_hosts,
+                classes: p
+                    .classes
+                    .iter()
+                    .map(|&c| g.classes[c].class_id.clone())
+                    .collect(),
+                internally_compatible: p.internally_compatible,
+                drains_to: p.drains_to.clone(),
+            })
+            .collect(),
+    }))
+}
+
+fn answer(fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
+    GraphAnswer {
+        class_labels: g
+            .classes
+            .iter()
+            .map(|c| labels_of(fleet, &c.hosts))
+            .collect(),
+        graph: g.clone(),
+    }
+}
+
+/// The class graph: nodes (classes with hosts and labels), directed edges, pools.
+#[utoipa::path(get, path = "/api/v1/graph", tag = "graph",
+    params(("cpu" = Option<String>, Query, description = "host-passthrough (default), host-model, a QEMU model, or baseline")),
+    responses((status = 200, body = GraphAnswer), (status = 400, body = shared::api::ErrorBody)))]
+pub async fn graph_get(
+    State(state): State<AppState>,
+    q: Result<Query<GuestQuery>, QueryRejection>,
+) -> Result<Json<GraphAnswer>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let (fleet, g) = graph_for(&state, &q).await?;
+    Ok(Json(answer(&fleet, &g)))
+}
+
+/// The class graph for a guest configuration and policy given as JSON, of all hosts or some.
+#[utoipa::path(post, path = "/api/v1/graph", tag = "graph", request_body = GraphRequest,
+    responses((status = 200, body = GraphAnswer), (status = 400, body = shared::api::ErrorBody),
+              (status = 404, body = shared::api::ErrorBody)))]
+pub async fn graph_post(
+    State(state): State<AppState>,
+    body: Result<Json<GraphRequest>, JsonRejection>,
+) -> Result<Json<GraphAnswer>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
+    validate(&req.guest)?;
+    let fleet = state.cache.fleet(&state.store).await?;
+    let g = match &req.hosts {
+        None => state.cache.graph(&fleet, &req.guest, &req.policy),
+        Some(ids) => {
+            let picked: Vec<HostProfile> = ids
+                .iter()
+                .map(|id| {
+                    fleet
+                        .get(id)
+                        .cloned()
+                        .ok_or_else(|| ApiError::not_found(format!("host '{id}'")))
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(shared::graph::build(&picked, &req.guest, &req.policy))
+        }
+    };
+    Ok(Json(answer(&fleet, &g)))
+}

@@ -1,0 +1,165 @@
+//! Derived data cached per store generation: the fleet's newest profiles, graphs (classes and
+//! pools) per guest policy, and model coverage. A write bumps the generation; the next read
+//! refreshes only what changed, so 10,000 hosts stay fast.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use shared::graph::CompatGraph;
+use shared::profile::HostProfile;
+use shared::{GuestConfig, Policy};
+
+use crate::store::{Store, StoreError};
+
+/// The newest profile of every host at one generation, ordered by host id.
+#[derive(Debug)]
+pub struct Fleet {
+    pub generation: u64,
+    pub profiles: Vec<HostProfile>,
+    pub versions: Vec<u32>,
+    pub n_versions: Vec<u32>,
+    pub index: HashMap<String, usize>,
+}
+
+impl Fleet {
+    pub fn get(&self, host_id: &str) -> Option<&HostProfile> {
+        self.index.get(host_id).map(|&i| &self.profiles[i])
+    }
+}
+
+type GraphKey = String;
+
+#[derive(Debug, Default)]
+pub struct Cache {
+    fleet: tokio::sync::Mutex<Option<Arc<Fleet>>>,
+    graphs: Mutex<(u64, HashMap<GraphKey, Arc<CompatGraph>>)>,
+    derived: Mutex<(u64, HashMap<String, Arc<serde_json::Value>>)>,
+    refreshing: std::sync::atomic::AtomicBool,
+}
+
+impl Cache {
+    /// The cached fleet if it is current, without waiting; else `None`, and a refresh starts in
+    /// the background (one at a time). For point reads that can fall back to the database.
+    pub fn current(self: &Arc<Self>, store: &Store) -> Option<Arc<Fleet>> {
+        use std::sync::atomic::Ordering;
+        let generation = store.generation();
+        if let Ok(slot) = self.fleet.try_lock()
+            && let Some(f) = slot.as_ref()
+            && f.generation == generation
+        {
+            return Some(Arc::clone(f));
+        }
+        if !self.refreshing.swap(true, Ordering::SeqCst) {
+            let (cache, store) = (Arc::clone(self), store.clone());
+            tokio::spawn(async move {
+                if let Err(e) = cache.fleet(&store).await {
+                    tracing::warn!(error = %e, "background refresh of the fleet cache failed");
+                }
+                cache.refreshing.store(false, Ordering::SeqCst);
+            });
+        }
+        None
+    }
+
+    /// The fleet at the store's current generation (refreshing changed hosts only).
+    pub async fn fleet(&self, store: &Store) -> Result<Arc<Fleet>, StoreError> {
+        let generation = store.generation();
+        let mut slot = self.fleet.lock().await;
+        if let Some(f) = slot.as_ref()
+            && f.generation == generation
+        {
+            return Ok(Arc::clone(f));
+        }
+        let fleet = match slot.as_ref() {
+            None => {
+                let all = store.latest_profiles().await?;
+                let mut f = Fleet {
+                    generation,
+                    profiles: Vec::with_capacity(all.len()),
+                    versions: Vec::with_capacity(all.len()),
+                    n_versions: Vec::with_capacity(all.len()),
+                    index: HashMap::with_capacity(all.len()),
+                };
+                for s in all {
+                    f.index.insert(s.profile.host_id.clone(), f.profiles.len());
+                    f.versions.push(s.version);
+                    f.n_versions.push(s.n_versions);
+                    f.profiles.push(s.profile);
+                }
+                f
+            }
+            Some(old) => {
+                let latest = store.latest_versions().await?;
+                let mut f = Fleet {
+                    generation,
+                    profiles: Vec::with_capacity(latest.len()),
+                    versions: Vec::with_capacity(latest.len()),
+                    n_versions: Vec::with_capacity(latest.len()),
+                    index: HashMap::with_capacity(latest.len()),
+                };
+                for lv in latest {
+                    let profile = match old.index.get(&lv.host_id) {
+                        Some(&i) if old.versions[i] == lv.version => old.profiles[i].clone(),
+                        _ => match store.profile_version(&lv.host_id, lv.version).await? {
+                            Some(s) => s.profile,
+                            None => continue,
+                        },
+                    };
+                    f.index.insert(lv.host_id, f.profiles.len());
+                    f.versions.push(lv.version);
+                    f.n_versions.push(lv.n_versions);
+                    f.profiles.push(profile);
+                }
+                f
+            }
+        };
+        let fleet = Arc::new(fleet);
+        *slot = Some(Arc::clone(&fleet));
+        Ok(fleet)
+    }
+
+    /// The engine's graph of `fleet` for a guest configuration and policy, built once per
+    /// generation.
+    pub fn graph(&self, fleet: &Fleet, guest: &GuestConfig, policy: &Policy) -> Arc<CompatGraph> {
+        let key = serde_json::to_string(&(guest, policy)).unwrap_or_default();
+        {
+            let mut g = self.graphs.lock().unwrap_or_else(PoisonError::into_inner);
+            if g.0 != fleet.generation {
+                *g = (fleet.generation, HashMap::new());
+            }
+            if let Some(found) = g.1.get(&key) {
+                return Arc::clone(found);
+            }
+        }
+        let built = Arc::new(shared::graph::build(&fleet.profiles, guest, policy));
+        let mut g = self.graphs.lock().unwrap_or_else(PoisonError::into_inner);
+        if g.0 == fleet.generation {
+            g.1.insert(key, Arc::clone(&built));
+        }
+        built
+    }
+
+    /// Any other derived answer (as JSON), computed once per generation under `key`.
+    pub fn derived<T, F>(&self, fleet: &Fleet, key: &str, compute: F) -> Result<T, String>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnOnce() -> T,
+    {
+        {
+            let mut d = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
+            if d.0 != fleet.generation {
+                *d = (fleet.generation, HashMap::new());
+            }
+            if let Some(v) = d.1.get(key) {
+                return serde_json::from_value((**v).clone()).map_err(|e| e.to_string());
+            }
+        }
+        let value = compute();
+        let json = serde_json::to_value(&value).map_err(|e| e.to_string())?;
+        let mut d = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
+        if d.0 == fleet.generation {
+            d.1.insert(key.to_owned(), Arc::new(json));
+        }
+        Ok(value)
+    }
+}

@@ -1,0 +1,119 @@
+//! Counters for `/metrics` (Prometheus text exposition, written by hand).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the ingest latency histogram, seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    ingest_stored: AtomicU64,
+    ingest_unchanged: AtomicU64,
+    ingest_rejected: AtomicU64,
+    ingest_buckets: [AtomicU64; BUCKETS.len()],
+    ingest_count: AtomicU64,
+    ingest_micros_sum: AtomicU64,
+}
+
+/// Outcome of one upload.
+#[derive(Debug, Clone, Copy)]
+pub enum Ingest {
+    Stored,
+    Unchanged,
+    Rejected,
+}
+
+/// Fleet gauges, read at scrape time.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    pub hosts: usize,
+    pub versions: u64,
+    pub classes: usize,
+    pub pools: usize,
+}
+
+impl Metrics {
+    pub fn ingest(&self, outcome: Ingest, took: Duration) {
+        match outcome {
+            Ingest::Stored => &self.ingest_stored,
+            Ingest::Unchanged => &self.ingest_unchanged,
+            Ingest::Rejected => &self.ingest_rejected,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        let secs = took.as_secs_f64();
+        for (b, le) in self.ingest_buckets.iter().zip(BUCKETS) {
+            if secs <= le {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.ingest_count.fetch_add(1, Ordering::Relaxed);
+        self.ingest_micros_sum.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The text exposition format, version 0.0.4.
+    pub fn render(&self, g: Gauges) -> String {
+        let mut out = String::new();
+        let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        let n = |x: usize| u64::try_from(x).unwrap_or(u64::MAX);
+        gauge(&mut out, "fleetcompat_hosts", "Hosts stored.", n(g.hosts));
+        gauge(
+            &mut out,
+            "fleetcompat_profile_versions",
+            "Profile versions stored.",
+            g.versions,
+        );
+        gauge(
+            &mut out,
+            "fleetcompat_classes",
+            "Host classes (host-passthrough guests).",
+            n(g.classes),
+        );
+        gauge(
+            &mut out,
+            "fleetcompat_pools",
+            "Migration pools (host-passthrough guests).",
+            n(g.pools),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fleetcompat_ingest_total Profile uploads by result.\n# TYPE fleetcompat_ingest_total counter"
+        );
+        for (label, c) in [
+            ("stored", &self.ingest_stored),
+            ("unchanged", &self.ingest_unchanged),
+            ("rejected", &self.ingest_rejected),
+        ] {
+            let _ = writeln!(
+                out,
+                "fleetcompat_ingest_total{{result=\"{label}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP fleetcompat_ingest_seconds Time to validate and store one upload.\n# TYPE fleetcompat_ingest_seconds histogram"
+        );
+        for (b, le) in self.ingest_buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                out,
+                "fleetcompat_ingest_seconds_bucket{{le=\"{le}\"}} {}",
+                b.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.ingest_count.load(Ordering::Relaxed);
+        #[expect(clippy::cast_precision_loss, reason = "a metric")]
+        let sum = self.ingest_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "fleetcompat_ingest_seconds_bucket{{le=\"+Inf\"}} {count}\nfleetcompat_ingest_seconds_sum {sum}\nfleetcompat_ingest_seconds_count {count}"
+        );
+        out
+    }
+}

@@ -1,0 +1,529 @@
+//! The API through `app()` without a socket, against a real SQLite database.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use backend::{AppState, Store, app, demo};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-write-token";
+
+async fn demo_state() -> AppState {
+    let store = Store::in_memory().await.expect("in-memory store");
+    backend::auth::ensure_write_token(&store, Some(TOKEN))
+        .await
+        .expect("token");
+    for p in demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo fleet") {
+        store
+            .upsert(&p, "2026-11-22T00:00:00Z")
+            .await
+            .expect("upsert");
+    }
+    AppState::new(store)
+}
+
+async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, Value, String) {
+    let resp = app(state.clone()).oneshot(req).await.expect("response");
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
+    let (s, v, _) = send(
+        state,
+        Request::get(uri).body(Body::empty()).expect("request"),
+    )
+    .await;
+    (s, v)
+}
+
+async fn post(state: &AppState, uri: &str, body: &Value) -> (StatusCode, Value) {
+    let (s, v, _) = send(
+        state,
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from(body.to_string()))
+            .expect("request"),
+    )
+    .await;
+    (s, v)
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| h["host_id"].as_str().expect("host_id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn hosts_list_filters_by_label_vendor_class_model_and_pool() {
+    let s = demo_state().await;
+    let (st, all) = get(&s, "/api/v1/hosts").await;
+    assert_eq!(st, StatusCode::OK);
+    let n_all = all["n_hosts"].as_u64().expect("n");
+    assert!(n_all > 150, "{n_all}");
+
+    let (_, sky) = get(&s, "/api/v1/hosts?label=cluster=fra-sky-01").await;
+    let sky_ids = ids(&sky);
+    assert!(!sky_ids.is_empty());
+    assert!(
+        sky_ids.iter().all(|h| h.starts_with("fra-sky-01-")),
+        "{sky_ids:?}"
+    );
+
+    let (_, amd) = get(&s, "/api/v1/hosts?vendor=amd").await;
+    let (_, intel) = get(&s, "/api/v1/hosts?vendor=intel").await;
+    let (n_amd, n_intel) = (
+        amd["n_hosts"].as_u64().expect("n"),
+        intel["n_hosts"].as_u64().expect("n"),
+    );
+    assert!(n_amd > 0 && n_intel > 0 && n_amd + n_intel <= n_all);
+
+    let class = sky["hosts"][0]["class_id"]
+        .as_str()
+        .expect("class")
+        .to_owned();
+    let (_, same) = get(&s, &format!("/api/v1/hosts?class={class}")).await;
+    assert!(ids(&same).contains(&sky_ids[0]));
+    assert!(
+        same["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .all(|h| h["class_id"] == class.as_str())
+    );
+
+    // A model no AMD host can run (Intel-only features) keeps only Intel hosts, and fewer.
+    let (st, sapphire) = get(&s, "/api/v1/hosts?model=SapphireRapids-v1").await;
+    assert_eq!(st, StatusCode::OK, "{sapphire}");
+    let (_, v1) = get(&s, "/api/v1/hosts?model=x86-64-v1").await;
+    let _ = v1;
+    let (_, old) = get(&s, "/api/v1/hosts?model=Westmere-v1").await;
+    assert!(
+        sapphire["n_hosts"].as_u64() < old["n_hosts"].as_u64(),
+        "{} vs {}",
+        sapphire["n_hosts"],
+        old["n_hosts"]
+    );
+    let (st, bad) = get(&s, "/api/v1/hosts?model=NoSuchCpu").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("NoSuchCpu"),
+        "{bad}"
+    );
+
+    let (_, pools) = get(&s, "/api/v1/pools").await;
+    let p0 = pools["pools"][0]["n_hosts"].as_u64().expect("pool 0");
+    let (_, in_p0) = get(&s, "/api/v1/hosts?pool=0").await;
+    assert_eq!(in_p0["n_hosts"].as_u64(), Some(p0));
+    let (st, _) = get(&s, "/api/v1/hosts?pool=9999").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, e) = get(&s, "/api/v1/hosts?label=nonsense").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("key=value")
+    );
+}
+
+#[tokio::test]
+async fn compat_takes_hosts_or_classes_and_a_guest_by_query_or_json() {
+    let s = demo_state().await;
+    let (st, v) = get(&s, "/api/v1/compat?from=fra-sky-01-01&to=fra-sky-02-01").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["compatible"], false);
+    assert!(v["reasons"].to_string().contains("rtm"));
+
+    // A named model without TSX goes both ways.
+    let (_, named) = get(&s, "/api/v1/compat?from=fra-sky-01-01&to=fra-sky-02-01&cpu=Skylake-Server-v1&disable=hle,rtm,pku").await;
+    assert_eq!(named["compatible"], true, "{named}");
+    let (st, bad) = get(
+        &s,
+        "/api/v1/compat?from=fra-sky-01-01&to=fra-sky-02-01&cpu=host&disable=nosuchflag",
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("nosuchflag")
+    );
+
+    // Class ids work in place of host ids.
+    let (_, h) = get(&s, "/api/v1/hosts?label=cluster=fra-sky-02").await;
+    let class = h["hosts"][0]["class_id"]
+        .as_str()
+        .expect("class")
+        .to_owned();
+    let (st, by_class) = get(&s, &format!("/api/v1/compat?from=fra-sky-01-01&to={class}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(by_class["compatible"], false);
+
+    let (st, posted) = post(
+        &s,
+        "/api/v1/compat",
+        &json!({"from": "fra-sky-01-01", "to": "fra-sky-02-01", "guest": {"cpu": {"mode": "host-model"}}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{posted}");
+    assert_eq!(posted["guest"]["cpu"]["mode"], "host-model");
+    let (st, e) = get(&s, "/api/v1/compat?from=fra-sky-01-01&to=nope").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(e["error"]["message"].as_str().expect("m").contains("nope"));
+    let (st, e) = get(&s, "/api/v1/compat?from=fra-sky-01-01").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(e["error"]["message"].as_str().expect("m").contains("'to'"));
+}
+
+#[tokio::test]
+async fn classes_pools_and_graph_agree_and_name_labels() {
+    let s = demo_state().await;
+    let (_, c) = get(&s, "/api/v1/classes").await;
+    let (_, g) = get(&s, "/api/v1/graph").await;
+    let (_, p) = get(&s, "/api/v1/pools?cpu=host-model").await;
+    let n_classes = c["classes"].as_array().expect("classes").len();
+    assert!(n_classes > 3);
+    assert_eq!(g["classes"].as_array().expect("classes").len(), n_classes);
+    assert_eq!(
+        g["class_labels"].as_array().expect("labels").len(),
+        n_classes
+    );
+    assert!(c["classes"][0]["labels"]["cluster"].is_array());
+    let hosts_in_classes: u64 = c["classes"]
+        .as_array()
+        .expect("c")
+        .iter()
+        .map(|x| x["n_hosts"].as_u64().expect("n"))
+        .sum();
+    assert_eq!(Some(hosts_in_classes), c["n_hosts"].as_u64());
+    let hosts_in_pools: u64 = p["pools"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|x| x["n_hosts"].as_u64().expect("n"))
+        .sum();
+    assert_eq!(Some(hosts_in_pools), p["n_hosts"].as_u64());
+    // A fleet-wide baseline guest can go everywhere (one pool), unlike host-passthrough.
+    let (st, b) = get(&s, "/api/v1/pools?cpu=baseline").await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (_, hp) = get(&s, "/api/v1/pools").await;
+    assert!(
+        b["pools"].as_array().expect("p").len() < hp["pools"].as_array().expect("p").len(),
+        "{b}"
+    );
+
+    let (st, sub) = post(
+        &s,
+        "/api/v1/graph",
+        &json!({"hosts": ["fra-sky-01-01", "fra-sky-02-01"]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{sub}");
+    assert_eq!(sub["n_hosts"], 2);
+    assert_eq!(sub["edges"].as_array().expect("edges").len(), 1, "{sub}");
+    let (st, e) = post(
+        &s,
+        "/api/v1/graph",
+        &json!({"guest": {"cpu": {"mode": "named", "model": "Nope-v9"}}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("Nope-v9")
+    );
+}
+
+#[tokio::test]
+async fn baseline_by_selector_exports_and_lists_losses_and_coverage_counts_hosts() {
+    let s = demo_state().await;
+    let (st, b) = post(
+        &s,
+        "/api/v1/baseline",
+        &json!({"selector": {"zone": "fra"}, "hosts": []}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert!(b["exports"]["qemu"].as_str().expect("qemu").len() > 3);
+    assert!(
+        b["exports"]["libvirt"]
+            .as_str()
+            .expect("libvirt")
+            .contains("<cpu")
+    );
+    assert!(b["exports"]["nova"]["cpu_models"].is_array());
+    assert!(b["exports"]["kubevirt"].is_object());
+    let losses = b["lost_per_host"].as_array().expect("losses");
+    assert_eq!(losses.len(), b["hosts"].as_array().expect("hosts").len());
+    assert!(
+        losses
+            .iter()
+            .any(|l| !l["lost"].as_array().expect("lost").is_empty())
+    );
+
+    let (st, e) = post(&s, "/api/v1/baseline", &json!({"hosts": ["ghost"]})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(e["error"]["message"].as_str().expect("m").contains("ghost"));
+    let (st, _) = post(
+        &s,
+        "/api/v1/baseline",
+        &json!({"selector": {"zone": "mars"}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    let (st, cov) = get(&s, "/api/v1/baseline/coverage").await;
+    assert_eq!(st, StatusCode::OK);
+    let models = cov["models"].as_array().expect("models");
+    let n = cov["n_hosts"].as_u64().expect("n");
+    let first = models[0]["n_hosts"].as_u64().expect("first");
+    let last = models.last().expect("last")["n_hosts"]
+        .as_u64()
+        .expect("last");
+    assert!(first <= n && first > last, "{first} {last} {n}");
+}
+
+#[tokio::test]
+async fn masks_for_a_pair_and_a_pool() {
+    let s = demo_state().await;
+    let (st, pair) = post(
+        &s,
+        "/api/v1/masks",
+        &json!({"hosts": ["fra-sky-01-01", "fra-sky-02-01"]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{pair}");
+    assert_eq!(pair["kind"], "pair");
+    assert!(
+        pair["source"]["disable"].to_string().contains("rtm"),
+        "{pair}"
+    );
+    let (st, pool) = post(
+        &s,
+        "/api/v1/masks",
+        &json!({"hosts": ["fra-sky-01-01", "fra-sky-02-01", "fra-ice-01-01"]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{pool}");
+    assert_eq!(pool["kind"], "pool");
+    let (st, e) = post(&s, "/api/v1/masks", &json!({"hosts": ["fra-sky-01-01"]})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("two hosts")
+    );
+}
+
+#[tokio::test]
+async fn catalog_stats_metrics_charts_and_openapi() {
+    let s = demo_state().await;
+    let (_, models) = get(&s, "/api/v1/models").await;
+    assert!(
+        models
+            .as_array()
+            .expect("models")
+            .iter()
+            .any(|m| m["name"] == "Skylake-Server-v4")
+    );
+    let (_, features) = get(&s, "/api/v1/features").await;
+    let f = features
+        .as_array()
+        .expect("features")
+        .iter()
+        .find(|f| f["name"] == "invtsc")
+        .expect("invtsc");
+    assert_eq!(f["migratable"], false);
+    let (_, stats) = get(&s, "/api/v1/stats").await;
+    assert!(stats["n_classes"].as_u64().expect("c") > 3);
+    assert_eq!(stats["n_hosts"], stats["n_versions"]);
+
+    let (st, _, text) = send(&s, Request::get("/metrics").body(Body::empty()).expect("r")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        text.contains(&format!("fleetcompat_hosts {}", stats["n_hosts"])),
+        "{text}"
+    );
+    assert!(text.contains("fleetcompat_ingest_seconds_bucket{le=\"+Inf\"}"));
+
+    for chart in [
+        "class-sizes",
+        "baseline-coverage",
+        "feature-prevalence",
+        "pool-sizes",
+    ] {
+        let (st, _, svg) = send(
+            &s,
+            Request::get(format!("/api/v1/charts/{chart}.svg"))
+                .body(Body::empty())
+                .expect("r"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{chart}");
+        let marks = svg.matches("<rect").count() + svg.matches("<polyline").count();
+        assert!(svg.starts_with("<svg") && marks > 2, "{chart}: {svg:.200}");
+    }
+
+    let (st, doc) = get(&s, "/api/v1/openapi.json").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
+    for path in [
+        "/api/v1/hosts",
+        "/api/v1/hosts/{host_id}/diff",
+        "/api/v1/compat",
+        "/api/v1/graph",
+        "/api/v1/baseline",
+        "/api/v1/masks",
+        "/api/v1/stats",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    assert!(doc["components"]["schemas"]["HostList"].is_object());
+    assert!(doc["components"]["schemas"]["GuestCpu"].is_object());
+}
+
+#[tokio::test]
+async fn history_diff_names_changes_and_targets_gained() {
+    let s = demo_state().await;
+    let (_, mut p) = get(&s, "/api/v1/hosts/fra-sky-01-01").await;
+    // A microcode update turns TSX off, a kernel upgrade drops an MSR.
+    let kvm = &mut p["kvm"];
+    let feats: Vec<Value> = kvm["guest_features"]
+        .as_array()
+        .expect("gf")
+        .iter()
+        .filter(|f| *f != "rtm" && *f != "hle")
+        .cloned()
+        .collect();
+    kvm["guest_features"] = Value::Array(feats);
+    let dropped = kvm["msr_index_list"].as_array_mut().expect("msrs").pop();
+    p["kernel_release"] = json!("6.12.0-test");
+    p["cpu"]["microcode"] = json!("0xdeadbeef");
+    let (st, r) = post(&s, "/api/v1/hosts", &p).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["version"], 2);
+    assert_eq!(r["changed"], true);
+    let (st, again) = post(&s, "/api/v1/hosts", &p).await;
+    assert_eq!(
+        (st, again["changed"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+
+    let (_, vs) = get(&s, "/api/v1/hosts/fra-sky-01-01/versions").await;
+    assert_eq!(vs["versions"].as_array().expect("v").len(), 2);
+    let (st, d) = get(&s, "/api/v1/hosts/fra-sky-01-01/diff").await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    assert_eq!(d["guest_features_removed"], json!(["hle", "rtm"]), "{d}");
+    assert_eq!(d["kernel"]["to"], "6.12.0-test");
+    assert_eq!(d["microcode"]["to"], "0xdeadbeef");
+    if let Some(m) = dropped {
+        assert_eq!(d["msrs_removed"], json!([m]));
+    }
+    let added: Vec<&str> = d["targets_added"]
+        .as_array()
+        .expect("t")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(added.contains(&"fra-sky-02-01"), "{d}");
+    assert!(
+        d["targets_removed"].as_array().expect("t").is_empty(),
+        "{d}"
+    );
+    let (st, _) = get(&s, "/api/v1/hosts/fra-sky-01-01/diff?from=1&to=7").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Delete needs the write token, then forgets the host.
+    let (st, _, _) = send(
+        &s,
+        Request::delete("/api/v1/hosts/fra-sky-01-01")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, _) = send(
+        &s,
+        Request::delete("/api/v1/hosts/fra-sky-01-01")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = get(&s, "/api/v1/hosts/fra-sky-01-01").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, list) = get(&s, "/api/v1/hosts?label=cluster=fra-sky-01").await;
+    assert!(!ids(&list).contains(&"fra-sky-01-01".to_owned()));
+}
+
+#[tokio::test]
+async fn reads_need_a_token_when_required() {
+    let store = Store::in_memory().await.expect("store");
+    backend::auth::ensure_write_token(&store, Some(TOKEN))
+        .await
+        .expect("w");
+    backend::auth::ensure_read_token(&store, Some("reader"))
+        .await
+        .expect("r");
+    let s = AppState::new(store).with_read_token_required(true);
+    let (st, e) = get(&s, "/api/v1/hosts").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("read token")
+    );
+    let (st, _, _) = send(&s, Request::get("/metrics").body(Body::empty()).expect("r")).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    for token in ["reader", TOKEN] {
+        let (st, _, _) = send(
+            &s,
+            Request::get("/api/v1/hosts")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .expect("r"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{token}");
+    }
+    let (st, _, _) = send(
+        &s,
+        Request::get("/api/v1/hosts")
+            .header(header::AUTHORIZATION, "Bearer wrong")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, _) = send(
+        &s,
+        Request::get("/api/v1/health")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+}

@@ -1,0 +1,158 @@
+//! Durability: kill -9 the real `fleetcompat serve` while 100 concurrent clients upload; after a
+//! restart every upload that got a 2xx is there and `PRAGMA integrity_check` is ok.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The server binary: FLEETCOMPAT_BIN_DIR (set by `cargo xtask test`), else the one cargo built
+/// for this test.
+fn server_binary() -> PathBuf {
+    std::env::var_os("FLEETCOMPAT_BIN_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_fleetcompat")),
+        |d| PathBuf::from(d).join("fleetcompat"),
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .new_agent()
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(db: &Path, token: &str) -> Server {
+    let port = free_port();
+    let child = Command::new(server_binary())
+        .arg("serve")
+        .arg("--db")
+        .arg(db)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--token", token])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start fleetcompat serve");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !agent()
+        .get(&format!("{url}/api/v1/health"))
+        .call()
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "server did not start on {url}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, url }
+}
+
+#[test]
+fn kill_9_during_100_concurrent_uploads_loses_no_acknowledged_upload() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("fleet.db");
+    let token = "durability-token";
+    let template = backend::demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo")[0].clone();
+    let mut server = start(&db, token);
+
+    let acked: Arc<Mutex<Vec<(String, u32)>>> = Arc::default();
+    let done = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..100)
+        .map(|c| {
+            let (acked, done, url) = (Arc::clone(&acked), Arc::clone(&done), server.url.clone());
+            let mut p = template.clone();
+            std::thread::spawn(move || {
+                let agent = agent();
+                for i in 0..1000 {
+                    p.host_id = format!("durable-{c:03}-{i:04}");
+                    let body = serde_json::to_string(&p).expect("json");
+                    let Ok(mut resp) = agent
+                        .post(&format!("{url}/api/v1/hosts"))
+                        .header("Authorization", &format!("Bearer {token}"))
+                        .header("Content-Type", "application/json")
+                        .send(body.as_bytes())
+                    else {
+                        return; // the server is gone
+                    };
+                    if resp.status().is_success() {
+                        let v: serde_json::Value = serde_json::from_str(
+                            &resp.body_mut().read_to_string().unwrap_or_default(),
+                        )
+                        .unwrap_or_default();
+                        let version = v["version"].as_u64().and_then(|v| u32::try_from(v).ok());
+                        acked
+                            .lock()
+                            .expect("lock")
+                            .push((p.host_id.clone(), version.unwrap_or(0)));
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let uploads run, then kill -9 in the middle of them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.load(Ordering::SeqCst) < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.child.kill().expect("kill -9 the server");
+    let _ = server.child.wait();
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        acked.len() >= 300,
+        "only {} uploads succeeded before the kill",
+        acked.len()
+    );
+
+    // Restart on the same database: every acknowledged upload is there.
+    let server = start(&db, token);
+    let agent = agent();
+    for (host, version) in &acked {
+        assert_eq!(*version, 1, "{host}");
+        let resp = agent
+            .get(&format!("{}/api/v1/hosts/{host}", server.url))
+            .call()
+            .expect("get");
+        assert_eq!(resp.status(), 200, "acknowledged upload of {host} is lost");
+    }
+    let mut resp = agent
+        .get(&format!("{}/api/v1/stats", server.url))
+        .call()
+        .expect("stats");
+    let stats: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
+    let n = stats["n_hosts"].as_u64().expect("n_hosts");
+    assert!(n >= acked.len() as u64, "{n} < {}", acked.len());
+    drop(server);
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let check = rt.block_on(async {
+        let store = backend::Store::open(&db).await.expect("reopen");
+        store.integrity_check().await.expect("integrity_check")
+    });
+    assert_eq!(check, "ok");
+}
