@@ -3,6 +3,7 @@
 
 mod components;
 mod fetch;
+pub mod layout;
 mod pages;
 pub mod router;
 
@@ -23,6 +24,9 @@ fn App() -> impl IntoView {
     let page = move || {
         match location.page.get() {
         Page::Fleet => view! { <pages::fleet::FleetPage/> }.into_any(),
+        Page::Graph => view! { <pages::graph::GraphPage/> }.into_any(),
+        Page::Baseline => view! { <pages::baseline::BaselinePage/> }.into_any(),
+        Page::WhatIf => view! { <pages::whatif::WhatIfPage/> }.into_any(),
         Page::Host(id) => view! { <pages::host::HostPage id=id/> }.into_any(),
         Page::Pair { from, to } => view! { <pages::pair::PairPage from=from to=to/> }.into_any(),
         Page::NotFound(path) => view! {
@@ -35,7 +39,12 @@ fn App() -> impl IntoView {
         <header>
             <h1><Link href="/">"fleetcompat"</Link></h1>
             <p class="tagline">"Can this VM go there, and if not, why?"</p>
-            <nav><Link href="/">"Fleet"</Link></nav>
+            <nav>
+                <Link href="/">"Fleet"</Link>" "
+                <Link href="/graph">"Graph"</Link>" "
+                <Link href="/baseline">"Baseline"</Link>" "
+                <Link href="/what-if">"What-if"</Link>
+            </nav>
         </header>
         <main>{page}</main>
     }

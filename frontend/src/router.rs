@@ -9,6 +9,8 @@ use leptos::prelude::*;
 pub enum Page {
     /// `/`
     Fleet,
+    /// `/graph?cpu=&view=graph|matrix&class=N`
+    Graph,
     /// `/hosts/:id`
     Host(String),
     /// `/pair/:from/:to`
@@ -16,6 +18,10 @@ pub enum Page {
         from: String,
         to: String,
     },
+    /// `/baseline?hosts=a,b&label=k=v`
+    Baseline,
+    /// `/what-if?retire=a,b&cpu=`
+    WhatIf,
     NotFound(String),
 }
 
@@ -28,6 +34,9 @@ pub fn parse(path: &str) -> Page {
         .collect();
     match parts.as_slice() {
         [] => Page::Fleet,
+        ["graph"] => Page::Graph,
+        ["baseline"] => Page::Baseline,
+        ["what-if"] => Page::WhatIf,
         ["hosts", id] => Page::Host((*id).to_owned()),
         ["pair", from, to] => Page::Pair {
             from: (*from).to_owned(),
@@ -44,7 +53,71 @@ pub fn query_value(search: &str, key: &str) -> Option<String> {
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_owned())
+        .map(|(_, v)| decode(v))
+}
+
+/// Percent-decode a query value (`+` is a space); invalid escapes stay as they are.
+pub fn decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encode a query value (everything but unreserved characters and `,`).
+pub fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.bytes() {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b',') {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
+}
+
+/// A query string from pairs, leaving out empty values: `?a=1&b=x%20y`.
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// Replace the query of the current page (a shareable URL for the page's state) without a new
+/// history entry.
+pub fn replace_query(search: &str) {
+    let loc = window().location();
+    let path = loc.pathname().unwrap_or_default();
+    let href = format!("{path}{search}");
+    if let Ok(h) = window().history() {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&href));
+    }
+    use_location().search.set(search.to_owned());
 }
 
 /// Where the app is: path and query string, as signals the pages read.
@@ -143,10 +216,25 @@ mod tests {
             }
         );
         assert_eq!(parse("/nope/x"), Page::NotFound("/nope/x".into()));
+        assert_eq!(parse("/graph"), Page::Graph);
+        assert_eq!(parse("/baseline/"), Page::Baseline);
+        assert_eq!(parse("/what-if"), Page::WhatIf);
+        assert_eq!(parse("/graph/x"), Page::NotFound("/graph/x".into()));
         assert_eq!(
             query_value("?cpu=host-model&x=1", "cpu").as_deref(),
             Some("host-model")
         );
         assert_eq!(query_value("", "cpu"), None);
+    }
+
+    #[test]
+    fn query_values_round_trip() {
+        let q = query(&[("label", "zone=fra"), ("hosts", "a,b"), ("empty", "")]);
+        assert_eq!(q, "?label=zone%3Dfra&hosts=a,b");
+        assert_eq!(query_value(&q, "label").as_deref(), Some("zone=fra"));
+        assert_eq!(query_value(&q, "hosts").as_deref(), Some("a,b"));
+        assert_eq!(query_value(&q, "empty"), None);
+        assert_eq!(decode("a+b%20c%zz%4"), "a b c%zz%4");
+        assert_eq!(query(&[]), "");
     }
 }

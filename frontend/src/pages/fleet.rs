@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use shared::Verdict;
-use shared::api::{HostList, HostSummary};
+use shared::api::{HostList, HostSummary, PoolList, Stats};
 
 use crate::components::VerdictView;
 use crate::fetch::get_json;
@@ -10,6 +10,96 @@ use crate::router::Link;
 
 fn label(h: &HostSummary, key: &str) -> String {
     h.labels.get(key).cloned().unwrap_or_default()
+}
+
+/// Hosts per CPU generation (vendor, family, model), most hosts first, with a sample brand.
+pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
+    let mut by: std::collections::BTreeMap<(String, u32, u32), (usize, String)> =
+        std::collections::BTreeMap::new();
+    for h in hosts {
+        let e = by
+            .entry((h.vendor.clone(), h.family, h.model))
+            .or_insert((0, h.brand.clone()));
+        e.0 += 1;
+    }
+    let mut out: Vec<(String, usize)> = by
+        .into_iter()
+        .map(|((v, f, m), (n, brand))| (format!("{v} family {f} model {m:#x} ({brand})"), n))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// The fleet in numbers: hosts, classes, pools, vendors, generations, and the server's charts.
+#[component]
+fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
+    let stats = LocalResource::new(|| get_json::<Stats>("/api/v1/stats"));
+    let pools = LocalResource::new(|| get_json::<PoolList>("/api/v1/pools"));
+    let numbers = move || {
+        match stats.get() {
+        None => view! { <p class="loading">"Loading fleet numbers…"</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="error">{format!("cannot load the fleet numbers: {e}")}</p> }.into_any(),
+        Some(Ok(s)) => view! {
+            <dl id="stats" class="stats">
+                <div><dt>"hosts"</dt><dd id="n-hosts">{s.n_hosts}</dd></div>
+                <div><dt>"profile versions"</dt><dd>{s.n_versions}</dd></div>
+                <div><dt>"classes"</dt><dd id="n-classes">{s.n_classes}</dd></div>
+                <div><dt>"pools"</dt><dd id="n-pools">{s.n_pools}</dd></div>
+                <div><dt>"largest pool"</dt><dd>{format!("{} hosts", s.largest_pool_hosts)}</dd></div>
+                <div><dt>"without a guest view"</dt><dd>{s.hosts_without_guest_view}</dd></div>
+                {s.hosts_by_vendor.into_iter().map(|(v, n)| view! { <div><dt>{v}</dt><dd>{n}</dd></div> }).collect_view()}
+            </dl>
+        }
+        .into_any(),
+    }
+    };
+    let pool_list = move || {
+        match pools.get() {
+        None => view! { <p class="loading">"Loading pools…"</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="error">{format!("cannot load the pools: {e}")}</p> }.into_any(),
+        Some(Ok(p)) => view! {
+            <table id="pool-list">
+                <thead><tr><th>"pool"</th><th>"hosts"</th><th>"classes"</th><th>"guests also go to pools"</th></tr></thead>
+                <tbody>{p.pools.into_iter().map(|p| view! {
+                    <tr>
+                        <td><Link href=format!("/graph?view=graph&pool={}", p.index)>{format!("pool {}", p.index)}</Link></td>
+                        <td>{p.n_hosts}</td>
+                        <td>{p.classes.len()}</td>
+                        <td>{p.drains_to.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")}</td>
+                    </tr>
+                }).collect_view()}</tbody>
+            </table>
+        }
+        .into_any(),
+    }
+    };
+    let gens = move || {
+        hosts.get().and_then(Result::ok).map(|l| {
+            view! {
+                <ul id="generations">{generations(&l.hosts).into_iter().map(|(g, n)| view! { <li>{format!("{n} × {g}")}</li> }).collect_view()}</ul>
+            }
+        })
+    };
+    view! {
+        <section id="overview">
+            <h2>"Fleet"</h2>
+            {numbers}
+            <p><Link href="/graph">"open the compatibility graph"</Link></p>
+            <div class="two-columns">
+                <div><h3>"Pools (host-passthrough guests)"</h3>{pool_list}</div>
+                <div><h3>"CPU generations"</h3>{gens}</div>
+            </div>
+        </section>
+        <section id="charts">
+            <h2>"Charts"</h2>
+            <div class="charts">
+                <figure><img src="/api/v1/charts/class-sizes.svg" alt="bar chart of hosts per class, largest first" /><figcaption>"hosts per class"</figcaption></figure>
+                <figure><img src="/api/v1/charts/pool-sizes.svg" alt="bar chart of hosts per pool" /><figcaption>"pool sizes"</figcaption></figure>
+                <figure><img src="/api/v1/charts/baseline-coverage.svg" alt="coverage curve: hosts that can run each QEMU model" /><figcaption>"baseline coverage"</figcaption></figure>
+                <figure><img src="/api/v1/charts/feature-prevalence.svg" alt="how many hosts offer each feature" /><figcaption>"feature prevalence"</figcaption></figure>
+            </div>
+        </section>
+    }
 }
 
 #[component]
@@ -113,6 +203,7 @@ pub fn FleetPage() -> impl IntoView {
     };
 
     view! {
+        <Overview hosts=hosts/>
         <section id="verdict" aria-live="polite">
             <h2>"Verdict"</h2>
             <div class="pair">
@@ -135,9 +226,6 @@ pub fn FleetPage() -> impl IntoView {
                 on:input=move |ev| set_filter.set(event_target_value(&ev)) />
             {host_rows}
         </section>
-        <section id="charts">
-            <h2>"Hosts per class"</h2>
-            <img src="/api/v1/charts/class-sizes.svg" alt="bar chart of hosts per class, largest first" />
-        </section>
+
     }
 }

@@ -1,5 +1,8 @@
 //! One component per route.
 
+pub mod baseline;
 pub mod fleet;
+pub mod graph;
 pub mod host;
 pub mod pair;
+pub mod whatif;

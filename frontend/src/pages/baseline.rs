@@ -1,0 +1,6 @@
+//! `/baseline`: placeholder replaced below.
+use leptos::prelude::*;
+#[component]
+pub fn BaselinePage() -> impl IntoView {
+    view! { <section id="baseline"></section> }
+}
