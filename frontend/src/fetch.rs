@@ -1,6 +1,7 @@
 //! JSON over HTTP from the backend's API, with its error body turned into a message.
 
 use gloo_net::http::Request;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::api::ErrorBody;
 
@@ -10,6 +11,27 @@ pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
         .send()
         .await
         .map_err(|e| format!("cannot reach the fleetcompat server: {e}"))?;
+    answer(url, resp).await
+}
+
+/// POST a JSON body and read a JSON answer; errors are messages for the page.
+pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+    url: &str,
+    body: &B,
+) -> Result<T, String> {
+    let resp = Request::post(url)
+        .json(body)
+        .map_err(|e| format!("cannot encode the request to {url}: {e}"))?
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the fleetcompat server: {e}"))?;
+    answer(url, resp).await
+}
+
+async fn answer<T: DeserializeOwned>(
+    url: &str,
+    resp: gloo_net::http::Response,
+) -> Result<T, String> {
     if resp.ok() {
         resp.json::<T>()
             .await

@@ -216,7 +216,7 @@ fn pair_href(g: &GraphAnswer, a: usize, b: usize, cpu: &str) -> String {
 
 /// The node-link drawing, pools as boxes, with pan and zoom.
 #[component]
-fn Drawing(
+pub fn Drawing(
     g: StoredValue<GraphAnswer>,
     shown: Memo<Vec<bool>>,
     class: RwSignal<Option<usize>>,

@@ -2,9 +2,73 @@
 
 use leptos::prelude::*;
 use shared::Verdict;
+use shared::api::{MasksAnswer, MasksRequest};
+use shared::masks::HostMask;
 
-use crate::components::VerdictView;
-use crate::fetch::get_json;
+use crate::components::{CopyButton, VerdictView, libvirt_mask_xml};
+use crate::fetch::{get_json, post_json};
+
+fn mask_view(title: &'static str, m: HostMask) -> impl IntoView {
+    let xml = libvirt_mask_xml(&m.disable);
+    let names = m.disable.names().join(", ");
+    let cpu = m.qemu_cpu.clone();
+    view! {
+        <div class="mask">
+            <h4>{format!("{title} ({})", m.host)}</h4>
+            <p>{if names.is_empty() { "nothing to turn off".to_owned() } else { format!("turn off: {names}") }}</p>
+            <pre class="export" data-format="qemu">{format!("-cpu {cpu}")}</pre>
+            <CopyButton text=format!("-cpu {cpu}") what="-cpu"/>
+            <pre class="export" data-format="libvirt">{xml.clone()}</pre>
+            <CopyButton text=xml what="libvirt XML"/>
+        </div>
+    }
+}
+
+/// Masking suggestions for the pair: what to turn off on each side so guests can move.
+#[component]
+fn Masks(from: String, to: String) -> impl IntoView {
+    let masks = LocalResource::new(move || {
+        let req = MasksRequest {
+            hosts: vec![from.clone(), to.clone()],
+            ..MasksRequest::default()
+        };
+        async move { post_json::<_, MasksAnswer>("/api/v1/masks", &req).await }
+    });
+    move || {
+        match masks.get() {
+        None => view! { <p class="loading">"Computing masks…"</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="error">{format!("no masking suggestion: {e}")}</p> }.into_any(),
+        Some(Ok(MasksAnswer::Pool(_))) => view! { <p class="error">"the server answered with pool masks for a pair: report this"</p> }.into_any(),
+        Some(Ok(MasksAnswer::Pair(p))) => {
+            let p = *p;
+            let alt = p.named_alternative.map(|b| {
+                let q = b.exports.qemu.clone();
+                let x = b.exports.libvirt.clone();
+                view! {
+                    <div class="mask">
+                        <h4>{format!("or a named model both run: {}", b.model)}</h4>
+                        <pre class="export">{format!("-cpu {q}")}</pre>
+                        <CopyButton text=format!("-cpu {q}") what="-cpu"/>
+                        <pre class="export">{x.clone()}</pre>
+                        <CopyButton text=x what="libvirt XML"/>
+                    </div>
+                }
+            });
+            let unmaskable = p.unmaskable.into_iter().map(|r| view! { <li>{r.message}</li> }).collect_view();
+            view! {
+                <div class="two-columns">
+                    {mask_view("for guests started on the source", p.source)}
+                    {mask_view("for guests started on the destination", p.destination)}
+                </div>
+                {alt}
+                <h4>"what masking cannot fix"</h4>
+                <ul class="unmaskable">{unmaskable}</ul>
+            }
+            .into_any()
+        }
+    }
+    }
+}
 use crate::router::{Link, query_value, use_location};
 
 #[component]
@@ -46,6 +110,10 @@ pub fn PairPage(from: String, to: String) -> impl IntoView {
                 <div id="forward"><h3>"this way"</h3>{show(forward)}</div>
                 <div id="backward"><h3>"the other way"</h3>{show(backward)}</div>
             </div>
+        </section>
+        <section id="masks">
+            <h3>"Masking suggestions"</h3>
+            {move || { let (f, t) = pair.get_value(); view! { <Masks from=f to=t/> } }}
         </section>
     }
 }

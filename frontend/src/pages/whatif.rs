@@ -1,6 +1,229 @@
-//! `/what-if`: placeholder replaced below.
+//! `/what-if?retire=a,b&mask=tsx,hle`: retire hosts or turn features off for every guest and see
+//! pools, graph and baseline change, before anyone touches the fleet. The server computes both
+//! sides (`POST /api/v1/graph` and `/api/v1/baseline` take a host selection).
+
 use leptos::prelude::*;
+use shared::api::{BaselineAnswer, BaselineRequest, GraphAnswer, GraphRequest, HostList};
+use shared::verdict::{GuestConfig, GuestCpu};
+
+use crate::fetch::{get_json, post_json};
+use crate::pages::graph::{AUTO_MATRIX, Drawing};
+use crate::router::{query, query_value, replace_query, use_location};
+
+fn list(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The graph request for the fleet less `retired`, guests masked by `mask`.
+pub fn graph_request(all: &[String], retired: &[String], mask: &[String]) -> GraphRequest {
+    let cpu = if mask.is_empty() {
+        GuestCpu::HostPassthrough
+    } else {
+        GuestCpu::HostPassthroughMasked {
+            disable: mask.to_vec(),
+        }
+    };
+    GraphRequest {
+        guest: GuestConfig {
+            cpu,
+            ..GuestConfig::default()
+        },
+        hosts: (!retired.is_empty()).then(|| {
+            all.iter()
+                .filter(|h| !retired.contains(h))
+                .cloned()
+                .collect()
+        }),
+        ..GraphRequest::default()
+    }
+}
+
+#[derive(Clone, PartialEq)]
+struct Side {
+    graph: GraphAnswer,
+    baseline: Result<String, String>,
+}
+
+async fn side(req: GraphRequest, hosts: Vec<String>) -> Result<Side, String> {
+    let graph = post_json::<_, GraphAnswer>("/api/v1/graph", &req).await?;
+    let baseline = post_json::<_, BaselineAnswer>(
+        "/api/v1/baseline",
+        &BaselineRequest {
+            hosts,
+            ..BaselineRequest::default()
+        },
+    )
+    .await
+    .map(|b| format!("{} (-cpu {})", b.baseline.model, b.baseline.exports.qemu));
+    Ok(Side { graph, baseline })
+}
+
+fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
+    let g = &s.graph.graph;
+    let largest = g.pools.first().map_or(0, |p| p.n_hosts);
+    let pools = g
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("pool {i}: {} hosts, {} classes", p.n_hosts, p.classes.len()))
+        .collect::<Vec<_>>();
+    view! {
+        <div id=id class="side">
+            <h3>{title}</h3>
+            <dl class="stats">
+                <div><dt>"hosts"</dt><dd class="n-hosts">{g.n_hosts}</dd></div>
+                <div><dt>"classes"</dt><dd class="n-classes">{g.classes.len()}</dd></div>
+                <div><dt>"pools"</dt><dd class="n-pools">{g.pools.len()}</dd></div>
+                <div><dt>"edges"</dt><dd>{g.edges.len()}</dd></div>
+                <div><dt>"largest pool"</dt><dd>{largest}</dd></div>
+            </dl>
+            <p class="baseline">{match &s.baseline {
+                Ok(b) => format!("baseline: {b}"),
+                Err(e) => format!("no baseline: {e}"),
+            }}</p>
+            <details><summary>"pools"</summary>
+                <ul>{pools.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
+            </details>
+        </div>
+    }
+}
+
 #[component]
 pub fn WhatIfPage() -> impl IntoView {
-    view! { <section id="what-if"></section> }
+    let location = use_location();
+    let init = |k: &str| query_value(&location.search.get_untracked(), k).unwrap_or_default();
+    let retire = RwSignal::new(list(&init("retire")));
+    let mask = RwSignal::new(init("mask"));
+    Effect::new(move |_| {
+        replace_query(&query(&[
+            ("retire", &retire.get().join(",")),
+            ("mask", &mask.get()),
+        ]));
+    });
+    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let all = move || {
+        hosts
+            .get()
+            .and_then(Result::ok)
+            .map(|l| l.hosts.into_iter().map(|h| h.host_id).collect::<Vec<_>>())
+    };
+    let before = LocalResource::new(move || {
+        let all = all();
+        async move {
+            let all = all?;
+            Some(side(GraphRequest::default(), all).await)
+        }
+    });
+    let after = LocalResource::new(move || {
+        let all = all();
+        let retired = retire.get();
+        let mask = list(&mask.get());
+        async move {
+            let all = all?;
+            let left: Vec<String> = all
+                .iter()
+                .filter(|h| !retired.contains(h))
+                .cloned()
+                .collect();
+            if left.is_empty() {
+                return Some(Err("every host is retired: keep at least one".to_owned()));
+            }
+            Some(side(graph_request(&all, &retired, &mask), left).await)
+        }
+    });
+    let show = move |r: LocalResource<Option<Result<Side, String>>>,
+                     id: &'static str,
+                     title: &'static str| {
+        move || match r.get().flatten() {
+            None => view! { <p class="loading">"Computing pools and baseline…"</p> }.into_any(),
+            Some(Err(e)) => {
+                view! { <p class="error">{format!("cannot compute {title}: {e}")}</p> }.into_any()
+            }
+            Some(Ok(s)) => summary(id, title, &s).into_any(),
+        }
+    };
+    let after_graph = move || {
+        after.get().flatten().and_then(Result::ok).map(|s| {
+            let n = s.graph.graph.classes.len();
+            if n > AUTO_MATRIX {
+                view! { <p class="hint">{format!("{n} classes: open /graph for the matrix")}</p> }
+                    .into_any()
+            } else {
+                let g = StoredValue::new(s.graph);
+                let shown = Memo::new(move |_| vec![true; n]);
+                let class = RwSignal::new(None);
+                let cpu = RwSignal::new("host-passthrough".to_owned());
+                view! { <h3>"The graph after"</h3><Drawing g=g shown=shown class=class cpu=cpu/> }
+                    .into_any()
+            }
+        })
+    };
+    let picker = move || {
+        match hosts.get() {
+        None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="error">{format!("cannot list hosts: {e}")}</p> }.into_any(),
+        Some(Ok(l)) => view! {
+            <fieldset id="retire-picker" class="picker">
+                <legend>"hosts to retire"</legend>
+                {l.hosts.into_iter().map(|h| {
+                    let id = h.host_id.clone();
+                    let id2 = id.clone();
+                    view! {
+                        <label class="pick"><input type="checkbox" value=id.clone()
+                            prop:checked=move || retire.get().contains(&id)
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                retire.update(|r| { r.retain(|x| *x != id2); if on { r.push(id2.clone()); } });
+                            } />{h.host_id}</label>
+                    }
+                }).collect_view()}
+            </fieldset>
+        }
+        .into_any(),
+    }
+    };
+    view! {
+        <section id="what-if">
+            <h2>"What if…"</h2>
+            <div class="toolbar">
+                <label>"turn off for every guest "
+                    <input id="whatif-mask" type="text" placeholder="tsx,hle,rtm" prop:value=move || mask.get()
+                        on:change=move |ev| mask.set(event_target_value(&ev)) />
+                </label>
+                <button on:click=move |_| { retire.set(Vec::new()); mask.set(String::new()); }>"reset"</button>
+                <span class="hint">{move || format!(" {} host(s) retired", retire.get().len())}</span>
+            </div>
+            <div class="two-columns" aria-live="polite">
+                {show(before, "whatif-before", "the fleet today")}
+                {show(after, "whatif-after", "after the change")}
+            </div>
+            {after_graph}
+            {picker}
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_leave_out_retired_hosts_and_mask_guests() {
+        let all: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let r = graph_request(&all, &["b".into()], &[]);
+        assert_eq!(r.hosts, Some(vec!["a".to_owned(), "c".to_owned()]));
+        assert_eq!(r.guest.cpu, GuestCpu::HostPassthrough);
+        let r = graph_request(&all, &[], &list("tsx, hle"));
+        assert_eq!(r.hosts, None);
+        assert_eq!(
+            r.guest.cpu,
+            GuestCpu::HostPassthroughMasked {
+                disable: vec!["tsx".into(), "hle".into()]
+            }
+        );
+    }
 }

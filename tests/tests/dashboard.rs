@@ -1,0 +1,314 @@
+//! The dashboard in headless Chromium against the real `fleetcompat serve --demo`: every page
+//! loads without console errors, the graph shows the demo fleet's classes and pools, the pair
+//! page lists the reasons of a known incompatible pair, a baseline export downloads and parses,
+//! and what-if changes the pool count. Screenshots go to `artifacts_dir()`.
+
+use std::time::{Duration, Instant};
+
+use e2e::{ChromeDriver, Server, artifacts_dir};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+type R<T> = Result<T, String>;
+
+fn e(x: impl std::fmt::Display) -> String {
+    x.to_string()
+}
+
+async fn count(c: &Client, css: &str) -> R<usize> {
+    Ok(c.find_all(Locator::Css(css)).await.map_err(e)?.len())
+}
+
+/// Wait until `css` matches at least `at_least` elements; the count found.
+async fn wait_for(c: &Client, css: &str, at_least: usize) -> R<usize> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = count(c, css).await?;
+        if n >= at_least {
+            return Ok(n);
+        }
+        if Instant::now() > deadline {
+            let errors = console_errors(c).await.unwrap_or_default();
+            return Err(format!(
+                "found {n} of at least {at_least} '{css}' within 30 s (page errors: {errors:?})"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn text(c: &Client, css: &str) -> R<String> {
+    c.find(Locator::Css(css))
+        .await
+        .map_err(|x| format!("{css}: {x}"))?
+        .text()
+        .await
+        .map_err(e)
+}
+
+/// Wait until the text of `css` satisfies `ok`; the text.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> R<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if count(c, css).await? > 0 {
+            let t = text(c, css).await?;
+            if ok(&t) {
+                return Ok(t);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("'{css}' still reads '{t}' after 30 s"));
+            }
+        } else if Instant::now() > deadline {
+            return Err(format!("no '{css}' after 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What index.html's error collector caught (uncaught errors, rejections, console.error).
+async fn console_errors(c: &Client) -> R<Vec<String>> {
+    let v = c
+        .execute("return window.__fcErrors || [];", vec![])
+        .await
+        .map_err(e)?;
+    Ok(serde_json::from_value(v).unwrap_or_default())
+}
+
+async fn no_console_errors(c: &Client, page: &str) -> R<()> {
+    let errors = console_errors(c).await?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{page}: console errors: {errors:?}"))
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) -> R<()> {
+    let png = c.screenshot().await.map_err(e)?;
+    std::fs::write(artifacts_dir().join(name), png).map_err(e)
+}
+
+async fn connect(driver: &ChromeDriver, args: Vec<String>) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "args": args, "binary": "/usr/bin/chromium" }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("connect to chromedriver")
+}
+
+struct Expected {
+    n_classes: usize,
+    n_pools: usize,
+    /// Hosts of the smallest pool: retiring them removes exactly one pool.
+    smallest_pool_hosts: Vec<String>,
+}
+
+fn expected(server: &Server) -> Expected {
+    let (status, graph) = server.get_json("/api/v1/graph");
+    assert_eq!(status, 200, "{graph}");
+    let n_classes = graph["classes"].as_array().expect("classes").len();
+    let pools = graph["pools"].as_array().expect("pools");
+    let smallest = pools.len() - 1;
+    let (status, hosts) = server.get_json(&format!("/api/v1/hosts?pool={smallest}"));
+    assert_eq!(status, 200, "{hosts}");
+    let smallest_pool_hosts: Vec<String> = hosts["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| h["host_id"].as_str().expect("host_id").to_owned())
+        .collect();
+    assert!(!smallest_pool_hosts.is_empty());
+    Expected {
+        n_classes,
+        n_pools: pools.len(),
+        smallest_pool_hosts,
+    }
+}
+
+async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
+    // Overview.
+    c.goto(base).await.map_err(e)?;
+    wait_for(c, "#host-list tr.host-row", 150).await?;
+    let classes = wait_text(c, "#n-classes", |t| !t.is_empty()).await?;
+    if classes != x.n_classes.to_string() {
+        return Err(format!(
+            "overview shows {classes} classes, the API {}",
+            x.n_classes
+        ));
+    }
+    let pools = text(c, "#n-pools").await?;
+    if pools != x.n_pools.to_string() {
+        return Err(format!(
+            "overview shows {pools} pools, the API {}",
+            x.n_pools
+        ));
+    }
+    wait_for(c, "#pool-list tbody tr", x.n_pools).await?;
+    wait_for(c, "#charts img", 4).await?;
+    no_console_errors(c, "/").await?;
+    screenshot(c, "dashboard-overview.png").await?;
+
+    // Graph: one node per class, one box per pool; a node opens its class.
+    c.goto(&format!("{base}/graph?view=graph"))
+        .await
+        .map_err(e)?;
+    let nodes = wait_for(c, "#graph-svg g.node", x.n_classes).await?;
+    let boxes = count(c, "#graph-svg rect.pool-box").await?;
+    if nodes != x.n_classes || boxes != x.n_pools {
+        return Err(format!(
+            "graph draws {nodes} nodes in {boxes} pools, the API has {} classes in {} pools",
+            x.n_classes, x.n_pools
+        ));
+    }
+    wait_for(c, "#graph-svg line.edge", 1).await?;
+    c.find(Locator::Css("#graph-svg g.node[data-class='0']"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    wait_for(c, "#class-panel ul.hosts li a", 1).await?;
+    let url = c.current_url().await.map_err(e)?;
+    if !url.query().unwrap_or_default().contains("class=0") {
+        return Err(format!("the open class is not in the URL: {url}"));
+    }
+    c.find(Locator::Id("zoom-in"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    no_console_errors(c, "/graph").await?;
+    screenshot(c, "dashboard-graph.png").await?;
+    // The matrix view of the same graph: one table row per class.
+    c.goto(&format!("{base}/graph?view=matrix"))
+        .await
+        .map_err(e)?;
+    let rows = wait_for(c, "#class-table tr.class-row", x.n_classes.min(300)).await?;
+    if rows != x.n_classes.min(300) {
+        return Err(format!("matrix lists {rows} classes of {}", x.n_classes));
+    }
+    wait_for(c, "canvas#heatmap", 1).await?;
+    no_console_errors(c, "/graph?view=matrix").await?;
+    screenshot(c, "dashboard-matrix.png").await?;
+
+    // Pair: TSX removed by microcode on the destination.
+    c.goto(&format!("{base}/pair/fra-sky-01-01/fra-sky-02-01"))
+        .await
+        .map_err(e)?;
+    wait_for(c, "#forward li.reason.blocker", 2).await?;
+    let forward = text(c, "#forward").await?;
+    if !(forward.contains("rtm") && forward.contains("hle")) {
+        return Err(format!(
+            "the pair's reasons name neither rtm nor hle: {forward}"
+        ));
+    }
+    wait_for(c, "#forward .layer-group", 1).await?;
+    wait_for(c, "#masks pre.export", 2).await?;
+    let masks = text(c, "#masks").await?;
+    if !masks.contains("-cpu host") || !masks.contains("policy='disable'") {
+        return Err(format!("no masking suggestion for the pair: {masks}"));
+    }
+    let copy = c
+        .find(Locator::Css("#masks button.copy"))
+        .await
+        .map_err(e)?;
+    copy.click().await.map_err(e)?;
+    // Headless Chromium may refuse the clipboard; either way the button must say what happened.
+    wait_text(c, "#masks button.copy", |t| {
+        t == "copied" || t.starts_with("copy failed")
+    })
+    .await?;
+    screenshot(c, "dashboard-pair.png").await?;
+
+    // Host page.
+    c.goto(&format!("{base}/hosts/fra-sky-02-01"))
+        .await
+        .map_err(e)?;
+    wait_for(c, "#guest-features code.feature", 50).await?;
+    no_console_errors(c, "/hosts/fra-sky-02-01").await?;
+    screenshot(c, "dashboard-host.png").await?;
+
+    // Baseline of two hosts: the JSON export downloads (its data: URL is fetched) and parses.
+    c.goto(&format!(
+        "{base}/baseline?hosts=fra-sky-01-01,fra-sky-02-01"
+    ))
+    .await
+    .map_err(e)?;
+    wait_for(c, "#exports a.download", 6).await?;
+    let json = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.querySelector(\"#exports a.download[download='baseline.json']\");
+             fetch(a.href).then(r => r.text()).then(done, err => done('fetch failed: ' + err));",
+            vec![],
+        )
+        .await
+        .map_err(e)?;
+    let json = json.as_str().unwrap_or_default().to_owned();
+    let b: shared::baseline::Baseline = serde_json::from_str(&json)
+        .map_err(|x| format!("baseline.json does not parse: {x}: {json}"))?;
+    if b.hosts.len() != 2
+        || b.features
+            .contains(shared::catalog().lookup("rtm").expect("rtm"))
+    {
+        return Err(format!(
+            "baseline of the wrong hosts or with rtm: {:?}",
+            b.hosts
+        ));
+    }
+    let shown = text(c, "#baseline-model").await?;
+    if !shown.starts_with(&b.model) {
+        return Err(format!("page shows {shown}, export says {}", b.model));
+    }
+    no_console_errors(c, "/baseline").await?;
+    screenshot(c, "dashboard-baseline.png").await?;
+
+    // What-if: retiring the smallest pool's hosts leaves one pool fewer.
+    c.goto(&format!(
+        "{base}/what-if?retire={}",
+        x.smallest_pool_hosts.join(",")
+    ))
+    .await
+    .map_err(e)?;
+    let before = wait_text(c, "#whatif-before .n-pools", |t| !t.is_empty()).await?;
+    let after = wait_text(c, "#whatif-after .n-pools", |t| !t.is_empty()).await?;
+    if before != x.n_pools.to_string() || after != (x.n_pools - 1).to_string() {
+        return Err(format!(
+            "what-if: {before} pools before, {after} after retiring {:?} (expected {} then {})",
+            x.smallest_pool_hosts,
+            x.n_pools,
+            x.n_pools - 1
+        ));
+    }
+    no_console_errors(c, "/what-if").await?;
+    screenshot(c, "dashboard-what-if.png").await?;
+
+    // An unknown page says so.
+    c.goto(&format!("{base}/nope")).await.map_err(e)?;
+    wait_text(c, "main .error", |t| {
+        t.contains("there is no page at /nope")
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
+    let (server, driver, args, x) = tokio::task::spawn_blocking(|| {
+        let server = Server::start(true);
+        let x = expected(&server);
+        let (driver, args) = ChromeDriver::start();
+        (server, driver, args, x)
+    })
+    .await
+    .expect("setup");
+    let client = connect(&driver, args).await;
+    let result = steps(&client, &server.url, &x).await;
+    let _ = client.close().await;
+    result.expect("dashboard steps");
+}
