@@ -230,6 +230,15 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         .await
         .map_err(e)?;
     wait_for(c, "#guest-features code.feature", 50).await?;
+    wait_text(c, "#membership", |t| {
+        t.contains("class") && t.contains("pool")
+    })
+    .await?;
+    wait_for(c, "#versions tbody tr", 1).await?;
+    let kvm = text(c, "#kvm").await?;
+    if !kvm.contains("guest features") {
+        return Err(format!("the host page's KVM layer says: {kvm}"));
+    }
     no_console_errors(c, "/hosts/fra-sky-02-01").await?;
     screenshot(c, "dashboard-host.png").await?;
 

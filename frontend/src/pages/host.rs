@@ -1,12 +1,265 @@
 //! `/hosts/:id`: one host's newest profile by layer: identity, KVM guest view, QEMU, gaps.
 
 use leptos::prelude::*;
+use shared::api::{GraphAnswer, ProfileDiff, VersionList};
 use shared::profile::HostProfile;
 
 use crate::fetch::get_json;
+use crate::router::{Link, query};
+
+/// KVM, QEMU (versions, machine types, CPU models) and devices of a profile.
+fn layers(p: &HostProfile) -> impl IntoView + use<> {
+    let kvm = p.kvm.as_ref().map(|k| {
+        format!(
+            "API {}, {} guest features ({:?}), {} migratable MSRs, {} feature MSRs",
+            k.api_version
+                .map_or("unknown".to_owned(), |v| v.to_string()),
+            k.guest_features.len(),
+            k.guest_features_source,
+            k.msr_index_list.len(),
+            k.feature_msrs.len()
+        )
+    });
+    let qemu = p
+        .qemu
+        .iter()
+        .map(|q| {
+            let machines = q
+                .machines
+                .iter()
+                .map(|m| {
+                    let mut n = m.name.clone();
+                    if let Some(a) = &m.alias {
+                        n.push_str(&format!(" ({a})"));
+                    }
+                    if m.is_default {
+                        n.push_str(" default");
+                    }
+                    if m.deprecated {
+                        n.push_str(" deprecated");
+                    }
+                    n
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let usable = q.cpu_models.iter().filter(|m| m.usable).count();
+            view! {
+                <li class="qemu">
+                    <strong>{format!("QEMU {} {}", q.version, q.package)}</strong>
+                    {format!(" at {} ({}); {usable} of {} CPU models usable", q.path, q.accel, q.cpu_models.len())}
+                    <details><summary>{format!("{} machine types", q.machines.len())}</summary><p class="features">{machines}</p></details>
+                </li>
+            }
+        })
+        .collect_view();
+    let devices = p
+        .devices
+        .pci
+        .iter()
+        .map(|d| {
+            view! {
+                <tr>
+                    <td><code>{d.address.clone()}</code></td>
+                    <td>{format!("{:04x}:{:04x}", d.vendor, d.device)}</td>
+                    <td>{format!("{:06x}", d.class)}</td>
+                    <td>{d.driver.clone().unwrap_or_default()}</td>
+                    <td>{d.iommu_group.map(|g| g.to_string()).unwrap_or_default()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let n_pci = p.devices.pci.len();
+    view! {
+        <h3>"KVM"</h3>
+        <p id="kvm">{kvm.unwrap_or_else(|| "no KVM guest view was collected for this host".to_owned())}</p>
+        <h3>"QEMU"</h3>
+        {if p.qemu.is_empty() {
+            view! { <p id="qemu">"no QEMU binary was probed on this host"</p> }.into_any()
+        } else {
+            view! { <ul id="qemu">{qemu}</ul> }.into_any()
+        }}
+        <h3>"Devices"</h3>
+        {if n_pci == 0 {
+            view! { <p id="devices">"no PCI devices were collected for this host"</p> }.into_any()
+        } else {
+            view! {
+                <table id="devices"><thead><tr><th>"address"</th><th>"vendor:device"</th><th>"class"</th><th>"driver"</th><th>"IOMMU group"</th></tr></thead>
+                <tbody>{devices}</tbody></table>
+            }.into_any()
+        }}
+    }
+}
+
+/// The host's class and pool, where its guests can go and from where guests can come.
+#[component]
+fn Membership(id: String) -> impl IntoView {
+    let graph = LocalResource::new(|| get_json::<GraphAnswer>("/api/v1/graph"));
+    move || match graph.get() {
+        None => view! { <p class="loading">"Computing the class graph…"</p> }.into_any(),
+        Some(Err(e)) => {
+            view! { <p class="error">{format!("cannot load the class graph: {e}")}</p> }.into_any()
+        }
+        Some(Ok(g)) => {
+            let g = g.graph;
+            let Some(c) = g.classes.iter().position(|c| c.hosts.contains(&id)) else {
+                return view! { <p class="error">"this host is in no class of the graph: reload the page"</p> }.into_any();
+            };
+            let node = &g.classes[c];
+            let hosts_of = |list: Vec<usize>, out: bool| {
+                list.into_iter()
+                    .map(|o| {
+                        let other = &g.classes[o];
+                        let rep = other.hosts.first().cloned().unwrap_or_default();
+                        let href = if out {
+                            format!("/pair/{id}/{rep}")
+                        } else {
+                            format!("/pair/{rep}/{id}")
+                        };
+                        let text = format!(
+                            "class {o} (pool {}, {} hosts, e.g. {rep})",
+                            other.pool,
+                            other.hosts.len()
+                        );
+                        view! { <li><Link href=href>{text}</Link></li> }
+                    })
+                    .collect_view()
+            };
+            let to: Vec<usize> = g
+                .edges
+                .iter()
+                .filter(|e| e.from == c)
+                .map(|e| e.to)
+                .collect();
+            let from: Vec<usize> = g
+                .edges
+                .iter()
+                .filter(|e| e.to == c)
+                .map(|e| e.from)
+                .collect();
+            let (n_to, n_from) = (to.len(), from.len());
+            let pool = node.pool;
+            let pool_hosts = g.pools.get(pool).map_or(0, |p| p.n_hosts);
+            view! {
+                <p id="membership">
+                    <Link href=format!("/graph{}", query(&[("view", "graph"), ("class", &c.to_string())]))>{format!("class {c}")}</Link>
+                    {format!(" ({} hosts{}) in ", node.hosts.len(), if node.self_compatible { "" } else { ", which cannot take each other's guests" })}
+                    <Link href=format!("/graph{}", query(&[("view", "graph"), ("pool", &pool.to_string())]))>{format!("pool {pool}")}</Link>
+                    {format!(" ({pool_hosts} hosts) for host-passthrough guests")}
+                </p>
+                <div class="two-columns">
+                    <div><h4>{format!("its guests can also go to {n_to} classes")}</h4><ul id="goes-to">{hosts_of(to, true)}</ul></div>
+                    <div><h4>{format!("guests can come from {n_from} classes")}</h4><ul id="comes-from">{hosts_of(from, false)}</ul></div>
+                </div>
+            }
+            .into_any()
+        }
+    }
+}
+
+/// The versions of the profile and the diff between two of them.
+#[component]
+fn History(id: String) -> impl IntoView {
+    let id = StoredValue::new(id);
+    let versions = LocalResource::new(move || {
+        let id = id.get_value();
+        async move { get_json::<VersionList>(&format!("/api/v1/hosts/{id}/versions")).await }
+    });
+    let pick = RwSignal::new(None::<(u32, u32)>);
+    let diff = LocalResource::new(move || {
+        let id = id.get_value();
+        let p = pick.get();
+        async move {
+            let (a, b) = p?;
+            Some(get_json::<ProfileDiff>(&format!("/api/v1/hosts/{id}/diff?from={a}&to={b}")).await)
+        }
+    });
+    let diff_view = move || match diff.get().flatten() {
+        None => pick
+            .get()
+            .map(|_| view! { <p class="loading">"Comparing the versions…"</p> }.into_any()),
+        Some(Err(e)) => Some(
+            view! { <p class="error">{format!("cannot compare the versions: {e}")}</p> }.into_any(),
+        ),
+        Some(Ok(d)) => {
+            let change = |what: &str, c: &Option<shared::api::ValueChange>| {
+                c.as_ref().map(|c| {
+                    format!(
+                        "{what}: {} → {}",
+                        c.from.clone().unwrap_or_default(),
+                        c.to.clone().unwrap_or_default()
+                    )
+                })
+            };
+            let lines: Vec<String> = [
+                Some(format!(
+                    "guest features added: {}",
+                    d.guest_features_added.names().join(" ")
+                )),
+                Some(format!(
+                    "guest features removed: {}",
+                    d.guest_features_removed.names().join(" ")
+                )),
+                Some(format!(
+                    "host features added: {}",
+                    d.host_features_added.names().join(" ")
+                )),
+                Some(format!(
+                    "host features removed: {}",
+                    d.host_features_removed.names().join(" ")
+                )),
+                change("kernel", &d.kernel),
+                change("microcode", &d.microcode),
+                change("QEMU", &d.qemu),
+                change("class", &d.class_id),
+                (!d.targets_added.is_empty())
+                    .then(|| format!("guests can now go to: {}", d.targets_added.join(", "))),
+                (!d.targets_removed.is_empty()).then(|| {
+                    format!(
+                        "guests can no longer go to: {}",
+                        d.targets_removed.join(", ")
+                    )
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            Some(view! {
+                <h4>{format!("version {} → {}", d.from_version, d.to_version)}</h4>
+                <ul id="diff">{lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
+            }.into_any())
+        }
+    };
+    move || match versions.get() {
+        None => view! { <p class="loading">"Loading the history…"</p> }.into_any(),
+        Some(Err(e)) => {
+            view! { <p class="error">{format!("cannot load the history: {e}")}</p> }.into_any()
+        }
+        Some(Ok(v)) => {
+            let n = v.versions.len();
+            let rows = v.versions.iter().enumerate().map(|(i, ver)| {
+                let prev = i.checked_sub(1).map(|j| v.versions[j].version);
+                let this = ver.version;
+                view! {
+                    <tr>
+                        <td>{ver.version}</td><td>{ver.collected_at.clone()}</td><td>{ver.received_at.clone()}</td>
+                        <td><code>{ver.class_id.clone()}</code></td>
+                        <td>{prev.map(|p| view! { <button on:click=move |_| pick.set(Some((p, this)))>{format!("diff with {p}")}</button> })}</td>
+                    </tr>
+                }
+            }).collect_view();
+            view! {
+                <p>{format!("{n} version(s)")}</p>
+                <table id="versions"><thead><tr><th>"version"</th><th>"collected"</th><th>"received"</th><th>"class"</th><th></th></tr></thead><tbody>{rows}</tbody></table>
+                {diff_view}
+            }
+            .into_any()
+        }
+    }
+}
 
 #[component]
 pub fn HostPage(id: String) -> impl IntoView {
+    let host_id = id.clone();
     let id = move || id.clone();
     let profile = LocalResource::new(move || {
         let id = id();
@@ -71,9 +324,14 @@ pub fn HostPage(id: String) -> impl IntoView {
                 <p class="features" id="guest-features">{features(guest)}</p>
                 <h4>"on the host only (raw CPUID, not offered to guests)"</h4>
                 <p class="features">{features(host_only)}</p>
+                {layers(&p)}
             }
             .into_any()
         }
     };
-    view! { <section id="host">{body}</section> }
+    view! {
+        <section id="host">{body}</section>
+        <section id="host-graph"><h3>"Class, pool and migration targets"</h3><Membership id=host_id.clone()/></section>
+        <section id="history"><h3>"History"</h3><History id=host_id/></section>
+    }
 }
