@@ -400,6 +400,29 @@ async fn catalog_stats_metrics_charts_and_openapi() {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
     assert!(doc["components"]["schemas"]["HostList"].is_object());
+    // Every reference resolves to a component.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 20, "{all:?}");
+    for r in &all {
+        let name = r.strip_prefix("#/components/schemas/").expect("schema ref");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} does not resolve"
+        );
+    }
     assert!(doc["components"]["schemas"]["GuestCpu"].is_object());
 }
 
