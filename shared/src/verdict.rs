@@ -62,6 +62,37 @@ pub enum Evidence {
     None,
 }
 
+impl Evidence {
+    /// One line for people: the manual citation of a feature, or the two sides' values.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Feature {
+                feature, citation, ..
+            } => format!("{feature} at {citation}"),
+            Self::Values {
+                source,
+                destination,
+            } => format!("source {source}, destination {destination}"),
+            Self::Model { model, qemu } => match qemu {
+                Some(q) => format!("model {model}, qemu {q}"),
+                None => format!("model {model}"),
+            },
+            Self::None => String::new(),
+        }
+    }
+}
+
+impl Severity {
+    /// The lowercase word, as in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Blocker => "blocker",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+}
+
 /// One finding of a verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
