@@ -14,7 +14,7 @@ use shared::import::ImportMeta;
 use shared::masks::pair_masks;
 use shared::models::QemuVersion;
 use shared::profile::{HostProfile, ProbeGap};
-use shared::verdict::{Evidence, GuestConfig, GuestCpu, Policy, Severity, compare_with};
+use shared::verdict::{GuestConfig, GuestCpu, Policy, Severity, compare_with};
 
 /// Exit code: compatible, or the command succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -63,7 +63,7 @@ impl GuestArgs {
                 disable: self.disable.clone(),
             },
         };
-        GuestConfig { cpu }
+        GuestConfig::with_cpu(cpu)
     }
 
     fn policy(&self) -> Result<Policy, String> {
@@ -80,6 +80,7 @@ impl GuestArgs {
             guest_tsc_khz: self.tsc_khz,
             src_qemu: None,
             dst_qemu,
+            ..Policy::default()
         })
     }
 }
@@ -92,6 +93,8 @@ pub struct CompareArgs {
     dst: PathBuf,
     #[command(flatten)]
     guest: GuestArgs,
+    #[command(flatten)]
+    defs: GuestFileArgs,
     /// Print the verdict as JSON.
     #[arg(long)]
     json: bool,
@@ -238,31 +241,6 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     Ok(())
 }
 
-fn severity_word(s: Severity) -> &'static str {
-    match s {
-        Severity::Blocker => "blocker",
-        Severity::Warning => "warning",
-        Severity::Info => "info",
-    }
-}
-
-fn evidence_text(e: &Evidence) -> String {
-    match e {
-        Evidence::Feature {
-            feature, citation, ..
-        } => format!("{feature} at {citation}"),
-        Evidence::Values {
-            source,
-            destination,
-        } => format!("source {source}, destination {destination}"),
-        Evidence::Model { model, qemu } => match qemu {
-            Some(q) => format!("model {model}, qemu {q}"),
-            None => format!("model {model}"),
-        },
-        Evidence::None => String::new(),
-    }
-}
-
 fn finish(result: Result<u8, String>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
@@ -281,7 +259,7 @@ fn run_compare(args: &CompareArgs) -> Result<u8, String> {
     {
         let src = read_host(&args.src)?;
         let dst = read_host(&args.dst)?;
-        let v = compare_with(&src, &dst, &args.guest.guest(), &args.guest.policy()?);
+        let v = compare_defs(&src, &dst, &args.guest, &args.defs)?;
         if args.json {
             print_json(&v)?;
         } else {
@@ -297,10 +275,10 @@ fn run_compare(args: &CompareArgs) -> Result<u8, String> {
                 args.guest.cpu
             );
             for r in &v.reasons {
-                let ev = evidence_text(&r.evidence);
+                let ev = r.evidence.summary();
                 println!(
                     "  [{}] {}: {}{}",
-                    severity_word(r.severity),
+                    r.severity.name(),
                     r.rule,
                     r.message,
                     if ev.is_empty() {
@@ -815,5 +793,243 @@ mod tests {
             err.contains("junk.txt") && err.contains("unknown format"),
             "{err}"
         );
+    }
+}
+
+/// Guest definitions and operator data files, for `compare` and `targets`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GuestFileArgs {
+    /// The guest's definition: a libvirt domain XML, a QEMU command line or a guest JSON
+    /// (detected); its CPU replaces --cpu/--enable/--disable.
+    #[arg(long, value_name = "FILE")]
+    guest: Option<PathBuf>,
+    /// The definition the destination will be started from: also check ABI stability against --guest.
+    #[arg(long, value_name = "FILE", requires = "guest")]
+    dst_guest: Option<PathBuf>,
+    /// More QEMU errata (the TSV format of shared/data/qemu-errata.tsv).
+    #[arg(long, value_name = "FILE")]
+    errata: Option<PathBuf>,
+    /// arm64 equivalence groups, JSON: [{"name": "...", "midrs": [...]}].
+    #[arg(long, value_name = "FILE")]
+    arm_groups: Option<PathBuf>,
+    /// The QEMU release the guest was powered on with, when it has moved since (errata such as
+    /// qemu-8.0.0's stay until the guest is powered off).
+    #[arg(long, value_name = "VERSION")]
+    started_on_qemu: Option<String>,
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Read a guest definition of any supported format.
+pub fn read_guest(path: &Path) -> Result<GuestConfig, String> {
+    shared::guest::parse_guest(&read_text(path)?)
+        .map(|(_, g)| g)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn defs_policy(flags: &GuestArgs, defs: &GuestFileArgs) -> Result<Policy, String> {
+    let mut policy = flags.policy()?;
+    if let Some(f) = &defs.errata {
+        policy.extra_errata = shared::rules::machine::parse_errata(&read_text(f)?)
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    if let Some(f) = &defs.arm_groups {
+        policy.arm_equivalence_groups = shared::rules::arm64::parse_groups(&read_text(f)?)
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    Ok(policy)
+}
+
+fn compare_defs(
+    src: &HostProfile,
+    dst: &HostProfile,
+    flags: &GuestArgs,
+    defs: &GuestFileArgs,
+) -> Result<shared::Verdict, String> {
+    let policy = defs_policy(flags, defs)?;
+    let mut guest = match &defs.guest {
+        Some(f) => read_guest(f)?,
+        None => flags.guest(),
+    };
+    if let Some(v) = &defs.started_on_qemu {
+        guest.started_on_qemu =
+            Some(QemuVersion::parse(v).ok_or_else(|| {
+                format!("--started-on-qemu '{v}' is not a qemu version like 8.0.0")
+            })?);
+    }
+    Ok(match &defs.dst_guest {
+        Some(f) => shared::verdict::compare_definitions(src, dst, &guest, &read_guest(f)?, &policy),
+        None => compare_with(src, dst, &guest, &policy),
+    })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TargetsArgs {
+    /// The host the guest runs on: profile JSON or libvirt <cpudata> XML.
+    #[arg(long, value_name = "HOST")]
+    from: PathBuf,
+    /// Candidate hosts: files or folders of them.
+    #[arg(required = true)]
+    hosts: Vec<PathBuf>,
+    #[command(flatten)]
+    guest: GuestArgs,
+    #[command(flatten)]
+    defs: GuestFileArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `fleetcompat targets --guest FILE --from HOST HOSTS...`: every host the guest can go to, and
+/// the blockers of the others. Exit 0 when at least one target exists.
+pub fn targets_cmd(args: &TargetsArgs) -> ExitCode {
+    finish(run_targets(args))
+}
+
+fn run_targets(args: &TargetsArgs) -> Result<u8, String> {
+    let from = read_host(&args.from)?;
+    let hosts = read_hosts(&args.hosts)?;
+    let verdicts = hosts
+        .iter()
+        .filter(|h| h.host_id != from.host_id)
+        .map(|h| compare_defs(&from, h, &args.guest, &args.defs))
+        .collect::<Result<Vec<_>, _>>()?;
+    let any = verdicts.iter().any(|v| v.compatible);
+    if args.json {
+        print_json(&verdicts)?;
+    } else {
+        for v in &verdicts {
+            let blockers: Vec<&str> = v
+                .with_severity(Severity::Blocker)
+                .map(|r| r.rule.as_str())
+                .collect();
+            if blockers.is_empty() {
+                println!("{}: can go", v.to);
+            } else {
+                println!("{}: cannot go ({})", v.to, blockers.join(", "));
+            }
+        }
+    }
+    Ok(if any { EXIT_OK } else { EXIT_INCOMPATIBLE })
+}
+
+#[cfg(test)]
+mod guest_file_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    enum C {
+        Compare(CompareArgs),
+        Targets(TargetsArgs),
+    }
+
+    fn run(argv: &[&str]) -> Result<u8, String> {
+        match C::try_parse_from(std::iter::once("fleetcompat").chain(argv.iter().copied()))
+            .map_err(|e| e.to_string())?
+        {
+            C::Compare(a) => run_compare(&a),
+            C::Targets(a) => run_targets(&a),
+        }
+    }
+
+    fn host(dir: &Path, id: &str, qemu: &str, machines: &[&str]) -> String {
+        let mut p = shared::testing::profile_of_model(id, "EPYC-v4").expect("model");
+        p.qemu.push(shared::profile::QemuInstall {
+            version: qemu.into(),
+            machines: machines
+                .iter()
+                .map(|m| shared::profile::QemuMachine {
+                    name: (*m).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+        let path = dir.join(format!("{id}.json"));
+        std::fs::write(&path, serde_json::to_string(&p).expect("json")).expect("write");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn guest_files_dst_guest_and_targets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = host(dir.path(), "old", "7.2.22", &["pc-q35-7.2"]);
+        let new = host(dir.path(), "new", "10.0.2", &["pc-q35-7.2", "pc-q35-10.0"]);
+        let g = dir.path().join("g.cmdline");
+        std::fs::write(
+            &g,
+            "qemu-system-x86_64 -machine pc-q35-10.0 -cpu EPYC-v4 -m 512",
+        )
+        .expect("w");
+        let g = g.to_string_lossy().into_owned();
+        assert_eq!(
+            run(&["compare", &new, &old, "--guest", &g]),
+            Ok(EXIT_INCOMPATIBLE)
+        );
+        assert_eq!(run(&["compare", &new, &new, "--guest", &g]), Ok(EXIT_OK));
+        let d = dir.path().join("d.xml");
+        std::fs::write(
+            &d,
+            "<domain><memory unit='MiB'>1024</memory><os><type machine='pc-q35-10.0'>hvm</type></os>\
+             <cpu mode='custom'><model>EPYC-v4</model></cpu></domain>",
+        )
+        .expect("w");
+        let d = d.to_string_lossy().into_owned();
+        assert_eq!(
+            run(&[
+                "compare",
+                &new,
+                &new,
+                "--guest",
+                &g,
+                "--dst-guest",
+                &d,
+                "--json"
+            ]),
+            Ok(EXIT_INCOMPATIBLE)
+        );
+        assert_eq!(
+            run(&["targets", "--from", &new, "--guest", &g, &old, &new]),
+            Ok(EXIT_INCOMPATIBLE)
+        );
+        // Errata follow the guest: started on 8.0.0, now moving 8.0.1 -> 8.2.0.
+        let q801 = host(dir.path(), "q801", "8.0.1", &["pc-q35-7.2"]);
+        let q820 = host(dir.path(), "q820", "8.2.0", &["pc-q35-7.2"]);
+        let g72 = dir.path().join("g72.cmdline");
+        std::fs::write(&g72, "-machine pc-q35-7.2 -cpu EPYC-v4").expect("w");
+        let g72 = g72.to_string_lossy().into_owned();
+        assert_eq!(
+            run(&["compare", &q801, &q820, "--guest", &g72]),
+            Ok(EXIT_OK)
+        );
+        let sticky = [
+            "compare",
+            &q801,
+            &q820,
+            "--guest",
+            &g72,
+            "--started-on-qemu",
+            "8.0.0",
+        ];
+        assert_eq!(run(&sticky), Ok(EXIT_INCOMPATIBLE));
+        let errata = dir.path().join("errata.tsv");
+        std::fs::write(&errata, "ours\t8.0.1\t8.2.0\tpc-q35-*\t-\tnone\tour lab\n").expect("w");
+        let errata = errata.to_string_lossy().into_owned();
+        let with_errata = [
+            "compare", &q801, &q820, "--guest", &g72, "--errata", &errata,
+        ];
+        assert_eq!(run(&with_errata), Ok(EXIT_INCOMPATIBLE));
+        std::fs::write(&errata, "not a table").expect("w");
+        assert!(
+            run(&with_errata)
+                .expect_err("bad errata")
+                .contains("columns")
+        );
+        let bad = dir.path().join("bad.xml");
+        std::fs::write(&bad, "<domain>").expect("w");
+        let e = run(&["compare", &new, &old, "--guest", &bad.to_string_lossy()]).expect_err("bad");
+        assert!(e.contains("libvirt domain xml"), "{e}");
     }
 }

@@ -36,6 +36,8 @@ enum Command {
     Graph(cli::GraphArgs),
     /// Export a baseline (QEMU, libvirt, Nova, KubeVirt, JSON) or the class graph (JSON, DOT).
     Export(cli::ExportArgs),
+    /// Every host a guest (--guest FILE) on --from HOST can go to, and why not the others.
+    Targets(cli::TargetsArgs),
 }
 
 #[derive(clap::Args)]
@@ -158,6 +160,7 @@ fn main() -> ExitCode {
         Command::Masks(a) => return cli::with_db(&a.db, || cli::masks(&a)),
         Command::Graph(a) => return cli::with_db(&a.db, || cli::graph_cmd(&a)),
         Command::Export(a) => return cli::with_db(&a.db, || cli::export(&a)),
+        Command::Targets(a) => return cli::targets_cmd(&a),
         Command::Serve(args) => args,
     };
     tracing_subscriber::fmt()

@@ -423,7 +423,7 @@ async fn catalog_stats_metrics_charts_and_openapi() {
             "{r} does not resolve"
         );
     }
-    assert!(doc["components"]["schemas"]["GuestCpu"].is_object());
+    assert!(doc["components"]["schemas"]["BaselineRequest"].is_object());
 }
 
 #[tokio::test]

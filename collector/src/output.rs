@@ -73,9 +73,18 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), OutputError> {
     })
 }
 
-/// Write a profile file atomically.
+/// Write a profile file atomically. Something that is not a regular file (`/dev/null`, a FIFO,
+/// `/dev/stdout`) is written in place: renaming over it would replace the device itself.
 pub fn write_file(path: &Path, json: &str) -> Result<(), OutputError> {
-    write_atomic(path, json)
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            std::fs::write(path, json.as_bytes()).map_err(|source| OutputError::Write {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+        _ => write_atomic(path, json),
+    }
 }
 
 /// Store profiles in the backend's SQLite database (same schema and migrations).
@@ -318,4 +327,20 @@ pub fn deliver(d: &Delivery, profiles: &[HostProfile]) -> Result<usize, OutputEr
         )));
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writing_to_a_device_keeps_the_device() {
+        write_file(Path::new("/dev/null"), "{}").expect("write to /dev/null");
+        let meta = std::fs::metadata("/dev/null").expect("/dev/null");
+        assert!(!meta.is_file(), "/dev/null was replaced by a regular file");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("p.json");
+        write_file(&file, "{\"a\":1}").expect("write a file");
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "{\"a\":1}");
+    }
 }

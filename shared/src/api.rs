@@ -95,8 +95,10 @@ pub struct ErrorDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
     pub guest: GuestConfig,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
     pub policy: Policy,
     /// Host ids to include; all hosts when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +126,7 @@ pub struct BaselineRequest {
 pub struct MasksRequest {
     pub hosts: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
     pub policy: Policy,
 }
 

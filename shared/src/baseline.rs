@@ -321,6 +321,7 @@ mod tests {
                     enable: base.added.names(),
                     disable: base.removed.names(),
                 },
+                ..GuestConfig::default()
             };
             let v = compare(h, h, &g);
             assert!(

@@ -350,6 +350,7 @@ mod tests {
                 enable: vec![],
                 disable: vec![],
             },
+            ..GuestConfig::default()
         };
         let g = build(&fleet, &named, &Policy::default());
         assert_eq!(g.pools[0].n_hosts, 3);

@@ -11,7 +11,10 @@
 //!   [`baseline::host_model`]) -> [`baseline::Baseline`] with QEMU/libvirt/Nova/KubeVirt exports;
 //! - "what to turn off so they become compatible?": [`masks::pair_masks`], [`masks::pool_masks`];
 //! - the facts underneath: [`catalog`] (every CPUID/MSR feature), [`models`] (QEMU's named models
-//!   and the releases that have them), [`decode`] (CPUID dumps to feature sets, host and guest view).
+//!   and the releases that have them), [`decode`] (CPUID dumps to feature sets, host and guest view);
+//! - beyond the CPU: [`guest`] parses libvirt domain XML and QEMU command lines into a
+//!   [`verdict::GuestConfig`] and checks two definitions' ABI stability; [`rules`] holds the
+//!   kernel/KVM, machine type and errata, device/VFIO, arm64, confidential and cpr-transfer rules.
 
 pub mod api;
 pub mod baseline;
@@ -20,10 +23,12 @@ pub mod class;
 pub mod decode;
 pub mod featureset;
 pub mod graph;
+pub mod guest;
 pub mod import;
 pub mod masks;
 pub mod models;
 pub mod profile;
+pub mod rules;
 #[doc(hidden)]
 pub mod testing;
 pub mod time;

@@ -42,6 +42,7 @@ fn host_mask(host: &HostProfile, disable: FeatureSet) -> HostMask {
             cpu: GuestCpu::HostPassthroughMasked {
                 disable: disable.names(),
             },
+            ..GuestConfig::default()
         },
     }
 }

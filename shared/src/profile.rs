@@ -242,11 +242,17 @@ pub struct Devices {
     /// Loaded VFIO PCI variant drivers (built on vfio-pci-core) and whether they support migration.
     #[serde(default)]
     pub vfio_variant_drivers: Vec<VfioVariantDriver>,
+    /// PCI address -> the vendor driver's migration "device version" string for that function,
+    /// where the driver reports one (seed 003: vendor id + a vendor-proprietary string).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub device_versions: BTreeMap<String, String>,
 }
 
 impl Devices {
     pub fn is_empty(&self) -> bool {
-        self.pci.is_empty() && self.vfio_variant_drivers.is_empty()
+        self.pci.is_empty()
+            && self.vfio_variant_drivers.is_empty()
+            && self.device_versions.is_empty()
     }
 }
 

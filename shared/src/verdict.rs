@@ -1,6 +1,8 @@
 //! Directional verdicts: can a guest configured like `guest`, running on `src`, move to `dst`?
 //! Every mismatch becomes a [`Reason`]; none is logged and dropped.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{FeatureClass, FeatureId, FeatureLocation, catalog};
@@ -60,6 +62,37 @@ pub enum Evidence {
     None,
 }
 
+impl Evidence {
+    /// One line for people: the manual citation of a feature, or the two sides' values.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Feature {
+                feature, citation, ..
+            } => format!("{feature} at {citation}"),
+            Self::Values {
+                source,
+                destination,
+            } => format!("source {source}, destination {destination}"),
+            Self::Model { model, qemu } => match qemu {
+                Some(q) => format!("model {model}, qemu {q}"),
+                None => format!("model {model}"),
+            },
+            Self::None => String::new(),
+        }
+    }
+}
+
+impl Severity {
+    /// The lowercase word, as in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Blocker => "blocker",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+}
+
 /// One finding of a verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
@@ -72,7 +105,6 @@ pub struct Reason {
 }
 
 /// What the guest's CPU looks like to the guest.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum GuestCpu {
@@ -98,16 +130,58 @@ pub enum GuestCpu {
 }
 
 /// The guest configuration a verdict is for.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct GuestConfig {
     #[serde(default)]
     pub cpu: GuestCpu,
+    /// `-cpu` properties that are not catalog features (`tsc-frequency`, `phys-bits`, `migratable`...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cpu_props: BTreeMap<String, String>,
+    /// Machine type as given (`pc-q35-7.2`, or an alias such as `q35` resolved per QEMU release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// `-machine` properties other than the type (`aux-ram-share`, `confidential-guest-support`...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub machine_props: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smp: Option<crate::guest::Smp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory_backends: Vec<crate::guest::MemoryBackend>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<crate::guest::GuestDevice>,
+    /// `-global DRIVER.PROP=VALUE`, keyed `DRIVER.PROP`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub globals: BTreeMap<String, String>,
+    /// Fixed guest TSC frequency in kHz (`-cpu ...,tsc-frequency=HZ`, libvirt `<timer name='tsc' frequency>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsc_khz: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidential: Option<crate::guest::Confidential>,
+    #[serde(
+        default,
+        skip_serializing_if = "crate::guest::MigrationMode::is_normal"
+    )]
+    pub migration_mode: crate::guest::MigrationMode,
+    /// The QEMU release the guest was powered on with, when it differs from the source's (errata
+    /// such as qemu-8.0.0's stay until the guest is powered off, seed 002).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_on_qemu: Option<QemuVersion>,
+}
+
+impl GuestConfig {
+    /// A guest with only a CPU configuration (what earlier releases took as input).
+    pub fn with_cpu(cpu: GuestCpu) -> Self {
+        Self {
+            cpu,
+            ..Self::default()
+        }
+    }
 }
 
 /// Operator policy and per-host facts the profile does not carry. `Policy::default()` is what
 /// [`compare`] uses.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
@@ -120,10 +194,23 @@ pub struct Policy {
     /// The guest runs with a fixed `tsc-frequency` (kHz): QEMU then migrates `invtsc` guests.
     pub guest_tsc_khz: Option<u64>,
     /// QEMU release on the source and destination, where known: named models need a QEMU that has them.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub src_qemu: Option<QemuVersion>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub dst_qemu: Option<QemuVersion>,
+    /// Errata beyond the shipped table (`shared/data/qemu-errata.tsv`), e.g. parsed with
+    /// [`crate::rules::machine::parse_errata`] from an operator's file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_errata: Vec<crate::rules::machine::Erratum>,
+    /// arm64: operator-kept groups of processors (MIDR values) close enough for host-passthrough
+    /// guests to move between (seed 000: that judgement belongs above QEMU).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub arm_equivalence_groups: Vec<crate::rules::arm64::EquivalenceGroup>,
+    /// VFIO device-version pairs beyond the shipped table (`shared/data/vfio-device-versions.tsv`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_vfio_versions: Vec<crate::rules::devices::VfioVersionRule>,
+    /// The operator's stack migrates confidential guests (SEV/SEV-SNP/TDX) where KVM supports the
+    /// VM type on the destination; off by default.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_confidential_migration: bool,
 }
 
 impl Default for Policy {
@@ -134,6 +221,10 @@ impl Default for Policy {
             guest_tsc_khz: None,
             src_qemu: None,
             dst_qemu: None,
+            extra_errata: Vec::new(),
+            arm_equivalence_groups: Vec::new(),
+            extra_vfio_versions: Vec::new(),
+            allow_confidential_migration: false,
         }
     }
 }
@@ -297,6 +388,18 @@ pub fn compare_with(
 ) -> Verdict {
     let mut reasons = Vec::new();
     let named = matches!(guest.cpu, GuestCpu::Named { .. });
+    // A fixed frequency in the guest definition counts like the policy's.
+    let effective;
+    let policy = if policy.guest_tsc_khz.is_none() && guest.tsc_khz.is_some() {
+        effective = Policy {
+            guest_tsc_khz: guest.tsc_khz,
+            ..policy.clone()
+        };
+        &effective
+    } else {
+        policy
+    };
+    crate::rules::apply(src, dst, guest, policy, &mut reasons);
 
     if src.cpu.arch != dst.cpu.arch {
         reasons.push(Reason {
@@ -446,6 +549,22 @@ pub fn compare_with(
         }
     }
 
+    finish(src, dst, guest, reasons)
+}
+
+/// [`compare_with`] when the destination will be started from its own definition `dst_guest`:
+/// the verdict also holds every ABI-stability difference between the two definitions
+/// ([`crate::guest::abi::check_abi`]).
+pub fn compare_definitions(
+    src: &HostProfile,
+    dst: &HostProfile,
+    guest: &GuestConfig,
+    dst_guest: &GuestConfig,
+    policy: &Policy,
+) -> Verdict {
+    let v = compare_with(src, dst, guest, policy);
+    let mut reasons = v.reasons;
+    reasons.extend(crate::guest::abi::check_abi(guest, dst_guest));
     finish(src, dst, guest, reasons)
 }
 
@@ -794,6 +913,7 @@ mod tests {
                 enable: vec![],
                 disable: vec![],
             },
+            ..GuestConfig::default()
         };
         let v = compare_with(&src, &dst, &named, &policy);
         assert!(v.compatible, "{:?}", v.reasons);
@@ -811,6 +931,7 @@ mod tests {
                 enable: vec![],
                 disable: disable.iter().map(|s| (*s).to_owned()).collect(),
             },
+            ..GuestConfig::default()
         };
         assert!(compare(&src, &dst, &guest("Skylake-Server-v5", &[])).compatible);
         let v = compare(&src, &dst, &guest("Cascadelake-Server-v5", &[]));
@@ -868,6 +989,7 @@ mod tests {
         // host-model drops invtsc, so no blocker there, and says so.
         let hm = GuestConfig {
             cpu: GuestCpu::HostModel,
+            ..GuestConfig::default()
         };
         let v = compare(&src, &dst, &hm);
         assert!(v.compatible);
@@ -881,6 +1003,7 @@ mod tests {
         assert!(rules(&v).contains(&("cpu.non-migratable-feature", Severity::Blocker)));
         let hm = GuestConfig {
             cpu: GuestCpu::HostModel,
+            ..GuestConfig::default()
         };
         assert!(compare(&src, &src, &hm).compatible);
     }

@@ -262,6 +262,7 @@ fn libvirt_dev_cases_agree_as_feature_sets() {
                             enable: ours.added.names(),
                             disable: ours.removed.names(),
                         },
+                        ..GuestConfig::default()
                     };
                     let v = compare(p, p, &g);
                     assert!(

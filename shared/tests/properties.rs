@@ -64,14 +64,16 @@ fn guest_modes() -> impl Strategy<Value = GuestConfig> {
     prop_oneof![
         Just(GuestConfig::default()),
         Just(GuestConfig {
-            cpu: GuestCpu::HostModel
+            cpu: GuestCpu::HostModel,
+            ..GuestConfig::default()
         }),
         (0..base_models().len()).prop_map(|i| GuestConfig {
             cpu: GuestCpu::Named {
                 model: base_models()[i].name.clone(),
                 enable: vec![],
                 disable: vec![],
-            }
+            },
+            ..GuestConfig::default()
         }),
     ]
 }
@@ -102,7 +104,7 @@ proptest! {
     #[test]
     fn a_host_is_compatible_with_itself(h in host()) {
         // host-model drops the non-migratable features, so a host always takes its own guests.
-        let v = compare(&h, &h, &GuestConfig { cpu: GuestCpu::HostModel });
+        let v = compare(&h, &h, &GuestConfig { cpu: GuestCpu::HostModel, ..GuestConfig::default() });
         prop_assert!(v.compatible, "{:?}", v.reasons);
         // host-passthrough too, unless the guest sees a feature that never migrates.
         let nm = h.kvm.as_ref().map(|k| k.guest_features.intersection(&non_migratable()));
@@ -144,7 +146,8 @@ proptest! {
                     model: b.base_model.clone(),
                     enable: b.added.names(),
                     disable: b.removed.names(),
-                }};
+                },
+                    ..GuestConfig::default()};
                 prop_assert!(b.features.intersection(&non_migratable()).is_empty());
                 for h in &hosts {
                     let v = compare(h, h, &guest);

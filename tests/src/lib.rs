@@ -226,3 +226,421 @@ impl ChromeDriver {
         )
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Real QEMU migrations (tests/tests/migrations.rs): two QEMU releases unpacked side by side by
+// tests/qemu-setup.sh, a boot-sector guest, QMP over unix sockets.
+
+/// Where tests/qemu-setup.sh unpacks the QEMU releases.
+pub fn qemu_cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FLEETCOMPAT_QEMU_CACHE") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".cache/fleetcompat-qemu")
+}
+
+/// One unpacked QEMU release (`7.2` or `10.0`).
+#[derive(Clone, Debug)]
+pub struct QemuRelease {
+    pub name: String,
+    pub root: PathBuf,
+}
+
+impl QemuRelease {
+    pub fn binary(&self) -> PathBuf {
+        self.root.join("usr/bin/qemu-system-x86_64")
+    }
+
+    /// A command for this release: its own firmware (-L) and module folders.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(self.binary());
+        c.env(
+            "QEMU_MODULE_DIR",
+            self.root.join("usr/lib/x86_64-linux-gnu/qemu"),
+        );
+        for dir in ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"] {
+            c.arg("-L").arg(self.root.join(dir));
+        }
+        c
+    }
+}
+
+/// The release unpacked under [`qemu_cache_dir`]; panics naming tests/qemu-setup.sh when absent.
+pub fn qemu_release(name: &str) -> QemuRelease {
+    let root = qemu_cache_dir().join(name);
+    let r = QemuRelease {
+        name: name.to_owned(),
+        root,
+    };
+    assert!(
+        r.root.join(".complete").exists() && r.binary().exists(),
+        "QEMU {name} is not unpacked at {}: run tests/qemu-setup.sh (as root once, to add bookworm-backports) before the migration suite",
+        r.root.display()
+    );
+    r
+}
+
+/// A 512-byte boot sector that loops forever (`jmp $`), then the 0x55AA signature.
+pub fn boot_sector() -> Vec<u8> {
+    let mut s = vec![0u8; 512];
+    s[0] = 0xeb;
+    s[1] = 0xfe;
+    s[510] = 0x55;
+    s[511] = 0xaa;
+    s
+}
+
+/// A QMP connection over a unix socket.
+pub struct Qmp {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+}
+
+impl Qmp {
+    /// Connect, read the greeting, negotiate capabilities.
+    pub fn connect(path: &std::path::Path) -> std::io::Result<Self> {
+        let s = std::os::unix::net::UnixStream::connect(path)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut q = Self {
+            reader: std::io::BufReader::new(s.try_clone()?),
+            writer: s,
+        };
+        q.read_message()?;
+        q.execute("qmp_capabilities", serde_json::json!({}))
+            .map_err(std::io::Error::other)?;
+        Ok(q)
+    }
+
+    fn read_message(&mut self) -> std::io::Result<serde_json::Value> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "qmp closed",
+                ));
+            }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Run a command; `Err` holds QMP's error description (or the I/O error).
+    pub fn execute(
+        &mut self,
+        cmd: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        use std::io::Write;
+        let msg = serde_json::json!({"execute": cmd, "arguments": args});
+        writeln!(self.writer, "{msg}").map_err(|e| format!("qmp write: {e}"))?;
+        loop {
+            let v = self.read_message().map_err(|e| format!("qmp read: {e}"))?;
+            if let Some(r) = v.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = v.get("error") {
+                return Err(e
+                    .get("desc")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("qmp error")
+                    .to_owned());
+            }
+        }
+    }
+}
+
+/// A running QEMU with its QMP socket and stderr file.
+pub struct QemuVm {
+    pub process: Guarded,
+    pub qmp: Qmp,
+    pub stderr: PathBuf,
+}
+
+impl QemuVm {
+    /// Start `release` with `args` (plus -qmp, -display none); `Err` with QEMU's stderr when it
+    /// exits before its QMP socket answers.
+    pub fn start(
+        release: &QemuRelease,
+        args: &[String],
+        dir: &std::path::Path,
+        name: &str,
+    ) -> Result<Self, String> {
+        let sock = dir.join(format!("{name}.qmp"));
+        let stderr = dir.join(format!("{name}.stderr"));
+        let err_file =
+            std::fs::File::create(&stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
+        let mut cmd = release.command();
+        cmd.args(args)
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", sock.display()))
+            .args(["-display", "none"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err_file);
+        let mut process = spawn_grouped(&mut cmd);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = process.0.try_wait() {
+                return Err(format!(
+                    "qemu {} exited ({status}) before answering QMP: {}",
+                    release.name,
+                    std::fs::read_to_string(&stderr).unwrap_or_default().trim()
+                ));
+            }
+            if sock.exists()
+                && let Ok(qmp) = Qmp::connect(&sock)
+            {
+                return Ok(Self {
+                    process,
+                    qmp,
+                    stderr,
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(format!("qemu {} did not answer QMP in 30 s", release.name));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// `query-status`'s `status`, or `None` when QEMU is gone.
+    pub fn status(&mut self) -> Option<String> {
+        self.qmp
+            .execute("query-status", serde_json::json!({}))
+            .ok()
+            .and_then(|r| r.get("status").and_then(|s| s.as_str()).map(str::to_owned))
+    }
+}
+
+/// What happened to a migration, judged on the destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MigrationOutcome {
+    /// The destination runs the guest.
+    Running,
+    /// The destination QEMU could not even start with its definition.
+    DestinationDidNotStart(String),
+    /// The source refused to start the migration (e.g. a migration blocker).
+    SourceRefused(String),
+    /// The destination failed to load the state (it exits), whatever the source reported.
+    LoadFailed(String),
+}
+
+impl MigrationOutcome {
+    pub fn succeeded(&self) -> bool {
+        *self == Self::Running
+    }
+}
+
+/// Start the source (running) and the destination (`-incoming tcp:127.0.0.1:PORT`), migrate over
+/// QMP and judge on the destination: success is the destination `running`; a destination that
+/// exits or stays `inmigrate` after the source finished is a failure.
+pub fn run_migration(
+    src: (&QemuRelease, &[String]),
+    dst: (&QemuRelease, &[String]),
+    dir: &std::path::Path,
+    name: &str,
+) -> MigrationOutcome {
+    let port = free_port();
+    let mut s = match QemuVm::start(src.0, src.1, dir, &format!("{name}-src")) {
+        Ok(vm) => vm,
+        Err(e) => panic!("{name}: the source must start: {e}"),
+    };
+    let mut dst_args = dst.1.to_vec();
+    dst_args.extend(["-incoming".into(), format!("tcp:127.0.0.1:{port}")]);
+    let mut d = match QemuVm::start(dst.0, &dst_args, dir, &format!("{name}-dst")) {
+        Ok(vm) => vm,
+        Err(e) => return MigrationOutcome::DestinationDidNotStart(e),
+    };
+    if let Err(e) = s.qmp.execute(
+        "migrate",
+        serde_json::json!({"uri": format!("tcp:127.0.0.1:{port}")}),
+    ) {
+        return MigrationOutcome::SourceRefused(e);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut src_done_at: Option<Instant> = None;
+    loop {
+        if let Ok(Some(_)) = d.process.0.try_wait() {
+            return MigrationOutcome::LoadFailed(d.stderr_text().trim().to_owned());
+        }
+        match d.status().as_deref() {
+            Some("running") => return MigrationOutcome::Running,
+            Some("inmigrate") | Some("paused") | Some("prelaunch") | None => {}
+            Some(other) => {
+                return MigrationOutcome::LoadFailed(format!(
+                    "destination status {other}: {}",
+                    d.stderr_text().trim()
+                ));
+            }
+        }
+        let src_status = s
+            .qmp
+            .execute("query-migrate", serde_json::json!({}))
+            .ok()
+            .and_then(|r| r.get("status").and_then(|x| x.as_str()).map(str::to_owned));
+        if matches!(
+            src_status.as_deref(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            let at = *src_done_at.get_or_insert_with(Instant::now);
+            // The destination reports its load error after the source's "completed".
+            if at.elapsed() > Duration::from_secs(10) {
+                return MigrationOutcome::LoadFailed(format!(
+                    "source {}, destination never ran: {}",
+                    src_status.unwrap_or_default(),
+                    d.stderr_text().trim()
+                ));
+            }
+        }
+        if Instant::now() > deadline {
+            return MigrationOutcome::LoadFailed("no outcome within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What a QEMU release says about itself and this host under KVM, as raw QMP replies:
+/// `query-version`, `query-machines`, `query-cpu-model-expansion` of `host` with
+/// `migratable=off` (what KVM can give a guest, non-migratable features included) and the vCPU's
+/// `tsc-frequency` (Hz, from KVM).
+pub struct QemuProbe {
+    pub version: serde_json::Value,
+    pub machines: serde_json::Value,
+    pub host_expansion: serde_json::Value,
+    pub tsc_hz: u64,
+}
+
+pub fn qemu_probe(release: &QemuRelease, dir: &std::path::Path) -> QemuProbe {
+    let args: Vec<String> = ["-machine", "pc-q35-7.2,accel=kvm", "-nodefaults", "-S"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut vm = QemuVm::start(release, &args, dir, &format!("probe-{}", release.name))
+        .unwrap_or_else(|e| panic!("probing qemu {}: {e}", release.name));
+    let mut q = |cmd: &str, a: serde_json::Value| {
+        vm.qmp
+            .execute(cmd, a)
+            .unwrap_or_else(|e| panic!("qemu {} {cmd}: {e}", release.name))
+    };
+    let version = q("query-version", serde_json::json!({}));
+    let machines = q("query-machines", serde_json::json!({}));
+    let host_expansion = q(
+        "query-cpu-model-expansion",
+        serde_json::json!({"type": "full", "model": {"name": "host", "props": {"migratable": false}}}),
+    );
+    let tsc_hz = q(
+        "qom-get",
+        serde_json::json!({"path": "/machine/unattached/device[0]", "property": "tsc-frequency"}),
+    )
+    .as_u64()
+    .unwrap_or(0);
+    QemuProbe {
+        version,
+        machines,
+        host_expansion,
+        tsc_hz,
+    }
+}
+
+/// cpr-transfer (QEMU >= 10.0) to a new QEMU process on this host: the new process blocks on its
+/// cpr channel before it creates its monitor, so it is started first, the old one is told
+/// `migrate-set-parameters mode=cpr-transfer` and `migrate` with a main and a cpr channel, then
+/// the new one is judged (`running`, or it exits / never answers).
+pub fn run_cpr_transfer(
+    release: &QemuRelease,
+    args: &[String],
+    dir: &std::path::Path,
+    name: &str,
+) -> MigrationOutcome {
+    let mut old = QemuVm::start(release, args, dir, &format!("{name}-old"))
+        .unwrap_or_else(|e| panic!("{name}: the old QEMU must start: {e}"));
+    let main = dir.join(format!("{name}-main.sock"));
+    let cpr = dir.join(format!("{name}-cpr.sock"));
+    let channel = |kind: &str, path: &std::path::Path| serde_json::json!({"channel-type": kind, "addr": {"transport": "socket", "type": "unix", "path": path}});
+    if let Err(e) = old.qmp.execute(
+        "migrate-set-parameters",
+        serde_json::json!({"mode": "cpr-transfer"}),
+    ) {
+        return MigrationOutcome::SourceRefused(e);
+    }
+    let sock = dir.join(format!("{name}-new.qmp"));
+    let stderr = dir.join(format!("{name}-new.stderr"));
+    let mut cmd = release.command();
+    cmd.args(args)
+        .arg("-incoming")
+        .arg(format!("unix:{}", main.display()))
+        .arg("-incoming")
+        .arg(channel("cpr", &cpr).to_string())
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .args(["-display", "none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"));
+    let mut new = spawn_grouped(&mut cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cpr.exists() {
+        if let Ok(Some(status)) = new.0.try_wait() {
+            return MigrationOutcome::DestinationDidNotStart(format!(
+                "{status}: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default().trim()
+            ));
+        }
+        if Instant::now() > deadline {
+            return MigrationOutcome::DestinationDidNotStart("no cpr channel in 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Err(e) = old.qmp.execute(
+        "migrate",
+        serde_json::json!({"channels": [channel("main", &main), channel("cpr", &cpr)]}),
+    ) {
+        return MigrationOutcome::SourceRefused(e);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(_)) = new.0.try_wait() {
+            return MigrationOutcome::LoadFailed(
+                std::fs::read_to_string(&stderr)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            );
+        }
+        if sock.exists()
+            && let Ok(mut q) = Qmp::connect(&sock)
+        {
+            loop {
+                let status = q
+                    .execute("query-status", serde_json::json!({}))
+                    .ok()
+                    .and_then(|r| r.get("status").and_then(|s| s.as_str()).map(str::to_owned));
+                match status.as_deref() {
+                    Some("running") => return MigrationOutcome::Running,
+                    Some("inmigrate" | "paused" | "prelaunch") if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    other => {
+                        return MigrationOutcome::LoadFailed(format!(
+                            "new QEMU status {other:?}: {}",
+                            std::fs::read_to_string(&stderr).unwrap_or_default().trim()
+                        ));
+                    }
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return MigrationOutcome::LoadFailed("the new QEMU never answered".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -24,8 +24,10 @@ commands:
       --release        build optimised binaries (slower build, faster server)
       --no-demo        do not load the demo fleet into an empty database
       --no-probe       do not add this machine's own profile
-  test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid),
-                   build the UI, and run every test: fmt, clippy, unit, integration, wasm32, browser
+  test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid;
+                   QEMU 7.2 and 10.0 unpacked side by side by tests/qemu-setup.sh), build the UI,
+                   and run every test: fmt, clippy, unit, integration, wasm32, browser, real
+                   migrations
       --no-install     never call apt-get; fail if a tool is missing
   build-frontend   build the WASM UI into assets/web/pkg
 ";
@@ -273,6 +275,16 @@ fn cmd_test(args: &[String]) -> Result<()> {
         ],
         allow_install,
     )?;
+    if allow_install {
+        let t = step("unpacking QEMU 7.2 and 10.0 side by side for the migration suite");
+        run(Command::new("sh")
+            .arg(root().join("tests/qemu-setup.sh"))
+            .current_dir(root()))
+        .map_err(|e| {
+            format!("{e}: the real-migration suite needs both QEMU releases (tests/qemu-setup.sh)")
+        })?;
+        done(t);
+    }
     let t = step("checking formatting (cargo fmt --check)");
     run(cargo().args(["fmt", "--all", "--", "--check"]))
         .map_err(|e| format!("{e}: run `cargo fmt --all`"))?;

@@ -117,6 +117,7 @@ pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, Api
                             enable: Vec::new(),
                             disable: Vec::new(),
                         },
+                        ..GuestConfig::default()
                     };
                     let n_hosts = reps
                         .iter()

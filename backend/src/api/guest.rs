@@ -56,6 +56,7 @@ impl GuestQuery {
             guest_tsc_khz: self.tsc_khz,
             src_qemu: qemu("src_qemu", self.src_qemu.as_ref())?,
             dst_qemu: qemu("dst_qemu", self.dst_qemu.as_ref())?,
+            ..d
         })
     }
 
@@ -89,7 +90,10 @@ impl GuestQuery {
                 disable,
             },
         };
-        let guest = GuestConfig { cpu };
+        let guest = GuestConfig {
+            cpu,
+            ..GuestConfig::default()
+        };
         validate(&guest)?;
         Ok(guest)
     }

@@ -75,6 +75,7 @@ pub fn hosts_running_model(
             enable: Vec::new(),
             disable: Vec::new(),
         },
+        ..GuestConfig::default()
     };
     super::guest::validate(&guest)?;
     let graph = state
