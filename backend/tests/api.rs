@@ -550,3 +550,78 @@ async fn reads_need_a_token_when_required() {
     .await;
     assert_eq!(st, StatusCode::OK);
 }
+
+/// The pre-check: a VM's own definition, from its host to one host or to the whole fleet.
+#[tokio::test]
+async fn precheck_judges_a_vm_definition_before_migrating() {
+    let s = demo_state().await;
+    // A QEMU command line of a host-passthrough guest (the format is detected).
+    let cmdline = "qemu-system-x86_64 -machine pc-q35-7.2 -accel kvm -cpu host -smp 2 -m 2048";
+    let (st, one) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "to": "fra-sky-02-01", "guest": cmdline}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{one}");
+    assert_eq!(one["guest_format"], "qemu-command-line");
+    assert_eq!(one["n_targets"], 1);
+    let v = &one["verdicts"][0];
+    assert_eq!(v["compatible"], false, "{v}");
+    let features: Vec<&str> = v["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(|r| r["evidence"]["feature"].as_str())
+        .collect();
+    assert!(features.contains(&"rtm"), "{features:?}");
+
+    // Without `to`: every other host, compatible ones first.
+    let (st, all) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "guest": cmdline}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    let (_, hosts) = get(&s, "/api/v1/hosts").await;
+    let n_hosts = hosts["n_hosts"].as_u64().expect("n_hosts");
+    assert_eq!(all["n_targets"].as_u64(), Some(n_hosts - 1));
+    let verdicts = all["verdicts"].as_array().expect("verdicts");
+    let n_ok = all["n_compatible"].as_u64().expect("n_compatible") as usize;
+    assert!(n_ok >= 15, "the other fra-sky-01 hosts can take it: {n_ok}");
+    assert!(verdicts[..n_ok].iter().all(|v| v["compatible"] == true));
+    assert!(verdicts[n_ok..].iter().all(|v| v["compatible"] == false));
+    assert!(
+        verdicts[..n_ok].iter().any(|v| v["to"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("fra-sky-01-"))),
+        "same-cluster hosts are targets"
+    );
+
+    // A libvirt domain XML works the same way; junk is refused by name.
+    let xml = "<domain type='kvm'><memory unit='MiB'>2048</memory><vcpu>2</vcpu><os><type machine='pc-q35-7.2'>hvm</type></os><cpu mode='host-passthrough'/></domain>";
+    let (st, x) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "to": "fra-sky-01-02", "guest": xml}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{x}");
+    assert_eq!(x["guest_format"], "libvirt-xml");
+    let (st, bad) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "guest": "hello"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(bad["error"]["code"], "invalid_guest");
+    let (st, missing) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "no-such-host", "guest": cmdline}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{missing}");
+}

@@ -84,7 +84,7 @@ pub async fn compat_post(
 }
 
 /// A host by id, or else the first host of a class by class id.
-async fn resolve(state: &AppState, id: &str) -> Result<Arc<HostProfile>, ApiError> {
+pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<Arc<HostProfile>, ApiError> {
     // The in-memory fleet when it is current (a verdict needs no database round trip), else the
     // database.
     if let Some(fleet) = state.cache.current(&state.store)
