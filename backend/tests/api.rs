@@ -549,6 +549,51 @@ async fn reads_need_a_token_when_required() {
     )
     .await;
     assert_eq!(st, StatusCode::OK);
+
+    // A browser logs in once and then reads with the cookie.
+    let (st, _, _) = send(
+        &s,
+        Request::get("/login?token=wrong")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let resp = app(s.clone())
+        .oneshot(
+            Request::get("/login?token=reader")
+                .body(Body::empty())
+                .expect("r"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("set-cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    let pair = cookie.split(';').next().expect("name=value").to_owned();
+    let (st, _, _) = send(
+        &s,
+        Request::get("/api/v1/hosts")
+            .header(header::COOKIE, format!("theme=dark; {pair}"))
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, _) = send(
+        &s,
+        Request::get("/api/v1/hosts")
+            .header(header::COOKIE, "fleetcompat_token=wrong")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 
 /// The pre-check: a VM's own definition, from its host to one host or to the whole fleet.
