@@ -7,6 +7,8 @@
 //! The server is `backend::app` on a temporary SQLite file, served by its own 2-thread runtime on
 //! 127.0.0.1; the client is a minimal HTTP/1.1 keep-alive client on another runtime.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use backend::{AppState, Store, app, demo};
@@ -151,6 +153,93 @@ fn synthetic(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+type Outcome = (Vec<Duration>, usize, Duration);
+
+/// Upload every body once over `connections` connections, as fast as they go.
+async fn ingest(
+    addr: std::net::SocketAddr,
+    bodies: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+) -> Outcome {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections.max(1))
+        .map(|_| {
+            let (bodies, next) = (Arc::clone(&bodies), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut c = Conn::open(addr).await.expect("connect");
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let t = Instant::now();
+                    match c.request("POST", "/api/v1/hosts", body).await {
+                        Ok(200) => lat.push(t.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await.expect("task");
+        lat.extend(l);
+        errors += e;
+    }
+    (lat, errors, started.elapsed())
+}
+
+/// Pair verdicts between pseudo-random hosts at `rate` per second for `seconds`.
+async fn verdicts(
+    addr: std::net::SocketAddr,
+    hosts: usize,
+    connections: usize,
+    rate: u64,
+    seconds: u64,
+) -> Outcome {
+    let connections = connections.max(1);
+    #[expect(clippy::cast_precision_loss, reason = "a pace")]
+    let per_conn = Duration::from_secs_f64(connections as f64 / rate as f64);
+    let total = rate * seconds / connections as u64;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|c| {
+            tokio::spawn(async move {
+                let mut conn = Conn::open(addr).await.expect("connect");
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                #[expect(clippy::cast_precision_loss, reason = "a phase")]
+                let offset = per_conn.mul_f64(c as f64 / connections as f64);
+                let t0 = tokio::time::Instant::now() + offset;
+                for k in 0..total {
+                    #[expect(clippy::cast_precision_loss, reason = "a schedule")]
+                    let due = t0 + per_conn.mul_f64(k as f64);
+                    tokio::time::sleep_until(due).await;
+                    let k = usize::try_from(k).unwrap_or(0);
+                    let (s, d) = ((c * 7919 + k * 31) % hosts, (c * 104_729 + k * 17) % hosts);
+                    let path = format!("/api/v1/compat?from=bench-{s:05}&to=bench-{d:05}");
+                    // Latency from the send (tokio's timer has 1 ms granularity, so the
+                    // schedule only paces the rate).
+                    let sent = Instant::now();
+                    match conn.request("GET", &path, b"").await {
+                        Ok(200) => lat.push(sent.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await.expect("task");
+        lat.extend(l);
+        errors += e;
+    }
+    (lat, errors, started.elapsed())
+}
+
 fn main() {
     let a = args();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -186,37 +275,8 @@ fn main() {
         .expect("client runtime");
 
     // 1. Ingest: all connections upload as fast as they can.
-    let bodies = std::sync::Arc::new(bodies);
-    let (lat, errors, wall) = client_rt.block_on(async {
-        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..a.connections)
-            .map(|_| {
-                let (bodies, next) = (std::sync::Arc::clone(&bodies), std::sync::Arc::clone(&next));
-                tokio::spawn(async move {
-                    let mut c = Conn::open(addr).await.expect("connect");
-                    let (mut lat, mut errors) = (Vec::new(), 0usize);
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(body) = bodies.get(i) else { break };
-                        let t = Instant::now();
-                        match c.request("POST", "/api/v1/hosts", body).await {
-                            Ok(200) => lat.push(t.elapsed()),
-                            _ => errors += 1,
-                        }
-                    }
-                    (lat, errors)
-                })
-            })
-            .collect();
-        let (mut lat, mut errors) = (Vec::new(), 0);
-        for t in tasks {
-            let (l, e) = t.await.expect("task");
-            lat.extend(l);
-            errors += e;
-        }
-        (lat, errors, started.elapsed())
-    });
+    let bodies = Arc::new(bodies);
+    let (lat, errors, wall) = client_rt.block_on(ingest(addr, Arc::clone(&bodies), a.connections));
     report("ingest", lat, errors, wall);
     let n_hosts = server_rt.block_on(store.n_hosts()).expect("count");
     println!("stored hosts: {n_hosts}");
@@ -234,47 +294,33 @@ fn main() {
     });
 
     // 2. Pair verdicts at a fixed total rate, spread over the connections.
-    let (lat, errors, wall) = client_rt.block_on(async {
-        let per_conn = Duration::from_secs_f64(a.connections as f64 / a.rate as f64);
-        let total = a.rate * a.seconds / a.connections as u64;
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..a.connections)
-            .map(|c| {
-                let hosts = a.hosts;
-                tokio::spawn(async move {
-                    let mut conn = Conn::open(addr).await.expect("connect");
-                    let (mut lat, mut errors) = (Vec::new(), 0usize);
-                    let offset = per_conn.mul_f64(c as f64 / a.connections as f64);
-                    let t0 = tokio::time::Instant::now() + offset;
-                    for k in 0..total {
-                        let due = t0 + per_conn.mul_f64(k as f64);
-                        tokio::time::sleep_until(due).await;
-                        let (s, d) = (
-                            (c * 7919 + k as usize * 31) % hosts,
-                            (c * 104_729 + k as usize * 17) % hosts,
-                        );
-                        let path = format!("/api/v1/compat?from=bench-{s:05}&to=bench-{d:05}");
-                        // Latency from the send (tokio's timer has 1 ms granularity, so the
-                        // schedule only paces the rate).
-                        let sent = Instant::now();
-                        match conn.request("GET", &path, b"").await {
-                            Ok(200) => lat.push(sent.elapsed()),
-                            _ => errors += 1,
-                        }
-                    }
-                    (lat, errors)
-                })
-            })
-            .collect();
-        let (mut lat, mut errors) = (Vec::new(), 0);
-        for t in tasks {
-            let (l, e) = t.await.expect("task");
-            lat.extend(l);
-            errors += e;
-        }
-        (lat, errors, started.elapsed())
-    });
+    let (lat, errors, wall) =
+        client_rt.block_on(verdicts(addr, a.hosts, a.connections, a.rate, a.seconds));
     report(&format!("compat at {}/s", a.rate), lat, errors, wall);
+
+    // 2b. The same verdict load while every host uploads a changed profile (a new version each):
+    // verdicts then read the database until the fleet cache catches up.
+    let changed: Vec<Vec<u8>> = bodies
+        .iter()
+        .map(|b| {
+            let mut v: serde_json::Value = serde_json::from_slice(b).expect("json");
+            v["labels"]["zone"] = serde_json::Value::from("bench-moved");
+            serde_json::to_vec(&v).expect("json")
+        })
+        .collect();
+    let ((il, ie, iw), (vl, ve, vw)) = client_rt.block_on(async {
+        tokio::join!(
+            ingest(addr, Arc::new(changed), a.connections / 2),
+            verdicts(addr, a.hosts, a.connections / 2, a.rate, a.seconds)
+        )
+    });
+    report("re-ingest under verdict load", il, ie, iw);
+    report(
+        &format!("compat at {}/s under re-ingest", a.rate),
+        vl,
+        ve,
+        vw,
+    );
 
     // 3. Fleet-wide reads once the fleet is loaded (first call builds the cache).
     client_rt.block_on(async {

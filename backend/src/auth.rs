@@ -91,22 +91,49 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
-/// Reads beyond loopback: the read token or the write token.
-pub async fn require_read(store: &Store, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(presented) = bearer(headers) else {
-        return Err(ApiError::Unauthorized(
-            "this server needs a token for reads: send 'Authorization: Bearer TOKEN' with the read token (or the write token)".into(),
-        ));
-    };
+/// The cookie a browser gets from `/login?token=...`, so the web UI can read beyond loopback.
+pub const READ_COOKIE: &str = "fleetcompat_token";
+
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// Whether `presented` is this server's read token or write token.
+pub async fn is_read_token(store: &Store, presented: &str) -> Result<bool, ApiError> {
+    if presented.is_empty() {
+        return Ok(false);
+    }
     let hash = sha256_hex(presented);
     for setting in [READ_TOKEN_SETTING, WRITE_TOKEN_SETTING] {
-        if !presented.is_empty() && store.setting(setting).await?.as_deref() == Some(&hash) {
-            return Ok(());
+        if store.setting(setting).await?.as_deref() == Some(&hash) {
+            return Ok(true);
         }
     }
-    Err(ApiError::Unauthorized(
-        "the bearer token is neither this server's read token nor its write token".into(),
-    ))
+    Ok(false)
+}
+
+/// Reads beyond loopback: the read token or the write token, as a bearer header or the cookie
+/// `/login` sets.
+pub async fn require_read(store: &Store, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(presented) = bearer(headers).or_else(|| cookie(headers, READ_COOKIE)) else {
+        return Err(ApiError::Unauthorized(
+            "this server needs a token for reads: send 'Authorization: Bearer TOKEN' with the read token (or the write token); in a browser, open /login?token=TOKEN once".into(),
+        ));
+    };
+    if is_read_token(store, presented).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "the token is neither this server's read token nor its write token".into(),
+        ))
+    }
 }
 
 /// Check the `Authorization: Bearer` header against the stored write token.

@@ -3,7 +3,7 @@
 //! refreshes only what changed, so 10,000 hosts stay fast.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use shared::graph::CompatGraph;
 use shared::profile::HostProfile;
@@ -15,15 +15,35 @@ use crate::store::{Store, StoreError};
 #[derive(Debug)]
 pub struct Fleet {
     pub generation: u64,
-    pub profiles: Vec<HostProfile>,
+    /// Shared with the previous generation where unchanged, so a refresh copies no profile.
+    pub profiles: Vec<Arc<HostProfile>>,
+    /// The same profiles as one slice, for the engine's graph; made on first use.
+    owned: OnceLock<Vec<HostProfile>>,
     pub versions: Vec<u32>,
     pub n_versions: Vec<u32>,
     pub index: HashMap<String, usize>,
 }
 
 impl Fleet {
+    fn empty(generation: u64, n: usize) -> Self {
+        Self {
+            generation,
+            profiles: Vec::with_capacity(n),
+            owned: OnceLock::new(),
+            versions: Vec::with_capacity(n),
+            n_versions: Vec::with_capacity(n),
+            index: HashMap::with_capacity(n),
+        }
+    }
+
     pub fn get(&self, host_id: &str) -> Option<&HostProfile> {
-        self.index.get(host_id).map(|&i| &self.profiles[i])
+        self.index.get(host_id).map(|&i| &*self.profiles[i])
+    }
+
+    /// Every profile, ordered by host id, as one slice.
+    pub fn slice(&self) -> &[HostProfile] {
+        self.owned
+            .get_or_init(|| self.profiles.iter().map(|p| (**p).clone()).collect())
     }
 }
 
@@ -73,35 +93,23 @@ impl Cache {
         let fleet = match slot.as_ref() {
             None => {
                 let all = store.latest_profiles().await?;
-                let mut f = Fleet {
-                    generation,
-                    profiles: Vec::with_capacity(all.len()),
-                    versions: Vec::with_capacity(all.len()),
-                    n_versions: Vec::with_capacity(all.len()),
-                    index: HashMap::with_capacity(all.len()),
-                };
+                let mut f = Fleet::empty(generation, all.len());
                 for s in all {
                     f.index.insert(s.profile.host_id.clone(), f.profiles.len());
                     f.versions.push(s.version);
                     f.n_versions.push(s.n_versions);
-                    f.profiles.push(s.profile);
+                    f.profiles.push(Arc::new(s.profile));
                 }
                 f
             }
             Some(old) => {
                 let latest = store.latest_versions().await?;
-                let mut f = Fleet {
-                    generation,
-                    profiles: Vec::with_capacity(latest.len()),
-                    versions: Vec::with_capacity(latest.len()),
-                    n_versions: Vec::with_capacity(latest.len()),
-                    index: HashMap::with_capacity(latest.len()),
-                };
+                let mut f = Fleet::empty(generation, latest.len());
                 for lv in latest {
                     let profile = match old.index.get(&lv.host_id) {
-                        Some(&i) if old.versions[i] == lv.version => old.profiles[i].clone(),
+                        Some(&i) if old.versions[i] == lv.version => Arc::clone(&old.profiles[i]),
                         _ => match store.profile_version(&lv.host_id, lv.version).await? {
-                            Some(s) => s.profile,
+                            Some(s) => Arc::new(s.profile),
                             None => continue,
                         },
                     };
@@ -131,7 +139,7 @@ impl Cache {
                 return Arc::clone(found);
             }
         }
-        let built = Arc::new(shared::graph::build(&fleet.profiles, guest, policy));
+        let built = Arc::new(shared::graph::build(fleet.slice(), guest, policy));
         let mut g = self.graphs.lock().unwrap_or_else(PoisonError::into_inner);
         if g.0 == fleet.generation {
             g.1.insert(key, Arc::clone(&built));

@@ -14,7 +14,7 @@ use shared::import::ImportMeta;
 use shared::masks::pair_masks;
 use shared::models::QemuVersion;
 use shared::profile::{HostProfile, ProbeGap};
-use shared::verdict::{Evidence, GuestConfig, GuestCpu, Policy, Severity, compare_with};
+use shared::verdict::{GuestConfig, GuestCpu, Policy, Severity, compare_with};
 
 /// Exit code: compatible, or the command succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -241,31 +241,6 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     Ok(())
 }
 
-fn severity_word(s: Severity) -> &'static str {
-    match s {
-        Severity::Blocker => "blocker",
-        Severity::Warning => "warning",
-        Severity::Info => "info",
-    }
-}
-
-fn evidence_text(e: &Evidence) -> String {
-    match e {
-        Evidence::Feature {
-            feature, citation, ..
-        } => format!("{feature} at {citation}"),
-        Evidence::Values {
-            source,
-            destination,
-        } => format!("source {source}, destination {destination}"),
-        Evidence::Model { model, qemu } => match qemu {
-            Some(q) => format!("model {model}, qemu {q}"),
-            None => format!("model {model}"),
-        },
-        Evidence::None => String::new(),
-    }
-}
-
 fn finish(result: Result<u8, String>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
@@ -300,10 +275,10 @@ fn run_compare(args: &CompareArgs) -> Result<u8, String> {
                 args.guest.cpu
             );
             for r in &v.reasons {
-                let ev = evidence_text(&r.evidence);
+                let ev = r.evidence.summary();
                 println!(
                     "  [{}] {}: {}{}",
-                    severity_word(r.severity),
+                    r.severity.name(),
                     r.rule,
                     r.message,
                     if ev.is_empty() {

@@ -69,11 +69,52 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), read_guard));
     Router::new()
         .route("/api/v1/health", get(|| async { "ok" }))
+        .route("/login", get(login))
         .merge(guarded)
         .fallback(ui::serve)
         .layer(middleware::from_fn(timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    token: Option<String>,
+}
+
+/// `GET /login?token=T`: a browser trades the read (or write) token for an HttpOnly cookie, so
+/// the web UI works on a server that listens beyond loopback.
+async fn login(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, error::ApiError> {
+    let token = query
+        .ok()
+        .and_then(|q| q.0.token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            error::ApiError::bad_request(
+                "missing_parameter",
+                "login needs the read token: open /login?token=TOKEN",
+            )
+        })?;
+    if !auth::is_read_token(&state.store, &token).await? {
+        return Err(error::ApiError::Unauthorized(
+            "that is not this server's read token (nor its write token)".into(),
+        ));
+    }
+    let cookie = format!(
+        "{}={token}; HttpOnly; SameSite=Strict; Path=/",
+        auth::READ_COOKIE
+    );
+    Ok((
+        axum::http::StatusCode::SEE_OTHER,
+        [
+            (axum::http::header::SET_COOKIE, cookie),
+            (axum::http::header::LOCATION, "/".to_owned()),
+        ],
+    )
+        .into_response())
 }
 
 async fn read_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -34,10 +34,10 @@ enum Command {
     Masks(cli::MasksArgs),
     /// Host classes and migration pools of a set of hosts.
     Graph(cli::GraphArgs),
-    /// Every host a guest (--guest FILE) on --from HOST can go to, and why not the others.
-    Targets(cli::TargetsArgs),
     /// Export a baseline (QEMU, libvirt, Nova, KubeVirt, JSON) or the class graph (JSON, DOT).
     Export(cli::ExportArgs),
+    /// Every host a guest (--guest FILE) on --from HOST can go to, and why not the others.
+    Targets(cli::TargetsArgs),
 }
 
 #[derive(clap::Args)]
@@ -159,8 +159,8 @@ fn main() -> ExitCode {
         Command::Baseline(a) => return cli::with_db(&a.db, || cli::baseline_cmd(&a)),
         Command::Masks(a) => return cli::with_db(&a.db, || cli::masks(&a)),
         Command::Graph(a) => return cli::with_db(&a.db, || cli::graph_cmd(&a)),
-        Command::Targets(a) => return cli::targets_cmd(&a),
         Command::Export(a) => return cli::with_db(&a.db, || cli::export(&a)),
+        Command::Targets(a) => return cli::targets_cmd(&a),
         Command::Serve(args) => args,
     };
     tracing_subscriber::fmt()

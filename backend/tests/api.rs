@@ -400,7 +400,30 @@ async fn catalog_stats_metrics_charts_and_openapi() {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
     assert!(doc["components"]["schemas"]["HostList"].is_object());
-    assert!(doc["components"]["schemas"]["GuestCpu"].is_object());
+    // Every reference resolves to a component.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 20, "{all:?}");
+    for r in &all {
+        let name = r.strip_prefix("#/components/schemas/").expect("schema ref");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} does not resolve"
+        );
+    }
+    assert!(doc["components"]["schemas"]["BaselineRequest"].is_object());
 }
 
 #[tokio::test]
@@ -526,4 +549,124 @@ async fn reads_need_a_token_when_required() {
     )
     .await;
     assert_eq!(st, StatusCode::OK);
+
+    // A browser logs in once and then reads with the cookie.
+    let (st, _, _) = send(
+        &s,
+        Request::get("/login?token=wrong")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let resp = app(s.clone())
+        .oneshot(
+            Request::get("/login?token=reader")
+                .body(Body::empty())
+                .expect("r"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("set-cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    let pair = cookie.split(';').next().expect("name=value").to_owned();
+    let (st, _, _) = send(
+        &s,
+        Request::get("/api/v1/hosts")
+            .header(header::COOKIE, format!("theme=dark; {pair}"))
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, _) = send(
+        &s,
+        Request::get("/api/v1/hosts")
+            .header(header::COOKIE, "fleetcompat_token=wrong")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+/// The pre-check: a VM's own definition, from its host to one host or to the whole fleet.
+#[tokio::test]
+async fn precheck_judges_a_vm_definition_before_migrating() {
+    let s = demo_state().await;
+    // A QEMU command line of a host-passthrough guest (the format is detected).
+    let cmdline = "qemu-system-x86_64 -machine pc-q35-7.2 -accel kvm -cpu host -smp 2 -m 2048";
+    let (st, one) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "to": "fra-sky-02-01", "guest": cmdline}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{one}");
+    assert_eq!(one["guest_format"], "qemu-command-line");
+    assert_eq!(one["n_targets"], 1);
+    let v = &one["verdicts"][0];
+    assert_eq!(v["compatible"], false, "{v}");
+    let features: Vec<&str> = v["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(|r| r["evidence"]["feature"].as_str())
+        .collect();
+    assert!(features.contains(&"rtm"), "{features:?}");
+
+    // Without `to`: every other host, compatible ones first.
+    let (st, all) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "guest": cmdline}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    let (_, hosts) = get(&s, "/api/v1/hosts").await;
+    let n_hosts = hosts["n_hosts"].as_u64().expect("n_hosts");
+    assert_eq!(all["n_targets"].as_u64(), Some(n_hosts - 1));
+    let verdicts = all["verdicts"].as_array().expect("verdicts");
+    let n_ok = all["n_compatible"].as_u64().expect("n_compatible") as usize;
+    assert!(n_ok >= 15, "the other fra-sky-01 hosts can take it: {n_ok}");
+    assert!(verdicts[..n_ok].iter().all(|v| v["compatible"] == true));
+    assert!(verdicts[n_ok..].iter().all(|v| v["compatible"] == false));
+    assert!(
+        verdicts[..n_ok].iter().any(|v| v["to"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("fra-sky-01-"))),
+        "same-cluster hosts are targets"
+    );
+
+    // A libvirt domain XML works the same way; junk is refused by name.
+    let xml = "<domain type='kvm'><memory unit='MiB'>2048</memory><vcpu>2</vcpu><os><type machine='pc-q35-7.2'>hvm</type></os><cpu mode='host-passthrough'/></domain>";
+    let (st, x) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "to": "fra-sky-01-02", "guest": xml}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{x}");
+    assert_eq!(x["guest_format"], "libvirt-xml");
+    let (st, bad) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "guest": "hello"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(bad["error"]["code"], "invalid_guest");
+    let (st, missing) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "no-such-host", "guest": cmdline}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{missing}");
 }

@@ -95,8 +95,10 @@ pub struct ErrorDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
     pub guest: GuestConfig,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
     pub policy: Policy,
     /// Host ids to include; all hosts when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +126,7 @@ pub struct BaselineRequest {
 pub struct MasksRequest {
     pub hosts: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
     pub policy: Policy,
 }
 
@@ -440,4 +443,38 @@ mod tests {
         let m: MasksRequest = serde_json::from_str(r#"{"hosts":["a","b"]}"#).expect("masks");
         assert!(!m.policy.allow_vendor_change);
     }
+}
+
+/// `POST /api/v1/precheck` body: "can this VM go there?" before any migration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrecheckRequest {
+    /// The host the VM runs on (host id).
+    pub from: String,
+    /// One destination host; without it every other host of the fleet is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The VM's definition as text: a libvirt domain XML or a QEMU command line (detected).
+    pub guest: String,
+    /// The definition the destination will be started from, checked against `guest` as libvirt's
+    /// ABI-stability check does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_guest: Option<String>,
+    /// When absent, the QEMU versions come from the profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<EngineObject>))]
+    pub policy: Option<crate::verdict::Policy>,
+}
+
+/// `POST /api/v1/precheck` answer: a verdict per destination, compatible ones first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrecheckAnswer {
+    /// How the guest text was read: `libvirt-xml`, `qemu-command-line` or `json`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub guest_format: crate::guest::GuestFormat,
+    pub n_targets: usize,
+    pub n_compatible: usize,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<EngineObject>))]
+    pub verdicts: Vec<crate::verdict::Verdict>,
 }

@@ -62,6 +62,37 @@ pub enum Evidence {
     None,
 }
 
+impl Evidence {
+    /// One line for people: the manual citation of a feature, or the two sides' values.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Feature {
+                feature, citation, ..
+            } => format!("{feature} at {citation}"),
+            Self::Values {
+                source,
+                destination,
+            } => format!("source {source}, destination {destination}"),
+            Self::Model { model, qemu } => match qemu {
+                Some(q) => format!("model {model}, qemu {q}"),
+                None => format!("model {model}"),
+            },
+            Self::None => String::new(),
+        }
+    }
+}
+
+impl Severity {
+    /// The lowercase word, as in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Blocker => "blocker",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+}
+
 /// One finding of a verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
@@ -74,7 +105,6 @@ pub struct Reason {
 }
 
 /// What the guest's CPU looks like to the guest.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum GuestCpu {
@@ -100,7 +130,6 @@ pub enum GuestCpu {
 }
 
 /// The guest configuration a verdict is for.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct GuestConfig {
     #[serde(default)]
@@ -115,15 +144,12 @@ pub struct GuestConfig {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub machine_props: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub smp: Option<crate::guest::Smp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub memory_backends: Vec<crate::guest::MemoryBackend>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub devices: Vec<crate::guest::GuestDevice>,
     /// `-global DRIVER.PROP=VALUE`, keyed `DRIVER.PROP`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -132,18 +158,15 @@ pub struct GuestConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tsc_khz: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub confidential: Option<crate::guest::Confidential>,
     #[serde(
         default,
         skip_serializing_if = "crate::guest::MigrationMode::is_normal"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub migration_mode: crate::guest::MigrationMode,
     /// The QEMU release the guest was powered on with, when it differs from the source's (errata
     /// such as qemu-8.0.0's stay until the guest is powered off, seed 002).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub started_on_qemu: Option<QemuVersion>,
 }
 
@@ -159,7 +182,6 @@ impl GuestConfig {
 
 /// Operator policy and per-host facts the profile does not carry. `Policy::default()` is what
 /// [`compare`] uses.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
@@ -172,23 +194,18 @@ pub struct Policy {
     /// The guest runs with a fixed `tsc-frequency` (kHz): QEMU then migrates `invtsc` guests.
     pub guest_tsc_khz: Option<u64>,
     /// QEMU release on the source and destination, where known: named models need a QEMU that has them.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub src_qemu: Option<QemuVersion>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub dst_qemu: Option<QemuVersion>,
     /// Errata beyond the shipped table (`shared/data/qemu-errata.tsv`), e.g. parsed with
     /// [`crate::rules::machine::parse_errata`] from an operator's file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub extra_errata: Vec<crate::rules::machine::Erratum>,
     /// arm64: operator-kept groups of processors (MIDR values) close enough for host-passthrough
     /// guests to move between (seed 000: that judgement belongs above QEMU).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub arm_equivalence_groups: Vec<crate::rules::arm64::EquivalenceGroup>,
     /// VFIO device-version pairs beyond the shipped table (`shared/data/vfio-device-versions.tsv`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub extra_vfio_versions: Vec<crate::rules::devices::VfioVersionRule>,
     /// The operator's stack migrates confidential guests (SEV/SEV-SNP/TDX) where KVM supports the
     /// VM type on the destination; off by default.

@@ -30,6 +30,8 @@ commands:
                    migrations
       --no-install     never call apt-get; fail if a tool is missing
   build-frontend   build the WASM UI into assets/web/pkg
+  bench            the benchmarks of BENCHMARKS.md: engine (criterion), baseline against virsh
+                   (apt: libvirt-clients), backend load on loopback (10,000 hosts)
 ";
 
 type Result<T> = std::result::Result<T, String>;
@@ -324,12 +326,35 @@ fn cmd_test(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+fn cmd_bench(args: &[String]) -> Result<()> {
+    let mut allow_install = true;
+    for a in args {
+        match a.as_str() {
+            "--no-install" => allow_install = false,
+            other => return Err(format!("unknown option '{other}' for bench\n\n{USAGE}")),
+        }
+    }
+    ensure_apt(&[("virsh", "libvirt-clients")], allow_install)?;
+    let t = step("engine: one pair, graphs of 10,000 hosts, baseline (criterion)");
+    run(cargo().args(["bench", "-p", "shared", "--bench", "engine"]))?;
+    done(t);
+    let t = step("baseline of 10,000 hosts against virsh cpu-baseline");
+    run(cargo().args(["bench", "-p", "shared", "--bench", "virsh_baseline"]))?;
+    done(t);
+    let t = step("backend on loopback: ingest rate and pair-verdict latency under load");
+    run(cargo().args(["run", "--release", "-p", "backend", "--example", "loadgen"]))?;
+    done(t);
+    eprintln!("\nrecord the numbers in BENCHMARKS.md with the machine and the date");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
         Some("test") => cmd_test(&args[1..]),
         Some("build-frontend") => build_frontend(),
+        Some("bench") => cmd_bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())

@@ -1,6 +1,8 @@
 //! `/api/v1/compat`: a directional verdict between hosts or classes, for a guest configuration.
 //! `GET ?from=A&to=B[&cpu=..&enable=..&disable=..]` or `POST` a [`CompatRequest`].
 
+use std::sync::Arc;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -82,16 +84,16 @@ pub async fn compat_post(
 }
 
 /// A host by id, or else the first host of a class by class id.
-async fn resolve(state: &AppState, id: &str) -> Result<HostProfile, ApiError> {
+pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<Arc<HostProfile>, ApiError> {
     // The in-memory fleet when it is current (a verdict needs no database round trip), else the
     // database.
     if let Some(fleet) = state.cache.current(&state.store)
-        && let Some(p) = fleet.get(id)
+        && let Some(&i) = fleet.index.get(id)
     {
-        return Ok(p.clone());
+        return Ok(Arc::clone(&fleet.profiles[i]));
     }
     if let Some(s) = state.store.latest_profile(id).await? {
-        return Ok(s.profile);
+        return Ok(Arc::new(s.profile));
     }
     let fleet = state.cache.fleet(&state.store).await?;
     fleet

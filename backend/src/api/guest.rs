@@ -75,7 +75,7 @@ impl GuestQuery {
                         "cpu=baseline is not available here: name a model instead",
                     )
                 })?;
-                let hosts: Vec<&HostProfile> = fleet.profiles.iter().collect();
+                let hosts: Vec<&HostProfile> = fleet.profiles.iter().map(|p| &**p).collect();
                 let b = shared::baseline::baseline(&hosts, &BaselineOptions::default())
                     .map_err(|e| ApiError::unprocessable("no_baseline", e.to_string()))?;
                 GuestCpu::Named {

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod guest;
 pub mod hosts;
 pub mod openapi;
+pub mod precheck;
 pub mod stats;
 
 use axum::Router;
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(hosts::router())
         .merge(compat::router())
+        .merge(precheck::router())
         .merge(graph::router())
         .merge(baseline::router())
         .merge(catalog::router())

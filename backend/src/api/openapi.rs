@@ -26,7 +26,7 @@ impl Modify for Bearer {
     paths(
         super::hosts::list, super::hosts::upload, super::hosts::get_one, super::hosts::delete,
         super::hosts::versions, super::hosts::diff,
-        super::compat::compat_get, super::compat::compat_post,
+        super::compat::compat_get, super::compat::compat_post, super::precheck::precheck,
         super::graph::classes, super::graph::pools, super::graph::graph_get, super::graph::graph_post,
         super::baseline::baseline, super::baseline::coverage, super::baseline::masks,
         super::catalog::models, super::catalog::features,
