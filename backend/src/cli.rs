@@ -736,6 +736,8 @@ mod tests {
         ])
         .expect_err("bad version");
         assert!(err.contains("not a qemu version"), "{err}");
+        let err = run(&["compare", csl, sky, "--cpu", "Bogus-Model"]).expect_err("unknown model");
+        assert!(err.contains("unknown cpu model 'Bogus-Model'"), "{err}");
         assert_eq!(run(&["masks", csl, sky]), Ok(EXIT_OK));
         assert_eq!(run(&["masks", csl, sky, csl, "--json"]), Ok(EXIT_OK));
         assert_eq!(run(&["baseline", csl, sky, "--json"]), Ok(EXIT_OK));
@@ -858,6 +860,13 @@ fn compare_defs(
             Some(QemuVersion::parse(v).ok_or_else(|| {
                 format!("--started-on-qemu '{v}' is not a qemu version like 8.0.0")
             })?);
+    }
+    // A guest cpu that cannot be resolved (unknown model or feature) is a usage error (exit 2),
+    // not an incompatibility.
+    if let Err(e) = shared::verdict::guest_view(src, &guest)
+        && e != shared::verdict::GuestCpuError::NoGuestView
+    {
+        return Err(format!("the guest cpu cannot be resolved: {e}"));
     }
     Ok(match &defs.dst_guest {
         Some(f) => shared::verdict::compare_definitions(src, dst, &guest, &read_guest(f)?, &policy),
