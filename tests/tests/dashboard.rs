@@ -321,3 +321,129 @@ async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
     let _ = client.close().await;
     result.expect("dashboard steps");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Benchmark (ignored by default, not a timed test): a synthetic fleet of at least 1,000 classes,
+// made from the demo fleet's real profiles by dropping a different subset of guest features from
+// each copy, uploaded to an empty server; /graph is loaded in headless Chromium and timed until the
+// class matrix is on screen and answers clicks. Run:
+//   cargo build -p backend && cargo xtask build-frontend
+//   FLEETCOMPAT_BIN_DIR=$CARGO_TARGET_DIR/debug cargo test -p e2e --test dashboard -- --ignored --nocapture
+
+/// Profiles of `n` synthetic hosts: copies of the demo classes' representatives, each with its
+/// own subset of up to 12 guest features removed (so each copy is a class of its own).
+fn synthetic_fleet(demo: &Server, n: usize) -> Vec<shared::profile::HostProfile> {
+    let (status, graph) = demo.get_json("/api/v1/graph");
+    assert_eq!(status, 200);
+    let reps: Vec<shared::profile::HostProfile> = graph["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .filter_map(|c| c["hosts"][0].as_str())
+        .map(|id| {
+            let (status, p) = demo.get_json(&format!("/api/v1/hosts/{id}"));
+            assert_eq!(status, 200, "{p}");
+            serde_json::from_value(p).expect("a demo profile")
+        })
+        .filter(|p: &shared::profile::HostProfile| p.kvm.is_some())
+        .collect();
+    assert!(!reps.is_empty());
+    (0..n)
+        .map(|i| {
+            let mut p = reps[i % reps.len()].clone();
+            let subset = i / reps.len() + 1;
+            let kvm = p.kvm.as_mut().expect("guest view");
+            let ids: Vec<_> = kvm.guest_features.iter().take(12).collect();
+            for (bit, id) in ids.into_iter().enumerate() {
+                if subset & (1 << bit) != 0 {
+                    kvm.guest_features.remove(id);
+                }
+            }
+            p.host_id = format!("synth-{i:04}");
+            p.hostname = format!("{}.synthetic.invalid", p.host_id);
+            p.labels
+                .insert("cluster".into(), format!("synth-{}", i % 40));
+            p
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn bench_graph_of_1000_classes_becomes_interactive() {
+    let (server, driver, args, n_classes) = tokio::task::spawn_blocking(|| {
+        let demo = Server::start(true);
+        let fleet = synthetic_fleet(&demo, 1150);
+        drop(demo);
+        let server = Server::start(false);
+        for p in &fleet {
+            let resp = e2e::agent()
+                .post(&format!("{}/api/v1/hosts", server.url))
+                .header("authorization", &format!("Bearer {}", server.token))
+                .header("content-type", "application/json")
+                .send(&serde_json::to_string(p).expect("json"))
+                .expect("upload");
+            assert_eq!(resp.status(), 200, "upload of {}", p.host_id);
+        }
+        let (_, stats) = server.get_json("/api/v1/stats");
+        let n_classes = stats["n_classes"].as_u64().expect("n_classes") as usize;
+        assert!(n_classes >= 1000, "only {n_classes} classes");
+        let (driver, args) = ChromeDriver::start();
+        (server, driver, args, n_classes)
+    })
+    .await
+    .expect("setup");
+    let client = connect(&driver, args).await;
+    // Until the matrix's table rows exist and the heatmap is painted (one more frame), in ms
+    // since navigation started; and when the graph's JSON had arrived.
+    let probe = "const done = arguments[arguments.length - 1];
+        const t0 = performance.now();
+        (function tick() {
+            const rows = document.querySelectorAll('#class-table tr.class-row').length;
+            const canvas = document.querySelector('canvas#heatmap');
+            if (rows > 0 && canvas && canvas.width > 1) {
+                requestAnimationFrame(() => {
+                    const api = performance.getEntriesByType('resource').find(r => r.name.includes('/api/v1/graph'));
+                    done({ interactive: performance.now(), graph_json: api ? api.responseEnd : null,
+                           rows, canvas: canvas.width });
+                });
+            } else if (performance.now() - t0 > 60000) { done(null); } else { requestAnimationFrame(tick); }
+        })();";
+    let mut runs = Vec::new();
+    for run in 0..4 {
+        client
+            .goto(&format!("{}/graph", server.url))
+            .await
+            .expect("load /graph");
+        let r = client.execute_async(probe, vec![]).await.expect("probe");
+        assert!(!r.is_null(), "the matrix did not appear within 60 s");
+        // The page answers a click: the diagonal opens a class.
+        client
+            .find(Locator::Css("#class-table button.open-class"))
+            .await
+            .expect("a class button")
+            .click()
+            .await
+            .expect("click");
+        wait_for(&client, "#class-panel", 1)
+            .await
+            .expect("class panel");
+        let errors = console_errors(&client).await.expect("errors");
+        assert!(errors.is_empty(), "{errors:?}");
+        println!("run {run}: {r}");
+        runs.push(r);
+    }
+    screenshot(&client, "bench-matrix-1000.png")
+        .await
+        .expect("screenshot");
+    let _ = client.close().await;
+    let warm: Vec<f64> = runs[1..]
+        .iter()
+        .map(|r| r["interactive"].as_f64().expect("ms"))
+        .collect();
+    println!(
+        "{n_classes} classes: cold {:.0} ms, warm {:?} ms (from navigation start to an interactive matrix)",
+        runs[0]["interactive"].as_f64().unwrap_or(f64::NAN),
+        warm.iter().map(|m| m.round()).collect::<Vec<_>>()
+    );
+}
