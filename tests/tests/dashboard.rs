@@ -297,6 +297,17 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     no_console_errors(c, "/what-if").await?;
     screenshot(c, "dashboard-what-if.png").await?;
 
+    // Error states say what happened and what to do.
+    c.goto(&format!("{base}/hosts/no-such-host"))
+        .await
+        .map_err(e)?;
+    wait_text(c, "#host .error", |t| t.contains("no-such-host")).await?;
+    c.goto(&format!("{base}/baseline")).await.map_err(e)?;
+    wait_text(c, "#baseline-error", |t| {
+        t.starts_with("no hosts selected: pick hosts")
+    })
+    .await?;
+
     // An unknown page says so.
     c.goto(&format!("{base}/nope")).await.map_err(e)?;
     wait_text(c, "main .error", |t| {
