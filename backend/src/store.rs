@@ -285,16 +285,16 @@ impl Store {
         Ok(out)
     }
 
-    fn decode(
-        host_id: String,
-        version: i64,
-        n: i64,
-        json: &str,
-    ) -> Result<StoredProfile, StoreError> {
-        let profile = serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-            host_id,
-            version,
-            message: e.to_string(),
+    /// A row with `version`, `n` (how many versions) and `profile_json` as a stored profile.
+    fn decode(host_id: String, r: &sqlx::sqlite::SqliteRow) -> Result<StoredProfile, StoreError> {
+        let version: i64 = r.try_get("version")?;
+        let n: i64 = r.try_get("n")?;
+        let profile = serde_json::from_str(r.try_get::<&str, _>("profile_json")?).map_err(|e| {
+            StoreError::Corrupt {
+                host_id,
+                version,
+                message: e.to_string(),
+            }
         })?;
         Ok(StoredProfile {
             version: u32::try_from(version).unwrap_or(0),
@@ -315,14 +315,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|r| {
-                Self::decode(
-                    r.try_get("host_id")?,
-                    r.try_get("version")?,
-                    r.try_get("n")?,
-                    r.try_get::<&str, _>("profile_json")?,
-                )
-            })
+            .map(|r| Self::decode(r.try_get("host_id")?, &r))
             .collect()
     }
 
@@ -337,15 +330,8 @@ impl Store {
         .bind(host_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Self::decode(
-                host_id.to_owned(),
-                r.try_get("version")?,
-                r.try_get("n")?,
-                r.try_get::<&str, _>("profile_json")?,
-            )
-        })
-        .transpose()
+        row.map(|r| Self::decode(host_id.to_owned(), &r))
+            .transpose()
     }
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -411,15 +397,8 @@ impl Store {
         .bind(i64::from(version))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Self::decode(
-                host_id.to_owned(),
-                r.try_get("version")?,
-                r.try_get("n")?,
-                r.try_get::<&str, _>("profile_json")?,
-            )
-        })
-        .transpose()
+        row.map(|r| Self::decode(host_id.to_owned(), &r))
+            .transpose()
     }
 
     /// A host's history, oldest first (empty for an unknown host).
