@@ -196,6 +196,16 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     no_console_errors(c, "/graph?view=matrix").await?;
     screenshot(c, "dashboard-matrix.png").await?;
 
+    // Other guest policies: the fleet baseline and a named model draw a graph too.
+    for cpu in ["baseline", "Skylake-Server-v4", "host-model"] {
+        c.goto(&format!("{base}/graph?view=graph&cpu={cpu}"))
+            .await
+            .map_err(e)?;
+        wait_text(c, "#graph-summary", |t| t.contains("classes")).await?;
+        wait_for(c, "#graph-svg g.node", 1).await?;
+        no_console_errors(c, &format!("/graph?cpu={cpu}")).await?;
+    }
+
     // Pair: TSX removed by microcode on the destination.
     c.goto(&format!("{base}/pair/fra-sky-01-01/fra-sky-02-01"))
         .await
