@@ -1,41 +1,13 @@
 //! Pieces several pages show: a verdict with its reasons grouped by layer and severity.
 
 use leptos::prelude::*;
-use shared::verdict::Evidence;
 use shared::{Reason, Severity, Verdict};
 
-pub fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Blocker => "blocker",
-        Severity::Warning => "warning",
-        Severity::Info => "info",
-    }
-}
-
-/// Evidence as one line: the manual citation of a feature, or the two sides' values.
-pub fn evidence_text(e: &Evidence) -> String {
-    match e {
-        Evidence::Feature {
-            feature, citation, ..
-        } => format!("{feature} at {citation}"),
-        Evidence::Values {
-            source,
-            destination,
-        } => format!("source: {source} / destination: {destination}"),
-        Evidence::Model { model, qemu } => match qemu {
-            Some(q) => format!("model {model}, QEMU {q}"),
-            None => format!("model {model}"),
-        },
-        // Evidence::None, and kinds later layers add.
-        _ => String::new(),
-    }
-}
-
 fn reason_item(r: Reason) -> impl IntoView {
-    let evidence = evidence_text(&r.evidence);
+    let evidence = r.evidence.summary();
     view! {
-        <li class=format!("reason {}", severity_name(r.severity))>
-            <span class="sev">{severity_name(r.severity)}</span>
+        <li class=format!("reason {}", r.severity.name())>
+            <span class="sev">{r.severity.name()}</span>
             " "<span class="layer">{format!("{:?}", r.layer)}</span>
             " "<span class="msg">{r.message}</span>
             " "<code class="rule">{r.rule}</code>

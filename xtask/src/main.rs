@@ -167,6 +167,10 @@ fn build_frontend() -> Result<()> {
         .map_err(|e| format!("wasm-bindgen: {e}"))?
         .omit_default_module_path(false)
         .typescript(false)
+        // The name section alone was 1.2 MB of the UI; stripping it in rustc instead hides the
+        // target features wasm-bindgen needs.
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .generate(&out_dir)
         .map_err(|e| format!("wasm-bindgen on {}: {e}", wasm.display()))?;
     let size = std::fs::metadata(out_dir.join("frontend_bg.wasm")).map_or(0, |m| m.len());
