@@ -212,6 +212,17 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
     })
 }
 
+/// What a host's guests give up under a baseline, compared with host-passthrough there: its
+/// guest view less the baseline's features. What the accelerator gives every guest whatever the
+/// model (the hypervisor bit, KVM's paravirtual CPUID.40000001H bits) is not lost.
+pub fn features_lost(host: &HostProfile, b: &Baseline) -> FeatureSet {
+    host.kvm.as_ref().map_or(FeatureSet::EMPTY, |k| {
+        k.guest_features
+            .difference(&b.features)
+            .difference(&crate::models::accel_provided())
+    })
+}
+
 /// The host model of one host: its baseline alone.
 pub fn host_model(host: &HostProfile, opts: &BaselineOptions) -> Result<Baseline, BaselineError> {
     baseline(&[host], opts)

@@ -69,9 +69,7 @@ pub async fn baseline(
         .iter()
         .map(|h| HostLoss {
             host: h.host_id.clone(),
-            lost: h.kvm.as_ref().map_or(shared::FeatureSet::EMPTY, |k| {
-                k.guest_features.difference(&b.features)
-            }),
+            lost: shared::baseline::features_lost(h, &b),
         })
         .collect();
     Ok(Json(BaselineAnswer {
