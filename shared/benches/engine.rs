@@ -10,23 +10,9 @@ use shared::featureset::FeatureSet;
 use shared::graph::build;
 use shared::models::models;
 use shared::profile::HostProfile;
-use shared::testing::{profile, profile_of_model};
+use shared::testing::Rng;
+use shared::testing::{Rng, profile, profile_of_model};
 use shared::verdict::{GuestConfig, Policy, compare};
-
-/// xorshift64*: deterministic input without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n as u64)).unwrap_or(0)
-    }
-}
 
 /// `n` distinct feature sets: Intel server models with a few features dropped at random.
 fn distinct_sets(n: usize, seed: u64) -> Vec<FeatureSet> {
@@ -35,7 +21,7 @@ fn distinct_sets(n: usize, seed: u64) -> Vec<FeatureSet> {
         .filter(|m| m.vendor.as_deref() == Some("GenuineIntel") && m.features.len() > 60)
         .map(|m| m.features)
         .collect();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {

@@ -17,25 +17,12 @@ use shared::catalog::{FeatureId, FeatureLocation, catalog};
 use shared::featureset::FeatureSet;
 use shared::models::{models, not_model_controlled};
 use shared::profile::HostProfile;
-use shared::testing::profile;
+use shared::testing::Rng;
+use shared::testing::{Rng, profile};
 use shared::verdict::non_migratable;
 
 const N_HOSTS: usize = 10_000;
 const RUNS: usize = 3;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n as u64)).unwrap_or(0)
-    }
-}
 
 /// Feature names the installed libvirt knows (its own cpu_map).
 fn installed_libvirt_features() -> Option<BTreeSet<String>> {
@@ -107,7 +94,7 @@ fn main() {
         return;
     }
     let invtsc = catalog().lookup("invtsc");
-    let mut rng = Rng(2026);
+    let mut rng = Rng::new(2026);
     let hosts: Vec<HostProfile> = (0..N_HOSTS)
         .map(|i| {
             let mut s = bases[rng.below(bases.len())];
