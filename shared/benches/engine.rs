@@ -10,7 +10,6 @@ use shared::featureset::FeatureSet;
 use shared::graph::build;
 use shared::models::models;
 use shared::profile::HostProfile;
-use shared::testing::Rng;
 use shared::testing::{Rng, profile, profile_of_model};
 use shared::verdict::{GuestConfig, Policy, compare};
 

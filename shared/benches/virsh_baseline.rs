@@ -17,7 +17,6 @@ use shared::catalog::{FeatureId, FeatureLocation, catalog};
 use shared::featureset::FeatureSet;
 use shared::models::{models, not_model_controlled};
 use shared::profile::HostProfile;
-use shared::testing::Rng;
 use shared::testing::{Rng, profile};
 use shared::verdict::non_migratable;
 
