@@ -58,15 +58,13 @@ fn every_instlatx64_dump_imports_and_matches_its_manifest() {
             "{file}"
         );
         assert_eq!(p.cpu.family.to_string(), family, "{file}");
-        // decode::signature applies the extended model to families 6 and 15 only (Intel SDM);
-        // Zhaoxin family 7 uses it too (Linux: family >= 6), so its model is reported apart.
-        if p.cpu.family != 7 {
-            assert_eq!(
-                format!("{:#X}", p.cpu.model).replace("0X", "0x"),
-                model,
-                "{file}"
-            );
-        }
+        // Zhaoxin family 7 included: decode::signature applies the extended model from family 6
+        // up, as Linux's x86_model() does.
+        assert_eq!(
+            format!("{:#X}", p.cpu.model).replace("0X", "0x"),
+            model,
+            "{file}"
+        );
         assert_eq!(p.cpu.stepping.to_string(), stepping, "{file}");
         assert_eq!(norm(&p.cpu.brand), norm(model_name), "{file}");
         assert_eq!(p.logical_cpus.to_string(), ncpus, "{file}");
