@@ -24,7 +24,8 @@ commands:
       --release        build optimised binaries (slower build, faster server)
       --no-demo        do not load the demo fleet into an empty database
       --no-probe       do not add this machine's own profile
-  test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid;
+  test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid,
+                   gcc-aarch64-linux-gnu;
                    QEMU 7.2 and 10.0 unpacked side by side by tests/qemu-setup.sh), build the UI,
                    and run every test: fmt, clippy, unit, integration, wasm32, browser, real
                    migrations
@@ -131,18 +132,22 @@ fn ensure_apt(tools: &[(&str, &str)], allow_install: bool) -> Result<()> {
     Ok(())
 }
 
-fn ensure_wasm_target() -> Result<()> {
+fn ensure_target(triple: &str) -> Result<()> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map_err(|e| format!("cannot run rustup ({e}): install rustup, or add the wasm32-unknown-unknown target to your toolchain"))?;
-    if String::from_utf8_lossy(&out.stdout).contains("wasm32-unknown-unknown") {
+        .map_err(|e| format!("cannot run rustup ({e}): install rustup, or add the {triple} target to your toolchain"))?;
+    if String::from_utf8_lossy(&out.stdout).contains(triple) {
         return Ok(());
     }
-    let t = step("adding the wasm32-unknown-unknown target (rustup)");
-    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    let t = step(&format!("adding the {triple} target (rustup)"));
+    run(Command::new("rustup").args(["target", "add", triple]))?;
     done(t);
     Ok(())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    ensure_target("wasm32-unknown-unknown")
 }
 
 fn build_frontend() -> Result<()> {
@@ -278,6 +283,7 @@ fn cmd_test(args: &[String]) -> Result<()> {
             ("chromedriver", "chromium-driver"),
             ("qemu-system-x86_64", "qemu-system-x86"),
             ("cpuid", "cpuid"),
+            ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
         ],
         allow_install,
     )?;
@@ -304,6 +310,19 @@ fn cmd_test(args: &[String]) -> Result<()> {
         "--target",
         "wasm32-unknown-unknown",
     ]))?;
+    done(t);
+    let t = step("checking the collector for aarch64 (it reads the arm64 ID registers there)");
+    ensure_target("aarch64-unknown-linux-gnu")?;
+    run(cargo()
+        .args([
+            "check",
+            "-p",
+            "collector",
+            "--target",
+            "aarch64-unknown-linux-gnu",
+        ])
+        // SQLite's C code (the collector's --db output) needs Debian's cross compiler.
+        .env("CC_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-gcc"))?;
     done(t);
     let t = step("clippy (warnings are errors)");
     run(cargo().args([
