@@ -87,9 +87,9 @@ impl GuestArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct CompareArgs {
-    /// Source host: profile JSON or libvirt <cpudata> XML.
+    /// Source host: profile JSON or a dump (cpuid -r, InstLatx64, libvirt xml/json, lscpu).
     src: PathBuf,
-    /// Destination host: profile JSON or libvirt <cpudata> XML.
+    /// Destination host: profile JSON or a dump (cpuid -r, InstLatx64, libvirt xml/json, lscpu).
     dst: PathBuf,
     #[command(flatten)]
     guest: GuestArgs,
@@ -104,7 +104,7 @@ pub struct CompareArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct BaselineArgs {
-    /// Hosts: profile JSON or libvirt <cpudata> XML files (one host gives its host model).
+    /// Hosts: profile JSON or dump files, or folders of them (one host gives its host model).
     #[arg(required = true)]
     hosts: Vec<PathBuf>,
     /// The oldest QEMU release among the hosts: models it lacks are not used.
@@ -876,7 +876,7 @@ fn compare_defs(
 
 #[derive(clap::Args, Debug)]
 pub struct TargetsArgs {
-    /// The host the guest runs on: profile JSON or libvirt <cpudata> XML.
+    /// The host the guest runs on: profile JSON or a dump.
     #[arg(long, value_name = "HOST")]
     from: PathBuf,
     /// Candidate hosts: files or folders of them.
