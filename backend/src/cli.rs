@@ -1,7 +1,8 @@
 //! `fleetcompat compare | baseline | masks | graph`: the engine on the command line.
 //!
-//! Inputs are host profile JSON files (from `fleetcompat-collector`) or libvirt `<cpudata>` CPUID
-//! dumps (whose guest view is then estimated from the raw CPUID, and said so).
+//! Inputs are host profile JSON files (from `fleetcompat-collector`), fleet files (JSON Lines, one
+//! profile a line, from `GET /api/v1/fleet.jsonl`), or CPUID dumps (whose guest view is then
+//! estimated from the raw CPUID, and said so). Files are read and parsed on every core.
 //! Output is human-readable, or JSON with `--json` (a stable contract for scripts).
 //! Exit codes: 0 compatible (or success), 1 incompatible, 2 error.
 
@@ -104,7 +105,8 @@ pub struct CompareArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct BaselineArgs {
-    /// Hosts: profile JSON or dump files, or folders of them (one host gives its host model).
+    /// Hosts: profile JSON or dump files, fleet files (*.jsonl, one profile a line, as
+    /// GET /api/v1/fleet.jsonl writes them), or folders of those (one host gives its host model).
     #[arg(required = true)]
     hosts: Vec<PathBuf>,
     /// The oldest QEMU release among the hosts: models it lacks are not used.
@@ -134,7 +136,7 @@ pub struct MasksArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct GraphArgs {
-    /// Host files, or folders of them (*.json, *.xml, *.txt).
+    /// Host files, fleet files (*.jsonl), or folders of them (*.json, *.xml, *.txt, *.jsonl).
     #[arg(required = true)]
     hosts: Vec<PathBuf>,
     #[command(flatten)]
@@ -196,6 +198,168 @@ pub fn read_host(path: &Path) -> Result<HostProfile, String> {
     Ok(p)
 }
 
+/// File extensions of fleet files: one profile JSON document a line (JSON Lines), as
+/// `GET /api/v1/fleet/profiles` writes them.
+const FLEET_FILE_EXTENSIONS: [&str; 2] = ["jsonl", "ndjson"];
+
+fn is_fleet_file(path: &Path) -> bool {
+    path.extension().is_some_and(|x| {
+        FLEET_FILE_EXTENSIONS
+            .iter()
+            .any(|known| x.eq_ignore_ascii_case(known))
+    })
+}
+
+/// Bytes of a fleet file handed to a parsing thread at a time: the file is streamed, so a fleet
+/// of any size reads in bounded memory (beyond the profiles themselves).
+const FLEET_BLOCK_BYTES: usize = 1 << 20;
+
+/// Every host of a fleet file, in its order; a line that is not a profile is an error naming
+/// the file and line (a fleet file is written by a tool, so nothing is skipped silently).
+///
+/// This thread reads blocks of whole lines while one thread per core parses them. Parsed blocks
+/// come back with their buffer, which is read into again, and join the result in file order as
+/// soon as their turn comes, so their memory is reused while the file is still being parsed
+/// (fresh memory is what costs most here: see BENCHMARKS.md, baseline against virsh).
+fn read_fleet_file(path: &Path) -> Result<Vec<HostProfile>, String> {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex, mpsc};
+    type Parsed = Result<Vec<HostProfile>, String>;
+
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let n_threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let parse_block = |first_line: usize, block: &str| -> Parsed {
+        let mut hosts = Vec::with_capacity(block.bytes().filter(|&b| b == b'\n').count() + 1);
+        for (i, line) in block.lines().enumerate() {
+            if !line.trim().is_empty() {
+                let profile = HostProfile::from_json(line)
+                    .map_err(|e| format!("{} line {}: {e}", path.display(), first_line + i))?;
+                hosts.push(profile);
+            }
+        }
+        Ok(hosts)
+    };
+    // Profiles are about 1.5-6 KiB of JSON each.
+    let mut hosts = Vec::with_capacity(usize::try_from(size / 1500).unwrap_or(0));
+    let mut waiting: std::collections::BTreeMap<usize, Parsed> = Default::default();
+    let mut n_joined = 0;
+    let mut join = |index: usize, parsed: Parsed| -> Result<(), String> {
+        waiting.insert(index, parsed);
+        while let Some(next) = waiting.remove(&n_joined) {
+            hosts.extend(next?);
+            n_joined += 1;
+        }
+        Ok(())
+    };
+    let (to_parse, blocks) = mpsc::sync_channel::<(usize, usize, String)>(n_threads);
+    // Only the parsing threads hold the receiver: were they all gone, sending fails, not hangs.
+    let blocks = Arc::new(Mutex::new(blocks));
+    let (to_join, parsed) = mpsc::channel::<(usize, Parsed, String)>();
+    std::thread::scope(|s| {
+        for _ in 0..n_threads {
+            let (to_join, blocks) = (to_join.clone(), Arc::clone(&blocks));
+            let parse_block = &parse_block;
+            s.spawn(move || {
+                loop {
+                    // The lock is held only to take the next block.
+                    let next = blocks.lock().map(|b| b.recv());
+                    let Ok(Ok((index, first_line, block))) = next else {
+                        break;
+                    };
+                    let result = parse_block(first_line, &block);
+                    if to_join.send((index, result, block)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop((to_join, blocks));
+        // Dropping `to_parse` on any error stops the parsing threads after their current block.
+        let mut spare: Vec<String> = Vec::new();
+        let mut n_lines = 0;
+        for index in 0.. {
+            for (i, result, block) in parsed.try_iter() {
+                join(i, result)?;
+                spare.push(block);
+            }
+            let mut block = spare.pop().unwrap_or_default();
+            block.clear();
+            let first_line = n_lines + 1;
+            while block.len() < FLEET_BLOCK_BYTES {
+                match reader.read_line(&mut block) {
+                    Ok(0) => break,
+                    Ok(_) => n_lines += 1,
+                    Err(e) => {
+                        return Err(format!(
+                            "cannot read {} at line {}: {e}",
+                            path.display(),
+                            n_lines + 1
+                        ));
+                    }
+                }
+            }
+            if block.is_empty() || to_parse.send((index, first_line, block)).is_err() {
+                break;
+            }
+        }
+        drop(to_parse);
+        for (i, result, _) in parsed.iter() {
+            join(i, result)?;
+        }
+        Ok(())
+    })?;
+    if hosts.is_empty() {
+        return Err(format!(
+            "{} holds no hosts: a fleet file has one profile JSON document a line",
+            path.display()
+        ));
+    }
+    Ok(hosts)
+}
+
+/// Items per unit of work in [`par_map`]: small enough to balance two cores, large enough that
+/// handing out work costs nothing next to parsing a profile.
+const PAR_CHUNK: usize = 64;
+
+/// `f` over `items` on every core the machine offers, the results in the order of `items`.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let chunks: Vec<&[T]> = items.chunks(PAR_CHUNK).collect();
+    let n_threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(chunks.len());
+    if n_threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, Vec<R>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..n_threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(chunk) = chunks.get(i) else { break };
+                        out.push((i, chunk.iter().map(&f).collect::<Vec<R>>()));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().flat_map(|(_, r)| r).collect()
+}
+
+/// Every host of the arguments, in their order: profile or dump files, fleet files (`.jsonl`),
+/// folders of those, and with `--db` host ids. Files are read and parsed on every core.
 fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
     // Files named on the command line must read; files found in a folder are skipped with a
     // warning when they are not hosts (a README, a manifest).
@@ -210,6 +374,7 @@ fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
                     f.extension().is_some_and(|x| {
                         ["json", "xml", "txt"]
                             .iter()
+                            .chain(&FLEET_FILE_EXTENSIONS)
                             .any(|known| x.eq_ignore_ascii_case(known))
                     })
                 })
@@ -221,12 +386,42 @@ fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
         }
     }
     let mut hosts = Vec::with_capacity(files.len());
-    for (file, from_folder) in &files {
-        match read_host(file) {
-            Ok(h) => hosts.push(h),
-            Err(e) if *from_folder => eprintln!("warning: skipped {e}"),
-            Err(e) => return Err(e),
+    let mut keep = |result: Result<Vec<HostProfile>, String>, from_folder: bool| match result {
+        Ok(h) => {
+            hosts.extend(h);
+            Ok(())
         }
+        Err(e) if from_folder => {
+            eprintln!("warning: skipped {e}");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    // Runs of single-host files are read in parallel; a fleet file parallelises its lines, and
+    // host ids from `--db` are looked up one by one.
+    let mut rest = files.as_slice();
+    while let Some(((first, from_folder), after)) = rest.split_first() {
+        if is_fleet_file(first) {
+            keep(read_fleet_file(first), *from_folder)?;
+            rest = after;
+            continue;
+        }
+        if !first.exists() {
+            keep(read_host(first).map(|h| vec![h]), *from_folder)?;
+            rest = after;
+            continue;
+        }
+        let run = rest
+            .iter()
+            .take_while(|(f, _)| !is_fleet_file(f) && f.exists())
+            .count();
+        let (batch, after) = rest.split_at(run);
+        for (result, (_, from_folder)) in
+            par_map(batch, |(f, _)| read_host(f)).into_iter().zip(batch)
+        {
+            keep(result.map(|h| vec![h]), *from_folder)?;
+        }
+        rest = after;
     }
     if hosts.is_empty() {
         return Err("no host files given (or none of them could be read)".into());
@@ -588,7 +783,7 @@ pub enum ExportFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    /// Hosts: profile files, or host ids with --db.
+    /// Hosts: profile or fleet files (*.jsonl), folders of them, or host ids with --db.
     #[arg(required = true)]
     hosts: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "qemu")]
@@ -879,7 +1074,7 @@ pub struct TargetsArgs {
     /// The host the guest runs on: profile JSON or a dump.
     #[arg(long, value_name = "HOST")]
     from: PathBuf,
-    /// Candidate hosts: files or folders of them.
+    /// Candidate hosts: profile or fleet files (*.jsonl), or folders of them.
     #[arg(required = true)]
     hosts: Vec<PathBuf>,
     #[command(flatten)]

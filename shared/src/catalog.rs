@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -124,7 +125,41 @@ pub struct FeatureId(pub u16);
 #[derive(Debug)]
 pub struct Catalog {
     features: Vec<Feature>,
-    by_name: HashMap<String, FeatureId>,
+    by_name: HashMap<String, FeatureId, BuildHasherDefault<NameHasher>>,
+}
+
+/// A fast, non-cryptographic hasher for feature names (FNV-1a folded 8 bytes at a time). The
+/// names are fixed catalog data, never attacker-chosen keys, and profile parsing looks up every
+/// feature name of every host: SipHash was a third of the time of reading 10,000 profiles.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(PRIME);
+            h ^= h >> 29;
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        // Mix the high bits down: hashbrown takes its bucket from the low bits.
+        let h = self.0;
+        (h ^ (h >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (h >> 41)
+    }
 }
 
 /// Features whose CPUID bit changes with microcode or firmware updates. Speculative-execution
@@ -329,7 +364,8 @@ impl Catalog {
                 }
             }
         }
-        let mut by_name = HashMap::new();
+        let mut by_name: HashMap<String, FeatureId, BuildHasherDefault<NameHasher>> =
+            HashMap::default();
         for (i, f) in features.iter_mut().enumerate() {
             let id = FeatureId(u16::try_from(i).unwrap_or(u16::MAX));
             f.id = id;

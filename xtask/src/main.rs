@@ -362,7 +362,7 @@ fn cmd_bench(args: &[String]) -> Result<()> {
     run(cargo().args(["bench", "-p", "shared", "--bench", "engine"]))?;
     done(t);
     let t = step("baseline of 10,000 hosts against virsh cpu-baseline");
-    run(cargo().args(["bench", "-p", "shared", "--bench", "virsh_baseline"]))?;
+    run(cargo().args(["bench", "-p", "backend", "--bench", "virsh_baseline"]))?;
     done(t);
     let t = step("backend on loopback: ingest rate and pair-verdict latency under load");
     run(cargo().args(["run", "--release", "-p", "backend", "--example", "loadgen"]))?;

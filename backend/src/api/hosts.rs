@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/hosts/{host_id}", get(get_one).delete(delete))
         .route("/hosts/{host_id}/versions", get(versions))
         .route("/hosts/{host_id}/diff", get(diff))
+        .route("/fleet.jsonl", get(fleet_file))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +99,57 @@ pub fn hosts_running_model(
     }
     out.sort_unstable();
     Ok(out)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FleetFileQuery {
+    /// `key=value`, several separated by commas: hosts having all of them.
+    label: Option<String>,
+}
+
+/// The newest profile of every host as a fleet file: JSON Lines, one profile a line, ordered by
+/// host id. `fleetcompat baseline|graph|export|targets fleet.jsonl` read it offline.
+#[utoipa::path(get, path = "/api/v1/fleet.jsonl", tag = "hosts",
+    params(("label" = Option<String>, Query, description = "key=value[,key=value]: hosts with all these labels")),
+    responses((status = 200, description = "JSON Lines (application/x-ndjson): one host profile (shared::HostProfile) a line", content_type = "application/x-ndjson", body = String),
+              (status = 400, body = shared::api::ErrorBody)))]
+pub async fn fleet_file(
+    State(state): State<AppState>,
+    query: Result<Query<FleetFileQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(q) = query.map_err(|e| ApiError::from_query_rejection(&e))?;
+    let labels = q.label.as_deref().map(parse_labels).transpose()?;
+    let fleet = state.cache.fleet(&state.store).await?;
+    // Tens of megabytes for a large fleet: written off the async threads.
+    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::new();
+        for p in &fleet.profiles {
+            let wanted = labels.as_ref().is_none_or(|ls| {
+                ls.iter()
+                    .all(|(k, v)| p.labels.get(k).is_some_and(|x| x == v))
+            });
+            if wanted {
+                serde_json::to_writer(&mut out, p.as_ref())?;
+                out.push(b'\n');
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("writing the fleet file: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("writing the fleet file: {e}")))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-ndjson"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"fleet.jsonl\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Hosts, newest profile each, filtered.

@@ -25,7 +25,7 @@ impl Modify for Bearer {
     info(title = "fleetcompat", description = "Live-migration compatibility of a virtualization fleet. Engine answers (verdicts, graphs, baselines, masks, profiles) are documented in the shared crate and shown here as objects."),
     paths(
         super::hosts::list, super::hosts::upload, super::hosts::get_one, super::hosts::delete,
-        super::hosts::versions, super::hosts::diff,
+        super::hosts::versions, super::hosts::diff, super::hosts::fleet_file,
         super::compat::compat_get, super::compat::compat_post, super::precheck::precheck,
         super::graph::classes, super::graph::pools, super::graph::graph_get, super::graph::graph_post,
         super::baseline::baseline, super::baseline::coverage, super::baseline::masks,

@@ -1,15 +1,18 @@
 //! The baseline of 10,000 hosts, fleetcompat against `virsh -c test:///default cpu-baseline`
-//! (Debian's libvirt-clients), side by side on the same hosts, end to end:
-//! - fleetcompat: read 10,000 host profile JSON files, compute the baseline, write it as JSON;
-//! - virsh: one process reading the 10,000 hosts as `<cpu>` elements, `--features` to expand.
+//! (Debian's libvirt-clients), side by side on the same hosts, end to end: both are run as the
+//! commands a user types, each a process of its own, timed from spawn to exit.
+//! - `fleetcompat baseline --json fleet.jsonl`: one fleet file of 10,000 profiles (JSON Lines);
+//! - `fleetcompat baseline --json profiles/`: the same hosts as 10,000 profile files;
+//! - `virsh cpu-baseline --features hosts.xml`: one file of 10,000 `<cpu>` elements.
 //!
 //! The feature sets must be identical, except for the non-migratable features that fleetcompat
 //! leaves out by definition (libvirt's test driver does not support `--migratable`).
-//! Run: `cargo bench -p shared --bench virsh_baseline` (needs `virsh`; says SKIPPED without it).
+//! Run: `cargo bench -p backend --bench virsh_baseline` (or `cargo xtask bench`, which installs
+//! libvirt-clients); it says SKIPPED without `virsh` and FAILED (exit 1) when the sets differ.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use shared::baseline::{BaselineOptions, baseline};
@@ -40,14 +43,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn main() {
+fn main() -> ExitCode {
     if Command::new("virsh").arg("--version").output().is_err() {
         println!("SKIPPED: virsh not installed (apt-get install libvirt-clients)");
-        return;
+        return ExitCode::SUCCESS;
     }
     let Some(known) = installed_libvirt_features() else {
         println!("SKIPPED: /usr/share/libvirt/cpu_map/x86_features.xml not found");
-        return;
+        return ExitCode::SUCCESS;
     };
     // CPUID features both QEMU and the installed libvirt name, that a model decides.
     let mut usable = FeatureSet::EMPTY;
@@ -76,7 +79,7 @@ fn main() {
     let Ok(haswell) = std::fs::read_to_string("/usr/share/libvirt/cpu_map/x86_Haswell-noTSX.xml")
     else {
         println!("SKIPPED: the installed libvirt has no Haswell-noTSX model");
-        return;
+        return ExitCode::SUCCESS;
     };
     let keep = FeatureSet::from_names(
         haswell
@@ -90,7 +93,7 @@ fn main() {
         .any(|b| !keep.intersection(&usable).is_subset(b))
     {
         println!("FAILED: Haswell-noTSX is not a subset of every base model");
-        return;
+        return ExitCode::FAILURE;
     }
     let invtsc = catalog().lookup("invtsc");
     let mut rng = Rng::new(2026);
@@ -117,11 +120,14 @@ fn main() {
     let profiles_dir = dir.join("profiles");
     if let Err(e) = std::fs::create_dir_all(&profiles_dir) {
         println!("SKIPPED: cannot create {}: {e}", profiles_dir.display());
-        return;
+        return ExitCode::FAILURE;
     }
     let mut xml = String::new();
+    let mut fleet_file = String::new();
     for h in &hosts {
         let json = serde_json::to_string(h).unwrap_or_default();
+        fleet_file.push_str(&json);
+        fleet_file.push('\n');
         let _ = std::fs::write(profiles_dir.join(format!("{}.json", h.host_id)), json);
         xml.push_str("<cpu><arch>x86_64</arch><model>Haswell-noTSX</model><vendor>Intel</vendor>");
         for id in h.cpu.features.difference(&keep).iter() {
@@ -132,26 +138,17 @@ fn main() {
         xml.push_str("</cpu>\n");
     }
     let xml_path = dir.join("hosts.xml");
-    let _ = std::fs::write(&xml_path, &xml);
+    let fleet_path = dir.join("fleet.jsonl");
+    if let Err(e) = std::fs::write(&xml_path, &xml).and(std::fs::write(&fleet_path, &fleet_file)) {
+        println!(
+            "FAILED: cannot write the inputs under {}: {e}",
+            dir.display()
+        );
+        return ExitCode::FAILURE;
+    }
 
-    // fleetcompat, end to end: read every profile, baseline, JSON out.
-    let ours = |dir: &Path| -> Option<(shared::baseline::Baseline, String)> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        let profiles: Vec<HostProfile> = files
-            .iter()
-            .filter_map(|f| HostProfile::from_json(&std::fs::read_to_string(f).ok()?).ok())
-            .collect();
-        let refs: Vec<&HostProfile> = profiles.iter().collect();
-        let b = baseline(&refs, &BaselineOptions::default()).ok()?;
-        let json = serde_json::to_string_pretty(&b).ok()?;
-        (profiles.len() == N_HOSTS).then_some((b, json))
-    };
-    // Where the time goes: reading the files, parsing them, the engine.
+    // Where fleetcompat's time goes, in this process on one core: reading the files, parsing
+    // them, the engine.
     {
         let t = Instant::now();
         let texts: Vec<String> = std::fs::read_dir(&profiles_dir)
@@ -173,43 +170,47 @@ fn main() {
         let _ = baseline(&refs, &BaselineOptions::default());
         let engine = t.elapsed();
         println!(
-            "  fleetcompat breakdown: read {read:?}, parse {parse:?}, engine {engine:?} ({} bytes of JSON)",
+            "  one core, in process: read {N_HOSTS} files {read:?}, parse {parse:?} ({} bytes of JSON), engine {engine:?}",
             texts.iter().map(String::len).sum::<usize>()
         );
-        // The same hosts as one fleet file (JSON Lines), parsed straight into the struct.
-        let jsonl = texts.join("\n");
-        let path = dir.join("fleet.jsonl");
-        let _ = std::fs::write(&path, &jsonl);
-        let t = Instant::now();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let parsed: Vec<HostProfile> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<HostProfile>(l).ok())
-            .filter(|p| p.schema_version == shared::SCHEMA_VERSION && p.validate().is_ok())
-            .collect();
-        let refs: Vec<&HostProfile> = parsed.iter().collect();
-        let b = baseline(&refs, &BaselineOptions::default());
-        let json = b
-            .as_ref()
-            .ok()
-            .and_then(|b| serde_json::to_string_pretty(b).ok());
-        println!(
-            "  fleetcompat, one JSON Lines fleet file, direct parse: {:?} ({} hosts, {} bytes out)",
-            t.elapsed(),
-            parsed.len(),
-            json.map_or(0, |j| j.len())
-        );
     }
-    let mut ours_times = Vec::new();
-    let mut our_result = None;
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        our_result = ours(&profiles_dir);
-        ours_times.push(t.elapsed());
-    }
-    let Some((ours_b, _)) = our_result else {
-        println!("FAILED: fleetcompat could not read the profiles or compute a baseline");
-        return;
+
+    let fleetcompat = Path::new(env!("CARGO_BIN_EXE_fleetcompat"));
+    let ours = |input: &Path| -> Result<(Duration, String), String> {
+        let mut times = Vec::new();
+        let mut stdout = String::new();
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let out = Command::new(fleetcompat)
+                .args(["baseline", "--json"])
+                .arg(input)
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", fleetcompat.display()))?;
+            times.push(t.elapsed());
+            if !out.status.success() {
+                return Err(format!(
+                    "fleetcompat baseline {}: {}",
+                    input.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        Ok((median(times), stdout))
+    };
+    let (fleet_time, fleet_json) = match ours(&fleet_path) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (files_time, files_json) = match ours(&profiles_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
     };
 
     let mut virsh_times = Vec::new();
@@ -227,11 +228,11 @@ fn main() {
             }
             Ok(o) => {
                 println!("FAILED: virsh: {}", String::from_utf8_lossy(&o.stderr));
-                return;
+                return ExitCode::FAILURE;
             }
             Err(e) => {
                 println!("FAILED: virsh: {e}");
-                return;
+                return ExitCode::FAILURE;
             }
         }
     }
@@ -262,35 +263,63 @@ fn main() {
             }
         }
     }
-    let ours_set = ours_b.features.intersection(&usable);
     let virsh_cmp = virsh_set.difference(&non_migratable());
-    let identical = ours_set == virsh_cmp && unknown.is_empty();
-    let (o, v) = (median(ours_times), median(virsh_times));
-    println!("baseline of {N_HOSTS} hosts, median of {RUNS} runs, end to end");
+    let v = median(virsh_times);
+    println!("baseline of {N_HOSTS} hosts, end to end (spawn to exit), median of {RUNS} runs");
     println!(
-        "  fleetcompat (read {N_HOSTS} profile JSON files, baseline, JSON out): {o:?}  -> {}",
-        ours_b.model
+        "  virsh -c test:///default cpu-baseline --features hosts.xml: {v:?} -> {virsh_model}"
     );
+    let mut all_identical = true;
+    for (what, time, json) in [
+        (
+            "fleetcompat baseline --json fleet.jsonl",
+            fleet_time,
+            &fleet_json,
+        ),
+        (
+            "fleetcompat baseline --json profiles/  ",
+            files_time,
+            &files_json,
+        ),
+    ] {
+        let answer: serde_json::Value = match serde_json::from_str(json) {
+            Ok(a) => a,
+            Err(e) => {
+                println!("FAILED: {what} did not print a JSON baseline: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let model = answer["model"].as_str().unwrap_or("?");
+        let n_hosts = answer["hosts"].as_array().map_or(0, Vec::len);
+        let ours_set = serde_json::from_value::<FeatureSet>(answer["features"].clone())
+            .unwrap_or(FeatureSet::EMPTY)
+            .intersection(&usable);
+        let identical = ours_set == virsh_cmp && unknown.is_empty() && n_hosts == N_HOSTS;
+        all_identical &= identical;
+        println!(
+            "  {what}: {time:?} -> {model}, {n_hosts} hosts, {:.1}x faster, feature set identical: {identical}",
+            v.as_secs_f64() / time.as_secs_f64().max(1e-9)
+        );
+        if !identical {
+            println!(
+                "    only fleetcompat: {:?}",
+                ours_set.difference(&virsh_cmp).names()
+            );
+            println!(
+                "    only virsh:       {:?}",
+                virsh_cmp.difference(&ours_set).names()
+            );
+            println!("    unknown to the catalog: {unknown:?}");
+        }
+    }
     println!(
-        "  virsh -c test:///default cpu-baseline --features (one process):      {v:?}  -> {virsh_model}"
-    );
-    println!(
-        "  speed-up: {:.1}x",
-        v.as_secs_f64() / o.as_secs_f64().max(1e-9)
-    );
-    println!(
-        "  feature sets identical (virsh's minus the non-migratable {:?} fleetcompat leaves out): {identical}",
+        "  (virsh's set minus the non-migratable {:?} fleetcompat leaves out)",
         virsh_set.intersection(&non_migratable()).names()
     );
-    if !identical {
-        println!(
-            "    only fleetcompat: {:?}",
-            ours_set.difference(&virsh_cmp).names()
-        );
-        println!(
-            "    only virsh:       {:?}",
-            virsh_cmp.difference(&ours_set).names()
-        );
-        println!("    unknown to the catalog: {unknown:?}");
+    if all_identical {
+        ExitCode::SUCCESS
+    } else {
+        println!("FAILED: the feature sets differ");
+        ExitCode::FAILURE
     }
 }
