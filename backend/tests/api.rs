@@ -326,6 +326,13 @@ async fn masks_for_a_pair_and_a_pool() {
         pair["source"]["disable"].to_string().contains("rtm"),
         "{pair}"
     );
+    // The same mask as libvirt's host-passthrough <cpu> element (the web UI shows it as is).
+    let xml = pair["source"]["libvirt"].as_str().expect("libvirt mask");
+    assert!(
+        xml.starts_with("<cpu mode='host-passthrough'")
+            && xml.contains("<feature policy='disable' name='rtm'/>"),
+        "{xml}"
+    );
     let (st, pool) = post(
         &s,
         "/api/v1/masks",
@@ -334,6 +341,12 @@ async fn masks_for_a_pair_and_a_pool() {
     .await;
     assert_eq!(st, StatusCode::OK, "{pool}");
     assert_eq!(pool["kind"], "pool");
+    assert!(
+        pool["per_host"][0]["libvirt"]
+            .as_str()
+            .is_some_and(|x| x.ends_with("</cpu>")),
+        "{pool}"
+    );
     let (st, e) = post(&s, "/api/v1/masks", &json!({"hosts": ["fra-sky-01-01"]})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(

@@ -1,7 +1,8 @@
 //! Pieces several pages show: a verdict with its reasons grouped by layer and severity.
 
 use leptos::prelude::*;
-use shared::{Reason, Severity, Verdict};
+use shared::Severity;
+use shared::api::ui::{Reason, Verdict};
 
 fn reason_item(r: Reason) -> impl IntoView {
     let evidence = r.evidence.summary();
@@ -108,21 +109,4 @@ pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] what: String) -> imp
 /// A `data:` URL for a text download.
 pub fn data_url(mime: &str, text: &str) -> String {
     format!("data:{mime};charset=utf-8,{}", crate::router::encode(text))
-}
-
-/// libvirt's `<cpu>` element for host-passthrough with features turned off.
-pub fn libvirt_mask_xml(disable: &shared::featureset::FeatureSet) -> String {
-    let cat = shared::catalog::catalog();
-    let mut xml = String::from("<cpu mode='host-passthrough' check='none' migratable='on'>\n");
-    for id in disable.iter() {
-        let f = cat.get(id);
-        let name = f
-            .libvirt_name
-            .as_deref()
-            .or(f.qemu_name.as_deref())
-            .unwrap_or(&f.name);
-        xml.push_str(&format!("  <feature policy='disable' name='{name}'/>\n"));
-    }
-    xml.push_str("</cpu>");
-    xml
 }

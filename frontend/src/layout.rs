@@ -4,7 +4,7 @@
 //! count. Boxes are packed on shelves, largest pool first, in a roughly square drawing. No
 //! randomness: the same graph always gives the same picture.
 
-use shared::graph::CompatGraph;
+use shared::api::ui::Graph;
 
 /// Smallest and largest node radius, and the grid cell a node gets inside its pool box.
 pub const R_MIN: f64 = 6.0;
@@ -150,8 +150,8 @@ pub fn layout(n_hosts: &[usize], pools: &[Vec<usize>]) -> Layout {
     }
 }
 
-/// The layout of an engine graph.
-pub fn of_graph(g: &CompatGraph) -> Layout {
+/// The layout of the API's graph.
+pub fn of_graph(g: &Graph) -> Layout {
     let n: Vec<usize> = g.classes.iter().map(|c| c.hosts.len()).collect();
     let pools: Vec<Vec<usize>> = g.pools.iter().map(|p| p.classes.clone()).collect();
     layout(&n, &pools)

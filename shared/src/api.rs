@@ -1,5 +1,7 @@
 //! Data transfer objects of the REST API, used by the backend, the frontend and scripts.
 
+pub mod ui;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

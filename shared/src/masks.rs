@@ -20,6 +20,10 @@ pub struct HostMask {
     pub disable: FeatureSet,
     /// The QEMU `-cpu` argument: `host,pcid=off,stibp=off`.
     pub qemu_cpu: String,
+    /// The same as libvirt's `<cpu mode='host-passthrough'>` element with the features disabled
+    /// (libvirt's names). Absent from documents written before it was added.
+    #[serde(default)]
+    pub libvirt: String,
     /// The guest configuration to judge it with.
     pub guest: GuestConfig,
 }
@@ -38,6 +42,7 @@ fn host_mask(host: &HostProfile, disable: FeatureSet) -> HostMask {
         host: host.host_id.clone(),
         disable,
         qemu_cpu,
+        libvirt: libvirt_mask_xml(&disable),
         guest: GuestConfig {
             cpu: GuestCpu::HostPassthroughMasked {
                 disable: disable.names(),
@@ -45,6 +50,24 @@ fn host_mask(host: &HostProfile, disable: FeatureSet) -> HostMask {
             ..GuestConfig::default()
         },
     }
+}
+
+/// libvirt's `<cpu>` element for host-passthrough with `disable` turned off (libvirt's feature
+/// names, QEMU's where libvirt has none).
+pub fn libvirt_mask_xml(disable: &FeatureSet) -> String {
+    let c = catalog();
+    let mut xml = String::from("<cpu mode='host-passthrough' check='none' migratable='on'>\n");
+    for id in disable.iter() {
+        let f = c.get(id);
+        let name = f
+            .libvirt_name
+            .as_deref()
+            .or(f.qemu_name.as_deref())
+            .unwrap_or(&f.name);
+        xml.push_str(&format!("  <feature policy='disable' name='{name}'/>\n"));
+    }
+    xml.push_str("</cpu>");
+    xml
 }
 
 /// Masks for a pair of hosts, both directions.
@@ -321,6 +344,11 @@ mod tests {
         let m = pair_masks(&a, &b, &Policy::default()).expect("masks");
         assert_eq!(m.source.qemu_cpu, "host,pcid=off,stibp=off,xsaves=off");
         assert_eq!(m.destination.qemu_cpu, "host,taa-no=off");
+        assert_eq!(
+            m.destination.libvirt,
+            "<cpu mode='host-passthrough' check='none' migratable='on'>\n  \
+             <feature policy='disable' name='taa-no'/>\n</cpu>"
+        );
         assert!(m.unmaskable.is_empty(), "{:?}", m.unmaskable);
         assert!(compare(&a, &b, &m.source.guest).compatible);
         assert!(compare(&b, &a, &m.destination.guest).compatible);

@@ -152,7 +152,7 @@ pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, Api
 
 /// Features to mask so that a pair (two hosts) or a pool (more) becomes compatible.
 #[utoipa::path(post, path = "/api/v1/masks", tag = "baseline", request_body = MasksRequest,
-    responses((status = 200, description = "kind: pair (shared::masks::PairMasks) or pool (shared::masks::PoolMasks)", body = shared::api::EngineObject), (status = 400, body = shared::api::ErrorBody),
+    responses((status = 200, description = "kind: pair (shared::masks::PairMasks) or pool (shared::masks::PoolMasks); each host mask (shared::masks::HostMask) has disable, qemu_cpu (the -cpu argument) and libvirt (the <cpu> element)", body = shared::api::EngineObject), (status = 400, body = shared::api::ErrorBody),
               (status = 404, body = shared::api::ErrorBody), (status = 422, body = shared::api::ErrorBody)))]
 pub async fn masks(
     State(state): State<AppState>,

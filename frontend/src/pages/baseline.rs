@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
-use shared::api::{BaselineAnswer, BaselineRequest, HostList};
+use shared::api::HostList;
+use shared::api::ui::{Baseline, BaselineRequest};
 
 use crate::components::{CopyButton, data_url};
 use crate::fetch::{get_json, post_json};
@@ -22,8 +23,8 @@ pub fn selector(text: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// Every export of a baseline: (file name, MIME type, text).
-pub fn exports(a: &BaselineAnswer) -> Vec<(&'static str, &'static str, String)> {
-    let e = &a.baseline.exports;
+pub fn exports(a: &Baseline) -> Vec<(&'static str, &'static str, String)> {
+    let e = &a.exports;
     let nova = format!(
         "[libvirt]\ncpu_mode = {}\ncpu_models = {}\ncpu_model_extra_flags = {}\n",
         e.nova.cpu_mode,
@@ -51,7 +52,7 @@ pub fn exports(a: &BaselineAnswer) -> Vec<(&'static str, &'static str, String)> 
         (
             "baseline.json",
             "application/json",
-            serde_json::to_string_pretty(&a.baseline).unwrap_or_default(),
+            serde_json::to_string_pretty(a).unwrap_or_default(),
         ),
     ]
 }
@@ -109,16 +110,15 @@ pub fn BaselinePage() -> impl IntoView {
             let req = BaselineRequest {
                 hosts,
                 selector: sel,
-                ..BaselineRequest::default()
             };
-            Some(post_json::<_, BaselineAnswer>("/api/v1/baseline", &req).await)
+            Some(post_json::<_, Baseline>("/api/v1/baseline", &req).await)
         }
     });
     let result = move || match answer.get().flatten() {
         None => view! { <p class="loading">"Computing the baseline…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="error" id="baseline-error">{e}</p> }.into_any(),
         Some(Ok(a)) => {
-            let b = &a.baseline;
+            let b = &a;
             let files = exports(&a)
                 .into_iter()
                 .map(|(name, mime, text)| {
@@ -137,7 +137,7 @@ pub fn BaselinePage() -> impl IntoView {
                     let h = l.host.clone();
                     view! {
                         <tr><td><Link href=format!("/hosts/{h}")>{h.clone()}</Link></td>
-                        <td>{l.lost.len()}</td><td class="features">{l.lost.names().join(" ")}</td></tr>
+                        <td>{l.lost.len()}</td><td class="features">{l.lost.join(" ")}</td></tr>
                     }
                 })
                 .collect_view();
@@ -147,9 +147,9 @@ pub fn BaselinePage() -> impl IntoView {
                 <table class="facts">
                     <tr><th>"base model"</th><td>{b.base_model.clone()}</td></tr>
                     <tr><th>"vendor"</th><td>{b.vendor.clone().unwrap_or_else(|| "any".into())}</td></tr>
-                    <tr><th>"added to the model"</th><td>{b.added.names().join(" ")}</td></tr>
-                    <tr><th>"removed from the model"</th><td>{b.removed.names().join(" ")}</td></tr>
-                    <tr><th>"left out (never migrate)"</th><td>{b.dropped_non_migratable.names().join(" ")}</td></tr>
+                    <tr><th>"added to the model"</th><td>{b.added.join(" ")}</td></tr>
+                    <tr><th>"removed from the model"</th><td>{b.removed.join(" ")}</td></tr>
+                    <tr><th>"left out (never migrate)"</th><td>{b.dropped_non_migratable.join(" ")}</td></tr>
                     <tr><th>"guest features"</th><td>{b.features.len()}</td></tr>
                 </table>
                 {(!b.notes.is_empty()).then(|| view! { <ul class="notes">{b.notes.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul> })}

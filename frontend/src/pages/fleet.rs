@@ -1,8 +1,8 @@
 //! `/`: every host; pick a source and a destination, see the verdict and open the pair page.
 
 use leptos::prelude::*;
-use shared::Verdict;
-use shared::api::{HostList, HostSummary, PoolList, Stats};
+use shared::api::ui::{PoolList, Verdict};
+use shared::api::{HostList, HostSummary, Stats};
 
 use crate::components::VerdictView;
 use crate::fetch::get_json;

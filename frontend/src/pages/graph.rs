@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use leptos::prelude::*;
-use shared::api::GraphAnswer;
+use shared::api::ui::Graph;
 use wasm_bindgen::JsCast;
 
 use crate::fetch::get_json;
@@ -53,11 +53,10 @@ pub fn PolicyPicker(cpu: RwSignal<String>) -> impl IntoView {
 }
 
 /// Which classes pass the filters.
-fn visible(g: &GraphAnswer, vendor: &str, pool: &str, label: &str, q: &str) -> Vec<bool> {
+fn visible(g: &Graph, vendor: &str, pool: &str, label: &str, q: &str) -> Vec<bool> {
     let (lk, lv) = label.split_once('=').unwrap_or((label, ""));
     let q = q.to_lowercase();
-    g.graph
-        .classes
+    g.classes
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -119,9 +118,7 @@ pub fn GraphPage() -> impl IntoView {
     });
     let graph = LocalResource::new(move || {
         let cpu = cpu.get();
-        async move {
-            get_json::<GraphAnswer>(&format!("/api/v1/graph{}", query(&[("cpu", &cpu)]))).await
-        }
+        async move { get_json::<Graph>(&format!("/api/v1/graph{}", query(&[("cpu", &cpu)]))).await }
     });
 
     let body = move || match graph.get() {
@@ -131,19 +128,19 @@ pub fn GraphPage() -> impl IntoView {
         }
         Some(Ok(g)) => {
             let g = StoredValue::new(g);
-            let n = g.with_value(|g| g.graph.classes.len());
+            let n = g.with_value(|g| g.classes.len());
             let as_matrix = move || match view_mode.get().as_str() {
                 "graph" => false,
                 "matrix" => true,
                 _ => n > AUTO_MATRIX,
             };
             let vendors = g.with_value(|g| {
-                let mut v: Vec<String> = g.graph.classes.iter().map(|c| c.vendor.clone()).collect();
+                let mut v: Vec<String> = g.classes.iter().map(|c| c.vendor.clone()).collect();
                 v.sort();
                 v.dedup();
                 v
             });
-            let n_pools = g.with_value(|g| g.graph.pools.len());
+            let n_pools = g.with_value(|g| g.pools.len());
             let shown = Memo::new(move |_| {
                 g.with_value(|g| {
                     visible(g, &vendor.get(), &pool.get(), &label.get(), &search.get())
@@ -153,7 +150,7 @@ pub fn GraphPage() -> impl IntoView {
                 <p class="count" id="graph-summary">
                     {g.with_value(|g| format!(
                         "{} hosts in {} classes, {} pools, {} edges",
-                        g.graph.n_hosts, n, n_pools, g.graph.edges.len()
+                        g.n_hosts, n, n_pools, g.edges.len()
                     ))}
                 </p>
                 <div class="toolbar">
@@ -203,26 +200,20 @@ pub fn GraphPage() -> impl IntoView {
     }
 }
 
-fn pair_href(g: &GraphAnswer, a: usize, b: usize, cpu: &str) -> String {
-    let rep = |i: usize| {
-        g.graph.classes[i]
-            .hosts
-            .first()
-            .cloned()
-            .unwrap_or_default()
-    };
+fn pair_href(g: &Graph, a: usize, b: usize, cpu: &str) -> String {
+    let rep = |i: usize| g.classes[i].hosts.first().cloned().unwrap_or_default();
     format!("/pair/{}/{}{}", rep(a), rep(b), query(&[("cpu", cpu)]))
 }
 
 /// The node-link drawing, pools as boxes, with pan and zoom.
 #[component]
 pub fn Drawing(
-    g: StoredValue<GraphAnswer>,
+    g: StoredValue<Graph>,
     shown: Memo<Vec<bool>>,
     class: RwSignal<Option<usize>>,
     cpu: RwSignal<String>,
 ) -> impl IntoView {
-    let lay = StoredValue::new(g.with_value(|g| layout::of_graph(&g.graph)));
+    let lay = StoredValue::new(g.with_value(layout::of_graph));
     let (w, h) = lay.with_value(|l| (l.width.max(100.0), l.height.max(100.0)));
     // Pan/zoom: the centre of the view and the zoom factor.
     let zoom = RwSignal::new(1.0_f64);
@@ -260,8 +251,7 @@ pub fn Drawing(
         let shown = shown.get();
         g.with_value(|g| {
             lay.with_value(|l| {
-                g.graph
-                    .edges
+                g.edges
                     .iter()
                     .filter(|e| shown[e.from] && shown[e.to])
                     .map(|e| {
@@ -290,7 +280,7 @@ pub fn Drawing(
         let shown = shown.get();
         g.with_value(|g| {
             lay.with_value(|l| {
-                g.graph
+                g
                     .classes
                     .iter()
                     .enumerate()
@@ -378,16 +368,16 @@ enum SortKey {
 /// The class matrix: a heatmap of every (from, to) pair on a canvas, and a sortable table.
 #[component]
 fn Matrix(
-    g: StoredValue<GraphAnswer>,
+    g: StoredValue<Graph>,
     shown: Memo<Vec<bool>>,
     class: RwSignal<Option<usize>>,
     cpu: RwSignal<String>,
 ) -> impl IntoView {
     let sort = RwSignal::new(SortKey::Pool);
     let degrees = g.with_value(|g| {
-        let n = g.graph.classes.len();
+        let n = g.classes.len();
         let (mut out, mut inn) = (vec![0usize; n], vec![0usize; n]);
-        for e in &g.graph.edges {
+        for e in &g.edges {
             out[e.from] += 1;
             inn[e.to] += 1;
         }
@@ -399,7 +389,7 @@ fn Matrix(
         let shown = shown.get();
         g.with_value(|g| {
             degrees.with_value(|(out, inn)| {
-                let cs = &g.graph.classes;
+                let cs = &g.classes;
                 let mut idx: Vec<usize> = (0..cs.len()).filter(|&i| shown[i]).collect();
                 idx.sort_by(|&a, &b| {
                     let o = match key {
@@ -416,8 +406,7 @@ fn Matrix(
         })
     });
     let edge_set = StoredValue::new(g.with_value(|g| {
-        g.graph
-            .edges
+        g.edges
             .iter()
             .map(|e| (e.from, e.to))
             .collect::<HashSet<_>>()
@@ -443,7 +432,7 @@ fn Matrix(
                 for (r, &a) in order.iter().enumerate() {
                     for (c, &b) in order.iter().enumerate() {
                         let ok = if a == b {
-                            g.graph.classes[a].self_compatible
+                            g.classes[a].self_compatible
                         } else {
                             edges.contains(&(a, b))
                         };
@@ -495,7 +484,7 @@ fn Matrix(
                     .iter()
                     .take(MAX_ROWS)
                     .map(|&i| {
-                        let c = &g.graph.classes[i];
+                        let c = &g.classes[i];
                         view! {
                             <tr class="class-row" data-class=i.to_string()>
                                 <td><button class="open-class" on:click=move |_| class.set(Some(i))>{format!("class {i}")}</button></td>
@@ -537,21 +526,21 @@ fn Matrix(
 
 /// One class: its hosts, where its guests can go and from where they come.
 #[component]
-fn ClassPanel(g: StoredValue<GraphAnswer>, c: usize, cpu: RwSignal<String>) -> impl IntoView {
+fn ClassPanel(g: StoredValue<Graph>, c: usize, cpu: RwSignal<String>) -> impl IntoView {
     g.with_value(|g| {
-        let Some(node) = g.graph.classes.get(c) else {
+        let Some(node) = g.classes.get(c) else {
             return view! { <p class="error">{format!("there is no class {c} for this guest policy: pick a class in the graph")}</p> }.into_any();
         };
         let cpu = cpu.get_untracked();
-        let to: Vec<usize> = g.graph.edges.iter().filter(|e| e.from == c).map(|e| e.to).collect();
-        let from: Vec<usize> = g.graph.edges.iter().filter(|e| e.to == c).map(|e| e.from).collect();
-        let not_to: Vec<usize> = (0..g.graph.classes.len()).filter(|i| *i != c && !to.contains(i)).collect();
+        let to: Vec<usize> = g.edges.iter().filter(|e| e.from == c).map(|e| e.to).collect();
+        let from: Vec<usize> = g.edges.iter().filter(|e| e.to == c).map(|e| e.from).collect();
+        let not_to: Vec<usize> = (0..g.classes.len()).filter(|i| *i != c && !to.contains(i)).collect();
         let links = |list: &[usize], out: bool| {
             list.iter()
                 .take(40)
                 .map(|&o| {
                     let href = if out { pair_href(g, c, o, &cpu) } else { pair_href(g, o, c, &cpu) };
-                    let text = format!("class {o} (pool {})", g.graph.classes[o].pool);
+                    let text = format!("class {o} (pool {})", g.classes[o].pool);
                     view! { <li><Link href=href>{text}</Link></li> }
                 })
                 .collect_view()

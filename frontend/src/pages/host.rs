@@ -1,8 +1,8 @@
 //! `/hosts/:id`: one host's newest profile by layer: identity, KVM guest view, QEMU, gaps.
 
 use leptos::prelude::*;
-use shared::api::{GraphAnswer, ProfileDiff, VersionList};
-use shared::profile::HostProfile;
+use shared::api::VersionList;
+use shared::api::ui::{Graph, HostProfile, ProfileDiff};
 
 use crate::fetch::get_json;
 use crate::router::{Link, query};
@@ -93,14 +93,13 @@ fn layers(p: &HostProfile) -> impl IntoView + use<> {
 /// The host's class and pool, where its guests can go and from where guests can come.
 #[component]
 fn Membership(id: String) -> impl IntoView {
-    let graph = LocalResource::new(|| get_json::<GraphAnswer>("/api/v1/graph"));
+    let graph = LocalResource::new(|| get_json::<Graph>("/api/v1/graph"));
     move || match graph.get() {
         None => view! { <p class="loading">"Computing the class graph…"</p> }.into_any(),
         Some(Err(e)) => {
             view! { <p class="error">{format!("cannot load the class graph: {e}")}</p> }.into_any()
         }
         Some(Ok(g)) => {
-            let g = g.graph;
             let Some(c) = g.classes.iter().position(|c| c.hosts.contains(&id)) else {
                 return view! { <p class="error">"this host is in no class of the graph: reload the page"</p> }.into_any();
             };
@@ -193,19 +192,19 @@ fn History(id: String) -> impl IntoView {
             let lines: Vec<String> = [
                 Some(format!(
                     "guest features added: {}",
-                    d.guest_features_added.names().join(" ")
+                    d.guest_features_added.join(" ")
                 )),
                 Some(format!(
                     "guest features removed: {}",
-                    d.guest_features_removed.names().join(" ")
+                    d.guest_features_removed.join(" ")
                 )),
                 Some(format!(
                     "host features added: {}",
-                    d.host_features_added.names().join(" ")
+                    d.host_features_added.join(" ")
                 )),
                 Some(format!(
                     "host features removed: {}",
-                    d.host_features_removed.names().join(" ")
+                    d.host_features_removed.join(" ")
                 )),
                 change("kernel", &d.kernel),
                 change("microcode", &d.microcode),
@@ -280,12 +279,16 @@ pub fn HostPage(id: String) -> impl IntoView {
             let guest = p
                 .kvm
                 .as_ref()
-                .map(|k| k.guest_features.names())
+                .map(|k| k.guest_features.clone())
                 .unwrap_or_default();
-            let host_only: Vec<String> = match &p.kvm {
-                Some(k) => p.cpu.features.difference(&k.guest_features).names(),
-                None => p.cpu.features.names(),
-            };
+            // Both lists are in catalog order, so the difference keeps it.
+            let host_only: Vec<String> = p
+                .cpu
+                .features
+                .iter()
+                .filter(|f| !guest.contains(f))
+                .cloned()
+                .collect();
             let n_msrs = p.kvm.as_ref().map_or(0, |k| k.msr_index_list.len());
             let source = p.kvm.as_ref().map_or("none".to_owned(), |k| {
                 format!("{:?}", k.guest_features_source)
@@ -305,7 +308,7 @@ pub fn HostPage(id: String) -> impl IntoView {
                 <table class="facts">
                     <tr><th>"hostname"</th><td>{p.hostname.clone()}</td></tr>
                     <tr><th>"cpu"</th><td>{format!("{} — {} family {} model {} stepping {}", p.cpu.brand, p.cpu.vendor, p.cpu.family, p.cpu.model, p.cpu.stepping)}</td></tr>
-                    <tr><th>"class"</th><td><code>{shared::class::class_id(&p)}</code></td></tr>
+                    <tr><th>"class"</th><td><code>{p.class_id()}</code></td></tr>
                     <tr><th>"labels"</th><td>{labels}</td></tr>
                     <tr><th>"kernel"</th><td>{p.kernel_release.clone().unwrap_or_else(|| "unknown".into())}</td></tr>
                     <tr><th>"microcode"</th><td>{p.cpu.microcode.clone().unwrap_or_else(|| "unknown".into())}</td></tr>

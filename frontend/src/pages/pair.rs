@@ -1,16 +1,14 @@
 //! `/pair/:from/:to?cpu=MODE`: can guests go from A to B, and back? Every reason of both directions.
 
 use leptos::prelude::*;
-use shared::Verdict;
-use shared::api::{MasksAnswer, MasksRequest};
-use shared::masks::HostMask;
+use shared::api::ui::{HostMask, MasksRequest, PairMasks, Verdict};
 
-use crate::components::{CopyButton, VerdictView, libvirt_mask_xml};
+use crate::components::{CopyButton, VerdictView};
 use crate::fetch::{get_json, post_json};
 
 fn mask_view(title: &'static str, m: HostMask) -> impl IntoView {
-    let xml = libvirt_mask_xml(&m.disable);
-    let names = m.disable.names().join(", ");
+    let xml = m.libvirt;
+    let names = m.disable.join(", ");
     let cpu = m.qemu_cpu.clone();
     view! {
         <div class="mask">
@@ -30,17 +28,15 @@ fn Masks(from: String, to: String) -> impl IntoView {
     let masks = LocalResource::new(move || {
         let req = MasksRequest {
             hosts: vec![from.clone(), to.clone()],
-            ..MasksRequest::default()
         };
-        async move { post_json::<_, MasksAnswer>("/api/v1/masks", &req).await }
+        async move { post_json::<_, PairMasks>("/api/v1/masks", &req).await }
     });
     move || {
         match masks.get() {
         None => view! { <p class="loading">"Computing masks…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="error">{format!("no masking suggestion: {e}")}</p> }.into_any(),
-        Some(Ok(MasksAnswer::Pool(_))) => view! { <p class="error">"the server answered with pool masks for a pair: report this"</p> }.into_any(),
-        Some(Ok(MasksAnswer::Pair(p))) => {
-            let p = *p;
+        Some(Ok(p)) if p.kind != "pair" => view! { <p class="error">"the server answered with pool masks for a pair: report this"</p> }.into_any(),
+        Some(Ok(p)) => {
             let alt = p.named_alternative.map(|b| {
                 let q = b.exports.qemu.clone();
                 let x = b.exports.libvirt.clone();

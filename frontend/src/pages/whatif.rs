@@ -3,8 +3,9 @@
 //! sides (`POST /api/v1/graph` and `/api/v1/baseline` take a host selection).
 
 use leptos::prelude::*;
-use shared::api::{BaselineAnswer, BaselineRequest, GraphAnswer, GraphRequest, HostList};
-use shared::verdict::{GuestConfig, GuestCpu};
+use shared::api::HostList;
+use shared::api::ui::{Baseline, BaselineRequest, Graph, GraphRequest, Guest};
+use shared::verdict::GuestCpu;
 
 use crate::fetch::{get_json, post_json};
 use crate::pages::graph::{AUTO_MATRIX, Drawing};
@@ -28,29 +29,25 @@ pub fn graph_request(all: &[String], retired: &[String], mask: &[String]) -> Gra
         }
     };
     GraphRequest {
-        guest: GuestConfig {
-            cpu,
-            ..GuestConfig::default()
-        },
+        guest: Guest { cpu },
         hosts: (!retired.is_empty()).then(|| {
             all.iter()
                 .filter(|h| !retired.contains(h))
                 .cloned()
                 .collect()
         }),
-        ..GraphRequest::default()
     }
 }
 
 #[derive(Clone, PartialEq)]
 struct Side {
-    graph: GraphAnswer,
+    graph: Graph,
     baseline: Result<String, String>,
 }
 
 async fn side(req: GraphRequest, hosts: Vec<String>) -> Result<Side, String> {
-    let graph = post_json::<_, GraphAnswer>("/api/v1/graph", &req).await?;
-    let baseline = post_json::<_, BaselineAnswer>(
+    let graph = post_json::<_, Graph>("/api/v1/graph", &req).await?;
+    let baseline = post_json::<_, Baseline>(
         "/api/v1/baseline",
         &BaselineRequest {
             hosts,
@@ -58,12 +55,12 @@ async fn side(req: GraphRequest, hosts: Vec<String>) -> Result<Side, String> {
         },
     )
     .await
-    .map(|b| format!("{} (-cpu {})", b.baseline.model, b.baseline.exports.qemu));
+    .map(|b| format!("{} (-cpu {})", b.model, b.exports.qemu));
     Ok(Side { graph, baseline })
 }
 
 fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
-    let g = &s.graph.graph;
+    let g = &s.graph;
     let largest = g.pools.first().map_or(0, |p| p.n_hosts);
     let pools = g
         .pools
@@ -148,7 +145,7 @@ pub fn WhatIfPage() -> impl IntoView {
     };
     let after_graph = move || {
         after.get().flatten().and_then(Result::ok).map(|s| {
-            let n = s.graph.graph.classes.len();
+            let n = s.graph.classes.len();
             if n > AUTO_MATRIX {
                 view! { <p class="hint">{format!("{n} classes: open /graph for the matrix")}</p> }
                     .into_any()
