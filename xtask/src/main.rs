@@ -342,6 +342,11 @@ fn cmd_test(args: &[String]) -> Result<()> {
         .args(["test"])
         .env("FLEETCOMPAT_BIN_DIR", target_dir().join("debug")))?;
     done(t);
+    // The frontend is not a default member (native builds never need it), so `cargo test` above
+    // leaves out its native unit tests: layout, router, selectors, requests.
+    let t = step("the web UI's native unit tests (cargo test -p frontend)");
+    run(cargo().args(["test", "-p", "frontend"]))?;
+    done(t);
     eprintln!(
         "\nall checks passed in {:.0} s",
         started.elapsed().as_secs_f64()
