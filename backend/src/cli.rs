@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use shared::baseline::{BaselineOptions, baseline};
+use shared::baseline::{BaselineHosts, BaselineOptions, baseline, baseline_of};
 use shared::graph;
 use shared::import::ImportMeta;
 use shared::masks::pair_masks;
@@ -199,7 +199,7 @@ pub fn read_host(path: &Path) -> Result<HostProfile, String> {
 }
 
 /// File extensions of fleet files: one profile JSON document a line (JSON Lines), as
-/// `GET /api/v1/fleet/profiles` writes them.
+/// `GET /api/v1/fleet.jsonl` writes them.
 const FLEET_FILE_EXTENSIONS: [&str; 2] = ["jsonl", "ndjson"];
 
 fn is_fleet_file(path: &Path) -> bool {
@@ -210,46 +210,82 @@ fn is_fleet_file(path: &Path) -> bool {
     })
 }
 
-/// Bytes of a fleet file handed to a parsing thread at a time: the file is streamed, so a fleet
-/// of any size reads in bounded memory (beyond the profiles themselves).
-const FLEET_BLOCK_BYTES: usize = 1 << 20;
+/// Where hosts go as they are read, in input order: a `Vec` keeps them; a baseline folds each
+/// into [`BaselineHosts`] and lets the profile go, so a fleet of any size streams through.
+/// Each parsing thread fills sinks of its own, which are then appended in order.
+trait HostSink: Default + Send {
+    fn add(&mut self, host: HostProfile);
+    /// The hosts of `later`, which come after these.
+    fn append(&mut self, later: Self);
+    fn is_empty(&self) -> bool;
+}
+
+impl HostSink for Vec<HostProfile> {
+    fn add(&mut self, host: HostProfile) {
+        self.push(host);
+    }
+    fn append(&mut self, mut later: Self) {
+        Vec::append(self, &mut later);
+    }
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
+impl HostSink for BaselineHosts {
+    fn add(&mut self, host: HostProfile) {
+        BaselineHosts::add(self, &host);
+    }
+    fn append(&mut self, later: Self) {
+        BaselineHosts::append(self, later);
+    }
+    fn is_empty(&self) -> bool {
+        BaselineHosts::is_empty(self)
+    }
+}
+
+/// Bytes of a fleet file a parsing thread takes at a time: the file is streamed through a few
+/// reused buffers of this size.
+const FLEET_BLOCK_BYTES: usize = 256 << 10;
 
 /// Every host of a fleet file, in its order; a line that is not a profile is an error naming
 /// the file and line (a fleet file is written by a tool, so nothing is skipped silently).
 ///
-/// This thread reads blocks of whole lines while one thread per core parses them. Parsed blocks
-/// come back with their buffer, which is read into again, and join the result in file order as
-/// soon as their turn comes, so their memory is reused while the file is still being parsed
-/// (fresh memory is what costs most here: see BENCHMARKS.md, baseline against virsh).
-fn read_fleet_file(path: &Path) -> Result<Vec<HostProfile>, String> {
+/// This thread reads blocks of whole lines while one thread per core parses them into a sink of
+/// the block's own. Parsed blocks come back with their buffer, which is read into again, and
+/// join `sink` in file order as soon as their turn comes. Fresh memory is what costs most on a
+/// VM: see BENCHMARKS.md, baseline against virsh.
+fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), String> {
     use std::io::BufRead;
     use std::sync::{Arc, Mutex, mpsc};
-    type Parsed = Result<Vec<HostProfile>, String>;
 
     let file =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let size = file.metadata().map_or(0, |m| m.len());
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let n_threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let parse_block = |first_line: usize, block: &str| -> Parsed {
-        let mut hosts = Vec::with_capacity(block.bytes().filter(|&b| b == b'\n').count() + 1);
+    // A block's hosts, and how many.
+    type Block<S> = Result<(S, usize), String>;
+    let parse_block = |first_line: usize, block: &str| -> Block<S> {
+        let mut hosts = S::default();
+        let mut n_hosts = 0;
         for (i, line) in block.lines().enumerate() {
             if !line.trim().is_empty() {
                 let profile = HostProfile::from_json(line)
                     .map_err(|e| format!("{} line {}: {e}", path.display(), first_line + i))?;
-                hosts.push(profile);
+                hosts.add(profile);
+                n_hosts += 1;
             }
         }
-        Ok(hosts)
+        Ok((hosts, n_hosts))
     };
-    // Profiles are about 1.5-6 KiB of JSON each.
-    let mut hosts = Vec::with_capacity(usize::try_from(size / 1500).unwrap_or(0));
-    let mut waiting: std::collections::BTreeMap<usize, Parsed> = Default::default();
-    let mut n_joined = 0;
-    let mut join = |index: usize, parsed: Parsed| -> Result<(), String> {
+    let mut waiting: std::collections::BTreeMap<usize, Block<S>> = Default::default();
+    let (mut n_joined, mut n_hosts) = (0, 0);
+    let mut join = |index: usize, parsed: Block<S>| -> Result<(), String> {
         waiting.insert(index, parsed);
         while let Some(next) = waiting.remove(&n_joined) {
-            hosts.extend(next?);
+            let (hosts, n) = next?;
+            sink.append(hosts);
+            n_hosts += n;
             n_joined += 1;
         }
         Ok(())
@@ -257,7 +293,8 @@ fn read_fleet_file(path: &Path) -> Result<Vec<HostProfile>, String> {
     let (to_parse, blocks) = mpsc::sync_channel::<(usize, usize, String)>(n_threads);
     // Only the parsing threads hold the receiver: were they all gone, sending fails, not hangs.
     let blocks = Arc::new(Mutex::new(blocks));
-    let (to_join, parsed) = mpsc::channel::<(usize, Parsed, String)>();
+    let (to_join, parsed) = mpsc::channel::<(usize, Block<S>, String)>();
+    let mut n_lines = 0;
     std::thread::scope(|s| {
         for _ in 0..n_threads {
             let (to_join, blocks) = (to_join.clone(), Arc::clone(&blocks));
@@ -277,15 +314,16 @@ fn read_fleet_file(path: &Path) -> Result<Vec<HostProfile>, String> {
             });
         }
         drop((to_join, blocks));
-        // Dropping `to_parse` on any error stops the parsing threads after their current block.
+        // Leaving early (an error) drops `to_parse`: the parsing threads stop after their block.
         let mut spare: Vec<String> = Vec::new();
-        let mut n_lines = 0;
         for index in 0.. {
             for (i, result, block) in parsed.try_iter() {
                 join(i, result)?;
                 spare.push(block);
             }
-            let mut block = spare.pop().unwrap_or_default();
+            let mut block = spare
+                .pop()
+                .unwrap_or_else(|| String::with_capacity(FLEET_BLOCK_BYTES + (16 << 10)));
             block.clear();
             let first_line = n_lines + 1;
             while block.len() < FLEET_BLOCK_BYTES {
@@ -311,56 +349,85 @@ fn read_fleet_file(path: &Path) -> Result<Vec<HostProfile>, String> {
         }
         Ok(())
     })?;
-    if hosts.is_empty() {
+    if n_hosts == 0 {
         return Err(format!(
             "{} holds no hosts: a fleet file has one profile JSON document a line",
             path.display()
         ));
     }
-    Ok(hosts)
+    Ok(())
 }
 
-/// Items per unit of work in [`par_map`]: small enough to balance two cores, large enough that
-/// handing out work costs nothing next to parsing a profile.
-const PAR_CHUNK: usize = 64;
+/// Files a parsing thread takes at a time: small enough to balance the cores, large enough that
+/// handing out work costs nothing next to reading and parsing a profile.
+const FILES_PER_TASK: usize = 64;
 
-/// `f` over `items` on every core the machine offers, the results in the order of `items`.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// Read single-host files on every core into `sink`, in their order. A file named on the
+/// command line must read; one found in a folder is skipped with a warning (a README).
+fn read_host_files<S: HostSink>(files: &[(PathBuf, bool)], sink: &mut S) -> Result<(), String> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let chunks: Vec<&[T]> = items.chunks(PAR_CHUNK).collect();
+    // A task's hosts and the errors of its files (whether each was found in a folder).
+    type Task<S> = (S, Vec<(bool, String)>);
+    let read_task = |task: &[(PathBuf, bool)]| -> Task<S> {
+        let mut hosts = S::default();
+        let mut errors = Vec::new();
+        for (file, from_folder) in task {
+            match read_host(file) {
+                Ok(h) => hosts.add(h),
+                Err(e) => errors.push((*from_folder, e)),
+            }
+        }
+        (hosts, errors)
+    };
+    let tasks: Vec<&[(PathBuf, bool)]> = files.chunks(FILES_PER_TASK).collect();
     let n_threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
-        .min(chunks.len());
-    if n_threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut done: Vec<(usize, Vec<R>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..n_threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(chunk) = chunks.get(i) else { break };
-                        out.push((i, chunk.iter().map(&f).collect::<Vec<R>>()));
-                    }
-                    out
+        .min(tasks.len());
+    let mut done: Vec<(usize, Task<S>)> = if n_threads <= 1 {
+        tasks.iter().map(|t| read_task(t)).enumerate().collect()
+    } else {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..n_threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(task) = tasks.get(i) else { break };
+                            out.push((i, read_task(task)));
+                        }
+                        out
+                    })
                 })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
     done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().flat_map(|(_, r)| r).collect()
+    for (_, (hosts, errors)) in done {
+        for (from_folder, e) in errors {
+            if !from_folder {
+                return Err(e);
+            }
+            eprintln!("warning: skipped {e}");
+        }
+        sink.append(hosts);
+    }
+    Ok(())
 }
 
 /// Every host of the arguments, in their order: profile or dump files, fleet files (`.jsonl`),
 /// folders of those, and with `--db` host ids. Files are read and parsed on every core.
 fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
+    gather_hosts(paths)
+}
+
+/// [`read_hosts`] into any [`HostSink`].
+fn gather_hosts<S: HostSink>(paths: &[PathBuf]) -> Result<S, String> {
     // Files named on the command line must read; files found in a folder are skipped with a
     // warning when they are not hosts (a README, a manifest).
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
@@ -385,48 +452,36 @@ fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
             files.push((p.clone(), false));
         }
     }
-    let mut hosts = Vec::with_capacity(files.len());
-    let mut keep = |result: Result<Vec<HostProfile>, String>, from_folder: bool| match result {
-        Ok(h) => {
-            hosts.extend(h);
-            Ok(())
-        }
-        Err(e) if from_folder => {
-            eprintln!("warning: skipped {e}");
-            Ok(())
-        }
-        Err(e) => Err(e),
-    };
-    // Runs of single-host files are read in parallel; a fleet file parallelises its lines, and
-    // host ids from `--db` are looked up one by one.
+    let mut sink = S::default();
+    // Runs of single-host files are read together; a fleet file streams its lines; host ids of
+    // `--db` (arguments that are no file) are looked up one by one.
     let mut rest = files.as_slice();
     while let Some(((first, from_folder), after)) = rest.split_first() {
-        if is_fleet_file(first) {
-            keep(read_fleet_file(first), *from_folder)?;
+        let single = |(f, _): &(PathBuf, bool)| !is_fleet_file(f) && f.exists();
+        let n_single = rest.iter().take_while(|f| single(f)).count();
+        let result = if n_single > 0 {
+            let (run, after) = rest.split_at(n_single);
             rest = after;
-            continue;
-        }
-        if !first.exists() {
-            keep(read_host(first).map(|h| vec![h]), *from_folder)?;
+            read_host_files(run, &mut sink)
+        } else {
             rest = after;
-            continue;
+            let mut one = S::default();
+            let read = if is_fleet_file(first) {
+                read_fleet_file(first, &mut one)
+            } else {
+                read_host(first).map(|h| one.add(h))
+            };
+            read.map(|()| sink.append(one))
+        };
+        match result {
+            Err(e) if *from_folder && n_single == 0 => eprintln!("warning: skipped {e}"),
+            other => other?,
         }
-        let run = rest
-            .iter()
-            .take_while(|(f, _)| !is_fleet_file(f) && f.exists())
-            .count();
-        let (batch, after) = rest.split_at(run);
-        for (result, (_, from_folder)) in
-            par_map(batch, |(f, _)| read_host(f)).into_iter().zip(batch)
-        {
-            keep(result.map(|h| vec![h]), *from_folder)?;
-        }
-        rest = after;
     }
-    if hosts.is_empty() {
+    if sink.is_empty() {
         return Err("no host files given (or none of them could be read)".into());
     }
-    Ok(hosts)
+    Ok(sink)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
@@ -498,8 +553,6 @@ pub fn baseline_cmd(args: &BaselineArgs) -> ExitCode {
 
 fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
     {
-        let hosts = read_hosts(&args.hosts)?;
-        let refs: Vec<&HostProfile> = hosts.iter().collect();
         let qemu = match &args.qemu {
             Some(v) => Some(
                 QemuVersion::parse(v)
@@ -507,8 +560,10 @@ fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
             ),
             None => None,
         };
-        let b = match baseline(
-            &refs,
+        // Streamed: each profile is folded in as it is parsed, none is kept.
+        let hosts: BaselineHosts = gather_hosts(&args.hosts)?;
+        let b = match baseline_of(
+            hosts,
             &BaselineOptions {
                 qemu,
                 ..BaselineOptions::default()

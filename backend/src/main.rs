@@ -2,11 +2,6 @@
 
 mod cli;
 
-// mimalloc: parsing a fleet of 10,000 profiles took a fifth less CPU than with glibc malloc,
-// which spent it zeroing fresh pages for the profiles (BENCHMARKS.md, baseline against virsh).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

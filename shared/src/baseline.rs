@@ -115,28 +115,108 @@ pub fn common_features(hosts: &[&HostProfile]) -> Result<FeatureSet, BaselineErr
     Ok(common)
 }
 
+/// What a baseline needs of its hosts, gathered one host at a time, so that a fleet can stream
+/// through it without being held in memory: [`baseline`] is this fold over a slice.
+#[derive(Clone, Debug, Default)]
+pub struct BaselineHosts {
+    /// The intersection of the guest views so far; `None` before the first host.
+    common: Option<FeatureSet>,
+    vendor: String,
+    same_vendor: bool,
+    signature: (u32, u32),
+    same_signature: bool,
+    host_ids: Vec<String>,
+    /// The first host without a guest view.
+    no_guest_view: Option<String>,
+}
+
+impl BaselineHosts {
+    /// Fold in one more host.
+    pub fn add(&mut self, host: &HostProfile) {
+        let view = host.kvm.as_ref().map(|k| k.guest_features);
+        if view.is_none() && self.no_guest_view.is_none() {
+            self.no_guest_view = Some(host.host_id.clone());
+        }
+        let view = view.unwrap_or(FeatureSet::EMPTY);
+        let signature = (host.cpu.family, host.cpu.model);
+        match &mut self.common {
+            None => {
+                self.common = Some(view);
+                self.vendor.clone_from(&host.cpu.vendor);
+                self.same_vendor = true;
+                self.signature = signature;
+                // Family 0 means unknown (imports without CPUID): no signature preference then.
+                self.same_signature = host.cpu.family != 0;
+            }
+            Some(common) => {
+                *common = common.intersection(&view);
+                self.same_vendor &= host.cpu.vendor.eq_ignore_ascii_case(&self.vendor);
+                self.same_signature &= signature == self.signature;
+            }
+        }
+        self.host_ids.push(host.host_id.clone());
+    }
+
+    /// Fold in the hosts of `later`, which come after these.
+    pub fn append(&mut self, later: Self) {
+        let Some(later_common) = later.common else {
+            return;
+        };
+        match &mut self.common {
+            None => *self = later,
+            Some(common) => {
+                *common = common.intersection(&later_common);
+                self.same_vendor &=
+                    later.same_vendor && later.vendor.eq_ignore_ascii_case(&self.vendor);
+                self.same_signature &= later.same_signature && later.signature == self.signature;
+                self.host_ids.extend(later.host_ids);
+                if self.no_guest_view.is_none() {
+                    self.no_guest_view = later.no_guest_view;
+                }
+            }
+        }
+    }
+
+    pub fn n_hosts(&self) -> usize {
+        self.host_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.host_ids.is_empty()
+    }
+}
+
 /// The baseline of a set of hosts.
 pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseline, BaselineError> {
-    let common = common_features(hosts)?;
+    let mut gathered = BaselineHosts::default();
+    for h in hosts {
+        gathered.add(h);
+    }
+    baseline_of(gathered, opts)
+}
+
+/// The baseline of hosts gathered by [`BaselineHosts`].
+pub fn baseline_of(
+    hosts: BaselineHosts,
+    opts: &BaselineOptions,
+) -> Result<Baseline, BaselineError> {
+    if let Some(id) = hosts.no_guest_view {
+        return Err(BaselineError::NoGuestView(id));
+    }
+    let common = hosts.common.ok_or(BaselineError::NoHosts)?;
     let nm = non_migratable();
     let target = common.difference(&nm);
     let dropped_non_migratable = common.intersection(&nm);
-    let first = hosts.first().ok_or(BaselineError::NoHosts)?;
-    let same_vendor = hosts
-        .iter()
-        .all(|h| h.cpu.vendor.eq_ignore_ascii_case(&first.cpu.vendor));
-    // Family 0 means unknown (imports without CPUID): no signature preference then.
-    let same_signature = first.cpu.family != 0
-        && hosts
-            .iter()
-            .all(|h| (h.cpu.family, h.cpu.model) == (first.cpu.family, first.cpu.model));
+    let first_vendor = hosts.vendor.as_str();
+    let (same_vendor, same_signature) = (hosts.same_vendor, hosts.same_signature);
+    let first_signature = hosts.signature;
     let mut notes = Vec::new();
     let mut fit: Option<ModelFit> = None;
     if same_vendor {
         fit = best_model(&FitQuery {
             features: &target,
-            vendor: Some(&first.cpu.vendor),
-            signature: same_signature.then_some((first.cpu.family, first.cpu.model)),
+            vendor: Some(first_vendor),
+            signature: same_signature.then_some(first_signature),
             mode: FitMode::Guest,
             qemu: opts.qemu,
             abi_levels: false,
@@ -144,8 +224,7 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
         });
         if fit.is_none() {
             notes.push(format!(
-                "no QEMU model of vendor {} fits: falling back to an x86-64 level",
-                first.cpu.vendor
+                "no QEMU model of vendor {first_vendor} fits: falling back to an x86-64 level"
             ));
         }
     } else {
@@ -206,7 +285,7 @@ pub fn baseline(hosts: &[&HostProfile], opts: &BaselineOptions) -> Result<Baseli
         added,
         removed,
         dropped_non_migratable,
-        hosts: hosts.iter().map(|h| h.host_id.clone()).collect(),
+        hosts: hosts.host_ids,
         exports,
         notes,
     })
@@ -315,6 +394,64 @@ mod tests {
     use super::*;
     use crate::testing::{profile_named, profile_of_model};
     use crate::verdict::{GuestConfig, GuestCpu, compare};
+
+    /// Gathering hosts in runs and appending the runs in order gives the baseline of the slice,
+    /// however the hosts are split (the command line gathers blocks of a fleet file this way).
+    #[test]
+    fn baseline_gathered_in_runs_equals_the_baseline_of_the_slice() {
+        let mut hosts = Vec::new();
+        for (i, m) in [
+            "Skylake-Server-v4",
+            "Cascadelake-Server-v4",
+            "Icelake-Server-v6",
+            "Skylake-Server-v1",
+            "EPYC-Rome-v1",
+            "Cascadelake-Server-v1",
+        ]
+        .iter()
+        .enumerate()
+        {
+            hosts.push(profile_of_model(&format!("h{i}"), m).expect("model"));
+        }
+        let mut no_view = profile_of_model("no-view", "Skylake-Server-v4").expect("model");
+        no_view.kvm = None;
+        let opts = BaselineOptions::default();
+        // Same vendor and signature; mixed vendors; a host without a guest view.
+        for set in [&hosts[..2], &hosts[..4], &hosts[..], &hosts[1..2]] {
+            let refs: Vec<&HostProfile> = set.iter().collect();
+            let whole = baseline(&refs, &opts).expect("baseline");
+            for split in 0..=refs.len() {
+                let (mut a, mut b) = (BaselineHosts::default(), BaselineHosts::default());
+                refs[..split].iter().for_each(|h| a.add(h));
+                refs[split..].iter().for_each(|h| b.add(h));
+                a.append(b);
+                assert_eq!(a.n_hosts(), refs.len());
+                let runs = baseline_of(a, &opts).expect("baseline of runs");
+                assert_eq!(
+                    serde_json::to_value(&runs).ok(),
+                    serde_json::to_value(&whole).ok(),
+                    "split at {split} of {}",
+                    refs.len()
+                );
+            }
+        }
+        let mut with_gap: Vec<&HostProfile> = hosts.iter().take(3).collect();
+        with_gap.insert(2, &no_view);
+        let mut a = BaselineHosts::default();
+        let mut b = BaselineHosts::default();
+        with_gap[..3].iter().for_each(|h| a.add(h));
+        with_gap[3..].iter().for_each(|h| b.add(h));
+        b.append(BaselineHosts::default());
+        a.append(b);
+        assert!(matches!(
+            baseline_of(a, &opts),
+            Err(BaselineError::NoGuestView(id)) if id == "no-view"
+        ));
+        assert!(matches!(
+            baseline_of(BaselineHosts::default(), &opts),
+            Err(BaselineError::NoHosts)
+        ));
+    }
 
     #[test]
     fn baseline_of_skylake_and_cascadelake_is_skylake_and_runs_on_both() {

@@ -3,9 +3,7 @@
 //!
 //! Each feature has a dense index (`FeatureId`) so that feature sets are fixed-width bitsets.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -125,40 +123,107 @@ pub struct FeatureId(pub u16);
 #[derive(Debug)]
 pub struct Catalog {
     features: Vec<Feature>,
-    by_name: HashMap<String, FeatureId, BuildHasherDefault<NameHasher>>,
+    by_name: NameIndex,
 }
 
-/// A fast, non-cryptographic hasher for feature names (FNV-1a folded 8 bytes at a time). The
-/// names are fixed catalog data, never attacker-chosen keys, and profile parsing looks up every
-/// feature name of every host: SipHash was a third of the time of reading 10,000 profiles.
-#[derive(Default)]
-struct NameHasher(u64);
+/// Feature names to ids: an open-addressing table keyed by the names' first and last eight bytes
+/// and length, which for names of up to 16 bytes (nearly all) are the whole name, so most
+/// lookups compare three integers and never touch the name's bytes. Reading a fleet looks up every
+/// feature name of every host (1.5 million for 10,000 hosts): with SipHash that was a fifth of
+/// `fleetcompat baseline`, and a quarter with a general fast hasher. The names are fixed catalog
+/// data, never attacker-chosen keys.
+#[derive(Debug, Default)]
+struct NameIndex {
+    /// Index into `entries`, or `EMPTY`; a power of two long, at most half full.
+    slots: Vec<u16>,
+    entries: Vec<NameEntry>,
+}
 
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
+#[derive(Debug)]
+struct NameEntry {
+    key: NameKey,
+    id: FeatureId,
+    /// Compared only for names longer than 16 bytes, whose key leaves out the middle.
+    name: Box<str>,
+}
+
+/// The first and last eight bytes of a name (overlapping when shorter) and its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NameKey {
+    head: u64,
+    tail: u64,
+    len: usize,
+}
+
+impl NameKey {
+    /// Fixed-size loads only: a variable-length copy into a buffer cost a third of a lookup.
+    fn of(name: &[u8]) -> Self {
+        let n = name.len();
+        let u64_at = |i: usize| {
+            name.get(i..i + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
         };
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(c);
-            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(PRIME);
-            h ^= h >> 29;
-        }
-        for &b in chunks.remainder() {
-            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
-        }
-        self.0 = h;
+        let u32_at = |i: usize| {
+            name.get(i..i + 4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+        };
+        let (head, tail) = match n {
+            8.. => (u64_at(0), u64_at(n - 8)),
+            4..8 => (u32_at(0), u32_at(n - 4)),
+            _ => (name.iter().fold(0, |v, &c| (v << 8) | u64::from(c)), 0),
+        };
+        Self { head, tail, len: n }
     }
 
-    fn finish(&self) -> u64 {
-        // Mix the high bits down: hashbrown takes its bucket from the low bits.
-        let h = self.0;
-        (h ^ (h >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (h >> 41)
+    fn slot(&self, mask: usize) -> usize {
+        let h = (self.head ^ self.tail.rotate_left(29) ^ self.len as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // The top bits are the best mixed.
+        (h >> 40) as usize & mask
+    }
+}
+
+impl NameIndex {
+    const EMPTY: u16 = u16::MAX;
+
+    fn build(names: Vec<(String, FeatureId)>) -> Self {
+        let size = (names.len() * 2).next_power_of_two().max(16);
+        let mut index = Self {
+            slots: vec![Self::EMPTY; size],
+            entries: Vec::with_capacity(names.len()),
+        };
+        for (name, id) in names {
+            if index.get(&name).is_some() {
+                continue; // the first entry of a name wins
+            }
+            let key = NameKey::of(name.as_bytes());
+            let mut i = key.slot(size - 1);
+            while index.slots[i] != Self::EMPTY {
+                i = (i + 1) & (size - 1);
+            }
+            index.slots[i] = u16::try_from(index.entries.len()).unwrap_or(Self::EMPTY);
+            index.entries.push(NameEntry {
+                key,
+                id,
+                name: name.into_boxed_str(),
+            });
+        }
+        index
+    }
+
+    fn get(&self, name: &str) -> Option<FeatureId> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let key = NameKey::of(name.as_bytes());
+        let mut i = key.slot(mask);
+        loop {
+            let entry = self.entries.get(usize::from(self.slots[i]))?;
+            if entry.key == key && (key.len <= 16 || *entry.name == *name) {
+                return Some(entry.id);
+            }
+            i = (i + 1) & mask;
+        }
     }
 }
 
@@ -364,8 +429,8 @@ impl Catalog {
                 }
             }
         }
-        let mut by_name: HashMap<String, FeatureId, BuildHasherDefault<NameHasher>> =
-            HashMap::default();
+        // (name, id) in priority order: the first of a name wins.
+        let mut by_name: Vec<(String, FeatureId)> = Vec::new();
         for (i, f) in features.iter_mut().enumerate() {
             let id = FeatureId(u16::try_from(i).unwrap_or(u16::MAX));
             f.id = id;
@@ -382,7 +447,7 @@ impl Catalog {
         }
         // Canonical names first so an alias never shadows another feature's own name.
         for f in &features {
-            by_name.entry(f.name.clone()).or_insert(f.id);
+            by_name.push((f.name.clone(), f.id));
         }
         for f in &features {
             for alias in f
@@ -391,12 +456,15 @@ impl Catalog {
                 .chain(f.libvirt_name.iter())
                 .chain(f.linux_name.iter())
             {
-                by_name.entry(alias.clone()).or_insert(f.id);
-                by_name.entry(alias.replace('_', "-")).or_insert(f.id);
+                by_name.push((alias.clone(), f.id));
+                by_name.push((alias.replace('_', "-"), f.id));
             }
-            by_name.entry(f.name.replace('-', "_")).or_insert(f.id);
+            by_name.push((f.name.replace('-', "_"), f.id));
         }
-        Self { features, by_name }
+        Self {
+            features,
+            by_name: NameIndex::build(by_name),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -424,12 +492,11 @@ impl Catalog {
 
     /// Look a feature up by its canonical name or any alias (QEMU, libvirt, Linux spellings).
     pub fn lookup(&self, name: &str) -> Option<FeatureId> {
-        self.by_name.get(name).copied().or_else(|| {
+        self.by_name.get(name).or_else(|| {
             let lower = name.to_ascii_lowercase();
             self.by_name
                 .get(&lower)
                 .or_else(|| self.by_name.get(&lower.replace('_', "-")))
-                .copied()
         })
     }
 }
