@@ -251,50 +251,62 @@ const FLEET_BLOCK_BYTES: usize = 256 << 10;
 /// Every host of a fleet file, in its order; a line that is not a profile is an error naming
 /// the file and line (a fleet file is written by a tool, so nothing is skipped silently).
 ///
-/// This thread reads blocks of whole lines while one thread per core parses them into a sink of
-/// the block's own. Parsed blocks come back with their buffer, which is read into again, and
-/// join `sink` in file order as soon as their turn comes. Fresh memory is what costs most on a
-/// VM: see BENCHMARKS.md, baseline against virsh.
+/// This thread reads the file in blocks of whole lines (raw bytes, nothing scanned but for the
+/// last newline) while one thread per core parses them into a sink of the block's own. Parsed
+/// blocks come back with their buffer, which is read into again, and join `sink` in file order
+/// as soon as their turn comes. Fresh memory is what costs most on a VM: see BENCHMARKS.md,
+/// baseline against virsh.
 fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), String> {
-    use std::io::BufRead;
+    use std::io::Read;
     use std::sync::{Arc, Mutex, mpsc};
 
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let n_threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    // A block's hosts, and how many.
-    type Block<S> = Result<(S, usize), String>;
-    let parse_block = |first_line: usize, block: &str| -> Block<S> {
+    /// A parsed block: its hosts, how many, and how many lines it has; or the line (counted
+    /// within the block, from 1) and what is wrong with it.
+    type Block<S> = Result<(S, usize, usize), (usize, String)>;
+    let parse_block = |block: &[u8]| -> Block<S> {
         let mut hosts = S::default();
-        let mut n_hosts = 0;
-        for (i, line) in block.lines().enumerate() {
+        let (mut n_hosts, mut n_lines) = (0, 0);
+        let text = std::str::from_utf8(block).map_err(|e| {
+            let line = 1 + block[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            (line, format!("not UTF-8 text ({e})"))
+        })?;
+        // Blocks end with a newline, but for the file's last line.
+        let body = text.strip_suffix('\n').unwrap_or(text);
+        for line in body.split('\n') {
+            n_lines += 1;
             if !line.trim().is_empty() {
-                let profile = HostProfile::from_json(line)
-                    .map_err(|e| format!("{} line {}: {e}", path.display(), first_line + i))?;
+                let profile = HostProfile::from_json(line).map_err(|e| (n_lines, e.to_string()))?;
                 hosts.add(profile);
                 n_hosts += 1;
             }
         }
-        Ok((hosts, n_hosts))
+        Ok((hosts, n_hosts, n_lines))
     };
+
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let n_threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut waiting: std::collections::BTreeMap<usize, Block<S>> = Default::default();
-    let (mut n_joined, mut n_hosts) = (0, 0);
+    let (mut n_joined, mut n_hosts, mut n_lines) = (0, 0, 0);
     let mut join = |index: usize, parsed: Block<S>| -> Result<(), String> {
         waiting.insert(index, parsed);
         while let Some(next) = waiting.remove(&n_joined) {
-            let (hosts, n) = next?;
+            let (hosts, n, lines) = next
+                .map_err(|(line, e)| format!("{} line {}: {e}", path.display(), n_lines + line))?;
             sink.append(hosts);
             n_hosts += n;
+            n_lines += lines;
             n_joined += 1;
         }
         Ok(())
     };
-    let (to_parse, blocks) = mpsc::sync_channel::<(usize, usize, String)>(n_threads);
+    let (to_parse, blocks) = mpsc::sync_channel::<(usize, Vec<u8>)>(n_threads);
     // Only the parsing threads hold the receiver: were they all gone, sending fails, not hangs.
     let blocks = Arc::new(Mutex::new(blocks));
-    let (to_join, parsed) = mpsc::channel::<(usize, Block<S>, String)>();
-    let mut n_lines = 0;
+    let (to_join, parsed) = mpsc::channel::<(usize, Block<S>, Vec<u8>)>();
     std::thread::scope(|s| {
         for _ in 0..n_threads {
             let (to_join, blocks) = (to_join.clone(), Arc::clone(&blocks));
@@ -303,10 +315,10 @@ fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), String>
                 loop {
                     // The lock is held only to take the next block.
                     let next = blocks.lock().map(|b| b.recv());
-                    let Ok(Ok((index, first_line, block))) = next else {
+                    let Ok(Ok((index, block))) = next else {
                         break;
                     };
-                    let result = parse_block(first_line, &block);
+                    let result = parse_block(&block);
                     if to_join.send((index, result, block)).is_err() {
                         break;
                     }
@@ -315,7 +327,9 @@ fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), String>
         }
         drop((to_join, blocks));
         // Leaving early (an error) drops `to_parse`: the parsing threads stop after their block.
-        let mut spare: Vec<String> = Vec::new();
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+        // The start of a line that did not fit in the previous block.
+        let mut carry: Vec<u8> = Vec::new();
         for index in 0.. {
             for (i, result, block) in parsed.try_iter() {
                 join(i, result)?;
@@ -323,23 +337,29 @@ fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), String>
             }
             let mut block = spare
                 .pop()
-                .unwrap_or_else(|| String::with_capacity(FLEET_BLOCK_BYTES + (16 << 10)));
+                .unwrap_or_else(|| Vec::with_capacity(FLEET_BLOCK_BYTES));
             block.clear();
-            let first_line = n_lines + 1;
-            while block.len() < FLEET_BLOCK_BYTES {
-                match reader.read_line(&mut block) {
-                    Ok(0) => break,
-                    Ok(_) => n_lines += 1,
+            block.append(&mut carry);
+            let mut at_end = false;
+            // At least one whole line, however long.
+            while block.len() < FLEET_BLOCK_BYTES || !block.contains(&b'\n') {
+                let want = (FLEET_BLOCK_BYTES.saturating_sub(block.len())).max(1 << 16) as u64;
+                match (&mut file).take(want).read_to_end(&mut block) {
+                    Ok(0) => {
+                        at_end = true;
+                        break;
+                    }
+                    Ok(_) => {}
                     Err(e) => {
-                        return Err(format!(
-                            "cannot read {} at line {}: {e}",
-                            path.display(),
-                            n_lines + 1
-                        ));
+                        return Err(format!("cannot read {}: {e}", path.display()));
                     }
                 }
             }
-            if block.is_empty() || to_parse.send((index, first_line, block)).is_err() {
+            if !at_end && let Some(last_newline) = block.iter().rposition(|&b| b == b'\n') {
+                carry.extend_from_slice(&block[last_newline + 1..]);
+                block.truncate(last_newline + 1);
+            }
+            if block.is_empty() || to_parse.send((index, block)).is_err() {
                 break;
             }
         }

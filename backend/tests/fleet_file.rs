@@ -163,6 +163,19 @@ fn a_large_fleet_file_keeps_every_host_in_order() {
         .filter_map(|h| h.as_str())
         .collect();
     assert_eq!(hosts, ids);
+
+    // An error deep in the file names its line exactly, counting blank lines.
+    let mut lines: Vec<&str> = text.lines().collect();
+    let bad_line = lines.len() - 7;
+    lines[bad_line - 1] = "{\"schema_version\": 1, \"host_id\": \"broken\"";
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let out = fleetcompat(&["baseline"], &[&path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("big.jsonl line {bad_line}:")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -199,6 +212,15 @@ fn bad_fleet_files_are_refused_naming_the_file_and_line() {
         err.contains("newer.ndjson line 1") && err.contains('9'),
         "{err}"
     );
+
+    let binary = dir.path().join("binary.jsonl");
+    let mut bytes = format!("{}\n", line(0)).into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe{}\n");
+    std::fs::write(&binary, bytes).expect("write");
+    let out = fleetcompat(&["baseline"], &[&binary]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("binary.jsonl line 2: not UTF-8"), "{err}");
 
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, "\n\n").expect("write");
