@@ -24,7 +24,7 @@ use shared::testing::{Rng, profile};
 use shared::verdict::non_migratable;
 
 const N_HOSTS: usize = 10_000;
-const RUNS: usize = 3;
+const RUNS: usize = 7;
 
 /// Feature names the installed libvirt knows (its own cpu_map).
 fn installed_libvirt_features() -> Option<BTreeSet<String>> {
@@ -175,67 +175,67 @@ fn main() -> ExitCode {
         );
     }
 
+    // The three commands take turns, run after run, so that both tools meet the same moments
+    // of a shared machine.
     let fleetcompat = Path::new(env!("CARGO_BIN_EXE_fleetcompat"));
-    let ours = |input: &Path| -> Result<(Duration, String), String> {
-        let mut times = Vec::new();
-        let mut stdout = String::new();
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            let out = Command::new(fleetcompat)
-                .args(["baseline", "--json"])
-                .arg(input)
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", fleetcompat.display()))?;
-            times.push(t.elapsed());
-            if !out.status.success() {
-                return Err(format!(
-                    "fleetcompat baseline {}: {}",
-                    input.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        Ok((median(times), stdout))
-    };
-    let (fleet_time, fleet_json) = match ours(&fleet_path) {
-        Ok(r) => r,
-        Err(e) => {
-            println!("FAILED: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (files_time, files_json) = match ours(&profiles_dir) {
-        Ok(r) => r,
-        Err(e) => {
-            println!("FAILED: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let mut virsh_times = Vec::new();
-    let mut virsh_out = String::new();
-    for _ in 0..RUNS {
+    let run = |cmd: &mut Command| -> Result<(Duration, String), String> {
         let t = Instant::now();
-        let out = Command::new("virsh")
-            .args(["-c", "test:///default", "cpu-baseline", "--features"])
-            .arg(&xml_path)
-            .output();
-        virsh_times.push(t.elapsed());
-        match out {
-            Ok(o) if o.status.success() => {
-                virsh_out = String::from_utf8_lossy(&o.stdout).into_owned()
-            }
-            Ok(o) => {
-                println!("FAILED: virsh: {}", String::from_utf8_lossy(&o.stderr));
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                println!("FAILED: virsh: {e}");
-                return ExitCode::FAILURE;
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        let time = t.elapsed();
+        if !out.status.success() {
+            return Err(format!(
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok((time, String::from_utf8_lossy(&out.stdout).into_owned()))
+    };
+    let (mut fleet_times, mut files_times, mut virsh_times) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut fleet_json, mut files_json, mut virsh_out) =
+        (String::new(), String::new(), String::new());
+    for _ in 0..RUNS {
+        let command = |program: &Path, args: &[&str], input: &Path| {
+            let mut c = Command::new(program);
+            c.args(args).arg(input);
+            c
+        };
+        let runs = [
+            (
+                &mut fleet_times,
+                &mut fleet_json,
+                command(fleetcompat, &["baseline", "--json"], &fleet_path),
+            ),
+            (
+                &mut files_times,
+                &mut files_json,
+                command(fleetcompat, &["baseline", "--json"], &profiles_dir),
+            ),
+            (
+                &mut virsh_times,
+                &mut virsh_out,
+                command(
+                    Path::new("virsh"),
+                    &["-c", "test:///default", "cpu-baseline", "--features"],
+                    &xml_path,
+                ),
+            ),
+        ];
+        for (times, stdout, mut cmd) in runs {
+            match run(&mut cmd) {
+                Ok((time, out)) => {
+                    times.push(time);
+                    *stdout = out;
+                }
+                Err(e) => {
+                    println!("FAILED: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }
+    let (fleet_time, files_time) = (median(fleet_times.clone()), median(files_times.clone()));
     let _ = std::fs::remove_dir_all(&dir);
 
     let virsh_model = virsh_out
@@ -264,21 +264,32 @@ fn main() -> ExitCode {
         }
     }
     let virsh_cmp = virsh_set.difference(&non_migratable());
-    let v = median(virsh_times);
+    let range = |t: &[Duration]| {
+        let (lo, hi) = (t.iter().min(), t.iter().max());
+        format!(
+            "{:.0}-{:.0} ms",
+            lo.map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            hi.map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        )
+    };
+    let v = median(virsh_times.clone());
     println!("baseline of {N_HOSTS} hosts, end to end (spawn to exit), median of {RUNS} runs");
     println!(
-        "  virsh -c test:///default cpu-baseline --features hosts.xml: {v:?} -> {virsh_model}"
+        "  virsh -c test:///default cpu-baseline --features hosts.xml: {v:?} ({}) -> {virsh_model}",
+        range(&virsh_times)
     );
     let mut all_identical = true;
-    for (what, time, json) in [
+    for (what, time, times, json) in [
         (
             "fleetcompat baseline --json fleet.jsonl",
             fleet_time,
+            &fleet_times,
             &fleet_json,
         ),
         (
             "fleetcompat baseline --json profiles/  ",
             files_time,
+            &files_times,
             &files_json,
         ),
     ] {
@@ -297,7 +308,8 @@ fn main() -> ExitCode {
         let identical = ours_set == virsh_cmp && unknown.is_empty() && n_hosts == N_HOSTS;
         all_identical &= identical;
         println!(
-            "  {what}: {time:?} -> {model}, {n_hosts} hosts, {:.1}x faster, feature set identical: {identical}",
+            "  {what}: {time:?} ({}) -> {model}, {n_hosts} hosts, {:.1}x faster (median over median), feature set identical: {identical}",
+            range(times),
             v.as_secs_f64() / time.as_secs_f64().max(1e-9)
         );
         if !identical {
