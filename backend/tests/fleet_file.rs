@@ -35,6 +35,17 @@ fn stdout_json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("json on stdout")
 }
 
+/// The hosts of `fleetcompat baseline --json INPUT`, in its order.
+fn baseline_hosts(input: &Path) -> Vec<String> {
+    let b = stdout_json(&fleetcompat(&["baseline", "--json"], &[input]));
+    b["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect()
+}
+
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Option<String>, String) {
     let resp = app(state.clone())
         .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
@@ -121,14 +132,11 @@ async fn the_api_writes_a_fleet_file_the_command_line_reads_like_a_folder() {
             "{cmd:?}: fleet file and folder agree"
         );
     }
-    let b = stdout_json(&fleetcompat(&["baseline", "--json"], &[&fleet_path]));
-    let hosts: Vec<&str> = b["hosts"]
-        .as_array()
-        .expect("hosts")
-        .iter()
-        .filter_map(|h| h.as_str())
-        .collect();
-    assert_eq!(hosts, ids, "every host, in file order");
+    assert_eq!(
+        baseline_hosts(&fleet_path),
+        ids,
+        "every host, in file order"
+    );
 }
 
 /// A fleet file several times larger than the block a parsing thread takes: the hosts come back
@@ -155,14 +163,7 @@ fn a_large_fleet_file_keeps_every_host_in_order() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("big.jsonl");
     std::fs::write(&path, &text).expect("write");
-    let b = stdout_json(&fleetcompat(&["baseline", "--json"], &[&path]));
-    let hosts: Vec<&str> = b["hosts"]
-        .as_array()
-        .expect("hosts")
-        .iter()
-        .filter_map(|h| h.as_str())
-        .collect();
-    assert_eq!(hosts, ids);
+    assert_eq!(baseline_hosts(&path), ids);
 
     // An error deep in the file names its line exactly, counting blank lines.
     let mut lines: Vec<&str> = text.lines().collect();
