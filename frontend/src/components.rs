@@ -9,7 +9,7 @@ fn reason_item(r: Reason) -> impl IntoView {
     view! {
         <li class=format!("reason {}", r.severity.name())>
             <span class="sev">{r.severity.name()}</span>
-            " "<span class="layer">{format!("{:?}", r.layer)}</span>
+            " "<span class="layer">{r.layer.name()}</span>
             " "<span class="msg">{r.message}</span>
             " "<code class="rule">{r.rule}</code>
             {(!evidence.is_empty()).then(|| view! { <div class="evidence">{evidence}</div> })}
@@ -21,7 +21,7 @@ fn reason_item(r: Reason) -> impl IntoView {
 pub fn by_layer(reasons: Vec<Reason>) -> Vec<(String, Vec<Reason>)> {
     let mut groups: Vec<(String, Vec<Reason>)> = Vec::new();
     for r in reasons {
-        let layer = format!("{:?}", r.layer).to_lowercase();
+        let layer = r.layer.name().to_owned();
         match groups.iter_mut().find(|(l, _)| *l == layer) {
             Some((_, v)) => v.push(r),
             None => groups.push((layer, vec![r])),

@@ -94,6 +94,27 @@ pub enum GuestViewSource {
     EstimatedFromCpuid,
 }
 
+impl GuestViewSource {
+    /// For people: where the guest view came from.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::KvmSupportedCpuid => "KVM's supported CPUID on the host",
+            Self::QemuHostModel => "QEMU's host model (libvirt's host-model data)",
+            Self::EstimatedFromCpuid => "an estimate from raw CPUID: good for planning, not proof",
+        }
+    }
+}
+
+impl OriginKind {
+    /// `probe` or `import`, as the profile's JSON spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Probe => "probe",
+            Self::Import => "import",
+        }
+    }
+}
+
 /// What KVM on this host can give a guest (the *guest view*). Verdicts are about this view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct KvmInfo {

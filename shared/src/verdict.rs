@@ -26,6 +26,23 @@ pub enum Layer {
     Cpr,
 }
 
+impl Layer {
+    /// For people: the layer's name as the UI and reports show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Vendor => "CPU vendor",
+            Self::CpuFeatures => "CPU features",
+            Self::Tsc => "TSC",
+            Self::KernelKvm => "kernel and KVM",
+            Self::QemuMachine => "QEMU and machine type",
+            Self::Devices => "devices",
+            Self::Arm64 => "arm64 ID registers",
+            Self::Cpr => "cpr-transfer",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

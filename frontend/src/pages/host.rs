@@ -11,11 +11,11 @@ use crate::router::{Link, query};
 fn layers(p: &HostProfile) -> impl IntoView + use<> {
     let kvm = p.kvm.as_ref().map(|k| {
         format!(
-            "API {}, {} guest features ({:?}), {} migratable MSRs, {} feature MSRs",
+            "API {}, {} guest features ({}), {} migratable MSRs, {} feature MSRs",
             k.api_version
                 .map_or("unknown".to_owned(), |v| v.to_string()),
             k.guest_features.len(),
-            k.guest_features_source,
+            k.guest_features_source.describe(),
             k.msr_index_list.len(),
             k.feature_msrs.len()
         )
@@ -291,7 +291,7 @@ pub fn HostPage(id: String) -> impl IntoView {
                 .collect();
             let n_msrs = p.kvm.as_ref().map_or(0, |k| k.msr_index_list.len());
             let source = p.kvm.as_ref().map_or("none".to_owned(), |k| {
-                format!("{:?}", k.guest_features_source)
+                k.guest_features_source.describe().to_owned()
             });
             let features = move |names: Vec<String>| {
                 move || {
@@ -313,8 +313,8 @@ pub fn HostPage(id: String) -> impl IntoView {
                     <tr><th>"kernel"</th><td>{p.kernel_release.clone().unwrap_or_else(|| "unknown".into())}</td></tr>
                     <tr><th>"microcode"</th><td>{p.cpu.microcode.clone().unwrap_or_else(|| "unknown".into())}</td></tr>
                     <tr><th>"TSC"</th><td>{p.cpu.tsc_khz.map_or("unknown".to_owned(), |k| format!("{k} kHz"))}</td></tr>
-                    <tr><th>"guest view"</th><td>{format!("{} features, from {source}; KVM migrates {n_msrs} MSRs", guest.len())}</td></tr>
-                    <tr><th>"collected"</th><td>{format!("{} ({:?}: {})", p.collected_at, p.origin.kind, p.origin.tool)}</td></tr>
+                    <tr><th>"guest view"</th><td>{format!("{} features ({source}); KVM migrates {n_msrs} MSRs", guest.len())}</td></tr>
+                    <tr><th>"collected"</th><td>{format!("{} ({}: {})", p.collected_at, p.origin.kind.name(), p.origin.tool)}</td></tr>
                 </table>
                 {(!p.gaps.is_empty()).then(|| view! {
                     <h3>"What could not be read"</h3>
