@@ -17,6 +17,36 @@ use shared::models::QemuVersion;
 use shared::profile::{HostProfile, ProbeGap, ProfileError};
 use shared::verdict::{GuestConfig, GuestCpu, Policy, Severity, compare_with};
 
+/// `println!` for results: a closed stdout (`fleetcompat graph ... | head`) ends the process
+/// quietly, as a reader that has what it wanted is no error; other write errors exit 2.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::cli::stdout_failed(&e)
+        }
+    }};
+}
+
+/// `print!` for results, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            $crate::cli::stdout_failed(&e)
+        }
+    }};
+}
+
+/// Stdout failed: quiet success when the reader went away, else say so and exit 2.
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    std::process::exit(i32::from(EXIT_ERROR));
+}
+
 /// Exit code: compatible, or the command succeeded.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: incompatible (a blocker remains).
@@ -528,7 +558,7 @@ fn gather_hosts<S: HostSink>(paths: &[PathBuf]) -> Result<S, String> {
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     let text =
         serde_json::to_string_pretty(value).map_err(|e| format!("cannot write json: {e}"))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -554,7 +584,7 @@ fn run_compare(args: &CompareArgs) -> Result<u8, String> {
         if args.json {
             print_json(&v)?;
         } else {
-            println!(
+            outln!(
                 "{} {} -> {} (guest cpu: {})",
                 if v.compatible {
                     "COMPATIBLE"
@@ -567,7 +597,7 @@ fn run_compare(args: &CompareArgs) -> Result<u8, String> {
             );
             for r in &v.reasons {
                 let ev = r.evidence.summary();
-                println!(
+                outln!(
                     "  [{}] {}: {}{}",
                     r.severity.name(),
                     r.rule,
@@ -620,31 +650,31 @@ fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
         if args.json {
             print_json(&b)?;
         } else {
-            println!(
+            outln!(
                 "baseline of {} host(s): {} (guest view; {} features)",
                 b.hosts.len(),
                 b.model,
                 b.features.len()
             );
-            println!("  qemu:     -cpu {}", b.exports.qemu);
-            println!(
+            outln!("  qemu:     -cpu {}", b.exports.qemu);
+            outln!(
                 "  nova:     cpu_mode = custom, cpu_models = {}, cpu_model_extra_flags = {}",
                 b.exports.nova.cpu_models.join(","),
                 b.exports.nova.cpu_model_extra_flags.join(",")
             );
             if !b.dropped_non_migratable.is_empty() {
-                println!(
+                outln!(
                     "  left out (never migrate): {}",
                     b.dropped_non_migratable.names().join(", ")
                 );
             }
-            println!("  libvirt:\n{}", indent(&b.exports.libvirt));
-            println!(
+            outln!("  libvirt:\n{}", indent(&b.exports.libvirt));
+            outln!(
                 "  kubevirt spec.domain:\n{}",
                 indent(&b.exports.kubevirt_yaml)
             );
             for n in &b.notes {
-                println!("  note: {n}");
+                outln!("  note: {n}");
             }
         }
         Ok(EXIT_OK)
@@ -679,19 +709,21 @@ fn run_masks(args: &MasksArgs) -> Result<u8, String> {
         if args.json {
             print_json(&m)?;
         } else {
-            println!(
+            outln!(
                 "guests started on {}: -cpu {}",
-                m.source.host, m.source.qemu_cpu
+                m.source.host,
+                m.source.qemu_cpu
             );
-            println!(
+            outln!(
                 "guests started on {}: -cpu {}",
-                m.destination.host, m.destination.qemu_cpu
+                m.destination.host,
+                m.destination.qemu_cpu
             );
             if let Some(b) = &m.named_alternative {
-                println!("or on both: -cpu {}", b.exports.qemu);
+                outln!("or on both: -cpu {}", b.exports.qemu);
             }
             for r in &m.unmaskable {
-                println!("  [blocker, not maskable] {}: {}", r.rule, r.message);
+                outln!("  [blocker, not maskable] {}: {}", r.rule, r.message);
             }
         }
         Ok(if m.unmaskable.is_empty() {
@@ -708,16 +740,16 @@ fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<
     if json {
         print_json(&m)?;
     } else {
-        println!(
+        outln!(
             "pool of {} hosts: guests can share {} features",
             m.hosts.len(),
             m.common.len()
         );
         for h in &m.per_host {
-            println!("  guests started on {}: -cpu {}", h.host, h.qemu_cpu);
+            outln!("  guests started on {}: -cpu {}", h.host, h.qemu_cpu);
         }
         for b in m.blocking_features.iter().take(20) {
-            println!(
+            outln!(
                 "  blocking: {} ({}) lacked by {}",
                 b.feature,
                 b.citation,
@@ -725,13 +757,13 @@ fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<
             );
         }
         if !m.non_migratable.is_empty() {
-            println!(
+            outln!(
                 "  off everywhere (never migrates): {}",
                 m.non_migratable.names().join(", ")
             );
         }
         for h in &m.holding_back {
-            println!(
+            outln!(
                 "  {} holds the pool back by {} features: {}",
                 h.host,
                 h.lacks.len(),
@@ -739,7 +771,7 @@ fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<
             );
         }
         for o in &m.options {
-            println!(
+            outln!(
                 "  option: {} ({} features, up to {} lost per host, {} hosts left out)",
                 o.description,
                 o.n_features,
@@ -762,7 +794,7 @@ fn run_graph(args: &GraphArgs) -> Result<u8, String> {
         if args.json {
             print_json(&g)?;
         } else {
-            println!(
+            outln!(
                 "{} hosts, {} classes, {} pools (guest cpu: {})",
                 g.n_hosts,
                 g.classes.len(),
@@ -775,7 +807,7 @@ fn run_graph(args: &GraphArgs) -> Result<u8, String> {
                     .iter()
                     .flat_map(|&c| g.classes[c].hosts.iter().map(String::as_str))
                     .collect();
-                println!(
+                outln!(
                     "  pool {i}: {} hosts{}{}: {}",
                     p.n_hosts,
                     if p.internally_compatible {
@@ -901,7 +933,7 @@ fn run_export(args: &ExportArgs) -> Result<u8, String> {
         let g = graph::build(&hosts, &GuestConfig::default(), &Policy::default());
         match args.format {
             ExportFormat::Json => print_json(&g)?,
-            ExportFormat::Dot => print!("{}", graph_dot(&g)),
+            ExportFormat::Dot => out!("{}", graph_dot(&g)),
             other => {
                 return Err(format!(
                     "--graph exports json or dot, not {other:?}: use --format json or --format dot"
@@ -918,17 +950,17 @@ fn run_export(args: &ExportArgs) -> Result<u8, String> {
     }
     .map_err(|e| e.to_string())?;
     match args.format {
-        ExportFormat::Qemu => println!("-cpu {}", b.exports.qemu),
-        ExportFormat::Libvirt => println!("{}", b.exports.libvirt),
+        ExportFormat::Qemu => outln!("-cpu {}", b.exports.qemu),
+        ExportFormat::Libvirt => outln!("{}", b.exports.libvirt),
         ExportFormat::Nova => {
-            println!("[libvirt]\ncpu_mode = {}", b.exports.nova.cpu_mode);
-            println!("cpu_models = {}", b.exports.nova.cpu_models.join(","));
-            println!(
+            outln!("[libvirt]\ncpu_mode = {}", b.exports.nova.cpu_mode);
+            outln!("cpu_models = {}", b.exports.nova.cpu_models.join(","));
+            outln!(
                 "cpu_model_extra_flags = {}",
                 b.exports.nova.cpu_model_extra_flags.join(",")
             );
         }
-        ExportFormat::Kubevirt => print!("{}", b.exports.kubevirt_yaml),
+        ExportFormat::Kubevirt => out!("{}", b.exports.kubevirt_yaml),
         ExportFormat::Json => print_json(&b)?,
         ExportFormat::Dot => {
             return Err("dot is a graph format: add --graph".into());
@@ -1205,9 +1237,9 @@ fn run_targets(args: &TargetsArgs) -> Result<u8, String> {
                 .map(|r| r.rule.as_str())
                 .collect();
             if blockers.is_empty() {
-                println!("{}: can go", v.to);
+                outln!("{}: can go", v.to);
             } else {
-                println!("{}: cannot go ({})", v.to, blockers.join(", "));
+                outln!("{}: cannot go ({})", v.to, blockers.join(", "));
             }
         }
     }

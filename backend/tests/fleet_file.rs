@@ -179,6 +179,38 @@ fn a_large_fleet_file_keeps_every_host_in_order() {
     );
 }
 
+/// `fleetcompat graph fleet.jsonl | head`: the reader goes away early; the command ends quietly
+/// instead of panicking on the broken pipe.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("fleet.jsonl");
+    let profiles = demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo fleet");
+    let text: String = profiles
+        .iter()
+        .map(|p| serde_json::to_string(p).expect("json") + "\n")
+        .collect();
+    std::fs::write(&path, text).expect("write");
+    for args in [
+        &["graph"][..],
+        &["baseline", "--json"][..],
+        &["export", "--graph", "--format", "dot"][..],
+    ] {
+        let mut child = Command::new(binary())
+            .args(args)
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take()); // the reader is gone before the first line
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn bad_fleet_files_are_refused_naming_the_file_and_line() {
     let dir = tempfile::tempdir().expect("temp dir");

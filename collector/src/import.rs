@@ -119,7 +119,7 @@ pub fn run(args: &ImportArgs) -> Result<(), OutputError> {
         }
     } else if args.sink.db.is_none() && args.sink.post.is_none() {
         for p in &profiles {
-            println!("{}", serde_json::to_string(p).map_err(OutputError::Encode)?);
+            crate::output::write_stdout(&serde_json::to_string(p).map_err(OutputError::Encode)?)?;
         }
     }
     sink_out(&args.sink, &profiles)?;

@@ -211,7 +211,7 @@ fn run_probe(args: ProbeArgs) -> Result<(), output::OutputError> {
         eprintln!("wrote profile of {} to {}", profile.host_id, path.display());
     }
     if to_stdout {
-        println!("{json}");
+        output::write_stdout(&json)?;
     }
     sink_out(&args.sink, std::slice::from_ref(&profile))
 }

@@ -329,6 +329,20 @@ pub fn deliver(d: &Delivery, profiles: &[HostProfile]) -> Result<usize, OutputEr
     Ok(sent)
 }
 
+/// Write `text` and a newline to stdout. A closed stdout (`... | head`) is no error: the reader
+/// has what it wanted.
+pub fn write_stdout(text: &str) -> Result<(), OutputError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(OutputError::Write {
+            path: "stdout".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

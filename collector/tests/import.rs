@@ -154,6 +154,25 @@ fn live_cpuid_tool_output_agrees_with_the_probe() {
     assert_eq!(leaf(&imp, 0x8000_0002), leaf(&p, 0x8000_0002));
 }
 
+/// `fleetcompat-collector import ... | head -1`: the reader goes away early; the import ends
+/// quietly instead of panicking on the broken pipe.
+#[test]
+fn a_closed_stdout_ends_the_import_quietly() {
+    let file = data("cpuid-r-this-machine.txt");
+    let file = file.to_str().expect("utf-8");
+    let mut child = Command::new(BIN)
+        .args(["import", file, file, file, "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
 #[test]
 fn bad_file_is_named_with_its_line_and_the_rest_go_on() {
     let dir = tempfile::tempdir().expect("tempdir");
