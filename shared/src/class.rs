@@ -1,19 +1,56 @@
 //! Host classes: hosts whose profiles are equal in everything migration depends on.
 
+use crate::featureset::FeatureSet;
+use crate::models::QemuVersion;
 use crate::profile::{Arch, HostProfile};
 
-/// A stable id of a host's class: the same on every platform and release for equal inputs.
-/// Today the class is (arch, vendor, guest view); later layers (KVM MSRs, QEMU machine types,
-/// devices) join the key as the engine learns them.
-pub fn class_id(p: &HostProfile) -> String {
-    let guest = p.kvm.as_ref().map(|k| k.guest_features.names());
-    class_id_of(p.cpu.arch, &p.cpu.vendor, guest.as_deref())
+/// TSC frequencies within one bucket differ by less than half the default tolerance (125 ppm), so
+/// hosts that only differ by calibration noise share a class.
+const TSC_BUCKET_PPM: f64 = 125.0;
+
+/// What puts two hosts in one class: everything the verdicts of a class graph read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClassKey {
+    arch: Arch,
+    vendor: String,
+    guest_view: Option<FeatureSet>,
+    tsc_bucket: Option<i64>,
+    tsc_scaling: Option<bool>,
+    /// The oldest QEMU release probed on the host: which named models it can start.
+    qemu: Option<QemuVersion>,
 }
 
-/// [`class_id`] from its parts: the guest view as feature names in catalog order (as a profile's
-/// JSON lists them), `None` without a guest view. The web UI computes it from a profile's JSON
-/// without the catalog.
-pub fn class_id_of(arch: Arch, vendor: &str, guest_features: Option<&[String]>) -> String {
+fn tsc_bucket(khz: u64) -> Option<i64> {
+    if khz == 0 {
+        return None;
+    }
+    #[expect(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        reason = "a bucket index"
+    )]
+    let b = ((khz as f64).ln() / (TSC_BUCKET_PPM / 1e6).ln_1p()).floor() as i64;
+    Some(b)
+}
+
+/// The class key of a host: arch, vendor, KVM guest view, TSC frequency to 125 ppm, TSC
+/// scaling, QEMU release.
+pub fn key(p: &HostProfile) -> ClassKey {
+    ClassKey {
+        arch: p.cpu.arch,
+        vendor: p.cpu.vendor.to_ascii_lowercase(),
+        guest_view: p.kvm.as_ref().map(|k| k.guest_features),
+        tsc_bucket: p.cpu.tsc_khz.and_then(tsc_bucket),
+        tsc_scaling: p.kvm.as_ref().and_then(|k| k.tsc_scaling),
+        qemu: crate::rules::qemu_version(p, None),
+    }
+}
+
+/// A stable id of a host's class ([`key`]): the same on every platform and release for equal
+/// inputs, and equal exactly for hosts of one class. Later layers (KVM MSRs, QEMU machine types,
+/// devices) join the key as the engine learns them.
+pub fn class_id(p: &HostProfile) -> String {
+    let k = key(p);
     // FNV-1a, 64 bit: deterministic, no dependency, identical on native and wasm32.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -24,18 +61,28 @@ pub fn class_id_of(arch: Arch, vendor: &str, guest_features: Option<&[String]>) 
         h ^= 0xff;
         h = h.wrapping_mul(0x0100_0000_01b3);
     };
-    eat(match arch {
+    eat(match k.arch {
         Arch::X86_64 => b"x86_64",
         Arch::Aarch64 => b"aarch64",
     });
-    eat(vendor.as_bytes());
-    match guest_features {
-        Some(names) => {
-            for name in names {
+    eat(k.vendor.as_bytes());
+    match &k.guest_view {
+        Some(view) => {
+            for name in view.names() {
                 eat(name.as_bytes());
             }
         }
         None => eat(b"no-guest-view"),
+    }
+    // Parts a host may lack change no id when absent.
+    if let Some(b) = k.tsc_bucket {
+        eat(format!("tsc-bucket {b}").as_bytes());
+    }
+    if let Some(s) = k.tsc_scaling {
+        eat(format!("tsc-scaling {s}").as_bytes());
+    }
+    if let Some(q) = k.qemu {
+        eat(format!("qemu {q}").as_bytes());
     }
     format!("c{:012x}", h >> 16)
 }

@@ -6,47 +6,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::class::class_id;
-use crate::featureset::FeatureSet;
-use crate::profile::{Arch, HostProfile};
-use crate::verdict::{GuestConfig, GuestCpu, HostFacts, Policy, named_model_blocked_by_qemu};
-
-/// TSC frequencies within one bucket differ by less than half the default tolerance (125 ppm), so
-/// hosts that only differ by calibration noise share a class.
-const TSC_BUCKET_PPM: f64 = 125.0;
-
-/// What puts two hosts in one class: everything the CPU layers of a verdict read.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ClassKey {
-    arch: Arch,
-    vendor: String,
-    guest_view: Option<FeatureSet>,
-    tsc_bucket: Option<i64>,
-    tsc_scaling: Option<bool>,
-}
-
-fn tsc_bucket(khz: u64) -> Option<i64> {
-    if khz == 0 {
-        return None;
-    }
-    #[expect(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        reason = "a bucket index"
-    )]
-    let b = ((khz as f64).ln() / (TSC_BUCKET_PPM / 1e6).ln_1p()).floor() as i64;
-    Some(b)
-}
-
-fn key(p: &HostProfile) -> ClassKey {
-    ClassKey {
-        arch: p.cpu.arch,
-        vendor: p.cpu.vendor.to_ascii_lowercase(),
-        guest_view: p.kvm.as_ref().map(|k| k.guest_features),
-        tsc_bucket: p.cpu.tsc_khz.and_then(tsc_bucket),
-        tsc_scaling: p.kvm.as_ref().and_then(|k| k.tsc_scaling),
-    }
-}
+use crate::class::{ClassKey, class_id, key};
+use crate::profile::HostProfile;
+use crate::verdict::{GuestConfig, GuestCpu, HostFacts, Policy};
 
 /// Hosts grouped into classes. `members[c]` are indexes into the input slice; the first member
 /// represents the class.
@@ -57,7 +19,7 @@ pub struct Classes {
 }
 
 /// Group hosts whose CPU-relevant profile is equal (arch, vendor, KVM guest view, TSC frequency
-/// to 125 ppm, TSC scaling). Classes are in order of first appearance.
+/// to 125 ppm, TSC scaling, QEMU release). Classes are in order of first appearance.
 pub fn group(profiles: &[HostProfile]) -> Classes {
     let mut index: HashMap<ClassKey, usize> = HashMap::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
@@ -192,7 +154,6 @@ pub struct CompatGraph {
 pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> CompatGraph {
     let classes = group(profiles);
     let named = matches!(guest.cpu, GuestCpu::Named { .. });
-    let qemu_blocked = named_model_blocked_by_qemu(guest, policy);
     let facts: Vec<HostFacts> = classes
         .members
         .iter()
@@ -201,15 +162,13 @@ pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> 
     let n = facts.len();
     let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut self_ok = vec![false; n];
-    if !qemu_blocked {
-        for (a, fa) in facts.iter().enumerate() {
-            for (b, fb) in facts.iter().enumerate() {
-                if fa.edge(fb, named, policy) {
-                    if a == b {
-                        self_ok[a] = true;
-                    } else {
-                        adj[a].push(b);
-                    }
+    for (a, fa) in facts.iter().enumerate() {
+        for (b, fb) in facts.iter().enumerate() {
+            if fa.edge(fb, named, policy) {
+                if a == b {
+                    self_ok[a] = true;
+                } else {
+                    adj[a].push(b);
                 }
             }
         }
@@ -277,6 +236,90 @@ pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> 
 mod tests {
     use super::*;
     use crate::testing::profile_of_model;
+
+    /// Whether a host can run a named model depends on its QEMU as well as its CPU: equal CPUs
+    /// with QEMU 6.2 and 8.2 are two classes, and guests on GraniteRapids-v1 (new in QEMU 8.2)
+    /// cannot go to, or even start on, the 6.2 hosts. The graph agrees with `compare_with`.
+    #[test]
+    fn each_hosts_qemu_decides_which_named_models_it_runs() {
+        use crate::profile::QemuInstall;
+        let with_qemu = |id: &str, versions: &[&str]| {
+            let mut p = profile_of_model(id, "GraniteRapids-v1").expect("model");
+            p.qemu = versions
+                .iter()
+                .map(|v| QemuInstall {
+                    path: format!("/usr/bin/qemu-{v}"),
+                    version: (*v).to_owned(),
+                    accel: "kvm".into(),
+                    ..QemuInstall::default()
+                })
+                .collect();
+            p
+        };
+        let hosts = vec![
+            with_qemu("new-1", &["8.2.2"]),
+            with_qemu("old-1", &["6.2.0"]),
+            with_qemu("new-2", &["9.2.0", "8.2.2"]),
+            // Two QEMUs: the oldest decides (a guest may be started by either).
+            with_qemu("mixed", &["10.0.2", "6.2.0 (Debian 1:6.2+dfsg-2)"]),
+        ];
+        let guest = GuestConfig {
+            cpu: GuestCpu::Named {
+                model: "GraniteRapids-v1".into(),
+                enable: Vec::new(),
+                disable: Vec::new(),
+            },
+            ..GuestConfig::default()
+        };
+        let policy = Policy::default();
+        let g = build(&hosts, &guest, &policy);
+        let class_of = |id: &str| {
+            g.classes
+                .iter()
+                .position(|c| c.hosts.iter().any(|h| h == id))
+                .expect("host in a class")
+        };
+        assert_eq!(g.classes.len(), 2, "{:?}", g.classes);
+        assert_eq!(class_of("new-1"), class_of("new-2"));
+        assert_eq!(class_of("old-1"), class_of("mixed"));
+        let (new, old) = (class_of("new-1"), class_of("old-1"));
+        assert_ne!(g.classes[new].class_id, g.classes[old].class_id);
+        assert!(g.classes[new].self_compatible);
+        assert!(!g.classes[old].self_compatible);
+        assert!(!g.edges.iter().any(|e| e.to == old), "{:?}", g.edges);
+        for a in &hosts {
+            for b in &hosts {
+                let v = crate::compare_with(a, b, &guest, &policy);
+                let (ca, cb) = (class_of(&a.host_id), class_of(&b.host_id));
+                let edge = if ca == cb {
+                    g.classes[ca].self_compatible
+                } else {
+                    g.edges.iter().any(|e| (e.from, e.to) == (ca, cb))
+                };
+                assert_eq!(
+                    edge, v.compatible,
+                    "{} -> {}: {:?}",
+                    a.host_id, b.host_id, v.reasons
+                );
+            }
+        }
+        let to_old = crate::compare_with(&hosts[0], &hosts[1], &guest, &policy);
+        assert!(
+            to_old
+                .reasons
+                .iter()
+                .any(|r| r.rule == "qemu.model-missing" && r.message.contains("6.2.0")),
+            "{:?}",
+            to_old.reasons
+        );
+        // A policy naming the destination QEMU overrides the profiles.
+        let policy = Policy {
+            dst_qemu: crate::models::QemuVersion::parse("6.2.0"),
+            ..Policy::default()
+        };
+        let g = build(&hosts, &guest, &policy);
+        assert!(g.edges.is_empty() && g.classes.iter().all(|c| !c.self_compatible));
+    }
 
     #[test]
     fn tarjan_finds_cycles_and_singletons() {

@@ -99,8 +99,10 @@ impl GuestViewSource {
     pub fn describe(self) -> &'static str {
         match self {
             Self::KvmSupportedCpuid => "KVM's supported CPUID on the host",
-            Self::QemuHostModel => "QEMU's host model (libvirt's host-model data)",
-            Self::EstimatedFromCpuid => "an estimate from raw CPUID: good for planning, not proof",
+            Self::QemuHostModel => "QEMU's host model, as libvirt's host-model reads it",
+            Self::EstimatedFromCpuid => {
+                "an estimate from raw CPUID, good for planning but not proof"
+            }
         }
     }
 }

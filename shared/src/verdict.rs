@@ -547,9 +547,12 @@ pub fn compare_with(
     }
 
     if let GuestCpu::Named { model, .. } = &guest.cpu {
-        qemu_model_rule(model, policy.dst_qemu, &mut reasons);
+        // The policy's QEMU releases, else those probed on each host.
+        let src_qemu = crate::rules::qemu_version(src, policy.src_qemu);
+        let dst_qemu = crate::rules::qemu_version(dst, policy.dst_qemu);
+        qemu_model_rule(model, dst_qemu, &mut reasons);
         if let Some(m) = models().get(model)
-            && let QemuSupport::No { present_in } = m.qemu_support(policy.src_qemu)
+            && let QemuSupport::No { present_in } = m.qemu_support(src_qemu)
         {
             reasons.push(Reason {
                 layer: Layer::QemuMachine,
@@ -560,7 +563,7 @@ pub fn compare_with(
                 ),
                 evidence: Evidence::Model {
                     model: model.clone(),
-                    qemu: policy.src_qemu.map(|v| v.to_string()),
+                    qemu: src_qemu.map(|v| v.to_string()),
                 },
             });
         }
@@ -805,7 +808,8 @@ fn qemu_model_rule(model: &str, dst_qemu: Option<QemuVersion>, reasons: &mut Vec
             Severity::Blocker,
             "qemu.model-missing",
             format!(
-                "the destination's QEMU lacks cpu model {model}: it first appears in QEMU {present_in}"
+                "the destination's QEMU{} lacks cpu model {model}: it first appears in QEMU {present_in}",
+                dst_qemu.map_or_else(String::new, |v| format!(" {v}"))
             ),
         ),
         QemuSupport::Unknown {
@@ -815,11 +819,12 @@ fn qemu_model_rule(model: &str, dst_qemu: Option<QemuVersion>, reasons: &mut Vec
             Severity::Warning,
             "qemu.model-maybe-missing",
             format!(
-                "cpu model {model} is known in QEMU {present_in}{}; whether the destination's QEMU has it is not known",
+                "cpu model {model} is known in QEMU {present_in}{}; whether the destination's QEMU{} has it is not known",
                 absent_in.map_or_else(
                     || " (older releases were not probed)".to_owned(),
                     |a| format!(" and absent in {a}")
-                )
+                ),
+                dst_qemu.map_or_else(String::new, |v| format!(" {v}"))
             ),
         ),
         QemuSupport::VersionUnknown => (
@@ -1057,7 +1062,8 @@ pub struct HostFacts {
     guest_tsc_khz: Option<u64>,
     tsc_khz: Option<u64>,
     tsc_scaling: Option<bool>,
-    /// The destination QEMU release of the policy lacks the guest's named model.
+    /// As a destination: its QEMU release (the policy's, else the oldest probed) lacks the
+    /// guest's named model.
     qemu_blocked: bool,
 }
 
@@ -1115,14 +1121,17 @@ impl HostFacts {
             guest_tsc_khz: policy.guest_tsc_khz.or(p.cpu.tsc_khz),
             tsc_khz: p.cpu.tsc_khz,
             tsc_scaling: p.kvm.as_ref().and_then(|k| k.tsc_scaling),
-            qemu_blocked: named_model_blocked_by_qemu(guest, policy),
+            qemu_blocked: named_model_blocked_by_qemu(
+                guest,
+                crate::rules::qemu_version(p, policy.dst_qemu),
+            ),
         }
     }
 
     /// Can a guest on `self` move to `dst` without a blocker? `named` and `policy` must be those
     /// the facts were built with.
     pub fn edge(&self, dst: &Self, named: bool, policy: &Policy) -> bool {
-        if self.source_blocked || self.qemu_blocked || self.arch != dst.arch {
+        if self.source_blocked || dst.qemu_blocked || self.arch != dst.arch {
             return false;
         }
         if self.vendor != dst.vendor && !(policy.allow_vendor_change && named) {
@@ -1146,12 +1155,12 @@ impl HostFacts {
     }
 }
 
-/// Whether a named model is missing from the destination QEMU release (a blocker for every edge).
-pub fn named_model_blocked_by_qemu(guest: &GuestConfig, policy: &Policy) -> bool {
+/// Whether a named model is missing from a destination's QEMU release.
+pub fn named_model_blocked_by_qemu(guest: &GuestConfig, dst_qemu: Option<QemuVersion>) -> bool {
     let GuestCpu::Named { model, .. } = &guest.cpu else {
         return false;
     };
     models()
         .get(model)
-        .is_some_and(|m| matches!(m.qemu_support(policy.dst_qemu), QemuSupport::No { .. }))
+        .is_some_and(|m| matches!(m.qemu_support(dst_qemu), QemuSupport::No { .. }))
 }

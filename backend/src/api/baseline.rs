@@ -12,7 +12,6 @@ use shared::models::ModelKind;
 use shared::profile::HostProfile;
 use shared::{GuestConfig, GuestCpu, Policy};
 
-use super::guest::pair_policy;
 use crate::AppState;
 use crate::cache::Fleet;
 use crate::error::ApiError;
@@ -120,13 +119,7 @@ pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, Api
                     let n_hosts = reps
                         .iter()
                         .filter(|(p, _)| {
-                            shared::compare_with(
-                                p,
-                                p,
-                                &guest,
-                                &pair_policy(Policy::default(), p, p),
-                            )
-                            .compatible
+                            shared::compare_with(p, p, &guest, &Policy::default()).compatible
                         })
                         .map(|(_, n)| n)
                         .sum();

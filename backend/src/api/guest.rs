@@ -122,22 +122,3 @@ pub fn validate(guest: &GuestConfig) -> Result<(), ApiError> {
         GuestCpu::HostPassthrough | GuestCpu::HostModel => Ok(()),
     }
 }
-
-/// The QEMU release a profile reports (the oldest, when it has several).
-pub fn profile_qemu(p: &HostProfile) -> Option<QemuVersion> {
-    p.qemu
-        .iter()
-        .filter_map(|q| q.version.split_whitespace().find_map(QemuVersion::parse))
-        .min()
-}
-
-/// The policy for one pair: the QEMU versions of the profiles unless the caller set them.
-pub fn pair_policy(mut policy: Policy, src: &HostProfile, dst: &HostProfile) -> Policy {
-    if policy.src_qemu.is_none() {
-        policy.src_qemu = profile_qemu(src);
-    }
-    if policy.dst_qemu.is_none() {
-        policy.dst_qemu = profile_qemu(dst);
-    }
-    policy
-}

@@ -17,7 +17,7 @@ use shared::api::{
 use shared::profile::{HostProfile, ProfileError};
 use shared::{FeatureSet, GuestConfig, GuestCpu, Policy};
 
-use super::guest::{GuestQuery, pair_policy};
+use super::guest::GuestQuery;
 use crate::cache::Fleet;
 use crate::error::ApiError;
 use crate::metrics::Ingest;
@@ -87,7 +87,7 @@ pub fn hosts_running_model(
         let Some(rep) = class.hosts.first().and_then(|h| fleet.get(h)) else {
             continue;
         };
-        let policy = pair_policy(Policy::default(), rep, rep);
+        let policy = Policy::default();
         if shared::compare_with(rep, rep, &guest, &policy).compatible {
             out.extend(
                 class
@@ -397,10 +397,8 @@ pub async fn diff(
         let Some(rep) = class.hosts.first().and_then(|h| fleet.get(h)) else {
             continue;
         };
-        let before =
-            shared::compare_with(&old, rep, &guest, &pair_policy(policy.clone(), &old, rep));
-        let after =
-            shared::compare_with(&new, rep, &guest, &pair_policy(policy.clone(), &new, rep));
+        let before = shared::compare_with(&old, rep, &guest, &policy);
+        let after = shared::compare_with(&new, rep, &guest, &policy);
         let others = class.hosts.iter().filter(|h| **h != host_id).cloned();
         match (before.compatible, after.compatible) {
             (false, true) => targets_added.extend(others),

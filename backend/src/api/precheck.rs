@@ -12,7 +12,6 @@ use shared::profile::HostProfile;
 use shared::{GuestConfig, Policy, Verdict};
 
 use super::compat::resolve;
-use super::guest::pair_policy;
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -27,10 +26,9 @@ fn judge(
     dst_guest: Option<&GuestConfig>,
     policy: &Policy,
 ) -> Verdict {
-    let policy = pair_policy(policy.clone(), src, dst);
     match dst_guest {
-        Some(d) => shared::verdict::compare_definitions(src, dst, guest, d, &policy),
-        None => shared::compare_with(src, dst, guest, &policy),
+        Some(d) => shared::verdict::compare_definitions(src, dst, guest, d, policy),
+        None => shared::compare_with(src, dst, guest, policy),
     }
 }
 

@@ -141,6 +141,7 @@ fn Membership(id: String) -> impl IntoView {
             view! {
                 <p id="membership">
                     <Link href=format!("/graph{}", query(&[("view", "graph"), ("class", &c.to_string())]))>{format!("class {c}")}</Link>
+                    " "<code>{node.class_id.clone()}</code>
                     {format!(" ({} hosts{}) in ", node.hosts.len(), if node.self_compatible { "" } else { ", which cannot take each other's guests" })}
                     <Link href=format!("/graph{}", query(&[("view", "graph"), ("pool", &pool.to_string())]))>{format!("pool {pool}")}</Link>
                     {format!(" ({pool_hosts} hosts) for host-passthrough guests")}
@@ -308,7 +309,6 @@ pub fn HostPage(id: String) -> impl IntoView {
                 <table class="facts">
                     <tr><th>"hostname"</th><td>{p.hostname.clone()}</td></tr>
                     <tr><th>"cpu"</th><td>{format!("{} — {} family {} model {} stepping {}", p.cpu.brand, p.cpu.vendor, p.cpu.family, p.cpu.model, p.cpu.stepping)}</td></tr>
-                    <tr><th>"class"</th><td><code>{p.class_id()}</code></td></tr>
                     <tr><th>"labels"</th><td>{labels}</td></tr>
                     <tr><th>"kernel"</th><td>{p.kernel_release.clone().unwrap_or_else(|| "unknown".into())}</td></tr>
                     <tr><th>"microcode"</th><td>{p.cpu.microcode.clone().unwrap_or_else(|| "unknown".into())}</td></tr>

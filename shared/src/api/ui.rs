@@ -137,17 +137,6 @@ pub struct HostProfile {
     pub devices: Devices,
 }
 
-impl HostProfile {
-    /// [`crate::class::class_id`] of the profile.
-    pub fn class_id(&self) -> String {
-        crate::class::class_id_of(
-            self.cpu.arch,
-            &self.cpu.vendor,
-            self.kvm.as_ref().map(|k| k.guest_features.as_slice()),
-        )
-    }
-}
-
 /// A [`crate::profile::CpuInfo`]; `features` are names in catalog order.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct CpuInfo {
@@ -341,7 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn profiles_decode_with_their_class_id() {
+    fn profiles_decode() {
         let (a, _) = pair();
         let mut p = a.clone();
         p.labels.insert("zone".into(), "fra".into());
@@ -365,7 +354,6 @@ mod tests {
             ..PciFunction::default()
         });
         let ui: HostProfile = decode(&p);
-        assert_eq!(ui.class_id(), crate::class::class_id(&p));
         assert_eq!(ui.cpu.features, p.cpu.features.names());
         let kvm = ui.kvm.as_ref().expect("guest view");
         assert_eq!(
@@ -378,7 +366,7 @@ mod tests {
         let mut no_kvm = p.clone();
         no_kvm.kvm = None;
         let ui: HostProfile = decode(&no_kvm);
-        assert_eq!(ui.class_id(), crate::class::class_id(&no_kvm));
+        assert!(ui.kvm.is_none());
     }
 
     #[test]

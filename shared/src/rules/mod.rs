@@ -57,19 +57,28 @@ pub(crate) fn values(source: impl Into<String>, destination: impl Into<String>) 
 }
 
 /// The QEMU install of a host a verdict is about: the one of `version` when given and present,
-/// else the first probed one.
+/// else the oldest probed release (a guest may be started by any QEMU installed there; the first
+/// probed among equals), else the first probed one.
 pub fn qemu_install(host: &HostProfile, version: Option<QemuVersion>) -> Option<&QemuInstall> {
+    let oldest = || {
+        host.qemu
+            .iter()
+            .filter_map(|q| QemuVersion::parse(&q.version).map(|v| (v, q)))
+            .min_by_key(|(v, _)| *v)
+            .map(|(_, q)| q)
+            .or_else(|| host.qemu.first())
+    };
     match version {
         Some(v) => host
             .qemu
             .iter()
             .find(|q| QemuVersion::parse(&q.version) == Some(v))
-            .or_else(|| host.qemu.first()),
-        None => host.qemu.first(),
+            .or_else(oldest),
+        None => oldest(),
     }
 }
 
-/// The QEMU release on one side: the policy's, else the probed install's.
+/// The QEMU release on one side: the policy's, else the oldest probed on the host.
 pub fn qemu_version(host: &HostProfile, version: Option<QemuVersion>) -> Option<QemuVersion> {
     version.or_else(|| qemu_install(host, None).and_then(|q| QemuVersion::parse(&q.version)))
 }
