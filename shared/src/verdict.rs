@@ -396,6 +396,22 @@ pub fn compare(src: &HostProfile, dst: &HostProfile, guest: &GuestConfig) -> Ver
     compare_with(src, dst, guest, &Policy::default())
 }
 
+/// Whether guests on the named `model` (no features added or removed) can run on `host` and
+/// move between hosts like it: the verdict of the host against itself for that guest (its KVM
+/// offers the model's features, its QEMU has the model, nothing non-migratable). One host of a
+/// class answers for its class.
+pub fn can_run_model(host: &HostProfile, model: &str, policy: &Policy) -> bool {
+    let guest = GuestConfig {
+        cpu: GuestCpu::Named {
+            model: model.to_owned(),
+            enable: Vec::new(),
+            disable: Vec::new(),
+        },
+        ..GuestConfig::default()
+    };
+    compare_with(host, host, &guest, policy).compatible
+}
+
 /// Compare a source and destination for a guest configuration under a policy.
 pub fn compare_with(
     src: &HostProfile,
@@ -851,6 +867,32 @@ fn qemu_model_rule(model: &str, dst_qemu: Option<QemuVersion>, reasons: &mut Vec
 mod tests {
     use super::*;
     use crate::testing::{profile_named, profile_of_model};
+
+    #[test]
+    fn a_host_runs_the_models_its_kvm_and_qemu_offer() {
+        let mut sky = profile_of_model("sky", "Skylake-Server-v4").expect("model");
+        let policy = Policy::default();
+        assert!(can_run_model(&sky, "Skylake-Server-v4", &policy));
+        assert!(can_run_model(&sky, "SandyBridge-v1", &policy));
+        assert!(
+            !can_run_model(&sky, "Skylake-Server-v1", &policy),
+            "it has TSX, v4 not"
+        );
+        assert!(!can_run_model(&sky, "Icelake-Server-v1", &policy));
+        assert!(!can_run_model(&sky, "no-such-model", &policy));
+        // GraniteRapids-v1 first appears in QEMU 8.2: a host with QEMU 6.2 cannot start it,
+        // whatever its CPU offers.
+        let mut gnr = profile_of_model("gnr", "GraniteRapids-v1").expect("model");
+        assert!(can_run_model(&gnr, "GraniteRapids-v1", &policy));
+        gnr.qemu.push(crate::profile::QemuInstall {
+            version: "6.2.0".into(),
+            ..crate::profile::QemuInstall::default()
+        });
+        assert!(!can_run_model(&gnr, "GraniteRapids-v1", &policy));
+        assert!(can_run_model(&gnr, "Skylake-Server-v4", &policy));
+        sky.kvm = None;
+        assert!(!can_run_model(&sky, "SandyBridge-v1", &policy));
+    }
 
     fn rules(v: &Verdict) -> Vec<(&str, Severity)> {
         v.reasons

@@ -10,7 +10,7 @@ use shared::api::{
 };
 use shared::models::ModelKind;
 use shared::profile::HostProfile;
-use shared::{GuestConfig, GuestCpu, Policy};
+use shared::{GuestConfig, Policy};
 
 use crate::AppState;
 use crate::cache::Fleet;
@@ -108,18 +108,10 @@ pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, Api
                 .versioned()
                 .filter(|m| m.kind == ModelKind::Qemu)
                 .map(|m| {
-                    let guest = GuestConfig {
-                        cpu: GuestCpu::Named {
-                            model: m.name.clone(),
-                            enable: Vec::new(),
-                            disable: Vec::new(),
-                        },
-                        ..GuestConfig::default()
-                    };
                     let n_hosts = reps
                         .iter()
                         .filter(|(p, _)| {
-                            shared::compare_with(p, p, &guest, &Policy::default()).compatible
+                            shared::verdict::can_run_model(p, &m.name, &Policy::default())
                         })
                         .map(|(_, n)| n)
                         .sum();

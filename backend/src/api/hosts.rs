@@ -87,8 +87,7 @@ pub fn hosts_running_model(
         let Some(rep) = class.hosts.first().and_then(|h| fleet.get(h)) else {
             continue;
         };
-        let policy = Policy::default();
-        if shared::compare_with(rep, rep, &guest, &policy).compatible {
+        if shared::verdict::can_run_model(rep, model, &Policy::default()) {
             out.extend(
                 class
                     .hosts
