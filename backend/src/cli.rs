@@ -528,7 +528,8 @@ fn gather_hosts<S: HostSink>(paths: &[PathBuf]) -> Result<S, String> {
     // `--db` (arguments that are no file) are looked up one by one.
     let mut rest = files.as_slice();
     while let Some(((first, from_folder), after)) = rest.split_first() {
-        let single = |(f, _): &(PathBuf, bool)| !is_fleet_file(f) && f.exists();
+        // Files listed from a folder exist: no `stat` each (10,000 of them cost 20 ms).
+        let single = |(f, listed): &(PathBuf, bool)| !is_fleet_file(f) && (*listed || f.exists());
         let n_single = rest.iter().take_while(|f| single(f)).count();
         let result = if n_single > 0 {
             let (run, after) = rest.split_at(n_single);
