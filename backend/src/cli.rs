@@ -78,6 +78,10 @@ pub struct GuestArgs {
     /// QEMU release on the destination(s), e.g. 8.2.0: named models it lacks are blockers.
     #[arg(long, value_name = "VERSION")]
     dst_qemu: Option<String>,
+    /// host-passthrough: QEMU's `migratable` (on by default, as QEMU's; off lets the guest see
+    /// invtsc too, which then needs --tsc-khz to migrate).
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    migratable: String,
 }
 
 impl GuestArgs {
@@ -94,7 +98,11 @@ impl GuestArgs {
                 disable: self.disable.clone(),
             },
         };
-        GuestConfig::with_cpu(cpu)
+        let mut guest = GuestConfig::with_cpu(cpu);
+        if self.migratable == "off" {
+            guest.cpu_props.insert("migratable".into(), "off".into());
+        }
+        guest
     }
 
     fn policy(&self) -> Result<Policy, String> {
@@ -1035,6 +1043,33 @@ mod tests {
             C::Masks(a) => run_masks(&a),
             C::Graph(a) => run_graph(&a),
         }
+    }
+
+    #[test]
+    fn host_passthrough_is_migratable_unless_told_otherwise() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = shared::testing::profile_named("inv", "GenuineIntel", &["sse2", "invtsc"]);
+        let path = dir.path().join("inv.json");
+        std::fs::write(&path, serde_json::to_string(&p).expect("json")).expect("write");
+        let f = path.to_str().expect("utf-8");
+        assert_eq!(run(&["compare", f, f]), Ok(EXIT_OK));
+        assert_eq!(
+            run(&["compare", f, f, "--migratable", "off"]),
+            Ok(EXIT_INCOMPATIBLE)
+        );
+        assert_eq!(
+            run(&[
+                "compare",
+                f,
+                f,
+                "--migratable",
+                "off",
+                "--tsc-khz",
+                "2100000"
+            ]),
+            Ok(EXIT_OK)
+        );
+        assert!(run(&["compare", f, f, "--migratable", "maybe"]).is_err());
     }
 
     #[test]

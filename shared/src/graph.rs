@@ -351,8 +351,16 @@ mod tests {
             guest_tsc_khz: None,
             ..Policy::default()
         };
-        // host-passthrough guests see invtsc without a fixed frequency: they cannot move at all.
+        // QEMU's default host-passthrough (migratable=on) leaves invtsc out: guests move freely.
         let g = build(&fleet, &GuestConfig::default(), &policy);
+        assert_eq!(g.pools.len(), 1, "{:?}", g.pools);
+        assert!(g.pools[0].internally_compatible);
+        // With migratable=off guests see invtsc without a fixed frequency: they cannot move at all.
+        let keeps = GuestConfig {
+            cpu_props: [("migratable".to_owned(), "off".to_owned())].into(),
+            ..GuestConfig::default()
+        };
+        let g = build(&fleet, &keeps, &policy);
         assert!(g.edges.is_empty());
         assert!(g.pools.iter().all(|p| !p.internally_compatible));
         // With each guest's frequency fixed at its host's, a's guests cannot go to c (1000 ppm).
@@ -360,7 +368,7 @@ mod tests {
             guest_tsc_khz: Some(2_000_000),
             ..Policy::default()
         };
-        let g = build(&fleet, &GuestConfig::default(), &fixed);
+        let g = build(&fleet, &keeps, &fixed);
         assert!(g.classes[0].self_compatible);
         assert!(!g.edges.contains(&ClassEdge { from: 0, to: 1 }));
     }

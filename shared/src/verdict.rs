@@ -125,12 +125,15 @@ pub struct Reason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum GuestCpu {
-    /// `-cpu host`: everything the source's KVM offers, non-migratable features included.
+    /// `-cpu host` (libvirt's host-passthrough): what the source's KVM offers, less what QEMU's
+    /// `host` model leaves out while `migratable=on`, its default ([`qemu_unmigratable`]:
+    /// invtsc). `cpu_props` `migratable=off` (or `invtsc=on`) keeps those too.
     #[default]
     HostPassthrough,
     /// libvirt's host-model: the source's KVM offer less the non-migratable features.
     HostModel,
-    /// `-cpu host` with features turned off (masking, seed 002: `-cpu host,pcid=off,stibp=off`).
+    /// `-cpu host` with features turned off (masking, seed 002: `-cpu host,pcid=off,stibp=off`);
+    /// the base is that of `HostPassthrough`.
     #[serde(rename = "host-passthrough-masked")]
     HostPassthroughMasked {
         #[serde(default)]
@@ -312,14 +315,48 @@ pub fn named_model_features(
         .difference(&off))
 }
 
+/// Features QEMU's `host` (and `max`) model leaves out while its `migratable` property is on,
+/// the default since QEMU 2.1 (commit 120eee7d, "Set migratable=yes by default on host CPU
+/// model", so that `-cpu host` guests stay migratable): the `unmigratable_flags` of
+/// target/i386/cpu.c, CPUID.80000007H:EDX[8] invtsc.
+pub fn qemu_unmigratable() -> FeatureSet {
+    static SET: std::sync::OnceLock<FeatureSet> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| FeatureSet::from_names(["invtsc"]).0)
+}
+
+/// A host-passthrough guest keeps [`qemu_unmigratable`] features: `migratable=off`, or invtsc
+/// asked for by name (`-cpu host,+invtsc`, libvirt `<feature policy='require' name='invtsc'/>`).
+fn keeps_unmigratable(guest: &GuestConfig) -> bool {
+    let prop = |name: &str| {
+        guest
+            .cpu_props
+            .get(name)
+            .and_then(|v| crate::guest::parse_bool(v))
+    };
+    prop("migratable") == Some(false) || prop("invtsc") == Some(true)
+}
+
+/// What a host-passthrough guest on `host` sees before masking.
+fn host_passthrough_view(
+    host: &HostProfile,
+    guest: &GuestConfig,
+) -> Result<FeatureSet, GuestCpuError> {
+    let offered = host
+        .kvm
+        .as_ref()
+        .ok_or(GuestCpuError::NoGuestView)?
+        .guest_features;
+    Ok(if keeps_unmigratable(guest) {
+        offered
+    } else {
+        offered.difference(&qemu_unmigratable())
+    })
+}
+
 /// The features a guest started on `host` under `guest` sees.
 pub fn guest_view(host: &HostProfile, guest: &GuestConfig) -> Result<FeatureSet, GuestCpuError> {
     match &guest.cpu {
-        GuestCpu::HostPassthrough => host
-            .kvm
-            .as_ref()
-            .map(|k| k.guest_features)
-            .ok_or(GuestCpuError::NoGuestView),
+        GuestCpu::HostPassthrough => host_passthrough_view(host, guest),
         GuestCpu::HostModel => {
             let offered = host
                 .kvm
@@ -329,11 +366,7 @@ pub fn guest_view(host: &HostProfile, guest: &GuestConfig) -> Result<FeatureSet,
             Ok(without_non_migratable(&offered))
         }
         GuestCpu::HostPassthroughMasked { disable } => {
-            let offered = host
-                .kvm
-                .as_ref()
-                .ok_or(GuestCpuError::NoGuestView)?
-                .guest_features;
+            let offered = host_passthrough_view(host, guest)?;
             let (off, unknown) = FeatureSet::from_names(disable.iter().map(String::as_str));
             if let Some(u) = unknown.into_iter().next() {
                 return Err(GuestCpuError::UnknownFeature(u));
@@ -506,6 +539,28 @@ pub fn compare_with(
         }
     }
 
+    if let (GuestCpu::HostPassthrough | GuestCpu::HostPassthroughMasked { .. }, Some(src_offer)) =
+        (&guest.cpu, offered_by_src)
+        && !keeps_unmigratable(guest)
+    {
+        let left_out = src_offer.intersection(&qemu_unmigratable());
+        if !left_out.is_empty() {
+            reasons.push(Reason {
+                layer: Layer::CpuFeatures,
+                severity: Severity::Info,
+                rule: "cpu.non-migratable-left-out".into(),
+                message: format!(
+                    "host-passthrough with QEMU's default migratable=on leaves out what QEMU cannot migrate: the source offers {} but the guest does not see it (migratable=off keeps it, and then needs a fixed tsc-frequency)",
+                    left_out.names().join(", ")
+                ),
+                evidence: Evidence::Values {
+                    source: left_out.names().join(","),
+                    destination: String::new(),
+                },
+            });
+        }
+    }
+
     if let (Some(mut seen), Some(offered)) = (seen, offered_by_dst) {
         // QEMU sets CPUID.01H:ECX[31] for every guest, whatever KVM reports.
         if let Some(h) = hypervisor {
@@ -535,7 +590,9 @@ pub fn compare_with(
             guest.cpu,
             GuestCpu::HostPassthrough | GuestCpu::HostPassthroughMasked { .. }
         ) {
-            let mut more = offered.difference(&seen);
+            // What the same configuration started on the destination would see.
+            let restarted = guest_view(dst, guest).unwrap_or(offered);
+            let mut more = restarted.difference(&seen);
             if let Some(h) = hypervisor {
                 more.remove(h);
             }
@@ -551,7 +608,7 @@ pub fn compare_with(
                     ),
                     evidence: Evidence::Values {
                         source: seen.len().to_string(),
-                        destination: offered.len().to_string(),
+                        destination: restarted.len().to_string(),
                     },
                 });
             }
@@ -705,8 +762,9 @@ fn feature_rule(seen: &FeatureSet, offered: &FeatureSet, reasons: &mut Vec<Reaso
     }
 }
 
-/// Non-migratable features: QEMU refuses to migrate `invtsc` without a fixed TSC frequency;
-/// libvirt marks `invtsc` and `xsaves` `migratable='no'` and keeps them out of host-model.
+/// Non-migratable features: QEMU refuses to migrate `invtsc` without a fixed TSC frequency (a
+/// blocker); libvirt marks `invtsc` and `xsaves` `migratable='no'` and keeps them out of
+/// host-model, but QEMU migrates xsaves (a warning).
 fn non_migratable_rule(
     seen: &FeatureSet,
     guest: &GuestConfig,
@@ -741,12 +799,15 @@ fn non_migratable_rule(
         if !explicitly_enabled.contains(id) {
             continue;
         }
+        // QEMU itself migrates these (only invtsc is in its `unmigratable_flags`), and its own
+        // model versions carry xsaves (Skylake-Server-v5, Icelake-Server-v5: "[XSAVES]"); libvirt's
+        // mark dates from QEMUs that could not. A warning, not a blocker.
         reasons.push(Reason {
             layer: Layer::CpuFeatures,
-            severity: Severity::Blocker,
+            severity: Severity::Warning,
             rule: "cpu.non-migratable-feature".into(),
             message: format!(
-                "the guest sees {} ({}), which libvirt marks migratable='no': use host-model or host-passthrough with migratable='on', or mask it",
+                "the guest sees {} ({}), which libvirt marks migratable='no' and leaves out of host-model: QEMU migrates it (its own model versions carry it), but a libvirt that checks the mark may refuse; mask it to be safe",
                 f.name, f.location
             ),
             evidence: feature_evidence(id),
@@ -1031,15 +1092,22 @@ mod tests {
         dst.host_id = "b".into();
         src.cpu.tsc_khz = Some(2_100_000);
         dst.cpu.tsc_khz = Some(2_100_400); // 190 ppm
+        // QEMU's default host-passthrough (migratable=on) leaves invtsc out.
         let v = compare(&src, &dst, &GuestConfig::default());
+        assert!(v.compatible, "{:?}", v.reasons);
+        let keeps = GuestConfig {
+            cpu_props: [("migratable".to_owned(), "off".to_owned())].into(),
+            ..GuestConfig::default()
+        };
+        let v = compare(&src, &dst, &keeps);
         assert!(rules(&v).contains(&("cpu.invtsc-without-tsc-frequency", Severity::Blocker)));
         let fixed = Policy {
             guest_tsc_khz: Some(2_100_000),
             ..Policy::default()
         };
-        assert!(compare_with(&src, &dst, &GuestConfig::default(), &fixed).compatible);
+        assert!(compare_with(&src, &dst, &keeps, &fixed).compatible);
         dst.cpu.tsc_khz = Some(2_101_000); // 476 ppm
-        let v = compare_with(&src, &dst, &GuestConfig::default(), &fixed);
+        let v = compare_with(&src, &dst, &keeps, &fixed);
         assert!(
             rules(&v).contains(&("tsc.frequency-mismatch", Severity::Blocker)),
             "{:?}",
@@ -1048,7 +1116,7 @@ mod tests {
         if let Some(k) = dst.kvm.as_mut() {
             k.tsc_scaling = Some(true);
         }
-        let v = compare_with(&src, &dst, &GuestConfig::default(), &fixed);
+        let v = compare_with(&src, &dst, &keeps, &fixed);
         assert!(v.compatible && rules(&v).contains(&("tsc.scaled", Severity::Info)));
         // host-model drops invtsc, so no blocker there, and says so.
         let hm = GuestConfig {
@@ -1061,15 +1129,18 @@ mod tests {
     }
 
     #[test]
-    fn xsaves_blocks_host_passthrough_only() {
+    fn xsaves_warns_for_host_passthrough_only() {
         let src = profile_named("a", "GenuineIntel", &["sse2", "xsave", "xsaves"]);
         let v = compare(&src, &src, &GuestConfig::default());
-        assert!(rules(&v).contains(&("cpu.non-migratable-feature", Severity::Blocker)));
+        assert!(v.compatible, "{:?}", v.reasons);
+        assert!(rules(&v).contains(&("cpu.non-migratable-feature", Severity::Warning)));
         let hm = GuestConfig {
             cpu: GuestCpu::HostModel,
             ..GuestConfig::default()
         };
-        assert!(compare(&src, &src, &hm).compatible);
+        let v = compare(&src, &src, &hm);
+        assert!(v.compatible);
+        assert!(!rules(&v).contains(&("cpu.non-migratable-feature", Severity::Warning)));
     }
 
     #[test]

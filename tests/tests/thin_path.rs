@@ -56,8 +56,15 @@ fn collector_posts_and_a_script_reads_hosts_and_a_verdict() {
     let (_, own) =
         server.get_json("/api/v1/compat?from=e2e-this-host&to=e2e-this-host&cpu=host-model");
     assert_eq!(own["compatible"], true, "{own}");
-    // A host-passthrough guest can move too unless the host offers invtsc, which QEMU refuses
-    // to migrate without a fixed tsc-frequency.
+    // So can a host-passthrough guest: QEMU's default migratable=on leaves invtsc out.
+    let rules_of = |v: &serde_json::Value| -> Vec<String> {
+        v["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .filter_map(|r| r["rule"].as_str().map(str::to_owned))
+            .collect()
+    };
     let (_, raw) = server.get_json("/api/v1/compat?from=e2e-this-host&to=e2e-this-host");
     let (_, profile) = server.get_json("/api/v1/hosts/e2e-this-host");
     let offers_invtsc = profile["kvm"]["guest_features"]
@@ -65,21 +72,28 @@ fn collector_posts_and_a_script_reads_hosts_and_a_verdict() {
         .expect("guest_features")
         .iter()
         .any(|f| f == "invtsc");
-    assert_eq!(raw["compatible"], !offers_invtsc, "{raw}");
-    let rules: Vec<&str> = raw["reasons"]
-        .as_array()
-        .expect("reasons")
-        .iter()
-        .filter_map(|r| r["rule"].as_str())
-        .collect();
+    assert_eq!(raw["compatible"], true, "{raw}");
     assert_eq!(
-        rules,
+        rules_of(&raw),
         if offers_invtsc {
-            vec!["cpu.invtsc-without-tsc-frequency"]
+            vec!["cpu.non-migratable-left-out"]
         } else {
             vec![]
         },
         "a host against itself has no other reason"
+    );
+    // With migratable=off the guest sees invtsc, if the host offers it, and QEMU refuses to
+    // migrate that without a fixed tsc-frequency.
+    let (_, all) =
+        server.get_json("/api/v1/compat?from=e2e-this-host&to=e2e-this-host&migratable=false");
+    assert_eq!(all["compatible"], !offers_invtsc, "{all}");
+    assert_eq!(
+        rules_of(&all),
+        if offers_invtsc {
+            vec!["cpu.invtsc-without-tsc-frequency"]
+        } else {
+            vec![]
+        }
     );
 }
 

@@ -36,6 +36,7 @@ pub struct Ends {
         ("disable" = Option<String>, Query, description = "comma-separated features turned off"),
         ("allow_vendor_change" = Option<bool>, Query, description = "allow a vendor change for named models"),
         ("tsc_khz" = Option<u64>, Query, description = "the guest's fixed TSC frequency"),
+        ("migratable" = Option<bool>, Query, description = "host-passthrough: false is QEMU's migratable=off, the guest then sees invtsc too (default true, as QEMU)"),
     ),
     responses((status = 200, description = "the verdict with every reason (shared::Verdict)", body = shared::api::EngineObject),
               (status = 400, body = shared::api::ErrorBody), (status = 404, body = shared::api::ErrorBody)))]

@@ -22,6 +22,8 @@ pub struct GuestQuery {
     pub tsc_tolerance_ppm: Option<u32>,
     pub src_qemu: Option<String>,
     pub dst_qemu: Option<String>,
+    /// host-passthrough: `false` is QEMU's `migratable=off` (the guest also sees invtsc).
+    pub migratable: Option<bool>,
 }
 
 fn list(s: Option<&String>) -> Vec<String> {
@@ -90,10 +92,13 @@ impl GuestQuery {
                 disable,
             },
         };
-        let guest = GuestConfig {
+        let mut guest = GuestConfig {
             cpu,
             ..GuestConfig::default()
         };
+        if self.migratable == Some(false) {
+            guest.cpu_props.insert("migratable".into(), "off".into());
+        }
         validate(&guest)?;
         Ok(guest)
     }

@@ -241,15 +241,11 @@ fn cpu(g: &mut GuestConfig, value: &str) -> Result<(), GuestParseError> {
             }
         }
     }
-    // `-cpu host` is migratable=on by default: QEMU leaves out what it cannot migrate (invtsc)
-    // unless asked for explicitly or with migratable=off.
+    // `-cpu host` is migratable=on by default: QEMU leaves out what it cannot migrate (invtsc,
+    // the engine's `qemu_unmigratable`) unless asked for by name or with migratable=off.
     let host = matches!(model.as_str(), "host" | "max");
-    let migratable = g
-        .cpu_props
-        .get("migratable")
-        .is_none_or(|v| parse_bool(v) != Some(false));
-    if host && migratable && !enable.iter().any(|e| e == "invtsc") {
-        disable.push("invtsc".to_owned());
+    if host && enable.iter().any(|e| e == "invtsc") {
+        g.cpu_props.insert("invtsc".into(), "on".into());
     }
     g.cpu = match model.as_str() {
         "host" | "max" if disable.is_empty() => GuestCpu::HostPassthrough,
@@ -483,13 +479,23 @@ mod tests {
         assert_eq!(
             g.cpu,
             GuestCpu::HostPassthroughMasked {
-                disable: vec!["arch-capabilities".into(), "invtsc".into()]
+                disable: vec!["arch-capabilities".into()]
             }
         );
+        // QEMU's default migratable=on leaves invtsc out; migratable=off or +invtsc keep it.
+        let host = crate::testing::profile_named("h", "GenuineIntel", &["sse2", "invtsc"]);
+        let invtsc = catalog().lookup("invtsc").expect("catalog");
+        let view = |g: &GuestConfig| crate::verdict::guest_view(&host, g).expect("view");
+        assert!(!view(&g).contains(invtsc));
+        let plain = parse_command_line("-cpu host").expect("parses");
+        assert_eq!(plain.cpu, GuestCpu::HostPassthrough);
+        assert!(!view(&plain).contains(invtsc));
         let all = parse_command_line("-cpu host,migratable=off").expect("parses");
         assert_eq!(all.cpu, GuestCpu::HostPassthrough);
+        assert!(view(&all).contains(invtsc));
         let inv = parse_command_line("-cpu host,+invtsc").expect("parses");
         assert_eq!(inv.cpu, GuestCpu::HostPassthrough);
+        assert!(view(&inv).contains(invtsc));
         assert_eq!(g.smp.map(|s| s.cpus), Some(4));
         let e = parse_command_line("-m").expect_err("needs a value");
         assert!(e.to_string().contains("-m needs a value"), "{e}");

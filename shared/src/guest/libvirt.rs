@@ -91,7 +91,7 @@ pub fn parse_domain_xml(text: &str) -> Result<GuestConfig, GuestParseError> {
         ..Smp::default()
     });
     if let Some(cpu) = child(dom, "cpu") {
-        g.cpu = cpu_element(cpu)?;
+        g.cpu = cpu_element(cpu, &mut g.cpu_props)?;
         if let Some(t) = child(cpu, "topology") {
             let s = smp.get_or_insert_with(Smp::default);
             s.sockets = num(t, "sockets")?;
@@ -163,7 +163,12 @@ pub fn parse_domain_xml(text: &str) -> Result<GuestConfig, GuestParseError> {
     Ok(g)
 }
 
-fn cpu_element(cpu: Node<'_, '_>) -> Result<GuestCpu, GuestParseError> {
+/// The guest CPU of a `<cpu>` element; host-passthrough's `migratable` and a required invtsc
+/// go to `cpu_props` as the command line's would.
+fn cpu_element(
+    cpu: Node<'_, '_>,
+    cpu_props: &mut std::collections::BTreeMap<String, String>,
+) -> Result<GuestCpu, GuestParseError> {
     let mut enable = Vec::new();
     let mut disable = Vec::new();
     for f in cpu.children().filter(|c| c.has_tag_name("feature")) {
@@ -181,12 +186,15 @@ fn cpu_element(cpu: Node<'_, '_>) -> Result<GuestCpu, GuestParseError> {
         }
     }
     let mode = cpu.attribute("mode").unwrap_or("custom");
-    // host-passthrough is migratable='on' by default: invtsc is left out unless required.
-    if matches!(mode, "host-passthrough" | "maximum")
-        && cpu.attribute("migratable") != Some("off")
-        && !enable.iter().any(|e| e == "invtsc")
-    {
-        disable.push("invtsc".to_owned());
+    // host-passthrough is migratable='on' by default: QEMU leaves out invtsc (the engine's
+    // `qemu_unmigratable`) unless it is required or migratable='off'.
+    if matches!(mode, "host-passthrough" | "maximum") {
+        if let Some(m) = cpu.attribute("migratable") {
+            cpu_props.insert("migratable".into(), m.to_owned());
+        }
+        if enable.iter().any(|e| e == "invtsc") {
+            cpu_props.insert("invtsc".into(), "on".into());
+        }
     }
     Ok(match mode {
         "host-passthrough" | "maximum" if disable.is_empty() => GuestCpu::HostPassthrough,
@@ -440,16 +448,28 @@ mod tests {
         let hot = parse_domain_xml("<domain><vcpu current='2'>4</vcpu></domain>").expect("ok");
         let smp = hot.smp.expect("smp");
         assert_eq!((smp.cpus, smp.maxcpus), (2, Some(4)));
-        let hp =
-            parse_domain_xml("<domain><cpu mode='host-passthrough' migratable='off'/></domain>")
-                .expect("ok");
-        assert_eq!(hp.cpu, GuestCpu::HostPassthrough);
-        let hp = parse_domain_xml("<domain><cpu mode='host-passthrough'/></domain>").expect("ok");
-        assert_eq!(
-            hp.cpu,
-            GuestCpu::HostPassthroughMasked {
-                disable: vec!["invtsc".into()]
-            }
-        );
+        // QEMU's default migratable=on leaves invtsc out; migratable='off' or requiring it
+        // keeps it.
+        let host = crate::testing::profile_named("h", "GenuineIntel", &["sse2", "invtsc"]);
+        let invtsc = catalog().lookup("invtsc").expect("catalog");
+        let sees_invtsc = |xml: &str| {
+            let g = parse_domain_xml(xml).expect("ok");
+            assert_eq!(g.cpu, GuestCpu::HostPassthrough, "{xml}");
+            crate::verdict::guest_view(&host, &g)
+                .expect("view")
+                .contains(invtsc)
+        };
+        assert!(sees_invtsc(
+            "<domain><cpu mode='host-passthrough' migratable='off'/></domain>"
+        ));
+        assert!(!sees_invtsc(
+            "<domain><cpu mode='host-passthrough'/></domain>"
+        ));
+        assert!(!sees_invtsc(
+            "<domain><cpu mode='host-passthrough' migratable='on'/></domain>"
+        ));
+        assert!(sees_invtsc(
+            "<domain><cpu mode='host-passthrough'><feature policy='require' name='invtsc'/></cpu></domain>"
+        ));
     }
 }
