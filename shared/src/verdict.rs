@@ -520,37 +520,33 @@ pub fn compare_with(
         }
     }
 
-    if let (GuestCpu::HostModel, Some(src_offer)) = (&guest.cpu, offered_by_src) {
-        let left_out = src_offer.intersection(&non_migratable());
-        if !left_out.is_empty() {
-            reasons.push(Reason {
-                layer: Layer::CpuFeatures,
-                severity: Severity::Info,
-                rule: "cpu.non-migratable-left-out".into(),
-                message: format!(
-                    "host-model leaves out what never migrates: the source offers {} but the guest does not see it",
-                    left_out.names().join(", ")
-                ),
-                evidence: Evidence::Values {
-                    source: left_out.names().join(","),
-                    destination: String::new(),
-                },
-            });
+    // What the guest mode leaves out of the source's offer, said so.
+    let leaves_out = match &guest.cpu {
+        GuestCpu::HostModel => Some((
+            non_migratable(),
+            "host-model leaves out what never migrates",
+            "",
+        )),
+        GuestCpu::HostPassthrough | GuestCpu::HostPassthroughMasked { .. }
+            if !keeps_unmigratable(guest) =>
+        {
+            Some((
+                qemu_unmigratable(),
+                "host-passthrough with QEMU's default migratable=on leaves out what QEMU cannot migrate",
+                " (migratable=off keeps it, and then needs a fixed tsc-frequency)",
+            ))
         }
-    }
-
-    if let (GuestCpu::HostPassthrough | GuestCpu::HostPassthroughMasked { .. }, Some(src_offer)) =
-        (&guest.cpu, offered_by_src)
-        && !keeps_unmigratable(guest)
-    {
-        let left_out = src_offer.intersection(&qemu_unmigratable());
+        _ => None,
+    };
+    if let (Some((never, what, hint)), Some(src_offer)) = (leaves_out, offered_by_src) {
+        let left_out = src_offer.intersection(&never);
         if !left_out.is_empty() {
             reasons.push(Reason {
                 layer: Layer::CpuFeatures,
                 severity: Severity::Info,
                 rule: "cpu.non-migratable-left-out".into(),
                 message: format!(
-                    "host-passthrough with QEMU's default migratable=on leaves out what QEMU cannot migrate: the source offers {} but the guest does not see it (migratable=off keeps it, and then needs a fixed tsc-frequency)",
+                    "{what}: the source offers {} but the guest does not see it{hint}",
                     left_out.names().join(", ")
                 ),
                 evidence: Evidence::Values {

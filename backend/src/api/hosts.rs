@@ -15,7 +15,7 @@ use shared::api::{
     VersionList,
 };
 use shared::profile::{HostProfile, ProfileError};
-use shared::{FeatureSet, GuestConfig, GuestCpu, Policy};
+use shared::{FeatureSet, GuestConfig, Policy};
 
 use super::guest::GuestQuery;
 use crate::cache::Fleet;
@@ -70,15 +70,8 @@ pub fn hosts_running_model(
     fleet: &Fleet,
     model: &str,
 ) -> Result<Vec<usize>, ApiError> {
-    let guest = GuestConfig {
-        cpu: GuestCpu::Named {
-            model: model.to_owned(),
-            enable: Vec::new(),
-            disable: Vec::new(),
-        },
-        ..GuestConfig::default()
-    };
-    super::guest::validate(&guest)?;
+    shared::verdict::named_model_features(model, &[], &[])
+        .map_err(|e| ApiError::bad_request("invalid_guest", e.to_string()))?;
     let graph = state
         .cache
         .graph(fleet, &GuestConfig::default(), &Policy::default());
