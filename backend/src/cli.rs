@@ -400,8 +400,9 @@ fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), String>
             block.clear();
             block.append(&mut carry);
             let mut at_end = false;
-            // At least one whole line, however long.
-            while block.len() < FLEET_BLOCK_BYTES || !block.contains(&b'\n') {
+            // At least one whole line, however long (only new bytes are searched for its end).
+            let (mut scanned, mut has_newline) = (0, false);
+            while block.len() < FLEET_BLOCK_BYTES || !has_newline {
                 let want = (FLEET_BLOCK_BYTES.saturating_sub(block.len())).max(1 << 16) as u64;
                 match (&mut file).take(want).read_to_end(&mut block) {
                     Ok(0) => {
@@ -413,6 +414,8 @@ fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), String>
                         return Err(format!("cannot read {}: {e}", path.display()));
                     }
                 }
+                has_newline = has_newline || block[scanned..].contains(&b'\n');
+                scanned = block.len();
             }
             if !at_end && let Some(last_newline) = block.iter().rposition(|&b| b == b'\n') {
                 carry.extend_from_slice(&block[last_newline + 1..]);

@@ -156,7 +156,16 @@ fn a_large_fleet_file_keeps_every_host_in_order() {
             if copy == 2 && ids.len() == 400 {
                 text.push_str("\n  \n"); // blank lines are allowed
             }
-            ids.push(p.host_id);
+            ids.push(p.host_id.clone());
+            if copy == 1 && ids.len() == 500 {
+                // One line longer than a parsing thread's block.
+                let mut big = p.clone();
+                big.host_id = "one-long-line".into();
+                big.labels.insert("note".into(), "x".repeat(600 << 10));
+                text.push_str(&serde_json::to_string(&big).expect("json"));
+                text.push('\n');
+                ids.push(big.host_id);
+            }
         }
     }
     assert!(text.len() > 3 << 20, "{} bytes", text.len());
