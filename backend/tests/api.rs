@@ -1,7 +1,7 @@
 //! The API through `app()` without a socket, against a real SQLite database.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use backend::{AppState, Store, app, demo};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -34,6 +34,22 @@ async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, Value, Strin
         serde_json::from_str(&text).unwrap_or(Value::Null),
         text,
     )
+}
+
+/// The status of a request without a body, with these headers.
+async fn status(
+    state: &AppState,
+    method: Method,
+    uri: &str,
+    headers: &[(header::HeaderName, &str)],
+) -> StatusCode {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(name, *value);
+    }
+    send(state, req.body(Body::empty()).expect("request"))
+        .await
+        .0
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, Value) {
@@ -499,20 +515,15 @@ async fn history_diff_names_changes_and_targets_gained() {
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // Delete needs the write token, then forgets the host.
-    let (st, _, _) = send(
-        &s,
-        Request::delete("/api/v1/hosts/fra-sky-01-01")
-            .body(Body::empty())
-            .expect("r"),
-    )
-    .await;
+    let host = "/api/v1/hosts/fra-sky-01-01";
+    let st = status(&s, Method::DELETE, host, &[]).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, _, _) = send(
+    let bearer = format!("Bearer {TOKEN}");
+    let st = status(
         &s,
-        Request::delete("/api/v1/hosts/fra-sky-01-01")
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .expect("r"),
+        Method::DELETE,
+        host,
+        &[(header::AUTHORIZATION, &bearer)],
     )
     .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
@@ -540,45 +551,29 @@ async fn reads_need_a_token_when_required() {
             .expect("m")
             .contains("read token")
     );
-    let (st, _, _) = send(&s, Request::get("/metrics").body(Body::empty()).expect("r")).await;
+    let st = status(&s, Method::GET, "/metrics", &[]).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    for token in ["reader", TOKEN] {
-        let (st, _, _) = send(
+    for token in ["reader", TOKEN, "wrong"] {
+        let bearer = format!("Bearer {token}");
+        let st = status(
             &s,
-            Request::get("/api/v1/hosts")
-                .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                .body(Body::empty())
-                .expect("r"),
+            Method::GET,
+            "/api/v1/hosts",
+            &[(header::AUTHORIZATION, &bearer)],
         )
         .await;
-        assert_eq!(st, StatusCode::OK, "{token}");
+        let expected = if token == "wrong" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(st, expected, "{token}");
     }
-    let (st, _, _) = send(
-        &s,
-        Request::get("/api/v1/hosts")
-            .header(header::AUTHORIZATION, "Bearer wrong")
-            .body(Body::empty())
-            .expect("r"),
-    )
-    .await;
-    assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, _, _) = send(
-        &s,
-        Request::get("/api/v1/health")
-            .body(Body::empty())
-            .expect("r"),
-    )
-    .await;
+    let st = status(&s, Method::GET, "/api/v1/health", &[]).await;
     assert_eq!(st, StatusCode::OK);
 
     // A browser logs in once and then reads with the cookie.
-    let (st, _, _) = send(
-        &s,
-        Request::get("/login?token=wrong")
-            .body(Body::empty())
-            .expect("r"),
-    )
-    .await;
+    let st = status(&s, Method::GET, "/login?token=wrong", &[]).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let resp = app(s.clone())
         .oneshot(
@@ -597,23 +592,17 @@ async fn reads_need_a_token_when_required() {
         .to_owned();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     let pair = cookie.split(';').next().expect("name=value").to_owned();
-    let (st, _, _) = send(
+    let cookies = format!("theme=dark; {pair}");
+    let st = status(
         &s,
-        Request::get("/api/v1/hosts")
-            .header(header::COOKIE, format!("theme=dark; {pair}"))
-            .body(Body::empty())
-            .expect("r"),
+        Method::GET,
+        "/api/v1/hosts",
+        &[(header::COOKIE, &cookies)],
     )
     .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, _, _) = send(
-        &s,
-        Request::get("/api/v1/hosts")
-            .header(header::COOKIE, "fleetcompat_token=wrong")
-            .body(Body::empty())
-            .expect("r"),
-    )
-    .await;
+    let wrong = [(header::COOKIE, "fleetcompat_token=wrong")];
+    let st = status(&s, Method::GET, "/api/v1/hosts", &wrong).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 
