@@ -100,19 +100,11 @@ pub struct Baseline {
 
 /// The features common to every host's guest view.
 pub fn common_features(hosts: &[&HostProfile]) -> Result<FeatureSet, BaselineError> {
-    let mut it = hosts.iter();
-    let first = it.next().ok_or(BaselineError::NoHosts)?;
-    let view = |h: &HostProfile| {
-        h.kvm
-            .as_ref()
-            .map(|k| k.guest_features)
-            .ok_or_else(|| BaselineError::NoGuestView(h.host_id.clone()))
-    };
-    let mut common = view(first)?;
-    for h in it {
-        common = common.intersection(&view(h)?);
+    let mut gathered = BaselineHosts::default();
+    for h in hosts {
+        gathered.add(h);
     }
-    Ok(common)
+    gathered.common_features()
 }
 
 /// What a baseline needs of its hosts, gathered one host at a time, so that a fleet can stream
@@ -261,6 +253,14 @@ impl BaselineHosts {
     pub fn is_empty(&self) -> bool {
         self.host_ids.is_empty()
     }
+
+    /// The features common to every host's guest view so far.
+    pub fn common_features(&self) -> Result<FeatureSet, BaselineError> {
+        if let Some(id) = &self.no_guest_view {
+            return Err(BaselineError::NoGuestView(id.clone()));
+        }
+        self.common.ok_or(BaselineError::NoHosts)
+    }
 }
 
 /// The baseline of a set of hosts.
@@ -277,10 +277,7 @@ pub fn baseline_of(
     hosts: BaselineHosts,
     opts: &BaselineOptions,
 ) -> Result<Baseline, BaselineError> {
-    if let Some(id) = hosts.no_guest_view {
-        return Err(BaselineError::NoGuestView(id));
-    }
-    let common = hosts.common.ok_or(BaselineError::NoHosts)?;
+    let common = hosts.common_features()?;
     let nm = non_migratable();
     let target = common.difference(&nm);
     let dropped_non_migratable = common.intersection(&nm);

@@ -1265,7 +1265,7 @@ impl HostFacts {
 }
 
 /// Whether a named model is missing from a destination's QEMU release.
-pub fn named_model_blocked_by_qemu(guest: &GuestConfig, dst_qemu: Option<QemuVersion>) -> bool {
+fn named_model_blocked_by_qemu(guest: &GuestConfig, dst_qemu: Option<QemuVersion>) -> bool {
     let GuestCpu::Named { model, .. } = &guest.cpu else {
         return false;
     };
