@@ -182,21 +182,6 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
-
-    #[test]
-    fn globs() {
-        assert!(glob("pc-*-7.2", "pc-q35-7.2"));
-        assert!(glob("pc-*-7.2", "pc-i440fx-7.2"));
-        assert!(!glob("pc-*-7.2", "pc-q35-7.20"));
-        assert!(glob("*", ""));
-        assert!(glob("a*b*c", "aXbYc"));
-        assert!(!glob("abc", "abcd"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
     use super::*;
 
     #[test]
@@ -224,5 +209,15 @@ mod tests {
             qemu_install(&p, None).map(|q| q.path.as_str()),
             Some("/usr/bin/qemu-system-i386")
         );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("pc-*-7.2", "pc-q35-7.2"));
+        assert!(glob("pc-*-7.2", "pc-i440fx-7.2"));
+        assert!(!glob("pc-*-7.2", "pc-q35-7.20"));
+        assert!(glob("*", ""));
+        assert!(glob("a*b*c", "aXbYc"));
+        assert!(!glob("abc", "abcd"));
     }
 }
