@@ -428,7 +428,7 @@ fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
         // A whole host's CPU view: estimate what KVM would give a guest.
         None if !no_leaf0 && !features.is_empty() => {
             let from = if imp.cpus.is_empty() {
-                "feature names"
+                "feature flags"
             } else {
                 "raw CPUID"
             };
@@ -436,7 +436,7 @@ fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
             gaps.push(ProbeGap {
                 what: "kvm".into(),
                 reason: format!(
-                    "guest view estimated from this {}'s {from}, which holds no QEMU or KVM data: good for planning, not proof (it cannot see the host kernel's KVM version or settings). For the real one import the host's QEMU data with it (libvirt's QMP json beside a <cpudata> xml, or virsh domcapabilities beside virsh capabilities) or run `fleetcompat-collector probe` on that host",
+                    "imported from {} with no QEMU or KVM data: guest view estimated from the host's {from}, good for planning but not proof (it cannot see the host kernel's KVM version or settings); for the real one import the host's QEMU data with the dump (libvirt's QMP json beside a <cpudata> xml, or virsh domcapabilities with virsh capabilities) or run `fleetcompat-collector probe` on that host",
                     imp.format.name()
                 ),
             });
