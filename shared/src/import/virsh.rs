@@ -1,6 +1,9 @@
 //! `virsh capabilities` (the host CPU as libvirt decodes it) and `virsh domcapabilities` (what
 //! libvirt's QEMU driver offers a guest: the host-model CPU and the usable named models).
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use roxmltree::{Document, Node};
 
 use super::{Format, Identity, ImportError, Imported};
@@ -40,17 +43,46 @@ fn vendor_string(libvirt_vendor: &str) -> String {
     }
 }
 
-/// The features of a libvirt cpu_map model, by its libvirt name (`Skylake-Client-IBRS`,
-/// `EPYC-Rome`, `Opteron_G3-v1`): QEMU's definition of the same model (shared/data/qemu-models.tsv
-/// keeps the libvirt name of each). libvirt's and QEMU's definitions agree on nearly every model;
-/// where they differ QEMU's is what a guest gets.
+/// libvirt's x86 models (`data/libvirt-models.tsv`, from libvirt v11.3.0 src/cpu_map): name to
+/// (parent, own features).
+fn libvirt_models() -> &'static HashMap<String, (Option<String>, FeatureSet)> {
+    static MODELS: OnceLock<HashMap<String, (Option<String>, FeatureSet)>> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        include_str!("../../data/libvirt-models.tsv")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("name\t"))
+            .filter_map(|l| {
+                let mut cols = l.split('\t');
+                let name = cols.next()?.to_owned();
+                let parent = cols.next().filter(|p| !p.is_empty()).map(str::to_owned);
+                let _vendor = cols.next();
+                let (features, _) =
+                    FeatureSet::from_names(cols.next().unwrap_or("").split_whitespace());
+                Some((name, (parent, features)))
+            })
+            .collect()
+    })
+}
+
+/// The features of a libvirt cpu_map model by its libvirt name (`Skylake-Client-IBRS`,
+/// `EPYC-Rome`, `Opteron_G3-v1`): its own and those of the models it builds on (libvirt
+/// src/cpu/cpu_x86.c x86ModelParseAncestor). libvirt's definitions differ from QEMU's models of
+/// the same name (libvirt keeps `vme` on Skylake and EPYC, lacks QEMU's `monitor` on EPYC-Rome...),
+/// and libvirt's xml means libvirt's. `None` for a name libvirt v11.3.0 does not define.
 pub fn libvirt_model_features(name: &str) -> Option<FeatureSet> {
-    let db = crate::models::models();
-    db.all()
-        .iter()
-        .find(|m| m.libvirt_name.as_deref() == Some(name))
-        .or_else(|| db.resolve(name))
-        .map(|m| m.features)
+    let models = libvirt_models();
+    let mut set = FeatureSet::EMPTY;
+    let mut cur = Some(name);
+    // A parent chain is a few models long; the bound stops a loop in bad data.
+    for _ in 0..32 {
+        let Some(n) = cur else {
+            return Some(set);
+        };
+        let (parent, own) = models.get(n)?;
+        set = set.union(own);
+        cur = parent.as_deref();
+    }
+    None
 }
 
 /// A libvirt `<cpu>` element's model plus its `<feature>` children: features without a policy
@@ -65,12 +97,22 @@ fn cpu_features(
 ) -> FeatureSet {
     let mut set = FeatureSet::EMPTY;
     if let Some(m) = model {
-        match libvirt_model_features(m) {
-            Some(f) => set = f,
-            None => gaps.push(ProbeGap {
+        let qemu = || crate::models::models().resolve(m).map(|q| q.features);
+        match (libvirt_model_features(m), qemu()) {
+            (Some(f), _) => set = f,
+            (None, Some(f)) => {
+                set = f;
+                gaps.push(ProbeGap {
+                    what: what.into(),
+                    reason: format!(
+                        "libvirt model '{m}' is not in libvirt v11.3.0's cpu_map: QEMU's model of that name stands in for it"
+                    ),
+                });
+            }
+            (None, None) => gaps.push(ProbeGap {
                 what: what.into(),
                 reason: format!(
-                    "libvirt model '{m}' is not a QEMU model fleetcompat knows: its features are missing from this view"
+                    "libvirt model '{m}' is neither in libvirt v11.3.0's cpu_map nor a QEMU 10.0 model: its features are missing from this view"
                 ),
             }),
         }
@@ -291,6 +333,24 @@ mod tests {
     use super::*;
 
     const CAPS: &str = "<capabilities>\n  <host>\n    <cpu>\n      <arch>x86_64</arch>\n      <model>Skylake-Client-IBRS</model>\n      <vendor>Intel</vendor>\n      <microcode version='240'/>\n      <signature family='6' model='94' stepping='3'/>\n      <counter name='tsc' frequency='3408000000' scaling='no'/>\n      <topology sockets='1' dies='1' clusters='1' cores='4' threads='2'/>\n      <feature name='vmx'/>\n      <feature name='bogus-flag'/>\n    </cpu>\n  </host>\n</capabilities>\n";
+
+    #[test]
+    fn libvirt_models_expand_with_known_names() {
+        let text = include_str!("../../data/libvirt-models.tsv");
+        let mut rows = 0;
+        for l in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
+            let cols: Vec<&str> = l.split('\t').collect();
+            let (_, unknown) = FeatureSet::from_names(cols[3].split_whitespace());
+            assert!(unknown.is_empty(), "{}: {unknown:?}", cols[0]);
+            assert!(libvirt_model_features(cols[0]).is_some(), "{}", cols[0]);
+            rows += 1;
+        }
+        assert_eq!(rows, 150);
+        // libvirt's Skylake-Client keeps vme (src/cpu_map/x86_Skylake-Client.xml).
+        let vme = catalog().lookup("vme").expect("vme");
+        assert!(libvirt_model_features("Skylake-Client-IBRS").is_some_and(|f| f.contains(vme)));
+        assert!(libvirt_model_features("No-Such-Model").is_none());
+    }
 
     #[test]
     fn capabilities_cpu_becomes_host_features() {
