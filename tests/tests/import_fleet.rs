@@ -175,7 +175,11 @@ fn every_dump_imports_into_a_fleet_the_engine_commands_accept() {
     // fleetcompat baseline fleet.jsonl
     let b = judged(
         "baseline",
-        &run("fleetcompat", &["baseline", "--json"], &[fleet.clone()]),
+        &run(
+            "fleetcompat",
+            &["baseline", "--json"],
+            std::slice::from_ref(&fleet),
+        ),
     );
     assert_eq!(b["hosts"].as_array().map(Vec::len), Some(86), "{b}");
 
@@ -183,7 +187,11 @@ fn every_dump_imports_into_a_fleet_the_engine_commands_accept() {
     // holds the vendor and the guest view), so no two different processors are lumped together.
     let g = judged(
         "graph",
-        &run("fleetcompat", &["graph", "--json"], &[fleet.clone()]),
+        &run(
+            "fleetcompat",
+            &["graph", "--json"],
+            std::slice::from_ref(&fleet),
+        ),
     );
     assert_eq!(g["n_hosts"], 86);
     let classes = g["classes"].as_array().map_or(0, Vec::len);
