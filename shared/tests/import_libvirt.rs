@@ -27,6 +27,16 @@ fn import(text: &str, qemu_data: Option<&str>, what: &str) -> HostProfile {
     .unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
+/// The profile's guest view, which must come from `source`.
+fn guest_view<'a>(p: &'a HostProfile, source: GuestViewSource, what: &str) -> &'a FeatureSet {
+    let kvm = p
+        .kvm
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no guest view"));
+    assert_eq!(kvm.guest_features_source, source, "{what}");
+    &kvm.guest_features
+}
+
 /// "only fleetcompat [..]; only libvirt [..]", or `None` when the sets agree.
 fn differs(ours: &FeatureSet, theirs: &FeatureSet) -> Option<String> {
     (ours != theirs).then(|| {
@@ -79,15 +89,7 @@ fn libvirt_host_models_agree_through_the_import() {
         };
         let json = json.unwrap_or_else(|| panic!("{case}: a -json.xml case without its .json"));
         let p = import(&read(&xml), Some(&read(&json)), &case);
-        let kvm = p
-            .kvm
-            .as_ref()
-            .unwrap_or_else(|| panic!("{case}: no guest view"));
-        assert_eq!(
-            kvm.guest_features_source,
-            GuestViewSource::QemuHostModel,
-            "{case}"
-        );
+        let view = guest_view(&p, GuestViewSource::QemuHostModel, &case);
         assert!(
             !p.gaps.iter().any(|g| g.what.starts_with("kvm")),
             "{case}: {:?}",
@@ -98,7 +100,7 @@ fn libvirt_host_models_agree_through_the_import() {
             .present;
         // What is not compared is only what the universe leaves out, by name: the accelerator's
         // own bits (hypervisor, KVM's paravirtual CPUID.40000001H bits) and optional vmx-* members.
-        let outside = kvm.guest_features.difference(&universe);
+        let outside = view.difference(&universe);
         let not_compared = accel_provided().union(&to_set(map.optional.iter().map(String::as_str)));
         assert!(
             outside.is_subset(&not_compared),
@@ -107,11 +109,11 @@ fn libvirt_host_models_agree_through_the_import() {
         );
         println!(
             "{case}: {} features compared; not compared (accelerator's own, optional vmx-*): {}",
-            kvm.guest_features.intersection(&universe).len(),
+            view.intersection(&universe).len(),
             outside.len()
         );
         match differs(
-            &kvm.guest_features.intersection(&universe),
+            &view.intersection(&universe),
             &theirs.intersection(&universe),
         ) {
             None => agree.push(case),
@@ -166,14 +168,7 @@ fn virsh_capabilities_host_cpus_import_as_their_raw_cpuid() {
         let sig = shared::decode::signature(&raw.cpuid).unwrap_or_default();
         assert_eq!((p.cpu.family, p.cpu.model, p.cpu.stepping), sig, "{case}");
         // No QEMU data: the guest view is estimated from the host CPU, and a gap says so.
-        let kvm = p
-            .kvm
-            .as_ref()
-            .unwrap_or_else(|| panic!("{case}: no guest view"));
-        assert_eq!(
-            kvm.guest_features_source,
-            GuestViewSource::EstimatedFromCpuid
-        );
+        guest_view(&p, GuestViewSource::EstimatedFromCpuid, &case);
         assert!(
             p.partial && p.gaps.iter().any(|g| g.what == "kvm"),
             "{case}"
@@ -225,16 +220,9 @@ fn virsh_domcapabilities_import_host_model_and_usable_models() {
         let theirs = expand(&map, &lv)
             .unwrap_or_else(|e| panic!("{file}: {e}"))
             .present;
-        let kvm = p
-            .kvm
-            .as_ref()
-            .unwrap_or_else(|| panic!("{file}: no guest view"));
-        assert_eq!(
-            kvm.guest_features_source,
-            GuestViewSource::LibvirtDomainCapabilities
-        );
+        let view = guest_view(&p, GuestViewSource::LibvirtDomainCapabilities, &file);
         if let Some(d) = differs(
-            &kvm.guest_features.intersection(&universe),
+            &view.intersection(&universe),
             &theirs.intersection(&universe),
         ) {
             panic!("{file}: {d}");

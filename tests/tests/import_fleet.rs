@@ -73,6 +73,14 @@ fn judged(what: &str, out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("{what}: no json on stdout ({e}): {err}"))
 }
 
+/// `fleetcompat COMMAND --json FLEET`, judged.
+fn judged_fleet(command: &str, fleet: &Path) -> Value {
+    judged(
+        command,
+        &run("fleetcompat", &[command, "--json"], &[fleet.to_path_buf()]),
+    )
+}
+
 fn lines(fleet: &str) -> Vec<Value> {
     fleet
         .lines()
@@ -113,22 +121,26 @@ fn class_hosts(graph: &Value) -> BTreeSet<Vec<String>> {
         .collect()
 }
 
-#[test]
-fn every_dump_imports_into_a_fleet_the_engine_commands_accept() {
+/// Every whole-host dump, and `fleetcompat-collector import DUMPS... > DIR/fleet.jsonl` of them.
+fn import_fleet(dir: &Path) -> (Vec<PathBuf>, PathBuf) {
     let corpus = corpus_dumps();
     let libvirt = libvirt_hosts();
     assert_eq!(corpus.len(), 66, "cpuid-corpus/dev dumps");
     assert_eq!(libvirt.len(), 20, "libvirt whole-host cpudata files");
     let all: Vec<PathBuf> = corpus.iter().chain(&libvirt).cloned().collect();
-
-    // fleetcompat-collector import FILE... > fleet.jsonl
     let out = run("fleetcompat-collector", &["import", "--quiet"], &all);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "import failed: {err}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = dir.path().join("fleet.jsonl");
+    let fleet = dir.join("fleet.jsonl");
     std::fs::write(&fleet, &out.stdout).expect("write fleet.jsonl");
-    let profiles = lines(&String::from_utf8_lossy(&out.stdout));
+    (all, fleet)
+}
+
+#[test]
+fn every_dump_imports_into_a_fleet_the_engine_commands_accept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, fleet) = import_fleet(dir.path());
+    let profiles = lines(&std::fs::read_to_string(&fleet).expect("read fleet.jsonl"));
     assert_eq!(profiles.len(), 86, "one profile a whole host");
 
     // Every host has a guest view: QEMU's host model where libvirt kept the QMP replies, an
@@ -173,26 +185,12 @@ fn every_dump_imports_into_a_fleet_the_engine_commands_accept() {
     );
 
     // fleetcompat baseline fleet.jsonl
-    let b = judged(
-        "baseline",
-        &run(
-            "fleetcompat",
-            &["baseline", "--json"],
-            std::slice::from_ref(&fleet),
-        ),
-    );
+    let b = judged_fleet("baseline", &fleet);
     assert_eq!(b["hosts"].as_array().map(Vec::len), Some(86), "{b}");
 
     // fleetcompat graph fleet.jsonl: distinct guest views are distinct classes (the class key
     // holds the vendor and the guest view), so no two different processors are lumped together.
-    let g = judged(
-        "graph",
-        &run(
-            "fleetcompat",
-            &["graph", "--json"],
-            std::slice::from_ref(&fleet),
-        ),
-    );
+    let g = judged_fleet("graph", &fleet);
     assert_eq!(g["n_hosts"], 86);
     let classes = g["classes"].as_array().map_or(0, Vec::len);
     let views = distinct_guest_views(&profiles);
@@ -259,19 +257,9 @@ fn every_dump_imports_into_a_fleet_the_engine_commands_accept() {
 /// function makes the profiles, so the classes are the import's.
 #[test]
 fn the_command_line_reads_dumps_as_the_import_does() {
-    let corpus = corpus_dumps();
-    let libvirt = libvirt_hosts();
-    let all: Vec<PathBuf> = corpus.iter().chain(&libvirt).cloned().collect();
-    let out = run("fleetcompat-collector", &["import", "--quiet"], &all);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let dir = tempfile::tempdir().expect("tempdir");
-    let fleet = dir.path().join("fleet.jsonl");
-    std::fs::write(&fleet, &out.stdout).expect("write");
-    let from_fleet = judged("graph", &run("fleetcompat", &["graph", "--json"], &[fleet]));
+    let (all, fleet) = import_fleet(dir.path());
+    let from_fleet = judged_fleet("graph", &fleet);
     let from_dumps = judged(
         "graph of dumps",
         &run("fleetcompat", &["graph", "--json"], &all),
