@@ -267,7 +267,8 @@ fn damaged_dumps_never_panic() {
         seed
     };
     let mut outcomes = (0, 0);
-    let intact = read(&files[0]);
+    // Damaged QEMU data goes in beside an intact <cpudata> dump too.
+    let intact = read(&files[1]);
     for f in &files {
         let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for step in 0..200 {
@@ -283,8 +284,11 @@ fn damaged_dumps_never_panic() {
                 }
             }
             let text = String::from_utf8_lossy(&b);
-            // Also as the QEMU data of an intact dump.
-            let _ = profile_from_dump(&intact, Some(&text), meta());
+            if f.extension().is_some_and(|x| x == "json")
+                || f.ends_with("qemu_10.0.0-q35.x86_64.xml")
+            {
+                let _ = profile_from_dump(&intact, Some(&text), meta());
+            }
             match profile_from_dump(&text, None, meta()) {
                 Ok(_) => {
                     outcomes.0 += 1;
