@@ -13,16 +13,25 @@ use crate::{ImportArgs, labels, sink_out};
 
 /// The host a file names: its stem, or for `virsh capabilities` / `domcapabilities` files the
 /// host both halves name (`web01-caps.xml` -> `web01`).
-fn host_id(prefix: &str, path: &Path) -> String {
+fn host_id(prefix: &str, path: &Path, format: Format) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = file_name(path);
-    let host = match shared::import::virsh_pair_key(&name) {
-        Some((key, _)) if key.is_empty() => "host".to_owned(),
-        Some((key, _)) => key,
-        None => stem,
+    let host = match shared::import::virsh_pair_key(&file_name(path)) {
+        Some((key, _))
+            if matches!(
+                format,
+                Format::VirshCapabilities | Format::VirshDomCapabilities
+            ) =>
+        {
+            if key.is_empty() {
+                "host".to_owned()
+            } else {
+                key
+            }
+        }
+        _ => stem,
     };
     shared::profile::sanitize_host_id(&format!("{prefix}{host}"))
 }
@@ -140,11 +149,10 @@ pub fn run(args: &ImportArgs) -> Result<(), OutputError> {
                 eprintln!("imported {}/{total} files", n + 1);
             }
         }
-        let id = host_id(&args.host_prefix, path);
         let qemu_data = pair.map(|(_, d)| d);
         let meta = |format: Format, sibling: Option<&Path>| ImportMeta {
-            host_id: id.clone(),
-            hostname: id.clone(),
+            host_id: host_id(&args.host_prefix, path, format),
+            hostname: host_id(&args.host_prefix, path, format),
             collected_at: crate::now_rfc3339(),
             labels: labels.clone(),
             detail: match sibling {

@@ -411,10 +411,17 @@ fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
     if imp.cpus.is_empty() && !gaps.iter().any(|g| g.what == "cpu.raw_cpuid") {
         gaps.push(ProbeGap {
             what: "cpu.raw_cpuid".into(),
-            reason: format!(
-                "imported from {}: no raw CPUID, features come from names only",
-                imp.format.name()
-            ),
+            reason: if imp.flags.is_none() {
+                format!(
+                    "imported from {}: no raw CPUID nor the host CPU's features, only what QEMU offers a guest",
+                    imp.format.name()
+                )
+            } else {
+                format!(
+                    "imported from {}: no raw CPUID, features come from names only",
+                    imp.format.name()
+                )
+            },
         });
     }
     if imp.flags.is_some_and(|f| f.is_empty()) && imp.format == Format::Lscpu {
