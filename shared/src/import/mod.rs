@@ -581,6 +581,68 @@ mod tests {
     }
 
     #[test]
+    fn qemu_data_that_cannot_be_used_is_a_gap_and_the_view_is_estimated() {
+        // Leaves 0 and 1 of libvirt's x86_64-cpuid-Xeon-Gold-6148.xml.
+        let xml = "<cpudata arch='x86'>\n  <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x00000016' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>\n  <cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x00050654' ebx='0x00000800' ecx='0x7ffefbff' edx='0xbfebfbff'/>\n</cpudata>\n";
+        let amd =
+            r#"{"return":{"model":{"name":"base","props":{"vendor":"AuthenticAMD","avx2":true}}}}"#;
+        for (qemu_data, why) in [
+            (amd, "not the same host"),
+            ("Flags: fpu vme\n", "not libvirt qmp json"),
+            ("{", "cannot be read"),
+        ] {
+            let p = profile_from_dump(xml, Some(qemu_data), ImportMeta::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let gap = p.gaps.iter().find(|g| g.what == "kvm.qemu_data");
+            assert!(
+                gap.is_some_and(|g| g.reason.contains(why)),
+                "{why}: {:?}",
+                p.gaps
+            );
+            assert_eq!(
+                p.kvm.map(|k| k.guest_features_source),
+                Some(GuestViewSource::EstimatedFromCpuid)
+            );
+        }
+        let intel = amd.replace("AuthenticAMD", "GenuineIntel");
+        let p = profile_from_dump(xml, Some(&intel), ImportMeta::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            p.kvm
+                .map(|k| (k.guest_features_source, k.guest_features.names())),
+            Some((GuestViewSource::QemuHostModel, vec!["avx2".to_owned()]))
+        );
+        assert!(p.gaps.is_empty(), "{:?}", p.gaps);
+    }
+
+    #[test]
+    fn sibling_and_pair_names() {
+        let xml = "<cpudata arch='x86'></cpudata>";
+        assert_eq!(
+            sibling_qmp_name("x86_64-cpuid-A.xml", xml).as_deref(),
+            Some("x86_64-cpuid-A.json")
+        );
+        assert_eq!(
+            sibling_qmp_name("x86_64-cpuid-A.xml", "<capabilities/>"),
+            None
+        );
+        assert_eq!(sibling_qmp_name("a.txt", xml), None);
+        assert_eq!(
+            virsh_pair_key("web01-domcaps.xml"),
+            Some(("web01".into(), Format::VirshDomCapabilities))
+        );
+        assert_eq!(
+            virsh_pair_key("web01_capabilities.xml"),
+            Some(("web01".into(), Format::VirshCapabilities))
+        );
+        assert_eq!(
+            virsh_pair_key("caps.xml"),
+            Some((String::new(), Format::VirshCapabilities))
+        );
+        assert_eq!(virsh_pair_key("x86_64-cpuid-A.xml"), None);
+    }
+
+    #[test]
     fn four_words_accepts_the_separators_seen() {
         assert_eq!(
             four_words("00000001-00000002 00000003\t00000004 [x]"),
