@@ -92,6 +92,9 @@ pub enum GuestViewSource {
     /// Estimated from a raw CPUID dump of a host whose KVM was never asked
     /// (`shared::decode::estimate_guest_view`): good for planning, not proof.
     EstimatedFromCpuid,
+    /// `virsh domcapabilities`' host-model CPU: libvirt's reading of QEMU's expansion of `host`
+    /// under KVM, written as a libvirt model plus features.
+    LibvirtDomainCapabilities,
 }
 
 impl GuestViewSource {
@@ -102,6 +105,9 @@ impl GuestViewSource {
             Self::QemuHostModel => "QEMU's host model, as libvirt's host-model reads it",
             Self::EstimatedFromCpuid => {
                 "an estimate from raw CPUID, good for planning but not proof"
+            }
+            Self::LibvirtDomainCapabilities => {
+                "libvirt's host-model CPU from virsh domcapabilities"
             }
         }
     }
