@@ -1,0 +1,110 @@
+//! The engine's threads. Verdicts, graphs, baselines and masks are CPU work: they run on tokio's
+//! blocking threads, at most `Limits::engine_threads` at once (a semaphore), never on the async
+//! workers, so `/api/v1/health` and uploads answer while heavy requests run.
+//!
+//! Each piece of work has a deadline, counted from its request (the wait for a thread included).
+//! When it passes, or the request is dropped (the client went away, the request timeout fired),
+//! the work's [`Cancel`] is set; loops over hosts check it, and each engine call inside them is
+//! bounded by the input limits of `crate::limits`. A thread is given back only when its work has
+//! stopped, so abandoned work never runs beside more than the limit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+
+/// The pool: a permit per engine thread, and the deadline of each piece of work.
+#[derive(Debug)]
+pub struct Engine {
+    permits: Arc<Semaphore>,
+    deadline: Duration,
+}
+
+/// Set when the work should stop: its deadline passed or its request went away.
+#[derive(Clone, Debug)]
+pub struct Cancel {
+    flag: Arc<AtomicBool>,
+    deadline: Instant,
+    seconds: u64,
+}
+
+impl Cancel {
+    fn new(limit: Duration) -> Self {
+        Self {
+            flag: Arc::default(),
+            deadline: Instant::now() + limit,
+            seconds: limit.as_secs().max(1),
+        }
+    }
+
+    /// Whether the work should stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || Instant::now() >= self.deadline
+    }
+
+    /// `Err` (the request is over) when the work should stop: call it in every long loop.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.is_cancelled() {
+            Err(ApiError::Timeout {
+                seconds: self.seconds,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn cancel(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Cancels the work when the request's future is dropped before the work finished.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl Engine {
+    pub fn new(threads: usize, deadline: Duration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(threads.max(1))),
+            deadline,
+        }
+    }
+
+    /// Run `work` on an engine thread and wait for its answer, at most until the deadline.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Cancel) -> Result<T, ApiError> + Send + 'static,
+    {
+        let cancel = Cancel::new(self.deadline);
+        let deadline = cancel.deadline;
+        let _on_drop = CancelOnDrop(cancel.clone());
+        let timeout = || ApiError::Timeout {
+            seconds: cancel.seconds,
+        };
+        let permit =
+            tokio::time::timeout_at(deadline.into(), Arc::clone(&self.permits).acquire_owned())
+                .await
+                .map_err(|_| timeout())?
+                .map_err(|e| ApiError::Internal(format!("engine pool closed: {e}")))?;
+        let theirs = cancel.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            theirs.check()?;
+            work(&theirs)
+        });
+        match tokio::time::timeout_at(deadline.into(), task).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => Err(ApiError::Internal(format!("engine work failed: {e}"))),
+            Err(_) => Err(timeout()),
+        }
+    }
+}
