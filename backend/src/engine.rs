@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
@@ -61,6 +63,18 @@ impl Cancel {
     }
 }
 
+/// Engine threads run at a lower priority than the async workers (nice 10, per thread on Linux),
+/// so health checks and uploads are answered first when the CPU is short.
+fn yield_to_async_workers() {
+    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if !LOWERED.get() {
+        if let Err(e) = rustix::process::setpriority_process(None, 10) {
+            tracing::debug!(error = %e, "cannot lower an engine thread's priority");
+        }
+        LOWERED.set(true);
+    }
+}
+
 /// Cancels the work when the request's future is dropped before the work finished.
 struct CancelOnDrop(Cancel);
 
@@ -76,6 +90,24 @@ impl Engine {
             permits: Arc::new(Semaphore::new(threads.max(1))),
             deadline,
         }
+    }
+
+    /// Run `work` on an engine thread and answer with its result as JSON, written there too (an
+    /// answer of megabytes is CPU work as well).
+    pub async fn answer<T, F>(&self, work: F) -> Result<Response, ApiError>
+    where
+        T: serde::Serialize,
+        F: FnOnce(&Cancel) -> Result<T, ApiError> + Send + 'static,
+    {
+        let body = self
+            .run(move |cancel| {
+                let answer = work(cancel)?;
+                cancel.check()?;
+                serde_json::to_vec(&answer)
+                    .map_err(|e| ApiError::Internal(format!("writing an answer: {e}")))
+            })
+            .await?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
     }
 
     /// Run `work` on an engine thread and wait for its answer, at most until the deadline.
@@ -98,6 +130,7 @@ impl Engine {
         let theirs = cancel.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            yield_to_async_workers();
             theirs.check()?;
             work(&theirs)
         });

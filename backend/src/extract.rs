@@ -14,6 +14,9 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// Bodies up to this are parsed in place; larger ones on a blocking thread.
+const SMALL_BODY_BYTES: usize = 16 * 1024;
+
 /// The whole body, at most `LIMIT` bytes, read within the body timeout.
 #[derive(Debug)]
 pub struct LimitedBody<const LIMIT: usize>(pub Bytes);
@@ -64,14 +67,27 @@ impl<const LIMIT: usize> FromRequest<AppState> for LimitedBody<LIMIT> {
     }
 }
 
-impl<T: DeserializeOwned, const LIMIT: usize> FromRequest<AppState> for ApiJson<T, LIMIT> {
+impl<T, const LIMIT: usize> FromRequest<AppState> for ApiJson<T, LIMIT>
+where
+    T: DeserializeOwned + Send + 'static,
+{
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let LimitedBody(bytes) = LimitedBody::<LIMIT>::from_request(req, state).await?;
-        Json::<T>::from_bytes(&bytes)
-            .map(|Json(v)| Self(v))
-            .map_err(|e| ApiError::from_json_rejection(&e))
+        let small = bytes.len() <= SMALL_BODY_BYTES;
+        let parse = move || {
+            Json::<T>::from_bytes(&bytes)
+                .map(|Json(v)| Self(v))
+                .map_err(|e| ApiError::from_json_rejection(&e))
+        };
+        if small {
+            return parse();
+        }
+        // Parsing a body of up to a megabyte is CPU work: not on the async workers.
+        tokio::task::spawn_blocking(parse)
+            .await
+            .map_err(|e| ApiError::Internal(format!("parsing a request body: {e}")))?
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared::api::{
@@ -43,12 +44,12 @@ fn pick<'a>(fleet: &'a Fleet, ids: &[String]) -> Result<Vec<&'a HostProfile>, Ap
 pub async fn baseline(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<BaselineRequest>,
-) -> Result<Json<BaselineAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let ids = unique_hosts("hosts", &req.hosts, limits::REQUEST_HOSTS)?;
     let fleet = state.cache.fleet(&state.store).await?;
-    let answer = state
+    state
         .engine
-        .run(move |cancel| {
+        .answer(move |cancel| {
             let mut hosts = pick(&fleet, &ids)?;
             if let Some(sel) = &req.selector {
                 let mut picked: HashSet<&str> = hosts.iter().map(|h| h.host_id.as_str()).collect();
@@ -85,8 +86,7 @@ pub async fn baseline(
                 lost_per_host,
             })
         })
-        .await?;
-    Ok(Json(answer))
+        .await
 }
 
 /// For each named QEMU model, how many hosts can run it (most first).
@@ -160,7 +160,7 @@ pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, Api
 pub async fn masks(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<MasksRequest>,
-) -> Result<Json<MasksAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let ids = unique_hosts("hosts", &req.hosts, limits::MASK_HOSTS)?;
     if ids.len() < 2 {
         return Err(ApiError::bad_request(
@@ -172,9 +172,9 @@ pub async fn masks(
         ));
     }
     let fleet = state.cache.fleet(&state.store).await?;
-    let answer = state
+    state
         .engine
-        .run(move |_| {
+        .answer(move |_| {
             let hosts = pick(&fleet, &ids)?;
             let unprocessable =
                 |e: shared::masks::MaskError| ApiError::unprocessable("no_masks", e.to_string());
@@ -188,6 +188,5 @@ pub async fn masks(
                 ))
             })
         })
-        .await?;
-    Ok(Json(answer))
+        .await
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::api::{ClassList, ClassSummary, GraphAnswer, GraphRequest, PoolList, PoolSummary};
@@ -157,10 +158,10 @@ fn answer(fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
 pub async fn graph_get(
     State(state): State<AppState>,
     q: Result<Query<GuestQuery>, QueryRejection>,
-) -> Result<Json<GraphAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let (fleet, g) = graph_for(&state, &q).await?;
-    Ok(Json(answer(&fleet, &g)))
+    state.engine.answer(move |_| Ok(answer(&fleet, &g))).await
 }
 
 /// The class graph for a guest configuration and policy given as JSON, of all hosts or some.
@@ -170,7 +171,7 @@ pub async fn graph_get(
 pub async fn graph_post(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<GraphRequest>,
-) -> Result<Json<GraphAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     validate(&req.guest)?;
     let ids = req
         .hosts
@@ -178,14 +179,14 @@ pub async fn graph_post(
         .map(|ids| unique_hosts("hosts", ids, limits::REQUEST_HOSTS))
         .transpose()?;
     let fleet = state.cache.fleet(&state.store).await?;
+    let f = Arc::clone(&fleet);
     let Some(ids) = ids else {
         let g = fleet_graph(&state, &fleet, req.guest, req.policy).await?;
-        return Ok(Json(answer(&fleet, &g)));
+        return state.engine.answer(move |_| Ok(answer(&f, &g))).await;
     };
-    let f = Arc::clone(&fleet);
-    let graph_answer = state
+    state
         .engine
-        .run(move |cancel| {
+        .answer(move |cancel| {
             let picked: Vec<HostProfile> = ids
                 .iter()
                 .map(|id| {
@@ -199,6 +200,5 @@ pub async fn graph_post(
             cancel.check()?;
             Ok(answer(&f, &g))
         })
-        .await?;
-    Ok(Json(graph_answer))
+        .await
 }
