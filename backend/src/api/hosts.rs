@@ -443,7 +443,7 @@ fn diff_of(
         feature_msrs_changed,
         kernel: change(old.kernel_release.clone(), new.kernel_release.clone()),
         microcode: change(old.cpu.microcode.clone(), new.cpu.microcode.clone()),
-        qemu: change(qemu_versions(&old), qemu_versions(&new)),
+        qemu: change(qemu_versions(old), qemu_versions(new)),
         class_id: change(
             Some(shared::class::class_id(old)),
             Some(shared::class::class_id(new)),
