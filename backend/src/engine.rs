@@ -141,3 +141,89 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// Work that runs until it is told to stop; counts how many have stopped.
+    fn endless(stopped: Arc<AtomicUsize>) -> impl FnOnce(&Cancel) -> Result<(), ApiError> {
+        move |cancel| {
+            while !cancel.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            stopped.fetch_add(1, Ordering::SeqCst);
+            cancel.check()
+        }
+    }
+
+    async fn wait_for(stopped: &AtomicUsize, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stopped.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "the work did not stop");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_deadline_stops_the_work_and_answers_503() {
+        let engine = Engine::new(1, Duration::from_millis(300));
+        let stopped = Arc::new(AtomicUsize::new(0));
+        let t = Instant::now();
+        let e = engine
+            .run(endless(Arc::clone(&stopped)))
+            .await
+            .expect_err("timeout");
+        assert_eq!(e.status_code(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        wait_for(&stopped, 1).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_request_stops_its_work_and_frees_its_thread() {
+        let engine = Engine::new(1, Duration::from_secs(60));
+        let stopped = Arc::new(AtomicUsize::new(0));
+        // The client goes away: its request's future is dropped while the work runs.
+        let gone = tokio::time::timeout(
+            Duration::from_millis(100),
+            engine.run(endless(Arc::clone(&stopped))),
+        );
+        assert!(gone.await.is_err());
+        wait_for(&stopped, 1).await;
+        // The only thread is free again.
+        let answer = tokio::time::timeout(Duration::from_secs(2), engine.run(|_| Ok(7)))
+            .await
+            .expect("the thread was given back");
+        assert_eq!(answer.expect("answer"), 7);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_the_limit_runs_at_once() {
+        let engine = Arc::new(Engine::new(2, Duration::from_secs(10)));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let jobs: Vec<_> = (0..6)
+            .map(|_| {
+                let (engine, running, most) =
+                    (Arc::clone(&engine), Arc::clone(&running), Arc::clone(&most));
+                tokio::spawn(async move {
+                    engine
+                        .run(move |_| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for j in jobs {
+            j.await.expect("join").expect("work");
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+}
