@@ -320,3 +320,30 @@ fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
     let _ = s.read(&mut buf);
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
 }
+
+#[test]
+fn sigterm_stops_the_server_within_its_deadline() {
+    let (_dir, mut server) = demo_server(&[], None);
+    // An open keep-alive connection does not hold the shutdown up.
+    let _idle = TcpStream::connect(&server.addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = server.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(sent.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(12),
+            "still running 12 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}

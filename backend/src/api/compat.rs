@@ -97,12 +97,19 @@ pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<Arc<HostProfil
         return Ok(Arc::new(s.profile));
     }
     let fleet = state.cache.fleet(&state.store).await?;
-    fleet
-        .profiles
-        .iter()
-        .find(|p| shared::class::class_id(p) == id)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("host or class '{id}'")))
+    let id = id.to_owned();
+    state
+        .engine
+        .run(move |cancel| {
+            for p in &fleet.profiles {
+                cancel.check()?;
+                if shared::class::class_id(p) == id {
+                    return Ok(Arc::clone(p));
+                }
+            }
+            Err(ApiError::not_found(format!("host or class '{id}'")))
+        })
+        .await
 }
 
 async fn verdict(

@@ -162,7 +162,7 @@ pub async fn list(
     State(state): State<AppState>,
     filter: Result<Query<HostFilter>, QueryRejection>,
     guest_q: Result<Query<GuestQuery>, QueryRejection>,
-) -> Result<Json<HostList>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let Query(f) = filter.map_err(|e| ApiError::from_query_rejection(&e))?;
     let Query(gq) = guest_q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let labels = f.label.as_deref().map(parse_labels).transpose()?;
@@ -200,34 +200,40 @@ pub async fn list(
         None => None,
     };
     let vendor = f.vendor.as_ref().map(|v| v.to_ascii_lowercase());
-    let hosts: Vec<HostSummary> = fleet
-        .profiles
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
-            labels.as_ref().is_none_or(|ls| {
-                ls.iter()
-                    .all(|(k, v)| p.labels.get(k).is_some_and(|x| x == v))
+    // Summaries carry each host's class id (the engine's key hash): engine work for a fleet.
+    state
+        .engine
+        .answer(move |_| {
+            let hosts: Vec<HostSummary> = fleet
+                .profiles
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    labels.as_ref().is_none_or(|ls| {
+                        ls.iter()
+                            .all(|(k, v)| p.labels.get(k).is_some_and(|x| x == v))
+                    })
+                })
+                .filter(|(_, p)| {
+                    vendor
+                        .as_ref()
+                        .is_none_or(|v| p.cpu.vendor.to_ascii_lowercase().contains(v.as_str()))
+                })
+                .filter(|(i, _)| model_ok.as_ref().is_none_or(|s| s.contains(i)))
+                .filter(|(_, p)| {
+                    pool_hosts
+                        .as_ref()
+                        .is_none_or(|s| s.contains(p.host_id.as_str()))
+                })
+                .map(|(i, p)| HostSummary::from_profile(p, fleet.n_versions[i]))
+                .filter(|s| f.class.as_ref().is_none_or(|c| &s.class_id == c))
+                .collect();
+            Ok(HostList {
+                n_hosts: hosts.len(),
+                hosts,
             })
         })
-        .filter(|(_, p)| {
-            vendor
-                .as_ref()
-                .is_none_or(|v| p.cpu.vendor.to_ascii_lowercase().contains(v.as_str()))
-        })
-        .filter(|(i, _)| model_ok.as_ref().is_none_or(|s| s.contains(i)))
-        .filter(|(_, p)| {
-            pool_hosts
-                .as_ref()
-                .is_none_or(|s| s.contains(p.host_id.as_str()))
-        })
-        .map(|(i, p)| HostSummary::from_profile(p, fleet.n_versions[i]))
-        .filter(|s| f.class.as_ref().is_none_or(|c| &s.class_id == c))
-        .collect();
-    Ok(Json(HostList {
-        n_hosts: hosts.len(),
-        hosts,
-    }))
+        .await
 }
 
 /// The newest profile of a host.
@@ -479,7 +485,7 @@ pub async fn upload(
 ) -> Result<Json<UploadReceipt>, ApiError> {
     let started = Instant::now();
     let result = match body {
-        Ok(LimitedBody(body)) => store_upload(&state, &body).await,
+        Ok(LimitedBody(body)) => store_upload(&state, body).await,
         Err(e) => Err(e),
     };
     let outcome = match &result {
@@ -491,10 +497,19 @@ pub async fn upload(
     result.map(Json)
 }
 
-async fn store_upload(state: &AppState, body: &[u8]) -> Result<UploadReceipt, ApiError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}")))?;
-    let profile = HostProfile::from_json(text).map_err(profile_error)?;
+async fn store_upload(
+    state: &AppState,
+    body: axum::body::Bytes,
+) -> Result<UploadReceipt, ApiError> {
+    // A profile of megabytes takes a while to parse: not on the async workers.
+    let profile = tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|e| {
+            ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}"))
+        })?;
+        HostProfile::from_json(text).map_err(profile_error)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("parsing a profile: {e}")))??;
     if profile.labels.len() > limits::HOST_LABELS {
         return Err(ApiError::too_many(
             "the profile's labels",
