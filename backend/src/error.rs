@@ -22,7 +22,7 @@ pub enum ApiError {
     #[error("{method} is not allowed on the web UI's pages: use GET")]
     MethodNotAllowed { method: String },
     #[error(
-        "request body is larger than {limit} bytes, the limit of this route: send less (one profile per upload)"
+        "request body is larger than {limit} bytes, the limit of this route: send a smaller one (one profile per upload)"
     )]
     PayloadTooLarge { limit: usize },
     #[error("the request body did not arrive within {seconds} s: send it whole, without pauses")]

@@ -347,3 +347,47 @@ fn sigterm_stops_the_server_within_its_deadline() {
     assert!(status.success(), "{status:?}");
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }
+
+/// CPU seconds the process has used (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}
+
+#[test]
+fn work_whose_client_went_away_stops() {
+    let (_dir, server) = demo_server(&[], None);
+    let from = host_ids(&server.url)[0].clone();
+    // Every host judged for 500 devices: seconds of engine work (refused in the end: the answer
+    // would be over 32 MiB).
+    let body = json!({ "from": from, "guest": domain_with_hostdevs(500) }).to_string();
+    let pid = server.child.id();
+    let before = cpu_seconds(pid);
+    let (status, code) = post(&server.url, "/api/v1/precheck", &body);
+    assert_eq!((status, code.as_str()), (422, "limit_exceeded"));
+    let whole = cpu_seconds(pid) - before;
+    assert!(whole > 0.3, "the work is too small to tell: {whole} s");
+
+    let before = cpu_seconds(pid);
+    let mut s = TcpStream::connect(&server.addr).expect("connect");
+    let head = format!(
+        "POST /api/v1/precheck HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(body.as_bytes()).expect("body");
+    std::thread::sleep(Duration::from_millis(100));
+    drop(s);
+    std::thread::sleep(Duration::from_secs(3));
+    let abandoned = cpu_seconds(pid) - before;
+    assert!(
+        abandoned < whole / 2.0,
+        "{abandoned} s of CPU after the client left, {whole} s for the whole work"
+    );
+}
