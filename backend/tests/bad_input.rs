@@ -61,6 +61,13 @@ async fn upload(f: &Fixture, body: Vec<u8>, token: Option<&str>) -> (StatusCode,
     )
 }
 
+/// Upload the good profile with `field` set to `value`, with the token.
+async fn upload_with(f: &Fixture, field: &str, value: Value) -> (StatusCode, String, String) {
+    let mut v: Value = serde_json::from_str(&f.good).expect("json");
+    v[field] = value;
+    upload(f, v.to_string().into_bytes(), Some(TOKEN)).await
+}
+
 async fn unchanged(f: &Fixture) {
     assert_eq!(f.state.store.n_hosts().await.expect("n"), 1);
     assert_eq!(f.state.store.n_versions().await.expect("n"), 1);
@@ -137,9 +144,7 @@ async fn a_missing_or_wrong_token_gets_401() {
 #[tokio::test]
 async fn an_sql_looking_host_id_is_refused_by_validation() {
     let f = fixture().await;
-    let mut v: Value = serde_json::from_str(&f.good).expect("json");
-    v["host_id"] = Value::from("x'; DROP TABLE hosts;--");
-    let (st, code, msg) = upload(&f, v.to_string().into_bytes(), Some(TOKEN)).await;
+    let (st, code, msg) = upload_with(&f, "host_id", Value::from("x'; DROP TABLE hosts;--")).await;
     assert_eq!(
         (st, code.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_profile")
@@ -189,9 +194,7 @@ async fn invalid_json_bodies_of_reads_name_the_field() {
 async fn all_dot_host_ids_are_refused() {
     let f = fixture().await;
     for id in [".", ".."] {
-        let mut v: Value = serde_json::from_str(&f.good).expect("json");
-        v["host_id"] = Value::from(id);
-        let (st, code, msg) = upload(&f, v.to_string().into_bytes(), Some(TOKEN)).await;
+        let (st, code, msg) = upload_with(&f, "host_id", Value::from(id)).await;
         assert_eq!(
             (st, code.as_str()),
             (StatusCode::BAD_REQUEST, "invalid_profile"),
@@ -205,12 +208,10 @@ async fn all_dot_host_ids_are_refused() {
 #[tokio::test]
 async fn more_labels_than_the_limit_get_422_naming_it() {
     let f = fixture().await;
-    let mut v: Value = serde_json::from_str(&f.good).expect("json");
     let labels: serde_json::Map<String, Value> = (0..100_000)
         .map(|i| (format!("k{i}"), Value::from("v")))
         .collect();
-    v["labels"] = Value::Object(labels);
-    let (st, code, msg) = upload(&f, v.to_string().into_bytes(), Some(TOKEN)).await;
+    let (st, code, msg) = upload_with(&f, "labels", Value::Object(labels)).await;
     assert_eq!(
         (st, code.as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded")
