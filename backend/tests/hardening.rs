@@ -331,7 +331,7 @@ fn uploads_are_refused_before_their_body_is_read() {
 }
 
 #[test]
-fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
+fn idle_connections_are_closed_after_the_header_timeout() {
     let _alone = alone();
     let (_dir, server) = demo_server(&["--header-timeout", "1"], None);
     let mut s = TcpStream::connect(&server.addr).expect("connect");
@@ -341,6 +341,20 @@ fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
     let mut buf = [0u8; 64];
     // Closed (0 bytes, or a reset), not left open until the read timeout.
     let _ = s.read(&mut buf);
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+
+    // A keep-alive connection idle after its answer is closed too.
+    let mut s = TcpStream::connect(&server.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("request");
+    let mut answer = [0u8; 512];
+    let n = s.read(&mut answer).expect("answer");
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    let t = Instant::now();
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the idle connection is closed, not answered");
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
 }
 
