@@ -85,6 +85,11 @@ impl Drop for CancelOnDrop {
 }
 
 impl Engine {
+    /// The pool of a server's limits.
+    pub fn for_limits(limits: &crate::limits::Limits) -> Arc<Self> {
+        Arc::new(Self::new(limits.engine_threads, limits.engine_deadline))
+    }
+
     pub fn new(threads: usize, deadline: Duration) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(threads.max(1))),

@@ -3,6 +3,7 @@
 //!
 //! Architecture Invariant: the backend holds no compatibility logic; every verdict, class and
 //! baseline comes from `shared`. It is the only crate that knows SQL (in `store`) and HTTP.
+//! Engine work never runs on async workers: it goes through `AppState::engine`.
 
 pub mod api;
 pub mod auth;
@@ -59,10 +60,7 @@ impl AppState {
             cache: Arc::default(),
             metrics: Arc::default(),
             reads_need_token: false,
-            engine: Arc::new(engine::Engine::new(
-                limits.engine_threads,
-                limits.engine_deadline,
-            )),
+            engine: engine::Engine::for_limits(&limits),
             limits,
         }
     }
@@ -71,10 +69,7 @@ impl AppState {
     #[must_use]
     pub fn with_limits(self, limits: limits::Limits) -> Self {
         Self {
-            engine: Arc::new(engine::Engine::new(
-                limits.engine_threads,
-                limits.engine_deadline,
-            )),
+            engine: engine::Engine::for_limits(&limits),
             limits,
             ..self
         }
