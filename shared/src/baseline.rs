@@ -383,16 +383,30 @@ pub fn baseline_of(
             )
         }
     };
-    // A `-cpu` line can only carry what QEMU names; what the accelerator provides comes with the
-    // `-cpu` model.
+    // A `-cpu` line can only carry what QEMU names, and the oldest QEMU of the hosts only its own
+    // flags (QEMU 7.2 fails on `fdp-excptn-only=on`: see `crate::flags`); what the accelerator
+    // provides comes with the `-cpu` model.
+    let flags = crate::flags::qemu_flags(opts.qemu);
     let features = target
         .intersection(&crate::catalog::qemu_known())
         .difference(&accel)
         .union(&base_features.intersection(&accel));
+    let unnamed = features.difference(&base_features).difference(&flags);
+    let features = features.difference(&unnamed);
+    if let (Some(q), false) = (opts.qemu, unnamed.is_empty()) {
+        notes.push(format!(
+            "QEMU {q} has no flag for {}: the exports leave them out, so guests do not get them",
+            unnamed.names().join(", ")
+        ));
+    }
     let added = features.difference(&base_features).difference(&accel);
     // Turn off even what QEMU would leave out where KVM lacks it (topoext...): on hosts whose KVM
-    // has it the guest would see it, and the guest view must be the same on every host.
-    let removed = base_features.difference(&features).difference(&accel);
+    // has it the guest would see it, and the guest view must be the same on every host. A
+    // feature the oldest QEMU has no flag for is in none of its models either.
+    let removed = base_features
+        .difference(&features)
+        .difference(&accel)
+        .intersection(&flags);
     let (libvirt_version, why) = match opts.libvirt_version {
         Some(v) => (v, "as asked"),
         None => hosts.oldest_libvirt(),

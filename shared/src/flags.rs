@@ -10,10 +10,67 @@
 //! takes CPUID.8000000AH:EDX, `arch-capabilities` the IA32_ARCH_CAPABILITIES bits, and so on.
 //! So `vmx=off` alone says what `vmx=off,vmx-ept=off,...` says, and only that is written.
 
+//!
+//! Flag names grow with QEMU releases (`fdp-excptn-only` is unknown to QEMU 7.2, and
+//! `-cpu Skylake-Server-v1,fdp-excptn-only=on` fails there): [`qemu_flags`] says which names a
+//! release has, from the host CPU properties libvirt probed of QEMU 6.2, 8.2, 9.2 and 10.0
+//! (`data/qemu-flags.tsv`). A release between two probes gets the older probe's names.
+
 use std::sync::OnceLock;
 
 use crate::catalog::{FeatureId, FeatureLocation, catalog, qemu_known};
 use crate::featureset::FeatureSet;
+use crate::models::QemuVersion;
+
+const QEMU_FLAGS_TSV: &str = include_str!("../data/qemu-flags.tsv");
+
+/// The catalog features each probed QEMU release has a flag for, oldest release first.
+fn probed_flags() -> &'static [(QemuVersion, FeatureSet)] {
+    static TABLE: OnceLock<Vec<(QemuVersion, FeatureSet)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let c = catalog();
+        let mut out: Vec<(QemuVersion, FeatureSet)> = QEMU_FLAGS_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .skip(1)
+            .filter_map(|l| {
+                let (v, names) = l.split_once('\t')?;
+                let names: std::collections::HashSet<&str> = names.split_whitespace().collect();
+                let mut set = FeatureSet::EMPTY;
+                for id in qemu_known().iter() {
+                    let f = c.get(id);
+                    let spelled = f.qemu_name.iter().chain(&f.aliases).chain([&f.name]);
+                    if spelled.into_iter().any(|n| names.contains(n.as_str())) {
+                        set.insert(id);
+                    }
+                }
+                Some((QemuVersion::parse(v)?, set))
+            })
+            .collect();
+        out.sort_by_key(|(v, _)| *v);
+        out
+    })
+}
+
+/// The features QEMU `version` has a flag for: every one the catalog names (QEMU 10.0.2's) for
+/// 10.0 and later or an unknown release, else those of the newest probed release at or below
+/// `version` (QEMU 6.2's for anything older).
+pub fn qemu_flags(version: Option<QemuVersion>) -> FeatureSet {
+    let all = qemu_known();
+    let Some(v) = version else {
+        return all;
+    };
+    let table = probed_flags();
+    if table.last().is_none_or(|(newest, _)| v >= *newest) {
+        return all;
+    }
+    table
+        .iter()
+        .rev()
+        .find(|(p, _)| *p <= v)
+        .or(table.first())
+        .map_or(all, |(_, set)| *set)
+}
 
 /// A feature that, when off, takes a group of others with it (QEMU target/i386/cpu.c,
 /// `feature_dependencies[]` entries whose `.to` mask is a whole feature word).
@@ -130,6 +187,23 @@ pub fn qemu_flag(id: FeatureId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn older_qemus_have_fewer_flags() {
+        let v72 = qemu_flags(QemuVersion::parse("7.2.22"));
+        let v100 = qemu_flags(QemuVersion::parse("10.0.2"));
+        let fdp = catalog()
+            .lookup("fdp-excptn-only")
+            .expect("fdp-excptn-only");
+        assert!(!v72.contains(fdp) && v100.contains(fdp));
+        assert!(v72.is_subset(&v100));
+        assert!(v72.len() > 250, "{}", v72.len());
+        for n in ["sse4.1", "lahf-lm", "pclmulqdq", "vmx-ept", "svm", "invtsc"] {
+            let id = catalog().lookup(n).expect(n);
+            assert!(v72.contains(id), "{n}");
+        }
+        assert_eq!(qemu_flags(None), qemu_known());
+    }
 
     #[test]
     fn vmx_off_takes_every_vmx_feature_with_it() {

@@ -3,8 +3,9 @@
 //! on one host and `-cpu host,taa-no=off` on the other).
 //!
 //! A mask is a `-cpu host` line, so it names only what QEMU accepts there (see [`crate::flags`]):
-//! features QEMU has a flag for, and, where the profile holds the host's QEMU `host` expansions,
-//! only features one of them gives a guest (what QEMU cannot name it never passes on). A flag QEMU
+//! features the host's oldest QEMU has a flag for and, where the profile holds the host's QEMU
+//! `host` expansions, that one of them gives a guest (what QEMU cannot name it never passes on).
+//! A flag QEMU
 //! turns off with another (`vmx-*` with `vmx`) is not repeated. invtsc is never masked: `-cpu
 //! host` leaves it out while `migratable=on`, its default (QEMU target/i386/cpu.c,
 //! `unmigratable_flags`). What masking cannot fix, a change of cpu vendor first, comes first.
@@ -45,7 +46,13 @@ pub struct HostMask {
 /// Features a `-cpu host` line on `host` can turn off: QEMU has a flag for them and, where the
 /// profile holds the host's QEMU `host` expansions, one of them gives the feature to a guest.
 fn maskable(host: &HostProfile) -> FeatureSet {
-    let mut set = crate::catalog::qemu_known();
+    // The flags of the oldest QEMU installed (all QEMU 10.0.2 names when none is recorded).
+    let oldest = host
+        .qemu
+        .iter()
+        .filter_map(|q| crate::models::QemuVersion::parse(&q.version))
+        .min();
+    let mut set = crate::flags::qemu_flags(oldest);
     let expansions: Vec<&FeatureSet> = host
         .qemu
         .iter()
