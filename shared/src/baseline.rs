@@ -480,7 +480,7 @@ fn libvirt_form(
     let checked = map.checked_against(version);
     let db = models();
     let direct = (model.kind == ModelKind::Qemu)
-        .then(|| model.libvirt_name.as_deref())
+        .then_some(model.libvirt_name.as_deref())
         .flatten()
         .filter(|n| map.model(n, version).is_some());
     let chosen: Option<&'static NamedModel> = match direct {

@@ -17,56 +17,36 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::catalog::{FeatureId, catalog};
 use crate::featureset::FeatureSet;
+use crate::models::QemuVersion;
 
 const CPU_MAP_TSV: &str = include_str!("../data/libvirt-cpu-map.tsv");
 
-/// A libvirt release, e.g. `9.0.0`. Serialises as that string.
+/// A libvirt release, e.g. `9.0.0`. Serialises as that string. Numbered as QEMU releases are,
+/// so it reads like a [`QemuVersion`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct LibvirtVersion {
-    pub major: u16,
-    pub minor: u16,
-    pub micro: u16,
-}
+pub struct LibvirtVersion(QemuVersion);
 
 impl LibvirtVersion {
     pub const fn new(major: u16, minor: u16, micro: u16) -> Self {
-        Self {
-            major,
-            minor,
-            micro,
-        }
+        Self(QemuVersion::new(major, minor, micro))
     }
 
     /// Parse `9.0.0`, `10.10`, or what `virsh -v` and `libvirtd --version` print
     /// (`libvirtd (libvirt) 9.0.0`). Returns `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
-        let token = s
-            .split_whitespace()
-            .map(|t| t.trim_start_matches('v'))
-            .find(|t| t.starts_with(|c: char| c.is_ascii_digit()))?;
-        let mut parts = token.split('.');
-        let num = |p: Option<&str>| -> Option<u16> {
-            p.map_or(Some(0), |p| {
-                let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
-                digits.parse().ok()
-            })
-        };
-        let major = num(Some(parts.next()?))?;
-        let minor = num(parts.next())?;
-        let micro = num(parts.next())?;
-        Some(Self::new(major, minor, micro))
+        QemuVersion::parse(s).map(Self)
     }
 }
 
 impl fmt::Display for LibvirtVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+        self.0.fmt(f)
     }
 }
 
 impl Serialize for LibvirtVersion {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_string().serialize(s)
+        self.0.serialize(s)
     }
 }
 
@@ -154,8 +134,7 @@ impl CpuMap {
         self.feature_names
             .iter()
             .map(|(v, _)| *v)
-            .filter(|v| *v <= version)
-            .next_back()
+            .rfind(|v| *v <= version)
             .unwrap_or(DEFAULT)
     }
 
