@@ -161,6 +161,17 @@ pub fn implied_off(off: &FeatureSet) -> FeatureSet {
         .difference(off)
 }
 
+/// The features of `kept` QEMU clears because a feature they depend on is not in `kept`
+/// (`x86_cpu_expand_features` applies `feature_dependencies[]` to every model, `host`
+/// included): IA32_ARCH_CAPABILITIES bits without `arch-capabilities`, `vmx-*` without `vmx`.
+pub fn cleared_by_dependencies(kept: &FeatureSet) -> FeatureSet {
+    dependents()
+        .iter()
+        .filter(|(parent, _)| !kept.contains(*parent))
+        .fold(FeatureSet::EMPTY, |acc, (_, deps)| acc.union(deps))
+        .intersection(kept)
+}
+
 /// `off` without what QEMU turns off anyway because a feature it depends on is off too: the
 /// flags to write. `vmx` with its `vmx-*` features becomes `vmx` alone.
 pub fn collapse_off(off: &FeatureSet) -> FeatureSet {

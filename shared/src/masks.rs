@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::baseline::{Baseline, BaselineError, BaselineOptions, baseline, common_features};
 use crate::catalog::catalog;
 use crate::featureset::FeatureSet;
-use crate::flags::{collapse_off, implied_off, qemu_flag};
+use crate::flags::{cleared_by_dependencies, collapse_off, implied_off, qemu_flag};
 use crate::libvirt::{LibvirtVersion, cpu_map};
 use crate::profile::HostProfile;
 use crate::verdict::{
@@ -29,8 +29,10 @@ pub struct HostMask {
     pub host: String,
     /// Features to turn off for guests started on this host: the flags of `qemu_cpu`.
     pub disable: FeatureSet,
-    /// Features QEMU turns off along with `disable` (the `vmx-*` features with `vmx`: QEMU
-    /// target/i386/cpu.c, `feature_dependencies[]` applied by `x86_cpu_expand_features`).
+    /// Features the guest does not get without a flag of their own: what QEMU turns off along
+    /// with `disable` (the `vmx-*` features with `vmx`: QEMU target/i386/cpu.c,
+    /// `feature_dependencies[]` applied by `x86_cpu_expand_features`), and what `-cpu host`
+    /// never passes on (no QEMU name, invtsc: `x86_cpu_get_migratable_flags`).
     #[serde(default, skip_serializing_if = "FeatureSet::is_empty")]
     pub implied: FeatureSet,
     /// The QEMU `-cpu` argument: `host,pcid=off,stibp=off`.
@@ -65,17 +67,28 @@ fn maskable(host: &HostProfile) -> FeatureSet {
                 .fold(FeatureSet::EMPTY, |acc, e| acc.union(e)),
         );
     }
-    if let Some(h) = catalog().lookup("hypervisor") {
-        set.remove(h);
-    }
     set.difference(&qemu_unmigratable())
 }
 
-fn host_mask(host: &HostProfile, off: FeatureSet) -> HostMask {
-    let off = off.intersection(&maskable(host));
-    let disable = collapse_off(&off);
+/// The mask of `host` that keeps `off` from its guests: the flags to write, and what the guest
+/// does not get without one. `-cpu host` passes on only what the host's QEMU names (and invtsc
+/// not while `migratable=on`: QEMU target/i386/cpu.c, `x86_cpu_get_migratable_flags`), and
+/// turns the `vmx-*` features off with `vmx`.
+fn host_mask(host: &HostProfile, mut off: FeatureSet) -> HostMask {
+    // The accelerator sets CPUID.01H:ECX[31] for every guest: nothing to mask.
+    if let Some(h) = catalog().lookup("hypervisor") {
+        off.remove(h);
+    }
+    let flags = maskable(host);
+    let disable = collapse_off(&off.intersection(&flags));
     let view = host.kvm.as_ref().map_or(off, |k| k.guest_features);
-    let implied = implied_off(&disable).intersection(&view.union(&off));
+    let unnamed = off.difference(&flags);
+    let implied = implied_off(&disable)
+        .intersection(&view.union(&off))
+        .union(&unnamed)
+        .union(&cleared_by_dependencies(
+            &view.difference(&disable).difference(&unnamed),
+        ));
     let mut qemu_cpu = "host".to_owned();
     for id in disable.iter() {
         qemu_cpu.push_str(&format!(",{}=off", qemu_flag(id)));
