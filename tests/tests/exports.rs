@@ -6,7 +6,8 @@
 //!   `qemuConnectCompareHypervisorCPU`, which resolves every model and feature name in its
 //!   `cpu_map` and fails on an unknown one);
 //! - the QEMU `-cpu` argument starts both QEMU releases the migration suite unpacks (Debian's 7.2
-//!   and bookworm-backports' 10.0, tests/qemu-setup.sh), stopped (`-S`), then quit over QMP.
+//!   and bookworm-backports' 10.0, tests/qemu-setup.sh), stopped (`-S`), then quit over QMP;
+//! - so does this host's mask (`fleetcompat masks`, `-cpu host,...=off`) against real processors.
 //!
 //! Nothing is skipped: without libvirt the test fails naming the Debian packages.
 
@@ -176,7 +177,7 @@ fn qemu_starts(release: &str, cpu: &str, dir: &Path) {
 }
 
 #[test]
-fn baseline_exports_are_accepted_by_debian_12_libvirt_and_start_both_qemus() {
+fn exports_and_masks_fit_debian_12_libvirt_and_both_qemus() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let libvirtd = Libvirtd::start(&tmp.path().join("libvirt"));
     let vout = libvirtd.virsh(&["version"]);
@@ -288,6 +289,47 @@ fn baseline_exports_are_accepted_by_debian_12_libvirt_and_start_both_qemus() {
         checked += 1;
     }
     assert_eq!(checked, selections.len());
+
+    // Masks name only flags QEMU accepts: this host's mask against real processors starts both
+    // QEMU releases under KVM (the profile records each release's `host` expansion).
+    let me_q = tmp.path().join("me-qemu.json");
+    let mut probe = Command::new(binary("fleetcompat-collector"));
+    probe
+        .args(["probe", "--out"])
+        .arg(&me_q)
+        .args(["--no-devices", "--quiet", "--host-id", "this-host"])
+        .args(["--no-qemu-discovery", "--cache-dir"])
+        .arg(tmp.path().join("qmp-cache"));
+    for release in ["7.2", "10.0"] {
+        probe.arg("--qemu").arg(qemu_release(release).binary());
+    }
+    let out = run(&mut probe);
+    assert!(out.status.success(), "probe: {}", text(&out.stderr));
+    for other in [
+        "x86_64-cpuid-Core-i7-2600.xml",
+        "x86_64-cpuid-Xeon-Gold-6148.xml",
+    ] {
+        let out = run(Command::new(binary("fleetcompat"))
+            .arg("masks")
+            .arg(&me_q)
+            .arg(demo(other))
+            .arg("--json"));
+        let m: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("masks json: {e}: {}", text(&out.stderr)));
+        let cpu = m["source"]["qemu_cpu"].as_str().expect("qemu_cpu");
+        assert!(!cpu.contains("vmx-"), "{cpu}");
+        for release in ["7.2", "10.0"] {
+            let r = qemu_release(release);
+            let args: Vec<String> = ["-S", "-nodefaults", "-machine", "accel=kvm", "-cpu", cpu]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            let mut vm = QemuVm::start(&r, &args, &qemu_dir, &format!("mask-{release}"))
+                .unwrap_or_else(|e| panic!("mask against {other}: -cpu {cpu}: {e}"));
+            assert_eq!(vm.status().as_deref(), Some("prelaunch"));
+            let _ = vm.qmp.execute("quit", serde_json::json!({}));
+        }
+    }
 
     // The control: the versioned name libvirt 11.3.0 uses is rejected by libvirt 9.0.0, so the
     // test above would see a wrong export.
