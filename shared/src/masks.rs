@@ -212,13 +212,26 @@ pub fn pair_masks(
     }
     // A vendor change first: no mask helps with it.
     unmaskable.sort_by_key(|r| r.layer != Layer::Vendor);
-    let named_alternative = baseline(&[src, dst], &BaselineOptions::default()).ok();
+    let named_alternative = baseline(&[src, dst], &alternative_options(&[src, dst])).ok();
     Ok(PairMasks {
         unmaskable,
         source,
         destination,
         named_alternative,
     })
+}
+
+/// Options of the named alternative: the oldest QEMU the hosts recorded decides the model and
+/// the flags its `-cpu` line may use.
+fn alternative_options(hosts: &[&HostProfile]) -> BaselineOptions {
+    BaselineOptions {
+        qemu: hosts
+            .iter()
+            .flat_map(|h| &h.qemu)
+            .filter_map(|q| crate::models::QemuVersion::parse(&q.version))
+            .min(),
+        ..BaselineOptions::default()
+    }
 }
 
 /// The blocker a pool over several cpu vendors carries whatever is masked: `-cpu host` shows
@@ -418,7 +431,7 @@ pub fn pool_masks(hosts: &[&HostProfile], _policy: &Policy) -> Result<PoolMasks,
             hosts_left_out: vec![hb.host.clone()],
         });
     }
-    let named_alternative = baseline(hosts, &BaselineOptions::default()).ok();
+    let named_alternative = baseline(hosts, &alternative_options(hosts)).ok();
     if let Some(b) = &named_alternative {
         let lost = views
             .iter()

@@ -318,6 +318,13 @@ fn exports_and_masks_fit_debian_12_libvirt_and_both_qemus() {
             .unwrap_or_else(|e| panic!("masks json: {e}: {}", text(&out.stderr)));
         let cpu = m["source"]["qemu_cpu"].as_str().expect("qemu_cpu");
         assert!(!cpu.contains("vmx-"), "{cpu}");
+        // The named alternative suits the oldest QEMU the profile recorded (7.2).
+        let named = m["named_alternative"]["exports"]["qemu"]
+            .as_str()
+            .expect("named alternative");
+        for release in ["7.2", "10.0"] {
+            qemu_starts(release, named, &qemu_dir);
+        }
         for release in ["7.2", "10.0"] {
             let r = qemu_release(release);
             let args: Vec<String> = ["-S", "-nodefaults", "-machine", "accel=kvm", "-cpu", cpu]
