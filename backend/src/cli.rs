@@ -168,7 +168,8 @@ pub struct MasksArgs {
     dst: PathBuf,
     /// More hosts: masks for the whole pool (blocking features, hosts holding it back, costs).
     more: Vec<PathBuf>,
-    /// The guest runs with a fixed TSC frequency (kHz): invtsc then need not be masked.
+    /// The guest runs with a fixed TSC frequency (kHz), for the TSC checks (invtsc is never
+    /// masked: -cpu host leaves it out while migratable=on, QEMU's default).
     #[arg(long, value_name = "KHZ")]
     tsc_khz: Option<u64>,
     /// The hosts' libvirt release (e.g. 9.0.0), for the libvirt forms of the masks and of the

@@ -327,7 +327,9 @@ pub struct PoolMasks {
     pub options: Vec<MaskOption>,
 }
 
-/// Masks for a pool: every host masks down to the common features.
+/// Masks for a pool: every host masks down to the common features. What masking cannot fix is
+/// said first: a change of cpu vendor. (The policy no longer changes the masks: invtsc is never
+/// masked; it stays in the signature for callers.)
 pub fn pool_masks(hosts: &[&HostProfile], _policy: &Policy) -> Result<PoolMasks, MaskError> {
     let common_all = common_features(hosts)?;
     let never = qemu_unmigratable();
