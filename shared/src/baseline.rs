@@ -478,6 +478,11 @@ fn libvirt_form(
 ) -> LibvirtForm {
     let map = cpu_map();
     let checked = map.checked_against(version);
+    if version < checked {
+        notes.push(format!(
+            "libvirt {version} is older than the oldest cpu_map fleetcompat holds: the libvirt, Nova and KubeVirt exports were checked against libvirt {checked}'s names, which an older libvirt may lack"
+        ));
+    }
     let db = models();
     let direct = (model.kind == ModelKind::Qemu)
         .then_some(model.libvirt_name.as_deref())
@@ -848,6 +853,59 @@ mod tests {
                 v.reasons
             );
         }
+    }
+
+    /// The libvirt, Nova and KubeVirt exports use names of the oldest libvirt: 9.0.0 without
+    /// versioned names or SapphireRapids, unless every host recorded a newer one or one is given.
+    #[test]
+    fn libvirt_exports_name_what_the_oldest_libvirt_knows() {
+        let map = cpu_map();
+        let v9 = crate::libvirt::DEFAULT;
+        let spr = profile_of_model("spr", "SapphireRapids-v3").expect("model");
+        let mut spr2 = profile_of_model("spr2", "SapphireRapids-v3").expect("model");
+        let opts = BaselineOptions::default();
+        let b = baseline(&[&spr, &spr2], &opts).expect("baseline");
+        assert_eq!(b.model, "SapphireRapids-v3");
+        assert_eq!(b.exports.libvirt_checked, "9.0.0");
+        let lv = &b.exports.libvirt_model;
+        assert!(map.model(lv, v9).is_some(), "{lv}");
+        assert!(b.exports.libvirt.contains(&format!(">{lv}</model>")));
+        assert_eq!(b.exports.nova.cpu_models, vec![lv.clone()]);
+        assert_eq!(b.exports.kubevirt["model"], lv.as_str());
+        for line in b.exports.libvirt.lines().filter(|l| l.contains("<feature")) {
+            let name = line
+                .split("name='")
+                .nth(1)
+                .and_then(|r| r.split('\'').next());
+            let name = name.expect("feature name");
+            assert!(
+                map.knows_feature(name, v9),
+                "{name} in {}",
+                b.exports.libvirt
+            );
+        }
+        // Every host on libvirt 11.3.0: the versioned QEMU name.
+        let mut spr1 = spr.clone();
+        spr1.libvirt_version = Some("11.3.0".into());
+        spr2.libvirt_version = Some("libvirtd (libvirt) 11.3.0".into());
+        let b = baseline(&[&spr1, &spr2], &opts).expect("baseline");
+        assert_eq!(b.exports.libvirt_checked, "11.3.0");
+        assert_eq!(b.exports.libvirt_model, "SapphireRapids-v3");
+        // One host without a recorded libvirt: Debian 12's is assumed.
+        let b = baseline(&[&spr1, &spr], &opts).expect("baseline");
+        assert_eq!(b.exports.libvirt_checked, "9.0.0");
+        // A version given wins.
+        let given = BaselineOptions {
+            libvirt_version: LibvirtVersion::parse("11.3.0"),
+            ..BaselineOptions::default()
+        };
+        let b = baseline(&[&spr, &spr], &given).expect("baseline");
+        assert_eq!(b.exports.libvirt_model, "SapphireRapids-v3");
+        // The same for a model libvirt 9.0.0 has: its unversioned name.
+        let wsm = profile_of_model("wsm", "Westmere-v1").expect("model");
+        let b = baseline(&[&wsm], &opts).expect("baseline");
+        assert_eq!(b.exports.libvirt_model, "Westmere");
+        assert!(b.exports.qemu.starts_with("Westmere-v1"));
     }
 
     #[test]
