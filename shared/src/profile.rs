@@ -199,6 +199,10 @@ pub struct HostProfile {
     pub qemu: Vec<QemuInstall>,
     #[serde(default, skip_serializing_if = "Devices::is_empty")]
     pub devices: Devices,
+    /// The host's libvirt release as `virsh -v` or `libvirtd --version` prints it (`9.0.0`);
+    /// absent when the host has no libvirt. Exports use only names the oldest libvirt knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libvirt_version: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
