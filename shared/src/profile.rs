@@ -229,6 +229,28 @@ pub struct QemuInstall {
     /// itself presents for `-cpu host`, catalog features only. Absent under tcg.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_model: Option<FeatureSet>,
+    /// Whether this QEMU starts a guest with `-cpu host` here at all: a stopped start (`-S`, its
+    /// default machine, no disk) under KVM. Absent under tcg and in profiles of older collectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu_start: Option<StartCheck>,
+    /// Stopped starts of named models asked for with `probe --check-cpu MODEL`, keyed by the
+    /// `-cpu` value tried (the model with `enforce`, e.g. `Skylake-Client-v1,enforce`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cpu_start_checks: BTreeMap<String, StartCheck>,
+}
+
+/// What one stopped start of a QEMU (`-S`, QMP `query-status` answering `prelaunch`) gave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StartCheck {
+    /// QEMU started and answered over QMP.
+    pub ok: bool,
+    /// Why it did not: QEMU's own error text (stderr), or what the collector saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// QEMU's warnings when it started anyway, e.g. `host doesn't support requested feature:
+    /// CPUID.01H:ECX.pni [bit 0]` for a named model whose features it filtered out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -435,6 +457,33 @@ pub fn validate_host_id(id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_checks_are_additive() {
+        // A QEMU entry written before the start checks existed still parses, without them.
+        let old = r#"{"path":"/usr/bin/qemu-system-x86_64","sha256":"","version":"7.2.22",
+            "accel":"kvm","machines":[],"cpu_models":[]}"#;
+        let q: QemuInstall = serde_json::from_str(old).expect("old entry");
+        assert_eq!(q.host_cpu_start, None);
+        assert!(q.cpu_start_checks.is_empty());
+        assert!(!serde_json::to_string(&q).expect("json").contains("start"));
+        let mut q = q;
+        q.host_cpu_start = Some(StartCheck {
+            ok: true,
+            ..StartCheck::default()
+        });
+        q.cpu_start_checks.insert(
+            "qemu64,enforce".into(),
+            StartCheck {
+                ok: false,
+                error: Some("qemu-system-x86_64: Host doesn't support requested features".into()),
+                warnings: vec![],
+            },
+        );
+        let json = serde_json::to_string(&q).expect("json");
+        assert!(json.contains(r#""host_cpu_start":{"ok":true}"#), "{json}");
+        assert_eq!(serde_json::from_str::<QemuInstall>(&json).expect("back"), q);
+    }
 
     fn minimal(host_id: &str, schema_version: u32) -> String {
         let p = HostProfile {
