@@ -241,18 +241,23 @@ fn machine_help(qemu: &Path) -> Vec<(String, Option<String>, bool, bool)> {
         .collect()
 }
 
-#[test]
-fn installed_qemu_agrees_with_its_own_help_and_really_runs_usable_models() {
-    let qemu = qemu_x86();
-    let cache = tempfile::tempdir().expect("tempdir");
-    let args = [
+/// Probe arguments for `qemu` alone, no devices, with its own QMP cache folder.
+fn only_this_qemu<'a>(qemu: &'a Path, cache: &'a Path) -> Vec<&'a str> {
+    vec![
         "--no-devices",
         "--no-qemu-discovery",
         "--qemu",
         qemu.to_str().expect("utf-8"),
         "--cache-dir",
-        cache.path().to_str().expect("utf-8"),
-    ];
+        cache.to_str().expect("utf-8"),
+    ]
+}
+
+#[test]
+fn installed_qemu_agrees_with_its_own_help_and_really_runs_usable_models() {
+    let qemu = qemu_x86();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let args = only_this_qemu(&qemu, cache.path());
     let p = probe(&args);
     let installs = p["qemu"].as_array().expect("qemu list");
     assert_eq!(installs.len(), 1, "gaps: {}", p["gaps"]);
@@ -428,14 +433,7 @@ fn real_start(qemu: &Path, accel: &str, cpu: &str) -> (bool, String) {
 fn start_checks_agree_with_real_starts() {
     let qemu = qemu_x86();
     let cache = tempfile::tempdir().expect("tempdir");
-    let mut args = vec![
-        "--no-devices",
-        "--no-qemu-discovery",
-        "--qemu",
-        qemu.to_str().expect("utf-8"),
-        "--cache-dir",
-        cache.path().to_str().expect("utf-8"),
-    ];
+    let mut args = only_this_qemu(&qemu, cache.path());
     let p = probe(&args);
     let q = &p["qemu"][0];
     if q["accel"] != "kvm" {
