@@ -30,6 +30,45 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The newest modification time of `path` and every file below it.
+fn newest_mtime(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
+}
+
+/// [`binary`], refused when a source it is built from (shared, backend, collector) changed after
+/// it was built: a stale binary would judge with an engine that is no longer the one tested.
+pub fn fresh_binary(name: &str) -> PathBuf {
+    let path = binary(name);
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let newest = [
+        "shared/src",
+        "shared/data",
+        "backend/src",
+        "collector/src",
+        "Cargo.lock",
+    ]
+    .iter()
+    .filter_map(|d| newest_mtime(&root.join(d)))
+    .max();
+    if let (Some(built), Some(newest)) = (built, newest) {
+        assert!(
+            newest <= built,
+            "{} is older than the sources it is built from: run `cargo build -p backend -p collector` first",
+            path.display()
+        );
+    }
+    path
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -301,7 +340,7 @@ pub fn collector_probe(
 ) -> (PathBuf, Duration) {
     let out = dir.join(format!("{host_id}.json"));
     let cache = dir.join(format!("{host_id}.cache"));
-    let mut cmd = Command::new(binary("fleetcompat-collector"));
+    let mut cmd = Command::new(fresh_binary("fleetcompat-collector"));
     cmd.args([
         "probe",
         "--quiet",
@@ -388,7 +427,7 @@ pub fn fleetcompat_compare(
     );
     std::fs::write(&g, src_args).expect("write the source definition");
     std::fs::write(&d, dst_args).expect("write the destination definition");
-    let o = Command::new(binary("fleetcompat"))
+    let o = Command::new(fresh_binary("fleetcompat"))
         .arg("compare")
         .arg(src)
         .arg(dst)

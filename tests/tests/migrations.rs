@@ -10,6 +10,9 @@
 //! give a blocker although QEMU reports success: those cases say so (`stricter`).
 //! Cases whose verdict waits for an engine fix say which (`engine_fix`): they still fail, and the
 //! failure says so first.
+//!
+//! The binaries are not built by this test: `cargo build -p backend -p collector` first (`cargo
+//! xtask test` does); a binary older than the engine's sources is refused.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
