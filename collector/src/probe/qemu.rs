@@ -312,7 +312,7 @@ fn start_check(bin: &Path, cpu: &str, timeout: Duration) -> StartCheck {
 }
 
 /// The `-cpu` value `--check-cpu MODEL` tries: the model with `enforce`.
-pub fn enforced(model: &str) -> String {
+fn enforced(model: &str) -> String {
     if model
         .split(',')
         .any(|p| p == "enforce" || p == "enforce=on")
@@ -470,4 +470,17 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enforced;
+
+    #[test]
+    fn check_cpu_models_are_tried_with_enforce_once() {
+        assert_eq!(enforced("Haswell-v1"), "Haswell-v1,enforce");
+        assert_eq!(enforced("Haswell-v1,-pcid"), "Haswell-v1,-pcid,enforce");
+        assert_eq!(enforced("qemu64,enforce"), "qemu64,enforce");
+        assert_eq!(enforced("qemu64,enforce=on"), "qemu64,enforce=on");
+    }
 }
