@@ -36,7 +36,7 @@ enum Qemu {
 }
 
 /// A reason the verdict must hold.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Want {
     Nothing,
     /// A reason with exactly this rule, any severity.
@@ -44,13 +44,14 @@ enum Want {
     /// A blocker whose rule contains one of these words (the rule's name is the engine's to
     /// choose; what it must be about is not).
     BlockerNaming(&'static [&'static str]),
-    /// The guest loses exactly these features: the features named by `cpu.feature-missing`
-    /// blockers are this set, no more, no fewer.
-    Loses(&'static [&'static str]),
+    /// The guest loses exactly these features: the CPU rules for missing features
+    /// (`cpu.*-missing`) name each of them (the severity is the engine's: a microcode-class bit
+    /// may be a warning), block on at least one, and block on no other.
+    Loses(BTreeSet<String>),
 }
 
 struct Case {
-    name: &'static str,
+    name: String,
     src: &'static str,
     dst: &'static str,
     src_args: String,
@@ -66,9 +67,14 @@ struct Case {
     engine_fix: Option<&'static str>,
 }
 
-fn case(name: &'static str, src: &'static str, dst: &'static str, args: (String, String)) -> Case {
+fn case(
+    name: impl Into<String>,
+    src: &'static str,
+    dst: &'static str,
+    args: (String, String),
+) -> Case {
     Case {
-        name,
+        name: name.into(),
         src,
         dst,
         src_args: args.0,
@@ -135,6 +141,21 @@ impl Probed {
     fn json(&self, n: &str) -> &Value {
         if n == "7.2" { &self.j72 } else { &self.j100 }
     }
+    /// QEMU's own `host` expansion in the profile (`host_model`).
+    fn host_model(&self, n: &str) -> BTreeSet<String> {
+        names(&self.json(n)["qemu"][0]["host_model"])
+    }
+    /// The features of a named model this QEMU reported unavailable here (it filters them out,
+    /// or refuses to start with `enforce`).
+    fn unavailable(&self, n: &str, model: &str) -> BTreeSet<String> {
+        self.json(n)["qemu"][0]["cpu_models"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["name"] == model)
+            .map(|m| names(&m["unavailable_features"]))
+            .unwrap_or_default()
+    }
     /// What the collector recorded about starting `-cpu CPU` with the profile's only QEMU:
     /// `host_cpu_start` for `host`, `cpu_start_checks` for the `--check-cpu` models.
     fn recorded_start(&self, n: &str, cpu: &str) -> Option<&Value> {
@@ -196,6 +217,22 @@ fn probed() -> &'static Probed {
     })
 }
 
+/// A JSON array of names as a set.
+fn names(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_owned).collect()
 }
@@ -226,7 +263,7 @@ fn verdict_text(v: &CliVerdict) -> String {
 }
 
 /// Whether the verdict holds what the case wants.
-fn holds(v: &CliVerdict, want: Want) -> bool {
+fn holds(v: &CliVerdict, want: &Want) -> bool {
     match want {
         Want::Nothing => true,
         Want::Rule(rule) => v.reasons().iter().any(|(r, _)| r == rule),
@@ -235,14 +272,22 @@ fn holds(v: &CliVerdict, want: Want) -> bool {
             .iter()
             .any(|r| words.iter().any(|w| r.contains(w))),
         Want::Loses(features) => {
-            let lost: BTreeSet<&str> = v.json["reasons"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["severity"] == "blocker" && r["rule"] == "cpu.feature-missing")
-                .filter_map(|r| r["evidence"]["feature"].as_str())
-                .collect();
-            lost == features.iter().copied().collect()
+            let named = |severity: Option<&str>| -> BTreeSet<String> {
+                v.json["reasons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| severity.is_none_or(|s| r["severity"] == s))
+                    .filter(|r| {
+                        r["rule"]
+                            .as_str()
+                            .is_some_and(|n| n.starts_with("cpu.") && n.ends_with("-missing"))
+                    })
+                    .filter_map(|r| r["evidence"]["feature"].as_str().map(str::to_owned))
+                    .collect()
+            };
+            let blocked = named(Some("blocker"));
+            named(None).is_superset(features) && !blocked.is_empty() && blocked.is_subset(features)
         }
     }
 }
@@ -324,6 +369,83 @@ fn real_migrations_agree_with_the_verdicts() {
     // The base guest on the source, with one edit on the destination.
     let edited = |from: &str, to: &str| (base("pc-q35-7.2"), base("pc-q35-7.2").replace(from, to));
     let cpuid_not_compared = "QEMU neither migrates nor compares CPUID";
+    // A guest with the same `-cpu` on both sides, whose expectations come from what each QEMU
+    // itself reported in the collector's profiles: whether the source starts it, and what its
+    // CPUID loses when the destination's QEMU computes it afresh (CPUID is not migrated).
+    let cpu_case = |src: &'static str, dst: &'static str, cpu_value: &str| -> Case {
+        let mut parts = cpu_value.split(',');
+        let model = parts.next().unwrap_or("");
+        let enforce = parts.any(|p| p == "enforce");
+        let (seen_src, seen_dst, filtered_src) = if model == "host" {
+            let starts = p
+                .recorded_start(src, "host")
+                .and_then(|c| c["ok"].as_bool())
+                .unwrap_or(true);
+            (
+                starts.then(|| p.host_model(src)),
+                p.host_model(dst),
+                BTreeSet::new(),
+            )
+        } else {
+            // The features of the model each QEMU leaves out, as "model minus them".
+            let (us, ud) = (p.unavailable(src, model), p.unavailable(dst, model));
+            let starts = !(enforce && !us.is_empty());
+            (
+                starts.then(|| ud.difference(&us).cloned().collect::<BTreeSet<_>>()),
+                BTreeSet::new(),
+                us,
+            )
+        };
+        let lost: BTreeSet<String> = match (&seen_src, model == "host") {
+            (Some(s), true) => s.difference(&seen_dst).cloned().collect(),
+            (Some(lost), false) => lost.clone(),
+            (None, _) => BTreeSet::new(),
+        };
+        let gained: BTreeSet<String> = match (&seen_src, model == "host") {
+            (Some(s), true) => seen_dst.difference(s).cloned().collect(),
+            (Some(_), false) => p
+                .unavailable(src, model)
+                .difference(&p.unavailable(dst, model))
+                .cloned()
+                .collect(),
+            (None, _) => BTreeSet::new(),
+        };
+        let name = format!(
+            "-cpu {cpu_value}, {src} -> {dst}: {}",
+            match (&seen_src, lost.is_empty(), gained.is_empty()) {
+                (None, ..) => "the source does not start".to_owned(),
+                (Some(_), false, _) => format!("the guest loses {}", join(&lost)),
+                (Some(_), true, false) => format!("the guest gains {}", join(&gained)),
+                (Some(_), true, true) if filtered_src.is_empty() => {
+                    "the same CPU on both sides".to_owned()
+                }
+                (Some(_), true, true) => format!(
+                    "QEMU filters the same {} of the model's features on both sides",
+                    filtered_src.len()
+                ),
+            }
+        );
+        let c = case(name, src, dst, cpu(cpu_value));
+        match (&seen_src, lost.is_empty()) {
+            (None, _) if model == "host" => c
+                .source_cannot_start(Want::BlockerNaming(&["start"]))
+                .engine_fix("the collector's host_cpu_start as a source-start blocker"),
+            (None, _) => c
+                .source_cannot_start(Want::BlockerNaming(&["enforce", "start"]))
+                .engine_fix("enforce as a source-start blocker"),
+            (Some(_), false) => c
+                .stricter(Want::Loses(lost), cpuid_not_compared)
+                .engine_fix(if model == "host" {
+                    "host-passthrough guest view = each host's own QEMU `host` expansion, recomputed by the destination's QEMU"
+                } else {
+                    "named-model guest view = model minus each host QEMU's unavailable-features, recomputed by the destination's QEMU"
+                }),
+            (Some(_), true) if model != "host" && (!filtered_src.is_empty() || src != dst) => c.engine_fix(
+                "named-model guest view = model minus the host QEMU's unavailable-features",
+            ),
+            (Some(_), true) => c,
+        }
+    };
     let cases = vec![
         case(
             "seed-002: 7.2 -> 10.0 with pc-q35-7.2 (older to newer)",
@@ -509,82 +631,27 @@ fn real_migrations_agree_with_the_verdicts() {
         )
         .refused(Want::Rule("cpu.invtsc-without-tsc-frequency")),
         // Plain `-cpu host`: whether the source starts is what the collector's stopped start
-        // recorded (`host_cpu_start`); the suite checks the two agree below.
-        case("plain -cpu host, same host (10.0)", "10.0", "10.0", cpu("host")),
-        case("plain -cpu host, same host (7.2)", "7.2", "7.2", cpu("host")),
-        // Measured here: QEMU 10.0's `host` (and its named models) include erms and fsrm, which
-        // this nested KVM_GET_SUPPORTED_CPUID leaves out and QEMU 7.2 does not add.
-        case(
-            "plain -cpu host, 7.2 -> 10.0 (10.0 adds erms and fsrm: the guest gains them)",
-            "7.2",
-            "10.0",
-            cpu("host"),
-        ),
-        case(
-            "plain -cpu host, 10.0 -> 7.2 (7.2 lacks erms and fsrm: the guest loses them)",
-            "10.0",
-            "7.2",
-            cpu("host"),
-        )
-        .stricter(
-            Want::Loses(&["erms", "fsrm"]),
-            "QEMU neither migrates nor compares CPUID: the guest loses erms and fsrm",
-        )
-        .engine_fix("host-passthrough guest view = each host's own QEMU `host` expansion (host_model), recomputed by the destination's QEMU"),
+        // recorded (`host_cpu_start`; the suite checks below that the two agree). Across releases
+        // each QEMU computes the guest's CPUID from its own `host` expansion (here QEMU 10.0's
+        // has erms and fsrm, which this nested KVM_GET_SUPPORTED_CPUID leaves out and QEMU 7.2
+        // does not add).
+        cpu_case("10.0", "10.0", "host"),
+        cpu_case("7.2", "7.2", "host"),
+        cpu_case("7.2", "10.0", "host"),
+        cpu_case("10.0", "7.2", "host"),
         // Named models this host's KVM cannot fully give. Without `enforce` QEMU filters the
         // missing features out with a warning and starts (QEMU target/i386/cpu.c
         // x86_cpu_filter_features, "host doesn't support requested feature"): the guest sees the
-        // model minus them, the same on identical hosts.
-        case(
-            "qemu64 without enforce (KVM lacks pni: filtered), same host",
-            "10.0",
-            "10.0",
-            cpu("qemu64"),
-        )
-        .engine_fix("named-model guest view = model minus the host QEMU's unavailable-features"),
-        case(
-            "Haswell-v1 without enforce (KVM lacks 23 of its features: filtered), same host",
-            "10.0",
-            "10.0",
-            cpu("Haswell-v1"),
-        )
-        .engine_fix("named-model guest view = model minus the host QEMU's unavailable-features"),
-        case(
-            "Haswell-v1 without enforce, 7.2 -> 10.0 (7.2 also filters erms, 10.0 does not: the guest gains erms)",
-            "7.2",
-            "10.0",
-            cpu("Haswell-v1"),
-        )
-        .engine_fix("named-model guest view per QEMU; the destination recomputes CPUID from the same -cpu: a gain is a warning"),
-        case(
-            "Haswell-v1 without enforce, 10.0 -> 7.2 (7.2 filters erms: the guest loses it)",
-            "10.0",
-            "7.2",
-            cpu("Haswell-v1"),
-        )
-        .stricter(
-            Want::Loses(&["erms"]),
-            "QEMU neither migrates nor compares CPUID: the guest loses erms under its feet",
-        )
-        .engine_fix("the destination recomputes CPUID from the same -cpu with its own QEMU's unavailable-features"),
+        // model minus them, each QEMU computing its own (`unavailable-features` of
+        // query-cpu-definitions, recorded per QEMU by the collector).
+        cpu_case("10.0", "10.0", "qemu64"),
+        cpu_case("10.0", "10.0", "Haswell-v1"),
+        cpu_case("7.2", "10.0", "Haswell-v1"),
+        cpu_case("10.0", "7.2", "Haswell-v1"),
         // With `enforce` QEMU refuses to start the source ("Host doesn't support requested
         // features": QEMU target/i386/cpu.c x86_cpu_realizefn after x86_cpu_filter_features).
-        case(
-            "Haswell-v1,enforce: the source refuses to start (10.0)",
-            "10.0",
-            "10.0",
-            cpu("Haswell-v1,enforce"),
-        )
-        .source_cannot_start(Want::BlockerNaming(&["enforce", "start"]))
-        .engine_fix("enforce as a source-start blocker"),
-        case(
-            "qemu64,enforce: the source refuses to start (7.2 -> 10.0)",
-            "7.2",
-            "10.0",
-            cpu("qemu64,enforce"),
-        )
-        .source_cannot_start(Want::BlockerNaming(&["enforce", "start"]))
-        .engine_fix("enforce as a source-start blocker"),
+        cpu_case("10.0", "10.0", "Haswell-v1,enforce"),
+        cpu_case("7.2", "10.0", "qemu64,enforce"),
         case(
             "pentium3,enforce (KVM gives all of it), same host",
             "10.0",
@@ -684,7 +751,7 @@ fn real_migrations_agree_with_the_verdicts() {
                 reasons_text(v)
             ));
         }
-        if !holds(v, c.want) {
+        if !holds(v, &c.want) {
             problems.push(format!(
                 "the verdict lacks {:?}: {}",
                 c.want,
@@ -878,7 +945,7 @@ fn cpr_transfer_agrees_with_the_verdicts() {
                 reasons_text(&v)
             ));
         }
-        if !rule.is_empty() && !holds(&v, Want::Rule(rule)) {
+        if !rule.is_empty() && !holds(&v, &Want::Rule(rule)) {
             failures.push(format!(
                 "{name}: the verdict lacks {rule}: {}",
                 reasons_text(&v)
