@@ -226,6 +226,10 @@ fn names(v: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+fn minus(a: &BTreeSet<String>, b: &BTreeSet<String>) -> BTreeSet<String> {
+    a.difference(b).cloned().collect()
+}
+
 fn join(set: &BTreeSet<String>) -> String {
     set.iter()
         .map(String::as_str)
@@ -376,74 +380,61 @@ fn real_migrations_agree_with_the_verdicts() {
         let mut parts = cpu_value.split(',');
         let model = parts.next().unwrap_or("");
         let enforce = parts.any(|p| p == "enforce");
-        let (seen_src, seen_dst, filtered_src) = if model == "host" {
+        // Whether the source starts; what the guest loses and gains at the destination; what
+        // the source's QEMU filters out of a named model.
+        let (starts, lost, gained, filtered) = if model == "host" {
             let starts = p
                 .recorded_start(src, "host")
                 .and_then(|c| c["ok"].as_bool())
                 .unwrap_or(true);
-            (
-                starts.then(|| p.host_model(src)),
-                p.host_model(dst),
-                BTreeSet::new(),
-            )
+            let (hs, hd) = (p.host_model(src), p.host_model(dst));
+            (starts, minus(&hs, &hd), minus(&hd, &hs), BTreeSet::new())
         } else {
-            // The features of the model each QEMU leaves out, as "model minus them".
+            // The guest sees the model minus what its QEMU reports unavailable.
             let (us, ud) = (p.unavailable(src, model), p.unavailable(dst, model));
-            let starts = !enforce || us.is_empty();
             (
-                starts.then(|| ud.difference(&us).cloned().collect::<BTreeSet<_>>()),
-                BTreeSet::new(),
+                !enforce || us.is_empty(),
+                minus(&ud, &us),
+                minus(&us, &ud),
                 us,
             )
         };
-        let lost: BTreeSet<String> = match (&seen_src, model == "host") {
-            (Some(s), true) => s.difference(&seen_dst).cloned().collect(),
-            (Some(lost), false) => lost.clone(),
-            (None, _) => BTreeSet::new(),
-        };
-        let gained: BTreeSet<String> = match (&seen_src, model == "host") {
-            (Some(s), true) => seen_dst.difference(s).cloned().collect(),
-            (Some(_), false) => p
-                .unavailable(src, model)
-                .difference(&p.unavailable(dst, model))
-                .cloned()
-                .collect(),
-            (None, _) => BTreeSet::new(),
-        };
         let name = format!(
             "-cpu {cpu_value}, {src} -> {dst}: {}",
-            match (&seen_src, lost.is_empty(), gained.is_empty()) {
-                (None, ..) => "the source does not start".to_owned(),
-                (Some(_), false, _) => format!("the guest loses {}", join(&lost)),
-                (Some(_), true, false) => format!("the guest gains {}", join(&gained)),
-                (Some(_), true, true) if filtered_src.is_empty() => {
-                    "the same CPU on both sides".to_owned()
-                }
-                (Some(_), true, true) => format!(
+            if !starts {
+                "the source does not start".to_owned()
+            } else if !lost.is_empty() {
+                format!("the guest loses {}", join(&lost))
+            } else if !gained.is_empty() {
+                format!("the guest gains {}", join(&gained))
+            } else if filtered.is_empty() {
+                "the same CPU on both sides".to_owned()
+            } else {
+                format!(
                     "QEMU filters the same {} of the model's features on both sides",
-                    filtered_src.len()
-                ),
+                    filtered.len()
+                )
             }
         );
         let c = case(name, src, dst, cpu(cpu_value));
-        match (&seen_src, lost.is_empty()) {
-            (None, _) if model == "host" => c
+        match (starts, lost.is_empty()) {
+            (false, _) if model == "host" => c
                 .source_cannot_start(Want::BlockerNaming(&["start"]))
                 .engine_fix("the collector's host_cpu_start as a source-start blocker"),
-            (None, _) => c
+            (false, _) => c
                 .source_cannot_start(Want::BlockerNaming(&["enforce", "start"]))
                 .engine_fix("enforce as a source-start blocker"),
-            (Some(_), false) => c
+            (true, false) => c
                 .stricter(Want::Loses(lost), cpuid_not_compared)
                 .engine_fix(if model == "host" {
                     "host-passthrough guest view = each host's own QEMU `host` expansion, recomputed by the destination's QEMU"
                 } else {
                     "named-model guest view = model minus each host QEMU's unavailable-features, recomputed by the destination's QEMU"
                 }),
-            (Some(_), true) if model != "host" && (!filtered_src.is_empty() || src != dst) => c.engine_fix(
+            (true, true) if model != "host" && (!filtered.is_empty() || src != dst) => c.engine_fix(
                 "named-model guest view = model minus the host QEMU's unavailable-features",
             ),
-            (Some(_), true) => c,
+            (true, true) => c,
         }
     };
     let cases = vec![
