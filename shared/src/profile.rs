@@ -229,8 +229,9 @@ pub struct QemuInstall {
     /// itself presents for `-cpu host`, catalog features only. Absent under tcg.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_model: Option<FeatureSet>,
-    /// Whether this QEMU starts a guest with `-cpu host` here at all: a stopped start (`-S`, its
-    /// default machine, no disk) under KVM. Absent under tcg and in profiles of older collectors.
+    /// Whether this QEMU could start `-cpu host` here (a stopped start, `-S`, its default machine,
+    /// no disk, by the collector under KVM): a guest it cannot start cannot be running on this
+    /// host. Absent under tcg and in profiles of older collectors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_cpu_start: Option<StartCheck>,
     /// Stopped starts of named models asked for with `probe --check-cpu MODEL`, keyed by the
@@ -239,18 +240,14 @@ pub struct QemuInstall {
     pub cpu_start_checks: BTreeMap<String, StartCheck>,
 }
 
-/// What one stopped start of a QEMU (`-S`, QMP `query-status` answering `prelaunch`) gave.
+/// The outcome of a stopped start (`-S`, no disk) of a QEMU with one `-cpu`: QMP `query-status`
+/// answering `prelaunch`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct StartCheck {
-    /// QEMU started and answered over QMP.
     pub ok: bool,
-    /// Why it did not: QEMU's own error text (stderr), or what the collector saw.
+    /// QEMU's error text (its stderr) when it did not start, or what the collector saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// QEMU's warnings when it started anyway, e.g. `host doesn't support requested feature:
-    /// CPUID.01H:ECX.pni [bit 0]` for a named model whose features it filtered out.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -477,7 +474,6 @@ mod tests {
             StartCheck {
                 ok: false,
                 error: Some("qemu-system-x86_64: Host doesn't support requested features".into()),
-                warnings: vec![],
             },
         );
         let json = serde_json::to_string(&q).expect("json");

@@ -129,12 +129,6 @@ impl Drop for Reaper {
     }
 }
 
-/// What a QMP session gave: the `return` value of each command, and what QEMU wrote on stderr.
-struct QmpRun {
-    replies: Vec<Value>,
-    stderr: String,
-}
-
 /// A session that failed: what went wrong, and QEMU's stderr (its own error text) apart.
 struct QmpError {
     what: String,
@@ -161,14 +155,15 @@ impl QmpError {
 const NO_MACHINE: [&str; 2] = ["-machine", "none"];
 
 /// One QMP session of `bin` started with `args` (plus `-nodefaults -display none -accel ACCEL
-/// -qmp stdio`): `commands` in order, their `return` values, then `quit`.
+/// -qmp stdio`): `commands` in order, their `return` values, then `quit`; on failure QEMU's
+/// stderr too.
 fn qmp_session(
     bin: &Path,
     args: &[&str],
     accel: &str,
     commands: &[&str],
     timeout: Duration,
-) -> Result<QmpRun, QmpError> {
+) -> Result<Vec<Value>, QmpError> {
     let fail = |what: String| QmpError {
         what,
         stderr: String::new(),
@@ -246,19 +241,19 @@ fn qmp_session(
                 out.push(v.get("return").cloned().unwrap_or(Value::Null));
             }
         }
-        // QEMU answers `quit` before it exits; its stderr is complete once it has gone.
         let _ = writeln!(stdin, "{{\"execute\":\"quit\"}}");
-        let _ = next("quit");
         Ok(out)
     })();
     drop(stdin);
-    drop(child); // kill (a no-op once it quit), so stderr ends
-    let stderr = erx
-        .recv_timeout(Duration::from_millis(500))
-        .unwrap_or_default();
     match result {
-        Ok(replies) => Ok(QmpRun { replies, stderr }),
-        Err(what) => Err(QmpError { what, stderr }),
+        Ok(replies) => Ok(replies),
+        Err(what) => {
+            drop(child); // kill, so stderr ends
+            let stderr = erx
+                .recv_timeout(Duration::from_millis(500))
+                .unwrap_or_default();
+            Err(QmpError { what, stderr })
+        }
     }
 }
 
@@ -270,17 +265,9 @@ fn qmp_session(
 /// at reset) ends the process before the greeting.
 fn start_check(bin: &Path, cpu: &str, timeout: Duration) -> StartCheck {
     let run = qmp_session(bin, &["-S", "-cpu", cpu], "kvm", &["query-status"], timeout);
-    let lines = |s: &str| -> Vec<String> {
-        s.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
     match run {
-        Ok(r) => {
-            let status = r
-                .replies
+        Ok(replies) => {
+            let status = replies
                 .first()
                 .and_then(|v| v.get("status"))
                 .and_then(Value::as_str)
@@ -292,12 +279,16 @@ fn start_check(bin: &Path, cpu: &str, timeout: Duration) -> StartCheck {
                 error: (!ok).then(|| {
                     format!("query-status answered '{status}' where a stopped start is 'prelaunch'")
                 }),
-                warnings: lines(&r.stderr),
             }
         }
         Err(e) => {
-            // QEMU's own words first: its last lines say why it stopped.
-            let said = lines(&e.stderr);
+            // QEMU's own words: its last line says why it stopped, the ones before what it lacks.
+            let said: Vec<&str> = e
+                .stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
             StartCheck {
                 ok: false,
                 error: Some(if said.is_empty() {
@@ -305,7 +296,6 @@ fn start_check(bin: &Path, cpu: &str, timeout: Duration) -> StartCheck {
                 } else {
                     said.join(" / ")
                 }),
-                warnings: Vec::new(),
             }
         }
     }
@@ -334,21 +324,17 @@ fn ask(bin: &Path, kvm: bool, timeout: Duration) -> Result<(QemuInstall, Option<
         match qmp_session(bin, &NO_MACHINE, "kvm", &with_host, timeout)
             .or_else(|_| qmp_session(bin, &NO_MACHINE, "kvm", &cmds, timeout))
         {
-            Ok(r) => ("kvm", r.replies, None),
+            Ok(r) => ("kvm", r, None),
             Err(e) => (
                 "tcg",
-                qmp_session(bin, &NO_MACHINE, "tcg", &cmds, timeout)
-                    .map_err(|e| e.message())?
-                    .replies,
+                qmp_session(bin, &NO_MACHINE, "tcg", &cmds, timeout).map_err(|e| e.message())?,
                 Some(e.message()),
             ),
         }
     } else {
         (
             "tcg",
-            qmp_session(bin, &NO_MACHINE, "tcg", &cmds, timeout)
-                .map_err(|e| e.message())?
-                .replies,
+            qmp_session(bin, &NO_MACHINE, "tcg", &cmds, timeout).map_err(|e| e.message())?,
             None,
         )
     };

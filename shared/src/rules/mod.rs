@@ -1,36 +1,97 @@
-//! The layers beyond the CPU, one module each, called from [`crate::verdict::compare_with`]:
-//! kernel/KVM MSRs ([`kernel`], seed 001), QEMU version, machine type and errata ([`machine`],
-//! seed 002), devices and VFIO ([`devices`], seed 003), arm64 ID registers and equivalence
-//! groups ([`arm64`], seed 000), confidential guests ([`confidential`]) and cpr-transfer
-//! ([`cpr`], seed 004). Every rule pushes [`Reason`]s with its layer, severity, rule id and
-//! evidence; the doc comment of each function names the source of the rule.
+//! The rules, one module per layer: the CPU ([`cpu`]: arch, vendor, the guest view on each
+//! side, non-migratable features, named models) and TSC ([`tsc`]), run first by
+//! [`crate::verdict::compare_with`]; then [`apply`] runs kernel/KVM MSRs ([`kernel`]), QEMU
+//! version, machine type and errata ([`machine`]), devices and VFIO ([`devices`]), arm64 ID
+//! registers and equivalence groups ([`arm64`]), confidential guests ([`confidential`]) and
+//! cpr-transfer ([`cpr`]). Every rule pushes [`Reason`]s with its layer, severity, rule id and
+//! evidence; the doc comment of each function names the upstream source of the rule.
 
 pub mod arm64;
 pub mod confidential;
 pub mod cpr;
+pub mod cpu;
 pub mod devices;
 pub mod kernel;
 pub mod machine;
+pub mod tsc;
 
+use crate::featureset::FeatureSet;
 use crate::models::QemuVersion;
+use crate::policy::{GuestConfig, Policy};
 use crate::profile::{HostProfile, QemuInstall};
-use crate::verdict::{Evidence, GuestConfig, Layer, Policy, Reason, Severity};
+use crate::reason::{Evidence, Layer, Reason, Severity};
 
-/// Run every layer's rules.
+/// Run every layer's rules beyond the CPU ([`cpu`] and [`tsc`] run first, from
+/// [`crate::verdict::compare_with`]); `seen` is what the guest sees on the source, when known.
 pub fn apply(
     src: &HostProfile,
     dst: &HostProfile,
     guest: &GuestConfig,
     policy: &Policy,
+    seen: Option<&FeatureSet>,
     reasons: &mut Vec<Reason>,
 ) {
-    kernel::msr_rule(src, dst, reasons);
+    kernel::msr_rule(src, dst, seen, reasons);
     kernel::kernel_direction(src, dst, reasons);
     machine::machine_rules(src, dst, guest, policy, reasons);
     devices::device_rules(src, dst, guest, policy, reasons);
     arm64::arm64_rule(src, dst, guest, policy, reasons);
     confidential::confidential_rule(dst, guest, policy, reasons);
     cpr::cpr_rule(src, dst, guest, policy, reasons);
+}
+
+/// Whether the layers of [`apply`] give a blocker that the graphs' fast path
+/// ([`crate::verdict::HostFacts`]) does not check: machine types and errata, devices, arm64,
+/// confidential guests, cpr-transfer (the KVM MSR rule blocks only through features the guest
+/// sees, which the fast path checks itself). `policy` must already be the effective one.
+pub fn layers_block(
+    src: &HostProfile,
+    dst: &HostProfile,
+    guest: &GuestConfig,
+    policy: &Policy,
+) -> bool {
+    let mut reasons = Vec::new();
+    apply(src, dst, guest, policy, None, &mut reasons);
+    reasons.iter().any(|r| r.severity == Severity::Blocker)
+}
+
+/// A fingerprint of every fact of a host that [`layers_block`] reads, so that hosts equal in it
+/// (and in the CPU facts of [`crate::class::key`]) get equal answers.
+pub fn layers_fingerprint(host: &HostProfile) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // FNV-1a through `Hash`: deterministic, the same on every platform.
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    // Every install: the oldest is read under the default policy, another when a policy names
+    // its release.
+    for q in &host.qemu {
+        QemuVersion::parse(&q.version).hash(&mut h);
+        for m in &q.machines {
+            (&m.name, &m.alias, m.is_default).hash(&mut h);
+        }
+    }
+    host.arm_id_registers.hash(&mut h);
+    for f in &host.devices.pci {
+        serde_json::to_string(f).unwrap_or_default().hash(&mut h);
+    }
+    serde_json::to_string(&host.devices.vfio_variant_drivers)
+        .unwrap_or_default()
+        .hash(&mut h);
+    host.devices.device_versions.hash(&mut h);
+    if let Some(k) = &host.kvm {
+        k.capabilities.hash(&mut h);
+    }
+    h.finish()
 }
 
 pub(crate) fn reason(
@@ -60,18 +121,29 @@ pub(crate) fn values(source: impl Into<String>, destination: impl Into<String>) 
 /// else the oldest probed release (a guest may be started by any QEMU installed there; the first
 /// probed among equals), else the first probed one.
 pub fn qemu_install(host: &HostProfile, version: Option<QemuVersion>) -> Option<&QemuInstall> {
+    // Binaries that cannot run the host's ordinary guests are asked last: qemu-system-i386 has no
+    // 64-bit CPUs (its qemu64 lacks lm), qemu-system-x86_64-microvm only the microvm machine.
+    let ordinary = |q: &&QemuInstall| {
+        let name = q.path.rsplit('/').next().unwrap_or(&q.path);
+        !(name == "qemu-system-i386" || name.ends_with("-microvm"))
+    };
+    let usable: Vec<&QemuInstall> = if host.qemu.iter().any(|q| ordinary(&q)) {
+        host.qemu.iter().filter(ordinary).collect()
+    } else {
+        host.qemu.iter().collect()
+    };
     let oldest = || {
-        host.qemu
+        usable
             .iter()
-            .filter_map(|q| QemuVersion::parse(&q.version).map(|v| (v, q)))
+            .filter_map(|q| QemuVersion::parse(&q.version).map(|v| (v, *q)))
             .min_by_key(|(v, _)| *v)
             .map(|(_, q)| q)
-            .or_else(|| host.qemu.first())
+            .or_else(|| usable.first().copied())
     };
     match version {
-        Some(v) => host
-            .qemu
+        Some(v) => usable
             .iter()
+            .copied()
             .find(|q| QemuVersion::parse(&q.version) == Some(v))
             .or_else(oldest),
         None => oldest(),
@@ -110,7 +182,34 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::*;
+
+    #[test]
+    fn the_i386_and_microvm_binaries_never_answer_for_x86_64_guests() {
+        // As the collector finds them on Debian: the same release three times.
+        let mut p = crate::testing::profile_named("h", "GenuineIntel", &["sse2"]);
+        for path in [
+            "/usr/bin/qemu-system-i386",
+            "/usr/bin/qemu-system-x86_64",
+            "/usr/bin/qemu-system-x86_64-microvm",
+        ] {
+            p.qemu.push(QemuInstall {
+                path: path.into(),
+                version: "7.2.22".into(),
+                ..QemuInstall::default()
+            });
+        }
+        let q = qemu_install(&p, None).expect("an install");
+        assert_eq!(q.path, "/usr/bin/qemu-system-x86_64");
+        let q = qemu_install(&p, QemuVersion::parse("7.2.22")).expect("an install");
+        assert_eq!(q.path, "/usr/bin/qemu-system-x86_64");
+        // Only an i386 binary: it is all there is.
+        p.qemu.retain(|q| q.path.ends_with("i386"));
+        assert_eq!(
+            qemu_install(&p, None).map(|q| q.path.as_str()),
+            Some("/usr/bin/qemu-system-i386")
+        );
+    }
 
     #[test]
     fn globs() {
