@@ -116,6 +116,9 @@ impl Case {
     }
 }
 
+/// The engine change the machine-type cases wait for.
+const RESOLVE_DST_MACHINE: &str = "with a destination definition, its machine (none: the destination QEMU's default; an alias) is resolved on the destination's QEMU and compared with the source's resolved machine";
+
 /// Named models this host's KVM cannot fully give (`unavailable-features` of both releases are
 /// not empty here); the collector is asked to try them with `enforce`.
 const CHECK_CPUS: [&str; 2] = ["Haswell-v1", "qemu64"];
@@ -418,22 +421,14 @@ fn real_migrations_agree_with_the_verdicts() {
         );
         let c = case(name, src, dst, cpu(cpu_value));
         match (starts, lost.is_empty()) {
-            (false, _) if model == "host" => c
-                .source_cannot_start(Want::BlockerNaming(&["start"]))
-                .engine_fix("the collector's host_cpu_start as a source-start blocker"),
-            (false, _) => c
-                .source_cannot_start(Want::BlockerNaming(&["enforce", "start"]))
-                .engine_fix("enforce as a source-start blocker"),
-            (true, false) => c
+            (false, _) if model == "host" => {
+                c.source_cannot_start(Want::BlockerNaming(&["start"]))
+            }
+            (false, _) => c.source_cannot_start(Want::BlockerNaming(&["enforce", "start"])),
+            (true, false) if model == "host" => c
                 .stricter(Want::Loses(lost), cpuid_not_compared)
-                .engine_fix(if model == "host" {
-                    "host-passthrough guest view = each host's own QEMU `host` expansion, recomputed by the destination's QEMU"
-                } else {
-                    "named-model guest view = model minus each host QEMU's unavailable-features, recomputed by the destination's QEMU"
-                }),
-            (true, true) if model != "host" && (!filtered.is_empty() || src != dst) => c.engine_fix(
-                "named-model guest view = model minus the host QEMU's unavailable-features",
-            ),
+                .engine_fix("every feature the guest loses is named, QEMU's KVM paravirtual bits (kvm-*) included"),
+            (true, false) => c.stricter(Want::Loses(lost), cpuid_not_compared),
             (true, true) => c,
         }
     };
@@ -667,22 +662,21 @@ fn real_migrations_agree_with_the_verdicts() {
             same(base("")),
         )
         .refused(Want::BlockerNaming(&["machine"]))
-        .engine_fix("a guest without a machine type runs its source QEMU's default: resolve it, check it on the destination"),
+        .engine_fix(RESOLVE_DST_MACHINE),
         case(
             "no machine type, 10.0 -> 7.2 (pc-i440fx-10.0 becomes pc-i440fx-7.2)",
             "10.0",
             "7.2",
             same(base("")),
         )
-        .refused(Want::BlockerNaming(&["machine"]))
-        .engine_fix("a guest without a machine type runs its source QEMU's default: resolve it, check it on the destination"),
+        .refused(Want::BlockerNaming(&["machine"])),
         case(
             "no machine type on the 7.2 source, pc-i440fx-7.2 on the 10.0 destination (the same machine)",
             "7.2",
             "10.0",
             (base(""), base("pc-i440fx-7.2")),
         )
-        .engine_fix("a guest without a machine type runs its source QEMU's default: resolve it, check it on the destination"),
+        .engine_fix(RESOLVE_DST_MACHINE),
         // The alias names a different machine in each release, like no machine type at all.
         case(
             "machine alias pc, 7.2 -> 10.0 (pc-i440fx-7.2 becomes pc-i440fx-10.0)",
@@ -691,7 +685,7 @@ fn real_migrations_agree_with_the_verdicts() {
             same(base("pc")),
         )
         .refused(Want::BlockerNaming(&["machine"]))
-        .engine_fix("with a destination definition, its alias (or default) is resolved on the destination's QEMU and compared with the source's"),
+        .engine_fix(RESOLVE_DST_MACHINE),
     ];
 
     let migrations_started = Instant::now();
