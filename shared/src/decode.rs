@@ -92,7 +92,7 @@ pub fn msr_feature_words(raw: &[MsrValue]) -> Vec<MsrValue> {
                     value: can_be_one & !must_be_one,
                 }
             } else {
-                m.clone()
+                *m
             }
         })
         .collect()
