@@ -27,6 +27,7 @@ pub mod guest;
 pub mod import;
 pub mod masks;
 pub mod models;
+pub mod naming;
 pub mod profile;
 pub mod rules;
 #[doc(hidden)]

@@ -85,6 +85,30 @@ pub struct Graph {
     pub edges: Vec<ClassEdge>,
     pub pools: Vec<Pool>,
     pub class_labels: Vec<BTreeMap<String, Vec<String>>>,
+    /// Human names of `classes`, index for index (empty from an older server).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    /// Human names of `pools`, index for index.
+    #[serde(default)]
+    pub pool_names: Vec<String>,
+}
+
+impl Graph {
+    /// The name of class `i`; "class N" only when the server sent no names.
+    pub fn class_name(&self, i: usize) -> String {
+        self.class_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("class {i}"))
+    }
+
+    /// The name of pool `p`; "pool N" only when the server sent no names.
+    pub fn pool_name(&self, p: usize) -> String {
+        self.pool_names
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| format!("pool {p}"))
+    }
 }
 
 /// A [`super::PoolList`] (`GET /api/v1/pools`) without the guest.
@@ -415,18 +439,23 @@ mod tests {
         let answer = super::super::GraphAnswer {
             graph: g.clone(),
             class_labels: vec![BTreeMap::new(); g.classes.len()],
+            class_names: vec!["x".into(); g.classes.len()],
+            pool_names: vec!["p".into(); g.pools.len()],
         };
         let ui: Graph = decode(&answer);
         assert_eq!(ui.classes, g.classes);
         assert_eq!(ui.edges, g.edges);
         assert_eq!(ui.pools, g.pools);
         assert_eq!(ui.n_hosts, 2);
+        assert_eq!(ui.class_names, answer.class_names);
+        assert_eq!(ui.pool_name(0), "p");
 
         let pools = super::super::PoolList {
             guest: GuestConfig::default(),
             n_hosts: 2,
             pools: vec![PoolSummary {
                 index: 0,
+                name: "Skylake-Server-v4 · 2 hosts".into(),
                 n_hosts: 2,
                 classes: vec!["c1".into()],
                 internally_compatible: true,
