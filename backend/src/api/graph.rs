@@ -36,6 +36,27 @@ pub async fn graph_for(
     Ok((fleet, graph))
 }
 
+/// Names of the classes and pools of `g` (cached per store generation and graph).
+pub fn names_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> shared::naming::Names {
+    let compute = || {
+        let n = shared::naming::fleet_names(g, |h| fleet.get(h));
+        (n.classes, n.pools)
+    };
+    let key = format!(
+        "names:{}",
+        serde_json::to_string(&(&g.guest, &g.policy, g.n_hosts)).unwrap_or_default()
+    );
+    let (classes, pools) = if g.n_hosts == fleet.profiles.len() {
+        state
+            .cache
+            .derived(fleet, &key, compute)
+            .unwrap_or_else(|_| compute())
+    } else {
+        compute()
+    };
+    shared::naming::Names { classes, pools }
+}
+
 fn labels_of(fleet: &Fleet, hosts: &[String]) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in hosts.iter().filter_map(|h| fleet.get(h)) {
@@ -60,6 +81,7 @@ pub async fn classes(
 ) -> Result<Json<ClassList>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let (fleet, g) = graph_for(&state, &q).await?;
+    let names = names_of(&state, &fleet, &g);
     Ok(Json(ClassList {
         guest: g.guest.clone(),
         n_hosts: g.n_hosts,
@@ -70,6 +92,7 @@ pub async fn classes(
             .map(|(index, c)| ClassSummary {
                 index,
                 class_id: c.class_id.clone(),
+                name: names.classes.get(index).cloned().unwrap_or_default(),
                 vendor: c.vendor.clone(),
                 n_hosts: c.hosts.len(),
                 hosts: c.hosts.clone(),
@@ -91,7 +114,8 @@ pub async fn pools(
     q: Result<Query<GuestQuery>, QueryRejection>,
 ) -> Result<Json<PoolList>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
-    let (_, g) = graph_for(&state, &q).await?;
+    let (fleet, g) = graph_for(&state, &q).await?;
+    let names = names_of(&state, &fleet, &g);
     Ok(Json(PoolList {
         guest: g.guest.clone(),
         n_hosts: g.n_hosts,
@@ -101,6 +125,7 @@ pub async fn pools(
             .enumerate()
             .map(|(index, p)| PoolSummary {
                 index,
+                name: names.pools.get(index).cloned().unwrap_or_default(),
                 n_hosts: p.n_hosts,
                 classes: p
                     .classes
@@ -114,8 +139,11 @@ pub async fn pools(
     }))
 }
 
-fn answer(fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
+fn answer(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
+    let names = names_of(state, fleet, g);
     GraphAnswer {
+        class_names: names.classes,
+        pool_names: names.pools,
         class_labels: g
             .classes
             .iter()
@@ -135,7 +163,7 @@ pub async fn graph_get(
 ) -> Result<Json<GraphAnswer>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let (fleet, g) = graph_for(&state, &q).await?;
-    Ok(Json(answer(&fleet, &g)))
+    Ok(Json(answer(&state, &fleet, &g)))
 }
 
 /// The class graph for a guest configuration and policy given as JSON, of all hosts or some.
@@ -164,5 +192,5 @@ pub async fn graph_post(
             Arc::new(shared::graph::build(&picked, &req.guest, &req.policy))
         }
     };
-    Ok(Json(answer(&fleet, &g)))
+    Ok(Json(answer(&state, &fleet, &g)))
 }

@@ -66,7 +66,10 @@ fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
         .pools
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("pool {i}: {} hosts, {} classes", p.n_hosts, p.classes.len()))
+        .map(|(i, p)| {
+            let names: Vec<String> = p.classes.iter().map(|&c| g.class_name(c)).collect();
+            format!("{}: {}", g.pool_name(i), names.join("; "))
+        })
         .collect::<Vec<_>>();
     view! {
         <div id=id class="side">
@@ -188,7 +191,7 @@ pub fn WhatIfPage() -> impl IntoView {
             <h2>"What if…"</h2>
             <div class="toolbar">
                 <label>"turn off for every guest "
-                    <input id="whatif-mask" type="text" placeholder="tsx,hle,rtm" prop:value=move || mask.get()
+                    <input id="whatif-mask" type="text" placeholder="hle,rtm" prop:value=move || mask.get()
                         on:change=move |ev| mask.set(event_target_value(&ev)) />
                 </label>
                 <button on:click=move |_| { retire.set(Vec::new()); mask.set(String::new()); }>"reset"</button>

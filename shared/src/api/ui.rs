@@ -77,6 +77,26 @@ impl Evidence {
     }
 }
 
+impl Evidence {
+    /// The evidence in words for the web UI: "on the source: 63; on the destination: 81".
+    pub fn words(&self) -> String {
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        match self.kind.as_str() {
+            "feature" => format!("{} ({})", s(&self.feature), s(&self.citation)),
+            "values" => format!(
+                "on the source: {}; on the destination: {}",
+                s(&self.source),
+                s(&self.destination)
+            ),
+            "model" => match &self.qemu {
+                Some(q) => format!("CPU model {} with QEMU {q}", s(&self.model)),
+                None => format!("CPU model {}", s(&self.model)),
+            },
+            _ => String::new(),
+        }
+    }
+}
+
 /// A [`super::GraphAnswer`] (`GET|POST /api/v1/graph`) without the guest and policy.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Graph {
@@ -349,7 +369,13 @@ mod tests {
                 (r.layer, r.severity, &r.rule, &r.message)
             );
             assert_eq!(u.evidence.summary(), r.evidence.summary());
+            assert!(!u.evidence.words().contains("source 1,"));
         }
+        assert!(
+            ui.reasons
+                .iter()
+                .any(|r| r.evidence.words() == "on the source: 1; on the destination: 2")
+        );
         assert!(ui.reasons.iter().any(|r| r.evidence.kind == "feature"));
     }
 
