@@ -35,17 +35,13 @@ fn short_message(m: &str) -> String {
     m.split(": ").next().unwrap_or(m).to_owned()
 }
 
-/// What a rule's reasons have in common, in words: for missing features, why it matters.
-fn rule_text(rule: &str, first_message: &str) -> String {
-    let why = first_message
-        .split_once("does not offer it: ")
-        .map(|(_, why)| why.to_owned());
-    match (rule, why) {
-        ("cpu.feature-missing", Some(why)) => {
-            format!("The guest sees these features but the destination's KVM does not offer them: {why}.")
-        }
-        (_, Some(why)) => format!("Missing on the destination's KVM: {why}."),
-        _ => first_message.to_owned(),
+/// What `n` reasons of a rule have in common, in words: for missing features, why it matters.
+fn rule_text(n: usize, first_message: &str) -> String {
+    match first_message.split_once("does not offer it: ") {
+        Some((_, why)) => format!(
+            "The guest sees these {n} features but the destination's KVM does not offer them: {why}."
+        ),
+        None => format!("{n} × {first_message}"),
     }
 }
 
@@ -87,7 +83,7 @@ fn kind_items(reasons: Vec<Reason>) -> impl IntoView {
                 view! {
                     <li class=format!("reason {}", sev.name()) data-rule=rule.clone()>
                         <span class="sev">{sev.name()}</span>" "
-                        <span class="msg">{format!("{} {}", names.len(), rule_text(&rule, &rs[0].message))}</span>
+                        <span class="msg">{rule_text(names.len(), &rs[0].message)}</span>
                         <ul class="families">{families}</ul>
                     </li>
                 }
@@ -159,8 +155,9 @@ pub fn Reasons(reasons: Vec<Reason>) -> impl IntoView {
             .flatten()
             .collect();
             let summary = format!("{layer}: {}", parts.join(", "));
+            let open = b > 0;
             view! {
-                <details class="layer-group" data-layer=layer open=b > 0>
+                <details class="layer-group" data-layer=layer open=open>
                     <summary>{summary}</summary>
                     <ul class="reasons">{kind_items(reasons)}</ul>
                 </details>

@@ -221,14 +221,17 @@ pub fn class_name(f: &ClassFacts) -> String {
     parts.join(" · ")
 }
 
-/// "Skylake-Server-v4 · 40 hosts" (the best named model every host of the pool runs); without
-/// one, "no common model".
-pub fn pool_name(best_common_model: Option<&str>, n_hosts: usize) -> String {
-    format!(
-        "{} · {}",
-        best_common_model.unwrap_or("no common model"),
-        hosts_part(n_hosts)
-    )
+/// "Skylake-Server-v4 · cluster=fra-sky-01 · 40 hosts": the best named model every host of the
+/// pool runs (without one, "no common model"), the label its hosts share, the host count.
+pub fn pool_name(
+    best_common_model: Option<&str>,
+    labels: &BTreeMap<String, Vec<String>>,
+    n_hosts: usize,
+) -> String {
+    let mut parts = vec![best_common_model.unwrap_or("no common model").to_owned()];
+    parts.extend(label_part(labels));
+    parts.push(hosts_part(n_hosts));
+    parts.join(" · ")
 }
 
 /// Names of the classes and pools of a graph, index for index.
@@ -260,22 +263,27 @@ pub fn class_facts(rep: &HostProfile, hosts: &[&HostProfile]) -> ClassFacts {
     let generation = generation(&c.vendor, c.family, c.model, c.stepping)
         .map(str::to_owned)
         .or_else(|| best_model_family(rep).map(generation_of_model));
+    ClassFacts {
+        vendor: c.vendor.clone(),
+        brand: c.brand.clone(),
+        generation,
+        labels: labels_of(hosts),
+        n_hosts: hosts.len(),
+    }
+}
+
+/// Label values of some hosts, by label name.
+pub fn labels_of(hosts: &[&HostProfile]) -> BTreeMap<String, Vec<String>> {
     let mut labels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for h in hosts {
         for (k, v) in &h.labels {
             labels.entry(k.clone()).or_default().insert(v.clone());
         }
     }
-    ClassFacts {
-        vendor: c.vendor.clone(),
-        brand: c.brand.clone(),
-        generation,
-        labels: labels
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().collect()))
-            .collect(),
-        n_hosts: hosts.len(),
-    }
+    labels
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
 }
 
 /// Names for every class and pool of `g`; `host` finds a host's profile by id. Names that would
@@ -308,7 +316,7 @@ pub fn fleet_names<'a>(
             n.push_str(&format!(" · {}", c.class_id));
         }
     }
-    let pools = g
+    let mut pools: Vec<String> = g
         .pools
         .iter()
         .map(|p| {
@@ -322,9 +330,27 @@ pub fn fleet_names<'a>(
             let model = crate::baseline::baseline(&reps, &crate::baseline::BaselineOptions::default())
                 .ok()
                 .map(|b| b.model);
-            pool_name(model.as_deref(), p.n_hosts)
+            let hosts: Vec<&HostProfile> = p
+                .classes
+                .iter()
+                .filter_map(|&c| g.classes.get(c))
+                .flat_map(|c| c.hosts.iter().filter_map(|h| host(h)))
+                .collect();
+            pool_name(model.as_deref(), &labels_of(&hosts), p.n_hosts)
         })
         .collect();
+    // Pools alike in model, label and size: the name of their largest class tells them apart.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for n in &pools {
+        *seen.entry(n.clone()).or_default() += 1;
+    }
+    for (n, p) in pools.iter_mut().zip(&g.pools) {
+        if seen.get(n.as_str()).copied().unwrap_or(0) > 1
+            && let Some(&c) = p.classes.first()
+        {
+            n.push_str(&format!(" · with {}", classes[c]));
+        }
+    }
     Names { classes, pools }
 }
 
@@ -534,8 +560,14 @@ mod tests {
             vec!["r1".to_owned(), "r2".to_owned(), "r3".to_owned()],
         )]);
         assert_eq!(label_part(&many).as_deref(), Some("rack=r1,r2 +1"));
-        assert_eq!(pool_name(Some("Skylake-Server-v4"), 2), "Skylake-Server-v4 · 2 hosts");
-        assert_eq!(pool_name(None, 1), "no common model · 1 host");
+        assert_eq!(
+            pool_name(Some("Skylake-Server-v4"), &f.labels, 2),
+            "Skylake-Server-v4 · cluster=fra-sky-01 · 2 hosts"
+        );
+        assert_eq!(
+            pool_name(None, &BTreeMap::new(), 1),
+            "no common model · 1 host"
+        );
     }
 
     #[test]
@@ -575,6 +607,8 @@ mod tests {
             names.pools[pa]
         );
         assert!(best_model_family(&hosts[2]).is_some_and(|m| m.starts_with("Cascadelake")));
+        let unique: BTreeSet<&String> = names.pools.iter().collect();
+        assert_eq!(unique.len(), names.pools.len(), "{names:?}");
     }
 
     #[test]

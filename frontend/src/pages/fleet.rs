@@ -58,7 +58,7 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
         Some(Err(e)) => view! { <p class="error">{format!("cannot load the pools: {e}")}</p> }.into_any(),
         Some(Ok(p)) => view! {
             <table id="pool-list">
-                <thead><tr><th>"pool: best model all its hosts run"</th><th>"classes"</th><th>"guests can also go to"</th></tr></thead>
+                <thead><tr><th>"pool: best model all its hosts run"</th><th class="n">"classes"</th><th>"guests can also go to"</th></tr></thead>
                 <tbody>{
                     let names: Vec<String> = p.pools.iter().map(|p| if p.name.is_empty() { format!("pool {}", p.index) } else { p.name.clone() }).collect();
                     p.pools.into_iter().map(|p| {
@@ -73,7 +73,7 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
                         view! {
                             <tr>
                                 <td><Link href=format!("/graph?view=graph&pool={}", p.index)>{name}</Link></td>
-                                <td>{p.classes.len()}</td>
+                                <td class="n">{p.classes.len()}</td>
                                 <td>{drains}</td>
                             </tr>
                         }

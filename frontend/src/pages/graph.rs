@@ -237,8 +237,17 @@ pub fn Drawing(
         .inner_width()
         .ok()
         .and_then(|v| v.as_f64())
-        .map_or(1.0, |iw| ((iw - 90.0) / w).clamp(0.7, 1.0));
+        .map_or(1.0, |iw| ((iw - 90.0) / w).clamp(0.8, 1.0));
     let zoom = RwSignal::new(fit);
+    let scroller = NodeRef::<leptos::html::Div>::new();
+    // Bring a selected card to the left of the view: the class panel covers the right side.
+    let reveal = move |x: f64, y: f64| {
+        if let Some(el) = scroller.get_untracked() {
+            let z = zoom.get_untracked();
+            el.set_scroll_left(((x + 10.0) * z - 30.0).max(0.0) as i32);
+            el.set_scroll_top(((y + 10.0) * z - 60.0).max(0.0) as i32);
+        }
+    };
     let selected = move || {
         class.get().and_then(|id| g.with_value(|g| g.classes.iter().position(|c| c.class_id == id)))
     };
@@ -323,7 +332,10 @@ pub fn Drawing(
                         );
                         let id = c.class_id.clone();
                         let id2 = id.clone();
-                        let open = move || class.set(Some(id.clone()));
+                        let open = move || {
+                            class.set(Some(id.clone()));
+                            reveal(p.x, p.y);
+                        };
                         let open2 = open.clone();
                         let aria = label.clone();
                         view! {
@@ -353,7 +365,7 @@ pub fn Drawing(
             <button id="zoom-reset" on:click=move |_| zoom.set(fit)>"fit"</button>
             <span class="hint">" Arrows: guests can move that way (only direct steps are drawn: a guest can also follow several arrows). A card opens its class, an arrow the pair. Dashed card: its hosts cannot take each other's guests."</span>
         </div>
-        <div class="graph-scroll">
+        <div class="graph-scroll" node_ref=scroller>
             <svg id="graph-svg" class="graph" viewBox=format!("-10 -10 {w} {h}")
                 width=move || w * zoom.get() height=move || h * zoom.get()
                 role="img" aria-label="class graph">
@@ -637,9 +649,15 @@ fn ClassPanel(g: StoredValue<Graph>, id: String, class: RwSignal<Option<String>>
                 {(!node.self_compatible).then(|| view! { <p class="error">"Its hosts cannot take each other's guests."</p> })}
                 <h4>{format!("{} hosts", node.hosts.len())}</h4>
                 <ul class="hosts">{node.hosts.iter().map(|h| { let h = h.clone(); view! { <li><Link href=format!("/hosts/{h}")>{h}</Link></li> } }).collect_view()}</ul>
-                <h4 class="out">{format!("Guests can go to {} other classes", to.len())}</h4>
+                <h4 class="out">{match to.len() {
+                    0 => "No other class can take its guests".to_owned(),
+                    n => format!("Its guests can go to {n} other classes"),
+                }}</h4>
                 <ul>{links(&to, true)}</ul>
-                <h4 class="in">{format!("Guests can come from {} other classes", from.len())}</h4>
+                <h4 class="in">{match from.len() {
+                    0 => "It takes guests from no other class".to_owned(),
+                    n => format!("It takes guests from {n} other classes"),
+                }}</h4>
                 <ul>{links(&from, false)}</ul>
                 {(!not_to.is_empty()).then(|| view! {
                     <h4>{format!("Guests cannot go to {} classes (open one for the reasons)", not_to.len())}</h4>
