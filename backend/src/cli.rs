@@ -830,11 +830,7 @@ fn run_graph(args: &GraphArgs) -> Result<u8, String> {
                     },
                 );
                 for &c in &p.classes {
-                    outln!(
-                        "    {}: {}",
-                        names.classes[c],
-                        g.classes[c].hosts.join(" ")
-                    );
+                    outln!("    {}: {}", names.classes[c], g.classes[c].hosts.join(" "));
                 }
             }
         }

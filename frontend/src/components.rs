@@ -145,7 +145,11 @@ pub fn Reasons(reasons: Vec<Reason>) -> impl IntoView {
         .into_iter()
         .map(|(layer, reasons)| {
             let count = |sev: Severity| reasons.iter().filter(|r| r.severity == sev).count();
-            let (b, w, i) = (count(Severity::Blocker), count(Severity::Warning), count(Severity::Info));
+            let (b, w, i) = (
+                count(Severity::Blocker),
+                count(Severity::Warning),
+                count(Severity::Info),
+            );
             let parts: Vec<String> = [
                 counted(b, "blocker", "blockers"),
                 counted(w, "warning", "warnings"),

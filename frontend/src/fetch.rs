@@ -52,7 +52,9 @@ async fn answer<T: DeserializeOwned>(
         let status = resp.status();
         match resp.json::<ErrorBody>().await {
             Ok(body) => Err(body.error.message),
-            Err(_) => Err(format!("the server could not answer {url} (HTTP status {status})")),
+            Err(_) => Err(format!(
+                "the server could not answer {url} (HTTP status {status})"
+            )),
         }
     }
 }

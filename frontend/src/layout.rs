@@ -125,9 +125,9 @@ pub fn layout(input: &Input) -> Layout {
             pool_of[c] = p;
         }
     }
-    for c in 0..n {
-        if pool_of[c] == usize::MAX {
-            pool_of[c] = pools.len();
+    for (c, slot) in pool_of.iter_mut().enumerate() {
+        if *slot == usize::MAX {
+            *slot = pools.len();
             pools.push(vec![c]);
         }
     }
@@ -298,7 +298,14 @@ mod tests {
     /// reaching every newer one (transitively closed), a few multi-class pools.
     fn sample(n_classes: usize) -> Input {
         let vendors: Vec<String> = (0..n_classes)
-            .map(|i| if i % 3 == 2 { "AuthenticAMD" } else { "GenuineIntel" }.to_owned())
+            .map(|i| {
+                if i % 3 == 2 {
+                    "AuthenticAMD"
+                } else {
+                    "GenuineIntel"
+                }
+                .to_owned()
+            })
             .collect();
         let n_hosts: Vec<usize> = (0..n_classes).map(|i| 1 + (i * 7919) % 23).collect();
         let mut edges = Vec::new();
@@ -307,7 +314,11 @@ mod tests {
                 if vendors[a] == vendors[b] {
                     edges.push((a, b));
                     // Every fifth class is in a pool with the next one of its vendor.
-                    if a % 5 == 0 && b == (a + 1..n_classes).find(|&x| vendors[x] == vendors[a]).unwrap_or(0) {
+                    if a % 5 == 0
+                        && b == (a + 1..n_classes)
+                            .find(|&x| vendors[x] == vendors[a])
+                            .unwrap_or(0)
+                    {
                         edges.push((b, a));
                     }
                 }
@@ -387,7 +398,10 @@ mod tests {
                 .collect();
             assert!(implied_edges(&drawn_single, &all_single).is_empty());
             for &(a, b) in &l.edges {
-                assert!(input.edges.contains(&(a, b)), "drawn edge {a}->{b} not in the graph");
+                assert!(
+                    input.edges.contains(&(a, b)),
+                    "drawn edge {a}->{b} not in the graph"
+                );
                 assert!(l.nodes[a].x < l.nodes[b].x, "edge {a}->{b} goes backwards");
             }
             if n >= 7 {
@@ -405,7 +419,10 @@ mod tests {
             for &c in members {
                 let n = l.nodes[c];
                 assert!(
-                    n.x >= b.x && n.x + CARD_W <= b.x + b.w && n.y >= b.y && n.y + CARD_H <= b.y + b.h,
+                    n.x >= b.x
+                        && n.x + CARD_W <= b.x + b.w
+                        && n.y >= b.y
+                        && n.y + CARD_H <= b.y + b.h,
                     "class {c} outside pool {p}"
                 );
             }

@@ -244,7 +244,10 @@ pub struct Names {
 /// The best named QEMU model a host runs whole (libvirt's host-CPU search: same vendor, the
 /// signature first, nothing removed), by its family name (`Skylake-Server`).
 pub fn best_model_family(p: &HostProfile) -> Option<&'static str> {
-    let features = p.kvm.as_ref().map_or(&p.cpu.features, |k| &k.guest_features);
+    let features = p
+        .kvm
+        .as_ref()
+        .map_or(&p.cpu.features, |k| &k.guest_features);
     crate::models::best_model(&crate::models::FitQuery {
         features,
         vendor: Some(&p.cpu.vendor),
@@ -288,10 +291,7 @@ pub fn labels_of(hosts: &[&HostProfile]) -> BTreeMap<String, Vec<String>> {
 
 /// Names for every class and pool of `g`; `host` finds a host's profile by id. Names that would
 /// be equal get the class id (which the API accepts) appended, so no two are the same.
-pub fn fleet_names<'a>(
-    g: &CompatGraph,
-    host: impl Fn(&str) -> Option<&'a HostProfile>,
-) -> Names {
+pub fn fleet_names<'a>(g: &CompatGraph, host: impl Fn(&str) -> Option<&'a HostProfile>) -> Names {
     let mut classes: Vec<String> = g
         .classes
         .iter()
@@ -327,9 +327,10 @@ pub fn fleet_names<'a>(
                 .filter_map(|&c| g.classes.get(c)?.hosts.first())
                 .filter_map(|h| host(h))
                 .collect();
-            let model = crate::baseline::baseline(&reps, &crate::baseline::BaselineOptions::default())
-                .ok()
-                .map(|b| b.model);
+            let model =
+                crate::baseline::baseline(&reps, &crate::baseline::BaselineOptions::default())
+                    .ok()
+                    .map(|b| b.model);
             let hosts: Vec<&HostProfile> = p
                 .classes
                 .iter()
@@ -493,10 +494,7 @@ mod tests {
 
     #[test]
     fn generations_from_signatures() {
-        assert_eq!(
-            generation("GenuineIntel", 6, 0x55, 4),
-            Some("Skylake-SP")
-        );
+        assert_eq!(generation("GenuineIntel", 6, 0x55, 4), Some("Skylake-SP"));
         assert_eq!(
             generation("GenuineIntel", 6, 0x55, 7),
             Some("Cascade Lake-SP")
@@ -507,7 +505,10 @@ mod tests {
         assert_eq!(generation("AuthenticAMD", 0x19, 0x11, 1), Some("Zen 4"));
         assert_eq!(generation("AuthenticAMD", 0x17, 0x31, 0), Some("Zen 2"));
         assert_eq!(generation("AuthenticAMD", 0x17, 0x01, 1), Some("Zen"));
-        assert_eq!(generation("AuthenticAMD", 0x15, 0x10, 1), Some("Piledriver"));
+        assert_eq!(
+            generation("AuthenticAMD", 0x15, 0x10, 1),
+            Some("Piledriver")
+        );
         assert_eq!(generation("GenuineIntel", 6, 0x01, 1), None);
         assert_eq!(generation_of_model("EPYC-Milan"), "Zen 3");
         assert_eq!(generation_of_model("Westmere"), "Westmere");
@@ -517,15 +518,15 @@ mod tests {
     fn brands_shorten() {
         for (brand, short) in [
             ("Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz", "Xeon Gold 6148"),
-            ("Intel(R) Xeon(R) CPU E5-2630 v3 @ 2.40GHz", "Xeon E5-2630 v3"),
+            (
+                "Intel(R) Xeon(R) CPU E5-2630 v3 @ 2.40GHz",
+                "Xeon E5-2630 v3",
+            ),
             ("Intel(R) Core(TM) i7-2600 CPU @ 3.40GHz", "Core i7-2600"),
             ("AMD Ryzen 9 3900X 12-Core Processor", "Ryzen 9 3900X"),
             ("AMD EPYC 7763 64-Core Processor", "EPYC 7763"),
             ("Quad-Core AMD Opteron(tm) Processor 2350", "Opteron 2350"),
-            (
-                "AMD A10-5800K APU with Radeon(tm) HD Graphics",
-                "A10-5800K",
-            ),
+            ("AMD A10-5800K APU with Radeon(tm) HD Graphics", "A10-5800K"),
             ("Hygon C86 7185 32-core Processor", "Hygon C86 7185"),
             ("", ""),
         ] {
@@ -615,8 +616,17 @@ mod tests {
     fn features_group_by_family_into_one_sentence() {
         let f = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let blocking = f(&[
-            "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx512vnni", "hle",
-            "rtm", "mpx", "pku", "rtm",
+            "avx512f",
+            "avx512bw",
+            "avx512cd",
+            "avx512dq",
+            "avx512vl",
+            "avx512vnni",
+            "hle",
+            "rtm",
+            "mpx",
+            "pku",
+            "rtm",
         ]);
         let groups = group_features(&blocking);
         assert_eq!(groups[0].0, "AVX-512");

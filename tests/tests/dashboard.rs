@@ -170,7 +170,8 @@ fn expected(server: &Server) -> Expected {
         .enumerate()
     {
         assert!(
-            n.as_str().is_some_and(|n| n.contains(" · ") && !n.starts_with("pool")),
+            n.as_str()
+                .is_some_and(|n| n.contains(" · ") && !n.starts_with("pool")),
             "pool {p} is named {n}"
         );
     }
@@ -253,7 +254,9 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     let drawn: Vec<(usize, usize)> = serde_json::from_value(drawn).map_err(e)?;
     for &(a, b) in &drawn {
         if !x.edges.contains(&(a, b)) {
-            return Err(format!("the graph draws {a}->{b}, which the API does not have"));
+            return Err(format!(
+                "the graph draws {a}->{b}, which the API does not have"
+            ));
         }
         if let Some(m) = x
             .edges
@@ -363,14 +366,18 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     wait_for(c, "#forward .layer-group", 1).await?;
     wait_for(c, "#masks pre.export", 2).await?;
     let masks = c
-        .execute("return document.querySelector('#masks').textContent;", vec![])
+        .execute(
+            "return document.querySelector('#masks').textContent;",
+            vec![],
+        )
         .await
         .map_err(e)?;
     let masks = masks.as_str().unwrap_or_default().to_owned();
     if !masks.contains("-cpu host") || !masks.contains("policy='disable'") {
         return Err(format!("no masking suggestion for the pair: {masks}"));
     }
-    if masks.contains("What masking cannot fix") && count(c, "#masks ul.unmaskable li").await? == 0 {
+    if masks.contains("What masking cannot fix") && count(c, "#masks ul.unmaskable li").await? == 0
+    {
         return Err("an empty 'what masking cannot fix' section".into());
     }
     let copy = c
@@ -520,26 +527,46 @@ async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
 async fn sizes(c: &Client, base: &str, x: &Expected) -> R<()> {
     let pages: [(&str, String, &str); 9] = [
         ("overview", base.to_owned(), "#pool-list tbody tr"),
-        ("graph", format!("{base}/graph?view=graph"), "#graph-svg g.node"),
+        (
+            "graph",
+            format!("{base}/graph?view=graph"),
+            "#graph-svg g.node",
+        ),
         (
             "graph-panel",
             format!("{base}/graph?view=graph&class={}", x.class_ids[0]),
             "#class-panel ul.hosts li",
         ),
-        ("matrix", format!("{base}/graph?view=matrix"), "#class-table tr.class-row"),
+        (
+            "matrix",
+            format!("{base}/graph?view=matrix"),
+            "#class-table tr.class-row",
+        ),
         (
             "pair",
             format!("{base}/pair/fra-sky-01-01/fra-sky-02-01"),
             "#masks pre.export",
         ),
-        ("host", format!("{base}/hosts/fra-sky-02-01"), "#membership a"),
+        (
+            "host",
+            format!("{base}/hosts/fra-sky-02-01"),
+            "#membership a",
+        ),
         (
             "baseline",
             format!("{base}/baseline?hosts=fra-sky-01-01,fra-sky-02-01"),
             "#exports a.download",
         ),
-        ("what-if", format!("{base}/what-if"), "#whatif-after .n-pools"),
-        ("unknown-host", format!("{base}/hosts/no-such-host"), "#host .error"),
+        (
+            "what-if",
+            format!("{base}/what-if"),
+            "#whatif-after .n-pools",
+        ),
+        (
+            "unknown-host",
+            format!("{base}/hosts/no-such-host"),
+            "#host .error",
+        ),
     ];
     for (w, h) in [(1440_u32, 1000_u32), (1024, 768)] {
         c.set_window_size(w, h).await.map_err(e)?;
@@ -555,7 +582,10 @@ async fn sizes(c: &Client, base: &str, x: &Expected) -> R<()> {
         // The overview's host table names classes.
         c.goto(base).await.map_err(e)?;
         wait_for(c, "#host-list tr.host-row", 150).await?;
-        let cell = wait_text(c, "#host-list tr.host-row td.class-name", |t| t.contains(" · ")).await?;
+        let cell = wait_text(c, "#host-list tr.host-row td.class-name", |t| {
+            t.contains(" · ")
+        })
+        .await?;
         if !is_a_name(&cell) {
             return Err(format!("the host list names a class '{cell}'"));
         }

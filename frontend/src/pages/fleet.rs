@@ -18,10 +18,20 @@ pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
     use shared::naming::{generation, short_brand, vendor_name};
     let mut by: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for h in hosts {
-        let generation = generation(&h.vendor, h.family, h.model, h.stepping)
-            .map_or_else(|| format!("family {} model {}", h.family, h.model), str::to_owned);
+        let generation = generation(&h.vendor, h.family, h.model, h.stepping).map_or_else(
+            || format!("family {} model {}", h.family, h.model),
+            str::to_owned,
+        );
         let brand = short_brand(&h.brand);
-        let name = format!("{} {generation}: {}", vendor_name(&h.vendor), if brand.is_empty() { "no brand string" } else { &brand });
+        let name = format!(
+            "{} {generation}: {}",
+            vendor_name(&h.vendor),
+            if brand.is_empty() {
+                "no brand string"
+            } else {
+                &brand
+            }
+        );
         *by.entry(name).or_default() += 1;
     }
     let mut out: Vec<(String, usize)> = by.into_iter().collect();

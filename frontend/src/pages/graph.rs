@@ -249,7 +249,9 @@ pub fn Drawing(
         }
     };
     let selected = move || {
-        class.get().and_then(|id| g.with_value(|g| g.classes.iter().position(|c| c.class_id == id)))
+        class
+            .get()
+            .and_then(|id| g.with_value(|g| g.classes.iter().position(|c| c.class_id == id)))
     };
     let lanes = lay.with_value(|l| {
         l.lanes
@@ -290,9 +292,15 @@ pub fn Drawing(
                     .iter()
                     .filter(|(a, b)| shown[*a] && shown[*b])
                     .map(|&(from, to)| {
-                        let ((x1, y1), (x2, y2)) = (l.nodes[from].out_port(), l.nodes[to].in_port());
+                        let ((x1, y1), (x2, y2)) =
+                            (l.nodes[from].out_port(), l.nodes[to].in_port());
                         let dx = ((x2 - x1) / 2.0).max(30.0);
-                        let d = format!("M {x1} {y1} C {} {y1}, {} {y2}, {} {y2}", x1 + dx, x2 - dx, x2 - 3.0);
+                        let d = format!(
+                            "M {x1} {y1} C {} {y1}, {} {y2}, {} {y2}",
+                            x1 + dx,
+                            x2 - dx,
+                            x2 - 3.0
+                        );
                         let href = pair_href(g, from, to, &cpu.get_untracked());
                         let title = format!(
                             "guests can move from {} to {}: open the pair",
@@ -396,7 +404,7 @@ enum SortKey {
 }
 
 /// Room for the row and column names around the heatmap, in canvas pixels.
-const AXIS: usize = 190;
+const AXIS: usize = 230;
 
 /// The class matrix: a heatmap of every (from, to) pair on a canvas with class names on both
 /// axes, and a sortable table.
@@ -506,8 +514,12 @@ fn Matrix(
         ctx.set_fill_style_str("#1d2430");
         let short = |i: usize| {
             let name = g.with_value(|g| g.class_name(i));
-            let t: String = name.chars().take(30).collect();
-            if t.len() < name.len() { format!("{t}…") } else { t }
+            let t: String = name.chars().take(31).collect();
+            if t.len() < name.len() {
+                format!("{t}…")
+            } else {
+                t
+            }
         };
         ctx.set_text_align("right");
         for (r, &a) in order.iter().enumerate().step_by(step) {
@@ -611,7 +623,12 @@ fn Matrix(
 /// One class, in a panel at the window's right edge: its hosts, where its guests can go and
 /// from where they come.
 #[component]
-fn ClassPanel(g: StoredValue<Graph>, id: String, class: RwSignal<Option<String>>, cpu: RwSignal<String>) -> impl IntoView {
+fn ClassPanel(
+    g: StoredValue<Graph>,
+    id: String,
+    class: RwSignal<Option<String>>,
+    cpu: RwSignal<String>,
+) -> impl IntoView {
     g.with_value(|g| {
         let Some(c) = g.classes.iter().position(|c| c.class_id == id) else {
             return view! {

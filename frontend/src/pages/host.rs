@@ -257,6 +257,25 @@ fn History(id: String) -> impl IntoView {
     }
 }
 
+/// "Xeon Gold 6148, Intel Skylake-SP (family 6, model 85, stepping 4)".
+fn cpu_line(c: &shared::api::ui::CpuInfo) -> String {
+    use shared::naming::{generation, short_brand, vendor_name};
+    let brand = short_brand(&c.brand);
+    let generation = generation(&c.vendor, c.family, c.model, c.stepping).unwrap_or("");
+    format!(
+        "{}, {} {generation} (family {}, model {}, stepping {})",
+        if brand.is_empty() {
+            "no brand string"
+        } else {
+            &brand
+        },
+        vendor_name(&c.vendor),
+        c.family,
+        c.model,
+        c.stepping
+    )
+}
+
 #[component]
 pub fn HostPage(id: String) -> impl IntoView {
     let host_id = id.clone();
@@ -268,7 +287,8 @@ pub fn HostPage(id: String) -> impl IntoView {
     let missing_id = host_id.clone();
     let (filter, set_filter) = signal(String::new());
 
-    let body = move || match profile.get() {
+    let body = move || {
+        match profile.get() {
         None => view! { <p class="loading">"Loading the profile…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="error">{format!("cannot load the host: {e}")}</p> }.into_any(),
         Some(Ok(None)) => view! {
@@ -315,7 +335,7 @@ pub fn HostPage(id: String) -> impl IntoView {
                 <h2 id="host-title">{p.host_id.clone()}</h2>
                 <table class="facts">
                     <tr><th>"hostname"</th><td>{p.hostname.clone()}</td></tr>
-                    <tr><th>"cpu"</th><td>{format!("{} — {} family {} model {} stepping {}", p.cpu.brand, p.cpu.vendor, p.cpu.family, p.cpu.model, p.cpu.stepping)}</td></tr>
+                    <tr><th>"cpu"</th><td>{cpu_line(&p.cpu)}</td></tr>
                     <tr><th>"labels"</th><td>{labels}</td></tr>
                     <tr><th>"kernel"</th><td>{p.kernel_release.clone().unwrap_or_else(|| "unknown".into())}</td></tr>
                     <tr><th>"microcode"</th><td>{p.cpu.microcode.clone().unwrap_or_else(|| "unknown".into())}</td></tr>
@@ -340,6 +360,7 @@ pub fn HostPage(id: String) -> impl IntoView {
             }
             .into_any()
         }
+    }
     };
     view! {
         <section id="host">{body}</section>

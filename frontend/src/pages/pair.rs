@@ -49,7 +49,8 @@ fn Fix(from: String, to: String) -> impl IntoView {
         };
         async move { post_json::<_, PairMasks>("/api/v1/masks", &req).await }
     });
-    move || match masks.get() {
+    move || {
+        match masks.get() {
         None => view! { <p class="loading">"Working out the fix…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="error">{format!("No fix to suggest: {e}")}</p> }.into_any(),
         Some(Ok(p)) if p.kind != "pair" => view! {
@@ -79,6 +80,7 @@ fn Fix(from: String, to: String) -> impl IntoView {
             .into_any()
         }
     }
+    }
 }
 
 #[component]
@@ -92,7 +94,11 @@ pub fn PairPage(from: String, to: String) -> impl IntoView {
     );
     Effect::new(move |_| {
         let c = cpu.get();
-        let c = if c == "host-passthrough" { String::new() } else { c };
+        let c = if c == "host-passthrough" {
+            String::new()
+        } else {
+            c
+        };
         replace_query(&query(&[("cpu", &c)]));
     });
     let load = move |forward: bool| {
@@ -112,13 +118,15 @@ pub fn PairPage(from: String, to: String) -> impl IntoView {
     let forward = load(true);
     let backward = load(false);
     let headline = move |r: LocalResource<Result<Verdict, String>>, id: &'static str| {
-        move || match r.get() {
+        move || {
+            match r.get() {
             None => view! { <span id=id class="headline loading">"Computing the verdict…"</span> }.into_any(),
             Some(Err(e)) => view! { <span id=id class="headline error">{format!("No verdict: {e}")}</span> }.into_any(),
             Some(Ok(v)) => view! {
                 <span id=id class=if v.compatible { "headline ok" } else { "headline bad" }>{sentence(&v)}</span>
             }
             .into_any(),
+        }
         }
     };
     let reasons = move |r: LocalResource<Result<Verdict, String>>| {
