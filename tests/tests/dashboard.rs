@@ -409,6 +409,38 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     }
     no_console_errors(c, "/pair").await?;
 
+    // Precheck: the example domain XML from a Skylake host, every class grouped by verdict.
+    c.goto(&format!("{base}/precheck?from=fra-sky-01-01"))
+        .await
+        .map_err(e)?;
+    wait_for(c, "#precheck-from option[value='fra-sky-01-01']", 1).await?;
+    c.find(Locator::Id("precheck-run"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    let summary = wait_text(c, "#precheck-summary", |t| !t.is_empty()).await?;
+    if !summary.starts_with("Read as libvirt xml") {
+        return Err(format!("precheck says: {summary}"));
+    }
+    let (ok, bad) = (
+        count(c, "#precheck-ok > ul > li").await?,
+        count(c, "#precheck-bad > ul > li").await?,
+    );
+    if ok == 0 || bad == 0 || ok + bad != x.n_classes {
+        return Err(format!(
+            "precheck groups {ok} classes it can go to and {bad} it cannot, of {}",
+            x.n_classes
+        ));
+    }
+    let first_bad = text(c, "#precheck-bad li summary").await?;
+    if !first_bad.contains(" · ") || !first_bad.contains("Blocked by") {
+        return Err(format!("a failing class reads '{first_bad}'"));
+    }
+    no_console_errors(c, "/precheck").await?;
+    screenshot(c, "dashboard-precheck.png").await?;
+
     // Host page.
     c.goto(&format!("{base}/hosts/fra-sky-02-01"))
         .await
@@ -525,7 +557,7 @@ async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
 /// Every page, at a laptop and a small screen size: the document is never wider than the window,
 /// class labels are names, and each page is photographed for a person to look at.
 async fn sizes(c: &Client, base: &str, x: &Expected) -> R<()> {
-    let pages: [(&str, String, &str); 9] = [
+    let pages: [(&str, String, &str); 10] = [
         ("overview", base.to_owned(), "#pool-list tbody tr"),
         (
             "graph",
@@ -561,6 +593,11 @@ async fn sizes(c: &Client, base: &str, x: &Expected) -> R<()> {
             "what-if",
             format!("{base}/what-if"),
             "#whatif-after .n-pools",
+        ),
+        (
+            "precheck",
+            format!("{base}/precheck?from=fra-sky-01-01"),
+            "#precheck-guest",
         ),
         (
             "unknown-host",

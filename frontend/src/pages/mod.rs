@@ -5,4 +5,5 @@ pub mod fleet;
 pub mod graph;
 pub mod host;
 pub mod pair;
+pub mod precheck;
 pub mod whatif;

@@ -281,6 +281,24 @@ pub struct HostMask {
     pub libvirt: String,
 }
 
+/// A [`super::PrecheckRequest`] without a policy (the server's default) or a second definition.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PrecheckRequest {
+    pub from: String,
+    /// The VM's libvirt domain XML or QEMU command line.
+    pub guest: String,
+}
+
+/// A [`super::PrecheckAnswer`] (`POST /api/v1/precheck`), verdicts without their guest.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct PrecheckAnswer {
+    /// `libvirt-xml`, `qemu-command-line` or `json`.
+    pub guest_format: String,
+    pub n_targets: usize,
+    pub n_compatible: usize,
+    pub verdicts: Vec<Verdict>,
+}
+
 /// A [`super::BaselineRequest`] with the default options.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BaselineRequest {
@@ -518,6 +536,27 @@ mod tests {
         assert_eq!(ui.host_features_removed, diff.host_features_removed.names());
         assert_eq!(ui.kernel, diff.kernel);
         assert_eq!(ui.targets_added, diff.targets_added);
+    }
+
+    #[test]
+    fn prechecks_decode() {
+        let (a, b) = pair();
+        let v = compare(&a, &b, &GuestConfig::default());
+        let answer = super::super::PrecheckAnswer {
+            guest_format: crate::guest::GuestFormat::LibvirtXml,
+            n_targets: 1,
+            n_compatible: 0,
+            verdicts: vec![v],
+        };
+        let ui: PrecheckAnswer = decode(&answer);
+        assert_eq!(ui.guest_format, "libvirt-xml");
+        assert_eq!((ui.n_targets, ui.verdicts.len()), (1, 1));
+        let api: super::super::PrecheckRequest = decode(&PrecheckRequest {
+            from: "a".into(),
+            guest: "<domain/>".into(),
+        });
+        assert_eq!((api.from.as_str(), api.guest.as_str()), ("a", "<domain/>"));
+        assert!(api.policy.is_none() && api.to.is_none());
     }
 
     #[test]
