@@ -28,7 +28,7 @@ pub struct ClassOutcome {
 }
 
 /// Verdicts per destination host grouped by the class of the host (each class once, judged by
-/// its first host in the answer): (can go, cannot go).
+/// its first host in the answer): (can go, cannot go), the latter fewest blockers first.
 pub fn by_class(g: &Graph, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<ClassOutcome>) {
     let class_of = |h: &str| {
         g.classes
@@ -47,7 +47,18 @@ pub fn by_class(g: &Graph, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<Clas
             }),
         }
     }
-    seen.into_iter().partition(|o| o.verdict.compatible)
+    let (ok, mut bad): (Vec<ClassOutcome>, Vec<ClassOutcome>) =
+        seen.into_iter().partition(|o| o.verdict.compatible);
+    // Near misses first: the fewest blockers.
+    let blockers = |o: &ClassOutcome| {
+        o.verdict
+            .reasons
+            .iter()
+            .filter(|r| r.severity == shared::Severity::Blocker)
+            .count()
+    };
+    bad.sort_by_key(blockers);
+    (ok, bad)
 }
 
 #[component]
