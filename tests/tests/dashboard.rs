@@ -538,8 +538,9 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
+/// Run browser steps against a fresh demo-fleet server and Chromium; the browser is closed
+/// whatever the steps answer.
+async fn on_the_demo_fleet(run: impl AsyncFnOnce(&Client, &str, &Expected) -> R<()>) -> R<()> {
     let (server, driver, args, x) = tokio::task::spawn_blocking(|| {
         let server = Server::start(true);
         let x = expected(&server);
@@ -549,9 +550,15 @@ async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
     .await
     .expect("setup");
     let client = connect(&driver, args).await;
-    let result = steps(&client, &server.url, &x).await;
+    let result = run(&client, &server.url, &x).await;
     let _ = client.close().await;
-    result.expect("dashboard steps");
+    drop(driver);
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
+    on_the_demo_fleet(steps).await.expect("dashboard steps");
 }
 
 /// Every page, at a laptop and a small screen size: the document is never wider than the window,
@@ -632,18 +639,7 @@ async fn sizes(c: &Client, base: &str, x: &Expected) -> R<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_fits_1440_and_1024_pixels_and_names_classes() {
-    let (server, driver, args, x) = tokio::task::spawn_blocking(|| {
-        let server = Server::start(true);
-        let x = expected(&server);
-        let (driver, args) = ChromeDriver::start();
-        (server, driver, args, x)
-    })
-    .await
-    .expect("setup");
-    let client = connect(&driver, args).await;
-    let result = sizes(&client, &server.url, &x).await;
-    let _ = client.close().await;
-    result.expect("pages at both sizes");
+    on_the_demo_fleet(sizes).await.expect("pages at both sizes");
 }
 
 // ---------------------------------------------------------------------------------------------
