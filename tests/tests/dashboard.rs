@@ -512,6 +512,38 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     }
     no_console_errors(c, "/what-if").await?;
     screenshot(c, "dashboard-what-if.png").await?;
+    // Masking TSX for every guest, applied with the button, merges the TSX-less clusters' pools.
+    c.goto(&format!("{base}/what-if")).await.map_err(e)?;
+    wait_text(c, "#whatif-after .n-pools", |t| t == x.n_pools.to_string()).await?;
+    c.find(Locator::Id("whatif-mask"))
+        .await
+        .map_err(e)?
+        .send_keys("hle,rtm")
+        .await
+        .map_err(e)?;
+    c.find(Locator::Id("whatif-apply"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    let after = wait_text(c, "#whatif-after .n-pools", |t| {
+        !t.is_empty() && t != x.n_pools.to_string()
+    })
+    .await?;
+    if after.parse::<usize>().map_err(e)? >= x.n_pools {
+        return Err(format!("masking TSX leaves {after} pools of {}", x.n_pools));
+    }
+    if !c
+        .current_url()
+        .await
+        .map_err(e)?
+        .as_str()
+        .contains("mask=hle,rtm")
+    {
+        return Err("the applied mask is not in the URL".into());
+    }
+    screenshot(c, "dashboard-what-if-applied.png").await?;
 
     // Error states say what happened and what to do.
     c.goto(&format!("{base}/hosts/no-such-host"))

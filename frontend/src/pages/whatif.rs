@@ -96,8 +96,17 @@ fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
 pub fn WhatIfPage() -> impl IntoView {
     let location = use_location();
     let init = |k: &str| query_value(&location.search.get_untracked(), k).unwrap_or_default();
+    // What is applied (and computed), and what the user is editing until Apply.
     let retire = RwSignal::new(list(&init("retire")));
     let mask = RwSignal::new(init("mask"));
+    let draft_retire = RwSignal::new(retire.get_untracked());
+    let draft_mask = RwSignal::new(mask.get_untracked());
+    let pending =
+        move || draft_retire.get() != retire.get() || list(&draft_mask.get()) != list(&mask.get());
+    let apply = move || {
+        retire.set(draft_retire.get_untracked());
+        mask.set(draft_mask.get_untracked());
+    };
     Effect::new(move |_| {
         replace_query(&query(&[
             ("retire", &retire.get().join(",")),
@@ -174,10 +183,10 @@ pub fn WhatIfPage() -> impl IntoView {
                     let id2 = id.clone();
                     view! {
                         <label class="pick"><input type="checkbox" value=id.clone()
-                            prop:checked=move || retire.get().contains(&id)
+                            prop:checked=move || draft_retire.get().contains(&id)
                             on:change=move |ev| {
                                 let on = event_target_checked(&ev);
-                                retire.update(|r| { r.retain(|x| *x != id2); if on { r.push(id2.clone()); } });
+                                draft_retire.update(|r| { r.retain(|x| *x != id2); if on { r.push(id2.clone()); } });
                             } />{h.host_id}</label>
                     }
                 }).collect_view()}
@@ -191,11 +200,21 @@ pub fn WhatIfPage() -> impl IntoView {
             <h2>"What if…"</h2>
             <div class="toolbar">
                 <label>"turn off for every guest "
-                    <input id="whatif-mask" type="text" placeholder="hle,rtm" prop:value=move || mask.get()
-                        on:change=move |ev| mask.set(event_target_value(&ev)) />
+                    <input id="whatif-mask" type="text" placeholder="hle,rtm" prop:value=move || draft_mask.get()
+                        on:input=move |ev| draft_mask.set(event_target_value(&ev))
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Enter" { apply(); } />
                 </label>
-                <button on:click=move |_| { retire.set(Vec::new()); mask.set(String::new()); }>"reset"</button>
-                <span class="hint">{move || format!(" {} host(s) retired", retire.get().len())}</span>
+                <button id="whatif-apply" class:primary=pending disabled=move || !pending() on:click=move |_| apply()>"apply"</button>
+                <button on:click=move |_| {
+                    draft_retire.set(Vec::new());
+                    draft_mask.set(String::new());
+                    apply();
+                }>"reset"</button>
+                <span class="hint">{move || {
+                    let n = draft_retire.get().len();
+                    let hosts = if n == 1 { "1 host".to_owned() } else { format!("{n} hosts") };
+                    if pending() { format!(" {hosts} to retire; apply to see the change") } else { format!(" {hosts} retired") }
+                }}</span>
             </div>
             <div class="two-columns" aria-live="polite">
                 {show(before, "whatif-before", "the fleet today")}
