@@ -24,6 +24,8 @@ pub enum Page {
     WhatIf,
     /// `/precheck?from=HOST`
     Precheck,
+    /// `/clusters?label=cluster`
+    Clusters,
     NotFound(String),
 }
 
@@ -40,6 +42,7 @@ pub fn parse(path: &str) -> Page {
         ["baseline"] => Page::Baseline,
         ["what-if"] => Page::WhatIf,
         ["precheck"] => Page::Precheck,
+        ["clusters"] => Page::Clusters,
         ["hosts", id] => Page::Host((*id).to_owned()),
         ["pair", from, to] => Page::Pair {
             from: (*from).to_owned(),
@@ -223,6 +226,7 @@ mod tests {
         assert_eq!(parse("/baseline/"), Page::Baseline);
         assert_eq!(parse("/what-if"), Page::WhatIf);
         assert_eq!(parse("/precheck"), Page::Precheck);
+        assert_eq!(parse("/clusters/"), Page::Clusters);
         assert_eq!(parse("/graph/x"), Page::NotFound("/graph/x".into()));
         assert_eq!(
             query_value("?cpu=host-model&x=1", "cpu").as_deref(),

@@ -441,6 +441,17 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     no_console_errors(c, "/precheck").await?;
     screenshot(c, "dashboard-precheck.png").await?;
 
+    // Clusters: a card per cluster label, each with the best model all its hosts run.
+    c.goto(&format!("{base}/clusters")).await.map_err(e)?;
+    let cards = wait_for(c, ".cluster-card", 20).await?;
+    wait_for(c, ".cluster-card .card-model strong", cards).await?;
+    let sky = text(c, ".cluster-card[data-cluster='fra-sky-02'] .card-model").await?;
+    if !sky.contains("Skylake-Server") {
+        return Err(format!("the fra-sky-02 card says '{sky}'"));
+    }
+    no_console_errors(c, "/clusters").await?;
+    screenshot(c, "dashboard-clusters.png").await?;
+
     // Host page.
     c.goto(&format!("{base}/hosts/fra-sky-02-01"))
         .await
@@ -596,7 +607,7 @@ async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
 /// Every page, at a laptop and a small screen size: the document is never wider than the window,
 /// class labels are names, and each page is photographed for a person to look at.
 async fn sizes(c: &Client, base: &str, x: &Expected) -> R<()> {
-    let pages: [(&str, String, &str); 10] = [
+    let pages: [(&str, String, &str); 11] = [
         ("overview", base.to_owned(), "#pool-list tbody tr"),
         (
             "graph",
@@ -637,6 +648,11 @@ async fn sizes(c: &Client, base: &str, x: &Expected) -> R<()> {
             "precheck",
             format!("{base}/precheck?from=fra-sky-01-01"),
             "#precheck-guest",
+        ),
+        (
+            "clusters",
+            format!("{base}/clusters"),
+            ".cluster-card .card-model strong",
         ),
         (
             "unknown-host",

@@ -1,6 +1,7 @@
 //! One component per route.
 
 pub mod baseline;
+pub mod clusters;
 pub mod fleet;
 pub mod graph;
 pub mod host;
