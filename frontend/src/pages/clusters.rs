@@ -103,7 +103,10 @@ fn ClusterCard(key: String, value: String, hosts: Vec<HostSummary>) -> impl Into
             let cpu = format!("-cpu {}", b.exports.qemu);
             view! {
                 <p class="card-model">"Every host runs "<strong>{b.model.clone()}</strong></p>
-                <pre class="export">{cpu.clone()}</pre>
+                <details>
+                    <summary>{format!("-cpu {} with {} features added, {} removed", b.base_model, b.added.len(), b.removed.len())}</summary>
+                    <pre class="export">{cpu.clone()}</pre>
+                </details>
                 <CopyButton text=cpu what="-cpu"/>
                 <p class="hint">{held_text}</p>
             }
