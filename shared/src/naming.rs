@@ -260,6 +260,27 @@ pub fn best_model_family(p: &HostProfile) -> Option<&'static str> {
     .map(|fit| fit.model.family_name())
 }
 
+/// The model [`crate::baseline::baseline`] picks for one host's guests (its guest view less
+/// what never migrates, same vendor, its signature first), without building the exports: a
+/// fleet of a thousand single-class pools is named in milliseconds rather than seconds.
+pub fn best_guest_model(p: &HostProfile) -> Option<String> {
+    let features = p
+        .kvm
+        .as_ref()?
+        .guest_features
+        .difference(&crate::verdict::non_migratable());
+    crate::models::best_model(&crate::models::FitQuery {
+        features: &features,
+        vendor: Some(&p.cpu.vendor),
+        signature: Some((p.cpu.family, p.cpu.model)),
+        mode: crate::models::FitMode::Guest,
+        qemu: None,
+        abi_levels: false,
+        ignore: crate::FeatureSet::EMPTY,
+    })
+    .map(|fit| fit.model.canonical_name().to_owned())
+}
+
 /// The facts of a class named after `rep`, its first host.
 pub fn class_facts(rep: &HostProfile, hosts: &[&HostProfile]) -> ClassFacts {
     let c = &rep.cpu;
@@ -327,10 +348,12 @@ pub fn fleet_names<'a>(g: &CompatGraph, host: impl Fn(&str) -> Option<&'a HostPr
                 .filter_map(|&c| g.classes.get(c)?.hosts.first())
                 .filter_map(|h| host(h))
                 .collect();
-            let model =
-                crate::baseline::baseline(&reps, &crate::baseline::BaselineOptions::default())
+            let model = match reps.as_slice() {
+                [one] => best_guest_model(one),
+                _ => crate::baseline::baseline(&reps, &crate::baseline::BaselineOptions::default())
                     .ok()
-                    .map(|b| b.model);
+                    .map(|b| b.model),
+            };
             let hosts: Vec<&HostProfile> = p
                 .classes
                 .iter()
@@ -340,7 +363,7 @@ pub fn fleet_names<'a>(g: &CompatGraph, host: impl Fn(&str) -> Option<&'a HostPr
             pool_name(model.as_deref(), &labels_of(&hosts), p.n_hosts)
         })
         .collect();
-    // Pools alike in model, label and size: the name of their largest class tells them apart.
+    // Pools alike in model, label and size: the id of their first class tells them apart.
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for n in &pools {
         *seen.entry(n.clone()).or_default() += 1;
@@ -349,7 +372,7 @@ pub fn fleet_names<'a>(g: &CompatGraph, host: impl Fn(&str) -> Option<&'a HostPr
         if seen.get(n.as_str()).copied().unwrap_or(0) > 1
             && let Some(&c) = p.classes.first()
         {
-            n.push_str(&format!(" · with {}", classes[c]));
+            n.push_str(&format!(" · class {}", g.classes[c].class_id));
         }
     }
     Names { classes, pools }
@@ -608,6 +631,12 @@ mod tests {
             names.pools[pa]
         );
         assert!(best_model_family(&hosts[2]).is_some_and(|m| m.starts_with("Cascadelake")));
+        // The shortcut for one host picks what the baseline of that host picks.
+        for h in &hosts {
+            let b = crate::baseline::baseline(&[h], &crate::baseline::BaselineOptions::default())
+                .expect("baseline");
+            assert_eq!(best_guest_model(h).as_deref(), Some(b.model.as_str()));
+        }
         let unique: BTreeSet<&String> = names.pools.iter().collect();
         assert_eq!(unique.len(), names.pools.len(), "{names:?}");
     }
