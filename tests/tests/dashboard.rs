@@ -82,6 +82,12 @@ async fn no_console_errors(c: &Client, page: &str) -> R<()> {
     }
 }
 
+/// The value of a script run in the page, decoded.
+async fn js<T: serde::de::DeserializeOwned>(c: &Client, script: &str) -> R<T> {
+    let v = c.execute(script, vec![]).await.map_err(e)?;
+    serde_json::from_value(v).map_err(|x| format!("{script}: {x}"))
+}
+
 /// A class label that is a name: words and not only a number ("class 7", "7").
 fn is_a_name(label: &str) -> bool {
     let t = label.trim();
@@ -94,14 +100,11 @@ fn is_a_name(label: &str) -> bool {
 
 /// The document is no wider than the window.
 async fn no_overflow(c: &Client, page: &str) -> R<()> {
-    let v = c
-        .execute(
-            "return [document.documentElement.scrollWidth, window.innerWidth];",
-            vec![],
-        )
-        .await
-        .map_err(e)?;
-    let (doc, win): (f64, f64) = serde_json::from_value(v).map_err(e)?;
+    let (doc, win): (f64, f64) = js(
+        c,
+        "return [document.documentElement.scrollWidth, window.innerWidth];",
+    )
+    .await?;
     if doc > win {
         return Err(format!(
             "{page}: the document is {doc} px wide in a {win} px window"
@@ -230,28 +233,14 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
             x.n_classes
         ));
     }
-    let labels = c
-        .execute(
-            "return [...document.querySelectorAll('#graph-svg g.node')].map(n => n.getAttribute('aria-label'));",
-            vec![],
-        )
-        .await
-        .map_err(e)?;
-    let labels: Vec<String> = serde_json::from_value(labels).map_err(e)?;
+    let labels: Vec<String> = js(c, "return [...document.querySelectorAll('#graph-svg g.node')].map(n => n.getAttribute('aria-label'));").await?;
     for l in &labels {
         if !is_a_name(l) {
             return Err(format!("a graph node is labelled '{l}', not a name"));
         }
     }
     wait_for(c, "#graph-svg path.edge", 1).await?;
-    let drawn = c
-        .execute(
-            "return [...document.querySelectorAll('#graph-svg path.edge')].map(p => [+p.dataset.from, +p.dataset.to]);",
-            vec![],
-        )
-        .await
-        .map_err(e)?;
-    let drawn: Vec<(usize, usize)> = serde_json::from_value(drawn).map_err(e)?;
+    let drawn: Vec<(usize, usize)> = js(c, "return [...document.querySelectorAll('#graph-svg path.edge')].map(p => [+p.dataset.from, +p.dataset.to]);").await?;
     for &(a, b) in &drawn {
         if !x.edges.contains(&(a, b)) {
             return Err(format!(
@@ -291,15 +280,9 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     {
         return Err(format!("the open class's id is not in the URL: {url}"));
     }
-    let panel_in_view = c
-        .execute(
-            "const r = document.querySelector('#class-panel').getBoundingClientRect();
-             return r.top >= 0 && r.left >= 0 && r.right <= window.innerWidth + 1 && r.top < window.innerHeight;",
-            vec![],
-        )
-        .await
-        .map_err(e)?;
-    if panel_in_view != serde_json::Value::Bool(true) {
+    let panel_in_view: bool = js(c, "const r = document.querySelector('#class-panel').getBoundingClientRect();
+             return r.top >= 0 && r.left >= 0 && r.right <= window.innerWidth + 1 && r.top < window.innerHeight;").await?;
+    if !panel_in_view {
         return Err("the class panel opened out of view".into());
     }
     let highlighted = count(c, "#graph-svg path.edge.out, #graph-svg path.edge.in").await?;
@@ -365,14 +348,7 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     }
     wait_for(c, "#forward .layer-group", 1).await?;
     wait_for(c, "#masks pre.export", 2).await?;
-    let masks = c
-        .execute(
-            "return document.querySelector('#masks').textContent;",
-            vec![],
-        )
-        .await
-        .map_err(e)?;
-    let masks = masks.as_str().unwrap_or_default().to_owned();
+    let masks: String = js(c, "return document.querySelector('#masks').textContent;").await?;
     if !masks.contains("-cpu host") || !masks.contains("policy='disable'") {
         return Err(format!("no masking suggestion for the pair: {masks}"));
     }
