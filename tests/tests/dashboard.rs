@@ -530,6 +530,10 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     {
         return Err("the applied mask is not in the URL".into());
     }
+    let merged = wait_text(c, "#whatif-changes li", |t| !t.is_empty()).await?;
+    if !merged.starts_with("Merged into ") || !merged.contains(" + ") {
+        return Err(format!("what-if says: {merged}"));
+    }
     screenshot(c, "dashboard-what-if-applied.png").await?;
 
     // Error states say what happened and what to do.

@@ -59,6 +59,49 @@ async fn side(req: GraphRequest, hosts: Vec<String>) -> Result<Side, String> {
     Ok(Side { graph, baseline })
 }
 
+/// What the change did to the pools, in sentences: pools merged (classes of several pools now
+/// share one) and split (the classes of one pool now in several), named by the pools' names
+/// before and after. Classes are matched by class id, which stays the same across what-if.
+pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
+    let pool_of = |g: &Graph, id: &str| g.classes.iter().find(|c| c.class_id == id).map(|c| c.pool);
+    let mut out = Vec::new();
+    for (p, pool) in after.pools.iter().enumerate() {
+        let mut from: Vec<usize> = pool
+            .classes
+            .iter()
+            .filter_map(|&c| pool_of(before, &after.classes[c].class_id))
+            .collect();
+        from.sort_unstable();
+        from.dedup();
+        if from.len() > 1 {
+            let names: Vec<String> = from.iter().map(|&b| before.pool_name(b)).collect();
+            out.push(format!(
+                "Merged into {}: {}.",
+                after.pool_name(p),
+                names.join(" + ")
+            ));
+        }
+    }
+    for (b, pool) in before.pools.iter().enumerate() {
+        let mut to: Vec<usize> = pool
+            .classes
+            .iter()
+            .filter_map(|&c| pool_of(after, &before.classes[c].class_id))
+            .collect();
+        to.sort_unstable();
+        to.dedup();
+        if to.len() > 1 {
+            let names: Vec<String> = to.iter().map(|&a| after.pool_name(a)).collect();
+            out.push(format!(
+                "Split {} into {}.",
+                before.pool_name(b),
+                names.join(" + ")
+            ));
+        }
+    }
+    out
+}
+
 fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
     let g = &s.graph;
     let largest = g.pools.first().map_or(0, |p| p.n_hosts);
@@ -155,6 +198,24 @@ pub fn WhatIfPage() -> impl IntoView {
             Some(Ok(s)) => summary(id, title, &s).into_any(),
         }
     };
+    let changes = move || {
+        let (Some(Ok(b)), Some(Ok(a))) = (before.get().flatten(), after.get().flatten()) else {
+            return None;
+        };
+        let mut lines = differences(&b.graph, &a.graph);
+        if let (Ok(x), Ok(y)) = (&b.baseline, &a.baseline)
+            && x != y
+        {
+            lines.push(format!("The fleet baseline changes from {x} to {y}."));
+        }
+        let n = lines.len();
+        Some(view! {
+            <div id="whatif-changes">
+                <h3>{if n == 0 { "No pool merges or splits".to_owned() } else { format!("{n} changes") }}</h3>
+                <ul>{lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
+            </div>
+        })
+    };
     let after_graph = move || {
         after.get().flatten().and_then(Result::ok).map(|s| {
             let n = s.graph.classes.len();
@@ -220,6 +281,7 @@ pub fn WhatIfPage() -> impl IntoView {
                 {show(before, "whatif-before", "the fleet today")}
                 {show(after, "whatif-after", "after the change")}
             </div>
+            {changes}
             {after_graph}
             {picker}
         </section>
@@ -229,6 +291,56 @@ pub fn WhatIfPage() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::graph::{ClassNode, Pool};
+
+    fn graph(pools: &[&[&str]]) -> Graph {
+        let mut classes = Vec::new();
+        let mut out_pools = Vec::new();
+        for (p, ids) in pools.iter().enumerate() {
+            let mut members = Vec::new();
+            for id in *ids {
+                members.push(classes.len());
+                classes.push(ClassNode {
+                    class_id: (*id).to_owned(),
+                    vendor: "GenuineIntel".into(),
+                    n_guest_features: None,
+                    tsc_khz: None,
+                    hosts: vec![format!("h-{id}")],
+                    self_compatible: true,
+                    pool: p,
+                });
+            }
+            out_pools.push(Pool {
+                n_hosts: members.len(),
+                classes: members,
+                internally_compatible: true,
+                drains_to: vec![],
+            });
+        }
+        Graph {
+            n_hosts: classes.len(),
+            pool_names: (0..out_pools.len()).map(|p| format!("P{p}")).collect(),
+            classes,
+            edges: vec![],
+            pools: out_pools,
+            class_labels: vec![],
+            class_names: vec![],
+        }
+    }
+
+    #[test]
+    fn differences_name_merged_and_split_pools() {
+        let before = graph(&[&["a"], &["b"], &["c", "d"]]);
+        let after = graph(&[&["a", "b"], &["c"], &["d"]]);
+        assert_eq!(
+            differences(&before, &after),
+            vec![
+                "Merged into P0: P0 + P1.".to_owned(),
+                "Split P2 into P1 + P2.".to_owned()
+            ]
+        );
+        assert!(differences(&before, &before).is_empty());
+    }
 
     #[test]
     fn requests_leave_out_retired_hosts_and_mask_guests() {
