@@ -3,7 +3,7 @@
 //! layer and kind; the other way below.
 
 use leptos::prelude::*;
-use shared::api::ui::{HostMask, MasksRequest, PairMasks, Verdict};
+use shared::api::ui::{Graph, HostMask, MasksRequest, PairMasks, Verdict};
 
 use crate::components::{CopyButton, Reasons, sentence};
 use crate::fetch::{get_json, post_json};
@@ -144,12 +144,25 @@ pub fn PairPage(from: String, to: String) -> impl IntoView {
     };
     let (f, t) = pair.get_value();
     let swap = format!("/pair/{}/{}", encode(&t), encode(&f));
+    // The class names of both hosts, from the (cached) graph.
+    let graph = LocalResource::new(|| get_json::<Graph>("/api/v1/graph"));
+    let (from_class, to_class) = (f.clone(), t.clone());
+    let class_of = move |host: String| {
+        move || {
+            graph.get().and_then(Result::ok).and_then(|g| {
+                g.classes
+                    .iter()
+                    .position(|c| c.hosts.contains(&host))
+                    .map(|i| format!(" ({})", g.class_name(i)))
+            })
+        }
+    };
     view! {
         <section id="pair">
             <h2 id="verdict-sentence">{headline(forward, "forward-headline")}</h2>
             <p class="hint pair-title">
-                "Guests on "<Link href=format!("/hosts/{}", encode(&f))>{f.clone()}</Link>
-                " moving to "<Link href=format!("/hosts/{}", encode(&t))>{t.clone()}</Link>" · "
+                "Guests on "<Link href=format!("/hosts/{}", encode(&f))>{f.clone()}</Link>{class_of(from_class)}
+                " moving to "<Link href=format!("/hosts/{}", encode(&t))>{t.clone()}</Link>{class_of(to_class)}" · "
                 <Link href=move || format!("{swap}{}", query(&[("cpu", &cpu.get())]))>"the other way"</Link>
             </p>
             <div class="toolbar"><PolicyPicker cpu=cpu/></div>
