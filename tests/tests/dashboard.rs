@@ -535,6 +535,27 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         return Err(format!("what-if says: {merged}"));
     }
     screenshot(c, "dashboard-what-if-applied.png").await?;
+    // A whole cluster retired at once, then applied.
+    c.goto(&format!("{base}/what-if")).await.map_err(e)?;
+    wait_for(c, "#retire-cluster option[value='fra-sky-02']", 1).await?;
+    c.find(Locator::Css("#retire-cluster option[value='fra-sky-02']"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    c.find(Locator::Id("whatif-apply"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    let hosts = wait_text(c, "#whatif-after .n-hosts", |t| t == "186").await?;
+    if count(c, "#retire-picker input:checked").await? != 8 {
+        return Err(format!(
+            "retiring fra-sky-02 leaves {hosts} hosts but not 8 ticked"
+        ));
+    }
 
     // Error states say what happened and what to do.
     c.goto(&format!("{base}/hosts/no-such-host"))

@@ -234,9 +234,67 @@ pub fn WhatIfPage() -> impl IntoView {
     };
     let picker = move || {
         match hosts.get() {
-        None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="error">{format!("cannot list hosts: {e}")}</p> }.into_any(),
-        Some(Ok(l)) => view! {
+            None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
+            Some(Err(e)) => {
+                view! { <p class="error">{format!("cannot list hosts: {e}")}</p> }.into_any()
+            }
+            Some(Ok(l)) => {
+                // Whole clusters (by the `cluster` label) and whole classes at once.
+                let mut clusters: Vec<(String, Vec<String>)> = Vec::new();
+                for h in &l.hosts {
+                    if let Some(c) = h.labels.get("cluster") {
+                        match clusters.iter_mut().find(|(k, _)| k == c) {
+                            Some((_, v)) => v.push(h.host_id.clone()),
+                            None => clusters.push((c.clone(), vec![h.host_id.clone()])),
+                        }
+                    }
+                }
+                clusters.sort();
+                let groups = StoredValue::new(clusters);
+                let classes = move || {
+                    before.get().flatten().and_then(Result::ok).map(|b| {
+                        b.graph
+                            .classes
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| (b.graph.class_name(i), c.hosts.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                };
+                let add = move |hosts: Vec<String>| {
+                    draft_retire.update(|r| {
+                        for h in hosts {
+                            if !r.contains(&h) {
+                                r.push(h);
+                            }
+                        }
+                    });
+                };
+                view! {
+            <div class="toolbar">
+                <label>"retire a whole cluster "
+                    <select id="retire-cluster" prop:value="" on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        if let Some(hosts) = groups.with_value(|g| g.iter().find(|(k, _)| *k == v).map(|(_, h)| h.clone())) {
+                            add(hosts);
+                        }
+                    }>
+                        <option value="">"pick a cluster"</option>
+                        {groups.with_value(|g| g.iter().map(|(k, h)| view! { <option value=k.clone()>{format!("{k} ({} hosts)", h.len())}</option> }).collect_view())}
+                    </select>
+                </label>
+                <label>" or a class "
+                    <select id="retire-class" prop:value="" on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        if let Some(hosts) = classes().and_then(|cs| cs.into_iter().find(|(n, _)| *n == v).map(|(_, h)| h)) {
+                            add(hosts);
+                        }
+                    }>
+                        <option value="">"pick a class"</option>
+                        {move || classes().unwrap_or_default().into_iter().map(|(n, _)| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+            </div>
             <fieldset id="retire-picker" class="picker">
                 <legend>"hosts to retire"</legend>
                 {l.hosts.into_iter().map(|h| {
@@ -252,9 +310,10 @@ pub fn WhatIfPage() -> impl IntoView {
                     }
                 }).collect_view()}
             </fieldset>
+            }
+            .into_any()
+            }
         }
-        .into_any(),
-    }
     };
     view! {
         <section id="what-if">
