@@ -82,6 +82,16 @@ async fn no_console_errors(c: &Client, page: &str) -> R<()> {
     }
 }
 
+/// Click the first element `css` matches.
+async fn click(c: &Client, css: &str) -> R<()> {
+    c.find(Locator::Css(css))
+        .await
+        .map_err(|x| format!("{css}: {x}"))?
+        .click()
+        .await
+        .map_err(e)
+}
+
 /// The value of a script run in the page, decoded.
 async fn js<T: serde::de::DeserializeOwned>(c: &Client, script: &str) -> R<T> {
     let v = c.execute(script, vec![]).await.map_err(e)?;
@@ -265,12 +275,7 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
             x.edges.len()
         ));
     }
-    c.find(Locator::Css("#graph-svg g.node[data-class='0']"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    click(c, "#graph-svg g.node[data-class='0']").await?;
     wait_for(c, "#class-panel ul.hosts li a", 1).await?;
     let url = c.current_url().await.map_err(e)?;
     if !url
@@ -296,12 +301,7 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     if !is_a_name(&title) {
         return Err(format!("the class panel is titled '{title}'"));
     }
-    c.find(Locator::Id("zoom-in"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    click(c, "#zoom-in").await?;
     no_console_errors(c, "/graph").await?;
     screenshot(c, "dashboard-graph.png").await?;
     // The matrix view of the same graph: one table row per class.
@@ -372,12 +372,7 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     }
     screenshot(c, "dashboard-pair.png").await?;
     // The guest CPU is picked on the page.
-    c.find(Locator::Css("#policy option[value='host-model']"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    click(c, "#policy option[value='host-model']").await?;
     wait_text(c, "#forward-headline", |t| !t.starts_with("Computing")).await?;
     let url = c.current_url().await.map_err(e)?;
     if !url.query().unwrap_or_default().contains("cpu=host-model") {
@@ -390,12 +385,7 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         .await
         .map_err(e)?;
     wait_for(c, "#precheck-from option[value='fra-sky-01-01']", 1).await?;
-    c.find(Locator::Id("precheck-run"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    click(c, "#precheck-run").await?;
     let summary = wait_text(c, "#precheck-summary", |t| !t.is_empty()).await?;
     if !summary.starts_with("Read as libvirt xml") {
         return Err(format!("precheck says: {summary}"));
@@ -508,12 +498,7 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         .send_keys("hle,rtm")
         .await
         .map_err(e)?;
-    c.find(Locator::Id("whatif-apply"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    click(c, "#whatif-apply").await?;
     let after = wait_text(c, "#whatif-after .n-pools", |t| {
         !t.is_empty() && t != x.n_pools.to_string()
     })
@@ -538,18 +523,8 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     // A whole cluster retired at once, then applied.
     c.goto(&format!("{base}/what-if")).await.map_err(e)?;
     wait_for(c, "#retire-cluster option[value='fra-sky-02']", 1).await?;
-    c.find(Locator::Css("#retire-cluster option[value='fra-sky-02']"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
-    c.find(Locator::Id("whatif-apply"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    click(c, "#retire-cluster option[value='fra-sky-02']").await?;
+    click(c, "#whatif-apply").await?;
     let hosts = wait_text(c, "#whatif-after .n-hosts", |t| t == "186").await?;
     if count(c, "#retire-picker input:checked").await? != 8 {
         return Err(format!(

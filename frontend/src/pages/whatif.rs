@@ -63,39 +63,48 @@ async fn side(req: GraphRequest, hosts: Vec<String>) -> Result<Side, String> {
 /// share one) and split (the classes of one pool now in several), named by the pools' names
 /// before and after. Classes are matched by class id, which stays the same across what-if.
 pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
-    let pool_of = |g: &Graph, id: &str| g.classes.iter().find(|c| c.class_id == id).map(|c| c.pool);
-    let mut out = Vec::new();
-    for (p, pool) in after.pools.iter().enumerate() {
-        let mut from: Vec<usize> = pool
+    // The pools of `to` that the classes of pool `p` of `from` are in.
+    let spread = |from: &Graph, to: &Graph, p: usize| {
+        let mut pools: Vec<usize> = from.pools[p]
             .classes
             .iter()
-            .filter_map(|&c| pool_of(before, &after.classes[c].class_id))
+            .filter_map(|&c| {
+                let id = &from.classes[c].class_id;
+                to.classes
+                    .iter()
+                    .find(|x| x.class_id == *id)
+                    .map(|x| x.pool)
+            })
             .collect();
-        from.sort_unstable();
-        from.dedup();
+        pools.sort_unstable();
+        pools.dedup();
+        pools
+    };
+    let names = |g: &Graph, pools: &[usize]| {
+        pools
+            .iter()
+            .map(|&p| g.pool_name(p))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    let mut out = Vec::new();
+    for p in 0..after.pools.len() {
+        let from = spread(after, before, p);
         if from.len() > 1 {
-            let names: Vec<String> = from.iter().map(|&b| before.pool_name(b)).collect();
             out.push(format!(
                 "Merged into {}: {}.",
                 after.pool_name(p),
-                names.join(" + ")
+                names(before, &from)
             ));
         }
     }
-    for (b, pool) in before.pools.iter().enumerate() {
-        let mut to: Vec<usize> = pool
-            .classes
-            .iter()
-            .filter_map(|&c| pool_of(after, &before.classes[c].class_id))
-            .collect();
-        to.sort_unstable();
-        to.dedup();
+    for p in 0..before.pools.len() {
+        let to = spread(before, after, p);
         if to.len() > 1 {
-            let names: Vec<String> = to.iter().map(|&a| after.pool_name(a)).collect();
             out.push(format!(
                 "Split {} into {}.",
-                before.pool_name(b),
-                names.join(" + ")
+                before.pool_name(p),
+                names(after, &to)
             ));
         }
     }
