@@ -77,7 +77,8 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
                         let drains: Vec<String> = p.drains_to.iter().take(3).filter_map(|&d| names.get(d).cloned()).collect();
                         let drains = match n_drains {
                             0 => "no other pool".to_owned(),
-                            n if n > 3 => format!("{} and {} more pools", drains.join("; "), n - 3),
+                            4 => format!("{} and 1 more pool", drains.join("; ")),
+                            n if n > 4 => format!("{} and {} more pools", drains.join("; "), n - 3),
                             _ => drains.join("; "),
                         };
                         view! {
