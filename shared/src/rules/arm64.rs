@@ -211,7 +211,10 @@ pub fn arm64_rule(
     }
     let lowered_ok = accepts_lowered(dst);
     let imp_cap = records_writable_imp_id_regs(dst);
-    let dst_kernel = dst.kernel_release.as_deref().unwrap_or("unknown");
+    let dst_kernel = dst.kernel_release.as_deref().map_or_else(
+        || "a kernel release its profile does not record".to_owned(),
+        |k| format!("Linux {k}"),
+    );
     for (reg, va, vb) in diffs {
         let name = reg.to_ascii_uppercase();
         let ev = values(format!("{va:#x}"), format!("{vb:#x}"));
@@ -219,7 +222,7 @@ pub fn arm64_rule(
             let imp = if imp_cap {
                 " The destination's KVM has KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux 6.15), which could accept the source's value if the VMM enabled it before creating vCPUs; QEMU's target/arm/kvm.c does not enable it."
             } else {
-                " Linux 6.15 lets userspace write it only in a VM whose VMM enabled KVM_CAP_ARM_WRITABLE_IMP_ID_REGS, which QEMU's target/arm/kvm.c does not do."
+                " Linux 6.15 lets userspace write it only in a VM whose VMM enabled KVM_CAP_ARM_WRITABLE_IMP_ID_REGS, which QEMU's target/arm/kvm.c does not enable."
             };
             let (rule, tail) = if reg == "midr_el1" {
                 (
@@ -256,7 +259,7 @@ pub fn arm64_rule(
                 Severity::Blocker,
                 "arm64.id-register-mismatch",
                 format!(
-                    "{name} differs ({va:#x} -> {vb:#x}) for a host-passthrough guest and the destination runs Linux {dst_kernel}: before Linux 6.7 KVM keeps ID registers invariant (arch/arm64/kvm/sys_regs.c set_id_reg refuses any other value), so QEMU's incoming migration fails when it writes the source's value (target/arm/kvm.c write_list_to_kvmstate){}",
+                    "{name} differs ({va:#x} -> {vb:#x}) for a host-passthrough guest and the destination runs {dst_kernel}: before Linux 6.7 KVM keeps ID registers invariant (arch/arm64/kvm/sys_regs.c set_id_reg refuses any other value), so QEMU's incoming migration fails when it writes the source's value (target/arm/kvm.c write_list_to_kvmstate){}",
                     if lower {
                         "; a destination with Linux 6.7 or later would accept this lower value"
                     } else {
@@ -401,6 +404,15 @@ mod tests {
             found(&src, &unknown),
             vec![("arm64.id-register-mismatch".into(), Severity::Blocker)]
         );
+        let mut r = Vec::new();
+        arm64_rule(
+            &src,
+            &unknown,
+            &GuestConfig::default(),
+            &Policy::default(),
+            &mut r,
+        );
+        assert!(r[0].message.contains("does not record"), "{}", r[0].message);
     }
 
     #[test]
