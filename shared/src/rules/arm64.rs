@@ -56,6 +56,25 @@ pub const CAP_WRITABLE_MASKS: &str = "arm_supported_reg_mask_ranges";
 /// `kvm.capabilities` key of KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (239, Linux 6.15).
 pub const CAP_WRITABLE_IMP_ID_REGS: &str = "arm_writable_imp_id_regs";
 
+/// The feature ID registers the 6.7 merge made writable ("KVM: arm64: Allow userspace to change
+/// ID_AA64ISAR{0-2}_EL1", "... ID_AA64MMFR{0-2}_EL1", "... ID_AA64PFR0_EL1", "...
+/// ID_AA64ZFR0_EL1", and ID_AA64DFR0_EL1 through `set_id_aa64dfr0_el1`). Others
+/// (ID_AA64PFR1_EL1 among them) are not judged writable here: a difference there blocks.
+fn writable_since_6_7(reg: &str) -> bool {
+    matches!(
+        reg,
+        "id_aa64pfr0_el1"
+            | "id_aa64dfr0_el1"
+            | "id_aa64isar0_el1"
+            | "id_aa64isar1_el1"
+            | "id_aa64isar2_el1"
+            | "id_aa64mmfr0_el1"
+            | "id_aa64mmfr1_el1"
+            | "id_aa64mmfr2_el1"
+            | "id_aa64zfr0_el1"
+    )
+}
+
 /// The implementation ID registers: invariant before 6.15, writable from 6.15 only when the VMM
 /// enables KVM_CAP_ARM_WRITABLE_IMP_ID_REGS.
 fn is_implementation_id(reg: &str) -> bool {
@@ -141,7 +160,7 @@ pub fn layer_facts(host: &HostProfile) -> Option<bool> {
 /// - `arm64.id-register-mismatch` (blocker): another ID register differs and the destination's
 ///   KVM cannot take the source's value (REVIDR_EL1; a kernel before 6.7; or a field higher on
 ///   the source);
-/// - `arm64.id-register-lowered` (warning): an ID_AA64* register differs, every field of the
+/// - `arm64.id-register-lowered` (warning): an ID_AA64* register Linux 6.7 made writable differs, every field of the
 ///   source's value is at most the destination's and the destination runs Linux 6.7 or later
 ///   (or records KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES): its KVM accepts the source's value;
 /// - `arm64.equivalence-group-used` (info): both MIDRs are in one operator group, so the
@@ -244,6 +263,18 @@ pub fn arm64_rule(
             continue;
         }
         let lower = fields_at_most(reg, va, vb);
+        if !writable_since_6_7(reg) {
+            reasons.push(reason(
+                Layer::Arm64,
+                Severity::Blocker,
+                "arm64.id-register-mismatch",
+                format!(
+                    "{name} differs ({va:#x} -> {vb:#x}) for a host-passthrough guest: it is not among the ID registers Linux 6.7 made writable (arch/arm64/kvm/sys_regs.c), so the destination's KVM refuses the source's value when QEMU writes it on the incoming migration (target/arm/kvm.c write_list_to_kvmstate)"
+                ),
+                ev,
+            ));
+            continue;
+        }
         match (&lowered_ok, lower) {
             (Some(why), true) => reasons.push(reason(
                 Layer::Arm64,
@@ -466,6 +497,19 @@ mod tests {
         arm64_rule(&src, &dst, &GuestConfig::default(), &policy, &mut r);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].rule, "arm64.equivalence-group-used");
+    }
+
+    #[test]
+    fn a_register_6_7_did_not_make_writable_still_blocks() {
+        let mut src = arm("a", "6.12.9-arm64", N1_MIDR, N1_ISAR0);
+        let mut dst = arm("b", "6.12.9-arm64", N1_MIDR, N1_ISAR0);
+        // ID_AA64PFR1_EL1: SSBS=2 on the source, BT=1 and SSBS=2 on the destination.
+        src.arm_id_registers.insert("id_aa64pfr1_el1".into(), 0x20);
+        dst.arm_id_registers.insert("id_aa64pfr1_el1".into(), 0x21);
+        assert_eq!(
+            found(&src, &dst),
+            vec![("arm64.id-register-mismatch".into(), Severity::Blocker)]
+        );
     }
 
     #[test]
