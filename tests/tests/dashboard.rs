@@ -412,11 +412,51 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     let cards = wait_for(c, ".cluster-card", 20).await?;
     wait_for(c, ".cluster-card .card-model strong", cards).await?;
     let sky = text(c, ".cluster-card[data-cluster='fra-sky-02'] .card-model").await?;
-    if !sky.contains("Skylake-Server") {
+    if !sky.starts_with("Every host runs ") || !sky.contains("-v") {
         return Err(format!("the fra-sky-02 card says '{sky}'"));
+    }
+    wait_for(
+        c,
+        ".cluster-card[data-cluster='fra-sky-02'] .card-baseline summary",
+        1,
+    )
+    .await?;
+    let cpu = text(
+        c,
+        ".cluster-card[data-cluster='fra-sky-02'] .card-baseline summary",
+    )
+    .await?;
+    if !cpu.contains("Skylake-Server") {
+        return Err(format!("the fra-sky-02 baseline says '{cpu}'"));
+    }
+    // One processor per demo cluster: nothing above the best model runs there.
+    let next = text(c, ".cluster-card[data-cluster='fra-sky-02'] .card-next").await?;
+    if !next.contains("No model above") {
+        return Err(format!("the fra-sky-02 card's next model reads '{next}'"));
     }
     no_console_errors(c, "/clusters").await?;
     screenshot(c, "dashboard-clusters.png").await?;
+    // By zone, Frankfurt mixes Skylake and Ice Lake: the next model up and the hosts holding
+    // the zone back, each with what it lacks; one click to the zone's baseline.
+    c.goto(&format!("{base}/clusters?label=zone"))
+        .await
+        .map_err(e)?;
+    wait_for(c, ".cluster-card[data-cluster='fra'] .card-next strong", 1).await?;
+    let next = text(c, ".cluster-card[data-cluster='fra'] .card-next").await?;
+    if !next.starts_with("Next model up: ") || !next.contains("held back by") {
+        return Err(format!("the fra zone's next model reads '{next}'"));
+    }
+    let blockers = text(c, ".cluster-card[data-cluster='fra'] .card-blockers li").await?;
+    if !blockers.contains("fra-sky-") || !blockers.contains(" lack") {
+        return Err(format!("the fra zone's blockers read '{blockers}'"));
+    }
+    screenshot(c, "dashboard-clusters-zone.png").await?;
+    click(c, ".cluster-card[data-cluster='fra'] a[href^='/baseline']").await?;
+    wait_for(c, "#baseline", 1).await?;
+    let url = c.current_url().await.map_err(e)?;
+    if !url.as_str().contains("label=zone%3Dfra") && !url.as_str().contains("label=zone=fra") {
+        return Err(format!("the zone card's link went to {url}"));
+    }
 
     // Host page.
     c.goto(&format!("{base}/hosts/fra-sky-02-01"))
