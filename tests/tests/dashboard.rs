@@ -123,6 +123,14 @@ async fn no_overflow(c: &Client, page: &str) -> R<()> {
     Ok(())
 }
 
+/// What a chart on the overview holds (read from its SVG document).
+#[derive(Debug, serde::Deserialize)]
+struct ChartFacts {
+    titles: Vec<String>,
+    steps: Vec<String>,
+    fonts: Vec<f64>,
+}
+
 async fn screenshot(c: &Client, name: &str) -> R<()> {
     let png = c.screenshot().await.map_err(e)?;
     std::fs::write(artifacts_dir().join(name), png).map_err(e)
@@ -227,9 +235,61 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         ));
     }
     wait_for(c, "#pool-list tbody tr", x.n_pools).await?;
-    wait_for(c, "#charts img", 4).await?;
+    wait_for(c, "#charts object", 4).await?;
     no_console_errors(c, "/").await?;
     screenshot(c, "dashboard-overview.png").await?;
+    // Charts: a title (hover) per bar and point, the coverage curve names models at its steps,
+    // no label smaller than 13 px in the chart's own pixels.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let script = "const out = {}; for (const o of document.querySelectorAll('#charts object')) { const d = o.contentDocument; if (!d) { continue; } out[o.id] = { titles: [...d.querySelectorAll('title')].map(t => t.textContent), steps: [...d.querySelectorAll('text.step-label')].map(t => t.textContent), fonts: [...d.querySelectorAll('text')].map(t => parseFloat(t.getAttribute('font-size') || '0')) }; } return out;";
+    let charts = loop {
+        let got: std::collections::BTreeMap<String, ChartFacts> = js(c, script).await?;
+        if got.len() == 4 && got.values().all(|f| !f.titles.is_empty()) {
+            break got;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the charts never loaded with titles: {:?}",
+                got.keys()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cov = &charts["chart-coverage"];
+    if cov.steps.len() < 3
+        || !cov
+            .steps
+            .iter()
+            .all(|s| s.contains("-v") && s.ends_with(')'))
+    {
+        return Err(format!(
+            "the coverage curve names these steps: {:?}",
+            cov.steps
+        ));
+    }
+    if !cov.titles.iter().all(|t| t.contains(" hosts (")) {
+        return Err(format!(
+            "coverage titles: {:?}",
+            &cov.titles[..3.min(cov.titles.len())]
+        ));
+    }
+    let classes = &charts["chart-classes"];
+    if classes.titles.len() != x.n_classes || !classes.titles.iter().all(|t| t.contains(" · ")) {
+        return Err(format!("class bars' titles: {:?}", classes.titles));
+    }
+    if charts["chart-pools"].titles.len() != x.n_pools {
+        return Err(format!(
+            "pool bars' titles: {:?}",
+            charts["chart-pools"].titles
+        ));
+    }
+    for (id, f) in &charts {
+        if let Some(small) = f.fonts.iter().find(|&&px| px < 13.0) {
+            return Err(format!("{id} has a {small} px label"));
+        }
+    }
+    js::<()>(c, "document.querySelector('#charts').scrollIntoView();").await?;
+    screenshot(c, "dashboard-charts.png").await?;
 
     // Graph: one card per class, each named; only the transitive reduction is drawn; a card
     // opens its class in a side panel and highlights its edges.
