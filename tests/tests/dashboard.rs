@@ -518,6 +518,26 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         return Err(format!("the zone card's link went to {url}"));
     }
 
+    // An AMD host's copies of leaf-1 bits read as names with their leaf, not raw spellings.
+    c.goto(&format!("{base}/hosts/lon-zen2-01-01"))
+        .await
+        .map_err(e)?;
+    wait_for(c, "#guest-features code.feature", 50).await?;
+    let shown: Vec<String> = js(
+        c,
+        "return [...document.querySelectorAll('code.feature')].map(c => c.textContent);",
+    )
+    .await?;
+    if let Some(raw) = shown
+        .iter()
+        .find(|f| f.contains('@') || f.starts_with("e_"))
+    {
+        return Err(format!("the host page shows the raw feature '{raw}'"));
+    }
+    if !shown.iter().any(|f| f == "pae (80000001h)") {
+        return Err(format!("the AMD host's features: {shown:?}"));
+    }
+
     // Host page.
     c.goto(&format!("{base}/hosts/fra-sky-02-01"))
         .await
@@ -598,6 +618,15 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         .send_keys("hle,rtm")
         .await
         .map_err(e)?;
+    // Names complete from the catalog, each option keeping what is typed before the last comma.
+    wait_for(c, "#whatif-features option[value='hle,rtm']", 1).await?;
+    let options = wait_for(c, "#whatif-features option", 100).await?;
+    let raw = count(c, "#whatif-features option[value*='@']").await?;
+    if raw > 0 {
+        return Err(format!(
+            "{raw} of {options} completions are raw CPUID spellings"
+        ));
+    }
     click(c, "#whatif-apply").await?;
     let after = wait_text(c, "#whatif-after .n-pools", |t| {
         !t.is_empty() && t != x.n_pools.to_string()
