@@ -786,6 +786,9 @@ async fn cluster_cards_name_the_next_model_and_exactly_the_hosts_blocking_it() {
         }
     }
     assert!(with_next > 0, "no demo cluster has a next model: {list}");
+    let (st, none) = get(&s, "/api/v1/clusters?label=no-such-label").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(none["clusters"].as_array().map(Vec::len), Some(0));
     let (st, e) = get(&s, &format!("/api/v1/clusters?label={}", "k".repeat(300))).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
 }

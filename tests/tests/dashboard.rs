@@ -537,6 +537,7 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     if !shown.iter().any(|f| f == "pae (80000001h)") {
         return Err(format!("the AMD host's features: {shown:?}"));
     }
+    screenshot(c, "dashboard-host-amd.png").await?;
 
     // Host page.
     c.goto(&format!("{base}/hosts/fra-sky-02-01"))

@@ -48,6 +48,13 @@ pub async fn clusters(
         ));
     }
     let fleet = state.cache.fleet(&state.store).await?;
+    // Only labels some host has are worth computing and caching.
+    if !fleet.profiles.iter().any(|p| p.labels.contains_key(&label)) {
+        return Ok(Json(ClusterList {
+            label,
+            clusters: Vec::new(),
+        }));
+    }
     let st = state.clone();
     let answer = state
         .engine
