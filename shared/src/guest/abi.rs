@@ -36,28 +36,6 @@ pub fn virtio_blk_queues(guest: &GuestConfig, d: &GuestDevice) -> u32 {
     }
 }
 
-fn cpu_text(c: &GuestCpu) -> String {
-    match c {
-        GuestCpu::HostPassthrough => "host".into(),
-        GuestCpu::HostModel => "host-model".into(),
-        GuestCpu::HostPassthroughMasked { disable } => format!("host,-{}", disable.join(",-")),
-        GuestCpu::Named {
-            model,
-            enable,
-            disable,
-        } => {
-            let mut s = model.clone();
-            for e in enable {
-                s.push_str(&format!(",+{e}"));
-            }
-            for d in disable {
-                s.push_str(&format!(",-{d}"));
-            }
-            s
-        }
-    }
-}
-
 fn same_cpu(a: &GuestCpu, b: &GuestCpu) -> bool {
     let sorted = |v: &[String]| v.iter().cloned().collect::<BTreeSet<_>>();
     match (a, b) {
@@ -216,11 +194,11 @@ pub fn check_abi(src: &GuestConfig, dst: &GuestConfig) -> Vec<Reason> {
             "abi.cpu-model",
             format!(
                 "the CPU differs ({} vs {}): QEMU neither migrates nor compares CPUID, so the move would succeed and the guest would find other CPU features than it detected at boot",
-                cpu_text(&src.cpu),
-                cpu_text(&dst.cpu)
+                src.cpu.describe(),
+                dst.cpu.describe()
             ),
-            cpu_text(&src.cpu),
-            cpu_text(&dst.cpu),
+            src.cpu.describe(),
+            dst.cpu.describe(),
         );
     }
     for key in src
