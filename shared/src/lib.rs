@@ -28,6 +28,7 @@ pub mod import;
 pub mod masks;
 pub mod models;
 pub mod profile;
+pub mod registry;
 pub mod rules;
 #[doc(hidden)]
 pub mod testing;
