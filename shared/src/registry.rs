@@ -56,7 +56,7 @@ pub const RULES: &[RuleInfo] = &[
         Profile,
         Blocker,
         "the source and destination differ in architecture (x86_64, aarch64...)",
-        "QEMU migration/savevm.c qemu_loadvm_section_start_full (a stream from another target has sections the destination does not know)",
+        "QEMU migration/savevm.c configuration_post_load (\"Machine type received is ... and local is ...\"); KVM vCPU state is per architecture",
     ),
     info(
         "profile.no-guest-view",
@@ -70,7 +70,7 @@ pub const RULES: &[RuleInfo] = &[
         Profile,
         Blocker,
         "the guest is SEV, SEV-ES, SEV-SNP or TDX and the policy does not allow confidential migration",
-        "QEMU target/i386/sev.c sev_vm_state_change (migrate_add_blocker \"SEV: Migration is not implemented\")",
+        "QEMU target/i386/sev.c sev_launch_finish (migrate_add_blocker \"SEV: Migration is not implemented\")",
     ),
     info(
         "confidential.unsupported-on-destination",
@@ -84,7 +84,7 @@ pub const RULES: &[RuleInfo] = &[
         Profile,
         Warning,
         "confidential migration is allowed by the policy and the destination's KVM supports the VM type",
-        "policy: allow_confidential_migration (upstream QEMU registers a migration blocker for these guests, target/i386/sev.c sev_vm_state_change)",
+        "policy: allow_confidential_migration (upstream QEMU registers a migration blocker for these guests, target/i386/sev.c sev_launch_finish)",
     ),
     info(
         "abi.confidential",
@@ -156,7 +156,7 @@ pub const RULES: &[RuleInfo] = &[
         CpuFeatures,
         Info,
         "host-model, or host-passthrough with migratable=on, leaves out a feature the source offers but that does not migrate (invtsc; xsaves for host-model)",
-        "QEMU target/i386/cpu.c x86_cpu_get_supported_feature_word (migratable_only drops unmigratable_flags); libvirt src/cpu_map/x86_features.xml (migratable='no')",
+        "QEMU target/i386/cpu.c x86_cpu_get_supported_feature_word (with migratable=on, x86_cpu_get_migratable_flags leaves out unmigratable_flags); libvirt src/cpu_map/x86_features.xml (migratable='no')",
     ),
     info(
         "cpu.destination-offers-more",
@@ -392,7 +392,7 @@ pub const RULES: &[RuleInfo] = &[
         Devices,
         Warning,
         "a passed-through device names no host device, or one the source profile does not list",
-        "QEMU hw/vfio/migration.c vfio_migration_realize (the check the profile cannot answer)",
+        "QEMU hw/vfio/migration.c vfio_migration_realize and docs/devel/migration/vfio.rst (the check the profile cannot answer)",
     ),
     info(
         "vfio.no-compatible-device",
@@ -505,7 +505,7 @@ pub const RULES: &[RuleInfo] = &[
         Arm64,
         Blocker,
         "another ID register (REVIDR_EL1, ID_AA64*) differs for a host-passthrough or host-model guest",
-        "Linux arch/arm64/kvm/sys_regs.c set_id_reg (invariant before Linux 6.7; since then arm64_check_features accepts values the destination supports)",
+        "Linux arch/arm64/kvm/sys_regs.c set_id_reg (invariant before Linux 6.7; since the writable sanitised ID registers, arm64_check_features accepts values the destination supports)",
     ),
     info(
         "arm64.equivalence-group-used",
@@ -527,7 +527,7 @@ pub const RULES: &[RuleInfo] = &[
         Cpr,
         Blocker,
         "a cpr-transfer guest is to move to another host",
-        "QEMU migration/cpr-transfer.c and docs/devel/migration/CPR.rst (cpr-transfer hands RAM and descriptors to a new QEMU on the same host)",
+        "QEMU docs/devel/migration/CPR.rst (CPR modes move the guest to a new QEMU instance on the same host) and migration/cpr-transfer.c",
     ),
     info(
         "cpr.aux-ram-share-missing",
@@ -555,7 +555,7 @@ pub const RULES: &[RuleInfo] = &[
         Cpr,
         Blocker,
         "a cpr-transfer guest uses memory-backend-epc",
-        "QEMU backends/hostmem-epc.c sgx_epc_backend_memory_alloc (SGX EPC is a private /dev/sgx_vepc mapping a new process cannot take over)",
+        "QEMU backends/hostmem-epc.c sgx_epc_backend_memory_alloc (every process opens a fresh /dev/sgx_vepc; no descriptor is handed to the new QEMU)",
     ),
     info(
         "cpr.qemu-too-old",
