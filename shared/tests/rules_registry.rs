@@ -871,3 +871,62 @@ fn real_comparisons_give_only_registered_rules() {
     println!("rules exercised: {}; not exercised: {never:?}", seen.len());
     println!("rules whose messages still cite internal documents: {internal:?}");
 }
+
+/// Real processors: every InstLatx64 dump of ../shared/cpuid-corpus/dev, imported as the
+/// collector's import does, with the guest view estimated from raw CPUID; each against the next
+/// (Intel to AMD, old to new and back), host-passthrough, host-model and a named model.
+#[test]
+fn real_cpuid_dumps_give_only_registered_rules() {
+    use shared::import::{ImportMeta, parse_any, profile_from_import};
+    use shared::profile::{GuestViewSource, KvmInfo};
+
+    let dir = Path::new(MANIFEST).join("../../shared/cpuid-corpus/dev");
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e}: the reference data must be present", dir.display()));
+    let mut hosts = Vec::new();
+    for row in manifest.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let file = row.split('\t').next().expect("a file column");
+        let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let text = String::from_utf8_lossy(&bytes);
+        let imp = parse_any(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut p = profile_from_import(
+            &imp,
+            ImportMeta {
+                host_id: file.to_owned(),
+                ..ImportMeta::default()
+            },
+        );
+        if p.kvm.is_none() {
+            p.kvm = Some(KvmInfo {
+                guest_features: shared::decode::estimate_guest_view(&p.cpu.features),
+                guest_features_source: GuestViewSource::EstimatedFromCpuid,
+                ..KvmInfo::default()
+            });
+        }
+        hosts.push(p);
+    }
+    assert!(hosts.len() >= 20, "only {} dumps", hosts.len());
+    let guests = [
+        GuestConfig::default(),
+        GuestConfig::with_cpu(GuestCpu::HostModel),
+        GuestConfig::with_cpu(GuestCpu::Named {
+            model: "Westmere-v1".into(),
+            enable: vec![],
+            disable: vec![],
+        }),
+    ];
+    let allow = Policy {
+        allow_vendor_change: true,
+        ..Policy::default()
+    };
+    let mut seen = BTreeSet::new();
+    for pair in hosts.windows(2) {
+        for g in &guests {
+            for policy in [&Policy::default(), &allow] {
+                check(&compare_with(&pair[0], &pair[1], g, policy), &mut seen);
+                check(&compare_with(&pair[1], &pair[0], g, policy), &mut seen);
+            }
+        }
+    }
+    assert!(seen.contains("cpu.feature-missing"), "{seen:?}");
+}
