@@ -605,7 +605,7 @@ fn run_compare(args: &CompareArgs) -> Result<u8, String> {
                 },
                 v.from,
                 v.to,
-                args.guest.cpu
+                v.guest.cpu.describe()
             );
             for r in &v.reasons {
                 let ev = r.evidence.summary();

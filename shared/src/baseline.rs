@@ -335,14 +335,29 @@ pub fn baseline_of(
     };
     // A `-cpu` line can only carry what QEMU names; what the accelerator provides comes with the
     // `-cpu` model.
-    let features = target
-        .intersection(&crate::catalog::qemu_known())
+    // What only exists under a parent feature goes with it (the SVM leaf without svm, which QEMU
+    // turns off for named models under KVM; the VMX capability MSRs without vmx).
+    let features = crate::view::without_orphans(
+        target
+            .intersection(&crate::catalog::qemu_known())
+            .difference(&accel)
+            .union(&base_features.intersection(&accel)),
+    );
+    // The model as QEMU starts it under KVM (kvm_default_props: x2apic on; acpi, monitor, svm
+    // off): what `added` and `removed` are relative to.
+    let base_under_kvm = crate::view::named_model_features(&base_name, &[], &[])
+        .unwrap_or(base_features)
         .difference(&accel)
         .union(&base_features.intersection(&accel));
-    let added = features.difference(&base_features).difference(&accel);
+    let added = features.difference(&base_under_kvm).difference(&accel);
     // Turn off even what QEMU would leave out where KVM lacks it (topoext...): on hosts whose KVM
     // has it the guest would see it, and the guest view must be the same on every host.
-    let removed = base_features.difference(&features).difference(&accel);
+    // Relative to the model as written too: libvirt compares the model's own features (svm in
+    // qemu64) with the host, so what QEMU's KVM defaults turn off is still said explicitly.
+    let removed = base_under_kvm
+        .union(&base_features)
+        .difference(&features)
+        .difference(&accel);
     if model.kind == ModelKind::Qemu && model.libvirt_name.is_none() {
         notes.push(format!(
             "libvirt 11.3's cpu_map has no model {}: the libvirt, Nova and KubeVirt exports need a libvirt that knows it",

@@ -18,6 +18,44 @@ pub struct ClassKey {
     tsc_scaling: Option<bool>,
     /// The oldest QEMU release probed on the host: which named models it can start.
     qemu: Option<QemuVersion>,
+    /// What its QEMUs said of the host: named models' unavailable features, the host model,
+    /// whether `-cpu host` starts ([`qemu_facts`]).
+    qemu_facts: u64,
+    /// Which KVM MSRs tied to CPU features the host's KVM lists ([`crate::rules::kernel::tied_msrs`]).
+    tied_msrs: (u32, bool),
+    /// Every fact the layers beyond the CPU read ([`crate::rules::layers_fingerprint`]).
+    layers: u64,
+}
+
+/// A fingerprint of what the host's QEMUs said about CPUs: each named model's unavailable
+/// features, the host model, and whether `-cpu host` started.
+fn qemu_facts(p: &HostProfile) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+    };
+    // Every install: a policy may name any of them.
+    for q in &p.qemu {
+        eat(q.version.as_bytes());
+        for m in &q.cpu_models {
+            eat(m.name.as_bytes());
+            for f in &m.unavailable_features {
+                eat(f.as_bytes());
+            }
+        }
+        if let Some(hm) = &q.host_model {
+            for name in hm.names() {
+                eat(name.as_bytes());
+            }
+        }
+        if let Some(c) = &q.host_cpu_start {
+            eat(if c.ok { b"host-starts" } else { b"host-fails" });
+        }
+    }
+    h
 }
 
 fn tsc_bucket(khz: u64) -> Option<i64> {
@@ -33,22 +71,26 @@ fn tsc_bucket(khz: u64) -> Option<i64> {
     Some(b)
 }
 
-/// The class key of a host: arch, vendor, KVM guest view, TSC frequency to 125 ppm, TSC
-/// scaling, QEMU release.
+/// The class key of a host: arch, vendor, what QEMU can give a guest there, TSC frequency to
+/// 125 ppm, TSC scaling, QEMU release and what it said, the KVM MSRs tied to features, and the
+/// facts the layers beyond the CPU read.
 pub fn key(p: &HostProfile) -> ClassKey {
     ClassKey {
         arch: p.cpu.arch,
         vendor: p.cpu.vendor.to_ascii_lowercase(),
-        guest_view: p.kvm.as_ref().map(|k| k.guest_features),
+        // What QEMU can give a guest there (KVM's offer as QEMU sees it).
+        guest_view: crate::view::supported(p, None),
         tsc_bucket: p.cpu.tsc_khz.and_then(tsc_bucket),
         tsc_scaling: p.kvm.as_ref().and_then(|k| k.tsc_scaling),
         qemu: crate::rules::qemu_version(p, None),
+        qemu_facts: qemu_facts(p),
+        tied_msrs: crate::rules::kernel::tied_msrs(p),
+        layers: crate::rules::layers_fingerprint(p),
     }
 }
 
 /// A stable id of a host's class ([`key`]): the same on every platform and release for equal
-/// inputs, and equal exactly for hosts of one class. Later layers (KVM MSRs, QEMU machine types,
-/// devices) join the key as the engine learns them.
+/// inputs, and equal exactly for hosts of one class.
 pub fn class_id(p: &HostProfile) -> String {
     let k = key(p);
     // FNV-1a, 64 bit: deterministic, no dependency, identical on native and wasm32.
@@ -84,5 +126,11 @@ pub fn class_id(p: &HostProfile) -> String {
     if let Some(q) = k.qemu {
         eat(format!("qemu {q}").as_bytes());
     }
+    // Parts beyond the CPU view, hashed already.
+    eat(format!(
+        "facts {:x} {:x} {} {:x}",
+        k.qemu_facts, k.tied_msrs.0, k.tied_msrs.1, k.layers
+    )
+    .as_bytes());
     format!("c{:012x}", h >> 16)
 }

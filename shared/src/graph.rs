@@ -160,11 +160,29 @@ pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> 
         .map(|m| HostFacts::new(&profiles[m[0]], guest, policy))
         .collect();
     let n = facts.len();
+    // The layers beyond the CPU read few facts ([`crate::rules::layers_fingerprint`]): judged
+    // once per pair of distinct fingerprints, on the first classes that have them.
+    let effective = crate::verdict::effective_policy(guest, policy);
+    let prints: Vec<u64> = classes
+        .members
+        .iter()
+        .map(|m| crate::rules::layers_fingerprint(&profiles[m[0]]))
+        .collect();
+    let mut layers: std::collections::HashMap<(u64, u64), bool> = std::collections::HashMap::new();
     let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut self_ok = vec![false; n];
     for (a, fa) in facts.iter().enumerate() {
         for (b, fb) in facts.iter().enumerate() {
-            if fa.edge(fb, named, policy) {
+            if fa.edge(fb, named, policy)
+                && !*layers.entry((prints[a], prints[b])).or_insert_with(|| {
+                    crate::rules::layers_block(
+                        &profiles[classes.members[a][0]],
+                        &profiles[classes.members[b][0]],
+                        guest,
+                        &effective,
+                    )
+                })
+            {
                 if a == b {
                     self_ok[a] = true;
                 } else {
@@ -279,14 +297,21 @@ mod tests {
                 .position(|c| c.hosts.iter().any(|h| h == id))
                 .expect("host in a class")
         };
-        assert_eq!(g.classes.len(), 2, "{:?}", g.classes);
-        assert_eq!(class_of("new-1"), class_of("new-2"));
-        assert_eq!(class_of("old-1"), class_of("mixed"));
-        let (new, old) = (class_of("new-1"), class_of("old-1"));
+        // Each set of installs is a class of its own (a policy may name any release), but the
+        // oldest decides by default: new-1 and new-2 take each other's guests, and nobody can
+        // send guests to the 6.2 hosts.
+        assert_eq!(g.classes.len(), 4, "{:?}", g.classes);
+        let (new, new2) = (class_of("new-1"), class_of("new-2"));
+        let (old, mixed) = (class_of("old-1"), class_of("mixed"));
+        assert_eq!(g.classes[new].pool, g.classes[new2].pool);
         assert_ne!(g.classes[new].class_id, g.classes[old].class_id);
         assert!(g.classes[new].self_compatible);
-        assert!(!g.classes[old].self_compatible);
-        assert!(!g.edges.iter().any(|e| e.to == old), "{:?}", g.edges);
+        assert!(!g.classes[old].self_compatible && !g.classes[mixed].self_compatible);
+        assert!(
+            !g.edges.iter().any(|e| e.to == old || e.to == mixed),
+            "{:?}",
+            g.edges
+        );
         for a in &hosts {
             for b in &hosts {
                 let v = crate::compare_with(a, b, &guest, &policy);

@@ -27,13 +27,16 @@ pub mod guest;
 pub mod import;
 pub mod masks;
 pub mod models;
+pub mod policy;
 pub mod profile;
+pub mod reason;
 pub mod registry;
 pub mod rules;
 #[doc(hidden)]
 pub mod testing;
 pub mod time;
 pub mod verdict;
+pub mod view;
 
 pub use catalog::{Catalog, Feature, FeatureId, catalog};
 pub use featureset::FeatureSet;

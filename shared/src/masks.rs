@@ -87,18 +87,16 @@ pub struct PairMasks {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MaskError {
     #[error(
-        "host {0} has no kvm guest view in its profile: re-collect it where /dev/kvm is readable"
+        "host {0} has no kvm guest view in its profile: run fleetcompat-collector probe on it where /dev/kvm is readable, or import its QEMU data"
     )]
     NoGuestView(String),
     #[error(transparent)]
     Baseline(#[from] BaselineError),
 }
 
+/// What `-cpu host` gives a guest on `h`, as its QEMU computes it ([`crate::view::supported`]).
 fn view(h: &HostProfile) -> Result<FeatureSet, MaskError> {
-    h.kvm
-        .as_ref()
-        .map(|k| k.guest_features)
-        .ok_or_else(|| MaskError::NoGuestView(h.host_id.clone()))
+    crate::view::supported(h, None).ok_or_else(|| MaskError::NoGuestView(h.host_id.clone()))
 }
 
 /// What each side must turn off so that `-cpu host` guests can move both ways: on each side the
@@ -192,7 +190,15 @@ pub struct PoolMasks {
 
 /// Masks for a pool: every host masks down to the common features.
 pub fn pool_masks(hosts: &[&HostProfile], policy: &Policy) -> Result<PoolMasks, MaskError> {
-    let common_all = common_features(hosts)?;
+    // Only to name a host without a guest view, as the baseline does.
+    common_features(hosts)?;
+    let views: Vec<FeatureSet> = hosts.iter().map(|h| view(h)).collect::<Result<_, _>>()?;
+    let common_all = views
+        .iter()
+        .fold(None::<FeatureSet>, |acc, v| {
+            Some(acc.map_or(*v, |a| a.intersection(v)))
+        })
+        .unwrap_or(FeatureSet::EMPTY);
     let mut never = non_migratable();
     if policy.guest_tsc_khz.is_some()
         && let Some(id) = catalog().lookup("invtsc")
@@ -201,7 +207,6 @@ pub fn pool_masks(hosts: &[&HostProfile], policy: &Policy) -> Result<PoolMasks, 
     }
     let common = common_all.difference(&never);
     let hypervisor = catalog().lookup("hypervisor");
-    let views: Vec<FeatureSet> = hosts.iter().map(|h| view(h)).collect::<Result<_, _>>()?;
     let per_host: Vec<HostMask> = hosts
         .iter()
         .zip(&views)
@@ -360,7 +365,8 @@ mod tests {
         let b = profile_named("b", "GenuineIntel", &["sse2", "avx", "avx2", "pcid"]);
         let c = profile_named("c", "GenuineIntel", &["sse2", "avx"]);
         let p = pool_masks(&[&a, &b, &c], &Policy::default()).expect("pool masks");
-        assert_eq!(p.common.names(), vec!["avx", "sse2"]);
+        // QEMU adds hypervisor and arat to what KVM offers (kvm_arch_get_supported_cpuid).
+        assert_eq!(p.common.names(), vec!["avx", "hypervisor", "sse2", "arat"]);
         assert_eq!(p.holding_back.len(), 1);
         assert_eq!(p.holding_back[0].host, "c");
         assert_eq!(p.blocking_features.len(), 2);

@@ -229,6 +229,19 @@ pub struct QemuInstall {
     /// itself presents for `-cpu host`, catalog features only. Absent under tcg.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_model: Option<FeatureSet>,
+    /// Whether this QEMU could start `-cpu host` here (a stopped start, `-S`, by the collector):
+    /// a guest it cannot start cannot be running on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu_start: Option<StartCheck>,
+}
+
+/// The outcome of a stopped start (`-S`, no disk) of a QEMU with one `-cpu`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StartCheck {
+    pub ok: bool,
+    /// QEMU's error text when it did not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]

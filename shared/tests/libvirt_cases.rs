@@ -33,12 +33,36 @@ fn explained_by_rule(
     missing: &FeatureSet,
 ) -> Option<&'static str> {
     let non_migratable = shared::verdict::non_migratable();
-    (matches!(check, "host-model" | "host-model-baseline" | "baseline")
-        && extra.is_empty()
-        && missing.is_subset(&non_migratable))
-    .then_some(
-        "fleetcompat drops features libvirt's cpu_map marks migratable='no' (xsaves, invtsc) from host models and baselines; libvirt keeps them on its QEMU-probed host-model and on baselines without the MIGRATABLE flag",
-    )
+    let modelled = matches!(check, "host-model" | "host-model-baseline" | "baseline");
+    if modelled && extra.is_empty() && missing.is_subset(&non_migratable) {
+        return Some(
+            "fleetcompat drops features libvirt's cpu_map marks migratable='no' (xsaves, invtsc) from host models and baselines; libvirt keeps them on its QEMU-probed host-model and on baselines without the MIGRATABLE flag",
+        );
+    }
+    // The SVM leaf without svm: QEMU turns svm off for named models under KVM
+    // (target/i386/kvm/kvm-cpu.c kvm_default_props) and then reads CPUID.8000000AH as zero
+    // (target/i386/cpu.c cpu_x86_cpuid), so a guest on the baseline model never sees npt or
+    // nrip-save; libvirt lists them from the host's CPUID regardless.
+    let svm_leaf = FeatureSet::from_names([
+        "npt",
+        "nrip-save",
+        "svm-lock",
+        "vmcb-clean",
+        "pause-filter",
+        "pfthreshold",
+        "tsc-scale",
+        "decodeassists",
+        "flushbyasid",
+        "lbrv",
+        "avic",
+        "v-vmsave-vmload",
+        "vgif",
+    ])
+    .0;
+    (modelled && extra.is_empty() && !missing.is_empty() && missing.is_subset(&svm_leaf))
+        .then_some(
+            "QEMU hides the SVM leaf (npt, nrip-save...) from named-model guests under KVM, whose svm is off by default (kvm_default_props; cpu_x86_cpuid zeroes CPUID.8000000AH without svm); libvirt's baseline lists them from the host",
+        )
 }
 
 struct Report {

@@ -152,7 +152,7 @@ pub fn check_abi(src: &GuestConfig, dst: &GuestConfig) -> Vec<Reason> {
             Layer::QemuMachine,
             "abi.machine-type",
             format!(
-                "the machine type differs ({} vs {}): migration requires the same machine type on both sides (seed 002)",
+                "the machine type differs ({} vs {}): migration requires the same machine type on both sides (QEMU docs/devel/migration/compatibility.rst)",
                 show(&src.machine),
                 show(&dst.machine)
             ),

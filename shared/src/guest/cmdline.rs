@@ -135,7 +135,10 @@ const FLAGS: &[&str] = &[
 /// Parse a QEMU command line.
 pub fn parse_command_line(text: &str) -> Result<GuestConfig, GuestParseError> {
     let words = split_words(text)?;
-    let mut g = GuestConfig::default();
+    let mut g = GuestConfig {
+        managed_by: Some(crate::policy::ManagementStack::Qemu),
+        ..GuestConfig::default()
+    };
     let mut it = words.iter().peekable();
     // The binary, when given.
     if let Some(w) = it.peek()

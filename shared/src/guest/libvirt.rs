@@ -44,7 +44,10 @@ pub fn parse_domain_xml(text: &str) -> Result<GuestConfig, GuestParseError> {
             dom.tag_name().name()
         )));
     }
-    let mut g = GuestConfig::default();
+    let mut g = GuestConfig {
+        managed_by: Some(crate::policy::ManagementStack::Libvirt),
+        ..GuestConfig::default()
+    };
     if let Some(os) = child(dom, "os")
         && let Some(t) = child(os, "type")
     {
@@ -186,6 +189,11 @@ fn cpu_element(
         }
     }
     let mode = cpu.attribute("mode").unwrap_or("custom");
+    // check='full': libvirt starts QEMU with `enforce` (libvirt src/qemu/qemu_command.c
+    // qemuBuildCpuModelArgStr), so QEMU refuses what the host cannot give.
+    if mode == "custom" && cpu.attribute("check") == Some("full") {
+        cpu_props.insert("enforce".into(), "on".into());
+    }
     // host-passthrough is migratable='on' by default: QEMU leaves out invtsc (the engine's
     // `qemu_unmigratable`) unless it is required or migratable='off'.
     if matches!(mode, "host-passthrough" | "maximum") {

@@ -1,4 +1,4 @@
-//! arm64 (seed 000, qemu-devel "Live Migration between machines with different processor ids",
+//! arm64 (qemu-devel "Live Migration between machines with different processor ids",
 //! 2018): with `-cpu host` KVM refuses a destination whose MIDR_EL1 or other invariant ID
 //! registers differ (`set_invariant_sys_reg` in arch/arm64/kvm/sys_regs.c). Processors of one
 //! SoC family may be close enough, but that judgement belongs in the management layer: an
@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{reason, values};
+use crate::policy::{GuestConfig, GuestCpu, Policy};
 use crate::profile::{Arch, HostProfile};
-use crate::verdict::{GuestConfig, GuestCpu, Layer, Policy, Reason, Severity};
+use crate::reason::{Layer, Reason, Severity};
 
 /// Processors (by MIDR_EL1 value) an operator treats as one for host-passthrough migration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +82,7 @@ pub fn arm64_rule(
             Severity::Info,
             "arm64.equivalence-group-used",
             format!(
-                "ID registers differ ({}) but both processors are in the operator's equivalence group '{}': accepted by that group, not by KVM's own check (seed 000)",
+                "ID registers differ ({}) but both processors are in the operator's equivalence group '{}': accepted by that group, not by KVM's own check",
                 diffs.iter().map(|d| d.0).collect::<Vec<_>>().join(", "),
                 g.name
             ),
@@ -106,7 +107,7 @@ pub fn arm64_rule(
             Severity::Blocker,
             rule,
             format!(
-                "{} differs ({va:#x} -> {vb:#x}) for a host-passthrough guest: {why} (seed 000)",
+                "{} differs ({va:#x} -> {vb:#x}) for a host-passthrough guest: {why}",
                 reg.to_ascii_uppercase()
             ),
             values(format!("{va:#x}"), format!("{vb:#x}")),

@@ -5,8 +5,9 @@
 //! supports the VM type (KVM_CAP_VM_TYPES, `vm_types` in the profile's KVM capabilities).
 
 use super::{reason, values};
+use crate::policy::{GuestConfig, Policy};
 use crate::profile::HostProfile;
-use crate::verdict::{GuestConfig, Layer, Policy, Reason, Severity};
+use crate::reason::{Layer, Reason, Severity};
 
 /// - `confidential.not-migratable` (blocker): the guest is SEV/SEV-ES/SEV-SNP/TDX and the policy
 ///   does not allow confidential migration;

@@ -1,4 +1,4 @@
-//! cpr-transfer (seed 004, "[PATCH V5 ...] migration: cpr-transfer mode", qemu-devel 2024/2025):
+//! cpr-transfer ("[PATCH V5 ...] migration: cpr-transfer mode", qemu-devel 2024/2025):
 //! moves a guest to a new QEMU process on the same host, keeping guest RAM and device
 //! descriptors. It needs `-machine aux-ram-share=on`, memory backends with `share=on` (not
 //! `memory-backend-epc`), and a QEMU that has the mode (10.0 and later). Never to another host.
@@ -6,8 +6,9 @@
 use super::{qemu_version, reason, values};
 use crate::guest::{MigrationMode, parse_bool};
 use crate::models::QemuVersion;
+use crate::policy::{GuestConfig, Policy};
 use crate::profile::HostProfile;
-use crate::verdict::{GuestConfig, Layer, Policy, Reason, Severity};
+use crate::reason::{Layer, Reason, Severity};
 
 /// First QEMU release with cpr-transfer.
 pub const CPR_TRANSFER_SINCE: QemuVersion = QemuVersion::new(10, 0, 0);
@@ -37,7 +38,7 @@ pub fn cpr_rule(
         block(
             "cpr.other-host",
             format!(
-                "cpr-transfer keeps guest RAM and device descriptors on one host: it cannot go from {} to {} (seed 004)",
+                "cpr-transfer keeps guest RAM and device descriptors on one host: it cannot go from {} to {}",
                 src.host_id, dst.host_id
             ),
             src.host_id.clone(),
@@ -48,7 +49,7 @@ pub fn cpr_rule(
     if aux.and_then(parse_bool) != Some(true) {
         block(
             "cpr.aux-ram-share-missing",
-            "cpr-transfer needs -machine aux-ram-share=on on the old QEMU so anonymous RAM can be handed over (seed 004)".into(),
+            "cpr-transfer needs -machine aux-ram-share=on on the old QEMU so anonymous RAM can be handed over".into(),
             aux.unwrap_or("unset").into(),
             "on".into(),
         );
@@ -56,7 +57,7 @@ pub fn cpr_rule(
     if guest.memory_backends.is_empty() {
         block(
             "cpr.ram-not-shared",
-            "cpr-transfer needs guest RAM in a memory backend with share=on (-object memory-backend-memfd,id=ram0,share=on,... -machine memory-backend=ram0); plain -m RAM is private to the old process (seed 004)".into(),
+            "cpr-transfer needs guest RAM in a memory backend with share=on (-object memory-backend-memfd,id=ram0,share=on,... -machine memory-backend=ram0); plain -m RAM is private to the old process".into(),
             "anonymous -m RAM".into(),
             "memory backend share=on".into(),
         );
@@ -66,7 +67,7 @@ pub fn cpr_rule(
             block(
                 "cpr.epc-backend",
                 format!(
-                    "memory backend '{}' is memory-backend-epc, which cpr-transfer does not support (seed 004)",
+                    "memory backend '{}' is memory-backend-epc, which cpr-transfer does not support",
                     b.id
                 ),
                 b.kind.clone(),
@@ -76,7 +77,7 @@ pub fn cpr_rule(
             block(
                 "cpr.backend-not-shared",
                 format!(
-                    "memory backend '{}' ({}) lacks share=on, which cpr-transfer needs (seed 004)",
+                    "memory backend '{}' ({}) lacks share=on, which cpr-transfer needs",
                     b.id, b.kind
                 ),
                 b.share

@@ -1,4 +1,4 @@
-//! Devices (seed 003, "[PATCH 0/5] QEMU VFIO live migration", and QEMU's hw_compat tables):
+//! Devices ("[PATCH 0/5] QEMU VFIO live migration", and QEMU's hw_compat tables):
 //! guest-visible device state must be the same on both sides; passed-through (VFIO) devices
 //! migrate only where the vendor driver supports it and the destination device is compatible
 //! (same vendor, a device-version string the destination driver accepts, the same mdev type with
@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{glob, reason, values};
 use crate::guest::{GuestDevice, machine_version};
+use crate::policy::{GuestConfig, Policy};
 use crate::profile::{HostProfile, PciFunction};
-use crate::verdict::{Evidence, GuestConfig, Layer, Policy, Reason, Severity};
+use crate::reason::{Evidence, Layer, Reason, Severity};
 
 const VFIO_TSV: &str = include_str!("../../data/vfio-device-versions.tsv");
 
@@ -233,7 +234,7 @@ fn vfio_rule(
                 Severity::Blocker,
                 "vfio.no-migration-driver",
                 format!(
-                    "{name} uses host device {addr} ({:04x}:{:04x}) bound to {}: no VFIO variant driver with migration support (vfio-pci alone cannot migrate device state; seed 003)",
+                    "{name} uses host device {addr} ({:04x}:{:04x}) bound to {}: no VFIO variant driver with migration support (vfio-pci alone cannot migrate device state)",
                     func.vendor,
                     func.device,
                     other.map_or_else(|| func.driver.clone().unwrap_or_else(|| "no driver".into()), |(d, _)| d.to_owned())

@@ -1,5 +1,5 @@
-//! QEMU version and machine type (seed 002, qemu-devel "migration compatibility" thread, and
-//! QEMU's docs/devel/migration/compatibility.rst): migration requires the same machine type on
+//! QEMU version and machine type (qemu-devel "migration compatibility" thread, and QEMU's
+//! docs/devel/migration/compatibility.rst): migration requires the same machine type on
 //! both sides; older QEMU to newer with the older machine type is supported upstream, newer to
 //! older works by design but only some distributions promise it; a machine type the destination
 //! QEMU lacks is impossible. Known-broken releases are kept as data: the errata table
@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{glob, qemu_install, qemu_version, reason, values};
 use crate::models::QemuVersion;
+use crate::policy::{GuestConfig, Policy};
 use crate::profile::{HostProfile, QemuInstall};
-use crate::verdict::{Evidence, GuestConfig, Layer, Policy, Reason, Severity};
+use crate::reason::{Evidence, Layer, Reason, Severity};
 
 const ERRATA_TSV: &str = include_str!("../../data/qemu-errata.tsv");
 
@@ -24,7 +25,8 @@ pub struct Erratum {
     pub origin_qemu: String,
     /// Version pattern of the destination QEMU.
     pub dst_qemu: String,
-    /// Machine-type glob, e.g. `pc-*-7.2`.
+    /// Machine-type glob, e.g. `pc-*-7.2`, or a version bound over every versioned machine type,
+    /// e.g. `<8.0` ([`machine_matches`]).
     pub machine: String,
     /// `DRIVER.PROP=VALUE` the destination needs, `None` when nothing helps.
     pub property: Option<String>,
@@ -110,6 +112,44 @@ pub fn builtin_errata() -> &'static [Erratum] {
     })
 }
 
+/// Does a machine type match an errata row's machine column: a version bound (`<8.0`, `<=7.2`,
+/// `>=8.0`...) over the version at the end of the type's name (`pc-q35-7.2`, `virt-7.1`), or
+/// else a glob.
+pub fn machine_matches(pattern: &str, machine: &str) -> bool {
+    let p = pattern.trim();
+    let bound = [">=", "<=", ">", "<"]
+        .iter()
+        .find_map(|op| p.strip_prefix(op).map(|r| (*op, r)));
+    match bound {
+        Some((op, rest)) => {
+            let (Some(have), Some((a, b))) =
+                (crate::guest::machine_version(machine), rest.split_once('.'))
+            else {
+                return false;
+            };
+            let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) else {
+                return false;
+            };
+            let want = (a, b);
+            match op {
+                ">=" => have >= want,
+                "<=" => have <= want,
+                ">" => have > want,
+                _ => have < want,
+            }
+        }
+        None => glob(p, machine),
+    }
+}
+
+/// The machine type a QEMU starts without `-machine` (`query-machines` `is-default`).
+pub fn default_machine(q: &QemuInstall) -> Option<&str> {
+    q.machines
+        .iter()
+        .find(|m| m.is_default)
+        .map(|m| m.name.as_str())
+}
+
 /// A machine type or alias resolved against one QEMU's `query-machines`.
 pub fn resolve_machine<'a>(q: &'a QemuInstall, name: &str) -> Option<&'a str> {
     q.machines
@@ -124,6 +164,8 @@ pub fn resolve_machine<'a>(q: &'a QemuInstall, name: &str) -> Option<&'a str> {
 /// - `qemu.machine-alias-resolved` (info): an alias (`q35`, `pc`) resolved on the source; the
 ///   destination must be started with the resolved name, not the alias, which differs per release;
 /// - `qemu.machine-alias-unresolved` (warning): an alias with no source QEMU data to resolve it;
+/// - `qemu.machine-default-resolved` (info): no machine type given: the source QEMU's default,
+///   then checked like a given one;
 /// - `qemu.older-to-newer` (info) / `qemu.newer-to-older` (warning) / `qemu.machines-unknown`;
 /// - `qemu.erratum` (blocker, or info when the workaround property is set): a row of the errata table.
 pub fn machine_rules(
@@ -133,15 +175,31 @@ pub fn machine_rules(
     policy: &Policy,
     reasons: &mut Vec<Reason>,
 ) {
-    let Some(given) = guest.machine.as_deref() else {
-        return;
-    };
     // An install probed without its machine list says nothing about machine types.
     let sq = qemu_install(src, policy.src_qemu).filter(|q| !q.machines.is_empty());
     let dq = qemu_install(dst, policy.dst_qemu).filter(|q| !q.machines.is_empty());
     let sv = qemu_version(src, policy.src_qemu);
     let dv = qemu_version(dst, policy.dst_qemu);
     let layer = Layer::QemuMachine;
+    // Without -machine QEMU starts its default machine type (QEMU hw/core/machine.c
+    // `find_default_machine`: the one whose class has `is_default`), which moves with each
+    // release: the running guest has the source's.
+    let Some(given) = guest.machine.as_deref().or_else(|| {
+        let m = default_machine(sq?)?;
+        reasons.push(reason(
+            layer,
+            Severity::Info,
+            "qemu.machine-default-resolved",
+            format!(
+                "the guest names no machine type: QEMU{} on the source starts its default, {m}; start the destination with -machine {m}, since the default changes with each release",
+                sv.map_or_else(String::new, |v| format!(" {v}"))
+            ),
+            values("(none)", m),
+        ));
+        Some(m)
+    }) else {
+        return;
+    };
     let machine_ev = |q: Option<QemuVersion>| Evidence::Model {
         model: given.to_owned(),
         qemu: q.map(|v| v.to_string()),
@@ -197,7 +255,7 @@ pub fn machine_rules(
             Severity::Blocker,
             "qemu.machine-missing",
             format!(
-                "the destination's QEMU{} lacks machine type {machine}: it cannot start the guest's machine (seed 002: a machine type the destination does not know is impossible)",
+                "the destination's QEMU{} lacks machine type {machine}: it cannot start the guest's machine (QEMU docs/devel/migration/compatibility.rst: both sides need the same machine type)",
                 dv.map_or_else(String::new, |v| format!(" {v}"))
             ),
             Evidence::Model {
@@ -226,7 +284,7 @@ pub fn machine_rules(
                 Severity::Info,
                 "qemu.older-to-newer",
                 format!(
-                    "QEMU {a} to {b} with machine type {machine}: older to newer is supported upstream (seed 002)"
+                    "QEMU {a} to {b} with machine type {machine}: older to newer is supported upstream (QEMU docs/devel/migration/compatibility.rst)"
                 ),
                 values(a.to_string(), b.to_string()),
             )),
@@ -235,7 +293,7 @@ pub fn machine_rules(
                 Severity::Warning,
                 "qemu.newer-to-older",
                 format!(
-                    "QEMU {a} to {b} with machine type {machine}: newer to older works by design but upstream does not promise it, only some distributions do (seed 002)"
+                    "QEMU {a} to {b} with machine type {machine}: newer to older works by design but upstream does not promise it, only some distributions do (QEMU docs/devel/migration/compatibility.rst)"
                 ),
                 values(a.to_string(), b.to_string()),
             )),
@@ -249,7 +307,7 @@ pub fn machine_rules(
         return;
     };
     for e in policy.extra_errata.iter().chain(builtin_errata()) {
-        if !glob(&e.machine, &machine)
+        if !machine_matches(&e.machine, &machine)
             || version_matches(&e.origin_qemu, origin) != Some(true)
             || version_matches(&e.dst_qemu, dv) != Some(true)
         {
@@ -412,6 +470,42 @@ mod tests {
         // Other machine types are not affected.
         let v = compare_with(&q800, &q801, &guest("pc-q35-8.0"), &p);
         assert!(!rules(&v).iter().any(|r| r.0 == "qemu.erratum"));
+        // Every machine type before 8.0 is (hw_compat_7_2 applies to all of them), i440fx too.
+        let old_pc = |id, v| with_qemu(id, v, &[("pc-i440fx-6.2", None)]);
+        let v = compare_with(
+            &old_pc("a", "8.0.0"),
+            &old_pc("b", "8.0.1"),
+            &guest("pc-i440fx-6.2"),
+            &p,
+        );
+        assert!(
+            rules(&v).contains(&("qemu.erratum", Severity::Blocker)),
+            "{:?}",
+            v.reasons
+        );
+        // From 8.0.0 back to a release without the property: no workaround, a blocker.
+        let v = compare_with(
+            &old_pc("a", "8.0.0"),
+            &old_pc("c", "7.2.0"),
+            &fixed_i440(),
+            &p,
+        );
+        let r = v
+            .reasons
+            .iter()
+            .find(|r| r.rule == "qemu.erratum")
+            .expect("erratum to 7.2");
+        assert_eq!(r.severity, Severity::Blocker);
+        assert!(r.message.contains("to-older"), "{}", r.message);
+        assert!(machine_matches("<8.0", "virt-7.2") && !machine_matches("<8.0", "pc-q35-8.0"));
+        assert!(machine_matches("pc-*-7.2", "pc-q35-7.2") && !machine_matches("<8.0", "q35"));
+    }
+
+    fn fixed_i440() -> GuestConfig {
+        let mut g = guest("pc-i440fx-6.2");
+        g.globals
+            .insert("pci-device.x-pcie-err-unc-mask".into(), "on".into());
+        g
     }
 
     #[test]

@@ -1,36 +1,97 @@
-//! The layers beyond the CPU, one module each, called from [`crate::verdict::compare_with`]:
-//! kernel/KVM MSRs ([`kernel`], seed 001), QEMU version, machine type and errata ([`machine`],
-//! seed 002), devices and VFIO ([`devices`], seed 003), arm64 ID registers and equivalence
-//! groups ([`arm64`], seed 000), confidential guests ([`confidential`]) and cpr-transfer
-//! ([`cpr`], seed 004). Every rule pushes [`Reason`]s with its layer, severity, rule id and
-//! evidence; the doc comment of each function names the source of the rule.
+//! The rules, one module per layer: the CPU ([`cpu`]: arch, vendor, the guest view on each
+//! side, non-migratable features, named models) and TSC ([`tsc`]), run first by
+//! [`crate::verdict::compare_with`]; then [`apply`] runs kernel/KVM MSRs ([`kernel`]), QEMU
+//! version, machine type and errata ([`machine`]), devices and VFIO ([`devices`]), arm64 ID
+//! registers and equivalence groups ([`arm64`]), confidential guests ([`confidential`]) and
+//! cpr-transfer ([`cpr`]). Every rule pushes [`Reason`]s with its layer, severity, rule id and
+//! evidence; the doc comment of each function names the upstream source of the rule.
 
 pub mod arm64;
 pub mod confidential;
 pub mod cpr;
+pub mod cpu;
 pub mod devices;
 pub mod kernel;
 pub mod machine;
+pub mod tsc;
 
+use crate::featureset::FeatureSet;
 use crate::models::QemuVersion;
+use crate::policy::{GuestConfig, Policy};
 use crate::profile::{HostProfile, QemuInstall};
-use crate::verdict::{Evidence, GuestConfig, Layer, Policy, Reason, Severity};
+use crate::reason::{Evidence, Layer, Reason, Severity};
 
-/// Run every layer's rules.
+/// Run every layer's rules beyond the CPU ([`cpu`] and [`tsc`] run first, from
+/// [`crate::verdict::compare_with`]); `seen` is what the guest sees on the source, when known.
 pub fn apply(
     src: &HostProfile,
     dst: &HostProfile,
     guest: &GuestConfig,
     policy: &Policy,
+    seen: Option<&FeatureSet>,
     reasons: &mut Vec<Reason>,
 ) {
-    kernel::msr_rule(src, dst, reasons);
+    kernel::msr_rule(src, dst, seen, reasons);
     kernel::kernel_direction(src, dst, reasons);
     machine::machine_rules(src, dst, guest, policy, reasons);
     devices::device_rules(src, dst, guest, policy, reasons);
     arm64::arm64_rule(src, dst, guest, policy, reasons);
     confidential::confidential_rule(dst, guest, policy, reasons);
     cpr::cpr_rule(src, dst, guest, policy, reasons);
+}
+
+/// Whether the layers of [`apply`] give a blocker that the graphs' fast path
+/// ([`crate::verdict::HostFacts`]) does not check: machine types and errata, devices, arm64,
+/// confidential guests, cpr-transfer (the KVM MSR rule blocks only through features the guest
+/// sees, which the fast path checks itself). `policy` must already be the effective one.
+pub fn layers_block(
+    src: &HostProfile,
+    dst: &HostProfile,
+    guest: &GuestConfig,
+    policy: &Policy,
+) -> bool {
+    let mut reasons = Vec::new();
+    apply(src, dst, guest, policy, None, &mut reasons);
+    reasons.iter().any(|r| r.severity == Severity::Blocker)
+}
+
+/// A fingerprint of every fact of a host that [`layers_block`] reads, so that hosts equal in it
+/// (and in the CPU facts of [`crate::class::key`]) get equal answers.
+pub fn layers_fingerprint(host: &HostProfile) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // FNV-1a through `Hash`: deterministic, the same on every platform.
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    // Every install: the oldest is read under the default policy, another when a policy names
+    // its release.
+    for q in &host.qemu {
+        QemuVersion::parse(&q.version).hash(&mut h);
+        for m in &q.machines {
+            (&m.name, &m.alias, m.is_default).hash(&mut h);
+        }
+    }
+    host.arm_id_registers.hash(&mut h);
+    for f in &host.devices.pci {
+        serde_json::to_string(f).unwrap_or_default().hash(&mut h);
+    }
+    serde_json::to_string(&host.devices.vfio_variant_drivers)
+        .unwrap_or_default()
+        .hash(&mut h);
+    host.devices.device_versions.hash(&mut h);
+    if let Some(k) = &host.kvm {
+        k.capabilities.hash(&mut h);
+    }
+    h.finish()
 }
 
 pub(crate) fn reason(
