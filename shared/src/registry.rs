@@ -163,7 +163,7 @@ pub const RULES: &[RuleInfo] = &[
         CpuFeatures,
         Blocker,
         "a feature the guest sees is one the destination cannot give, and libvirt manages a named-model or host-model guest",
-        "libvirt src/qemu/qemu_process.c qemuProcessVerifyCPUFeatures (\"guest CPU doesn't match specification: missing features\")",
+        "libvirt src/qemu/qemu_process.c qemuProcessUpdateGuestCPU (check='partial': virCPUCompare against the destination's host-model CPU refuses, \"Host CPU does not provide required features\"); with check='full', src/cpu/cpu_x86.c virCPUx86UpdateLive (\"guest CPU doesn't match specification: missing features\")",
     ),
     info(
         "cpu.microcode-control-missing",
