@@ -5,6 +5,8 @@
 # Each is unpacked with `dpkg -x` into its own folder under $FLEETCOMPAT_QEMU_CACHE
 # (default $HOME/.cache/fleetcompat-qemu/{7.2,10.0}); nothing is installed system-wide except
 # the bookworm-backports apt source. Idempotent: a folder with a `.complete` marker is kept.
+# As root it adds that source itself; `sudo sh tests/qemu-setup.sh --apt-source` does only that
+# step (what `cargo xtask test` runs for a user who is not root), and the rest needs no root.
 # Run a release with: QEMU_MODULE_DIR=DIR/usr/lib/x86_64-linux-gnu/qemu DIR/usr/bin/qemu-system-x86_64
 #   -L DIR/usr/share/qemu -L DIR/usr/share/seabios -L DIR/usr/lib/ipxe/qemu ...
 set -eu
@@ -51,12 +53,22 @@ fetch() { # fetch DIR SUITE
     echo "qemu-setup: $dir: $(head -n1 "$dir/VERSION")"
 }
 
-if [ ! -f "$CACHE/7.2/.complete" ] || [ ! -f "$CACHE/10.0/.complete" ]; then
-    if [ "$(id -u)" = 0 ]; then need_backports; else
-        grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ || {
-            echo "qemu-setup: run once as root to add bookworm-backports" >&2; exit 1; }
-    fi
+ready() { [ -f "$CACHE/7.2/.complete" ] && [ -f "$CACHE/10.0/.complete" ]; }
+
+apt_source() { # as root: add bookworm-backports and refresh apt's lists once
+    need_backports
     apt-cache policy qemu-system-x86 | grep -q bookworm-backports || apt-get update -qq
+}
+
+if [ "${1:-}" = --apt-source ]; then
+    ready || apt_source
+    exit 0
+fi
+if ! ready; then
+    if [ "$(id -u)" = 0 ]; then apt_source; else
+        apt-cache policy qemu-system-x86 | grep -q bookworm-backports || {
+            echo "qemu-setup: run \`sudo sh tests/qemu-setup.sh --apt-source\` once to add bookworm-backports" >&2; exit 1; }
+    fi
 fi
 fetch 7.2 bookworm
 fetch 10.0 bookworm-backports

@@ -14,7 +14,7 @@ use shared::graph;
 use shared::import::ImportMeta;
 use shared::masks::pair_masks;
 use shared::models::QemuVersion;
-use shared::profile::{HostProfile, ProbeGap, ProfileError};
+use shared::profile::{HostProfile, ProfileError};
 use shared::verdict::{GuestConfig, GuestCpu, Policy, Severity, compare_with};
 
 /// `println!` for results: a closed stdout (`fleetcompat graph ... | head`) ends the process
@@ -186,8 +186,11 @@ pub struct GraphArgs {
 }
 
 /// Read one host: a profile JSON document, or a dump in any format `shared::import` detects
-/// (`cpuid -r` output, InstLatx64 text, libvirt `<cpudata>` XML or QMP JSON, lscpu).
-/// Dumps without KVM data get a guest view estimated from raw CPUID, and say so in a gap.
+/// (`cpuid -r` output, InstLatx64 text, libvirt `<cpudata>` XML or QMP JSON, lscpu, `virsh
+/// capabilities` or `virsh domcapabilities`), made a profile by
+/// `shared::import::profile_from_dump` with the QMP json beside a `<cpudata>` xml when there is
+/// one. Dumps without QEMU or KVM data get a guest view estimated from the host CPU, and say so
+/// in a gap.
 pub fn read_host(path: &Path) -> Result<HostProfile, String> {
     if let Some(from_db) = host_from_db(path) {
         return from_db;
@@ -197,43 +200,35 @@ pub fn read_host(path: &Path) -> Result<HostProfile, String> {
     if text.trim_start().starts_with('{') && text.contains("\"schema_version\"") {
         return HostProfile::from_json(&text).map_err(|e| format!("{}: {e}", path.display()));
     }
-    let imported = shared::import::parse_any(&text).map_err(|e| {
-        format!(
-            "{}: not a host profile (JSON) nor a dump fleetcompat can read: {e}",
-            path.display()
-        )
-    })?;
+    let file_name = path
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let qemu_data = shared::import::sibling_qmp_name(file_name, &text)
+        .map(|n| path.with_file_name(n))
+        .and_then(|p| std::fs::read_to_string(p).ok());
     let stem = shared::profile::sanitize_host_id(
         path.file_stem().and_then(|s| s.to_str()).unwrap_or("host"),
     );
-    let mut p = shared::import::profile_from_import(
-        &imported,
+    let format = shared::import::detect(&text).map_or("dump", shared::import::Format::name);
+    shared::import::profile_from_dump(
+        &text,
+        qemu_data.as_deref(),
         ImportMeta {
             host_id: stem.clone(),
             hostname: stem,
             collected_at: String::new(),
             labels: Default::default(),
-            detail: format!("{} {}", imported.format.name(), path.display()),
+            detail: format!("{format} {}", path.display()),
             tool: format!("fleetcompat {}", env!("CARGO_PKG_VERSION")),
         },
-    );
-    if p.kvm.is_none() {
-        let estimated = shared::decode::estimate_guest_view(&p.cpu.features);
-        p.kvm = Some(shared::profile::KvmInfo {
-            guest_features: estimated,
-            guest_features_source: shared::profile::GuestViewSource::EstimatedFromCpuid,
-            ..Default::default()
-        });
-        p.gaps.retain(|g| g.what != "kvm");
-        p.gaps.push(ProbeGap {
-            what: "kvm".into(),
-            reason: format!(
-                "guest view estimated from raw CPUID (no KVM data in a {} dump)",
-                imported.format.name()
-            ),
-        });
-    }
-    Ok(p)
+    )
+    .map_err(|e| {
+        format!(
+            "{}: not a host profile (JSON) nor a dump fleetcompat can read: {e}",
+            path.display()
+        )
+    })
 }
 
 /// File extensions of fleet files: one profile JSON document a line (JSON Lines), as

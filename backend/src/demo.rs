@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use rust_embed::RustEmbed;
 use serde::Deserialize;
-use shared::import::{
-    ImportMeta, parse_libvirt_cpudata, profile_from_cpudata, qmp_host_model_features,
-};
+use shared::import::{ImportMeta, profile_from_dump};
 use shared::profile::HostProfile;
 
 #[derive(RustEmbed)]
@@ -57,15 +55,7 @@ pub fn demo_profiles(collected_at: &str) -> Result<Vec<HostProfile>, DemoError> 
     for c in &fleet.clusters {
         let xml_name = format!("cpus/x86_64-cpuid-{}.xml", c.cpu);
         let json_name = format!("cpus/x86_64-cpuid-{}.json", c.cpu);
-        let data = parse_libvirt_cpudata(&text(&xml_name)?).map_err(|e| DemoError::Bad {
-            file: xml_name.clone(),
-            message: e.to_string(),
-        })?;
-        let mut guest_view =
-            qmp_host_model_features(&text(&json_name)?).map_err(|e| DemoError::Bad {
-                file: json_name.clone(),
-                message: e.to_string(),
-            })?;
+        let (xml, json) = (text(&xml_name)?, text(&json_name)?);
         let mut detail = format!(
             "demo fleet: libvirt v11.3.0 tests/cputestdata/x86_64-cpuid-{}.{{xml,json}} (LGPL-2.1-or-later)",
             c.cpu
@@ -76,7 +66,6 @@ pub fn demo_profiles(collected_at: &str) -> Result<Vec<HostProfile>, DemoError> 
             Some("tsx-off") => {
                 for name in ["rtm", "hle"] {
                     if let Some(id) = shared::catalog().lookup(name) {
-                        guest_view.remove(id);
                         host_features_removed.push(id);
                     }
                 }
@@ -89,29 +78,43 @@ pub fn demo_profiles(collected_at: &str) -> Result<Vec<HostProfile>, DemoError> 
                 });
             }
         }
+        let mut template = profile_from_dump(
+            &xml,
+            Some(&json),
+            ImportMeta {
+                collected_at: collected_at.to_owned(),
+                detail,
+                tool: format!("fleetcompat {} demo", env!("CARGO_PKG_VERSION")),
+                ..ImportMeta::default()
+            },
+        )
+        .map_err(|e| DemoError::Bad {
+            file: xml_name.clone(),
+            message: e.to_string(),
+        })?;
+        if template.kvm.is_none() || template.gaps.iter().any(|g| g.what == "kvm.qemu_data") {
+            return Err(DemoError::Bad {
+                file: json_name,
+                message: "its QEMU host model could not be merged into the cpudata".into(),
+            });
+        }
+        for id in &host_features_removed {
+            template.cpu.features.remove(*id);
+            if let Some(k) = template.kvm.as_mut() {
+                k.guest_features.remove(*id);
+            }
+        }
         for i in 1..=c.hosts {
             let rack = (i - 1) / c.hosts_per_rack.max(1) + 1;
             let host_id = format!("{}-{i:02}", c.cluster);
-            let labels = BTreeMap::from([
+            let mut p = template.clone();
+            p.hostname = format!("{host_id}.demo.invalid");
+            p.host_id = host_id;
+            p.labels = BTreeMap::from([
                 ("cluster".to_owned(), c.cluster.clone()),
                 ("zone".to_owned(), c.zone.clone()),
                 ("rack".to_owned(), format!("{}-r{rack:02}", c.cluster)),
             ]);
-            let mut p = profile_from_cpudata(
-                &data,
-                Some(guest_view),
-                ImportMeta {
-                    hostname: format!("{host_id}.demo.invalid"),
-                    host_id,
-                    collected_at: collected_at.to_owned(),
-                    labels,
-                    detail: detail.clone(),
-                    tool: format!("fleetcompat {} demo", env!("CARGO_PKG_VERSION")),
-                },
-            );
-            for id in &host_features_removed {
-                p.cpu.features.remove(*id);
-            }
             out.push(p);
         }
     }

@@ -19,8 +19,14 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unauthorized(String),
-    #[error("request body is larger than {limit} bytes: send one profile per request")]
+    #[error("{method} is not allowed on the web UI's pages: use GET")]
+    MethodNotAllowed { method: String },
+    #[error(
+        "request body is larger than {limit} bytes, the limit of this route: send a smaller one (one profile per upload)"
+    )]
     PayloadTooLarge { limit: usize },
+    #[error("the request body did not arrive within {seconds} s: send it whole, without pauses")]
+    SlowBody { seconds: u64 },
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
     #[error("the request took longer than {seconds} s and was abandoned: narrow it or retry")]
@@ -49,14 +55,17 @@ impl ApiError {
         Self::NotFound { what: what.into() }
     }
 
-    /// A rejected JSON body: 413 when too large, else 400 naming what serde found wrong.
+    /// A JSON body serde refused: 400 naming what it found wrong.
     pub fn from_json_rejection(r: &axum::extract::rejection::JsonRejection) -> Self {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return Self::PayloadTooLarge {
-                limit: crate::MAX_BODY_BYTES,
-            };
-        }
         Self::bad_request("invalid_body", r.body_text())
+    }
+
+    /// An input over one of the limits of `crate::limits`: 422 naming the input and the limit.
+    pub fn too_many(what: &str, got: usize, limit: usize, advice: &str) -> Self {
+        Self::unprocessable(
+            "limit_exceeded",
+            format!("{what}: {got}, more than the limit of {limit}: {advice}"),
+        )
     }
 
     /// A rejected query string: 400 naming the parameter.
@@ -69,7 +78,9 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::SlowBody { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,7 +92,9 @@ impl ApiError {
             Self::NotFound { .. } => "not_found",
             Self::BadRequest { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::SlowBody { .. } => "request_timeout",
             Self::Unprocessable { code, .. } => code,
             Self::Timeout { .. } => "timeout",
             Self::Internal(_) => "internal",

@@ -3,13 +3,18 @@
 //!
 //! Architecture Invariant: the backend holds no compatibility logic; every verdict, class and
 //! baseline comes from `shared`. It is the only crate that knows SQL (in `store`) and HTTP.
+//! Engine work never runs on async workers: it goes through `AppState::engine`.
 
 pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod demo;
+pub mod engine;
 pub mod error;
+pub mod extract;
+pub mod limits;
 pub mod metrics;
+pub mod serve;
 pub mod store;
 pub mod ui;
 
@@ -26,8 +31,8 @@ pub use store::Store;
 
 use crate::error::ApiError;
 
-/// Largest request body accepted (a profile with every CPU's raw CPUID is well under this).
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest request body of any route (each route has its own limit in `limits`).
+pub const MAX_BODY_BYTES: usize = limits::PROFILE_BODY_BYTES;
 
 /// Requests taking longer than this are answered 503 and abandoned.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,16 +45,33 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Reads need a token (the read or the write token): set when listening beyond loopback.
     pub reads_need_token: bool,
+    /// Timeouts and engine threads.
+    pub limits: limits::Limits,
+    /// Where engine work runs (never on the async workers).
+    pub engine: Arc<engine::Engine>,
 }
 
 impl AppState {
     /// State with open reads (a server on loopback, tests).
     pub fn new(store: Store) -> Self {
+        let limits = limits::Limits::default();
         Self {
             store,
             cache: Arc::default(),
             metrics: Arc::default(),
             reads_need_token: false,
+            engine: engine::Engine::for_limits(&limits),
+            limits,
+        }
+    }
+
+    /// Other timeouts or engine threads (tests shorten them).
+    #[must_use]
+    pub fn with_limits(self, limits: limits::Limits) -> Self {
+        Self {
+            engine: engine::Engine::for_limits(&limits),
+            limits,
+            ..self
         }
     }
 

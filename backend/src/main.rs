@@ -5,8 +5,10 @@ mod cli;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use backend::auth::{TokenSetup, ensure_read_token, ensure_write_token};
+use backend::serve::ServeConfig;
 use backend::{AppState, Store, app, demo, now_rfc3339};
 use clap::{Parser, Subcommand};
 use shared::profile::HostProfile;
@@ -61,6 +63,15 @@ struct ServeArgs {
     /// Host profile files to store before serving (e.g. this machine's, from fleetcompat-collector).
     #[arg(long = "load", value_name = "PROFILE.json")]
     load: Vec<PathBuf>,
+    /// Seconds a client has to send a request's headers (also closes idle connections).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a client has to send a request's body whole (else 408).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    body_timeout: u64,
+    /// Connections served at once (default: the open-files limit less 128).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +91,6 @@ enum CliError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
@@ -141,15 +150,20 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         args.listen,
         args.db.display()
     );
-    axum::serve(
-        listener,
-        app(AppState::new(store).with_read_token_required(reads_need_token)),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .map_err(CliError::Serve)
+    let limits = backend::limits::Limits {
+        body_timeout: Duration::from_secs(args.body_timeout.max(1)),
+        ..backend::limits::Limits::default()
+    };
+    let state = AppState::new(store)
+        .with_read_token_required(reads_need_token)
+        .with_limits(limits);
+    let config = ServeConfig {
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_connections: args.max_connections,
+        ..ServeConfig::default()
+    };
+    backend::serve::serve(listener, app(state), config, backend::serve::stop_signal()).await;
+    Ok(())
 }
 
 fn main() -> ExitCode {

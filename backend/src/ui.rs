@@ -1,7 +1,7 @@
 //! Serves the web UI (assets/web: index.html, CSS, the built WASM in pkg/). Release builds embed
 //! the files; debug builds read them from disk, so a rebuilt frontend shows without a rebuild here.
 
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
@@ -23,14 +23,25 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Static files; any other path is a client-side route and gets index.html.
-pub async fn serve(uri: Uri) -> Response {
+/// Static files; any other path is a client-side route and gets index.html. Only GET and HEAD.
+pub async fn serve(method: Method, uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") {
         return crate::error::ApiError::NotFound {
             what: format!("api route '/{path}'"),
         }
         .into_response();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut refused = crate::error::ApiError::MethodNotAllowed {
+            method: method.to_string(),
+        }
+        .into_response();
+        refused.headers_mut().insert(
+            header::ALLOW,
+            axum::http::HeaderValue::from_static("GET, HEAD"),
+        );
+        return refused;
     }
     if let Some(file) = Web::get(path).filter(|_| !path.is_empty()) {
         return ([(header::CONTENT_TYPE, content_type(path))], file.data).into_response();

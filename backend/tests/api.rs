@@ -643,6 +643,13 @@ async fn precheck_judges_a_vm_definition_before_migrating() {
     let n_hosts = hosts["n_hosts"].as_u64().expect("n_hosts");
     assert_eq!(all["n_targets"].as_u64(), Some(n_hosts - 1));
     let verdicts = all["verdicts"].as_array().expect("verdicts");
+    // The guest is in the answer once, not echoed in every verdict.
+    assert_eq!(
+        all["guest"]["cpu"]["mode"], "host-passthrough",
+        "{}",
+        all["guest"]
+    );
+    assert!(verdicts.iter().all(|v| v.get("guest").is_none()));
     let n_ok = all["n_compatible"].as_u64().expect("n_compatible") as usize;
     assert!(n_ok >= 15, "the other fra-sky-01 hosts can take it: {n_ok}");
     assert!(verdicts[..n_ok].iter().all(|v| v["compatible"] == true));

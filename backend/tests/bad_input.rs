@@ -61,6 +61,13 @@ async fn upload(f: &Fixture, body: Vec<u8>, token: Option<&str>) -> (StatusCode,
     )
 }
 
+/// Upload the good profile with `field` set to `value`, with the token.
+async fn upload_with(f: &Fixture, field: &str, value: Value) -> (StatusCode, String, String) {
+    let mut v: Value = serde_json::from_str(&f.good).expect("json");
+    v[field] = value;
+    upload(f, v.to_string().into_bytes(), Some(TOKEN)).await
+}
+
 async fn unchanged(f: &Fixture) {
     assert_eq!(f.state.store.n_hosts().await.expect("n"), 1);
     assert_eq!(f.state.store.n_versions().await.expect("n"), 1);
@@ -137,9 +144,7 @@ async fn a_missing_or_wrong_token_gets_401() {
 #[tokio::test]
 async fn an_sql_looking_host_id_is_refused_by_validation() {
     let f = fixture().await;
-    let mut v: Value = serde_json::from_str(&f.good).expect("json");
-    v["host_id"] = Value::from("x'; DROP TABLE hosts;--");
-    let (st, code, msg) = upload(&f, v.to_string().into_bytes(), Some(TOKEN)).await;
+    let (st, code, msg) = upload_with(&f, "host_id", Value::from("x'; DROP TABLE hosts;--")).await;
     assert_eq!(
         (st, code.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_profile")
@@ -183,4 +188,82 @@ async fn invalid_json_bodies_of_reads_name_the_field() {
         "{text}"
     );
     unchanged(&f).await;
+}
+
+#[tokio::test]
+async fn all_dot_host_ids_are_refused() {
+    let f = fixture().await;
+    for id in [".", ".."] {
+        let (st, code, msg) = upload_with(&f, "host_id", Value::from(id)).await;
+        assert_eq!(
+            (st, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_profile"),
+            "{id}: {msg}"
+        );
+        assert!(msg.contains("only dots"), "{msg}");
+    }
+    unchanged(&f).await;
+}
+
+#[tokio::test]
+async fn more_labels_than_the_limit_get_422_naming_it() {
+    let f = fixture().await;
+    let labels: serde_json::Map<String, Value> = (0..100_000)
+        .map(|i| (format!("k{i}"), Value::from("v")))
+        .collect();
+    let (st, code, msg) = upload_with(&f, "labels", Value::Object(labels)).await;
+    assert_eq!(
+        (st, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded")
+    );
+    assert!(msg.contains("labels") && msg.contains("64"), "{msg}");
+    unchanged(&f).await;
+}
+
+/// A tokenless upload is refused before its body is polled at all.
+#[tokio::test]
+async fn a_tokenless_body_is_never_polled() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let f = fixture().await;
+    let polled = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&polled);
+    let chunks = (0..64).map(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, std::io::Error>(vec![b' '; 64 * 1024])
+    });
+    let body = Body::from_stream(futures_util::stream::iter(chunks));
+    let resp = app(f.state.clone())
+        .oneshot(
+            Request::post("/api/v1/hosts")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, "4194304")
+                .body(body)
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(polled.load(Ordering::SeqCst), 0, "the body was read");
+    unchanged(&f).await;
+}
+
+#[tokio::test]
+async fn wrong_methods_on_ui_paths_get_405() {
+    let f = fixture().await;
+    let resp = app(f.state.clone())
+        .oneshot(
+            Request::post("/graph")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        resp.headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok()),
+        Some("GET, HEAD")
+    );
 }

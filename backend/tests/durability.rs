@@ -1,72 +1,13 @@
 //! Durability: kill -9 the real `fleetcompat serve` while 100 concurrent clients upload; after a
 //! restart every upload that got a 2xx is there and `PRAGMA integrity_check` is ok.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The server binary: FLEETCOMPAT_BIN_DIR (set by `cargo xtask test`), else the one cargo built
-/// for this test.
-fn server_binary() -> PathBuf {
-    std::env::var_os("FLEETCOMPAT_BIN_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_fleetcompat")),
-        |d| PathBuf::from(d).join("fleetcompat"),
-    )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .new_agent()
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(db: &Path, token: &str) -> Server {
-    let port = free_port();
-    let child = Command::new(server_binary())
-        .arg("serve")
-        .arg("--db")
-        .arg(db)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--token", token])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start fleetcompat serve");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !agent()
-        .get(&format!("{url}/api/v1/health"))
-        .call()
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(Instant::now() < deadline, "server did not start on {url}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server { child, url }
-}
+use common::{agent, start};
 
 #[test]
 fn kill_9_during_100_concurrent_uploads_loses_no_acknowledged_upload() {

@@ -1,22 +1,45 @@
 //! `fleetcompat-collector import FILE...`: dumps of other hosts into profiles. The parsing is
 //! pure (`shared::import`); this module reads files, reports progress and delivers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use shared::import::{Format, ImportMeta, Imported};
+use shared::import::{Format, ImportMeta};
 use shared::profile::HostProfile;
 
 use crate::output::OutputError;
 use crate::{ImportArgs, labels, sink_out};
 
-fn host_id(prefix: &str, path: &Path) -> String {
+/// The host a file names: its stem, or for `virsh capabilities` / `domcapabilities` files the
+/// host both halves name (`web01-caps.xml` -> `web01`).
+fn host_id(prefix: &str, path: &Path, format: Format) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    shared::profile::sanitize_host_id(&format!("{prefix}{stem}"))
+    let host = match shared::import::virsh_pair_key(&file_name(path)) {
+        Some((key, _))
+            if matches!(
+                format,
+                Format::VirshCapabilities | Format::VirshDomCapabilities
+            ) =>
+        {
+            if key.is_empty() {
+                "host".to_owned()
+            } else {
+                key
+            }
+        }
+        _ => stem,
+    };
+    shared::profile::sanitize_host_id(&format!("{prefix}{host}"))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn attribution(path: &Path, format: Format) -> String {
@@ -33,41 +56,80 @@ fn attribution(path: &Path, format: Format) -> String {
     format!("{} ({}){source}", path.display(), format.name())
 }
 
-/// Read and parse one file. A libvirt `<cpudata>` file takes the guest view (and CPU model
-/// list) from its sibling `<stem>.json` when that exists.
-fn import_one(path: &Path) -> Result<Imported, String> {
+fn read_text(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let mut imp = shared::import::parse_any(&text).map_err(|e| e.to_string())?;
-    if imp.format == Format::LibvirtCpudata {
-        let json = path.with_extension("json");
-        if let Ok(t) = std::fs::read_to_string(&json)
-            && let Ok(q) = shared::import::parse(&t, Format::LibvirtQmpJson)
-        {
-            imp.guest_view = q.guest_view;
-            imp.qemu = q.qemu;
-        }
-    }
-    Ok(imp)
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Read one file, and the QEMU data of the same host when there is some: a `<cpudata>` xml's
+/// sibling `<stem>.json`, or the `virsh domcapabilities` file paired with a `virsh capabilities`
+/// one. The profile itself is `shared::import::profile_from_dump`'s.
+fn import_one(
+    path: &Path,
+    qemu_data: Option<&Path>,
+    meta: impl FnOnce(Format, Option<&Path>) -> ImportMeta,
+) -> Result<HostProfile, String> {
+    let text = read_text(path)?;
+    let sibling = qemu_data.map(Path::to_path_buf).or_else(|| {
+        shared::import::sibling_qmp_name(&file_name(path), &text)
+            .map(|n| path.with_file_name(n))
+            .filter(|p| p.is_file())
+    });
+    let qemu_text = match &sibling {
+        Some(p) => Some(read_text(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let format = shared::import::detect(&text).unwrap_or(Format::CpuidTool);
+    let meta = meta(format, sibling.as_deref());
+    shared::import::profile_from_dump(&text, qemu_text.as_deref(), meta).map_err(|e| e.to_string())
 }
 
 pub fn run(args: &ImportArgs) -> Result<(), OutputError> {
     let labels = labels(&args.sink)?;
     let total = args.files.len();
     let tty = std::io::stderr().is_terminal();
-    // A QMP json whose cpudata xml is imported too is merged into that profile.
+    // A QMP json whose cpudata xml is imported too is merged into that profile, and so is a
+    // `virsh domcapabilities` file into the `virsh capabilities` file of the same host.
     let xmls: BTreeSet<PathBuf> = args
         .files
         .iter()
         .filter(|p| p.extension().is_some_and(|x| x == "xml"))
         .cloned()
         .collect();
+    let mut domcaps: BTreeMap<(PathBuf, String), PathBuf> = BTreeMap::new();
+    let mut caps: BTreeSet<(PathBuf, String)> = BTreeSet::new();
+    for p in &args.files {
+        let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+        match shared::import::virsh_pair_key(&file_name(p)) {
+            Some((key, Format::VirshDomCapabilities)) => {
+                domcaps.insert((dir, key), p.clone());
+            }
+            Some((key, _)) => {
+                caps.insert((dir, key));
+            }
+            None => {}
+        }
+    }
+    let paired = |p: &Path| -> Option<(bool, PathBuf)> {
+        let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+        let (key, format) = shared::import::virsh_pair_key(&file_name(p))?;
+        let k = (dir, key);
+        match format {
+            // The domcapabilities half is read with its capabilities half.
+            Format::VirshDomCapabilities => caps.contains(&k).then(|| (true, p.to_path_buf())),
+            _ => domcaps.get(&k).map(|d| (false, d.clone())),
+        }
+    };
     let mut profiles: Vec<HostProfile> = Vec::new();
     let mut failed = 0usize;
     for (n, path) in args.files.iter().enumerate() {
         if path.extension().is_some_and(|x| x == "json")
             && xmls.contains(&path.with_extension("xml"))
         {
+            continue;
+        }
+        let pair = paired(path);
+        if pair.as_ref().is_some_and(|(skip, _)| *skip) {
             continue;
         }
         if total > 1 && !args.sink.quiet {
@@ -87,19 +149,20 @@ pub fn run(args: &ImportArgs) -> Result<(), OutputError> {
                 eprintln!("imported {}/{total} files", n + 1);
             }
         }
-        match import_one(path) {
-            Ok(imp) => {
-                let id = host_id(&args.host_prefix, path);
-                let meta = ImportMeta {
-                    host_id: id.clone(),
-                    hostname: id,
-                    collected_at: crate::now_rfc3339(),
-                    labels: labels.clone(),
-                    detail: attribution(path, imp.format),
-                    tool: format!("fleetcompat-collector {} import", env!("CARGO_PKG_VERSION")),
-                };
-                profiles.push(shared::import::profile_from_import(&imp, meta));
-            }
+        let qemu_data = pair.map(|(_, d)| d);
+        let meta = |format: Format, sibling: Option<&Path>| ImportMeta {
+            host_id: host_id(&args.host_prefix, path, format),
+            hostname: host_id(&args.host_prefix, path, format),
+            collected_at: crate::now_rfc3339(),
+            labels: labels.clone(),
+            detail: match sibling {
+                Some(s) => format!("{}; QEMU data: {}", attribution(path, format), s.display()),
+                None => attribution(path, format),
+            },
+            tool: format!("fleetcompat-collector {} import", env!("CARGO_PKG_VERSION")),
+        };
+        match import_one(path, qemu_data.as_deref(), meta) {
+            Ok(p) => profiles.push(p),
             Err(e) => {
                 if tty {
                     eprintln!();

@@ -238,3 +238,113 @@ fn whole_corpora_import_through_the_cli() {
         assert_eq!(written, if ext == "txt" { 66 } else { 20 + 38 }, "{sub}");
     }
 }
+
+/// `virsh capabilities` and `virsh domcapabilities` of one host, given together, become one
+/// profile: the host CPU from the first, the guest view, usable models and machine type from the
+/// second. libvirt's reference data keeps no such pair of one host, so the pair is built from
+/// two real files of the same CPU model: libvirt's expected host CPU of a Ryzen 9 3900X
+/// (`EPYC-Rome-v1`, tests/cputestdata) in a `<capabilities><host>` document, and the domain
+/// capabilities of an EPYC-Rome host under QEMU 10.0 (tests/domaincapsdata).
+#[test]
+fn virsh_capabilities_and_domcapabilities_of_one_host_merge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host_cpu = std::fs::read_to_string(shared_data(
+        "libvirt-cputestdata/x86_64-cpuid-Ryzen-9-3900X-12-Core-host.xml",
+    ))
+    .expect("read");
+    let caps = dir.path().join("web01-caps.xml");
+    std::fs::write(
+        &caps,
+        format!("<capabilities>\n  <host>\n{host_cpu}  </host>\n</capabilities>\n"),
+    )
+    .expect("write");
+    let domcaps = dir.path().join("web01-domcaps.xml");
+    std::fs::copy(
+        shared_data("libvirt-qemucaps/domaincapsdata/qemu_10.0.0-q35.x86_64.xml"),
+        &domcaps,
+    )
+    .expect("copy");
+    let (caps, domcaps) = (
+        caps.to_str().expect("utf-8"),
+        domcaps.to_str().expect("utf-8"),
+    );
+    let out = run_ok(&["import", caps, domcaps, "--quiet"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "one host: {text}");
+    let p: Value = serde_json::from_str(text.trim()).expect("json");
+    assert_eq!(p["host_id"], "web01");
+    assert_eq!(p["cpu"]["vendor"], "AuthenticAMD");
+    assert_eq!(
+        (p["cpu"]["family"].as_u64(), p["cpu"]["model"].as_u64()),
+        (Some(23), Some(113))
+    );
+    assert!(names(&p["cpu"]["features"]).contains(&"sha-ni".to_owned()));
+    assert_eq!(
+        p["kvm"]["guest_features_source"],
+        "libvirt_domain_capabilities"
+    );
+    let guest = names(&p["kvm"]["guest_features"]);
+    assert!(
+        guest.contains(&"x2apic".to_owned()) && !guest.contains(&"xsaves".to_owned()),
+        "host-model requires x2apic and disables xsaves: {guest:?}"
+    );
+    assert_eq!(p["qemu"][0]["machines"][0]["name"], "pc-q35-10.0");
+    // libvirt's usable flags and blockers: EPYC runs there, EPYC-Rome (the host model's base)
+    // is blocked by what the host-model disables.
+    let model = |name: &str| -> Value {
+        p["qemu"][0]["cpu_models"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no model {name}"))
+    };
+    assert_eq!(model("EPYC")["usable"], true);
+    let rome = model("EPYC-Rome");
+    assert_eq!(rome["usable"], false);
+    assert!(!names(&rome["unavailable_features"]).is_empty(), "{rome}");
+    let detail = p["origin"]["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("web01-domcaps.xml"), "{detail}");
+    let gaps: Vec<&str> = p["gaps"]
+        .as_array()
+        .map(|g| g.iter().filter_map(|g| g["what"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        gaps.contains(&"qemu.version") && !gaps.contains(&"kvm"),
+        "{gaps:?}"
+    );
+
+    // Each on its own: the host CPU with an estimated guest view, or QEMU's side only.
+    let alone = run_ok(&["import", caps, "--quiet"]);
+    let a: Value =
+        serde_json::from_str(String::from_utf8_lossy(&alone.stdout).trim()).expect("json");
+    assert_eq!(a["kvm"]["guest_features_source"], "estimated_from_cpuid");
+    assert_eq!(a["host_id"], "web01");
+    let alone = run_ok(&["import", domcaps, "--quiet"]);
+    let d: Value =
+        serde_json::from_str(String::from_utf8_lossy(&alone.stdout).trim()).expect("json");
+    assert_eq!(d["partial"], true);
+    assert_eq!(
+        d["kvm"]["guest_features_source"],
+        "libvirt_domain_capabilities"
+    );
+}
+
+/// A file that is no dump is named with the formats the import accepts.
+#[test]
+fn an_unknown_file_names_the_accepted_formats() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("notes.xml");
+    std::fs::write(&f, "<notes>hello</notes>\n").expect("write");
+    let out = run(&["import", f.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    for want in [
+        "notes.xml: unknown format",
+        "cpuid -r",
+        "libvirt cpudata xml",
+        "virsh capabilities xml",
+        "virsh domcapabilities xml",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}

@@ -468,15 +468,43 @@ pub struct PrecheckRequest {
     pub policy: Option<crate::verdict::Policy>,
 }
 
-/// `POST /api/v1/precheck` answer: a verdict per destination, compatible ones first.
+/// `POST /api/v1/precheck` answer: the guest as read, once, and a verdict per destination,
+/// compatible ones first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PrecheckAnswer {
     /// How the guest text was read: `libvirt-xml`, `qemu-command-line` or `json`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub guest_format: crate::guest::GuestFormat,
+    /// The guest configuration every verdict is for (read from `guest`).
+    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
+    pub guest: GuestConfig,
     pub n_targets: usize,
     pub n_compatible: usize,
+    pub verdicts: Vec<TargetVerdict>,
+}
+
+/// One destination of a precheck: the engine's `Verdict` without its guest, which the answer
+/// holds once (a guest with many devices, echoed per destination, made answers of 400 MB).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TargetVerdict {
+    pub from: String,
+    pub to: String,
+    /// True when no reason is a blocker.
+    pub compatible: bool,
+    /// Every reason, blockers first.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<EngineObject>))]
-    pub verdicts: Vec<crate::verdict::Verdict>,
+    pub reasons: Vec<crate::verdict::Reason>,
+}
+
+impl From<crate::verdict::Verdict> for TargetVerdict {
+    fn from(v: crate::verdict::Verdict) -> Self {
+        Self {
+            from: v.from,
+            to: v.to,
+            compatible: v.compatible,
+            reasons: v.reasons,
+        }
+    }
 }

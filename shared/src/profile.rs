@@ -92,6 +92,9 @@ pub enum GuestViewSource {
     /// Estimated from a raw CPUID dump of a host whose KVM was never asked
     /// (`shared::decode::estimate_guest_view`): good for planning, not proof.
     EstimatedFromCpuid,
+    /// `virsh domcapabilities`' host-model CPU: libvirt's reading of QEMU's expansion of `host`
+    /// under KVM, written as a libvirt model plus features.
+    LibvirtDomainCapabilities,
 }
 
 impl GuestViewSource {
@@ -102,6 +105,9 @@ impl GuestViewSource {
             Self::QemuHostModel => "QEMU's host model, as libvirt's host-model reads it",
             Self::EstimatedFromCpuid => {
                 "an estimate from raw CPUID, good for planning but not proof"
+            }
+            Self::LibvirtDomainCapabilities => {
+                "libvirt's host-model CPU from virsh domcapabilities"
             }
         }
     }
@@ -403,7 +409,7 @@ impl HostProfile {
 }
 
 /// A hostname or file name made safe as a host id: other characters become '-', at most
-/// [`MAX_HOST_ID_LEN`] characters; an empty result becomes `unknown-host`.
+/// [`MAX_HOST_ID_LEN`] characters; an empty or all-dot result becomes `unknown-host`.
 pub fn sanitize_host_id(name: &str) -> String {
     let id: String = name
         .chars()
@@ -416,17 +422,23 @@ pub fn sanitize_host_id(name: &str) -> String {
         })
         .take(MAX_HOST_ID_LEN)
         .collect();
-    if id.is_empty() {
+    if id.chars().all(|c| c == '.') {
         "unknown-host".into()
     } else {
         id
     }
 }
 
-/// A host id: 1-253 characters of letters, digits, `.`, `-`, `_`.
+/// A host id: 1-253 characters of letters, digits, `.`, `-`, `_`, not only dots (`.` and `..`
+/// are no path segment a URL can name).
 pub fn validate_host_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("it is empty".into());
+    }
+    if id.chars().all(|c| c == '.') {
+        return Err(format!(
+            "'{id}' is only dots, which no URL can name: use letters or digits too"
+        ));
     }
     if id.len() > MAX_HOST_ID_LEN {
         return Err(format!(

@@ -132,7 +132,9 @@ pub fn supported(host: &HostProfile, qemu: Option<QemuVersion>) -> Option<Featur
     }
     Some(match kvm.guest_features_source {
         // libvirt's host-model data is already QEMU's expansion; the estimate adds them itself.
-        GuestViewSource::QemuHostModel | GuestViewSource::EstimatedFromCpuid => kvm.guest_features,
+        GuestViewSource::QemuHostModel
+        | GuestViewSource::LibvirtDomainCapabilities
+        | GuestViewSource::EstimatedFromCpuid => kvm.guest_features,
         GuestViewSource::KvmSupportedCpuid => kvm.guest_features.union(&qemu_additions(host)),
     })
 }

@@ -1,67 +1,14 @@
 //! The 66 real processors of `../shared/cpuid-corpus/dev` (InstLatx64 dumps, no licence: read at
-//! test time, never shipped): each decodes, and its best named model is of its own generation.
-//!
-//! The dumps are read by a minimal reader in this file (the product's InstLatx64 importer lives in
-//! `shared::import` on the collector's branch); it only needs the `CPUID llllllll: a-b-c-d` lines.
+//! test time, never shipped): each imports through `shared::import::profile_from_dump` (the
+//! function `fleetcompat-collector import`, the command line's dumps and the demo fleet use), and
+//! the best named model of its estimated guest view is of its own generation.
 
 mod common;
 
 use shared::baseline::{BaselineOptions, host_model};
 use shared::decode;
-use shared::profile::CpuidEntry;
-use shared::testing::profile;
-
-fn hex(s: &str) -> Option<u32> {
-    u32::from_str_radix(s.trim(), 16).ok()
-}
-
-/// Every logical CPU's CPUID leaves. A new CPU starts where leaf 0 comes again; the subleaf is
-/// the `[SL nn]` tag, else the count of earlier rows of the same leaf in that CPU.
-fn read_dump(text: &str) -> Vec<Vec<CpuidEntry>> {
-    let mut cpus: Vec<Vec<CpuidEntry>> = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.trim().strip_prefix("CPUID ") else {
-            continue;
-        };
-        let Some((leaf, regs)) = rest.split_once(':') else {
-            continue;
-        };
-        let Some(leaf) = hex(leaf) else {
-            continue;
-        };
-        let mut parts = regs.trim().splitn(2, |c: char| c.is_whitespace());
-        let vals: Vec<u32> = parts
-            .next()
-            .unwrap_or("")
-            .split('-')
-            .filter_map(hex)
-            .collect();
-        let [eax, ebx, ecx, edx] = vals[..] else {
-            continue;
-        };
-        let tag = parts.next().unwrap_or("");
-        if leaf == 0 || cpus.is_empty() {
-            cpus.push(Vec::new());
-        }
-        let Some(cpu) = cpus.last_mut() else { continue };
-        let subleaf = tag
-            .split_once("[SL ")
-            .and_then(|(_, t)| t.split(']').next())
-            .and_then(hex)
-            .unwrap_or_else(|| {
-                u32::try_from(cpu.iter().filter(|e| e.leaf == leaf).count()).unwrap_or(0)
-            });
-        cpu.push(CpuidEntry {
-            leaf,
-            subleaf,
-            eax,
-            ebx,
-            ecx,
-            edx,
-        });
-    }
-    cpus
-}
+use shared::import::{ImportMeta, profile_from_dump};
+use shared::profile::GuestViewSource;
 
 /// QEMU model families of each generation named in MANIFEST.tsv's microarchitecture column.
 /// Where QEMU 10.0 has no model of the generation (client parts after Skylake, Silvermont,
@@ -155,31 +102,34 @@ fn every_corpus_dump_decodes_and_gets_a_model_of_its_generation() {
         let text = std::fs::read(dir.join(file))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_else(|e| panic!("cannot read {file}: {e}"));
-        let cpus = read_dump(&text);
-        let Some(first) = cpus.first() else {
-            failures.push(format!("{file}: no CPUID rows"));
-            continue;
+        let p = match profile_from_dump(
+            &text,
+            None,
+            ImportMeta {
+                host_id: file.into(),
+                ..ImportMeta::default()
+            },
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("{file}: {e}"));
+                continue;
+            }
         };
-        let got_vendor = decode::vendor(first).unwrap_or_default();
-        let sig = decode::signature(first);
+        let got_vendor = p.cpu.vendor.clone();
         let want_family = cols[5].trim().parse::<u32>().ok();
         let want_model = u32::from_str_radix(cols[6].trim().trim_start_matches("0x"), 16).ok();
         if got_vendor != vendor
-            || sig.map(|s| (Some(s.0), Some(s.1))) != Some((want_family, want_model))
+            || (Some(p.cpu.family), Some(p.cpu.model)) != (want_family, want_model)
         {
             failures.push(format!(
-                "{file}: decoded {got_vendor} {sig:?}, manifest {vendor} {want_family:?}/{want_model:?}"
+                "{file}: decoded {got_vendor} {}/{}, manifest {vendor} {want_family:?}/{want_model:?}",
+                p.cpu.family, p.cpu.model
             ));
         }
-        // Hybrid parts: intersect over every logical CPU; then the guest view KVM could give.
-        let host_view = decode::features_all_cpus(cpus.iter().map(Vec::as_slice), &[]);
-        let per_cpu: Vec<_> = cpus.iter().map(|c| decode::features(c, &[])).collect();
-        if !per_cpu.iter().all(|f| host_view.is_subset(f)) {
-            failures.push(format!(
-                "{file}: the intersection is not within every cpu's features"
-            ));
-        }
-        let differs = per_cpu.iter().any(|f| *f != host_view);
+        // Hybrid parts: the host view is the intersection over every logical CPU; the groups of
+        // CPUs that differ are the profile's cpu_variants.
+        let differs = !p.cpu_variants.is_empty();
         if differs != (cols.get(10).map(|c| c.trim()) == Some("yes")) {
             failures.push(format!(
                 "{file}: cpus differ in features: {differs}, MANIFEST feature_leaves_differ_across_cpus: {:?}",
@@ -189,16 +139,26 @@ fn every_corpus_dump_decodes_and_gets_a_model_of_its_generation() {
         if differs {
             hybrid.push(format!(
                 "{file} ({uarch}): {} features common to all {} cpus",
-                host_view.len(),
-                cpus.len()
+                p.cpu.features.len(),
+                p.logical_cpus
             ));
         }
-        let guest = decode::estimate_guest_view(&host_view);
-        let mut p = profile(file, &got_vendor, guest);
-        let (f, m, s) = sig.unwrap_or_default();
-        (p.cpu.family, p.cpu.model, p.cpu.stepping) = (f, m, s);
-        // The dumps carry no MSRs and cannot tell KVM's nesting setting: those features are
-        // unknown, not absent.
+        let Some(kvm) = p
+            .kvm
+            .as_ref()
+            .filter(|k| k.guest_features_source == GuestViewSource::EstimatedFromCpuid)
+        else {
+            failures.push(format!("{file}: no estimated guest view"));
+            continue;
+        };
+        let guest = kvm.guest_features;
+        if guest != decode::estimate_guest_view(&p.cpu.features) {
+            failures.push(format!(
+                "{file}: guest view is not the estimate of the host view"
+            ));
+        }
+        // The dumps' MSR sections (where present) say nothing of KVM's nesting setting, and most
+        // dumps carry no MSRs: those features are unknown, not absent.
         let mut unknown = decode::nesting_dependent();
         for f in shared::catalog().features() {
             if matches!(f.location, shared::catalog::FeatureLocation::Msr { .. }) {
@@ -225,7 +185,7 @@ fn every_corpus_dump_decodes_and_gets_a_model_of_its_generation() {
             "{:<52} {:<40} {:>3} {:>4} {:<22} {}",
             file,
             uarch,
-            cpus.len(),
+            p.logical_cpus,
             guest.len(),
             model,
             if ok { "yes" } else { "NO" }

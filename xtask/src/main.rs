@@ -25,7 +25,7 @@ commands:
       --no-demo        do not load the demo fleet into an empty database
       --no-probe       do not add this machine's own profile
   test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid,
-                   gcc-aarch64-linux-gnu;
+                   gcc-aarch64-linux-gnu, libc6-dev-arm64-cross; rustup: rustfmt, clippy;
                    QEMU 7.2 and 10.0 unpacked side by side by tests/qemu-setup.sh), build the UI,
                    and run every test: fmt, clippy, unit, integration, wasm32, browser, real
                    migrations
@@ -89,11 +89,20 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Install Debian packages for the tools that are missing: (tool on PATH, package).
+/// Whether a package is there: a tool on PATH, or (an absolute path) a file it installs.
+fn present(what: &str) -> bool {
+    if what.starts_with('/') {
+        Path::new(what).exists()
+    } else {
+        have(what)
+    }
+}
+
+/// Install the Debian packages that are missing: (tool on PATH or file it installs, package).
 fn ensure_apt(tools: &[(&str, &str)], allow_install: bool) -> Result<()> {
     let missing: Vec<&str> = tools
         .iter()
-        .filter(|(tool, _)| !have(tool))
+        .filter(|(what, _)| !present(what))
         .map(|(_, pkg)| *pkg)
         .collect();
     if missing.is_empty() {
@@ -142,6 +151,26 @@ fn ensure_target(triple: &str) -> Result<()> {
     }
     let t = step(&format!("adding the {triple} target (rustup)"));
     run(Command::new("rustup").args(["target", "add", triple]))?;
+    done(t);
+    Ok(())
+}
+
+/// A rustup component (`rustfmt`, `clippy`): rustup's minimal profile leaves them out.
+fn ensure_component(name: &str) -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["component", "list", "--installed"])
+        .output()
+        .map_err(|e| {
+            format!("cannot run rustup ({e}): install rustup, or add {name} to your toolchain")
+        })?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.starts_with(&format!("{name}-")) || l == name)
+    {
+        return Ok(());
+    }
+    let t = step(&format!("adding the {name} component (rustup)"));
+    run(Command::new("rustup").args(["component", "add", name]))?;
     done(t);
     Ok(())
 }
@@ -284,11 +313,26 @@ fn cmd_test(args: &[String]) -> Result<()> {
             ("qemu-system-x86_64", "qemu-system-x86"),
             ("cpuid", "cpuid"),
             ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+            // The aarch64 check compiles SQLite's C code: it needs arm64's C library headers,
+            // which the cross compiler installed without recommends does not bring.
+            (
+                "/usr/aarch64-linux-gnu/include/bits/libc-header-start.h",
+                "libc6-dev-arm64-cross",
+            ),
         ],
         allow_install,
     )?;
+    ensure_component("rustfmt")?;
+    ensure_component("clippy")?;
     if allow_install {
         let t = step("unpacking QEMU 7.2 and 10.0 side by side for the migration suite");
+        if !is_root() {
+            // Adding the bookworm-backports apt source needs root; the unpacking does not.
+            run(Command::new("sudo")
+                .arg("sh")
+                .arg(root().join("tests/qemu-setup.sh"))
+                .arg("--apt-source"))?;
+        }
         run(Command::new("sh")
             .arg(root().join("tests/qemu-setup.sh"))
             .current_dir(root()))
@@ -321,7 +365,8 @@ fn cmd_test(args: &[String]) -> Result<()> {
             "--target",
             "aarch64-unknown-linux-gnu",
         ])
-        // SQLite's C code (the collector's --db output) needs Debian's cross compiler.
+        // SQLite's C code (the collector's --db output) needs Debian's cross compiler and
+        // libc6-dev-arm64-cross (installed above).
         .env("CC_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-gcc"))?;
     done(t);
     let t = step("clippy (warnings are errors)");

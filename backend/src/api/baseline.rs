@@ -1,8 +1,10 @@
 //! `/api/v1/baseline`, `/api/v1/baseline/coverage`, `/api/v1/masks`: the engine's baseline and
 //! masking answers for hosts picked by id or label selector.
 
+use std::collections::HashSet;
+
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared::api::{
@@ -15,6 +17,8 @@ use shared::{GuestConfig, Policy};
 use crate::AppState;
 use crate::cache::Fleet;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::limits::{self, unique_hosts};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,42 +43,50 @@ fn pick<'a>(fleet: &'a Fleet, ids: &[String]) -> Result<Vec<&'a HostProfile>, Ap
               (status = 404, body = shared::api::ErrorBody), (status = 422, body = shared::api::ErrorBody)))]
 pub async fn baseline(
     State(state): State<AppState>,
-    body: Result<Json<BaselineRequest>, JsonRejection>,
-) -> Result<Json<BaselineAnswer>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
+    ApiJson(req): ApiJson<BaselineRequest>,
+) -> Result<Response, ApiError> {
+    let ids = unique_hosts("hosts", &req.hosts, limits::REQUEST_HOSTS)?;
     let fleet = state.cache.fleet(&state.store).await?;
-    let mut hosts = pick(&fleet, &req.hosts)?;
-    if let Some(sel) = &req.selector {
-        for p in &fleet.profiles {
-            let matches = sel.iter().all(|(k, v)| p.labels.get(k) == Some(v));
-            if matches && !hosts.iter().any(|h| h.host_id == p.host_id) {
-                hosts.push(p);
+    state
+        .engine
+        .answer(move |cancel| {
+            let mut hosts = pick(&fleet, &ids)?;
+            if let Some(sel) = &req.selector {
+                let mut picked: HashSet<&str> = hosts.iter().map(|h| h.host_id.as_str()).collect();
+                for p in &fleet.profiles {
+                    let matches = sel.iter().all(|(k, v)| p.labels.get(k) == Some(v));
+                    if matches && picked.insert(p.host_id.as_str()) {
+                        hosts.push(p);
+                    }
+                }
             }
-        }
-    }
-    if hosts.is_empty() {
-        return Err(ApiError::bad_request(
-            "no_hosts",
-            "the baseline needs hosts: give 'hosts' (ids) or a 'selector' that matches some labels",
-        ));
-    }
-    let b = if hosts.len() == 1 {
-        shared::baseline::host_model(hosts[0], &req.options)
-    } else {
-        shared::baseline::baseline(&hosts, &req.options)
-    }
-    .map_err(|e| ApiError::unprocessable("no_baseline", e.to_string()))?;
-    let lost_per_host = hosts
-        .iter()
-        .map(|h| HostLoss {
-            host: h.host_id.clone(),
-            lost: shared::baseline::features_lost(h, &b),
+            if hosts.is_empty() {
+                return Err(ApiError::bad_request(
+                    "no_hosts",
+                    "the baseline needs hosts: give 'hosts' (ids) or a 'selector' that matches some labels",
+                ));
+            }
+            cancel.check()?;
+            let b = if hosts.len() == 1 {
+                shared::baseline::host_model(hosts[0], &req.options)
+            } else {
+                shared::baseline::baseline(&hosts, &req.options)
+            }
+            .map_err(|e| ApiError::unprocessable("no_baseline", e.to_string()))?;
+            cancel.check()?;
+            let lost_per_host = hosts
+                .iter()
+                .map(|h| HostLoss {
+                    host: h.host_id.clone(),
+                    lost: shared::baseline::features_lost(h, &b),
+                })
+                .collect();
+            Ok(BaselineAnswer {
+                baseline: b,
+                lost_per_host,
+            })
         })
-        .collect();
-    Ok(Json(BaselineAnswer {
-        baseline: b,
-        lost_per_host,
-    }))
+        .await
 }
 
 /// For each named QEMU model, how many hosts can run it (most first).
@@ -82,7 +94,13 @@ pub async fn baseline(
     responses((status = 200, body = Coverage)))]
 pub async fn coverage(State(state): State<AppState>) -> Result<Json<Coverage>, ApiError> {
     let fleet = state.cache.fleet(&state.store).await?;
-    Ok(Json(compute_coverage(&state, &fleet)?))
+    let st = state.clone();
+    Ok(Json(
+        state
+            .engine
+            .run(move |_| compute_coverage(&st, &fleet))
+            .await?,
+    ))
 }
 
 /// Coverage of every versioned QEMU model, from the engine's verdict of each class's first host
@@ -141,30 +159,34 @@ pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, Api
               (status = 404, body = shared::api::ErrorBody), (status = 422, body = shared::api::ErrorBody)))]
 pub async fn masks(
     State(state): State<AppState>,
-    body: Result<Json<MasksRequest>, JsonRejection>,
-) -> Result<Json<MasksAnswer>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
-    if req.hosts.len() < 2 {
+    ApiJson(req): ApiJson<MasksRequest>,
+) -> Result<Response, ApiError> {
+    let ids = unique_hosts("hosts", &req.hosts, limits::MASK_HOSTS)?;
+    if ids.len() < 2 {
         return Err(ApiError::bad_request(
             "invalid_body",
             format!(
-                "masks need at least two hosts in 'hosts' (a pair, or a pool), got {}",
-                req.hosts.len()
+                "masks need at least two hosts in 'hosts' (a pair, or a pool; a repeated id counts once), got {}",
+                ids.len()
             ),
         ));
     }
     let fleet = state.cache.fleet(&state.store).await?;
-    let hosts = pick(&fleet, &req.hosts)?;
-    let unprocessable =
-        |e: shared::masks::MaskError| ApiError::unprocessable("no_masks", e.to_string());
-    let answer = if let [src, dst] = hosts.as_slice() {
-        MasksAnswer::Pair(Box::new(
-            shared::masks::pair_masks(src, dst, &req.policy).map_err(unprocessable)?,
-        ))
-    } else {
-        MasksAnswer::Pool(Box::new(
-            shared::masks::pool_masks(&hosts, &req.policy).map_err(unprocessable)?,
-        ))
-    };
-    Ok(Json(answer))
+    state
+        .engine
+        .answer(move |_| {
+            let hosts = pick(&fleet, &ids)?;
+            let unprocessable =
+                |e: shared::masks::MaskError| ApiError::unprocessable("no_masks", e.to_string());
+            Ok(if let [src, dst] = hosts.as_slice() {
+                MasksAnswer::Pair(Box::new(
+                    shared::masks::pair_masks(src, dst, &req.policy).map_err(unprocessable)?,
+                ))
+            } else {
+                MasksAnswer::Pool(Box::new(
+                    shared::masks::pool_masks(&hosts, &req.policy).map_err(unprocessable)?,
+                ))
+            })
+        })
+        .await
 }

@@ -30,9 +30,8 @@ fn svg(body: String) -> impl IntoResponse {
     responses((status = 200, description = "SVG", content_type = "image/svg+xml", body = String)))]
 pub async fn class_sizes(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let fleet = state.cache.fleet(&state.store).await?;
-    let g = state
-        .cache
-        .graph(&fleet, &GuestConfig::default(), &Policy::default());
+    let g = super::graph::fleet_graph(&state, &fleet, GuestConfig::default(), Policy::default())
+        .await?;
     let mut sizes: Vec<u32> = g
         .classes
         .iter()
@@ -72,7 +71,11 @@ pub async fn pool_sizes(
     responses((status = 200, description = "SVG", content_type = "image/svg+xml", body = String)))]
 pub async fn coverage_curve(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let fleet = state.cache.fleet(&state.store).await?;
-    let cov = super::baseline::compute_coverage(&state, &fleet)?;
+    let st = state.clone();
+    let cov = state
+        .engine
+        .run(move |_| super::baseline::compute_coverage(&st, &fleet))
+        .await?;
     let points: Vec<u32> = cov
         .models
         .iter()

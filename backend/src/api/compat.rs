@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,6 +15,7 @@ use shared::{GuestConfig, Policy, Verdict};
 use super::guest::{GuestQuery, validate};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/compat", get(compat_get).post(compat_post))
@@ -56,11 +57,11 @@ pub async fn compat_get(
     let policy = q.policy()?;
     let guest = if q.cpu.as_deref() == Some("baseline") {
         let fleet = state.cache.fleet(&state.store).await?;
-        q.guest(Some(&fleet))?
+        state.engine.run(move |_| q.guest(Some(&fleet))).await?
     } else {
         q.guest(None)?
     };
-    verdict(&state, &from, &to, &guest, policy).await
+    verdict(&state, &from, &to, guest, policy).await
 }
 
 /// A verdict for a guest configuration given as JSON.
@@ -70,15 +71,14 @@ pub async fn compat_get(
               (status = 400, body = shared::api::ErrorBody), (status = 404, body = shared::api::ErrorBody)))]
 pub async fn compat_post(
     State(state): State<AppState>,
-    body: Result<Json<CompatRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<CompatRequest>,
 ) -> Result<Json<Verdict>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
     validate(&req.guest)?;
     verdict(
         &state,
         &req.from,
         &req.to,
-        &req.guest,
+        req.guest,
         req.policy.unwrap_or_default(),
     )
     .await
@@ -97,23 +97,34 @@ pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<Arc<HostProfil
         return Ok(Arc::new(s.profile));
     }
     let fleet = state.cache.fleet(&state.store).await?;
-    fleet
-        .profiles
-        .iter()
-        .find(|p| shared::class::class_id(p) == id)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("host or class '{id}'")))
+    let id = id.to_owned();
+    state
+        .engine
+        .run(move |cancel| {
+            for p in &fleet.profiles {
+                cancel.check()?;
+                if shared::class::class_id(p) == id {
+                    return Ok(Arc::clone(p));
+                }
+            }
+            Err(ApiError::not_found(format!("host or class '{id}'")))
+        })
+        .await
 }
 
 async fn verdict(
     state: &AppState,
     from: &str,
     to: &str,
-    guest: &GuestConfig,
+    guest: GuestConfig,
     policy: Policy,
 ) -> Result<Json<Verdict>, ApiError> {
     let src = resolve(state, from).await?;
     let dst = resolve(state, to).await?;
     // QEMU releases the caller did not set come from the two profiles (the engine's default).
-    Ok(Json(shared::compare_with(&src, &dst, guest, &policy)))
+    let v = state
+        .engine
+        .run(move |_| Ok(shared::compare_with(&src, &dst, &guest, &policy)))
+        .await?;
+    Ok(Json(v))
 }

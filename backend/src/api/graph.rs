@@ -4,18 +4,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::api::{ClassList, ClassSummary, GraphAnswer, GraphRequest, PoolList, PoolSummary};
 use shared::graph::CompatGraph;
 use shared::profile::HostProfile;
+use shared::{GuestConfig, Policy};
 
 use super::guest::{GuestQuery, validate};
 use crate::AppState;
 use crate::cache::Fleet;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::limits::{self, unique_hosts};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,16 +28,38 @@ pub fn router() -> Router<AppState> {
         .route("/graph", get(graph_get).post(graph_post))
 }
 
-/// The fleet and its graph for the guest configuration of a query.
+/// The fleet and its graph for the guest configuration of a query (built on the engine's
+/// threads, with `cpu=baseline`'s baseline).
 pub async fn graph_for(
     state: &AppState,
     q: &GuestQuery,
 ) -> Result<(Arc<Fleet>, Arc<CompatGraph>), ApiError> {
     let fleet = state.cache.fleet(&state.store).await?;
-    let guest = q.guest(Some(&fleet))?;
     let policy = q.policy()?;
-    let graph = state.cache.graph(&fleet, &guest, &policy);
+    let (q, st, f) = (q.clone(), state.clone(), Arc::clone(&fleet));
+    let graph = state
+        .engine
+        .run(move |_| {
+            let guest = q.guest(Some(&f))?;
+            Ok(st.cache.graph(&f, &guest, &policy))
+        })
+        .await?;
     Ok((fleet, graph))
+}
+
+/// The graph of the whole fleet for a guest configuration and policy, cached per generation and
+/// built on the engine's threads.
+pub async fn fleet_graph(
+    state: &AppState,
+    fleet: &Arc<Fleet>,
+    guest: GuestConfig,
+    policy: Policy,
+) -> Result<Arc<CompatGraph>, ApiError> {
+    let (st, f) = (state.clone(), Arc::clone(fleet));
+    state
+        .engine
+        .run(move |_| Ok(st.cache.graph(&f, &guest, &policy)))
+        .await
 }
 
 fn labels_of(fleet: &Fleet, hosts: &[String]) -> BTreeMap<String, Vec<String>> {
@@ -132,10 +158,10 @@ fn answer(fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
 pub async fn graph_get(
     State(state): State<AppState>,
     q: Result<Query<GuestQuery>, QueryRejection>,
-) -> Result<Json<GraphAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let (fleet, g) = graph_for(&state, &q).await?;
-    Ok(Json(answer(&fleet, &g)))
+    state.engine.answer(move |_| Ok(answer(&fleet, &g))).await
 }
 
 /// The class graph for a guest configuration and policy given as JSON, of all hosts or some.
@@ -144,25 +170,35 @@ pub async fn graph_get(
               (status = 404, body = shared::api::ErrorBody)))]
 pub async fn graph_post(
     State(state): State<AppState>,
-    body: Result<Json<GraphRequest>, JsonRejection>,
-) -> Result<Json<GraphAnswer>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
+    ApiJson(req): ApiJson<GraphRequest>,
+) -> Result<Response, ApiError> {
     validate(&req.guest)?;
+    let ids = req
+        .hosts
+        .as_deref()
+        .map(|ids| unique_hosts("hosts", ids, limits::REQUEST_HOSTS))
+        .transpose()?;
     let fleet = state.cache.fleet(&state.store).await?;
-    let g = match &req.hosts {
-        None => state.cache.graph(&fleet, &req.guest, &req.policy),
-        Some(ids) => {
+    let f = Arc::clone(&fleet);
+    let Some(ids) = ids else {
+        let g = fleet_graph(&state, &fleet, req.guest, req.policy).await?;
+        return state.engine.answer(move |_| Ok(answer(&f, &g))).await;
+    };
+    state
+        .engine
+        .answer(move |cancel| {
             let picked: Vec<HostProfile> = ids
                 .iter()
                 .map(|id| {
-                    fleet
-                        .get(id)
+                    f.get(id)
                         .cloned()
                         .ok_or_else(|| ApiError::not_found(format!("host '{id}'")))
                 })
                 .collect::<Result<_, _>>()?;
-            Arc::new(shared::graph::build(&picked, &req.guest, &req.policy))
-        }
-    };
-    Ok(Json(answer(&fleet, &g)))
+            cancel.check()?;
+            let g = shared::graph::build(&picked, &req.guest, &req.policy);
+            cancel.check()?;
+            Ok(answer(&f, &g))
+        })
+        .await
 }

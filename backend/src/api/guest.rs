@@ -12,7 +12,7 @@ use shared::{FeatureSet, GuestConfig, GuestCpu, Policy};
 use crate::cache::Fleet;
 use crate::error::ApiError;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct GuestQuery {
     pub cpu: Option<String>,
     pub enable: Option<String>,
@@ -104,8 +104,17 @@ impl GuestQuery {
     }
 }
 
-/// Refuse a guest configuration naming an unknown model or feature, naming it.
+/// Refuse a guest configuration naming an unknown model or feature, naming it, or one with more
+/// devices than `limits::GUEST_DEVICES`.
 pub fn validate(guest: &GuestConfig) -> Result<(), ApiError> {
+    if guest.devices.len() > crate::limits::GUEST_DEVICES {
+        return Err(ApiError::too_many(
+            "the guest's devices",
+            guest.devices.len(),
+            crate::limits::GUEST_DEVICES,
+            "judge a definition with fewer devices",
+        ));
+    }
     let bad = |e: String| ApiError::bad_request("invalid_guest", e);
     match &guest.cpu {
         GuestCpu::Named {

@@ -1,12 +1,12 @@
 //! `/api/v1/hosts`: upload (collector), list with filters, get one, delete, history and diff.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -20,8 +20,10 @@ use shared::{FeatureSet, GuestConfig, Policy};
 use super::guest::GuestQuery;
 use crate::cache::Fleet;
 use crate::error::ApiError;
+use crate::extract::{LimitedBody, WriteToken};
+use crate::limits;
 use crate::metrics::Ingest;
-use crate::{AppState, MAX_BODY_BYTES, now_rfc3339};
+use crate::{AppState, now_rfc3339};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -64,7 +66,8 @@ pub fn parse_labels(s: &str) -> Result<Vec<(String, String)>, ApiError> {
 }
 
 /// Indexes of the hosts of `fleet` that can run `model`: a guest on the model can stay on the
-/// host (the engine's verdict of the host's class against itself).
+/// host (the engine's verdict of the host's class against itself). Engine work: call it on the
+/// engine's threads.
 pub fn hosts_running_model(
     state: &AppState,
     fleet: &Fleet,
@@ -159,70 +162,78 @@ pub async fn list(
     State(state): State<AppState>,
     filter: Result<Query<HostFilter>, QueryRejection>,
     guest_q: Result<Query<GuestQuery>, QueryRejection>,
-) -> Result<Json<HostList>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let Query(f) = filter.map_err(|e| ApiError::from_query_rejection(&e))?;
     let Query(gq) = guest_q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let labels = f.label.as_deref().map(parse_labels).transpose()?;
     let fleet = state.cache.fleet(&state.store).await?;
-    let model_ok: Option<BTreeSet<usize>> = match &f.model {
-        Some(m) => Some(
-            hosts_running_model(&state, &fleet, m)?
-                .into_iter()
-                .collect(),
-        ),
+    let model_ok: Option<BTreeSet<usize>> = match f.model.clone() {
+        Some(m) => {
+            let (st, fl) = (state.clone(), Arc::clone(&fleet));
+            Some(
+                state
+                    .engine
+                    .run(move |_| hosts_running_model(&st, &fl, &m))
+                    .await?
+                    .into_iter()
+                    .collect(),
+            )
+        }
         None => None,
     };
-    let pool_hosts: Option<BTreeSet<&str>> = match f.pool {
+    let pool_hosts: Option<BTreeSet<String>> = match f.pool {
         Some(p) => {
-            let guest = gq.guest(Some(&fleet))?;
-            let graph = state.cache.graph(&fleet, &guest, &gq.policy()?);
+            let (_, graph) = super::graph::graph_for(&state, &gq).await?;
             let pool = graph.pools.get(p).ok_or_else(|| {
                 ApiError::not_found(format!(
                     "pool {p} (this policy has {} pools, numbered from 0)",
                     graph.pools.len()
                 ))
             })?;
-            let mut set = BTreeSet::new();
-            for &c in &pool.classes {
-                for h in &graph.classes[c].hosts {
-                    if let Some(&i) = fleet.index.get(h) {
-                        set.insert(fleet.profiles[i].host_id.as_str());
-                    }
-                }
-            }
-            Some(set)
+            Some(
+                pool.classes
+                    .iter()
+                    .flat_map(|&c| graph.classes[c].hosts.iter().cloned())
+                    .collect(),
+            )
         }
         None => None,
     };
     let vendor = f.vendor.as_ref().map(|v| v.to_ascii_lowercase());
-    let hosts: Vec<HostSummary> = fleet
-        .profiles
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
-            labels.as_ref().is_none_or(|ls| {
-                ls.iter()
-                    .all(|(k, v)| p.labels.get(k).is_some_and(|x| x == v))
+    // Summaries carry each host's class id (the engine's key hash): engine work for a fleet.
+    state
+        .engine
+        .answer(move |_| {
+            let hosts: Vec<HostSummary> = fleet
+                .profiles
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    labels.as_ref().is_none_or(|ls| {
+                        ls.iter()
+                            .all(|(k, v)| p.labels.get(k).is_some_and(|x| x == v))
+                    })
+                })
+                .filter(|(_, p)| {
+                    vendor
+                        .as_ref()
+                        .is_none_or(|v| p.cpu.vendor.to_ascii_lowercase().contains(v.as_str()))
+                })
+                .filter(|(i, _)| model_ok.as_ref().is_none_or(|s| s.contains(i)))
+                .filter(|(_, p)| {
+                    pool_hosts
+                        .as_ref()
+                        .is_none_or(|s| s.contains(p.host_id.as_str()))
+                })
+                .map(|(i, p)| HostSummary::from_profile(p, fleet.n_versions[i]))
+                .filter(|s| f.class.as_ref().is_none_or(|c| &s.class_id == c))
+                .collect();
+            Ok(HostList {
+                n_hosts: hosts.len(),
+                hosts,
             })
         })
-        .filter(|(_, p)| {
-            vendor
-                .as_ref()
-                .is_none_or(|v| p.cpu.vendor.to_ascii_lowercase().contains(v.as_str()))
-        })
-        .filter(|(i, _)| model_ok.as_ref().is_none_or(|s| s.contains(i)))
-        .filter(|(_, p)| {
-            pool_hosts
-                .as_ref()
-                .is_none_or(|s| s.contains(p.host_id.as_str()))
-        })
-        .map(|(i, p)| HostSummary::from_profile(p, fleet.n_versions[i]))
-        .filter(|s| f.class.as_ref().is_none_or(|c| &s.class_id == c))
-        .collect();
-    Ok(Json(HostList {
-        n_hosts: hosts.len(),
-        hosts,
-    }))
+        .await
 }
 
 /// The newest profile of a host.
@@ -250,10 +261,9 @@ pub async fn get_one(
     security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: WriteToken,
     Path(host_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    crate::auth::require_write(&state.store, &headers).await?;
     if state.store.delete_host(&host_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -344,9 +354,35 @@ pub async fn diff(
     let old = load(from_v).await?;
     let new = load(to_v).await?;
     let fleet = state.cache.fleet(&state.store).await?;
-    let guest = gq.guest(Some(&fleet))?;
     let policy = gq.policy()?;
+    let st = state.clone();
+    state
+        .engine
+        .run(move |cancel| {
+            let guest = gq.guest(Some(&fleet))?;
+            let graph = st.cache.graph(&fleet, &guest, &policy);
+            diff_of(
+                &host_id, from_v, to_v, &old, &new, &fleet, &graph, guest, &policy, cancel,
+            )
+        })
+        .await
+        .map(Json)
+}
 
+/// What changed between two versions of a host, and its targets added and removed: engine work.
+#[expect(clippy::too_many_arguments, reason = "the parts of one diff")]
+fn diff_of(
+    host_id: &str,
+    from_v: u32,
+    to_v: u32,
+    old: &HostProfile,
+    new: &HostProfile,
+    fleet: &Fleet,
+    graph: &shared::graph::CompatGraph,
+    guest: GuestConfig,
+    policy: &Policy,
+    cancel: &crate::engine::Cancel,
+) -> Result<ProfileDiff, ApiError> {
     let gv = |p: &HostProfile| {
         p.kvm
             .as_ref()
@@ -365,8 +401,8 @@ pub async fn diff(
             .map(|k| k.feature_msrs.iter().map(|m| (m.index, m.value)).collect())
             .unwrap_or_default()
     };
-    let (mo, mn) = (msrs(&old), msrs(&new));
-    let (fo, fnew) = (fmsr(&old), fmsr(&new));
+    let (mo, mn) = (msrs(old), msrs(new));
+    let (fo, fnew) = (fmsr(old), fmsr(new));
     let feature_msrs_changed = fo
         .keys()
         .chain(fnew.keys())
@@ -382,15 +418,15 @@ pub async fn diff(
 
     // Targets: the engine's verdict from each version to each class of the current fleet (judged
     // by the class's first host, as the graph does).
-    let graph = state.cache.graph(&fleet, &guest, &policy);
     let mut targets_added = Vec::new();
     let mut targets_removed = Vec::new();
     for class in &graph.classes {
+        cancel.check()?;
         let Some(rep) = class.hosts.first().and_then(|h| fleet.get(h)) else {
             continue;
         };
-        let before = shared::compare_with(&old, rep, &guest, &policy);
-        let after = shared::compare_with(&new, rep, &guest, &policy);
+        let before = shared::compare_with(old, rep, &guest, policy);
+        let after = shared::compare_with(new, rep, &guest, policy);
         let others = class.hosts.iter().filter(|h| **h != host_id).cloned();
         match (before.compatible, after.compatible) {
             (false, true) => targets_added.extend(others),
@@ -400,12 +436,12 @@ pub async fn diff(
     }
     targets_added.sort();
     targets_removed.sort();
-    Ok(Json(ProfileDiff {
-        host_id,
+    Ok(ProfileDiff {
+        host_id: host_id.to_owned(),
         from_version: from_v,
         to_version: to_v,
-        guest_features_added: gv(&new).difference(&gv(&old)),
-        guest_features_removed: gv(&old).difference(&gv(&new)),
+        guest_features_added: gv(new).difference(&gv(old)),
+        guest_features_removed: gv(old).difference(&gv(new)),
         host_features_added: new.cpu.features.difference(&old.cpu.features),
         host_features_removed: old.cpu.features.difference(&new.cpu.features),
         msrs_added: mn.difference(&mo).copied().collect(),
@@ -413,15 +449,15 @@ pub async fn diff(
         feature_msrs_changed,
         kernel: change(old.kernel_release.clone(), new.kernel_release.clone()),
         microcode: change(old.cpu.microcode.clone(), new.cpu.microcode.clone()),
-        qemu: change(qemu_versions(&old), qemu_versions(&new)),
+        qemu: change(qemu_versions(old), qemu_versions(new)),
         class_id: change(
-            Some(shared::class::class_id(&old)),
-            Some(shared::class::class_id(&new)),
+            Some(shared::class::class_id(old)),
+            Some(shared::class::class_id(new)),
         ),
         guest,
         targets_added,
         targets_removed,
-    }))
+    })
 }
 
 fn profile_error(e: ProfileError) -> ApiError {
@@ -443,11 +479,15 @@ fn profile_error(e: ProfileError) -> ApiError {
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    // The token first: a request without it is refused before its body is read.
+    _: WriteToken,
+    body: Result<LimitedBody<{ limits::PROFILE_BODY_BYTES }>, ApiError>,
 ) -> Result<Json<UploadReceipt>, ApiError> {
     let started = Instant::now();
-    let result = store_upload(&state, &headers, body).await;
+    let result = match body {
+        Ok(LimitedBody(body)) => store_upload(&state, body).await,
+        Err(e) => Err(e),
+    };
     let outcome = match &result {
         Ok(r) if r.changed => Ingest::Stored,
         Ok(_) => Ingest::Unchanged,
@@ -459,22 +499,25 @@ pub async fn upload(
 
 async fn store_upload(
     state: &AppState,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Bytes,
 ) -> Result<UploadReceipt, ApiError> {
-    crate::auth::require_write(&state.store, headers).await?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            }
-        } else {
-            ApiError::bad_request("invalid_body", rejection.body_text())
-        }
-    })?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|e| ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}")))?;
-    let profile = HostProfile::from_json(text).map_err(profile_error)?;
+    // A profile of megabytes takes a while to parse: not on the async workers.
+    let profile = tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|e| {
+            ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}"))
+        })?;
+        HostProfile::from_json(text).map_err(profile_error)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("parsing a profile: {e}")))??;
+    if profile.labels.len() > limits::HOST_LABELS {
+        return Err(ApiError::too_many(
+            "the profile's labels",
+            profile.labels.len(),
+            limits::HOST_LABELS,
+            "keep the labels that select hosts (cluster, rack, role)",
+        ));
+    }
     let upserted = state.store.upsert(&profile, &now_rfc3339()).await?;
     Ok(UploadReceipt {
         host_id: profile.host_id,

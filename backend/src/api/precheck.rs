@@ -2,18 +2,22 @@
 //! its own definition (libvirt domain XML or QEMU command line, parsed by `shared::guest`);
 //! without `to`, every other host of the fleet is judged.
 
+use axum::Router;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
-use shared::api::{PrecheckAnswer, PrecheckRequest};
+use shared::api::{PrecheckAnswer, PrecheckRequest, TargetVerdict};
 use shared::guest::parse_guest;
 use shared::profile::HostProfile;
 use shared::{GuestConfig, Policy, Verdict};
 
 use super::compat::resolve;
+use super::guest::validate;
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::limits;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/precheck", post(precheck))
@@ -32,47 +36,90 @@ fn judge(
     }
 }
 
-/// Verdicts for a VM definition from its host to one host or to every other host.
+/// Verdicts for a VM definition from its host to one host or to every other host. The guest as
+/// read is in the answer once; the answer is refused (422) beyond `limits::ANSWER_BYTES`.
 #[utoipa::path(post, path = "/api/v1/precheck", tag = "compat",
     request_body = PrecheckRequest,
     responses((status = 200, description = "a verdict per destination, compatible ones first", body = PrecheckAnswer),
-              (status = 400, body = shared::api::ErrorBody), (status = 404, body = shared::api::ErrorBody)))]
+              (status = 400, body = shared::api::ErrorBody), (status = 404, body = shared::api::ErrorBody),
+              (status = 408, body = shared::api::ErrorBody), (status = 413, body = shared::api::ErrorBody),
+              (status = 422, body = shared::api::ErrorBody)))]
 pub async fn precheck(
     State(state): State<AppState>,
-    body: Result<Json<PrecheckRequest>, JsonRejection>,
-) -> Result<Json<PrecheckAnswer>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::from_json_rejection(&e))?;
-    let (guest_format, guest) = parse_guest(&req.guest)
-        .map_err(|e| ApiError::bad_request("invalid_guest", format!("guest: {e}")))?;
-    let dst_guest = req
-        .dst_guest
-        .as_deref()
-        .map(parse_guest)
-        .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_guest", format!("dst_guest: {e}")))?
-        .map(|(_, g)| g);
-    let policy = req.policy.unwrap_or_default();
+    ApiJson(req): ApiJson<PrecheckRequest, { limits::GUEST_BODY_BYTES }>,
+) -> Result<Response, ApiError> {
     let src = resolve(&state, &req.from).await?;
-    let mut verdicts = match &req.to {
-        Some(to) => {
-            let dst = resolve(&state, to).await?;
-            vec![judge(&src, &dst, &guest, dst_guest.as_ref(), &policy)]
-        }
-        None => {
-            let fleet = state.cache.fleet(&state.store).await?;
-            fleet
-                .profiles
-                .iter()
-                .filter(|p| p.host_id != src.host_id)
-                .map(|dst| judge(&src, dst, &guest, dst_guest.as_ref(), &policy))
-                .collect()
-        }
+    let dst = match &req.to {
+        Some(to) => Some(resolve(&state, to).await?),
+        None => None,
     };
-    verdicts.sort_by(|a, b| b.compatible.cmp(&a.compatible).then(a.to.cmp(&b.to)));
-    Ok(Json(PrecheckAnswer {
-        guest_format,
-        n_targets: verdicts.len(),
-        n_compatible: verdicts.iter().filter(|v| v.compatible).count(),
-        verdicts,
-    }))
+    let fleet = match dst {
+        Some(_) => None,
+        None => Some(state.cache.fleet(&state.store).await?),
+    };
+    let body = state
+        .engine
+        .run(move |cancel| {
+            let (guest_format, guest) = parse_guest(&req.guest)
+                .map_err(|e| ApiError::bad_request("invalid_guest", format!("guest: {e}")))?;
+            validate(&guest)?;
+            let dst_guest = req
+                .dst_guest
+                .as_deref()
+                .map(parse_guest)
+                .transpose()
+                .map_err(|e| ApiError::bad_request("invalid_guest", format!("dst_guest: {e}")))?
+                .map(|(_, g)| g);
+            if let Some(d) = &dst_guest {
+                validate(d)?;
+            }
+            let policy = req.policy.unwrap_or_default();
+            let one = |dst: &HostProfile| -> TargetVerdict {
+                judge(&src, dst, &guest, dst_guest.as_ref(), &policy).into()
+            };
+            let mut verdicts = Vec::new();
+            // Reasons' size, counted as they come, so a huge answer stops early.
+            let mut size = 0usize;
+            let targets = dst.iter().map(|d| &**d).chain(
+                fleet
+                    .iter()
+                    .flat_map(|f| f.profiles.iter().map(|p| &**p))
+                    .filter(|p| p.host_id != src.host_id),
+            );
+            for dst in targets {
+                cancel.check()?;
+                let v = one(dst);
+                size += serde_json::to_vec(&v.reasons).map_or(0, |b| b.len());
+                if size > limits::ANSWER_BYTES {
+                    return Err(answer_too_large());
+                }
+                verdicts.push(v);
+            }
+            verdicts.sort_by(|a, b| b.compatible.cmp(&a.compatible).then(a.to.cmp(&b.to)));
+            let answer = PrecheckAnswer {
+                guest_format,
+                guest,
+                n_targets: verdicts.len(),
+                n_compatible: verdicts.iter().filter(|v| v.compatible).count(),
+                verdicts,
+            };
+            let body = serde_json::to_vec(&answer)
+                .map_err(|e| ApiError::Internal(format!("writing a precheck answer: {e}")))?;
+            if body.len() > limits::ANSWER_BYTES {
+                return Err(answer_too_large());
+            }
+            Ok(body)
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+fn answer_too_large() -> ApiError {
+    ApiError::unprocessable(
+        "limit_exceeded",
+        format!(
+            "the precheck answer would be larger than the limit of {} bytes: give 'to' (one destination) or a guest with fewer devices",
+            limits::ANSWER_BYTES
+        ),
+    )
 }

@@ -20,9 +20,8 @@ pub fn router() -> Router<AppState> {
 
 async fn compute(state: &AppState) -> Result<Stats, ApiError> {
     let fleet = state.cache.fleet(&state.store).await?;
-    let g = state
-        .cache
-        .graph(&fleet, &GuestConfig::default(), &Policy::default());
+    let g =
+        super::graph::fleet_graph(state, &fleet, GuestConfig::default(), Policy::default()).await?;
     let mut hosts_by_vendor: BTreeMap<String, usize> = BTreeMap::new();
     for p in &fleet.profiles {
         *hosts_by_vendor.entry(p.cpu.vendor.clone()).or_default() += 1;

@@ -270,6 +270,7 @@ fn ask(bin: &Path, kvm: bool, timeout: Duration) -> Result<(QemuInstall, Option<
             machines: qmp::parse_machines(machines),
             cpu_models: qmp::parse_cpu_definitions(cpus),
             host_model: host.map(qmp::expansion_features),
+            host_cpu_start: None,
         },
         kvm_error,
     ))

@@ -43,8 +43,12 @@ fn every_instlatx64_dump_imports_and_matches_its_manifest() {
         let (ncpus, differ) = (c[8], c[10]);
         let text = read(&dir.join(file));
         assert_eq!(detect(&text), Some(Format::InstLatx64), "{file}");
-        let imp = parse_any(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let p = profile_from_import(&imp, meta());
+        let p = profile_from_dump(&text, None, meta()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            p.kvm.as_ref().map(|k| k.guest_features_source),
+            Some(GuestViewSource::EstimatedFromCpuid),
+            "{file}"
+        );
         assert_eq!(p.cpu.vendor, vendor, "{file}");
         let leaf1 = p
             .cpu
@@ -253,6 +257,7 @@ fn damaged_dumps_never_panic() {
         shared_dir("libvirt-cputestdata").join("x86_64-cpuid-Core-i7-2600.json"),
         shared_dir("cpuinfo-corpus/linuxhw-lscpu")
             .join("AMD__EPYC_3201_8-Core__23-1-2__D10B1A057A.txt"),
+        shared_dir("libvirt-qemucaps/domaincapsdata").join("qemu_10.0.0-q35.x86_64.xml"),
     ];
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
@@ -262,6 +267,8 @@ fn damaged_dumps_never_panic() {
         seed
     };
     let mut outcomes = (0, 0);
+    // Damaged QEMU data goes in beside an intact <cpudata> dump too.
+    let intact = read(&files[1]);
     for f in &files {
         let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for step in 0..200 {
@@ -277,9 +284,13 @@ fn damaged_dumps_never_panic() {
                 }
             }
             let text = String::from_utf8_lossy(&b);
-            match parse_any(&text) {
-                Ok(imp) => {
-                    let _ = profile_from_import(&imp, meta());
+            if f.extension().is_some_and(|x| x == "json")
+                || f.ends_with("qemu_10.0.0-q35.x86_64.xml")
+            {
+                let _ = profile_from_dump(&intact, Some(&text), meta());
+            }
+            match profile_from_dump(&text, None, meta()) {
+                Ok(_) => {
                     outcomes.0 += 1;
                 }
                 Err(e) => {

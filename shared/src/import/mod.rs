@@ -1,7 +1,9 @@
 //! Parsers for dumps of hosts the collector cannot run on. Pure text in, data out.
 //!
-//! One file per format; [`detect`] picks the format from the text, [`parse`] reads it and
-//! [`profile_from_import`] turns the result into a host profile.
+//! One file per format; [`detect`] picks the format from the text, [`parse`] reads it, and
+//! [`profile_from_dump`] is the one way from a dump (and the host's QEMU data, when there is
+//! some) to a host profile: `fleetcompat-collector import`, the command line's dumps and the
+//! demo fleet all go through it.
 
 mod cpudata;
 mod cpuid_tool;
@@ -10,6 +12,7 @@ mod lscpu;
 pub mod nodedev;
 mod percpu;
 pub mod qmp;
+mod virsh;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +21,7 @@ pub use cpuid_tool::parse_cpuid_tool;
 pub use instlat::parse_instlatx64;
 pub use lscpu::{Lscpu, parse_lscpu};
 pub use percpu::{core_type, cpu_variants, topology_masked};
+pub use virsh::{libvirt_model_features, parse_capabilities, parse_domcapabilities};
 
 use crate::featureset::FeatureSet;
 use crate::profile::{
@@ -51,7 +55,23 @@ pub enum Format {
     LibvirtQmpJson,
     /// `lscpu` output or a `/proc/cpuinfo` stanza: feature flags only.
     Lscpu,
+    /// `virsh capabilities`: the host CPU as libvirt decodes it (model and feature names).
+    VirshCapabilities,
+    /// `virsh domcapabilities`: what libvirt's QEMU driver offers a guest (host-model CPU, usable
+    /// named models, machine type).
+    VirshDomCapabilities,
 }
+
+/// Every format, in the order the "unknown format" error lists them.
+pub const FORMATS: [Format; 7] = [
+    Format::CpuidTool,
+    Format::InstLatx64,
+    Format::LibvirtCpudata,
+    Format::LibvirtQmpJson,
+    Format::Lscpu,
+    Format::VirshCapabilities,
+    Format::VirshDomCapabilities,
+];
 
 impl Format {
     pub fn name(self) -> &'static str {
@@ -61,7 +81,15 @@ impl Format {
             Self::LibvirtCpudata => "libvirt cpudata xml",
             Self::LibvirtQmpJson => "libvirt qmp json",
             Self::Lscpu => "lscpu flags",
+            Self::VirshCapabilities => "virsh capabilities xml",
+            Self::VirshDomCapabilities => "virsh domcapabilities xml",
         }
+    }
+
+    /// Formats that carry QEMU's view of the host (the guest view): the sibling data
+    /// [`profile_from_dump`] merges into a dump of the host CPU.
+    pub fn is_qemu_data(self) -> bool {
+        matches!(self, Self::LibvirtQmpJson | Self::VirshDomCapabilities)
     }
 }
 
@@ -75,8 +103,16 @@ pub fn detect(text: &str) -> Option<Format> {
     if start.starts_with('{') {
         return Some(Format::LibvirtQmpJson);
     }
-    if start.starts_with('<') && text.contains("<cpudata") {
-        return Some(Format::LibvirtCpudata);
+    if start.starts_with('<') {
+        if text.contains("<cpudata") {
+            return Some(Format::LibvirtCpudata);
+        }
+        if text.contains("<domainCapabilities") {
+            return Some(Format::VirshDomCapabilities);
+        }
+        if text.contains("<capabilities") {
+            return Some(Format::VirshCapabilities);
+        }
     }
     let (mut flags, mut vendor_id) = (false, false);
     for line in text.lines().take(20_000) {
@@ -128,7 +164,16 @@ pub struct Imported {
     pub guest_view: Option<FeatureSet>,
     /// `query-cpu-definitions` found in QMP data.
     pub qemu: Option<QemuInstall>,
+    /// Where `guest_view` came from.
+    pub guest_source: GuestViewSource,
     pub microcode: Option<String>,
+    pub tsc_khz: Option<u64>,
+    /// KVM can give a guest another TSC frequency (KVM_CAP_TSC_CONTROL), where the dump says.
+    pub tsc_scaling: Option<bool>,
+    /// Logical CPUs where the dump counts them without raw CPUID of each.
+    pub logical_cpus: Option<u32>,
+    /// What the dump lacks or could not name, for the profile's gaps.
+    pub notes: Vec<ProbeGap>,
 }
 
 impl Imported {
@@ -143,7 +188,12 @@ impl Imported {
             unknown_flags: Vec::new(),
             guest_view: None,
             qemu: None,
+            guest_source: GuestViewSource::QemuHostModel,
             microcode: None,
+            tsc_khz: None,
+            tsc_scaling: None,
+            logical_cpus: None,
+            notes: Vec::new(),
         }
     }
 }
@@ -188,6 +238,8 @@ pub fn parse(text: &str, format: Format) -> Result<Imported, ImportError> {
                 ..Imported::new(format)
             })
         }
+        Format::VirshCapabilities => virsh::parse_capabilities(text),
+        Format::VirshDomCapabilities => virsh::parse_domcapabilities(text),
     }
 }
 
@@ -211,9 +263,10 @@ fn require_leaf0(cpus: &[Vec<CpuidEntry>], format: Format) -> Result<(), ImportE
 /// Detect the format and parse.
 pub fn parse_any(text: &str) -> Result<Imported, ImportError> {
     let format = detect(text).ok_or_else(|| {
-        ImportError::Missing(
-            "unknown format: expected `cpuid -r` output, an InstLatx64 CPUID dump, libvirt <cpudata> xml, libvirt QMP json or lscpu output".into(),
-        )
+        ImportError::Missing(format!(
+            "unknown format: expected one of {}",
+            FORMATS.map(Format::name).join(", ")
+        ))
     })?;
     parse(text, format)
 }
@@ -230,10 +283,102 @@ pub struct ImportMeta {
     pub tool: String,
 }
 
-/// A host profile from an imported dump. Without raw CPUID the profile is `partial`; without
-/// QEMU host-model data it has no guest view (a gap says so).
-pub fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
-    let mut gaps = Vec::new();
+/// The one way from a dump to a host profile. `text` is a dump in any [`Format`]; `qemu_data`,
+/// when given, is QEMU's view of the same host: libvirt's QMP json beside a `<cpudata>` xml
+/// (see [`sibling_qmp_name`]) or `virsh domcapabilities` beside `virsh capabilities` (see
+/// [`virsh_pair_key`]). Its guest view and QEMU data are merged into the profile. Without QEMU
+/// data, a dump of the host CPU gets a guest view estimated from it
+/// ([`GuestViewSource::EstimatedFromCpuid`]) and a gap saying how to get the real one. QEMU data
+/// that cannot be used is a gap too; only a `text` that cannot be read is an error.
+pub fn profile_from_dump(
+    text: &str,
+    qemu_data: Option<&str>,
+    meta: ImportMeta,
+) -> Result<HostProfile, ImportError> {
+    let mut imp = parse_any(text)?;
+    if let Some(q) = qemu_data {
+        merge_qemu_data(&mut imp, q);
+    }
+    Ok(profile_from_import(&imp, meta))
+}
+
+/// Merge QEMU's view of the host (QMP json or domcapabilities) into a dump of its CPU.
+fn merge_qemu_data(imp: &mut Imported, text: &str) {
+    let mut refuse = |reason: String| {
+        imp.notes.push(ProbeGap {
+            what: "kvm.qemu_data".into(),
+            reason,
+        });
+    };
+    let q = match parse_any(text) {
+        Ok(q) if q.format.is_qemu_data() => q,
+        Ok(q) => {
+            return refuse(format!(
+                "the QEMU data given with this dump is a {}, not libvirt qmp json or virsh domcapabilities: not used",
+                q.format.name()
+            ));
+        }
+        Err(e) => {
+            return refuse(format!(
+                "the QEMU data given with this dump cannot be read ({e}): not used"
+            ));
+        }
+    };
+    if imp.guest_view.is_some() {
+        return refuse(format!(
+            "this {} has a guest view of its own: the QEMU data given with it is not used",
+            imp.format.name()
+        ));
+    }
+    let ours = crate::decode::vendor(imp.cpus.first().map_or(&[][..], Vec::as_slice))
+        .or_else(|| imp.identity.as_ref().map(|i| i.vendor.clone()))
+        .unwrap_or_default();
+    let theirs = q.identity.as_ref().map(|i| i.vendor.as_str()).unwrap_or("");
+    if !ours.is_empty() && !theirs.is_empty() && ours != theirs {
+        return refuse(format!(
+            "the QEMU data given with this dump is of a {theirs} host, the dump of a {ours} one: not the same host, not used"
+        ));
+    }
+    imp.guest_view = q.guest_view;
+    imp.guest_source = q.guest_source;
+    imp.qemu = q.qemu;
+    imp.unknown_flags.extend(q.unknown_flags);
+    imp.notes
+        .extend(q.notes.into_iter().filter(|g| g.what != "cpu.raw_cpuid"));
+}
+
+/// The QMP json libvirt keeps beside a `<cpudata>` xml of the same host (libvirt
+/// tests/cputestdata: `x86_64-cpuid-<CPU>.xml` and `x86_64-cpuid-<CPU>.json`): the file name to
+/// look for beside `file_name`, when `text` is a `<cpudata>` dump.
+pub fn sibling_qmp_name(file_name: &str, text: &str) -> Option<String> {
+    let stem = file_name.strip_suffix(".xml")?;
+    (detect(text) == Some(Format::LibvirtCpudata)).then(|| format!("{stem}.json"))
+}
+
+/// Which side of a `virsh capabilities` / `virsh domcapabilities` pair a file name is, and the
+/// host it names: `web01-caps.xml` and `web01-domcaps.xml` (also `_`, `.` or no separator,
+/// `capabilities` / `domcapabilities`) are the two halves of host `web01`; bare `caps.xml` and
+/// `domcaps.xml` name no host (an empty key). `None` for other names.
+pub fn virsh_pair_key(file_name: &str) -> Option<(String, Format)> {
+    let stem = file_name.strip_suffix(".xml").unwrap_or(file_name);
+    for (suffix, format) in [
+        ("domcapabilities", Format::VirshDomCapabilities),
+        ("domcaps", Format::VirshDomCapabilities),
+        ("capabilities", Format::VirshCapabilities),
+        ("caps", Format::VirshCapabilities),
+    ] {
+        if let Some(head) = stem.strip_suffix(suffix) {
+            let key = head.trim_end_matches(['-', '_', '.']);
+            return Some((key.to_owned(), format));
+        }
+    }
+    None
+}
+
+/// A host profile from a parsed dump: without raw CPUID it is `partial`; without a guest view of
+/// its own it gets one estimated from the host CPU's features, and a gap saying so.
+fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
+    let mut gaps = imp.notes.clone();
     let empty = Vec::new();
     let cpu0 = imp.cpus.first().unwrap_or(&empty);
     let (features, cpu_variants) = if imp.cpus.is_empty() {
@@ -263,30 +408,66 @@ pub fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
         });
     }
     let partial = imp.cpus.is_empty() || no_leaf0;
-    if imp.cpus.is_empty() {
+    if imp.cpus.is_empty() && !gaps.iter().any(|g| g.what == "cpu.raw_cpuid") {
         gaps.push(ProbeGap {
             what: "cpu.raw_cpuid".into(),
-            reason: format!(
-                "imported from {}: no raw CPUID, features come from names only",
-                imp.format.name()
-            ),
+            reason: if imp.flags.is_none() {
+                format!(
+                    "imported from {}: no raw CPUID nor the host CPU's features, only what QEMU offers a guest",
+                    imp.format.name()
+                )
+            } else {
+                format!(
+                    "imported from {}: no raw CPUID, features come from names only",
+                    imp.format.name()
+                )
+            },
         });
     }
-    if imp.flags.is_some_and(|f| f.is_empty()) {
+    if imp.flags.is_some_and(|f| f.is_empty()) && imp.format == Format::Lscpu {
         gaps.push(ProbeGap {
             what: "cpu.features".into(),
             reason: "the lscpu report lists no feature flags".into(),
         });
     }
-    if imp.guest_view.is_none() {
-        gaps.push(ProbeGap {
-            what: "kvm".into(),
-            reason: format!(
-                "imported from {} without QEMU/KVM data: no guest view",
-                imp.format.name()
-            ),
-        });
-    }
+    let (guest_features, guest_features_source) = match imp.guest_view {
+        Some(view) => (Some(view), imp.guest_source),
+        // A whole host's CPU view: estimate what KVM would give a guest.
+        None if !no_leaf0 && !features.is_empty() => {
+            let from = if imp.cpus.is_empty() {
+                "feature flags"
+            } else {
+                "raw CPUID"
+            };
+            gaps.retain(|g| g.what != "kvm");
+            gaps.push(ProbeGap {
+                what: "kvm".into(),
+                reason: format!(
+                    "imported from {} with no QEMU or KVM data: guest view estimated from the host's {from}, good for planning but not proof (it cannot see the host kernel's KVM version or settings); for the real one import the host's QEMU data with the dump (libvirt's QMP json beside a <cpudata> xml, or virsh domcapabilities with virsh capabilities) or run `fleetcompat-collector probe` on that host",
+                    imp.format.name()
+                ),
+            });
+            (
+                Some(crate::decode::estimate_guest_view(&features)),
+                GuestViewSource::EstimatedFromCpuid,
+            )
+        }
+        None => {
+            if !gaps.iter().any(|g| g.what == "kvm") {
+                gaps.push(ProbeGap {
+                    what: "kvm".into(),
+                    reason: format!(
+                        "imported from {} without QEMU/KVM data or a whole host's CPU features: no guest view",
+                        imp.format.name()
+                    ),
+                });
+            }
+            (None, GuestViewSource::QemuHostModel)
+        }
+    };
+    let logical_cpus = imp
+        .logical_cpus
+        .unwrap_or_else(|| u32::try_from(imp.cpus.len()).unwrap_or(u32::MAX));
     HostProfile {
         schema_version: SCHEMA_VERSION,
         host_id: meta.host_id,
@@ -306,49 +487,32 @@ pub fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
             stepping,
             brand,
             microcode: imp.microcode.clone(),
-            tsc_khz: None,
+            tsc_khz: imp.tsc_khz,
             features,
             raw_cpuid: cpu0.clone(),
             raw_msrs: imp.msrs.clone(),
         },
-        kvm: imp.guest_view.map(|guest_features| KvmInfo {
+        kvm: guest_features.map(|guest_features| KvmInfo {
             api_version: None,
             guest_features,
-            guest_features_source: GuestViewSource::QemuHostModel,
+            guest_features_source,
             supported_cpuid: Vec::new(),
             msr_index_list: Vec::new(),
             feature_msrs: Vec::new(),
-            tsc_scaling: None,
+            tsc_scaling: imp.tsc_scaling,
             emulated_cpuid: Vec::new(),
             capabilities: BTreeMap::new(),
         }),
         kernel_release: None,
         gaps,
         partial,
-        logical_cpus: u32::try_from(imp.cpus.len()).unwrap_or(u32::MAX),
+        logical_cpus,
         cpu_variants,
         vulnerabilities: BTreeMap::new(),
         arm_id_registers: BTreeMap::new(),
         qemu: imp.qemu.iter().cloned().collect(),
         devices: Default::default(),
     }
-}
-
-/// A host profile from a libvirt `<cpudata>` dump and, where present, QEMU's host-model expansion
-/// under KVM on that host (the guest view). Without the QMP data the profile has no guest view.
-pub fn profile_from_cpudata(
-    data: &CpuData,
-    guest_view: Option<FeatureSet>,
-    meta: ImportMeta,
-) -> HostProfile {
-    let imp = Imported {
-        cpus: vec![data.cpuid.clone()],
-        msrs: data.msrs.clone(),
-        brand_hint: data.comment.clone(),
-        guest_view,
-        ..Imported::new(Format::LibvirtCpudata)
-    };
-    profile_from_import(&imp, meta)
 }
 
 /// Split `EAX-EBX-ECX-EDX`-style register text (separators `-`, spaces or tabs) into 4 words.
@@ -414,6 +578,68 @@ mod tests {
         );
         assert_eq!(detect("hello\nworld\n"), None);
         assert!(parse_any("hello").is_err());
+    }
+
+    #[test]
+    fn qemu_data_that_cannot_be_used_is_a_gap_and_the_view_is_estimated() {
+        // Leaves 0 and 1 of libvirt's x86_64-cpuid-Xeon-Gold-6148.xml.
+        let xml = "<cpudata arch='x86'>\n  <cpuid eax_in='0x00000000' ecx_in='0x00' eax='0x00000016' ebx='0x756e6547' ecx='0x6c65746e' edx='0x49656e69'/>\n  <cpuid eax_in='0x00000001' ecx_in='0x00' eax='0x00050654' ebx='0x00000800' ecx='0x7ffefbff' edx='0xbfebfbff'/>\n</cpudata>\n";
+        let amd =
+            r#"{"return":{"model":{"name":"base","props":{"vendor":"AuthenticAMD","avx2":true}}}}"#;
+        for (qemu_data, why) in [
+            (amd, "not the same host"),
+            ("Flags: fpu vme\n", "not libvirt qmp json"),
+            ("{", "cannot be read"),
+        ] {
+            let p = profile_from_dump(xml, Some(qemu_data), ImportMeta::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let gap = p.gaps.iter().find(|g| g.what == "kvm.qemu_data");
+            assert!(
+                gap.is_some_and(|g| g.reason.contains(why)),
+                "{why}: {:?}",
+                p.gaps
+            );
+            assert_eq!(
+                p.kvm.map(|k| k.guest_features_source),
+                Some(GuestViewSource::EstimatedFromCpuid)
+            );
+        }
+        let intel = amd.replace("AuthenticAMD", "GenuineIntel");
+        let p = profile_from_dump(xml, Some(&intel), ImportMeta::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            p.kvm
+                .map(|k| (k.guest_features_source, k.guest_features.names())),
+            Some((GuestViewSource::QemuHostModel, vec!["avx2".to_owned()]))
+        );
+        assert!(p.gaps.is_empty(), "{:?}", p.gaps);
+    }
+
+    #[test]
+    fn sibling_and_pair_names() {
+        let xml = "<cpudata arch='x86'></cpudata>";
+        assert_eq!(
+            sibling_qmp_name("x86_64-cpuid-A.xml", xml).as_deref(),
+            Some("x86_64-cpuid-A.json")
+        );
+        assert_eq!(
+            sibling_qmp_name("x86_64-cpuid-A.xml", "<capabilities/>"),
+            None
+        );
+        assert_eq!(sibling_qmp_name("a.txt", xml), None);
+        assert_eq!(
+            virsh_pair_key("web01-domcaps.xml"),
+            Some(("web01".into(), Format::VirshDomCapabilities))
+        );
+        assert_eq!(
+            virsh_pair_key("web01_capabilities.xml"),
+            Some(("web01".into(), Format::VirshCapabilities))
+        );
+        assert_eq!(
+            virsh_pair_key("caps.xml"),
+            Some((String::new(), Format::VirshCapabilities))
+        );
+        assert_eq!(virsh_pair_key("x86_64-cpuid-A.xml"), None);
     }
 
     #[test]

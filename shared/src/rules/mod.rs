@@ -121,18 +121,29 @@ pub(crate) fn values(source: impl Into<String>, destination: impl Into<String>) 
 /// else the oldest probed release (a guest may be started by any QEMU installed there; the first
 /// probed among equals), else the first probed one.
 pub fn qemu_install(host: &HostProfile, version: Option<QemuVersion>) -> Option<&QemuInstall> {
+    // Binaries that cannot run the host's ordinary guests are asked last: qemu-system-i386 has no
+    // 64-bit CPUs (its qemu64 lacks lm), qemu-system-x86_64-microvm only the microvm machine.
+    let ordinary = |q: &&QemuInstall| {
+        let name = q.path.rsplit('/').next().unwrap_or(&q.path);
+        !(name == "qemu-system-i386" || name.ends_with("-microvm"))
+    };
+    let usable: Vec<&QemuInstall> = if host.qemu.iter().any(|q| ordinary(&q)) {
+        host.qemu.iter().filter(ordinary).collect()
+    } else {
+        host.qemu.iter().collect()
+    };
     let oldest = || {
-        host.qemu
+        usable
             .iter()
-            .filter_map(|q| QemuVersion::parse(&q.version).map(|v| (v, q)))
+            .filter_map(|q| QemuVersion::parse(&q.version).map(|v| (v, *q)))
             .min_by_key(|(v, _)| *v)
             .map(|(_, q)| q)
-            .or_else(|| host.qemu.first())
+            .or_else(|| usable.first().copied())
     };
     match version {
-        Some(v) => host
-            .qemu
+        Some(v) => usable
             .iter()
+            .copied()
             .find(|q| QemuVersion::parse(&q.version) == Some(v))
             .or_else(oldest),
         None => oldest(),
@@ -171,7 +182,34 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::*;
+
+    #[test]
+    fn the_i386_and_microvm_binaries_never_answer_for_x86_64_guests() {
+        // As the collector finds them on Debian: the same release three times.
+        let mut p = crate::testing::profile_named("h", "GenuineIntel", &["sse2"]);
+        for path in [
+            "/usr/bin/qemu-system-i386",
+            "/usr/bin/qemu-system-x86_64",
+            "/usr/bin/qemu-system-x86_64-microvm",
+        ] {
+            p.qemu.push(QemuInstall {
+                path: path.into(),
+                version: "7.2.22".into(),
+                ..QemuInstall::default()
+            });
+        }
+        let q = qemu_install(&p, None).expect("an install");
+        assert_eq!(q.path, "/usr/bin/qemu-system-x86_64");
+        let q = qemu_install(&p, QemuVersion::parse("7.2.22")).expect("an install");
+        assert_eq!(q.path, "/usr/bin/qemu-system-x86_64");
+        // Only an i386 binary: it is all there is.
+        p.qemu.retain(|q| q.path.ends_with("i386"));
+        assert_eq!(
+            qemu_install(&p, None).map(|q| q.path.as_str()),
+            Some("/usr/bin/qemu-system-i386")
+        );
+    }
 
     #[test]
     fn globs() {

@@ -1,0 +1,68 @@
+//! Every bound the server puts on a request: body sizes per route, host lists, devices, labels,
+//! answer sizes, and the timeouts of connections, bodies and engine work. Errors name the limit.
+
+use std::time::Duration;
+
+/// A profile upload (`POST /api/v1/hosts`): a profile with every CPU's raw CPUID is well under.
+pub const PROFILE_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// `POST /api/v1/precheck`: a VM definition (libvirt XML or a QEMU command line) and its options.
+pub const GUEST_BODY_BYTES: usize = 1024 * 1024;
+/// The other JSON bodies (`compat`, `graph`, `baseline`, `masks`): a guest, a policy, host ids.
+pub const QUERY_BODY_BYTES: usize = 1024 * 1024;
+/// Host ids one request may name (after duplicates are dropped): the fleet size the engine is
+/// measured for (BENCHMARKS.md).
+pub const REQUEST_HOSTS: usize = 10_000;
+/// Hosts of one masks request: each host gets its own mask and is listed per blocking feature.
+pub const MASK_HOSTS: usize = 1_000;
+/// Devices of one guest definition (libvirt's largest real domains have a few hundred).
+pub const GUEST_DEVICES: usize = 512;
+/// Labels of one host profile.
+pub const HOST_LABELS: usize = 64;
+/// An engine answer written by the server (a precheck against every host of the fleet).
+pub const ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The timeouts of a server; tests shorten them.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A request body must arrive whole within this (else 408).
+    pub body_timeout: Duration,
+    /// Engine work (verdicts, graphs, baselines, masks) is abandoned after this (503); it counts
+    /// the wait for a free engine thread.
+    pub engine_deadline: Duration,
+    /// Engine work running at once; more waits for a free thread.
+    pub engine_threads: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_timeout: Duration::from_secs(20),
+            engine_deadline: Duration::from_secs(20),
+            engine_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Drop repeated host ids (keeping the first of each, in order) and refuse more than `limit`.
+pub fn unique_hosts(
+    field: &str,
+    ids: &[String],
+    limit: usize,
+) -> Result<Vec<String>, crate::error::ApiError> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len().min(limit + 1));
+    let mut out = Vec::new();
+    for id in ids {
+        if seen.insert(id.as_str()) {
+            out.push(id.clone());
+            if out.len() > limit {
+                return Err(crate::error::ApiError::too_many(
+                    &format!("'{field}' names more different hosts than allowed"),
+                    ids.iter().collect::<std::collections::HashSet<_>>().len(),
+                    limit,
+                    "split the request, or pick hosts with a label selector",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
