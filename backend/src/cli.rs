@@ -150,6 +150,11 @@ pub struct BaselineArgs {
     /// The oldest QEMU release among the hosts: models it lacks are not used.
     #[arg(long, value_name = "VERSION")]
     qemu: Option<String>,
+    /// The libvirt release that reads the libvirt, Nova and KubeVirt exports (e.g. 9.0.0): they
+    /// name only models and features its cpu_map has. Default: the oldest libvirt the profiles
+    /// recorded, 9.0.0 (Debian 12) for profiles without one.
+    #[arg(long, value_name = "VERSION")]
+    libvirt_version: Option<String>,
     /// Print the baseline as JSON (`model`, `features`, `exports`...).
     #[arg(long)]
     json: bool,
@@ -163,9 +168,14 @@ pub struct MasksArgs {
     dst: PathBuf,
     /// More hosts: masks for the whole pool (blocking features, hosts holding it back, costs).
     more: Vec<PathBuf>,
-    /// The guest runs with a fixed TSC frequency (kHz): invtsc then need not be masked.
+    /// The guest runs with a fixed TSC frequency (kHz), for the TSC checks (invtsc is never
+    /// masked: -cpu host leaves it out while migratable=on, QEMU's default).
     #[arg(long, value_name = "KHZ")]
     tsc_khz: Option<u64>,
+    /// The hosts' libvirt release (e.g. 9.0.0), for the libvirt forms of the masks and of the
+    /// named alternative. Default: what each profile recorded, 9.0.0 (Debian 12) otherwise.
+    #[arg(long, value_name = "VERSION")]
+    libvirt_version: Option<String>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -638,12 +648,14 @@ fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
             ),
             None => None,
         };
+        let libvirt_version = parse_libvirt_version(args.libvirt_version.as_deref())?;
         // Streamed: each profile is folded in as it is parsed, none is kept.
         let hosts: BaselineHosts = gather_hosts(&args.hosts)?;
         let b = match baseline_of(
             hosts,
             &BaselineOptions {
                 qemu,
+                libvirt_version,
                 ..BaselineOptions::default()
             },
         ) {
@@ -675,7 +687,12 @@ fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
                     b.dropped_non_migratable.names().join(", ")
                 );
             }
-            outln!("  libvirt:\n{}", indent(&b.exports.libvirt));
+            outln!(
+                "  libvirt (model {}, names of libvirt {}'s cpu_map):\n{}",
+                b.exports.libvirt_model,
+                b.exports.libvirt_checked,
+                indent(&b.exports.libvirt)
+            );
             outln!(
                 "  kubevirt spec.domain:\n{}",
                 indent(&b.exports.kubevirt_yaml)
@@ -686,6 +703,17 @@ fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
         }
         Ok(EXIT_OK)
     }
+}
+
+/// `--libvirt-version`, checked.
+fn parse_libvirt_version(
+    v: Option<&str>,
+) -> Result<Option<shared::libvirt::LibvirtVersion>, String> {
+    v.map(|v| {
+        shared::libvirt::LibvirtVersion::parse(v)
+            .ok_or_else(|| format!("--libvirt-version '{v}' is not a libvirt version like 9.0.0"))
+    })
+    .transpose()
 }
 
 fn indent(s: &str) -> String {
@@ -701,36 +729,48 @@ pub fn masks(args: &MasksArgs) -> ExitCode {
 
 fn run_masks(args: &MasksArgs) -> Result<u8, String> {
     {
-        let src = read_host(&args.src)?;
-        let dst = read_host(&args.dst)?;
+        let libvirt_version = parse_libvirt_version(args.libvirt_version.as_deref())?;
+        let mut src = read_host(&args.src)?;
+        let mut dst = read_host(&args.dst)?;
         let policy = Policy {
             guest_tsc_khz: args.tsc_khz,
             ..Policy::default()
         };
-        if !args.more.is_empty() {
+        let mut more = if args.more.is_empty() {
+            Vec::new()
+        } else {
+            read_hosts(&args.more)?
+        };
+        if let Some(v) = libvirt_version {
+            for h in [&mut src, &mut dst].into_iter().chain(more.iter_mut()) {
+                h.libvirt_version = Some(v.to_string());
+            }
+        }
+        if !more.is_empty() {
             let mut hosts = vec![src, dst];
-            hosts.extend(read_hosts(&args.more)?);
+            hosts.append(&mut more);
             return run_pool_masks(&hosts, &policy, args.json);
         }
         let m = pair_masks(&src, &dst, &policy).map_err(|e| e.to_string())?;
         if args.json {
             print_json(&m)?;
         } else {
-            outln!(
-                "guests started on {}: -cpu {}",
-                m.source.host,
-                m.source.qemu_cpu
-            );
-            outln!(
-                "guests started on {}: -cpu {}",
-                m.destination.host,
-                m.destination.qemu_cpu
-            );
-            if let Some(b) = &m.named_alternative {
-                outln!("or on both: -cpu {}", b.exports.qemu);
+            // What masking cannot fix comes first: the masks below do not help with it.
+            if !m.unmaskable.is_empty() {
+                outln!("masking cannot fix:");
             }
             for r in &m.unmaskable {
                 outln!("  [blocker, not maskable] {}: {}", r.rule, r.message);
+            }
+            for h in [&m.source, &m.destination] {
+                if h.disable.is_empty() {
+                    outln!("guests started on {}: -cpu host (nothing to mask)", h.host);
+                } else {
+                    outln!("guests started on {}: -cpu {}", h.host, h.qemu_cpu);
+                }
+            }
+            if let Some(b) = &m.named_alternative {
+                outln!("or on both: -cpu {}", b.exports.qemu);
             }
         }
         Ok(if m.unmaskable.is_empty() {
@@ -747,6 +787,10 @@ fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<
     if json {
         print_json(&m)?;
     } else {
+        // What masking cannot fix (a vendor change) first: the masks below do not help with it.
+        for r in &m.unmaskable {
+            outln!("[blocker, not maskable] {}: {}", r.rule, r.message);
+        }
         outln!(
             "pool of {} hosts: guests can share {} features",
             m.hosts.len(),
@@ -765,7 +809,7 @@ fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<
         }
         if !m.non_migratable.is_empty() {
             outln!(
-                "  off everywhere (never migrates): {}",
+                "  never given to -cpu host guests (migratable=on): {}",
                 m.non_migratable.names().join(", ")
             );
         }
@@ -787,7 +831,11 @@ fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<
             );
         }
     }
-    Ok(EXIT_OK)
+    Ok(if m.unmaskable.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_INCOMPATIBLE
+    })
 }
 
 pub fn graph_cmd(args: &GraphArgs) -> ExitCode {
@@ -1068,6 +1116,36 @@ mod tests {
             Ok(EXIT_OK)
         );
         assert!(run(&["compare", f, f, "--migratable", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn masks_over_mixed_vendors_exit_1_and_libvirt_versions_are_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sky = write_profile(dir.path(), "sky", "Skylake-Server-v4");
+        let csl = write_profile(dir.path(), "csl", "Cascadelake-Server-v4");
+        let rome = write_profile(dir.path(), "rome", "EPYC-Rome-v4");
+        let (sky, csl, rome) = (
+            sky.to_str().expect("path"),
+            csl.to_str().expect("path"),
+            rome.to_str().expect("path"),
+        );
+        assert_eq!(run(&["masks", sky, csl, rome]), Ok(EXIT_INCOMPATIBLE));
+        assert_eq!(run(&["masks", sky, rome, "--json"]), Ok(EXIT_INCOMPATIBLE));
+        assert_eq!(run(&["masks", sky, sky]), Ok(EXIT_OK));
+        assert_eq!(
+            run(&["masks", sky, csl, "--libvirt-version", "11.3.0"]),
+            Ok(EXIT_OK)
+        );
+        let err = run(&["masks", sky, csl, "--libvirt-version", "new"]).expect_err("bad");
+        assert_eq!(
+            err,
+            "--libvirt-version 'new' is not a libvirt version like 9.0.0"
+        );
+        assert_eq!(
+            run(&["baseline", sky, csl, "--libvirt-version", "9.0.0"]),
+            Ok(EXIT_OK)
+        );
+        assert!(run(&["baseline", sky, "--libvirt-version", "x"]).is_err());
     }
 
     #[test]

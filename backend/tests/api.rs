@@ -305,6 +305,31 @@ async fn baseline_by_selector_exports_and_lists_losses_and_coverage_counts_hosts
         "{losses:?}"
     );
 
+    // Names for the libvirt that reads the exports: 9.0.0 (the default) has no versioned
+    // models, 11.3.0 has them; a bad version is refused.
+    assert_eq!(b["exports"]["libvirt_checked"], "9.0.0", "{b}");
+    let model = b["exports"]["libvirt_model"]
+        .as_str()
+        .expect("libvirt_model");
+    assert!(!model.contains("-v"), "{model}");
+    let (st, b11) = post(
+        &s,
+        "/api/v1/baseline",
+        &json!({"selector": {"zone": "fra"}, "options": {"libvirt_version": "11.3.0"}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b11}");
+    assert_eq!(b11["exports"]["libvirt_checked"], "11.3.0", "{b11}");
+    assert_eq!(b11["exports"]["libvirt_model"], b11["model"], "{b11}");
+    let (st, e) = post(
+        &s,
+        "/api/v1/baseline",
+        &json!({"selector": {"zone": "fra"}, "options": {"libvirt_version": "new"}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e.to_string().contains("not a libvirt version"), "{e}");
+
     let (st, e) = post(&s, "/api/v1/baseline", &json!({"hosts": ["ghost"]})).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert!(e["error"]["message"].as_str().expect("m").contains("ghost"));

@@ -89,8 +89,12 @@ struct ProbeArgs {
     #[arg(long)]
     no_qemu_discovery: bool,
     /// Do not probe QEMU at all.
-    #[arg(long, conflicts_with_all = ["qemu", "no_qemu_discovery"])]
+    #[arg(long, conflicts_with_all = ["qemu", "no_qemu_discovery", "check_cpu"])]
     no_qemu: bool,
+    /// Also try this named CPU model with `enforce` in a stopped start of each QEMU under KVM
+    /// and record whether it starts and QEMU's error (repeatable), e.g. --check-cpu Haswell-v1.
+    #[arg(long = "check-cpu", value_name = "MODEL", value_parser = parse_cpu_model)]
+    check_cpu: Vec<String>,
     /// Seconds one QMP session may take.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     qemu_timeout: u64,
@@ -120,6 +124,15 @@ struct ImportArgs {
     host_prefix: String,
     #[command(flatten)]
     sink: Sink,
+}
+
+fn parse_cpu_model(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.starts_with(',') || s.contains(char::is_whitespace) {
+        return Err(format!(
+            "cpu model '{s}' is not a QEMU -cpu value: write it like --check-cpu Haswell-v1"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -194,6 +207,7 @@ fn run_probe(args: ProbeArgs) -> Result<(), output::OutputError> {
                     .or_else(probe::qemu::default_cache_dir)
             },
             timeout: Duration::from_secs(args.qemu_timeout.max(1)),
+            check_cpus: args.check_cpu.clone(),
         }),
         devices: !args.no_devices,
     };

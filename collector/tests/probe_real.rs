@@ -241,18 +241,23 @@ fn machine_help(qemu: &Path) -> Vec<(String, Option<String>, bool, bool)> {
         .collect()
 }
 
-#[test]
-fn installed_qemu_agrees_with_its_own_help_and_really_runs_usable_models() {
-    let qemu = qemu_x86();
-    let cache = tempfile::tempdir().expect("tempdir");
-    let args = [
+/// Probe arguments for `qemu` alone, no devices, with its own QMP cache folder.
+fn only_this_qemu<'a>(qemu: &'a Path, cache: &'a Path) -> Vec<&'a str> {
+    vec![
         "--no-devices",
         "--no-qemu-discovery",
         "--qemu",
         qemu.to_str().expect("utf-8"),
         "--cache-dir",
-        cache.path().to_str().expect("utf-8"),
-    ];
+        cache.to_str().expect("utf-8"),
+    ]
+}
+
+#[test]
+fn installed_qemu_agrees_with_its_own_help_and_really_runs_usable_models() {
+    let qemu = qemu_x86();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let args = only_this_qemu(&qemu, cache.path());
     let p = probe(&args);
     let installs = p["qemu"].as_array().expect("qemu list");
     assert_eq!(installs.len(), 1, "gaps: {}", p["gaps"]);
@@ -351,33 +356,8 @@ fn installed_qemu_agrees_with_its_own_help_and_really_runs_usable_models() {
     let accel = q["accel"].as_str().unwrap_or("tcg");
     // `-cpu MODEL,enforce` must start exactly when usable, and refuse naming the same features.
     let start = |model: &str| {
-        let mut child = Command::new(&qemu)
-            .args([
-                "-machine",
-                "pc",
-                "-accel",
-                accel,
-                "-nodefaults",
-                "-display",
-                "none",
-                "-S",
-            ])
-            .args(["-cpu", &format!("{model},enforce"), "-qmp", "stdio"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn qemu");
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write;
-            let _ = writeln!(
-                stdin,
-                "{{\"execute\":\"qmp_capabilities\"}}\n{{\"execute\":\"query-status\"}}\n{{\"execute\":\"quit\"}}"
-            );
-        }
-        let out = child.wait_with_output().expect("qemu output");
-        let ran = String::from_utf8_lossy(&out.stdout).contains("\"prelaunch\"");
-        let refused: BTreeSet<String> = String::from_utf8_lossy(&out.stderr)
+        let (ran, stderr) = real_start(&qemu, accel, &format!("{model},enforce"));
+        let refused: BTreeSet<String> = stderr
             .lines()
             .filter_map(|l| l.split("requested feature: ").nth(1))
             .filter_map(|f| {
@@ -420,6 +400,95 @@ fn installed_qemu_agrees_with_its_own_help_and_really_runs_usable_models() {
     assert!(cached[0].contains(q["sha256"].as_str().unwrap_or("?")));
     let again = probe(&args);
     assert_eq!(again["qemu"], p["qemu"]);
+}
+
+/// A stopped start of `qemu` with `-cpu CPU` on its default machine (`-S`, no disk): whether
+/// QMP answered `prelaunch`, and what QEMU wrote on stderr.
+fn real_start(qemu: &Path, accel: &str, cpu: &str) -> (bool, String) {
+    let mut child = Command::new(qemu)
+        .args(["-accel", accel, "-nodefaults", "-display", "none", "-S"])
+        .args(["-cpu", cpu, "-qmp", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn qemu");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = writeln!(
+            stdin,
+            "{{\"execute\":\"qmp_capabilities\"}}\n{{\"execute\":\"query-status\"}}\n{{\"execute\":\"quit\"}}"
+        );
+    }
+    let out = child.wait_with_output().expect("qemu output");
+    (
+        String::from_utf8_lossy(&out.stdout).contains("\"prelaunch\""),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The collector's stopped starts (`host_cpu_start`, and `--check-cpu` models with `enforce`)
+/// say what a start of the same QEMU with the same `-cpu` says, QEMU's error text included.
+#[test]
+fn start_checks_agree_with_real_starts() {
+    let qemu = qemu_x86();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut args = only_this_qemu(&qemu, cache.path());
+    let p = probe(&args);
+    let q = &p["qemu"][0];
+    if q["accel"] != "kvm" {
+        assert!(q["host_cpu_start"].is_null(), "no start check under tcg");
+        return;
+    }
+    let (ran, stderr) = real_start(&qemu, "kvm", "host");
+    assert_eq!(
+        q["host_cpu_start"]["ok"].as_bool(),
+        Some(ran),
+        "{}; QEMU said: {stderr}",
+        q["host_cpu_start"]
+    );
+    // One model KVM gives in full and one it does not, tried with `enforce`.
+    let models = q["cpu_models"].as_array().expect("models");
+    let pick = |usable: bool| {
+        models
+            .iter()
+            .filter(|m| m["usable"] == usable)
+            .filter_map(|m| m["name"].as_str())
+            .find(|n| n.ends_with("-v1"))
+            .expect("a -v1 model")
+    };
+    let (usable, unusable) = (pick(true), pick(false));
+    args.extend(["--check-cpu", usable, "--check-cpu", unusable]);
+    let t = std::time::Instant::now();
+    let p = probe(&args);
+    let took = t.elapsed();
+    let q = &p["qemu"][0];
+    for model in [usable, unusable] {
+        let cpu = format!("{model},enforce");
+        let (ran, stderr) = real_start(&qemu, "kvm", &cpu);
+        let rec = &q["cpu_start_checks"][&cpu];
+        assert_eq!(rec["ok"].as_bool(), Some(ran), "{cpu}: {rec}");
+        if !ran {
+            let said: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            assert_eq!(rec["error"].as_str(), Some(said.join(" / ").as_str()));
+            assert!(
+                stderr.contains("Host doesn't support requested features"),
+                "{stderr}"
+            );
+        }
+    }
+    assert!(
+        !q["cpu_start_checks"][&format!("{unusable},enforce")]["ok"]
+            .as_bool()
+            .unwrap_or(true),
+        "{unusable} is reported unusable, its enforced start must fail"
+    );
+    // Cached QMP answers plus two stopped starts: well under the QMP timeout.
+    assert!(took.as_secs() < 10, "the probe took {took:?}");
 }
 
 #[test]

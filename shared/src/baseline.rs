@@ -15,10 +15,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::catalog;
 use crate::featureset::FeatureSet;
+use crate::libvirt::{LibvirtVersion, cpu_map};
 use crate::models::{
-    FitMode, FitQuery, ModelFit, ModelKind, QemuVersion, accel_provided, best_model,
+    FitMode, FitQuery, ModelFit, ModelKind, NamedModel, QemuSupport, QemuVersion, accel_provided,
+    best_model, fit_ignoring, models,
 };
 use crate::profile::{HostProfile, ProfileError, SCHEMA_VERSION, validate_host_id};
 use crate::verdict::non_migratable;
@@ -50,6 +51,12 @@ pub struct BaselineOptions {
     /// dumps): they do not sway the model choice.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub ignore: FeatureSet,
+    /// The libvirt release the libvirt, Nova and KubeVirt exports must suit (`9.0.0`): they use
+    /// only model and feature names its `cpu_map` has. Unset: the oldest release the hosts
+    /// recorded, and libvirt 9.0.0 (Debian 12) for hosts that recorded none.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub libvirt_version: Option<LibvirtVersion>,
 }
 
 /// The forms a baseline is pasted in.
@@ -64,6 +71,15 @@ pub struct Exports {
     pub kubevirt_yaml: String,
     /// KubeVirt `spec.domain.cpu` as JSON.
     pub kubevirt: serde_json::Value,
+    /// The model the libvirt, Nova and KubeVirt exports name: one the libvirt of
+    /// `libvirt_checked` knows (for libvirt 9.0.0 an unversioned model such as `Skylake-Server`,
+    /// with the differences as explicit features).
+    #[serde(default)]
+    pub libvirt_model: String,
+    /// The libvirt release whose `cpu_map` names the libvirt, Nova and KubeVirt exports were
+    /// checked against (`9.0.0`).
+    #[serde(default)]
+    pub libvirt_checked: String,
 }
 
 /// Nova `[libvirt]` options.
@@ -120,6 +136,10 @@ pub struct BaselineHosts {
     host_ids: Vec<String>,
     /// The first host without a guest view.
     no_guest_view: Option<String>,
+    /// The oldest libvirt release the hosts recorded.
+    libvirt_oldest: Option<LibvirtVersion>,
+    /// Some host recorded no (readable) libvirt release.
+    libvirt_unknown: bool,
 }
 
 /// The parts of a host profile a baseline reads. Parsing a profile document into this skips the
@@ -132,6 +152,8 @@ pub struct BaselineHost {
     cpu: BaselineCpu,
     #[serde(default)]
     kvm: Option<BaselineKvm>,
+    #[serde(default)]
+    libvirt_version: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -172,6 +194,7 @@ impl From<&HostProfile> for BaselineHost {
             kvm: p.kvm.as_ref().map(|k| BaselineKvm {
                 guest_features: k.guest_features,
             }),
+            libvirt_version: p.libvirt_version.clone(),
         }
     }
 }
@@ -184,6 +207,7 @@ impl BaselineHosts {
             &host.cpu.vendor,
             (host.cpu.family, host.cpu.model),
             host.kvm.as_ref().map(|k| k.guest_features),
+            host.libvirt_version.as_deref(),
         );
     }
 
@@ -194,6 +218,7 @@ impl BaselineHosts {
             &host.cpu.vendor,
             (host.cpu.family, host.cpu.model),
             host.kvm.as_ref().map(|k| k.guest_features),
+            host.libvirt_version.as_deref(),
         );
     }
 
@@ -203,9 +228,14 @@ impl BaselineHosts {
         vendor: &str,
         signature: (u32, u32),
         view: Option<FeatureSet>,
+        libvirt: Option<&str>,
     ) {
         if view.is_none() && self.no_guest_view.is_none() {
             self.no_guest_view = Some(host_id.to_owned());
+        }
+        match libvirt.and_then(LibvirtVersion::parse) {
+            Some(v) => self.libvirt_oldest = Some(self.libvirt_oldest.map_or(v, |o| o.min(v))),
+            None => self.libvirt_unknown = true,
         }
         let view = view.unwrap_or(FeatureSet::EMPTY);
         match &mut self.common {
@@ -242,6 +272,11 @@ impl BaselineHosts {
                 if self.no_guest_view.is_none() {
                     self.no_guest_view = later.no_guest_view;
                 }
+                self.libvirt_unknown |= later.libvirt_unknown;
+                self.libvirt_oldest = match (self.libvirt_oldest, later.libvirt_oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
         }
     }
@@ -252,6 +287,21 @@ impl BaselineHosts {
 
     pub fn is_empty(&self) -> bool {
         self.host_ids.is_empty()
+    }
+
+    /// The libvirt release the exports must suit unless one is given, and why: the oldest the
+    /// hosts recorded; libvirt 9.0.0 (Debian 12) stands in for hosts that recorded none.
+    pub fn oldest_libvirt(&self) -> (LibvirtVersion, &'static str) {
+        match (self.libvirt_oldest, self.libvirt_unknown) {
+            (Some(v), false) => (v, "the oldest libvirt of the hosts"),
+            (Some(v), true) if v < crate::libvirt::DEFAULT => {
+                (v, "the oldest libvirt of the hosts")
+            }
+            _ => (
+                crate::libvirt::DEFAULT,
+                "some hosts recorded no libvirt release: Debian 12's is assumed",
+            ),
+        }
     }
 
     /// The features common to every host's guest view so far.
@@ -333,38 +383,58 @@ pub fn baseline_of(
             )
         }
     };
-    // A `-cpu` line can only carry what QEMU names; what the accelerator provides comes with the
-    // `-cpu` model.
-    // What only exists under a parent feature goes with it (the SVM leaf without svm, which QEMU
-    // turns off for named models under KVM; the VMX capability MSRs without vmx).
+    // A `-cpu` line can only carry what QEMU names, and the oldest QEMU of the hosts only its own
+    // flags (QEMU 7.2 fails on `fdp-excptn-only=on`: see `crate::flags`); what the accelerator
+    // provides comes with the `-cpu` model. What only exists under a parent feature goes with it
+    // (the SVM leaf without svm, which QEMU turns off for named models under KVM; the VMX
+    // capability MSRs without vmx).
+    let flags = crate::flags::qemu_flags(opts.qemu);
     let features = crate::view::without_orphans(
         target
             .intersection(&crate::catalog::qemu_known())
             .difference(&accel)
             .union(&base_features.intersection(&accel)),
     );
+    let unnamed = features.difference(&base_features).difference(&flags);
+    let features = features.difference(&unnamed);
+    if let (Some(q), false) = (opts.qemu, unnamed.is_empty()) {
+        notes.push(format!(
+            "QEMU {q} has no flag for {}: the exports leave them out, so guests do not get them",
+            unnamed.names().join(", ")
+        ));
+    }
     // The model as QEMU starts it under KVM (kvm_default_props: x2apic on; acpi, monitor, svm
-    // off): what `added` and `removed` are relative to.
+    // off): what `added` is relative to.
     let base_under_kvm = crate::view::named_model_features(&base_name, &[], &[])
         .unwrap_or(base_features)
         .difference(&accel)
         .union(&base_features.intersection(&accel));
     let added = features.difference(&base_under_kvm).difference(&accel);
     // Turn off even what QEMU would leave out where KVM lacks it (topoext...): on hosts whose KVM
-    // has it the guest would see it, and the guest view must be the same on every host.
-    // Relative to the model as written too: libvirt compares the model's own features (svm in
-    // qemu64) with the host, so what QEMU's KVM defaults turn off is still said explicitly.
+    // has it the guest would see it, and the guest view must be the same on every host. Relative
+    // to the model as written too: libvirt compares the model's own features (svm in qemu64) with
+    // the host, so what QEMU's KVM defaults turn off is still said explicitly. A feature the
+    // oldest QEMU has no flag for is in none of its models either.
     let removed = base_under_kvm
         .union(&base_features)
         .difference(&features)
-        .difference(&accel);
-    if model.kind == ModelKind::Qemu && model.libvirt_name.is_none() {
-        notes.push(format!(
-            "libvirt 11.3's cpu_map has no model {}: the libvirt, Nova and KubeVirt exports need a libvirt that knows it",
-            model.name
-        ));
-    }
-    let exports = exports(&base_name, &added, &removed);
+        .difference(&accel)
+        .intersection(&flags);
+    let (libvirt_version, why) = match opts.libvirt_version {
+        Some(v) => (v, "as asked"),
+        None => hosts.oldest_libvirt(),
+    };
+    let signature = same_signature.then_some(first_signature);
+    let lv = libvirt_form(
+        model,
+        &features,
+        signature,
+        opts,
+        libvirt_version,
+        why,
+        &mut notes,
+    );
+    let exports = exports(&base_name, &added, &removed, &lv);
     Ok(Baseline {
         model: model.canonical_name().to_owned(),
         model_kind: model.kind,
@@ -378,6 +448,157 @@ pub fn baseline_of(
         exports,
         notes,
     })
+}
+
+/// A baseline as libvirt names it: a model the libvirt release knows, and the features to
+/// require and disable on top of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibvirtForm {
+    pub model: String,
+    pub require: FeatureSet,
+    pub disable: FeatureSet,
+    /// The release of the `cpu_map` data the names were checked against.
+    pub checked: LibvirtVersion,
+}
+
+/// Features a libvirt release can name in `<feature>` elements, and QEMU on a `-cpu` line.
+fn libvirt_nameable(version: LibvirtVersion) -> FeatureSet {
+    let map = cpu_map();
+    let mut set = FeatureSet::EMPTY;
+    for id in crate::catalog::qemu_known().iter() {
+        if map.knows_feature(&crate::libvirt::feature_name(id), version) {
+            set.insert(id);
+        }
+    }
+    set
+}
+
+/// The libvirt model for `features`: the chosen QEMU model itself where the libvirt release
+/// knows its (versioned) name, otherwise the best-fitting model the release knows (for libvirt
+/// 9.0.0 an unversioned one), with what differs as explicit features. QEMU starts an unversioned
+/// model as its `-v1` (QEMU target/i386/cpu.c, `x86_cpu_model_resolve_version` with the legacy
+/// default version), and libvirt's `check='partial'` holds the guest to its own `cpu_map`
+/// definition (libvirt src/qemu/qemu_process.c, `qemuProcessVerifyCPU`): features either lacks
+/// are required, features either has beyond `features` are disabled.
+fn libvirt_form(
+    model: &'static NamedModel,
+    features: &FeatureSet,
+    signature: Option<(u32, u32)>,
+    opts: &BaselineOptions,
+    version: LibvirtVersion,
+    why: &str,
+    notes: &mut Vec<String>,
+) -> LibvirtForm {
+    let map = cpu_map();
+    let checked = map.checked_against(version);
+    if version < checked {
+        notes.push(format!(
+            "libvirt {version} is older than the oldest cpu_map fleetcompat holds: the libvirt, Nova and KubeVirt exports were checked against libvirt {checked}'s names, which an older libvirt may lack"
+        ));
+    }
+    let db = models();
+    let direct = (model.kind == ModelKind::Qemu)
+        .then_some(model.libvirt_name.as_deref())
+        .flatten()
+        .filter(|n| map.model(n, version).is_some());
+    let chosen: Option<&'static NamedModel> = match direct {
+        Some(_) => Some(model),
+        None if model.kind == ModelKind::AbiLevel => db.get("qemu64"),
+        None => {
+            let mut best: Option<ModelFit> = None;
+            for m in db.all().iter().rev() {
+                if m.kind != ModelKind::Qemu
+                    || m.vendor != model.vendor
+                    || map.model(&m.name, version).is_none()
+                    || opts
+                        .qemu
+                        .is_some_and(|q| m.qemu_support(Some(q)) != QemuSupport::Yes)
+                {
+                    continue;
+                }
+                let cand = fit_ignoring(m, features, signature, &opts.ignore);
+                let better = match &best {
+                    None => true,
+                    Some(cur) if cur.signature_match != cand.signature_match => {
+                        cand.signature_match
+                    }
+                    Some(cur) => {
+                        cand.score < cur.score
+                            || (cand.score == cur.score && cand.removed.len() < cur.removed.len())
+                    }
+                };
+                if better {
+                    best = Some(cand);
+                }
+            }
+            if best.is_none() {
+                notes.push(format!(
+                    "libvirt {checked} knows no model of vendor {}: the libvirt, Nova and KubeVirt exports describe the baseline as qemu64 with features",
+                    model.vendor.as_deref().unwrap_or("unknown")
+                ));
+            }
+            best.map(|b| b.model).or_else(|| db.get("qemu64"))
+        }
+    };
+    let Some(chosen) = chosen else {
+        return LibvirtForm {
+            model: model.canonical_name().to_owned(),
+            require: FeatureSet::EMPTY,
+            disable: FeatureSet::EMPTY,
+            checked,
+        };
+    };
+    let name = match direct {
+        Some(n) => n.to_owned(),
+        None => chosen.name.clone(),
+    };
+    let lv_def = map
+        .model(&name, version)
+        .map_or(chosen.features, |m| m.features);
+    let accel = accel_provided();
+    let nameable = libvirt_nameable(version);
+    let qemu_def = chosen.features;
+    let require = features
+        .difference(&accel)
+        .difference(&qemu_def.intersection(&lv_def));
+    let disable = qemu_def
+        .union(&lv_def)
+        .difference(features)
+        .difference(&accel)
+        .intersection(&crate::catalog::qemu_known());
+    let unnamed_require = require.difference(&nameable);
+    if !unnamed_require.is_empty() {
+        notes.push(format!(
+            "libvirt {checked} has no name for {}: guests defined through libvirt, Nova or KubeVirt do not get them (the QEMU export has them)",
+            unnamed_require.names().join(", ")
+        ));
+    }
+    // What QEMU turns off with vmx (or svm...) need not be named: libvirt passes `vmx=off` on.
+    let disable = if checked < crate::libvirt::NEWEST_KNOWN {
+        crate::flags::collapse_off(&disable)
+    } else {
+        disable
+    };
+    let unnamed_disable = disable.difference(&nameable);
+    if !unnamed_disable.is_empty() {
+        notes.push(format!(
+            "libvirt {checked} cannot turn off {} of model {name}: guests defined through libvirt see them where the host offers them; use the QEMU export or a newer libvirt",
+            unnamed_disable.names().join(", ")
+        ));
+    }
+    if name != model.canonical_name() && model.kind == ModelKind::Qemu {
+        notes.push(format!(
+            "the libvirt, Nova and KubeVirt exports use {name}, a model libvirt {checked} knows ({why}; versioned names such as {} exist in libvirt only since {})",
+            model.canonical_name(),
+            crate::libvirt::VERSIONED_NAMES
+        ));
+    }
+    LibvirtForm {
+        model: name,
+        require: require.intersection(&nameable),
+        disable: disable.intersection(&nameable),
+        checked,
+    }
 }
 
 /// What a host's guests give up under a baseline, compared with host-passthrough there: its
@@ -397,8 +618,7 @@ pub fn host_model(host: &HostProfile, opts: &BaselineOptions) -> Result<Baseline
 }
 
 fn libvirt_feature_name(id: crate::catalog::FeatureId) -> String {
-    let f = catalog().get(id);
-    f.libvirt_name.clone().unwrap_or_else(|| f.name.clone())
+    crate::libvirt::feature_name(id)
 }
 
 fn xml_escape(s: &str) -> String {
@@ -409,22 +629,23 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Exports of `model` with features added and removed.
-pub fn exports(model: &str, added: &FeatureSet, removed: &FeatureSet) -> Exports {
-    let c = catalog();
-    let qemu_name = |id| {
-        let f = c.get(id);
-        f.qemu_name.clone().unwrap_or_else(|| f.name.clone())
-    };
+/// Exports of QEMU `model` with features added and removed (the `-cpu` line: what QEMU turns
+/// off along with `vmx` or `svm` is not repeated), and of its libvirt form for libvirt, Nova and
+/// KubeVirt.
+pub fn exports(model: &str, added: &FeatureSet, removed: &FeatureSet, lv: &LibvirtForm) -> Exports {
+    let qemu_name = crate::flags::qemu_flag;
     let mut qemu = model.to_owned();
     for id in added.iter() {
         qemu.push_str(&format!(",{}=on", qemu_name(id)));
     }
-    for id in removed.iter() {
+    for id in crate::flags::collapse_off(removed).iter() {
         qemu.push_str(&format!(",{}=off", qemu_name(id)));
     }
+    let (added, removed) = (&lv.require, &lv.disable);
+    let model = lv.model.as_str();
     let mut libvirt = format!(
-        "<cpu mode='custom' match='exact' check='partial'>\n  <model fallback='forbid'>{}</model>\n",
+        "<cpu mode='custom' match='exact' check='partial'>\n  <!-- names of libvirt {}'s cpu_map -->\n  <model fallback='forbid'>{}</model>\n",
+        lv.checked,
         xml_escape(model)
     );
     for (policy, set) in [("require", added), ("disable", removed)] {
@@ -457,7 +678,10 @@ pub fn exports(model: &str, added: &FeatureSet, removed: &FeatureSet) -> Exports
                 |id| serde_json::json!({"name": libvirt_feature_name(id), "policy": "disable"}),
             ))
             .collect();
-    let mut kubevirt_yaml = format!("cpu:\n  model: {model}\n");
+    let mut kubevirt_yaml = format!(
+        "# names of libvirt {}'s cpu_map\ncpu:\n  model: {model}\n",
+        lv.checked
+    );
     if !kv_features.is_empty() {
         kubevirt_yaml.push_str("  features:\n");
         for (policy, set) in [("require", added), ("disable", removed)] {
@@ -475,6 +699,8 @@ pub fn exports(model: &str, added: &FeatureSet, removed: &FeatureSet) -> Exports
         nova,
         kubevirt_yaml,
         kubevirt: serde_json::json!({"model": model, "features": kv_features}),
+        libvirt_model: model.to_owned(),
+        libvirt_checked: lv.checked.to_string(),
     }
 }
 
@@ -609,7 +835,16 @@ mod tests {
         let b = profile_of_model("csl", "Cascadelake-Server-v4").expect("model");
         let base = baseline(&[&a, &b], &BaselineOptions::default()).expect("baseline");
         assert!(base.model.starts_with("Skylake-Server"), "{}", base.model);
-        assert!(base.notes.is_empty(), "{:?}", base.notes);
+        // The only note says which libvirt names the libvirt exports use (no host recorded one).
+        assert_eq!(base.notes.len(), 1, "{:?}", base.notes);
+        assert!(base.notes[0].contains("libvirt 9.0.0"), "{:?}", base.notes);
+        assert_eq!(base.exports.libvirt_checked, "9.0.0");
+        assert!(
+            base.exports
+                .libvirt
+                .contains(&format!(">{}</model>", base.exports.libvirt_model))
+        );
+        assert!(!base.exports.libvirt_model.contains("-v"));
         assert!(base.exports.qemu.starts_with(&base.model));
         assert!(base.exports.libvirt.contains("<model fallback='forbid'>"));
         for h in [&a, &b] {
@@ -631,6 +866,59 @@ mod tests {
                 v.reasons
             );
         }
+    }
+
+    /// The libvirt, Nova and KubeVirt exports use names of the oldest libvirt: 9.0.0 without
+    /// versioned names or SapphireRapids, unless every host recorded a newer one or one is given.
+    #[test]
+    fn libvirt_exports_name_what_the_oldest_libvirt_knows() {
+        let map = cpu_map();
+        let v9 = crate::libvirt::DEFAULT;
+        let spr = profile_of_model("spr", "SapphireRapids-v3").expect("model");
+        let mut spr2 = profile_of_model("spr2", "SapphireRapids-v3").expect("model");
+        let opts = BaselineOptions::default();
+        let b = baseline(&[&spr, &spr2], &opts).expect("baseline");
+        assert_eq!(b.model, "SapphireRapids-v3");
+        assert_eq!(b.exports.libvirt_checked, "9.0.0");
+        let lv = &b.exports.libvirt_model;
+        assert!(map.model(lv, v9).is_some(), "{lv}");
+        assert!(b.exports.libvirt.contains(&format!(">{lv}</model>")));
+        assert_eq!(b.exports.nova.cpu_models, vec![lv.clone()]);
+        assert_eq!(b.exports.kubevirt["model"], lv.as_str());
+        for line in b.exports.libvirt.lines().filter(|l| l.contains("<feature")) {
+            let name = line
+                .split("name='")
+                .nth(1)
+                .and_then(|r| r.split('\'').next());
+            let name = name.expect("feature name");
+            assert!(
+                map.knows_feature(name, v9),
+                "{name} in {}",
+                b.exports.libvirt
+            );
+        }
+        // Every host on libvirt 11.3.0: the versioned QEMU name.
+        let mut spr1 = spr.clone();
+        spr1.libvirt_version = Some("11.3.0".into());
+        spr2.libvirt_version = Some("libvirtd (libvirt) 11.3.0".into());
+        let b = baseline(&[&spr1, &spr2], &opts).expect("baseline");
+        assert_eq!(b.exports.libvirt_checked, "11.3.0");
+        assert_eq!(b.exports.libvirt_model, "SapphireRapids-v3");
+        // One host without a recorded libvirt: Debian 12's is assumed.
+        let b = baseline(&[&spr1, &spr], &opts).expect("baseline");
+        assert_eq!(b.exports.libvirt_checked, "9.0.0");
+        // A version given wins.
+        let given = BaselineOptions {
+            libvirt_version: LibvirtVersion::parse("11.3.0"),
+            ..BaselineOptions::default()
+        };
+        let b = baseline(&[&spr, &spr], &given).expect("baseline");
+        assert_eq!(b.exports.libvirt_model, "SapphireRapids-v3");
+        // The same for a model libvirt 9.0.0 has: its unversioned name.
+        let wsm = profile_of_model("wsm", "Westmere-v1").expect("model");
+        let b = baseline(&[&wsm], &opts).expect("baseline");
+        assert_eq!(b.exports.libvirt_model, "Westmere");
+        assert!(b.exports.qemu.starts_with("Westmere-v1"));
     }
 
     #[test]

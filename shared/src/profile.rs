@@ -199,6 +199,10 @@ pub struct HostProfile {
     pub qemu: Vec<QemuInstall>,
     #[serde(default, skip_serializing_if = "Devices::is_empty")]
     pub devices: Devices,
+    /// The host's libvirt release as `virsh -v` or `libvirtd --version` prints it (`9.0.0`);
+    /// absent when the host has no libvirt. Exports use only names the oldest libvirt knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libvirt_version: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -235,17 +239,23 @@ pub struct QemuInstall {
     /// itself presents for `-cpu host`, catalog features only. Absent under tcg.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_model: Option<FeatureSet>,
-    /// Whether this QEMU could start `-cpu host` here (a stopped start, `-S`, by the collector):
-    /// a guest it cannot start cannot be running on this host.
+    /// Whether this QEMU could start `-cpu host` here (a stopped start, `-S`, its default machine,
+    /// no disk, by the collector under KVM): a guest it cannot start cannot be running on this
+    /// host. Absent under tcg and in profiles of older collectors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_cpu_start: Option<StartCheck>,
+    /// Stopped starts of named models asked for with `probe --check-cpu MODEL`, keyed by the
+    /// `-cpu` value tried (the model with `enforce`, e.g. `Skylake-Client-v1,enforce`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cpu_start_checks: BTreeMap<String, StartCheck>,
 }
 
-/// The outcome of a stopped start (`-S`, no disk) of a QEMU with one `-cpu`.
+/// The outcome of a stopped start (`-S`, no disk) of a QEMU with one `-cpu`: QMP `query-status`
+/// answering `prelaunch`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct StartCheck {
     pub ok: bool,
-    /// QEMU's error text when it did not start.
+    /// QEMU's error text (its stderr) when it did not start, or what the collector saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -460,6 +470,32 @@ pub fn validate_host_id(id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_checks_are_additive() {
+        // A QEMU entry written before the start checks existed still parses, without them.
+        let old = r#"{"path":"/usr/bin/qemu-system-x86_64","sha256":"","version":"7.2.22",
+            "accel":"kvm","machines":[],"cpu_models":[]}"#;
+        let q: QemuInstall = serde_json::from_str(old).expect("old entry");
+        assert_eq!(q.host_cpu_start, None);
+        assert!(q.cpu_start_checks.is_empty());
+        assert!(!serde_json::to_string(&q).expect("json").contains("start"));
+        let mut q = q;
+        q.host_cpu_start = Some(StartCheck {
+            ok: true,
+            ..StartCheck::default()
+        });
+        q.cpu_start_checks.insert(
+            "qemu64,enforce".into(),
+            StartCheck {
+                ok: false,
+                error: Some("qemu-system-x86_64: Host doesn't support requested features".into()),
+            },
+        );
+        let json = serde_json::to_string(&q).expect("json");
+        assert!(json.contains(r#""host_cpu_start":{"ok":true}"#), "{json}");
+        assert_eq!(serde_json::from_str::<QemuInstall>(&json).expect("back"), q);
+    }
 
     fn minimal(host_id: &str, schema_version: u32) -> String {
         let p = HostProfile {

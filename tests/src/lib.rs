@@ -30,6 +30,45 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The newest modification time of `path` and every file below it.
+fn newest_mtime(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
+}
+
+/// [`binary`], refused when a source it is built from changed after it was built (cargo relinks a
+/// binary whenever one of its crates changed): a stale binary would judge with an engine that is
+/// no longer the one tested.
+pub fn fresh_binary(name: &str) -> PathBuf {
+    let path = binary(name);
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // `fleetcompat` is backend + shared; the collector is collector + shared (+ backend's store).
+    let sources: &[&str] = match name {
+        "fleetcompat" => &["shared/src", "shared/data", "backend/src"],
+        _ => &["shared/src", "shared/data", "backend/src", "collector/src"],
+    };
+    let newest = sources
+        .iter()
+        .filter_map(|d| newest_mtime(&root.join(d)))
+        .max();
+    if let (Some(built), Some(newest)) = (built, newest) {
+        assert!(
+            newest <= built,
+            "{} is older than the sources it is built from: run `cargo build -p backend -p collector` first",
+            path.display()
+        );
+    }
+    path
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -247,6 +286,10 @@ pub struct QemuRelease {
     pub root: PathBuf,
 }
 
+/// A release's own firmware folders (passed as `-L`) and module folder (`QEMU_MODULE_DIR`).
+const FIRMWARE_DIRS: [&str; 3] = ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"];
+const MODULE_DIR: &str = "usr/lib/x86_64-linux-gnu/qemu";
+
 impl QemuRelease {
     pub fn binary(&self) -> PathBuf {
         self.root.join("usr/bin/qemu-system-x86_64")
@@ -255,15 +298,162 @@ impl QemuRelease {
     /// A command for this release: its own firmware (-L) and module folders.
     pub fn command(&self) -> Command {
         let mut c = Command::new(self.binary());
-        c.env(
-            "QEMU_MODULE_DIR",
-            self.root.join("usr/lib/x86_64-linux-gnu/qemu"),
-        );
-        for dir in ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"] {
+        c.env("QEMU_MODULE_DIR", self.root.join(MODULE_DIR));
+        for dir in FIRMWARE_DIRS {
             c.arg("-L").arg(self.root.join(dir));
         }
         c
     }
+
+    /// An executable in `dir` that runs this release as an installed QEMU runs: with its own
+    /// firmware and modules (what [`QemuRelease::command`] adds), so a collector given it as
+    /// `--qemu PATH` probes exactly the QEMU the migrations start.
+    pub fn wrapper(&self, dir: &std::path::Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(format!("qemu-system-x86_64-{}", self.name));
+        let quote = |p: PathBuf| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+        let firmware: Vec<String> = FIRMWARE_DIRS
+            .iter()
+            .map(|d| format!("-L {}", quote(self.root.join(d))))
+            .collect();
+        let script = format!(
+            "#!/bin/sh\nQEMU_MODULE_DIR={} exec {} {} \"$@\"\n",
+            quote(self.root.join(MODULE_DIR)),
+            quote(self.binary()),
+            firmware.join(" ")
+        );
+        std::fs::write(&path, script).expect("write the qemu wrapper");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("make the qemu wrapper executable");
+        path
+    }
+}
+
+/// Run the real `fleetcompat-collector probe` for one QEMU only (`--qemu PATH
+/// --no-qemu-discovery`), with a fresh QMP cache, writing `dir/<host_id>.json`; each `check_cpus`
+/// model is passed as `--check-cpu`. Returns the profile's path and how long the probe took.
+pub fn collector_probe(
+    qemu: &std::path::Path,
+    host_id: &str,
+    check_cpus: &[&str],
+    dir: &std::path::Path,
+) -> (PathBuf, Duration) {
+    let out = dir.join(format!("{host_id}.json"));
+    let cache = dir.join(format!("{host_id}.cache"));
+    let mut cmd = Command::new(fresh_binary("fleetcompat-collector"));
+    cmd.args([
+        "probe",
+        "--quiet",
+        "--no-qemu-discovery",
+        "--host-id",
+        host_id,
+    ])
+    .arg("--qemu")
+    .arg(qemu)
+    .arg("--cache-dir")
+    .arg(&cache)
+    .arg("--out")
+    .arg(&out);
+    for m in check_cpus {
+        cmd.args(["--check-cpu", m]);
+    }
+    let started = Instant::now();
+    let o = cmd.output().expect("run fleetcompat-collector probe");
+    let took = started.elapsed();
+    assert!(
+        o.status.success(),
+        "fleetcompat-collector probe --qemu {} failed ({}): {}",
+        qemu.display(),
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (out, took)
+}
+
+/// What `fleetcompat compare ... --json` answered: its exit code (0 compatible, 1 incompatible)
+/// and the verdict JSON.
+#[derive(Clone, Debug)]
+pub struct CliVerdict {
+    pub exit: i32,
+    pub json: serde_json::Value,
+}
+
+impl CliVerdict {
+    pub fn compatible(&self) -> bool {
+        self.json["compatible"].as_bool() == Some(true)
+    }
+
+    /// `(rule, severity)` of every reason.
+    pub fn reasons(&self) -> Vec<(String, String)> {
+        self.json["reasons"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        (
+                            r["rule"].as_str().unwrap_or("").to_owned(),
+                            r["severity"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The rules of the reasons of one severity (`blocker`, `warning`, `info`).
+    pub fn rules(&self, severity: &str) -> Vec<String> {
+        self.reasons()
+            .into_iter()
+            .filter(|(_, s)| s == severity)
+            .map(|(r, _)| r)
+            .collect()
+    }
+}
+
+/// Run the real `fleetcompat compare SRC DST --guest SRC_ARGS --dst-guest DST_ARGS --json`, the
+/// two definitions written as QEMU command lines to `dir/<name>-src.cmdline` and `-dst.cmdline`.
+/// Panics when it exits with anything but 0 or 1, or its exit code contradicts its JSON.
+pub fn fleetcompat_compare(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    src_args: &str,
+    dst_args: &str,
+    dir: &std::path::Path,
+    name: &str,
+) -> CliVerdict {
+    let (g, d) = (
+        dir.join(format!("{name}-src.cmdline")),
+        dir.join(format!("{name}-dst.cmdline")),
+    );
+    std::fs::write(&g, src_args).expect("write the source definition");
+    std::fs::write(&d, dst_args).expect("write the destination definition");
+    let o = Command::new(fresh_binary("fleetcompat"))
+        .arg("compare")
+        .arg(src)
+        .arg(dst)
+        .arg("--guest")
+        .arg(&g)
+        .arg("--dst-guest")
+        .arg(&d)
+        .arg("--json")
+        .output()
+        .expect("run fleetcompat compare");
+    let exit = o.status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        exit == 0 || exit == 1,
+        "{name}: fleetcompat compare exited {exit}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{name}: compare --json printed no json ({e}): {stdout}"));
+    let v = CliVerdict { exit, json };
+    assert_eq!(
+        v.compatible(),
+        exit == 0,
+        "{name}: exit {exit} contradicts the verdict {stdout}"
+    );
+    v
 }
 
 /// The release unpacked under [`qemu_cache_dir`]; panics naming tests/qemu-setup.sh when absent.
@@ -426,6 +616,9 @@ impl QemuVm {
 pub enum MigrationOutcome {
     /// The destination runs the guest.
     Running,
+    /// The source QEMU could not start the guest (e.g. `-cpu MODEL,enforce` with features KVM
+    /// lacks): there is nothing to migrate.
+    SourceDidNotStart(String),
     /// The destination QEMU could not even start with its definition.
     DestinationDidNotStart(String),
     /// The source refused to start the migration (e.g. a migration blocker).
@@ -452,7 +645,7 @@ pub fn run_migration(
     let port = free_port();
     let mut s = match QemuVm::start(src.0, src.1, dir, &format!("{name}-src")) {
         Ok(vm) => vm,
-        Err(e) => panic!("{name}: the source must start: {e}"),
+        Err(e) => return MigrationOutcome::SourceDidNotStart(e),
     };
     let mut dst_args = dst.1.to_vec();
     dst_args.extend(["-incoming".into(), format!("tcp:127.0.0.1:{port}")]);
@@ -505,49 +698,6 @@ pub fn run_migration(
             return MigrationOutcome::LoadFailed("no outcome within 60 s".into());
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// What a QEMU release says about itself and this host under KVM, as raw QMP replies:
-/// `query-version`, `query-machines`, `query-cpu-model-expansion` of `host` with
-/// `migratable=off` (what KVM can give a guest, non-migratable features included) and the vCPU's
-/// `tsc-frequency` (Hz, from KVM).
-pub struct QemuProbe {
-    pub version: serde_json::Value,
-    pub machines: serde_json::Value,
-    pub host_expansion: serde_json::Value,
-    pub tsc_hz: u64,
-}
-
-pub fn qemu_probe(release: &QemuRelease, dir: &std::path::Path) -> QemuProbe {
-    let args: Vec<String> = ["-machine", "pc-q35-7.2,accel=kvm", "-nodefaults", "-S"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let mut vm = QemuVm::start(release, &args, dir, &format!("probe-{}", release.name))
-        .unwrap_or_else(|e| panic!("probing qemu {}: {e}", release.name));
-    let mut q = |cmd: &str, a: serde_json::Value| {
-        vm.qmp
-            .execute(cmd, a)
-            .unwrap_or_else(|e| panic!("qemu {} {cmd}: {e}", release.name))
-    };
-    let version = q("query-version", serde_json::json!({}));
-    let machines = q("query-machines", serde_json::json!({}));
-    let host_expansion = q(
-        "query-cpu-model-expansion",
-        serde_json::json!({"type": "full", "model": {"name": "host", "props": {"migratable": false}}}),
-    );
-    let tsc_hz = q(
-        "qom-get",
-        serde_json::json!({"path": "/machine/unattached/device[0]", "property": "tsc-frequency"}),
-    )
-    .as_u64()
-    .unwrap_or(0);
-    QemuProbe {
-        version,
-        machines,
-        host_expansion,
-        tsc_hz,
     }
 }
 

@@ -54,6 +54,30 @@ pub fn vulnerabilities(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// This host's libvirt release: what `virsh -v` prints (the client library, no daemon asked),
+/// else `libvirtd --version` (`libvirtd (libvirt) 9.0.0`). `None` without libvirt: not a gap, a
+/// host may run QEMU without it.
+pub fn libvirt_version() -> Option<String> {
+    [
+        ("virsh", "-v"),
+        ("libvirtd", "--version"),
+        ("/usr/sbin/libvirtd", "--version"),
+    ]
+    .iter()
+    .find_map(|(cmd, arg)| {
+        let out = std::process::Command::new(cmd)
+            .arg(arg)
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        shared::libvirt::LibvirtVersion::parse(&String::from_utf8_lossy(&out.stdout))
+            .map(|v| v.to_string())
+    })
+}
+
 fn gap(what: &str, reason: impl Into<String>) -> ProbeGap {
     ProbeGap {
         what: what.into(),
@@ -183,5 +207,6 @@ pub fn probe(
         arm_id_registers,
         qemu,
         devices,
+        libvirt_version: libvirt_version(),
     }
 }

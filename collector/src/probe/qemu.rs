@@ -1,8 +1,10 @@
 //! Every installed QEMU, asked over QMP: version, machine types, named CPU models usable here.
 //!
 //! Each binary runs once as `-machine none -nodefaults -display none -qmp stdio` with `-accel kvm`
-//! where /dev/kvm opens (else tcg). Answers are cached, keyed by the binary's sha256, the kernel
-//! release and the accelerator: the kernel and KVM decide which models are usable.
+//! where /dev/kvm opens (else tcg); under KVM it is then started stopped (`-S`) with `-cpu host`
+//! on its default machine, and with each `--check-cpu` model, to record whether it starts at all.
+//! Answers are cached, keyed by the binary's sha256, the kernel release and the accelerator: the
+//! kernel and KVM decide which models are usable and whether `-cpu host` starts.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::import::qmp;
-use shared::profile::{ProbeGap, QemuInstall};
+use shared::profile::{ProbeGap, QemuInstall, StartCheck};
 
 /// Where and how to look for QEMU.
 #[derive(Clone, Debug)]
@@ -26,6 +28,8 @@ pub struct QemuOptions {
     /// Cache folder; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
     pub timeout: Duration,
+    /// Named models (`--check-cpu`) each QEMU tries in a stopped start with `enforce` under KVM.
+    pub check_cpus: Vec<String>,
 }
 
 /// `qemu-system-*` executables on PATH, then the named ones; each real file once.
@@ -125,36 +129,61 @@ impl Drop for Reaper {
     }
 }
 
-/// One QMP session: `commands` in order, their `return` values.
+/// A session that failed: what went wrong, and QEMU's stderr (its own error text) apart.
+struct QmpError {
+    what: String,
+    stderr: String,
+}
+
+impl QmpError {
+    /// One line: what went wrong, then the first lines QEMU wrote.
+    fn message(&self) -> String {
+        let stderr = self.stderr.trim();
+        if stderr.is_empty() {
+            self.what.clone()
+        } else {
+            format!(
+                "{}; QEMU said: {}",
+                self.what,
+                stderr.lines().take(3).collect::<Vec<_>>().join(" / ")
+            )
+        }
+    }
+}
+
+/// The `-machine none` session the models are asked in (no guest, no vCPU).
+const NO_MACHINE: [&str; 2] = ["-machine", "none"];
+
+/// One QMP session of `bin` started with `args` (plus `-nodefaults -display none -accel ACCEL
+/// -qmp stdio`): `commands` in order, their `return` values, then `quit`; on failure QEMU's
+/// stderr too.
 fn qmp_session(
     bin: &Path,
+    args: &[&str],
     accel: &str,
     commands: &[&str],
     timeout: Duration,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, QmpError> {
+    let fail = |what: String| QmpError {
+        what,
+        stderr: String::new(),
+    };
     let child = Command::new(bin)
-        .args([
-            "-machine",
-            "none",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-accel",
-            accel,
-        ])
+        .args(args)
+        .args(["-nodefaults", "-display", "none", "-accel", accel])
         .args(["-qmp", "stdio"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        .map_err(|e| fail(format!("cannot start {}: {e}", bin.display())))?;
     let mut child = Reaper(child);
     let (Some(mut stdin), Some(stdout), Some(stderr)) = (
         child.0.stdin.take(),
         child.0.stdout.take(),
         child.0.stderr.take(),
     ) else {
-        return Err("cannot talk to QEMU over pipes".into());
+        return Err(fail("cannot talk to QEMU over pipes".into()));
     };
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -217,22 +246,70 @@ fn qmp_session(
     })();
     drop(stdin);
     match result {
-        Ok(v) => Ok(v),
-        Err(e) => {
+        Ok(replies) => Ok(replies),
+        Err(what) => {
             drop(child); // kill, so stderr ends
             let stderr = erx
                 .recv_timeout(Duration::from_millis(500))
                 .unwrap_or_default();
-            let stderr = stderr.trim();
-            Err(if stderr.is_empty() {
-                e
-            } else {
-                format!(
-                    "{e}; QEMU said: {}",
-                    stderr.lines().take(3).collect::<Vec<_>>().join(" / ")
-                )
-            })
+            Err(QmpError { what, stderr })
         }
+    }
+}
+
+/// A stopped start (`-S`) of `bin` with `-cpu CPU` on its default machine under KVM, no disk:
+/// QMP `query-status` must answer `prelaunch`. QEMU realizes the vCPUs at machine creation, before
+/// QMP answers, so a CPU it refuses (`enforce` with features KVM lacks: QEMU target/i386/cpu.c
+/// `x86_cpu_realizefn` after `x86_cpu_filter_features`, "Host doesn't support requested
+/// features") or KVM refuses (target/i386/kvm/kvm.c `kvm_arch_init_vcpu`, and the registers put
+/// at reset) ends the process before the greeting.
+fn start_check(bin: &Path, cpu: &str, timeout: Duration) -> StartCheck {
+    let run = qmp_session(bin, &["-S", "-cpu", cpu], "kvm", &["query-status"], timeout);
+    match run {
+        Ok(replies) => {
+            let status = replies
+                .first()
+                .and_then(|v| v.get("status"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let ok = status == "prelaunch";
+            StartCheck {
+                ok,
+                error: (!ok).then(|| {
+                    format!("query-status answered '{status}' where a stopped start is 'prelaunch'")
+                }),
+            }
+        }
+        Err(e) => {
+            // QEMU's own words: its last line says why it stopped, the ones before what it lacks.
+            let said: Vec<&str> = e
+                .stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            StartCheck {
+                ok: false,
+                error: Some(if said.is_empty() {
+                    e.what
+                } else {
+                    said.join(" / ")
+                }),
+            }
+        }
+    }
+}
+
+/// The `-cpu` value `--check-cpu MODEL` tries: the model with `enforce`.
+fn enforced(model: &str) -> String {
+    if model
+        .split(',')
+        .any(|p| p == "enforce" || p == "enforce=on")
+    {
+        model.to_owned()
+    } else {
+        format!("{model},enforce")
     }
 }
 
@@ -244,14 +321,22 @@ fn ask(bin: &Path, kvm: bool, timeout: Duration) -> Result<(QemuInstall, Option<
     let with_host = [cmds[0], cmds[1], cmds[2], expand];
     let (accel, replies, kvm_error) = if kvm {
         // A QEMU that refuses the expansion is asked again without it before giving up on KVM.
-        match qmp_session(bin, "kvm", &with_host, timeout)
-            .or_else(|_| qmp_session(bin, "kvm", &cmds, timeout))
+        match qmp_session(bin, &NO_MACHINE, "kvm", &with_host, timeout)
+            .or_else(|_| qmp_session(bin, &NO_MACHINE, "kvm", &cmds, timeout))
         {
             Ok(r) => ("kvm", r, None),
-            Err(e) => ("tcg", qmp_session(bin, "tcg", &cmds, timeout)?, Some(e)),
+            Err(e) => (
+                "tcg",
+                qmp_session(bin, &NO_MACHINE, "tcg", &cmds, timeout).map_err(|e| e.message())?,
+                Some(e.message()),
+            ),
         }
     } else {
-        ("tcg", qmp_session(bin, "tcg", &cmds, timeout)?, None)
+        (
+            "tcg",
+            qmp_session(bin, &NO_MACHINE, "tcg", &cmds, timeout).map_err(|e| e.message())?,
+            None,
+        )
     };
     let (version, machines, cpus, host) = match replies.as_slice() {
         [v, m, c] => (v, m, c, None),
@@ -270,7 +355,9 @@ fn ask(bin: &Path, kvm: bool, timeout: Duration) -> Result<(QemuInstall, Option<
             machines: qmp::parse_machines(machines),
             cpu_models: qmp::parse_cpu_definitions(cpus),
             host_model: host.map(qmp::expansion_features),
-            host_cpu_start: None,
+            // Under KVM: can this QEMU start `-cpu host` here at all?
+            host_cpu_start: (accel == "kvm").then(|| start_check(bin, "host", timeout)),
+            cpu_start_checks: Default::default(),
         },
         kvm_error,
     ))
@@ -314,8 +401,8 @@ pub fn probe(opts: &QemuOptions, kernel_release: &str) -> (Vec<QemuInstall>, Vec
             }
         };
         let accel = if kvm { "kvm" } else { "tcg" };
-        // v2: entries carry the host model expansion.
-        let key = format!("v2-{sha}-{}-{accel}.json", sanitize(kernel_release));
+        // v2: entries carry the host model expansion; v3 also the `-cpu host` start check.
+        let key = format!("v3-{sha}-{}-{accel}.json", sanitize(kernel_release));
         let cached = cache
             .map(|c| c.join("qemu").join(&key))
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -346,6 +433,14 @@ pub fn probe(opts: &QemuOptions, kernel_release: &str) -> (Vec<QemuInstall>, Vec
         };
         install.path = bin.display().to_string();
         install.sha256 = sha;
+        // Asked every time (not cached): the models depend on the command line.
+        if install.accel == "kvm" {
+            for model in &opts.check_cpus {
+                let cpu = enforced(model);
+                let check = start_check(&bin, &cpu, opts.timeout);
+                install.cpu_start_checks.insert(cpu, check);
+            }
+        }
         installs.push(install);
     }
     (installs, gaps)
@@ -361,4 +456,17 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enforced;
+
+    #[test]
+    fn check_cpu_models_are_tried_with_enforce_once() {
+        assert_eq!(enforced("Haswell-v1"), "Haswell-v1,enforce");
+        assert_eq!(enforced("Haswell-v1,-pcid"), "Haswell-v1,-pcid,enforce");
+        assert_eq!(enforced("qemu64,enforce"), "qemu64,enforce");
+        assert_eq!(enforced("qemu64,enforce=on"), "qemu64,enforce=on");
+    }
 }

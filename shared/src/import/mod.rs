@@ -512,6 +512,7 @@ fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
         arm_id_registers: BTreeMap::new(),
         qemu: imp.qemu.iter().cloned().collect(),
         devices: Default::default(),
+        libvirt_version: None,
     }
 }
 
