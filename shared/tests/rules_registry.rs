@@ -901,8 +901,76 @@ fn real_comparisons_give_only_registered_rules() {
         &mut seen,
     );
 
+    // VFIO: passed-through functions from libvirt's node-device test data (../shared/device-data).
+    let nodedev = |name: &str| {
+        let path = Path::new(MANIFEST)
+            .join("../../shared/device-data/libvirt-nodedev/nodedevschemadata")
+            .join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: the reference data must be present",
+                path.display()
+            )
+        });
+        shared::import::nodedev::parse_nodedev_pci(&text)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+    };
+    let vfio_host = |id: &str, migration: bool, version: Option<&str>| {
+        let f = nodedev("pci_0000_02_10_7_sriov_vfs.xml");
+        let mut p = profile_named(id, "GenuineIntel", &["sse2"]);
+        if let Some(v) = version {
+            p.devices
+                .device_versions
+                .insert(f.address.clone(), v.to_owned());
+        }
+        p.devices
+            .vfio_variant_drivers
+            .push(shared::profile::VfioVariantDriver {
+                name: "example_vfio_pci".into(),
+                migration,
+                bound: vec![f.address.clone()],
+            });
+        p.devices.pci.push(f);
+        p
+    };
+    let addr = nodedev("pci_0000_02_10_7_sriov_vfs.xml").address;
+    let passed = cmdline(&format!(
+        "qemu-system-x86_64 -device vfio-pci,host={addr},id=hostdev0"
+    ));
+    let v1 = vfio_host("v1", true, Some("8086:10ca-v1"));
+    for (a, b) in [
+        (&v1, &vfio_host("v2", true, Some("8086:10ca-v2"))),
+        (&vfio_host("plain", false, None), &v1),
+        (&v1, &bare),
+        (&vfio_host("unversioned", true, None), &v1),
+    ] {
+        run(compare_with(a, b, &passed, &policy), &mut seen);
+    }
+    let mut mdev_dst = bare.clone();
+    mdev_dst
+        .devices
+        .pci
+        .push(nodedev("pci_0000_02_10_7_mdev_types.xml"));
+    for t in &mut mdev_dst.devices.pci[0].mdev_types {
+        t.available_instances = 0;
+    }
+    let mdev_guest = |t: &str| {
+        let mut g = vfio.clone();
+        g.devices.truncate(1);
+        if let Some(v) = g.devices[0].vfio.as_mut() {
+            v.mdev_type = Some(t.into());
+            v.host_address = None;
+        }
+        g
+    };
+    let some_type = mdev_dst.devices.pci[0].mdev_types[0].id.clone();
+    run(
+        compare_with(&bare, &mdev_dst, &mdev_guest(&some_type), &policy),
+        &mut seen,
+    );
+
     assert!(
-        seen.len() >= 60,
+        seen.len() >= 70,
         "these comparisons exercised only {} rules: {seen:?}",
         seen.len()
     );
