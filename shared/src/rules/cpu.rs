@@ -322,7 +322,12 @@ fn destination_rule(
     on_dst: &View,
     reasons: &mut Vec<Reason>,
 ) {
-    let provided = crate::models::accel_provided();
+    // QEMU sets the hypervisor bit for every guest; KVM's paravirtual bits of host-passthrough
+    // guests are judged like any feature (a 10.0 guest loses kvm-asyncpf-vmexit on 7.2).
+    let mut provided = FeatureSet::EMPTY;
+    if let Some(h) = id_of("hypervisor") {
+        provided.insert(h);
+    }
     let lost = seen.difference(&on_dst.seen).difference(&provided);
     let libvirt = libvirt_checks(guest, policy);
     let controls = microcode_controls();

@@ -142,6 +142,15 @@ pub fn machine_matches(pattern: &str, machine: &str) -> bool {
     }
 }
 
+/// The concrete machine type a QEMU starts for `-machine given` (its default without one).
+pub fn resolved_machine<'a>(q: Option<&'a QemuInstall>, given: Option<&str>) -> Option<&'a str> {
+    let q = q?;
+    match given {
+        Some(g) => resolve_machine(q, g),
+        None => default_machine(q),
+    }
+}
+
 /// The machine type a QEMU starts without `-machine` (`query-machines` `is-default`).
 pub fn default_machine(q: &QemuInstall) -> Option<&str> {
     q.machines
@@ -167,11 +176,15 @@ pub fn resolve_machine<'a>(q: &'a QemuInstall, name: &str) -> Option<&'a str> {
 /// - `qemu.machine-default-resolved` (info): no machine type given: the source QEMU's default,
 ///   then checked like a given one;
 /// - `qemu.older-to-newer` (info) / `qemu.newer-to-older` (warning) / `qemu.machines-unknown`;
+/// - `qemu.machine-resolves-differently` (blocker) / `qemu.machine-pin-needed` (info): the same
+///   definition (an alias, or no machine type) resolves to another type on the destination's
+///   QEMU; a blocker for QEMU command lines, an info where libvirt pins the resolved type;
 /// - `qemu.erratum` (blocker, or info when the workaround property is set): a row of the errata table.
 pub fn machine_rules(
     src: &HostProfile,
     dst: &HostProfile,
     guest: &GuestConfig,
+    dst_guest: &GuestConfig,
     policy: &Policy,
     reasons: &mut Vec<Reason>,
 ) {
@@ -204,6 +217,44 @@ pub fn machine_rules(
         model: given.to_owned(),
         qemu: q.map(|v| v.to_string()),
     };
+    // Started from the same definition, the destination's QEMU resolves the default or the alias
+    // itself, and refuses a stream of another machine type (QEMU migration/savevm.c
+    // `vmstate_configuration`: "Machine type received is '%s' and local is '%s'").
+    // (A destination definition of its own that names another type is the ABI check's.)
+    if let (Some(src_m), Some(dst_m)) = (
+        resolved_machine(sq, guest.machine.as_deref()),
+        resolved_machine(dq, dst_guest.machine.as_deref()),
+    ) && src_m != dst_m
+        && guest.machine == dst_guest.machine
+    {
+        let pinned_by_libvirt = policy.stack_for(guest) == crate::policy::ManagementStack::Libvirt
+            || (policy.stack.is_none() && guest.managed_by.is_none());
+        let what = guest
+            .machine
+            .as_deref()
+            .map_or_else(|| "no -machine".to_owned(), |m| format!("-machine {m}"));
+        reasons.push(if pinned_by_libvirt {
+            reason(
+                layer,
+                Severity::Info,
+                "qemu.machine-pin-needed",
+                format!(
+                    "{what} is {src_m} on the source's QEMU but {dst_m} on the destination's: the destination must be started with -machine {src_m} (libvirt writes the resolved type into the domain, so libvirt guests are)"
+                ),
+                values(src_m, dst_m),
+            )
+        } else {
+            reason(
+                layer,
+                Severity::Blocker,
+                "qemu.machine-resolves-differently",
+                format!(
+                    "{what} is {src_m} on the source's QEMU but {dst_m} on the destination's: started from the same command line, the destination refuses the stream (\"Machine type received is '{src_m}' and local is '{dst_m}'\"); start it with -machine {src_m}"
+                ),
+                values(src_m, dst_m),
+            )
+        });
+    }
 
     // Resolve aliases on the source: the running guest has the concrete type.
     let machine = match sq.and_then(|q| resolve_machine(q, given)) {

@@ -27,13 +27,14 @@ pub fn apply(
     src: &HostProfile,
     dst: &HostProfile,
     guest: &GuestConfig,
+    dst_guest: &GuestConfig,
     policy: &Policy,
     seen: Option<&FeatureSet>,
     reasons: &mut Vec<Reason>,
 ) {
     kernel::msr_rule(src, dst, seen, reasons);
     kernel::kernel_direction(src, dst, reasons);
-    machine::machine_rules(src, dst, guest, policy, reasons);
+    machine::machine_rules(src, dst, guest, dst_guest, policy, reasons);
     devices::device_rules(src, dst, guest, policy, reasons);
     arm64::arm64_rule(src, dst, guest, policy, reasons);
     confidential::confidential_rule(dst, guest, policy, reasons);
@@ -51,7 +52,7 @@ pub fn layers_block(
     policy: &Policy,
 ) -> bool {
     let mut reasons = Vec::new();
-    apply(src, dst, guest, policy, None, &mut reasons);
+    apply(src, dst, guest, guest, policy, None, &mut reasons);
     reasons.iter().any(|r| r.severity == Severity::Blocker)
 }
 

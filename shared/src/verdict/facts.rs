@@ -132,16 +132,17 @@ impl HostFacts {
     }
 }
 
-/// The features of `seen` whose loss blocks: every one with `enforce`, else those of the
-/// management stack's rules ([`crate::rules::cpu::blocking_for`]).
+/// The features of `seen` whose loss blocks: every one with `enforce` (but hypervisor, which
+/// QEMU always sets), else those of the management stack's rules
+/// ([`crate::rules::cpu::blocking_for`]).
 fn blocking_for_guest(seen: &FeatureSet, guest: &GuestConfig, policy: &Policy) -> FeatureSet {
     let mut s = if enforces(guest) {
         *seen
     } else {
         blocking_seen(seen, guest, policy)
     };
-    for id in crate::models::accel_provided().iter() {
-        s.remove(id);
+    if let Some(h) = crate::view::id_of("hypervisor") {
+        s.remove(h);
     }
     s
 }

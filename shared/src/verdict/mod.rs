@@ -67,7 +67,15 @@ fn judge(
     let mut reasons = Vec::new();
     let policy = effective_policy(guest, policy);
     let cpu = crate::rules::cpu::cpu_rules(src, dst, guest, dst_guest, &policy, &mut reasons);
-    crate::rules::apply(src, dst, guest, &policy, cpu.seen.as_ref(), &mut reasons);
+    crate::rules::apply(
+        src,
+        dst,
+        guest,
+        dst_guest,
+        &policy,
+        cpu.seen.as_ref(),
+        &mut reasons,
+    );
     reasons
 }
 
@@ -97,7 +105,21 @@ pub fn compare_definitions(
     policy: &Policy,
 ) -> Verdict {
     let mut reasons = judge(src, dst, guest, dst_guest, policy);
-    reasons.extend(crate::guest::abi::check_abi(guest, dst_guest));
+    // Each side's QEMU resolves its definition's machine type (an alias, or its default without
+    // one): the ABI check compares what each QEMU actually starts.
+    let resolve = |host: &HostProfile, g: &GuestConfig, v| {
+        let q = crate::rules::qemu_install(host, v).filter(|q| !q.machines.is_empty());
+        let mut g = g.clone();
+        if let Some(m) = crate::rules::machine::resolved_machine(q, g.machine.as_deref()) {
+            g.machine = Some(m.to_owned());
+        }
+        g
+    };
+    let (a, b) = (
+        resolve(src, guest, policy.src_qemu),
+        resolve(dst, dst_guest, policy.dst_qemu),
+    );
+    reasons.extend(crate::guest::abi::check_abi(&a, &b));
     finish(src, dst, guest, reasons)
 }
 
