@@ -379,6 +379,20 @@ pub const RULES: &[RuleInfo] = &[
         "QEMU system/vl.c find_default_machine and select_machine (the MachineClass with is_default, which moves with each release)",
     ),
     info(
+        "qemu.machine-resolves-differently",
+        QemuMachine,
+        Blocker,
+        "the same QEMU command line (an alias, or no -machine) resolves to another machine type on the destination's QEMU",
+        "QEMU migration/savevm.c configuration_post_load (\"Machine type received is '%s' and local is '%s'\"), after system/vl.c select_machine resolves the alias or default on each side",
+    ),
+    info(
+        "qemu.machine-pin-needed",
+        QemuMachine,
+        Info,
+        "as qemu.machine-resolves-differently, for a guest libvirt starts: libvirt writes the resolved type into the domain, so the destination gets it",
+        "libvirt src/qemu/qemu_domain.c qemuDomainDefMachinePostParse and src/qemu/qemu_capabilities.c virQEMUCapsGetCanonicalMachine (the domain keeps the concrete type)",
+    ),
+    info(
         "qemu.machines-unknown",
         QemuMachine,
         Info,
