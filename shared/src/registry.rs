@@ -390,7 +390,7 @@ pub const RULES: &[RuleInfo] = &[
         QemuMachine,
         Info,
         "as qemu.machine-resolves-differently, for a guest libvirt starts: libvirt writes the resolved type into the domain, so the destination gets it",
-        "libvirt src/qemu/qemu_domain.c qemuDomainDefMachinePostParse and src/qemu/qemu_capabilities.c virQEMUCapsGetCanonicalMachine (the domain keeps the concrete type)",
+        "libvirt src/qemu/qemu_domain.c qemuDomainDefMachinePostParse (no type: the preferred one) and qemuDomainDefCanonicalizeMachine (an alias: virQEMUCapsGetCanonicalMachine); the domain keeps the concrete type",
     ),
     info(
         "qemu.machines-unknown",
