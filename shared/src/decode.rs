@@ -72,7 +72,34 @@ pub fn brand(entries: &[CpuidEntry]) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Every catalog feature whose CPUID bit is set in `entries` or whose MSR bits are all set in `msrs`.
+/// VMX control MSRs whose features are the "allowed-1" settings: IA32_VMX_PROCBASED_CTLS2 (0x48b)
+/// and IA32_VMX_TRUE_{PINBASED,PROCBASED,EXIT,ENTRY}_CTLS (0x48d-0x490), Intel SDM Vol. 3D
+/// Appendix A.3-A.5.
+const VMX_CONTROL_MSRS: [u32; 5] = [0x48b, 0x48d, 0x48e, 0x48f, 0x490];
+
+/// Raw MSR values as the hardware or KVM_GET_MSRS report them, turned into the feature words QEMU
+/// decodes (QEMU target/i386/kvm/kvm.c `kvm_arch_get_supported_msr_feature`): for the VMX control
+/// MSRs, the bits that can be one but do not have to be (`(value >> 32) & !(value as u32)`);
+/// every other MSR as it is.
+pub fn msr_feature_words(raw: &[MsrValue]) -> Vec<MsrValue> {
+    raw.iter()
+        .map(|m| {
+            if VMX_CONTROL_MSRS.contains(&m.index) {
+                let must_be_one = m.value & 0xffff_ffff;
+                let can_be_one = m.value >> 32;
+                MsrValue {
+                    index: m.index,
+                    value: can_be_one & !must_be_one,
+                }
+            } else {
+                *m
+            }
+        })
+        .collect()
+}
+
+/// Every catalog feature whose CPUID bit is set in `entries` or whose MSR bits are all set in
+/// `msrs`. MSR values are feature words (see [`msr_feature_words`] for raw values).
 pub fn features(entries: &[CpuidEntry], msrs: &[MsrValue]) -> FeatureSet {
     let mut set = FeatureSet::EMPTY;
     for f in catalog().features() {
@@ -209,6 +236,35 @@ mod tests {
             ecx,
             edx,
         }
+    }
+
+    #[test]
+    fn vmx_controls_decode_from_the_allowed_1_half() {
+        // IA32_VMX_TRUE_PINBASED_CTLS as a host reports it: bits 1, 2, 4 must be one (low half),
+        // bits 0-7 may be one (high half): QEMU's feature word is 0xe9 (intr-exit, nmi-exit,
+        // vnmi, preemption-timer, posted-intr), as libvirt's -enabled data records it.
+        let raw = [MsrValue {
+            index: 0x48d,
+            value: (0xff_u64 << 32) | 0x16,
+        }];
+        let words = msr_feature_words(&raw);
+        assert_eq!(words[0].value, 0xe9);
+        let f = features(&[], &words).names();
+        for n in ["vmx-intr-exit", "vmx-vnmi", "vmx-preemption-timer"] {
+            assert!(f.contains(&n.to_owned()), "{n}: {f:?}");
+        }
+        // Read literally, the low half would claim none of them.
+        let literal = features(&[], &raw).names();
+        assert!(
+            !literal.contains(&"vmx-intr-exit".to_owned()),
+            "{literal:?}"
+        );
+        // Other MSRs are left alone.
+        let arch = [MsrValue {
+            index: 0x10a,
+            value: 1,
+        }];
+        assert_eq!(msr_feature_words(&arch), arch.to_vec());
     }
 
     #[test]

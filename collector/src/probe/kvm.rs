@@ -114,7 +114,11 @@ pub fn probe() -> KvmProbe {
         .map(u64::from)
         .map_err(|e| gaps.push(gap("tsc_khz", format!("KVM_GET_TSC_KHZ failed: {e}"))))
         .ok();
-    let guest_features = shared::decode::features(&supported_cpuid, &feature_msrs);
+    // KVM_GET_MSRS gives raw VMX capability MSRs; QEMU decodes the allowed-1 half of the controls.
+    let guest_features = shared::decode::features(
+        &supported_cpuid,
+        &shared::decode::msr_feature_words(&feature_msrs),
+    );
     KvmProbe {
         info: Some(KvmInfo {
             api_version: Some(kvm.get_api_version()),
