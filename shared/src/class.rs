@@ -28,7 +28,7 @@ pub struct ClassKey {
 }
 
 /// A fingerprint of what the host's QEMUs said about CPUs: each named model's unavailable
-/// features, the host model, and whether `-cpu host` started.
+/// features, the host model, and which `-cpu` options started in the collector's stopped starts.
 fn qemu_facts(p: &HostProfile) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -53,6 +53,10 @@ fn qemu_facts(p: &HostProfile) -> u64 {
         }
         if let Some(c) = &q.host_cpu_start {
             eat(if c.ok { b"host-starts" } else { b"host-fails" });
+        }
+        for (cpu, c) in &q.cpu_start_checks {
+            eat(cpu.as_bytes());
+            eat(if c.ok { b"starts" } else { b"fails" });
         }
     }
     h

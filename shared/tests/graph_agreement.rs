@@ -38,7 +38,12 @@ const MSRS: &[u32] = &[
 
 const RELEASES: &[&str] = &["7.2.0", "8.0.0", "8.0.1", "10.0.2"];
 
-fn install(release: &str, unavailable: &[&str], host_start_ok: Option<bool>) -> QemuInstall {
+fn install(
+    release: &str,
+    unavailable: &[&str],
+    host_start_ok: Option<bool>,
+    enforce_ok: Option<bool>,
+) -> QemuInstall {
     let v = QemuVersion::parse(release).unwrap_or_default();
     // Each release has every machine type up to its own, its own the default.
     let mut machines = Vec::new();
@@ -79,6 +84,23 @@ fn install(release: &str, unavailable: &[&str], host_start_ok: Option<bool>) -> 
             ok,
             error: (!ok).then(|| "error: failed to set MSR 0x10a to 0x0".to_owned()),
         }),
+        cpu_start_checks: enforce_ok
+            .map(|ok| {
+                MODELS
+                    .iter()
+                    .map(|m| {
+                        (
+                            format!("{m},enforce"),
+                            StartCheck {
+                                ok,
+                                error: (!ok)
+                                    .then(|| "Host doesn't support requested features".to_owned()),
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         ..QemuInstall::default()
     }
 }
@@ -95,6 +117,7 @@ prop_compose! {
         releases in proptest::collection::vec(0..RELEASES.len(), 0..3),
         unavailable in prop::sample::select(vec![vec![], vec!["pni"], vec!["avx512f", "pcid"]]),
         start in prop::option::of(any::<bool>()),
+        enforce_ok in prop::option::of(any::<bool>()),
         deadline in any::<bool>(),
     ) -> HostProfile {
         let m = models().get(MODELS[model]).expect("model");
@@ -126,7 +149,7 @@ prop_compose! {
         rs.dedup();
         p.qemu = rs
             .iter()
-            .map(|&r| install(RELEASES[r], &unavailable, start))
+            .map(|&r| install(RELEASES[r], &unavailable, start, enforce_ok))
             .collect();
         p
     }

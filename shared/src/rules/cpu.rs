@@ -121,12 +121,24 @@ pub fn cpu_rules(
         return CpuOutcome::default();
     };
     estimated_rule(src, dst, reasons);
-    source_start_rule(src, guest, &on_src, reasons);
+    source_start_rule(src, guest, &on_src, policy, reasons);
     left_out_rule(src, guest, &on_src.seen, src_qemu, reasons);
     let seen = on_src.seen;
     non_migratable_rule(&seen, guest, policy, reasons);
     if let Ok(on_dst) = view(dst, dst_guest, dst_qemu) {
         destination_rule(guest, policy, &seen, &on_dst, reasons);
+    }
+    // A destination whose QEMU cannot start the guest's `-cpu host` cannot receive it.
+    if let Some((version, error)) = host_cpu_fails(dst, dst_guest, policy.dst_qemu) {
+        reasons.push(reason(
+            Layer::CpuFeatures,
+            Severity::Blocker,
+            "cpu.host-cpu-cannot-start-on-destination",
+            format!(
+                "QEMU {version} on the destination could not start -cpu host when the collector tried it: {error}; it cannot receive this guest"
+            ),
+            values(String::new(), error),
+        ));
     }
     super::tsc::tsc_rule(src, dst, &seen, policy, reasons);
     CpuOutcome { seen: Some(seen) }
@@ -213,59 +225,112 @@ fn estimated_rule(src: &HostProfile, dst: &HostProfile, reasons: &mut Vec<Reason
 
 /// What QEMU does on the source with features of the `-cpu` option its host cannot give (QEMU
 /// target/i386/cpu.c `x86_cpu_filter_features`): without `enforce` it warns and starts the guest
-/// without them; with `enforce` (libvirt `check='full'`) it refuses to start.
+/// without them; with `enforce` (libvirt `check='full'`) it refuses to start. Where the collector
+/// tried the start itself (`host_cpu_start`, `cpu_start_checks`), QEMU's own answer decides.
 fn source_start_rule(
     src: &HostProfile,
     guest: &GuestConfig,
     on_src: &View,
+    policy: &Policy,
     reasons: &mut Vec<Reason>,
 ) {
-    if !on_src.filtered.is_empty() {
-        let names = on_src.filtered.names().join(", ");
-        let model = guest.cpu.describe();
-        if enforces(guest) {
+    let model = guest.cpu.describe();
+    let names = on_src.filtered.names().join(", ");
+    let tried = start_check(src, guest, policy.src_qemu);
+    if enforces(guest) {
+        let refused = tried.map_or(!on_src.filtered.is_empty(), |c| !c.ok);
+        if refused {
+            let qemu_said = tried
+                .and_then(|c| c.error.as_deref())
+                .map_or_else(String::new, |e| format!("; QEMU said: {e}"));
             reasons.push(reason(
                 Layer::CpuFeatures,
                 Severity::Blocker,
                 "cpu.enforce-refuses-start",
                 format!(
-                    "QEMU refuses to start -cpu {model},enforce on the source: its host cannot give {} feature(s): {names} (QEMU x86_cpu_filter_features: \"host doesn't support requested feature\"); no such guest can be running there",
-                    on_src.filtered.len()
-                ),
-                values(names, String::new()),
-            ));
-        } else {
-            reasons.push(reason(
-                Layer::CpuFeatures,
-                Severity::Info,
-                "cpu.model-filtered-on-source",
-                format!(
-                    "the source's host cannot give {} feature(s) of -cpu {model}: QEMU starts the guest without them (QEMU x86_cpu_filter_features warns \"host doesn't support requested feature\"): {names}",
+                    "QEMU refuses to start -cpu {model},enforce on the source: its host cannot give {} feature(s): {names} (QEMU x86_cpu_filter_features: \"host doesn't support requested feature\"){qemu_said}; no such guest can be running there",
                     on_src.filtered.len()
                 ),
                 values(names, String::new()),
             ));
         }
+    } else if !on_src.filtered.is_empty() {
+        reasons.push(reason(
+            Layer::CpuFeatures,
+            Severity::Info,
+            "cpu.model-filtered-on-source",
+            format!(
+                "the source's host cannot give {} feature(s) of -cpu {model}: QEMU starts the guest without them (QEMU x86_cpu_filter_features warns \"host doesn't support requested feature\"): {names}",
+                on_src.filtered.len()
+            ),
+            values(names, String::new()),
+        ));
     }
-    // The collector's stopped start of `-cpu host` with the source's QEMU.
-    // Only plain `-cpu host`: a masked one may mask what made it fail.
-    if matches!(guest.cpu, GuestCpu::HostPassthrough)
-        && let Some(q) = crate::rules::qemu_install(src, None)
-        && let Some(check) = &q.host_cpu_start
-        && !check.ok
-    {
+    if let Some((version, error)) = host_cpu_fails(src, guest, policy.src_qemu) {
         reasons.push(reason(
             Layer::CpuFeatures,
             Severity::Blocker,
             "cpu.host-cpu-cannot-start",
             format!(
-                "QEMU {} on the source could not start -cpu host when the collector tried it: {}; no such guest can be running there (mask what QEMU names, e.g. -cpu host,arch-capabilities=off)",
-                q.version,
-                check.error.as_deref().unwrap_or("no error text")
+                "QEMU {version} on the source could not start -cpu host when the collector tried it: {error}; no such guest can be running there (mask what QEMU names, e.g. -cpu host,arch-capabilities=off)"
             ),
-            values(check.error.clone().unwrap_or_default(), String::new()),
+            values(error, String::new()),
         ));
     }
+}
+
+/// The collector's stopped start of this guest's `-cpu` on `host`'s QEMU, where it tried one:
+/// `host_cpu_start` for plain `-cpu host`, `cpu_start_checks["MODEL,enforce"]` for a named model.
+fn start_check<'a>(
+    host: &'a HostProfile,
+    guest: &GuestConfig,
+    qemu: Option<QemuVersion>,
+) -> Option<&'a crate::profile::StartCheck> {
+    let q = crate::rules::qemu_install(host, qemu)?;
+    match &guest.cpu {
+        GuestCpu::HostPassthrough => q.host_cpu_start.as_ref(),
+        GuestCpu::Named {
+            model,
+            enable,
+            disable,
+        } if enable.is_empty() && disable.is_empty() => {
+            q.cpu_start_checks.get(&format!("{model},enforce"))
+        }
+        _ => None,
+    }
+}
+
+/// Plain `-cpu host` (a masked one may mask what made it fail) that the host's QEMU could not
+/// start when the collector tried: its release and QEMU's error.
+pub fn host_cpu_fails(
+    host: &HostProfile,
+    guest: &GuestConfig,
+    qemu: Option<QemuVersion>,
+) -> Option<(String, String)> {
+    if !matches!(guest.cpu, GuestCpu::HostPassthrough) {
+        return None;
+    }
+    let q = crate::rules::qemu_install(host, qemu)?;
+    let check = q.host_cpu_start.as_ref().filter(|c| !c.ok)?;
+    Some((
+        q.version.clone(),
+        check
+            .error
+            .clone()
+            .unwrap_or_else(|| "no error text".to_owned()),
+    ))
+}
+
+/// Whether QEMU refuses to start this guest on `host` because of `enforce`: the collector's
+/// stopped start where it tried one, else what QEMU filters.
+pub fn enforce_refuses(
+    host: &HostProfile,
+    guest: &GuestConfig,
+    on_host: &View,
+    qemu: Option<QemuVersion>,
+) -> bool {
+    enforces(guest)
+        && start_check(host, guest, qemu).map_or(!on_host.filtered.is_empty(), |c| !c.ok)
 }
 
 /// What the guest mode leaves out of what the source can give, said so.

@@ -5,9 +5,11 @@
 //! `graph_edges_equal_pair_verdicts` in shared/tests/properties.rs holds the two together.
 
 use crate::featureset::FeatureSet;
-use crate::policy::{GuestConfig, GuestCpu, Policy};
+use crate::policy::{GuestConfig, Policy};
 use crate::profile::{Arch, HostProfile};
-use crate::rules::cpu::{blocking_seen, named_model_blocked_by_qemu, sees_invtsc};
+use crate::rules::cpu::{
+    blocking_seen, enforce_refuses, host_cpu_fails, named_model_blocked_by_qemu, sees_invtsc,
+};
 use crate::view::{GuestCpuError, enforces, view};
 
 /// What [`super::compare_with`] needs from one host for its CPU, TSC and KVM MSR rules, so that
@@ -33,7 +35,7 @@ pub struct HostFacts {
     tsc_khz: Option<u64>,
     tsc_scaling: Option<bool>,
     /// As a destination: its QEMU release (the policy's, else the oldest probed) lacks the
-    /// guest's named model.
+    /// guest's named model, or could not start its `-cpu host`.
     qemu_blocked: bool,
     /// As a source: the KVM MSRs tied to features the guest sees that this host's KVM saves
     /// ([`crate::rules::kernel::tied_msrs`] bits).
@@ -61,14 +63,9 @@ impl HostFacts {
         if let Ok(v) = &v {
             invtsc_seen = sees_invtsc(&v.seen);
             source_blocked |= invtsc_seen && policy.guest_tsc_khz.is_none();
-            source_blocked |= enforces(guest) && !v.filtered.is_empty();
+            source_blocked |= enforce_refuses(p, guest, v, src_qemu);
         }
-        if matches!(guest.cpu, GuestCpu::HostPassthrough)
-            && let Some(q) = crate::rules::qemu_install(p, None)
-            && q.host_cpu_start.as_ref().is_some_and(|c| !c.ok)
-        {
-            source_blocked = true;
-        }
+        source_blocked |= host_cpu_fails(p, guest, policy.src_qemu).is_some();
         let seen = v.ok().map(|v| v.seen);
         let dst_qemu = crate::rules::qemu_version(p, policy.dst_qemu);
         let dst_seen = if dst_qemu == src_qemu {
@@ -90,7 +87,8 @@ impl HostFacts {
             guest_tsc_khz: policy.guest_tsc_khz.or(p.cpu.tsc_khz),
             tsc_khz: p.cpu.tsc_khz,
             tsc_scaling: p.kvm.as_ref().and_then(|k| k.tsc_scaling),
-            qemu_blocked: named_model_blocked_by_qemu(guest, dst_qemu),
+            qemu_blocked: named_model_blocked_by_qemu(guest, dst_qemu)
+                || host_cpu_fails(p, guest, policy.dst_qemu).is_some(),
             seen_msrs,
             listed_msrs: has_list.then_some(tied_listed),
         }
