@@ -127,7 +127,7 @@ pub const RULES: &[RuleInfo] = &[
         "cpu.enforce-refuses-start",
         CpuFeatures,
         Blocker,
-        "the guest's -cpu has enforce (libvirt check='full') and the source's host cannot give some of the named model's features",
+        "the guest's -cpu has enforce (libvirt check='full') and the source's QEMU refuses it: the collector's stopped start of MODEL,enforce failed, or, untried, the host cannot give some of the model's features",
         "QEMU target/i386/cpu.c x86_cpu_realizefn (enforce: \"Host doesn't support requested features\") after x86_cpu_filter_features",
     ),
     info(
@@ -141,8 +141,15 @@ pub const RULES: &[RuleInfo] = &[
         "cpu.host-cpu-cannot-start",
         CpuFeatures,
         Blocker,
-        "the collector's stopped start of plain -cpu host with the source's QEMU failed",
+        "the collector's stopped start of plain -cpu host with the source's QEMU failed, so no such guest can be running there",
         "QEMU target/i386/kvm/kvm.c kvm_arch_init_vcpu and kvm_buf_set_msrs (a vCPU KVM refuses, e.g. an MSR value it rejects, stops QEMU)",
+    ),
+    info(
+        "cpu.host-cpu-cannot-start-on-destination",
+        CpuFeatures,
+        Blocker,
+        "the collector's stopped start of plain -cpu host with the destination's QEMU failed, so it cannot receive a host-passthrough guest",
+        "QEMU target/i386/kvm/kvm.c kvm_arch_init_vcpu and kvm_buf_set_msrs (the incoming QEMU builds its vCPUs before loading the stream)",
     ),
     info(
         "cpu.feature-missing",
