@@ -25,7 +25,8 @@ commands:
       --no-demo        do not load the demo fleet into an empty database
       --no-probe       do not add this machine's own profile
   test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid,
-                   gcc-aarch64-linux-gnu, libc6-dev-arm64-cross; rustup: rustfmt, clippy;
+                   gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, libvirt-daemon-system,
+                   libvirt-clients; rustup: rustfmt, clippy;
                    QEMU 7.2 and 10.0 unpacked side by side by tests/qemu-setup.sh), build the UI,
                    and run every test: fmt, clippy, unit, integration, wasm32, browser, real
                    migrations
@@ -319,6 +320,11 @@ fn cmd_test(args: &[String]) -> Result<()> {
                 "/usr/aarch64-linux-gnu/include/bits/libc-header-start.h",
                 "libc6-dev-arm64-cross",
             ),
+            // The libvirt export test starts a private libvirtd with the QEMU driver and asks
+            // it with virsh hypervisor-cpu-compare (tests/tests/exports.rs).
+            ("/usr/sbin/libvirtd", "libvirt-daemon-system"),
+            ("virsh", "libvirt-clients"),
+            ("unshare", "util-linux"),
         ],
         allow_install,
     )?;
