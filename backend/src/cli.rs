@@ -856,15 +856,11 @@ fn run_graph(args: &GraphArgs) -> Result<u8, String> {
                 g.pools.len(),
                 args.guest.cpu
             );
+            let names = names_of(&g, &hosts);
             for (i, p) in g.pools.iter().enumerate() {
-                let hosts: Vec<&str> = p
-                    .classes
-                    .iter()
-                    .flat_map(|&c| g.classes[c].hosts.iter().map(String::as_str))
-                    .collect();
                 outln!(
-                    "  pool {i}: {} hosts{}{}: {}",
-                    p.n_hosts,
+                    "  pool {i}: {}{}{}",
+                    names.pools[i],
                     if p.internally_compatible {
                         ""
                     } else {
@@ -875,8 +871,10 @@ fn run_graph(args: &GraphArgs) -> Result<u8, String> {
                     } else {
                         format!(", guests can move one way to pools {:?}", p.drains_to)
                     },
-                    hosts.join(" ")
                 );
+                for &c in &p.classes {
+                    outln!("    {}: {}", names.classes[c], g.classes[c].hosts.join(" "));
+                }
             }
         }
         Ok(
@@ -988,7 +986,7 @@ fn run_export(args: &ExportArgs) -> Result<u8, String> {
         let g = graph::build(&hosts, &GuestConfig::default(), &Policy::default());
         match args.format {
             ExportFormat::Json => print_json(&g)?,
-            ExportFormat::Dot => out!("{}", graph_dot(&g)),
+            ExportFormat::Dot => out!("{}", graph_dot(&g, &names_of(&g, &hosts))),
             other => {
                 return Err(format!(
                     "--graph exports json or dot, not {other:?}: use --format json or --format dot"
@@ -1024,25 +1022,31 @@ fn run_export(args: &ExportArgs) -> Result<u8, String> {
     Ok(EXIT_OK)
 }
 
-/// The class graph as Graphviz DOT: a node per class (hosts), an edge per allowed direction,
-/// a cluster per pool.
-pub fn graph_dot(g: &graph::CompatGraph) -> String {
+/// The names of a graph's classes and pools (as the web UI shows them).
+fn names_of(g: &graph::CompatGraph, hosts: &[HostProfile]) -> shared::naming::Names {
+    let by_id: std::collections::HashMap<&str, &HostProfile> =
+        hosts.iter().map(|h| (h.host_id.as_str(), h)).collect();
+    shared::naming::fleet_names(g, |id| by_id.get(id).copied())
+}
+
+/// The class graph as Graphviz DOT: a node per class (its name and id), an edge per allowed
+/// direction, a cluster per pool (its name).
+pub fn graph_dot(g: &graph::CompatGraph, names: &shared::naming::Names) -> String {
     use std::fmt::Write as _;
     let mut out = String::from("digraph fleet {\n  rankdir=LR;\n  node [shape=box];\n");
     for (p, pool) in g.pools.iter().enumerate() {
         let _ = writeln!(
             out,
-            "  subgraph cluster_pool{p} {{\n    label=\"pool {p}: {} hosts\";",
-            pool.n_hosts
+            "  subgraph cluster_pool{p} {{\n    label=\"pool {p}: {}\";",
+            dot_escape(&names.pools[p])
         );
         for &c in &pool.classes {
             let class = &g.classes[c];
             let _ = writeln!(
                 out,
-                "    c{c} [label=\"{} {}\\n{} hosts\"];",
-                class.vendor,
-                class.class_id,
-                class.hosts.len()
+                "    c{c} [label=\"{}\\n{}\"];",
+                dot_escape(&names.classes[c]),
+                class.class_id
             );
         }
         out.push_str("  }\n");
@@ -1052,6 +1056,10 @@ pub fn graph_dot(g: &graph::CompatGraph) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 #[cfg(test)]

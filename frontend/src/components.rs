@@ -4,17 +4,110 @@ use leptos::prelude::*;
 use shared::Severity;
 use shared::api::ui::{Reason, Verdict};
 
-fn reason_item(r: Reason) -> impl IntoView {
-    let evidence = r.evidence.summary();
-    view! {
-        <li class=format!("reason {}", r.severity.name())>
-            <span class="sev">{r.severity.name()}</span>
-            " "<span class="layer">{r.layer.name()}</span>
-            " "<span class="msg">{r.message}</span>
-            " "<code class="rule">{r.rule}</code>
-            {(!evidence.is_empty()).then(|| view! { <div class="evidence">{evidence}</div> })}
-        </li>
+/// The verdict as one sentence: "Blocked by 17 features: AVX-512 (6), TSX (2), MPX, ...";
+/// "Compatible: guests can move this way." (with its warnings counted).
+pub fn sentence(v: &Verdict) -> String {
+    let mut features = Vec::new();
+    let mut others = Vec::new();
+    for r in v.reasons.iter().filter(|r| r.severity == Severity::Blocker) {
+        match (r.evidence.kind.as_str(), &r.evidence.feature) {
+            ("feature", Some(f)) => features.push(f.clone()),
+            _ => others.push(short_message(&r.message)),
+        }
     }
+    if v.compatible {
+        let n = v
+            .reasons
+            .iter()
+            .filter(|r| r.severity == Severity::Warning)
+            .count();
+        return match n {
+            0 => "Compatible: guests can move this way.".to_owned(),
+            1 => "Compatible, with 1 warning: guests can move this way.".to_owned(),
+            n => format!("Compatible, with {n} warnings: guests can move this way."),
+        };
+    }
+    shared::naming::verdict_sentence(&features, &others)
+}
+
+/// A reason's message up to its explanation ("cpu vendor changes from A to B").
+fn short_message(m: &str) -> String {
+    m.split(": ").next().unwrap_or(m).to_owned()
+}
+
+/// What `n` reasons of a rule have in common, in words: for missing features, why it matters.
+fn rule_text(n: usize, first_message: &str) -> String {
+    match first_message.split_once("does not offer it: ") {
+        Some((_, why)) => format!(
+            "The guest sees these {n} features but the destination's KVM does not offer them: {why}."
+        ),
+        None => format!("{n} × {first_message}"),
+    }
+}
+
+/// One line per kind of reason: a rule's feature reasons folded by feature family (each feature
+/// once, its CPUID location in a tooltip), other reasons one a line.
+fn kind_items(reasons: Vec<Reason>) -> impl IntoView {
+    let mut by_rule: Vec<(String, Vec<Reason>)> = Vec::new();
+    for r in reasons {
+        match by_rule.iter_mut().find(|(k, _)| *k == r.rule) {
+            Some((_, v)) => v.push(r),
+            None => by_rule.push((r.rule.clone(), vec![r])),
+        }
+    }
+    by_rule
+        .into_iter()
+        .map(|(rule, rs)| {
+            let sev = rs[0].severity;
+            let all_features = rs
+                .iter()
+                .all(|r| r.evidence.kind == "feature" && r.evidence.feature.is_some());
+            if all_features && rs.len() > 1 {
+                let names: Vec<String> = rs.iter().filter_map(|r| r.evidence.feature.clone()).collect();
+                let citation = |f: &str| {
+                    rs.iter()
+                        .find(|r| r.evidence.feature.as_deref() == Some(f))
+                        .and_then(|r| r.evidence.citation.clone())
+                        .unwrap_or_default()
+                };
+                let families = shared::naming::group_features(&names)
+                    .into_iter()
+                    .map(|(fam, members)| {
+                        let list = members
+                            .iter()
+                            .map(|f| view! { <code class="feature" title=citation(f)>{f.clone()}</code>" " })
+                            .collect_view();
+                        view! { <li><strong>{format!("{fam} ({}): ", members.len())}</strong>{list}</li> }
+                    })
+                    .collect_view();
+                view! {
+                    <li class=format!("reason {}", sev.name()) data-rule=rule.clone()>
+                        <span class="sev">{sev.name()}</span>" "
+                        <span class="msg">{rule_text(names.len(), &rs[0].message)}</span>
+                        <ul class="families">{families}</ul>
+                    </li>
+                }
+                .into_any()
+            } else {
+                rs.into_iter()
+                    .map(|r| {
+                        let words = r.evidence.words();
+                        // The message often names the feature and its location already.
+                        let cited = r.evidence.citation.as_deref().is_some_and(|c| r.message.contains(c));
+                        let evidence = (!words.is_empty() && !cited).then(|| view! { <div class="evidence">{words}</div> });
+                        view! {
+                            <li class=format!("reason {}", r.severity.name()) data-rule=r.rule.clone()>
+                                <span class="sev">{r.severity.name()}</span>" "
+                                <span class="msg">{r.message}</span>
+                                {evidence}
+                            </li>
+                        }
+                    })
+                    .collect_view()
+                    .into_any()
+            }
+        })
+        .collect_view()
 }
 
 /// Reasons grouped by layer (in the order layers first appear), each group most severe first.
@@ -37,43 +130,54 @@ pub fn by_layer(reasons: Vec<Reason>) -> Vec<(String, Vec<Reason>)> {
     groups
 }
 
-/// A verdict: headline, then every reason, blockers first (the engine's order).
+fn counted(n: usize, one: &str, many: &str) -> Option<String> {
+    match n {
+        0 => None,
+        1 => Some(format!("1 {one}")),
+        n => Some(format!("{n} {many}")),
+    }
+}
+
+/// A verdict's reasons folded by layer (a layer with blockers open) and kind.
+#[component]
+pub fn Reasons(reasons: Vec<Reason>) -> impl IntoView {
+    by_layer(reasons)
+        .into_iter()
+        .map(|(layer, reasons)| {
+            let count = |sev: Severity| reasons.iter().filter(|r| r.severity == sev).count();
+            let (b, w, i) = (
+                count(Severity::Blocker),
+                count(Severity::Warning),
+                count(Severity::Info),
+            );
+            let parts: Vec<String> = [
+                counted(b, "blocker", "blockers"),
+                counted(w, "warning", "warnings"),
+                counted(i, "note", "notes"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let summary = format!("{layer}: {}", parts.join(", "));
+            let open = b > 0;
+            view! {
+                <details class="layer-group" data-layer=layer open=open>
+                    <summary>{summary}</summary>
+                    <ul class="reasons">{kind_items(reasons)}</ul>
+                </details>
+            }
+        })
+        .collect_view()
+}
+
+/// A verdict: its sentence, then its reasons folded by layer and kind.
 #[component]
 pub fn VerdictView(verdict: Verdict) -> impl IntoView {
-    let n = verdict.reasons.len();
-    let n_blockers = verdict
-        .reasons
-        .iter()
-        .filter(|r| r.severity == Severity::Blocker)
-        .count();
-    let headline = if verdict.compatible {
-        format!(
-            "compatible: guests can move from {} to {}",
-            verdict.from, verdict.to
-        )
-    } else {
-        format!(
-            "incompatible: guests cannot move from {} to {}",
-            verdict.from, verdict.to
-        )
-    };
+    let line = sentence(&verdict);
     view! {
         <div class="verdict">
-            <p class=if verdict.compatible { "headline ok" } else { "headline bad" }>{headline}</p>
-            <p class="count">{format!("{n} reason(s), {n_blockers} blocker(s)")}</p>
-            {by_layer(verdict.reasons).into_iter().map(|(layer, reasons)| {
-                let count = |sev: Severity| reasons.iter().filter(|r| r.severity == sev).count();
-                let summary = format!(
-                    "{layer}: {} blocker(s), {} warning(s), {} info",
-                    count(Severity::Blocker), count(Severity::Warning), count(Severity::Info)
-                );
-                view! {
-                    <div class="layer-group" data-layer=layer>
-                        <h4>{summary}</h4>
-                        <ul class="reasons">{reasons.into_iter().map(reason_item).collect_view()}</ul>
-                    </div>
-                }
-            }).collect_view()}
+            <p class=if verdict.compatible { "headline ok" } else { "headline bad" }>{line}</p>
+            <Reasons reasons=verdict.reasons/>
         </div>
     }
 }

@@ -14,6 +14,18 @@ pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
     answer(url, resp).await
 }
 
+/// GET a JSON document that may not exist: `Ok(None)` when the server answers 404.
+pub async fn get_json_or_missing<T: DeserializeOwned>(url: &str) -> Result<Option<T>, String> {
+    let resp = Request::get(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the fleetcompat server: {e}"))?;
+    if resp.status() == 404 {
+        return Ok(None);
+    }
+    answer(url, resp).await.map(Some)
+}
+
 /// POST a JSON body and read a JSON answer; errors are messages for the page.
 pub async fn post_json<B: Serialize, T: DeserializeOwned>(
     url: &str,
@@ -39,8 +51,10 @@ async fn answer<T: DeserializeOwned>(
     } else {
         let status = resp.status();
         match resp.json::<ErrorBody>().await {
-            Ok(body) => Err(format!("{} ({status})", body.error.message)),
-            Err(_) => Err(format!("{url} answered {status}")),
+            Ok(body) => Err(body.error.message),
+            Err(_) => Err(format!(
+                "the server could not answer {url} (HTTP status {status})"
+            )),
         }
     }
 }

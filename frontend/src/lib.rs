@@ -27,10 +27,12 @@ fn App() -> impl IntoView {
         Page::Graph => view! { <pages::graph::GraphPage/> }.into_any(),
         Page::Baseline => view! { <pages::baseline::BaselinePage/> }.into_any(),
         Page::WhatIf => view! { <pages::whatif::WhatIfPage/> }.into_any(),
+        Page::Precheck => view! { <pages::precheck::PrecheckPage/> }.into_any(),
+        Page::Clusters => view! { <pages::clusters::ClustersPage/> }.into_any(),
         Page::Host(id) => view! { <pages::host::HostPage id=id/> }.into_any(),
         Page::Pair { from, to } => view! { <pages::pair::PairPage from=from to=to/> }.into_any(),
         Page::NotFound(path) => view! {
-            <section><p class="error">{format!("there is no page at {path}: go back to the fleet")}</p></section>
+            <section><p class="error">{format!("there is no page at {path}: go back to the fleet")}</p><p><Link href="/">"the fleet"</Link></p></section>
         }
         .into_any(),
     }
@@ -41,7 +43,9 @@ fn App() -> impl IntoView {
             <p class="tagline">"Can this VM go there, and if not, why?"</p>
             <nav>
                 <Link href="/">"Fleet"</Link>" "
+                <Link href="/clusters">"Clusters"</Link>" "
                 <Link href="/graph">"Graph"</Link>" "
+                <Link href="/precheck">"Precheck a VM"</Link>" "
                 <Link href="/baseline">"Baseline"</Link>" "
                 <Link href="/what-if">"What-if"</Link>
             </nav>

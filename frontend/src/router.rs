@@ -22,6 +22,10 @@ pub enum Page {
     Baseline,
     /// `/what-if?retire=a,b&cpu=`
     WhatIf,
+    /// `/precheck?from=HOST`
+    Precheck,
+    /// `/clusters?label=cluster`
+    Clusters,
     NotFound(String),
 }
 
@@ -37,6 +41,8 @@ pub fn parse(path: &str) -> Page {
         ["graph"] => Page::Graph,
         ["baseline"] => Page::Baseline,
         ["what-if"] => Page::WhatIf,
+        ["precheck"] => Page::Precheck,
+        ["clusters"] => Page::Clusters,
         ["hosts", id] => Page::Host((*id).to_owned()),
         ["pair", from, to] => Page::Pair {
             from: (*from).to_owned(),
@@ -219,6 +225,8 @@ mod tests {
         assert_eq!(parse("/graph"), Page::Graph);
         assert_eq!(parse("/baseline/"), Page::Baseline);
         assert_eq!(parse("/what-if"), Page::WhatIf);
+        assert_eq!(parse("/precheck"), Page::Precheck);
+        assert_eq!(parse("/clusters/"), Page::Clusters);
         assert_eq!(parse("/graph/x"), Page::NotFound("/graph/x".into()));
         assert_eq!(
             query_value("?cpu=host-model&x=1", "cpu").as_deref(),

@@ -221,6 +221,9 @@ pub struct ClassSummary {
     /// Position in the graph's `classes`.
     pub index: usize,
     pub class_id: String,
+    /// Human name: "Xeon Gold 6148 · Skylake-SP · cluster=fra-sky-01 · 16 hosts".
+    #[serde(default)]
+    pub name: String,
     pub vendor: String,
     pub n_hosts: usize,
     pub hosts: Vec<String>,
@@ -246,6 +249,9 @@ pub struct ClassList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolSummary {
     pub index: usize,
+    /// Human name: the best named model all its hosts run, and the host count.
+    #[serde(default)]
+    pub name: String,
     pub n_hosts: usize,
     /// Class ids of the pool.
     pub classes: Vec<String>,
@@ -273,6 +279,12 @@ pub struct GraphAnswer {
     pub graph: CompatGraph,
     /// `class_labels[i]`: label values of the hosts of `classes[i]`, by label name.
     pub class_labels: Vec<BTreeMap<String, Vec<String>>>,
+    /// `class_names[i]`: the human name of `classes[i]` ([`crate::naming::class_name`]).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    /// `pool_names[p]`: the human name of `pools[p]`: its best common model and host count.
+    #[serde(default)]
+    pub pool_names: Vec<String>,
 }
 
 /// `POST /api/v1/compat` body: a verdict for a guest configuration under a policy.

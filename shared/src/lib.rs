@@ -29,6 +29,7 @@ pub mod import;
 pub mod libvirt;
 pub mod masks;
 pub mod models;
+pub mod naming;
 pub mod policy;
 pub mod profile;
 pub mod reason;

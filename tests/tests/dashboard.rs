@@ -82,6 +82,47 @@ async fn no_console_errors(c: &Client, page: &str) -> R<()> {
     }
 }
 
+/// Click the first element `css` matches.
+async fn click(c: &Client, css: &str) -> R<()> {
+    c.find(Locator::Css(css))
+        .await
+        .map_err(|x| format!("{css}: {x}"))?
+        .click()
+        .await
+        .map_err(e)
+}
+
+/// The value of a script run in the page, decoded.
+async fn js<T: serde::de::DeserializeOwned>(c: &Client, script: &str) -> R<T> {
+    let v = c.execute(script, vec![]).await.map_err(e)?;
+    serde_json::from_value(v).map_err(|x| format!("{script}: {x}"))
+}
+
+/// A class label that is a name: words and not only a number ("class 7", "7").
+fn is_a_name(label: &str) -> bool {
+    let t = label.trim();
+    let rest = t.strip_prefix("class ").unwrap_or(t);
+    !rest.is_empty()
+        && !rest.chars().all(|c| c.is_ascii_digit())
+        && t.chars().filter(|c| c.is_alphabetic()).count() >= 3
+        && t.contains(" · ")
+}
+
+/// The document is no wider than the window.
+async fn no_overflow(c: &Client, page: &str) -> R<()> {
+    let (doc, win): (f64, f64) = js(
+        c,
+        "return [document.documentElement.scrollWidth, window.innerWidth];",
+    )
+    .await?;
+    if doc > win {
+        return Err(format!(
+            "{page}: the document is {doc} px wide in a {win} px window"
+        ));
+    }
+    Ok(())
+}
+
 async fn screenshot(c: &Client, name: &str) -> R<()> {
     let png = c.screenshot().await.map_err(e)?;
     std::fs::write(artifacts_dir().join(name), png).map_err(e)
@@ -102,6 +143,8 @@ async fn connect(driver: &ChromeDriver, args: Vec<String>) -> Client {
 
 struct Expected {
     n_classes: usize,
+    class_ids: Vec<String>,
+    edges: Vec<(usize, usize)>,
     n_pools: usize,
     /// Hosts of the smallest pool: retiring them removes exactly one pool.
     smallest_pool_hosts: Vec<String>,
@@ -111,6 +154,40 @@ fn expected(server: &Server) -> Expected {
     let (status, graph) = server.get_json("/api/v1/graph");
     assert_eq!(status, 200, "{graph}");
     let n_classes = graph["classes"].as_array().expect("classes").len();
+    let class_ids: Vec<String> = graph["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .map(|c| c["class_id"].as_str().expect("class_id").to_owned())
+        .collect();
+    let edges: Vec<(usize, usize)> = graph["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_u64().expect("from") as usize,
+                e["to"].as_u64().expect("to") as usize,
+            )
+        })
+        .collect();
+    let names = graph["class_names"].as_array().expect("class_names");
+    assert_eq!(names.len(), n_classes, "a name for every class");
+    for n in names {
+        assert!(is_a_name(n.as_str().expect("name")), "{n}");
+    }
+    for (p, n) in graph["pool_names"]
+        .as_array()
+        .expect("pool_names")
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            n.as_str()
+                .is_some_and(|n| n.contains(" · ") && !n.starts_with("pool")),
+            "pool {p} is named {n}"
+        );
+    }
     let pools = graph["pools"].as_array().expect("pools");
     let smallest = pools.len() - 1;
     let (status, hosts) = server.get_json(&format!("/api/v1/hosts?pool={smallest}"));
@@ -124,6 +201,8 @@ fn expected(server: &Server) -> Expected {
     assert!(!smallest_pool_hosts.is_empty());
     Expected {
         n_classes,
+        class_ids,
+        edges,
         n_pools: pools.len(),
         smallest_pool_hosts,
     }
@@ -152,36 +231,77 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     no_console_errors(c, "/").await?;
     screenshot(c, "dashboard-overview.png").await?;
 
-    // Graph: one node per class, one box per pool; a node opens its class.
+    // Graph: one card per class, each named; only the transitive reduction is drawn; a card
+    // opens its class in a side panel and highlights its edges.
     c.goto(&format!("{base}/graph?view=graph"))
         .await
         .map_err(e)?;
     let nodes = wait_for(c, "#graph-svg g.node", x.n_classes).await?;
-    let boxes = count(c, "#graph-svg rect.pool-box").await?;
-    if nodes != x.n_classes || boxes != x.n_pools {
+    if nodes != x.n_classes {
         return Err(format!(
-            "graph draws {nodes} nodes in {boxes} pools, the API has {} classes in {} pools",
-            x.n_classes, x.n_pools
+            "graph draws {nodes} classes, the API has {}",
+            x.n_classes
         ));
     }
-    wait_for(c, "#graph-svg line.edge", 1).await?;
-    c.find(Locator::Css("#graph-svg g.node[data-class='0']"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    let labels: Vec<String> = js(c, "return [...document.querySelectorAll('#graph-svg g.node')].map(n => n.getAttribute('aria-label'));").await?;
+    for l in &labels {
+        if !is_a_name(l) {
+            return Err(format!("a graph node is labelled '{l}', not a name"));
+        }
+    }
+    wait_for(c, "#graph-svg path.edge", 1).await?;
+    let drawn: Vec<(usize, usize)> = js(c, "return [...document.querySelectorAll('#graph-svg path.edge')].map(p => [+p.dataset.from, +p.dataset.to]);").await?;
+    for &(a, b) in &drawn {
+        if !x.edges.contains(&(a, b)) {
+            return Err(format!(
+                "the graph draws {a}->{b}, which the API does not have"
+            ));
+        }
+        if let Some(m) = x
+            .edges
+            .iter()
+            .find(|&&(f, t)| f == a && t != b && x.edges.contains(&(t, b)))
+        {
+            return Err(format!(
+                "the graph draws {a}->{b}, implied by {a}->{} and {}->{b}",
+                m.1, m.1
+            ));
+        }
+    }
+    if drawn.len() >= x.edges.len() && x.edges.len() > 3 {
+        return Err(format!(
+            "{} edges drawn of {}: not reduced",
+            drawn.len(),
+            x.edges.len()
+        ));
+    }
+    click(c, "#graph-svg g.node[data-class='0']").await?;
     wait_for(c, "#class-panel ul.hosts li a", 1).await?;
     let url = c.current_url().await.map_err(e)?;
-    if !url.query().unwrap_or_default().contains("class=0") {
-        return Err(format!("the open class is not in the URL: {url}"));
+    if !url
+        .query()
+        .unwrap_or_default()
+        .contains(&format!("class={}", x.class_ids[0]))
+    {
+        return Err(format!("the open class's id is not in the URL: {url}"));
     }
-    c.find(Locator::Id("zoom-in"))
-        .await
-        .map_err(e)?
-        .click()
-        .await
-        .map_err(e)?;
+    let panel_in_view: bool = js(c, "const r = document.querySelector('#class-panel').getBoundingClientRect();
+             return r.top >= 0 && r.left >= 0 && r.right <= window.innerWidth + 1 && r.top < window.innerHeight;").await?;
+    if !panel_in_view {
+        return Err("the class panel opened out of view".into());
+    }
+    let highlighted = count(c, "#graph-svg path.edge.out, #graph-svg path.edge.in").await?;
+    let touching = drawn.iter().filter(|(a, b)| *a == 0 || *b == 0).count();
+    if highlighted != touching {
+        return Err(format!(
+            "class 0 has {touching} drawn edges, {highlighted} are highlighted"
+        ));
+    }
+    let title = text(c, "#class-panel h3").await?;
+    if !is_a_name(&title) {
+        return Err(format!("the class panel is titled '{title}'"));
+    }
+    click(c, "#zoom-in").await?;
     no_console_errors(c, "/graph").await?;
     screenshot(c, "dashboard-graph.png").await?;
     // The matrix view of the same graph: one table row per class.
@@ -193,6 +313,10 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         return Err(format!("matrix lists {rows} classes of {}", x.n_classes));
     }
     wait_for(c, "canvas#heatmap", 1).await?;
+    let first = text(c, "#class-table button.open-class").await?;
+    if !is_a_name(&first) {
+        return Err(format!("the matrix names a class '{first}'"));
+    }
     no_console_errors(c, "/graph?view=matrix").await?;
     screenshot(c, "dashboard-matrix.png").await?;
 
@@ -204,13 +328,18 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         wait_text(c, "#graph-summary", |t| t.contains("classes")).await?;
         wait_for(c, "#graph-svg g.node", 1).await?;
         no_console_errors(c, &format!("/graph?cpu={cpu}")).await?;
+        screenshot(c, &format!("dashboard-graph-{cpu}.png")).await?;
     }
 
-    // Pair: TSX removed by microcode on the destination.
+    // Pair: TSX removed by microcode on the destination. The first line is the verdict sentence.
     c.goto(&format!("{base}/pair/fra-sky-01-01/fra-sky-02-01"))
         .await
         .map_err(e)?;
-    wait_for(c, "#forward li.reason.blocker", 2).await?;
+    wait_for(c, "#forward li.reason.blocker", 1).await?;
+    let first_line = wait_text(c, "#pair > :first-child", |t| !t.starts_with("Computing")).await?;
+    if !first_line.starts_with("Blocked by ") || !first_line.contains("TSX") {
+        return Err(format!("the pair page's first line is '{first_line}'"));
+    }
     let forward = text(c, "#forward").await?;
     if !(forward.contains("rtm") && forward.contains("hle")) {
         return Err(format!(
@@ -219,9 +348,13 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     }
     wait_for(c, "#forward .layer-group", 1).await?;
     wait_for(c, "#masks pre.export", 2).await?;
-    let masks = text(c, "#masks").await?;
+    let masks: String = js(c, "return document.querySelector('#masks').textContent;").await?;
     if !masks.contains("-cpu host") || !masks.contains("policy='disable'") {
         return Err(format!("no masking suggestion for the pair: {masks}"));
+    }
+    if masks.contains("What masking cannot fix") && count(c, "#masks ul.unmaskable li").await? == 0
+    {
+        return Err("an empty 'what masking cannot fix' section".into());
     }
     let copy = c
         .find(Locator::Css("#masks button.copy"))
@@ -233,7 +366,57 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         t == "copied" || t.starts_with("copy failed")
     })
     .await?;
+    let back = wait_text(c, "#backward-headline", |t| !t.starts_with("Computing")).await?;
+    if !back.starts_with("Compatible") {
+        return Err(format!("the other way should be compatible: {back}"));
+    }
     screenshot(c, "dashboard-pair.png").await?;
+    // The guest CPU is picked on the page.
+    click(c, "#policy option[value='host-model']").await?;
+    wait_text(c, "#forward-headline", |t| !t.starts_with("Computing")).await?;
+    let url = c.current_url().await.map_err(e)?;
+    if !url.query().unwrap_or_default().contains("cpu=host-model") {
+        return Err(format!("the guest CPU picked is not in the URL: {url}"));
+    }
+    no_console_errors(c, "/pair").await?;
+
+    // Precheck: the example domain XML from a Skylake host, every class grouped by verdict.
+    c.goto(&format!("{base}/precheck?from=fra-sky-01-01"))
+        .await
+        .map_err(e)?;
+    wait_for(c, "#precheck-from option[value='fra-sky-01-01']", 1).await?;
+    click(c, "#precheck-run").await?;
+    let summary = wait_text(c, "#precheck-summary", |t| !t.is_empty()).await?;
+    if !summary.starts_with("Read as libvirt xml") {
+        return Err(format!("precheck says: {summary}"));
+    }
+    let (ok, bad) = (
+        count(c, "#precheck-ok > ul > li").await?,
+        count(c, "#precheck-bad > ul > li").await?,
+    );
+    if ok == 0 || bad == 0 || ok + bad != x.n_classes {
+        return Err(format!(
+            "precheck groups {ok} classes it can go to and {bad} it cannot, of {}",
+            x.n_classes
+        ));
+    }
+    let first_bad = text(c, "#precheck-bad li summary").await?;
+    if !first_bad.contains(" · ") || !first_bad.contains("Blocked by") {
+        return Err(format!("a failing class reads '{first_bad}'"));
+    }
+    no_console_errors(c, "/precheck").await?;
+    screenshot(c, "dashboard-precheck.png").await?;
+
+    // Clusters: a card per cluster label, each with the best model all its hosts run.
+    c.goto(&format!("{base}/clusters")).await.map_err(e)?;
+    let cards = wait_for(c, ".cluster-card", 20).await?;
+    wait_for(c, ".cluster-card .card-model strong", cards).await?;
+    let sky = text(c, ".cluster-card[data-cluster='fra-sky-02'] .card-model").await?;
+    if !sky.contains("Skylake-Server") {
+        return Err(format!("the fra-sky-02 card says '{sky}'"));
+    }
+    no_console_errors(c, "/clusters").await?;
+    screenshot(c, "dashboard-clusters.png").await?;
 
     // Host page.
     c.goto(&format!("{base}/hosts/fra-sky-02-01"))
@@ -306,12 +489,59 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     }
     no_console_errors(c, "/what-if").await?;
     screenshot(c, "dashboard-what-if.png").await?;
+    // Masking TSX for every guest, applied with the button, merges the TSX-less clusters' pools.
+    c.goto(&format!("{base}/what-if")).await.map_err(e)?;
+    wait_text(c, "#whatif-after .n-pools", |t| t == x.n_pools.to_string()).await?;
+    c.find(Locator::Id("whatif-mask"))
+        .await
+        .map_err(e)?
+        .send_keys("hle,rtm")
+        .await
+        .map_err(e)?;
+    click(c, "#whatif-apply").await?;
+    let after = wait_text(c, "#whatif-after .n-pools", |t| {
+        !t.is_empty() && t != x.n_pools.to_string()
+    })
+    .await?;
+    if after.parse::<usize>().map_err(e)? >= x.n_pools {
+        return Err(format!("masking TSX leaves {after} pools of {}", x.n_pools));
+    }
+    if !c
+        .current_url()
+        .await
+        .map_err(e)?
+        .as_str()
+        .contains("mask=hle,rtm")
+    {
+        return Err("the applied mask is not in the URL".into());
+    }
+    let merged = wait_text(c, "#whatif-changes li", |t| !t.is_empty()).await?;
+    if !merged.starts_with("Merged into ") || !merged.contains(" + ") {
+        return Err(format!("what-if says: {merged}"));
+    }
+    screenshot(c, "dashboard-what-if-applied.png").await?;
+    // A whole cluster retired at once, then applied.
+    c.goto(&format!("{base}/what-if")).await.map_err(e)?;
+    wait_for(c, "#retire-cluster option[value='fra-sky-02']", 1).await?;
+    click(c, "#retire-cluster option[value='fra-sky-02']").await?;
+    click(c, "#whatif-apply").await?;
+    let hosts = wait_text(c, "#whatif-after .n-hosts", |t| t == "186").await?;
+    if count(c, "#retire-picker input:checked").await? != 8 {
+        return Err(format!(
+            "retiring fra-sky-02 leaves {hosts} hosts but not 8 ticked"
+        ));
+    }
 
     // Error states say what happened and what to do.
     c.goto(&format!("{base}/hosts/no-such-host"))
         .await
         .map_err(e)?;
-    wait_text(c, "#host .error", |t| t.contains("no-such-host")).await?;
+    wait_text(c, "#host .error", |t| {
+        t.contains("no-such-host") && t.contains("no host named")
+    })
+    .await?;
+    wait_for(c, "#host a[href='/']", 1).await?;
+    screenshot(c, "dashboard-unknown-host.png").await?;
     c.goto(&format!("{base}/baseline")).await.map_err(e)?;
     wait_text(c, "#baseline-error", |t| {
         t.starts_with("no hosts selected: pick hosts")
@@ -327,8 +557,9 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
+/// Run browser steps against a fresh demo-fleet server and Chromium; the browser is closed
+/// whatever the steps answer.
+async fn on_the_demo_fleet(run: impl AsyncFnOnce(&Client, &str, &Expected) -> R<()>) -> R<()> {
     let (server, driver, args, x) = tokio::task::spawn_blocking(|| {
         let server = Server::start(true);
         let x = expected(&server);
@@ -338,9 +569,101 @@ async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
     .await
     .expect("setup");
     let client = connect(&driver, args).await;
-    let result = steps(&client, &server.url, &x).await;
+    let result = run(&client, &server.url, &x).await;
     let _ = client.close().await;
-    result.expect("dashboard steps");
+    drop(driver);
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_of_the_dashboard_works_on_the_demo_fleet() {
+    on_the_demo_fleet(steps).await.expect("dashboard steps");
+}
+
+/// Every page, at a laptop and a small screen size: the document is never wider than the window,
+/// class labels are names, and each page is photographed for a person to look at.
+async fn sizes(c: &Client, base: &str, x: &Expected) -> R<()> {
+    let pages: [(&str, String, &str); 11] = [
+        ("overview", base.to_owned(), "#pool-list tbody tr"),
+        (
+            "graph",
+            format!("{base}/graph?view=graph"),
+            "#graph-svg g.node",
+        ),
+        (
+            "graph-panel",
+            format!("{base}/graph?view=graph&class={}", x.class_ids[0]),
+            "#class-panel ul.hosts li",
+        ),
+        (
+            "matrix",
+            format!("{base}/graph?view=matrix"),
+            "#class-table tr.class-row",
+        ),
+        (
+            "pair",
+            format!("{base}/pair/fra-sky-01-01/fra-sky-02-01"),
+            "#masks pre.export",
+        ),
+        (
+            "host",
+            format!("{base}/hosts/fra-sky-02-01"),
+            "#membership a",
+        ),
+        (
+            "baseline",
+            format!("{base}/baseline?hosts=fra-sky-01-01,fra-sky-02-01"),
+            "#exports a.download",
+        ),
+        (
+            "what-if",
+            format!("{base}/what-if"),
+            "#whatif-after .n-pools",
+        ),
+        (
+            "precheck",
+            format!("{base}/precheck?from=fra-sky-01-01"),
+            "#precheck-guest",
+        ),
+        (
+            "clusters",
+            format!("{base}/clusters"),
+            ".cluster-card .card-model strong",
+        ),
+        (
+            "unknown-host",
+            format!("{base}/hosts/no-such-host"),
+            "#host .error",
+        ),
+    ];
+    for (w, h) in [(1440_u32, 1000_u32), (1024, 768)] {
+        c.set_window_size(w, h).await.map_err(e)?;
+        for (name, url, ready) in &pages {
+            c.goto(url).await.map_err(e)?;
+            wait_for(c, ready, 1).await?;
+            // Let late answers (graph names, verdicts) arrive before measuring.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            no_overflow(c, &format!("{name} at {w}x{h}")).await?;
+            no_console_errors(c, name).await?;
+            screenshot(c, &format!("size-{w}-{name}.png")).await?;
+        }
+        // The overview's host table names classes.
+        c.goto(base).await.map_err(e)?;
+        wait_for(c, "#host-list tr.host-row", 150).await?;
+        let cell = wait_text(c, "#host-list tr.host-row td.class-name", |t| {
+            t.contains(" · ")
+        })
+        .await?;
+        if !is_a_name(&cell) {
+            return Err(format!("the host list names a class '{cell}'"));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_1440_and_1024_pixels_and_names_classes() {
+    on_the_demo_fleet(sizes).await.expect("pages at both sizes");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -62,6 +62,37 @@ pub async fn fleet_graph(
         .await
 }
 
+/// Names of the classes and pools of `g` (cached per store generation and graph).
+pub fn names_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> shared::naming::Names {
+    let compute = || {
+        let n = shared::naming::fleet_names(g, |h| fleet.get(h));
+        (n.classes, n.pools)
+    };
+    let key = format!(
+        "names:{}",
+        serde_json::to_string(&(&g.guest, &g.policy, g.n_hosts)).unwrap_or_default()
+    );
+    let (classes, pools) = if g.n_hosts == fleet.profiles.len() {
+        state
+            .cache
+            .derived(fleet, &key, compute)
+            .unwrap_or_else(|_| compute())
+    } else {
+        compute()
+    };
+    shared::naming::Names { classes, pools }
+}
+
+/// [`names_of`] on the engine's threads (naming a pool fits a model).
+async fn names_off_runtime(
+    state: &AppState,
+    fleet: &Arc<Fleet>,
+    g: &Arc<CompatGraph>,
+) -> Result<shared::naming::Names, ApiError> {
+    let (st, f, g) = (state.clone(), Arc::clone(fleet), Arc::clone(g));
+    state.engine.run(move |_| Ok(names_of(&st, &f, &g))).await
+}
+
 fn labels_of(fleet: &Fleet, hosts: &[String]) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in hosts.iter().filter_map(|h| fleet.get(h)) {
@@ -86,6 +117,7 @@ pub async fn classes(
 ) -> Result<Json<ClassList>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let (fleet, g) = graph_for(&state, &q).await?;
+    let names = names_off_runtime(&state, &fleet, &g).await?;
     Ok(Json(ClassList {
         guest: g.guest.clone(),
         n_hosts: g.n_hosts,
@@ -96,6 +128,7 @@ pub async fn classes(
             .map(|(index, c)| ClassSummary {
                 index,
                 class_id: c.class_id.clone(),
+                name: names.classes.get(index).cloned().unwrap_or_default(),
                 vendor: c.vendor.clone(),
                 n_hosts: c.hosts.len(),
                 hosts: c.hosts.clone(),
@@ -117,7 +150,8 @@ pub async fn pools(
     q: Result<Query<GuestQuery>, QueryRejection>,
 ) -> Result<Json<PoolList>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
-    let (_, g) = graph_for(&state, &q).await?;
+    let (fleet, g) = graph_for(&state, &q).await?;
+    let names = names_off_runtime(&state, &fleet, &g).await?;
     Ok(Json(PoolList {
         guest: g.guest.clone(),
         n_hosts: g.n_hosts,
@@ -127,6 +161,7 @@ pub async fn pools(
             .enumerate()
             .map(|(index, p)| PoolSummary {
                 index,
+                name: names.pools.get(index).cloned().unwrap_or_default(),
                 n_hosts: p.n_hosts,
                 classes: p
                     .classes
@@ -140,8 +175,11 @@ pub async fn pools(
     }))
 }
 
-fn answer(fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
+fn answer(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
+    let names = names_of(state, fleet, g);
     GraphAnswer {
+        class_names: names.classes,
+        pool_names: names.pools,
         class_labels: g
             .classes
             .iter()
@@ -161,7 +199,11 @@ pub async fn graph_get(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let (fleet, g) = graph_for(&state, &q).await?;
-    state.engine.answer(move |_| Ok(answer(&fleet, &g))).await
+    let st = state.clone();
+    state
+        .engine
+        .answer(move |_| Ok(answer(&st, &fleet, &g)))
+        .await
 }
 
 /// The class graph for a guest configuration and policy given as JSON, of all hosts or some.
@@ -180,9 +222,10 @@ pub async fn graph_post(
         .transpose()?;
     let fleet = state.cache.fleet(&state.store).await?;
     let f = Arc::clone(&fleet);
+    let st = state.clone();
     let Some(ids) = ids else {
         let g = fleet_graph(&state, &fleet, req.guest, req.policy).await?;
-        return state.engine.answer(move |_| Ok(answer(&f, &g))).await;
+        return state.engine.answer(move |_| Ok(answer(&st, &f, &g))).await;
     };
     state
         .engine
@@ -198,7 +241,7 @@ pub async fn graph_post(
             cancel.check()?;
             let g = shared::graph::build(&picked, &req.guest, &req.policy);
             cancel.check()?;
-            Ok(answer(&f, &g))
+            Ok(answer(&st, &f, &g))
         })
         .await
 }

@@ -1,7 +1,7 @@
 //! `/`: every host; pick a source and a destination, see the verdict and open the pair page.
 
 use leptos::prelude::*;
-use shared::api::ui::{PoolList, Verdict};
+use shared::api::ui::{Graph, PoolList, Verdict};
 use shared::api::{HostList, HostSummary, Stats};
 
 use crate::components::VerdictView;
@@ -12,20 +12,29 @@ fn label(h: &HostSummary, key: &str) -> String {
     h.labels.get(key).cloned().unwrap_or_default()
 }
 
-/// Hosts per CPU generation (vendor, family, model), most hosts first, with a sample brand.
+/// Hosts per processor model (vendor, generation, brand), most hosts first:
+/// "Intel Skylake-SP: Xeon Gold 6148".
 pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
-    let mut by: std::collections::BTreeMap<(String, u32, u32), (usize, String)> =
-        std::collections::BTreeMap::new();
+    use shared::naming::{generation, short_brand, vendor_name};
+    let mut by: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for h in hosts {
-        let e = by
-            .entry((h.vendor.clone(), h.family, h.model))
-            .or_insert((0, h.brand.clone()));
-        e.0 += 1;
+        let generation = generation(&h.vendor, h.family, h.model, h.stepping).map_or_else(
+            || format!("family {} model {}", h.family, h.model),
+            str::to_owned,
+        );
+        let brand = short_brand(&h.brand);
+        let name = format!(
+            "{} {generation}: {}",
+            vendor_name(&h.vendor),
+            if brand.is_empty() {
+                "no brand string"
+            } else {
+                &brand
+            }
+        );
+        *by.entry(name).or_default() += 1;
     }
-    let mut out: Vec<(String, usize)> = by
-        .into_iter()
-        .map(|((v, f, m), (n, brand))| (format!("{v} family {f} model {m:#x} ({brand})"), n))
-        .collect();
+    let mut out: Vec<(String, usize)> = by.into_iter().collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out
 }
@@ -47,7 +56,7 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
                 <div><dt>"pools"</dt><dd id="n-pools">{s.n_pools}</dd></div>
                 <div><dt>"largest pool"</dt><dd>{format!("{} hosts", s.largest_pool_hosts)}</dd></div>
                 <div><dt>"without a guest view"</dt><dd>{s.hosts_without_guest_view}</dd></div>
-                {s.hosts_by_vendor.into_iter().map(|(v, n)| view! { <div><dt>{v}</dt><dd>{n}</dd></div> }).collect_view()}
+                {s.hosts_by_vendor.into_iter().map(|(v, n)| view! { <div><dt>{format!("{} hosts", shared::naming::vendor_name(&v))}</dt><dd>{n}</dd></div> }).collect_view()}
             </dl>
         }
         .into_any(),
@@ -59,15 +68,28 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
         Some(Err(e)) => view! { <p class="error">{format!("cannot load the pools: {e}")}</p> }.into_any(),
         Some(Ok(p)) => view! {
             <table id="pool-list">
-                <thead><tr><th>"pool"</th><th>"hosts"</th><th>"classes"</th><th>"guests also go to pools"</th></tr></thead>
-                <tbody>{p.pools.into_iter().map(|p| view! {
-                    <tr>
-                        <td><Link href=format!("/graph?view=graph&pool={}", p.index)>{format!("pool {}", p.index)}</Link></td>
-                        <td>{p.n_hosts}</td>
-                        <td>{p.classes.len()}</td>
-                        <td>{p.drains_to.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")}</td>
-                    </tr>
-                }).collect_view()}</tbody>
+                <thead><tr><th>"pool: best model all its hosts run"</th><th class="n">"classes"</th><th>"guests can also go to"</th></tr></thead>
+                <tbody>{
+                    let names: Vec<String> = p.pools.iter().map(|p| if p.name.is_empty() { format!("pool {}", p.index) } else { p.name.clone() }).collect();
+                    p.pools.into_iter().map(|p| {
+                        let name = names.get(p.index).cloned().unwrap_or_default();
+                        let n_drains = p.drains_to.len();
+                        let drains: Vec<String> = p.drains_to.iter().take(3).filter_map(|&d| names.get(d).cloned()).collect();
+                        let drains = match n_drains {
+                            0 => "no other pool".to_owned(),
+                            4 => format!("{} and 1 more pool", drains.join("; ")),
+                            n if n > 4 => format!("{} and {} more pools", drains.join("; "), n - 3),
+                            _ => drains.join("; "),
+                        };
+                        view! {
+                            <tr>
+                                <td><Link href=format!("/graph?view=graph&pool={}", p.index)>{name}</Link></td>
+                                <td class="n">{p.classes.len()}</td>
+                                <td>{drains}</td>
+                            </tr>
+                        }
+                    }).collect_view()
+                }</tbody>
             </table>
         }
         .into_any(),
@@ -105,6 +127,16 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
 #[component]
 pub fn FleetPage() -> impl IntoView {
     let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    // Class names by class id, from the graph (host-passthrough guests).
+    let class_names = LocalResource::new(|| async {
+        get_json::<Graph>("/api/v1/graph").await.map(|g| {
+            g.classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.class_id.clone(), g.class_name(i)))
+                .collect::<std::collections::HashMap<String, String>>()
+        })
+    });
     let (from, set_from) = signal(None::<String>);
     let (to, set_to) = signal(None::<String>);
     let (filter, set_filter) = signal(String::new());
@@ -126,6 +158,7 @@ pub fn FleetPage() -> impl IntoView {
 
     let host_rows = move || {
         let needle = filter.get().to_lowercase();
+        let names = class_names.get().and_then(Result::ok).unwrap_or_default();
         match hosts.get() {
             None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
             Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
@@ -147,7 +180,7 @@ pub fn FleetPage() -> impl IntoView {
                     <p class="count">{format!("{n_shown} of {} hosts", list.n_hosts)}</p>
                     <table id="host-list">
                         <thead><tr>
-                            <th>"host"</th><th>"cluster"</th><th>"vendor"</th><th>"cpu"</th>
+                            <th>"host"</th><th>"cluster"</th><th>"cpu"</th>
                             <th>"class"</th><th>"guest features"</th><th>"pick"</th>
                         </tr></thead>
                         <tbody>
@@ -164,9 +197,8 @@ pub fn FleetPage() -> impl IntoView {
                                     class:is-from=is_from class:is-to=is_to>
                                     <td class="host-id"><Link href=href>{id_text}</Link></td>
                                     <td>{label(&h, "cluster")}</td>
-                                    <td>{h.vendor.clone()}</td>
-                                    <td>{h.brand.clone()}</td>
-                                    <td><code>{h.class_id.clone()}</code></td>
+                                    <td>{shared::naming::short_brand(&h.brand)}</td>
+                                    <td class="class-name" title=h.class_id.clone()>{names.get(&h.class_id).cloned().unwrap_or_else(|| h.class_id.clone())}</td>
                                     <td>{h.n_guest_features.map_or("unknown".to_owned(), |n| n.to_string())}</td>
                                     <td class="pick">
                                         <button class="pick-from" title="use as source"

@@ -67,7 +67,9 @@ fn visible(g: &Graph, vendor: &str, pool: &str, label: &str, q: &str) -> Vec<boo
                         ls.get(lk)
                             .is_some_and(|vs| lv.is_empty() || vs.iter().any(|v| v == lv))
                     }))
-                && (q.is_empty() || c.hosts.iter().any(|h| h.to_lowercase().contains(&q)))
+                && (q.is_empty()
+                    || c.hosts.iter().any(|h| h.to_lowercase().contains(&q))
+                    || g.class_name(i).to_lowercase().contains(&q))
         })
         .collect()
 }
@@ -85,14 +87,14 @@ pub fn GraphPage() -> impl IntoView {
         }
     });
     let view_mode = RwSignal::new(init("view"));
-    let class = RwSignal::new(init("class").parse::<usize>().ok());
+    let class = RwSignal::new(Some(init("class")).filter(|c| !c.is_empty()));
     let vendor = RwSignal::new(init("vendor"));
     let pool = RwSignal::new(init("pool"));
     let label = RwSignal::new(init("label"));
     let search = RwSignal::new(init("q"));
     // The page state is the URL: share it and the same view opens.
     Effect::new(move |_| {
-        let class = class.get().map(|c| c.to_string()).unwrap_or_default();
+        let class = class.get().unwrap_or_default();
         let (c, v, ve, p, l, s) = (
             cpu.get(),
             view_mode.get(),
@@ -149,7 +151,7 @@ pub fn GraphPage() -> impl IntoView {
             view! {
                 <p class="count" id="graph-summary">
                     {g.with_value(|g| format!(
-                        "{} hosts in {} classes, {} pools, {} edges",
+                        "{} hosts in {} classes and {} pools; guests can move along {} class pairs",
                         g.n_hosts, n, n_pools, g.edges.len()
                     ))}
                 </p>
@@ -158,22 +160,22 @@ pub fn GraphPage() -> impl IntoView {
                         <select id="filter-vendor" prop:value=move || vendor.get()
                             on:change=move |ev| vendor.set(event_target_value(&ev))>
                             <option value="">"all"</option>
-                            {vendors.into_iter().map(|v| view! { <option value=v.clone()>{v.clone()}</option> }).collect_view()}
+                            {vendors.into_iter().map(|v| view! { <option value=v.clone()>{shared::naming::vendor_name(&v).to_owned()}</option> }).collect_view()}
                         </select>
                     </label>
                     <label>" pool "
                         <select id="filter-pool" prop:value=move || pool.get()
                             on:change=move |ev| pool.set(event_target_value(&ev))>
                             <option value="">"all"</option>
-                            {(0..n_pools).map(|p| view! { <option value=p.to_string()>{format!("pool {p}")}</option> }).collect_view()}
+                            {(0..n_pools).map(|p| view! { <option value=p.to_string()>{g.with_value(|g| g.pool_name(p))}</option> }).collect_view()}
                         </select>
                     </label>
                     <label>" label "
                         <input id="filter-label" type="text" placeholder="zone=fra" prop:value=move || label.get()
                             on:change=move |ev| label.set(event_target_value(&ev)) />
                     </label>
-                    <label>" host "
-                        <input id="filter-host" type="search" placeholder="search a host" prop:value=move || search.get()
+                    <label>" search "
+                        <input id="filter-host" type="search" placeholder="a host or class name" prop:value=move || search.get()
                             on:input=move |ev| search.set(event_target_value(&ev)) />
                     </label>
                     " "
@@ -186,7 +188,7 @@ pub fn GraphPage() -> impl IntoView {
                 } else {
                     view! { <Drawing g=g shown=shown class=class cpu=cpu/> }.into_any()
                 }}
-                {move || class.get().map(|c| view! { <ClassPanel g=g c=c cpu=cpu/> })}
+                {move || class.get().map(|id| view! { <ClassPanel g=g id=id class=class cpu=cpu/> })}
             }
             .into_any()
         }
@@ -205,71 +207,115 @@ fn pair_href(g: &Graph, a: usize, b: usize, cpu: &str) -> String {
     format!("/pair/{}/{}{}", rep(a), rep(b), query(&[("cpu", cpu)]))
 }
 
-/// The node-link drawing, pools as boxes, with pan and zoom.
+/// At most this many characters of a card line (the card is [`layout::CARD_W`] wide).
+const CARD_CHARS: usize = 40;
+
+fn clip(s: &str) -> String {
+    if s.chars().count() > CARD_CHARS {
+        let mut t: String = s.chars().take(CARD_CHARS - 1).collect();
+        t.push('…');
+        t
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The node-link drawing of the transitive reduction: one card per class, left to right from
+/// older to newer processors, one lane per vendor. A click on a card selects its class: its
+/// edges are highlighted, the others fade, and the class panel opens.
 #[component]
 pub fn Drawing(
     g: StoredValue<Graph>,
     shown: Memo<Vec<bool>>,
-    class: RwSignal<Option<usize>>,
+    class: RwSignal<Option<String>>,
     cpu: RwSignal<String>,
 ) -> impl IntoView {
     let lay = StoredValue::new(g.with_value(layout::of_graph));
-    let (w, h) = lay.with_value(|l| (l.width.max(100.0), l.height.max(100.0)));
-    // Pan/zoom: the centre of the view and the zoom factor.
-    let zoom = RwSignal::new(1.0_f64);
-    let centre = RwSignal::new((w / 2.0, h / 2.0));
-    let view_box = move || {
-        let z = zoom.get();
-        let (cx, cy) = centre.get();
-        let (vw, vh) = (w / z + 40.0, h / z + 40.0);
-        format!("{} {} {} {}", cx - vw / 2.0, cy - vh / 2.0, vw, vh)
+    let (w, h) = lay.with_value(|l| (l.width.max(100.0) + 20.0, l.height.max(60.0) + 20.0));
+    // Fit the window's width, but never so small that labels become unreadable.
+    let fit = window()
+        .inner_width()
+        .ok()
+        .and_then(|v| v.as_f64())
+        .map_or(1.0, |iw| ((iw - 90.0) / w).clamp(0.8, 1.0));
+    let zoom = RwSignal::new(fit);
+    let scroller = NodeRef::<leptos::html::Div>::new();
+    // Bring a selected card to the left of the view: the class panel covers the right side.
+    let reveal = move |x: f64, y: f64| {
+        if let Some(el) = scroller.get_untracked() {
+            let z = zoom.get_untracked();
+            el.set_scroll_left(((x + 10.0) * z - 30.0).max(0.0) as i32);
+            el.set_scroll_top(((y + 10.0) * z - 60.0).max(0.0) as i32);
+        }
     };
-    let pan = move |dx: f64, dy: f64| {
-        let z = zoom.get_untracked();
-        centre.update(|(x, y)| {
-            *x += dx * w / z / 4.0;
-            *y += dy * h / z / 4.0;
-        });
+    let selected = move || {
+        class
+            .get()
+            .and_then(|id| g.with_value(|g| g.classes.iter().position(|c| c.class_id == id)))
     };
-    let drag = StoredValue::new(None::<(i32, i32)>);
-    let pools = lay.with_value(|l| {
-        l.pools
+    let lanes = lay.with_value(|l| {
+        l.lanes
             .iter()
-            .enumerate()
-            .map(|(p, b)| {
+            .map(|ln| {
                 view! {
-                    <rect class="pool-box" x=b.x y=b.y width=b.w height=b.h rx="8"
-                        fill=pool_colour(p) fill-opacity="0.10" stroke=pool_colour(p)>
-                        <title>{format!("pool {p}")}</title>
-                    </rect>
-                    <text class="pool-name" x=b.x + 4.0 y=b.y + 11.0>{format!("pool {p}")}</text>
+                    <rect class="lane" x="-10" y=ln.y width=w height=ln.h + 6.0 rx="6"/>
+                    <text class="lane-name" x="0" y=ln.y + 15.0>{format!("{} processors", shared::naming::vendor_name(&ln.vendor))}</text>
                 }
             })
             .collect_view()
     });
+    let pools = g.with_value(|g| {
+        lay.with_value(|l| {
+            l.pools
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| g.pools.get(*p).is_some_and(|p| p.classes.len() > 1))
+                .map(|(p, b)| {
+                    let name = format!("pool {}", g.pool_name(p));
+                    view! {
+                        <rect class="pool-box" x=b.x y=b.y width=b.w height=b.h rx="8"
+                            fill=pool_colour(p) fill-opacity="0.10" stroke=pool_colour(p)>
+                            <title>{format!("{name}: every guest can go to every host inside")}</title>
+                        </rect>
+                        <text class="pool-name" x=b.x + 4.0 y=b.y - 2.0>{clip(&name)}</text>
+                    }
+                })
+                .collect_view()
+        })
+    });
     let edges = move || {
         let shown = shown.get();
+        let sel = selected();
         g.with_value(|g| {
             lay.with_value(|l| {
-                g.edges
+                l.edges
                     .iter()
-                    .filter(|e| shown[e.from] && shown[e.to])
-                    .map(|e| {
-                        let (a, b) = (l.nodes[e.from], l.nodes[e.to]);
-                        let d = ((b.x - a.x).powi(2) + (b.y - a.y).powi(2)).sqrt().max(1.0);
-                        let (ux, uy) = ((b.x - a.x) / d, (b.y - a.y) / d);
-                        let href = pair_href(g, e.from, e.to, &cpu.get_untracked());
-                        let title = format!(
-                            "guests can move from class {} to class {}: open the pair",
-                            e.from, e.to
+                    .filter(|(a, b)| shown[*a] && shown[*b])
+                    .map(|&(from, to)| {
+                        let ((x1, y1), (x2, y2)) =
+                            (l.nodes[from].out_port(), l.nodes[to].in_port());
+                        let dx = ((x2 - x1) / 2.0).max(30.0);
+                        let d = format!(
+                            "M {x1} {y1} C {} {y1}, {} {y2}, {} {y2}",
+                            x1 + dx,
+                            x2 - dx,
+                            x2 - 3.0
                         );
+                        let href = pair_href(g, from, to, &cpu.get_untracked());
+                        let title = format!(
+                            "guests can move from {} to {}: open the pair",
+                            g.class_name(from),
+                            g.class_name(to)
+                        );
+                        let (is_out, is_in) = (sel == Some(from), sel == Some(to));
                         view! {
-                            <line class="edge" x1=a.x + ux * a.r y1=a.y + uy * a.r
-                                x2=b.x - ux * (b.r + 4.0) y2=b.y - uy * (b.r + 4.0)
-                                marker-end="url(#arrow)"
+                            <path class="edge" class:out=is_out class:in=is_in
+                                class:faded=sel.is_some() && !is_out && !is_in
+                                data-from=from.to_string() data-to=to.to_string()
+                                d=d marker-end="url(#arrow)" fill="none"
                                 on:click=move |_| navigate(&href)>
                                 <title>{title}</title>
-                            </line>
+                            </path>
                         }
                     })
                     .collect_view()
@@ -280,31 +326,38 @@ pub fn Drawing(
         let shown = shown.get();
         g.with_value(|g| {
             lay.with_value(|l| {
-                g
-                    .classes
+                g.classes
                     .iter()
                     .enumerate()
                     .map(|(i, c)| {
                         let p = l.nodes[i];
+                        let name = g.class_name(i);
+                        let (l1, l2) = layout::card_lines(&name);
                         let label = format!(
-                            "class {i}: {} hosts, {}, pool {}{}",
-                            c.hosts.len(),
-                            c.vendor,
-                            c.pool,
-                            if c.self_compatible { "" } else { ", not even self-compatible" }
+                            "{name}, in the pool {}{}",
+                            g.pool_name(c.pool),
+                            if c.self_compatible { "" } else { "; its hosts cannot take each other's guests" }
                         );
-                        let open = move || class.set(Some(i));
+                        let id = c.class_id.clone();
+                        let id2 = id.clone();
+                        let open = move || {
+                            class.set(Some(id.clone()));
+                            reveal(p.x, p.y);
+                        };
+                        let open2 = open.clone();
                         let aria = label.clone();
                         view! {
-                            <g class="node" class:dim=!shown[i] class:selected=move || class.get() == Some(i)
-                                data-class=i.to_string() tabindex="0" role="button" aria-label=aria
+                            <g class="node" class:dim=!shown[i] class:selected=move || class.get().as_deref() == Some(id2.as_str())
+                                data-class=i.to_string() data-class-id=c.class_id.clone() tabindex="0" role="button" aria-label=aria
                                 on:click=move |_| open()
                                 on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                                    if ev.key() == "Enter" || ev.key() == " " { ev.prevent_default(); open(); }
+                                    if ev.key() == "Enter" || ev.key() == " " { ev.prevent_default(); open2(); }
                                 }>
-                                <circle cx=p.x cy=p.y r=p.r fill=pool_colour(c.pool)
-                                    stroke-dasharray=if c.self_compatible { "" } else { "3 2" } />
-                                <text x=p.x y=p.y + 4.0 text-anchor="middle">{i.to_string()}</text>
+                                <rect class="card" x=p.x y=p.y width=layout::CARD_W height=layout::CARD_H rx="5"
+                                    stroke-dasharray=if c.self_compatible { "" } else { "4 3" } />
+                                <rect x=p.x y=p.y width="6" height=layout::CARD_H fill=pool_colour(c.pool) />
+                                <text class="l1" x=p.x + 12.0 y=p.y + 16.0>{clip(&l1)}</text>
+                                <text class="l2" x=p.x + 12.0 y=p.y + 31.0>{clip(&l2)}</text>
                                 <title>{label}</title>
                             </g>
                         }
@@ -314,66 +367,55 @@ pub fn Drawing(
         })
     };
     view! {
-        <div class="toolbar" role="group" aria-label="pan and zoom">
-            <button id="zoom-in" title="zoom in" on:click=move |_| zoom.update(|z| *z *= 1.25)>"+"</button>
-            <button id="zoom-out" title="zoom out" on:click=move |_| zoom.update(|z| *z /= 1.25)>"−"</button>
-            <button title="pan left" on:click=move |_| pan(-1.0, 0.0)>"←"</button>
-            <button title="pan right" on:click=move |_| pan(1.0, 0.0)>"→"</button>
-            <button title="pan up" on:click=move |_| pan(0.0, -1.0)>"↑"</button>
-            <button title="pan down" on:click=move |_| pan(0.0, 1.0)>"↓"</button>
-            <button id="zoom-reset" on:click=move |_| { zoom.set(1.0); centre.set((w / 2.0, h / 2.0)); }>"reset"</button>
-            <span class="hint">" wheel zooms, drag pans; a node opens its class, an edge the pair (dashed: hosts of the class cannot take each other's guests)"</span>
+        <div class="toolbar" role="group" aria-label="zoom">
+            <button id="zoom-in" title="zoom in" on:click=move |_| zoom.update(|z| *z = (*z * 1.25).min(3.0))>"+"</button>
+            <button id="zoom-out" title="zoom out" on:click=move |_| zoom.update(|z| *z = (*z / 1.25).max(0.2))>"−"</button>
+            <button id="zoom-reset" on:click=move |_| zoom.set(fit)>"fit"</button>
+            <span class="hint">" Arrows: guests can move that way (only direct steps are drawn: a guest can also follow several arrows). A card opens its class, an arrow the pair. Dashed card: its hosts cannot take each other's guests."</span>
         </div>
-        <svg id="graph-svg" class="graph" viewBox=view_box role="img" aria-label="class graph"
-            on:wheel=move |ev: leptos::ev::WheelEvent| {
-                ev.prevent_default();
-                let f = if ev.delta_y() < 0.0 { 1.15 } else { 1.0 / 1.15 };
-                zoom.update(|z| *z = (*z * f).clamp(0.2, 40.0));
-            }
-            on:pointerdown=move |ev: leptos::ev::PointerEvent| drag.set_value(Some((ev.client_x(), ev.client_y())))
-            on:pointerup=move |_| drag.set_value(None)
-            on:pointerleave=move |_| drag.set_value(None)
-            on:pointermove=move |ev: leptos::ev::PointerEvent| {
-                if let Some((x0, y0)) = drag.get_value() {
-                    let (dx, dy) = (ev.client_x() - x0, ev.client_y() - y0);
-                    if dx.abs() + dy.abs() > 2 {
-                        let z = zoom.get_untracked();
-                        centre.update(|(x, y)| { *x -= f64::from(dx) / z; *y -= f64::from(dy) / z; });
-                        drag.set_value(Some((ev.client_x(), ev.client_y())));
-                    }
-                }
-            }>
-            <defs>
-                <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">
-                    <path d="M 0 0 L 10 5 L 0 10 z" />
-                </marker>
-            </defs>
-            {pools}
-            {edges}
-            {nodes}
-        </svg>
+        <div class="graph-scroll" node_ref=scroller>
+            <svg id="graph-svg" class="graph" viewBox=format!("-10 -10 {w} {h}")
+                width=move || w * zoom.get() height=move || h * zoom.get()
+                role="img" aria-label="class graph">
+                <defs>
+                    <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+                        <path d="M 0 0 L 10 5 L 0 10 z" />
+                    </marker>
+                </defs>
+                {lanes}
+                {pools}
+                {edges}
+                {nodes}
+            </svg>
+        </div>
     }
 }
 
 /// Columns the class matrix sorts by.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum SortKey {
+    /// Vendor, then fewer guest features first: older processors first.
+    Generation,
     Pool,
     Hosts,
     Out,
     In,
-    Vendor,
+    Name,
 }
 
-/// The class matrix: a heatmap of every (from, to) pair on a canvas, and a sortable table.
+/// Room for the row and column names around the heatmap, in canvas pixels.
+const AXIS: usize = 230;
+
+/// The class matrix: a heatmap of every (from, to) pair on a canvas with class names on both
+/// axes, and a sortable table.
 #[component]
 fn Matrix(
     g: StoredValue<Graph>,
     shown: Memo<Vec<bool>>,
-    class: RwSignal<Option<usize>>,
+    class: RwSignal<Option<String>>,
     cpu: RwSignal<String>,
 ) -> impl IntoView {
-    let sort = RwSignal::new(SortKey::Pool);
+    let sort = RwSignal::new(SortKey::Generation);
     let degrees = g.with_value(|g| {
         let n = g.classes.len();
         let (mut out, mut inn) = (vec![0usize; n], vec![0usize; n]);
@@ -393,11 +435,15 @@ fn Matrix(
                 let mut idx: Vec<usize> = (0..cs.len()).filter(|&i| shown[i]).collect();
                 idx.sort_by(|&a, &b| {
                     let o = match key {
+                        SortKey::Generation => cs[a]
+                            .vendor
+                            .cmp(&cs[b].vendor)
+                            .then(cs[a].n_guest_features.cmp(&cs[b].n_guest_features)),
                         SortKey::Pool => cs[a].pool.cmp(&cs[b].pool),
                         SortKey::Hosts => cs[b].hosts.len().cmp(&cs[a].hosts.len()),
                         SortKey::Out => out[b].cmp(&out[a]),
                         SortKey::In => inn[b].cmp(&inn[a]),
-                        SortKey::Vendor => cs[a].vendor.cmp(&cs[b].vendor),
+                        SortKey::Name => g.class_name(a).cmp(&g.class_name(b)),
                     };
                     o.then(a.cmp(&b))
                 });
@@ -412,21 +458,26 @@ fn Matrix(
             .collect::<HashSet<_>>()
     }));
     let canvas = NodeRef::<leptos::html::Canvas>::new();
-    // Paint the heatmap: one pixel per pair, green where guests can move, red where they cannot,
-    // the diagonal by self-compatibility.
+    // The cell size: the heatmap is about 900 canvas pixels wide, a cell at least one.
+    let cell = move |n: usize| (900 / n.max(1)).clamp(1, 18);
+    // Paint the heatmap: one cell per pair, green where guests can move, grey where they cannot,
+    // the diagonal by self-compatibility; names along both axes (every k-th when cells are small).
     Effect::new(move |_| {
         let order = order.get();
         let Some(el) = canvas.get() else { return };
         let n = order.len().max(1);
-        el.set_width(n as u32);
-        el.set_height(n as u32);
+        let cs = cell(n);
+        let side = AXIS + n * cs;
+        el.set_width(side as u32);
+        el.set_height(side as u32);
         let Ok(Some(ctx)) = el.get_context("2d") else {
             return;
         };
         let Ok(ctx) = ctx.dyn_into::<web_sys::CanvasRenderingContext2d>() else {
             return;
         };
-        let mut px = vec![0u8; n * n * 4];
+        let m = n * cs;
+        let mut px = vec![0u8; m * m * 4];
         g.with_value(|g| {
             edge_set.with_value(|edges| {
                 for (r, &a) in order.iter().enumerate() {
@@ -436,21 +487,57 @@ fn Matrix(
                         } else {
                             edges.contains(&(a, b))
                         };
-                        let i = (r * n + c) * 4;
                         let rgb = if ok { [46, 160, 67] } else { [228, 232, 236] };
-                        px[i..i + 3].copy_from_slice(&rgb);
-                        px[i + 3] = 255;
+                        for y in r * cs..(r + 1) * cs {
+                            for x in c * cs..(c + 1) * cs {
+                                let i = (y * m + x) * 4;
+                                let line = cs >= 6 && (x % cs == 0 || y % cs == 0);
+                                let rgb = if line { [255, 255, 255] } else { rgb };
+                                px[i..i + 3].copy_from_slice(&rgb);
+                                px[i + 3] = 255;
+                            }
+                        }
                     }
                 }
             })
         });
         if let Ok(img) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(
             wasm_bindgen::Clamped(&px),
-            n as u32,
-            n as u32,
+            m as u32,
+            m as u32,
         ) {
-            let _ = ctx.put_image_data(&img, 0.0, 0.0);
+            let _ = ctx.put_image_data(&img, AXIS as f64, AXIS as f64);
         }
+        // Axis names: every k-th class so that names are at least 12 pixels apart.
+        let step = 12_usize.div_ceil(cs);
+        ctx.set_font("11px system-ui, sans-serif");
+        ctx.set_fill_style_str("#1d2430");
+        let short = |i: usize| {
+            let name = g.with_value(|g| g.class_name(i));
+            let t: String = name.chars().take(31).collect();
+            if t.len() < name.len() {
+                format!("{t}…")
+            } else {
+                t
+            }
+        };
+        ctx.set_text_align("right");
+        for (r, &a) in order.iter().enumerate().step_by(step) {
+            let y = (AXIS + r * cs) as f64 + cs as f64 / 2.0 + 4.0;
+            let _ = ctx.fill_text(&short(a), AXIS as f64 - 6.0, y);
+        }
+        ctx.save();
+        ctx.rotate(-std::f64::consts::FRAC_PI_2).ok();
+        ctx.set_text_align("left");
+        for (c, &b) in order.iter().enumerate().step_by(step) {
+            let x = (AXIS + c * cs) as f64 + cs as f64 / 2.0 + 4.0;
+            let _ = ctx.fill_text(&short(b), -(AXIS as f64) + 6.0, x);
+        }
+        ctx.restore();
+        ctx.set_font("bold 12px system-ui, sans-serif");
+        ctx.set_text_align("left");
+        let _ = ctx.fill_text("rows: guests from", 4.0, 14.0);
+        let _ = ctx.fill_text("columns: to", 4.0, 30.0);
     });
     let on_canvas = move |ev: leptos::ev::MouseEvent| {
         let Some(el) = canvas.get_untracked() else {
@@ -458,12 +545,17 @@ fn Matrix(
         };
         let rect = el.get_bounding_client_rect();
         let order = order.get_untracked();
-        let n = order.len() as f64;
-        let c = ((f64::from(ev.client_x()) - rect.left()) / rect.width() * n) as usize;
-        let r = ((f64::from(ev.client_y()) - rect.top()) / rect.height() * n) as usize;
+        let cs = cell(order.len()) as f64;
+        let scale = f64::from(el.width()) / rect.width().max(1.0);
+        let x = (f64::from(ev.client_x()) - rect.left()) * scale - AXIS as f64;
+        let y = (f64::from(ev.client_y()) - rect.top()) * scale - AXIS as f64;
+        if x < 0.0 || y < 0.0 {
+            return;
+        }
+        let (c, r) = ((x / cs) as usize, (y / cs) as usize);
         if let (Some(&a), Some(&b)) = (order.get(r), order.get(c)) {
             if a == b {
-                class.set(Some(a));
+                class.set(Some(g.with_value(|g| g.classes[a].class_id.clone())));
             } else {
                 navigate(&g.with_value(|g| pair_href(g, a, b, &cpu.get_untracked())));
             }
@@ -485,11 +577,12 @@ fn Matrix(
                     .take(MAX_ROWS)
                     .map(|&i| {
                         let c = &g.classes[i];
+                        let id = c.class_id.clone();
                         view! {
                             <tr class="class-row" data-class=i.to_string()>
-                                <td><button class="open-class" on:click=move |_| class.set(Some(i))>{format!("class {i}")}</button></td>
-                                <td><span class="swatch" style=format!("background:{}", pool_colour(c.pool))></span>{c.pool}</td>
-                                <td>{c.vendor.clone()}</td>
+                                <td><button class="open-class link" on:click=move |_| class.set(Some(id.clone()))>{g.class_name(i)}</button></td>
+                                <td><span class="swatch" style=format!("background:{}", pool_colour(c.pool))></span>{g.pool_name(c.pool)}</td>
+                                <td>{shared::naming::vendor_name(&c.vendor).to_owned()}</td>
                                 <td>{c.hosts.len()}</td>
                                 <td>{out[i]}</td>
                                 <td>{inn[i]}</td>
@@ -504,33 +597,48 @@ fn Matrix(
     view! {
         <div id="matrix" class="matrix">
             <div class="toolbar">"sort by "
+                {sort_button(SortKey::Generation, "generation (vendor, then fewer features)")}
+                {sort_button(SortKey::Name, "name")}
                 {sort_button(SortKey::Pool, "pool")}
                 {sort_button(SortKey::Hosts, "hosts")}
                 {sort_button(SortKey::Out, "can go to")}
                 {sort_button(SortKey::In, "can come from")}
-                {sort_button(SortKey::Vendor, "vendor")}
             </div>
-            <p class="hint">"rows: from, columns: to; green: guests can move. Click a cell for the pair, the diagonal for the class."</p>
-            <canvas id="heatmap" node_ref=canvas on:click=on_canvas aria-label="compatibility heatmap, rows from, columns to"></canvas>
+            <p class="hint">"Rows: the class guests come from; columns: where they go; green: guests can move. Click a cell for the pair, the diagonal for the class."</p>
+            <canvas id="heatmap" node_ref=canvas on:click=on_canvas aria-label="compatibility heatmap: rows are the classes guests come from, columns where they go"></canvas>
             <p class="count">{move || {
                 let n = order.get().len();
                 if n > MAX_ROWS { format!("{n} classes shown, first {MAX_ROWS} in the table") } else { format!("{n} classes shown") }
             }}</p>
+            <div class="table-scroll">
             <table id="class-table">
-                <thead><tr><th>"class"</th><th>"pool"</th><th>"vendor"</th><th>"hosts"</th><th>"can go to"</th><th>"can come from"</th><th>"guest features"</th></tr></thead>
+                <thead><tr><th>"class"</th><th>"pool (best common model)"</th><th>"vendor"</th><th>"hosts"</th><th>"can go to"</th><th>"can come from"</th><th>"guest features"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            </div>
         </div>
     }
 }
 
-/// One class: its hosts, where its guests can go and from where they come.
+/// One class, in a panel at the window's right edge: its hosts, where its guests can go and
+/// from where they come.
 #[component]
-fn ClassPanel(g: StoredValue<Graph>, c: usize, cpu: RwSignal<String>) -> impl IntoView {
+fn ClassPanel(
+    g: StoredValue<Graph>,
+    id: String,
+    class: RwSignal<Option<String>>,
+    cpu: RwSignal<String>,
+) -> impl IntoView {
     g.with_value(|g| {
-        let Some(node) = g.classes.get(c) else {
-            return view! { <p class="error">{format!("there is no class {c} for this guest policy: pick a class in the graph")}</p> }.into_any();
+        let Some(c) = g.classes.iter().position(|c| c.class_id == id) else {
+            return view! {
+                <aside id="class-panel" class="side-panel" aria-live="polite">
+                    <button class="close" on:click=move |_| class.set(None)>"close"</button>
+                    <p class="error">{format!("No class has the id {id} for this guest CPU: pick a class in the graph.")}</p>
+                </aside>
+            }.into_any();
         };
+        let node = &g.classes[c];
         let cpu = cpu.get_untracked();
         let to: Vec<usize> = g.edges.iter().filter(|e| e.from == c).map(|e| e.to).collect();
         let from: Vec<usize> = g.edges.iter().filter(|e| e.to == c).map(|e| e.from).collect();
@@ -540,26 +648,38 @@ fn ClassPanel(g: StoredValue<Graph>, c: usize, cpu: RwSignal<String>) -> impl In
                 .take(40)
                 .map(|&o| {
                     let href = if out { pair_href(g, c, o, &cpu) } else { pair_href(g, o, c, &cpu) };
-                    let text = format!("class {o} (pool {})", g.classes[o].pool);
-                    view! { <li><Link href=href>{text}</Link></li> }
+                    let name = g.class_name(o);
+                    view! { <li><Link href=href>{name}</Link></li> }
                 })
                 .collect_view()
         };
         let labels = g.class_labels.get(c).map(|ls| {
-            ls.iter().map(|(k, v)| format!("{k}={}", v.join("|"))).collect::<Vec<_>>().join(", ")
+            ls.iter().map(|(k, v)| format!("{k}={}", v.join(", "))).collect::<Vec<_>>().join("; ")
         }).unwrap_or_default();
         view! {
-            <aside id="class-panel" aria-live="polite">
-                <h3>{format!("class {c}")}</h3>
-                <p><code>{node.class_id.clone()}</code>{format!(" · {} · pool {} · {}", node.vendor, node.pool, labels)}</p>
+            <aside id="class-panel" class="side-panel" aria-live="polite">
+                <button class="close" aria-label="close the class panel" on:click=move |_| class.set(None)>"close"</button>
+                <h3>{g.class_name(c)}</h3>
+                <p>"class id "<code>{node.class_id.clone()}</code></p>
+                <p>{format!("{} processors; in the pool {}", shared::naming::vendor_name(&node.vendor), g.pool_name(node.pool))}</p>
+                {(!labels.is_empty()).then(|| view! { <p>{format!("labels: {labels}")}</p> })}
+                {(!node.self_compatible).then(|| view! { <p class="error">"Its hosts cannot take each other's guests."</p> })}
                 <h4>{format!("{} hosts", node.hosts.len())}</h4>
                 <ul class="hosts">{node.hosts.iter().map(|h| { let h = h.clone(); view! { <li><Link href=format!("/hosts/{h}")>{h}</Link></li> } }).collect_view()}</ul>
-                <h4>{format!("guests can go to {} other classes", to.len())}</h4>
+                <h4 class="out">{match to.len() {
+                    0 => "No other class can take its guests".to_owned(),
+                    n => format!("Its guests can go to {n} other classes"),
+                }}</h4>
                 <ul>{links(&to, true)}</ul>
-                <h4>{format!("guests can come from {} other classes", from.len())}</h4>
+                <h4 class="in">{match from.len() {
+                    0 => "It takes guests from no other class".to_owned(),
+                    n => format!("It takes guests from {n} other classes"),
+                }}</h4>
                 <ul>{links(&from, false)}</ul>
-                <h4>{format!("guests cannot go to {} classes (open a pair for the reasons)", not_to.len())}</h4>
-                <ul>{links(&not_to, true)}</ul>
+                {(!not_to.is_empty()).then(|| view! {
+                    <h4>{format!("Guests cannot go to {} classes (open one for the reasons)", not_to.len())}</h4>
+                    <ul>{links(&not_to, true)}</ul>
+                })}
             </aside>
         }
         .into_any()

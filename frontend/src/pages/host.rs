@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use shared::api::VersionList;
 use shared::api::ui::{Graph, HostProfile, ProfileDiff};
 
-use crate::fetch::get_json;
+use crate::fetch::{get_json, get_json_or_missing};
 use crate::router::{Link, query};
 
 /// KVM, QEMU (versions, machine types, CPU models) and devices of a profile.
@@ -101,7 +101,7 @@ fn Membership(id: String) -> impl IntoView {
         }
         Some(Ok(g)) => {
             let Some(c) = g.classes.iter().position(|c| c.hosts.contains(&id)) else {
-                return view! { <p class="error">"this host is in no class of the graph: reload the page"</p> }.into_any();
+                return view! { <p class="error">"The graph does not include this host yet: it was probably uploaded a moment ago. Open this page again to see its class."</p> }.into_any();
             };
             let node = &g.classes[c];
             let hosts_of = |list: Vec<usize>, out: bool| {
@@ -114,11 +114,7 @@ fn Membership(id: String) -> impl IntoView {
                         } else {
                             format!("/pair/{rep}/{id}")
                         };
-                        let text = format!(
-                            "class {o} (pool {}, {} hosts, e.g. {rep})",
-                            other.pool,
-                            other.hosts.len()
-                        );
+                        let text = format!("{} (e.g. {rep})", g.class_name(o));
                         view! { <li><Link href=href>{text}</Link></li> }
                     })
                     .collect_view()
@@ -137,13 +133,17 @@ fn Membership(id: String) -> impl IntoView {
                 .collect();
             let (n_to, n_from) = (to.len(), from.len());
             let pool = node.pool;
+            let (class_name, pool_name) = (g.class_name(c), g.pool_name(pool));
+            let class_id = node.class_id.clone();
+            let self_compatible = node.self_compatible;
             let pool_hosts = g.pools.get(pool).map_or(0, |p| p.n_hosts);
             view! {
                 <p id="membership">
-                    <Link href=format!("/graph{}", query(&[("view", "graph"), ("class", &c.to_string())]))>{format!("class {c}")}</Link>
-                    " "<code>{node.class_id.clone()}</code>
-                    {format!(" ({} hosts{}) in ", node.hosts.len(), if node.self_compatible { "" } else { ", which cannot take each other's guests" })}
-                    <Link href=format!("/graph{}", query(&[("view", "graph"), ("pool", &pool.to_string())]))>{format!("pool {pool}")}</Link>
+                    "class "<Link href=format!("/graph{}", query(&[("view", "graph"), ("class", &class_id)]))>{class_name}</Link>
+                    " (id "<code>{class_id.clone()}</code>
+                    {if self_compatible { ")" } else { "; its hosts cannot take each other's guests)" }}
+                    " in the pool "
+                    <Link href=format!("/graph{}", query(&[("view", "graph"), ("pool", &pool.to_string())]))>{pool_name}</Link>
                     {format!(" ({pool_hosts} hosts) for host-passthrough guests")}
                 </p>
                 <div class="two-columns">
@@ -257,20 +257,47 @@ fn History(id: String) -> impl IntoView {
     }
 }
 
+/// "Xeon Gold 6148, Intel Skylake-SP (family 6, model 85, stepping 4)".
+fn cpu_line(c: &shared::api::ui::CpuInfo) -> String {
+    use shared::naming::{generation, short_brand, vendor_name};
+    let brand = short_brand(&c.brand);
+    let generation = generation(&c.vendor, c.family, c.model, c.stepping).unwrap_or("");
+    format!(
+        "{}, {} {generation} (family {}, model {}, stepping {})",
+        if brand.is_empty() {
+            "no brand string"
+        } else {
+            &brand
+        },
+        vendor_name(&c.vendor),
+        c.family,
+        c.model,
+        c.stepping
+    )
+}
+
 #[component]
 pub fn HostPage(id: String) -> impl IntoView {
     let host_id = id.clone();
     let id = move || id.clone();
     let profile = LocalResource::new(move || {
         let id = id();
-        async move { get_json::<HostProfile>(&format!("/api/v1/hosts/{id}")).await }
+        async move { get_json_or_missing::<HostProfile>(&format!("/api/v1/hosts/{id}")).await }
     });
+    let missing_id = host_id.clone();
     let (filter, set_filter) = signal(String::new());
 
-    let body = move || match profile.get() {
+    let body = move || {
+        match profile.get() {
         None => view! { <p class="loading">"Loading the profile…"</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
-        Some(Ok(p)) => {
+        Some(Err(e)) => view! { <p class="error">{format!("cannot load the host: {e}")}</p> }.into_any(),
+        Some(Ok(None)) => view! {
+            <h2 id="host-title">"Unknown host"</h2>
+            <p class="error">{format!("There is no host named {missing_id} in this fleet: it was never uploaded, or it was deleted.")}</p>
+            <p><Link href="/">"See every host in the fleet list"</Link></p>
+        }
+        .into_any(),
+        Some(Ok(Some(p))) => {
             let labels = p
                 .labels
                 .iter()
@@ -308,7 +335,7 @@ pub fn HostPage(id: String) -> impl IntoView {
                 <h2 id="host-title">{p.host_id.clone()}</h2>
                 <table class="facts">
                     <tr><th>"hostname"</th><td>{p.hostname.clone()}</td></tr>
-                    <tr><th>"cpu"</th><td>{format!("{} — {} family {} model {} stepping {}", p.cpu.brand, p.cpu.vendor, p.cpu.family, p.cpu.model, p.cpu.stepping)}</td></tr>
+                    <tr><th>"cpu"</th><td>{cpu_line(&p.cpu)}</td></tr>
                     <tr><th>"labels"</th><td>{labels}</td></tr>
                     <tr><th>"kernel"</th><td>{p.kernel_release.clone().unwrap_or_else(|| "unknown".into())}</td></tr>
                     <tr><th>"microcode"</th><td>{p.cpu.microcode.clone().unwrap_or_else(|| "unknown".into())}</td></tr>
@@ -328,13 +355,14 @@ pub fn HostPage(id: String) -> impl IntoView {
                 <h4>"on the host only (raw CPUID, not offered to guests)"</h4>
                 <p class="features">{features(host_only)}</p>
                 {layers(&p)}
+                <div id="host-graph"><h3>"Class, pool and migration targets"</h3><Membership id=p.host_id.clone()/></div>
+                <div id="history"><h3>"History"</h3><History id=p.host_id.clone()/></div>
             }
             .into_any()
         }
+    }
     };
     view! {
         <section id="host">{body}</section>
-        <section id="host-graph"><h3>"Class, pool and migration targets"</h3><Membership id=host_id.clone()/></section>
-        <section id="history"><h3>"History"</h3><History id=host_id/></section>
     }
 }

@@ -1,8 +1,10 @@
 //! One component per route.
 
 pub mod baseline;
+pub mod clusters;
 pub mod fleet;
 pub mod graph;
 pub mod host;
 pub mod pair;
+pub mod precheck;
 pub mod whatif;

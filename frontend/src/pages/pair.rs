@@ -1,30 +1,48 @@
-//! `/pair/:from/:to?cpu=MODE`: can guests go from A to B, and back? Every reason of both directions.
+//! `/pair/:from/:to?cpu=MODE`: can guests go from A to B? The answer first (one sentence), then
+//! the fix (what to mask, or a named model both run, ready to copy), then the reasons folded by
+//! layer and kind; the other way below.
 
 use leptos::prelude::*;
-use shared::api::ui::{HostMask, MasksRequest, PairMasks, Verdict};
+use shared::api::ui::{Graph, HostMask, MasksRequest, PairMasks, Verdict};
 
-use crate::components::{CopyButton, VerdictView};
+use crate::components::{CopyButton, Reasons, sentence};
 use crate::fetch::{get_json, post_json};
+use crate::pages::graph::PolicyPicker;
+use crate::router::{Link, encode, query, query_value, replace_query, use_location};
 
-fn mask_view(title: &'static str, m: HostMask) -> impl IntoView {
-    let xml = m.libvirt;
-    let names = m.disable.join(", ");
-    let cpu = m.qemu_cpu.clone();
+fn exports(qemu_cpu: String, libvirt: String) -> impl IntoView {
+    let cpu = format!("-cpu {qemu_cpu}");
     view! {
-        <div class="mask">
-            <h4>{format!("{title} ({})", m.host)}</h4>
-            <p>{if names.is_empty() { "nothing to turn off".to_owned() } else { format!("turn off: {names}") }}</p>
-            <pre class="export" data-format="qemu">{format!("-cpu {cpu}")}</pre>
-            <CopyButton text=format!("-cpu {cpu}") what="-cpu"/>
-            <pre class="export" data-format="libvirt">{xml.clone()}</pre>
-            <CopyButton text=xml what="libvirt XML"/>
+        <div class="export-pair">
+            <pre class="export" data-format="qemu">{cpu.clone()}</pre>
+            <CopyButton text=cpu what="-cpu"/>
+            <details>
+                <summary>"libvirt XML"</summary>
+                <pre class="export" data-format="libvirt">{libvirt.clone()}</pre>
+            </details>
+            <CopyButton text=libvirt what="libvirt XML"/>
         </div>
     }
 }
 
-/// Masking suggestions for the pair: what to turn off on each side so guests can move.
+fn mask_view(m: HostMask, side: &'static str) -> impl IntoView {
+    let names = m.disable.join(", ");
+    view! {
+        <div class="mask">
+            <p class="fix-line">{if names.is_empty() {
+                format!("Guests started on {side} ({}) need nothing turned off.", m.host)
+            } else {
+                format!("Mask these for guests started on {side} ({}): {names}.", m.host)
+            }}</p>
+            {exports(m.qemu_cpu, m.libvirt)}
+        </div>
+    }
+}
+
+/// The fix for this direction: what to turn off on the source's guests, or a named model both
+/// hosts run; what masking cannot fix only when there is something.
 #[component]
-fn Masks(from: String, to: String) -> impl IntoView {
+fn Fix(from: String, to: String) -> impl IntoView {
     let masks = LocalResource::new(move || {
         let req = MasksRequest {
             hosts: vec![from.clone(), to.clone()],
@@ -33,83 +51,139 @@ fn Masks(from: String, to: String) -> impl IntoView {
     });
     move || {
         match masks.get() {
-        None => view! { <p class="loading">"Computing masks…"</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="error">{format!("no masking suggestion: {e}")}</p> }.into_any(),
-        Some(Ok(p)) if p.kind != "pair" => view! { <p class="error">"the server answered with pool masks for a pair: report this"</p> }.into_any(),
+        None => view! { <p class="loading">"Working out the fix…"</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="error">{format!("No fix to suggest: {e}")}</p> }.into_any(),
+        Some(Ok(p)) if p.kind != "pair" => view! {
+            <p class="error">"The server answered with the masks of a pool for a pair: please report this."</p>
+        }
+        .into_any(),
         Some(Ok(p)) => {
             let alt = p.named_alternative.map(|b| {
-                let q = b.exports.qemu.clone();
-                let x = b.exports.libvirt.clone();
                 view! {
                     <div class="mask">
-                        <h4>{format!("or a named model both run: {}", b.model)}</h4>
-                        <pre class="export">{format!("-cpu {q}")}</pre>
-                        <CopyButton text=format!("-cpu {q}") what="-cpu"/>
-                        <pre class="export">{x.clone()}</pre>
-                        <CopyButton text=x what="libvirt XML"/>
+                        <p class="fix-line">{format!("Or start guests on the named model both hosts run: {}.", b.model)}</p>
+                        {exports(b.exports.qemu, b.exports.libvirt)}
                     </div>
                 }
             });
-            let unmaskable = p.unmaskable.into_iter().map(|r| view! { <li>{r.message}</li> }).collect_view();
+            let unmaskable = (!p.unmaskable.is_empty()).then(|| {
+                view! {
+                    <h4>"What masking cannot fix"</h4>
+                    <ul class="unmaskable">{p.unmaskable.into_iter().map(|r| view! { <li>{r.message}</li> }).collect_view()}</ul>
+                }
+            });
             view! {
-                <div class="two-columns">
-                    {mask_view("for guests started on the source", p.source)}
-                    {mask_view("for guests started on the destination", p.destination)}
-                </div>
+                {mask_view(p.source, "the source")}
                 {alt}
-                <h4>"what masking cannot fix"</h4>
-                <ul class="unmaskable">{unmaskable}</ul>
+                {unmaskable}
             }
             .into_any()
         }
     }
     }
 }
-use crate::router::{Link, query_value, use_location};
 
 #[component]
 pub fn PairPage(from: String, to: String) -> impl IntoView {
     let location = use_location();
     let pair = StoredValue::new((from, to));
-    let mode = move || {
-        query_value(&location.search.get(), "cpu").unwrap_or_else(|| "host-passthrough".to_owned())
-    };
+    let cpu = RwSignal::new(
+        query_value(&location.search.get_untracked(), "cpu")
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "host-passthrough".to_owned()),
+    );
+    Effect::new(move |_| {
+        let c = cpu.get();
+        let c = if c == "host-passthrough" {
+            String::new()
+        } else {
+            c
+        };
+        replace_query(&query(&[("cpu", &c)]));
+    });
     let load = move |forward: bool| {
         LocalResource::new(move || {
             let (from, to) = pair.get_value();
             let (a, b) = if forward { (from, to) } else { (to, from) };
-            let mode = mode();
+            let mode = cpu.get();
             async move {
-                get_json::<Verdict>(&format!("/api/v1/compat?from={a}&to={b}&cpu={mode}")).await
+                get_json::<Verdict>(&format!(
+                    "/api/v1/compat{}",
+                    query(&[("from", &a), ("to", &b), ("cpu", &mode)])
+                ))
+                .await
             }
         })
     };
     let forward = load(true);
     let backward = load(false);
-    let show = move |r: LocalResource<Result<Verdict, String>>| {
-        move || match r.get() {
-            None => view! { <p class="loading">"Computing the verdict…"</p> }.into_any(),
-            Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
-            Some(Ok(v)) => view! { <VerdictView verdict=v/> }.into_any(),
+    let headline = move |r: LocalResource<Result<Verdict, String>>, id: &'static str| {
+        move || {
+            match r.get() {
+            None => view! { <span id=id class="headline loading">"Computing the verdict…"</span> }.into_any(),
+            Some(Err(e)) => view! { <span id=id class="headline error">{format!("No verdict: {e}")}</span> }.into_any(),
+            Some(Ok(v)) => view! {
+                <span id=id class=if v.compatible { "headline ok" } else { "headline bad" }>{sentence(&v)}</span>
+            }
+            .into_any(),
+        }
+        }
+    };
+    let reasons = move |r: LocalResource<Result<Verdict, String>>| {
+        move || {
+            r.get()
+                .and_then(Result::ok)
+                .map(|v| view! { <Reasons reasons=v.reasons/> })
+        }
+    };
+    let needs_fix = move || {
+        forward
+            .get()
+            .and_then(Result::ok)
+            .is_some_and(|v| !v.compatible)
+    };
+    let (f, t) = pair.get_value();
+    let swap = format!("/pair/{}/{}", encode(&t), encode(&f));
+    // The class names of both hosts, from the (cached) graph.
+    let graph = LocalResource::new(|| get_json::<Graph>("/api/v1/graph"));
+    let (from_class, to_class) = (f.clone(), t.clone());
+    let class_of = move |host: String| {
+        move || {
+            graph.get().and_then(Result::ok).and_then(|g| {
+                g.classes
+                    .iter()
+                    .position(|c| c.hosts.contains(&host))
+                    .map(|i| format!(" ({})", g.class_name(i)))
+            })
         }
     };
     view! {
         <section id="pair">
-            <h2>{move || { let (f, t) = pair.get_value(); format!("{f} ⇄ {t}") }}</h2>
-            <p class="hint">
-                "guest cpu: " {mode} " · "
-                <Link href=move || { let (f, _) = pair.get_value(); format!("/hosts/{f}") }>"source host"</Link>" · "
-                <Link href=move || { let (_, t) = pair.get_value(); format!("/hosts/{t}") }>"destination host"</Link>" · "
-                <Link href=move || { let (f, t) = pair.get_value(); format!("/pair/{t}/{f}?cpu={}", mode()) }>"swap"</Link>
+            <h2 id="verdict-sentence">{headline(forward, "forward-headline")}</h2>
+            <p class="hint pair-title">
+                "Guests on "<Link href=format!("/hosts/{}", encode(&f))>{f.clone()}</Link>{class_of(from_class)}
+                " moving to "<Link href=format!("/hosts/{}", encode(&t))>{t.clone()}</Link>{class_of(to_class)}" · "
+                <Link href=move || format!("{swap}{}", query(&[("cpu", &cpu.get())]))>"the other way"</Link>
             </p>
-            <div class="two-columns">
-                <div id="forward"><h3>"this way"</h3>{show(forward)}</div>
-                <div id="backward"><h3>"the other way"</h3>{show(backward)}</div>
+            <div class="toolbar"><PolicyPicker cpu=cpu/></div>
+            {move || needs_fix().then(|| {
+                let (f, t) = pair.get_value();
+                view! {
+                    <div id="masks">
+                        <h3>"The fix"</h3>
+                        <Fix from=f to=t/>
+                    </div>
+                }
+            })}
+            <div id="forward">
+                <h3>"Why"</h3>
+                {reasons(forward)}
             </div>
         </section>
-        <section id="masks">
-            <h3>"Masking suggestions"</h3>
-            {move || { let (f, t) = pair.get_value(); view! { <Masks from=f to=t/> } }}
+        <section id="backward">
+            <h3>"The other way"</h3>
+            <p class="verdict-line">{headline(backward, "backward-headline")}</p>
+            {reasons(backward)}
         </section>
     }
 }

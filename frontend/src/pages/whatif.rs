@@ -59,6 +59,58 @@ async fn side(req: GraphRequest, hosts: Vec<String>) -> Result<Side, String> {
     Ok(Side { graph, baseline })
 }
 
+/// What the change did to the pools, in sentences: pools merged (classes of several pools now
+/// share one) and split (the classes of one pool now in several), named by the pools' names
+/// before and after. Classes are matched by class id, which stays the same across what-if.
+pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
+    // The pools of `to` that the classes of pool `p` of `from` are in.
+    let spread = |from: &Graph, to: &Graph, p: usize| {
+        let mut pools: Vec<usize> = from.pools[p]
+            .classes
+            .iter()
+            .filter_map(|&c| {
+                let id = &from.classes[c].class_id;
+                to.classes
+                    .iter()
+                    .find(|x| x.class_id == *id)
+                    .map(|x| x.pool)
+            })
+            .collect();
+        pools.sort_unstable();
+        pools.dedup();
+        pools
+    };
+    let names = |g: &Graph, pools: &[usize]| {
+        pools
+            .iter()
+            .map(|&p| g.pool_name(p))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    let mut out = Vec::new();
+    for p in 0..after.pools.len() {
+        let from = spread(after, before, p);
+        if from.len() > 1 {
+            out.push(format!(
+                "Merged into {}: {}.",
+                after.pool_name(p),
+                names(before, &from)
+            ));
+        }
+    }
+    for p in 0..before.pools.len() {
+        let to = spread(before, after, p);
+        if to.len() > 1 {
+            out.push(format!(
+                "Split {} into {}.",
+                before.pool_name(p),
+                names(after, &to)
+            ));
+        }
+    }
+    out
+}
+
 fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
     let g = &s.graph;
     let largest = g.pools.first().map_or(0, |p| p.n_hosts);
@@ -66,7 +118,10 @@ fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
         .pools
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("pool {i}: {} hosts, {} classes", p.n_hosts, p.classes.len()))
+        .map(|(i, p)| {
+            let names: Vec<String> = p.classes.iter().map(|&c| g.class_name(c)).collect();
+            format!("{}: {}", g.pool_name(i), names.join("; "))
+        })
         .collect::<Vec<_>>();
     view! {
         <div id=id class="side">
@@ -93,8 +148,17 @@ fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
 pub fn WhatIfPage() -> impl IntoView {
     let location = use_location();
     let init = |k: &str| query_value(&location.search.get_untracked(), k).unwrap_or_default();
+    // What is applied (and computed), and what the user is editing until Apply.
     let retire = RwSignal::new(list(&init("retire")));
     let mask = RwSignal::new(init("mask"));
+    let draft_retire = RwSignal::new(retire.get_untracked());
+    let draft_mask = RwSignal::new(mask.get_untracked());
+    let pending =
+        move || draft_retire.get() != retire.get() || list(&draft_mask.get()) != list(&mask.get());
+    let apply = move || {
+        retire.set(draft_retire.get_untracked());
+        mask.set(draft_mask.get_untracked());
+    };
     Effect::new(move |_| {
         replace_query(&query(&[
             ("retire", &retire.get().join(",")),
@@ -143,6 +207,24 @@ pub fn WhatIfPage() -> impl IntoView {
             Some(Ok(s)) => summary(id, title, &s).into_any(),
         }
     };
+    let changes = move || {
+        let (Some(Ok(b)), Some(Ok(a))) = (before.get().flatten(), after.get().flatten()) else {
+            return None;
+        };
+        let mut lines = differences(&b.graph, &a.graph);
+        if let (Ok(x), Ok(y)) = (&b.baseline, &a.baseline)
+            && x != y
+        {
+            lines.push(format!("The fleet baseline changes from {x} to {y}."));
+        }
+        let n = lines.len();
+        Some(view! {
+            <div id="whatif-changes">
+                <h3>{if n == 0 { "No pool merges or splits".to_owned() } else { format!("{n} changes") }}</h3>
+                <ul>{lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
+            </div>
+        })
+    };
     let after_graph = move || {
         after.get().flatten().and_then(Result::ok).map(|s| {
             let n = s.graph.classes.len();
@@ -161,9 +243,67 @@ pub fn WhatIfPage() -> impl IntoView {
     };
     let picker = move || {
         match hosts.get() {
-        None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="error">{format!("cannot list hosts: {e}")}</p> }.into_any(),
-        Some(Ok(l)) => view! {
+            None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
+            Some(Err(e)) => {
+                view! { <p class="error">{format!("cannot list hosts: {e}")}</p> }.into_any()
+            }
+            Some(Ok(l)) => {
+                // Whole clusters (by the `cluster` label) and whole classes at once.
+                let mut clusters: Vec<(String, Vec<String>)> = Vec::new();
+                for h in &l.hosts {
+                    if let Some(c) = h.labels.get("cluster") {
+                        match clusters.iter_mut().find(|(k, _)| k == c) {
+                            Some((_, v)) => v.push(h.host_id.clone()),
+                            None => clusters.push((c.clone(), vec![h.host_id.clone()])),
+                        }
+                    }
+                }
+                clusters.sort();
+                let groups = StoredValue::new(clusters);
+                let classes = move || {
+                    before.get().flatten().and_then(Result::ok).map(|b| {
+                        b.graph
+                            .classes
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| (b.graph.class_name(i), c.hosts.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                };
+                let add = move |hosts: Vec<String>| {
+                    draft_retire.update(|r| {
+                        for h in hosts {
+                            if !r.contains(&h) {
+                                r.push(h);
+                            }
+                        }
+                    });
+                };
+                view! {
+            <div class="toolbar">
+                <label>"retire a whole cluster "
+                    <select id="retire-cluster" prop:value="" on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        if let Some(hosts) = groups.with_value(|g| g.iter().find(|(k, _)| *k == v).map(|(_, h)| h.clone())) {
+                            add(hosts);
+                        }
+                    }>
+                        <option value="">"pick a cluster"</option>
+                        {groups.with_value(|g| g.iter().map(|(k, h)| view! { <option value=k.clone()>{format!("{k} ({} hosts)", h.len())}</option> }).collect_view())}
+                    </select>
+                </label>
+                <label>" or a class "
+                    <select id="retire-class" prop:value="" on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        if let Some(hosts) = classes().and_then(|cs| cs.into_iter().find(|(n, _)| *n == v).map(|(_, h)| h)) {
+                            add(hosts);
+                        }
+                    }>
+                        <option value="">"pick a class"</option>
+                        {move || classes().unwrap_or_default().into_iter().map(|(n, _)| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+            </div>
             <fieldset id="retire-picker" class="picker">
                 <legend>"hosts to retire"</legend>
                 {l.hosts.into_iter().map(|h| {
@@ -171,33 +311,45 @@ pub fn WhatIfPage() -> impl IntoView {
                     let id2 = id.clone();
                     view! {
                         <label class="pick"><input type="checkbox" value=id.clone()
-                            prop:checked=move || retire.get().contains(&id)
+                            prop:checked=move || draft_retire.get().contains(&id)
                             on:change=move |ev| {
                                 let on = event_target_checked(&ev);
-                                retire.update(|r| { r.retain(|x| *x != id2); if on { r.push(id2.clone()); } });
+                                draft_retire.update(|r| { r.retain(|x| *x != id2); if on { r.push(id2.clone()); } });
                             } />{h.host_id}</label>
                     }
                 }).collect_view()}
             </fieldset>
+            }
+            .into_any()
+            }
         }
-        .into_any(),
-    }
     };
     view! {
         <section id="what-if">
             <h2>"What if…"</h2>
             <div class="toolbar">
                 <label>"turn off for every guest "
-                    <input id="whatif-mask" type="text" placeholder="tsx,hle,rtm" prop:value=move || mask.get()
-                        on:change=move |ev| mask.set(event_target_value(&ev)) />
+                    <input id="whatif-mask" type="text" placeholder="hle,rtm" prop:value=move || draft_mask.get()
+                        on:input=move |ev| draft_mask.set(event_target_value(&ev))
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Enter" { apply(); } />
                 </label>
-                <button on:click=move |_| { retire.set(Vec::new()); mask.set(String::new()); }>"reset"</button>
-                <span class="hint">{move || format!(" {} host(s) retired", retire.get().len())}</span>
+                <button id="whatif-apply" class:primary=pending disabled=move || !pending() on:click=move |_| apply()>"apply"</button>
+                <button on:click=move |_| {
+                    draft_retire.set(Vec::new());
+                    draft_mask.set(String::new());
+                    apply();
+                }>"reset"</button>
+                <span class="hint">{move || {
+                    let n = draft_retire.get().len();
+                    let hosts = if n == 1 { "1 host".to_owned() } else { format!("{n} hosts") };
+                    if pending() { format!(" {hosts} to retire; apply to see the change") } else { format!(" {hosts} retired") }
+                }}</span>
             </div>
             <div class="two-columns" aria-live="polite">
                 {show(before, "whatif-before", "the fleet today")}
                 {show(after, "whatif-after", "after the change")}
             </div>
+            {changes}
             {after_graph}
             {picker}
         </section>
@@ -207,6 +359,56 @@ pub fn WhatIfPage() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::graph::{ClassNode, Pool};
+
+    fn graph(pools: &[&[&str]]) -> Graph {
+        let mut classes = Vec::new();
+        let mut out_pools = Vec::new();
+        for (p, ids) in pools.iter().enumerate() {
+            let mut members = Vec::new();
+            for id in *ids {
+                members.push(classes.len());
+                classes.push(ClassNode {
+                    class_id: (*id).to_owned(),
+                    vendor: "GenuineIntel".into(),
+                    n_guest_features: None,
+                    tsc_khz: None,
+                    hosts: vec![format!("h-{id}")],
+                    self_compatible: true,
+                    pool: p,
+                });
+            }
+            out_pools.push(Pool {
+                n_hosts: members.len(),
+                classes: members,
+                internally_compatible: true,
+                drains_to: vec![],
+            });
+        }
+        Graph {
+            n_hosts: classes.len(),
+            pool_names: (0..out_pools.len()).map(|p| format!("P{p}")).collect(),
+            classes,
+            edges: vec![],
+            pools: out_pools,
+            class_labels: vec![],
+            class_names: vec![],
+        }
+    }
+
+    #[test]
+    fn differences_name_merged_and_split_pools() {
+        let before = graph(&[&["a"], &["b"], &["c", "d"]]);
+        let after = graph(&[&["a", "b"], &["c"], &["d"]]);
+        assert_eq!(
+            differences(&before, &after),
+            vec![
+                "Merged into P0: P0 + P1.".to_owned(),
+                "Split P2 into P1 + P2.".to_owned()
+            ]
+        );
+        assert!(differences(&before, &before).is_empty());
+    }
 
     #[test]
     fn requests_leave_out_retired_hosts_and_mask_guests() {

@@ -77,6 +77,26 @@ impl Evidence {
     }
 }
 
+impl Evidence {
+    /// The evidence in words for the web UI: "on the source: 63; on the destination: 81".
+    pub fn words(&self) -> String {
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        match self.kind.as_str() {
+            "feature" => format!("{} ({})", s(&self.feature), s(&self.citation)),
+            "values" => format!(
+                "on the source: {}; on the destination: {}",
+                s(&self.source),
+                s(&self.destination)
+            ),
+            "model" => match &self.qemu {
+                Some(q) => format!("CPU model {} with QEMU {q}", s(&self.model)),
+                None => format!("CPU model {}", s(&self.model)),
+            },
+            _ => String::new(),
+        }
+    }
+}
+
 /// A [`super::GraphAnswer`] (`GET|POST /api/v1/graph`) without the guest and policy.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Graph {
@@ -85,6 +105,30 @@ pub struct Graph {
     pub edges: Vec<ClassEdge>,
     pub pools: Vec<Pool>,
     pub class_labels: Vec<BTreeMap<String, Vec<String>>>,
+    /// Human names of `classes`, index for index (empty from an older server).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    /// Human names of `pools`, index for index.
+    #[serde(default)]
+    pub pool_names: Vec<String>,
+}
+
+impl Graph {
+    /// The name of class `i`; "class N" only when the server sent no names.
+    pub fn class_name(&self, i: usize) -> String {
+        self.class_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("class {i}"))
+    }
+
+    /// The name of pool `p`; "pool N" only when the server sent no names.
+    pub fn pool_name(&self, p: usize) -> String {
+        self.pool_names
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| format!("pool {p}"))
+    }
 }
 
 /// A [`super::PoolList`] (`GET /api/v1/pools`) without the guest.
@@ -237,6 +281,24 @@ pub struct HostMask {
     pub libvirt: String,
 }
 
+/// A [`super::PrecheckRequest`] without a policy (the server's default) or a second definition.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PrecheckRequest {
+    pub from: String,
+    /// The VM's libvirt domain XML or QEMU command line.
+    pub guest: String,
+}
+
+/// A [`super::PrecheckAnswer`] (`POST /api/v1/precheck`), verdicts without their guest.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct PrecheckAnswer {
+    /// `libvirt-xml`, `qemu-command-line` or `json`.
+    pub guest_format: String,
+    pub n_targets: usize,
+    pub n_compatible: usize,
+    pub verdicts: Vec<Verdict>,
+}
+
 /// A [`super::BaselineRequest`] with the default options.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BaselineRequest {
@@ -325,7 +387,13 @@ mod tests {
                 (r.layer, r.severity, &r.rule, &r.message)
             );
             assert_eq!(u.evidence.summary(), r.evidence.summary());
+            assert!(!u.evidence.words().contains("source 1,"));
         }
+        assert!(
+            ui.reasons
+                .iter()
+                .any(|r| r.evidence.words() == "on the source: 1; on the destination: 2")
+        );
         assert!(ui.reasons.iter().any(|r| r.evidence.kind == "feature"));
     }
 
@@ -415,18 +483,23 @@ mod tests {
         let answer = super::super::GraphAnswer {
             graph: g.clone(),
             class_labels: vec![BTreeMap::new(); g.classes.len()],
+            class_names: vec!["x".into(); g.classes.len()],
+            pool_names: vec!["p".into(); g.pools.len()],
         };
         let ui: Graph = decode(&answer);
         assert_eq!(ui.classes, g.classes);
         assert_eq!(ui.edges, g.edges);
         assert_eq!(ui.pools, g.pools);
         assert_eq!(ui.n_hosts, 2);
+        assert_eq!(ui.class_names, answer.class_names);
+        assert_eq!(ui.pool_name(0), "p");
 
         let pools = super::super::PoolList {
             guest: GuestConfig::default(),
             n_hosts: 2,
             pools: vec![PoolSummary {
                 index: 0,
+                name: "Skylake-Server-v4 · 2 hosts".into(),
                 n_hosts: 2,
                 classes: vec!["c1".into()],
                 internally_compatible: true,
@@ -463,6 +536,28 @@ mod tests {
         assert_eq!(ui.host_features_removed, diff.host_features_removed.names());
         assert_eq!(ui.kernel, diff.kernel);
         assert_eq!(ui.targets_added, diff.targets_added);
+    }
+
+    #[test]
+    fn prechecks_decode() {
+        let (a, b) = pair();
+        let v = compare(&a, &b, &GuestConfig::default());
+        let answer = super::super::PrecheckAnswer {
+            guest_format: crate::guest::GuestFormat::LibvirtXml,
+            guest: v.guest.clone(),
+            n_targets: 1,
+            n_compatible: 0,
+            verdicts: vec![v.into()],
+        };
+        let ui: PrecheckAnswer = decode(&answer);
+        assert_eq!(ui.guest_format, "libvirt-xml");
+        assert_eq!((ui.n_targets, ui.verdicts.len()), (1, 1));
+        let api: super::super::PrecheckRequest = decode(&PrecheckRequest {
+            from: "a".into(),
+            guest: "<domain/>".into(),
+        });
+        assert_eq!((api.from.as_str(), api.guest.as_str()), ("a", "<domain/>"));
+        assert!(api.policy.is_none() && api.to.is_none());
     }
 
     #[test]

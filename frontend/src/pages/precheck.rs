@@ -1,0 +1,171 @@
+//! `/precheck?from=HOST`: "Can this VM go there?" Paste a libvirt domain XML or a QEMU command
+//! line, pick the host the VM runs on, and see every class of the fleet grouped by verdict, with
+//! the reasons for the ones it cannot go to (`POST /api/v1/precheck`).
+
+use leptos::prelude::*;
+use shared::api::HostList;
+use shared::api::ui::{Graph, PrecheckAnswer, PrecheckRequest, Verdict};
+
+use crate::components::{Reasons, sentence};
+use crate::fetch::{get_json, post_json};
+use crate::router::{Link, query, query_value, replace_query, use_location};
+
+/// A small VM definition to start from.
+pub const EXAMPLE: &str = "<domain type='kvm'>
+  <name>web-01</name>
+  <memory unit='MiB'>4096</memory>
+  <vcpu>2</vcpu>
+  <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
+  <cpu mode='host-passthrough'/>
+</domain>";
+
+/// One class's outcome: its index and the verdict for its first judged host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassOutcome {
+    pub class: usize,
+    pub n_hosts: usize,
+    pub verdict: Verdict,
+}
+
+/// Verdicts per destination host grouped by the class of the host (each class once, judged by
+/// its first host in the answer): (can go, cannot go), the latter fewest blockers first.
+pub fn by_class(g: &Graph, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<ClassOutcome>) {
+    let class_of = |h: &str| {
+        g.classes
+            .iter()
+            .position(|c| c.hosts.iter().any(|x| x == h))
+    };
+    let mut seen: Vec<ClassOutcome> = Vec::new();
+    for v in verdicts {
+        let Some(c) = class_of(&v.to) else { continue };
+        match seen.iter_mut().find(|o| o.class == c) {
+            Some(o) => o.n_hosts += 1,
+            None => seen.push(ClassOutcome {
+                class: c,
+                n_hosts: 1,
+                verdict: v.clone(),
+            }),
+        }
+    }
+    let (ok, mut bad): (Vec<ClassOutcome>, Vec<ClassOutcome>) =
+        seen.into_iter().partition(|o| o.verdict.compatible);
+    // Near misses first: the fewest blockers.
+    let blockers = |o: &ClassOutcome| {
+        o.verdict
+            .reasons
+            .iter()
+            .filter(|r| r.severity == shared::Severity::Blocker)
+            .count()
+    };
+    bad.sort_by_key(blockers);
+    (ok, bad)
+}
+
+#[component]
+pub fn PrecheckPage() -> impl IntoView {
+    let location = use_location();
+    let from =
+        RwSignal::new(query_value(&location.search.get_untracked(), "from").unwrap_or_default());
+    let text = RwSignal::new(EXAMPLE.to_owned());
+    Effect::new(move |_| replace_query(&query(&[("from", &from.get())])));
+    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let graph = LocalResource::new(|| get_json::<Graph>("/api/v1/graph"));
+    // The request asked: a click on "check" sets it.
+    let asked = RwSignal::new(None::<PrecheckRequest>);
+    let answer = LocalResource::new(move || {
+        let req = asked.get();
+        async move {
+            match req {
+                Some(r) => Some(post_json::<_, PrecheckAnswer>("/api/v1/precheck", &r).await),
+                None => None,
+            }
+        }
+    });
+    let picker = move || {
+        match hosts.get() {
+        None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="error">{format!("cannot list the hosts: {e}")}</p> }.into_any(),
+        Some(Ok(l)) => view! {
+            <label>"the VM runs on "
+                <select id="precheck-from" prop:value=move || from.get()
+                    on:change=move |ev| from.set(event_target_value(&ev))>
+                    <option value="">"pick a host"</option>
+                    {l.hosts.into_iter().map(|h| {
+                        let label = format!("{} ({})", h.host_id, shared::naming::short_brand(&h.brand));
+                        view! { <option value=h.host_id.clone()>{label}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+        }
+        .into_any(),
+    }
+    };
+    let check = move |_| {
+        let f = from.get_untracked();
+        if !f.is_empty() {
+            asked.set(Some(PrecheckRequest {
+                from: f,
+                guest: text.get_untracked(),
+            }));
+        }
+    };
+    let results = move || {
+        let g = graph.get().and_then(Result::ok);
+        match (answer.get().flatten(), g) {
+            (None, _) => view! { <p class="hint">"Pick the host the VM runs on, paste its definition, and check."</p> }.into_any(),
+            (Some(Err(e)), _) => view! { <p class="error" id="precheck-error">{format!("Cannot check this VM: {e}")}</p> }.into_any(),
+            (Some(Ok(_)), None) => view! { <p class="loading">"Loading the class names…"</p> }.into_any(),
+            (Some(Ok(a)), Some(g)) => {
+                let (ok, bad) = by_class(&g, &a.verdicts);
+                let (n_ok, n_bad) = (ok.len(), bad.len());
+                let from = a.verdicts.first().map(|v| v.from.clone()).unwrap_or_default();
+                let line = |o: &ClassOutcome| {
+                    let name = g.class_name(o.class);
+                    let href = format!("/pair/{from}/{}", o.verdict.to);
+                    (name, href, sentence(&o.verdict))
+                };
+                let ok_list = ok.iter().map(|o| {
+                    let (name, href, _) = line(o);
+                    view! { <li><Link href=href>{name}</Link></li> }
+                }).collect_view();
+                let bad_list = bad.into_iter().map(|o| {
+                    let (name, href, why) = line(&o);
+                    view! {
+                        <li>
+                            <details>
+                                <summary><strong>{name}</strong>": "{why}</summary>
+                                <Reasons reasons=o.verdict.reasons/>
+                                <Link href=href>"open the pair"</Link>
+                            </details>
+                        </li>
+                    }
+                }).collect_view();
+                view! {
+                    <p id="precheck-summary" class="headline">{format!(
+                        "Read as {}: the VM can go to {} of {} hosts ({n_ok} classes), not to {n_bad} classes.",
+                        a.guest_format.replace('-', " "), a.n_compatible, a.n_targets
+                    )}</p>
+                    <div class="two-columns">
+                        <div id="precheck-ok"><h3>{format!("It can go to {n_ok} classes")}</h3><ul>{ok_list}</ul></div>
+                        <div id="precheck-bad"><h3>{format!("It cannot go to {n_bad} classes")}</h3><ul class="precheck-bad">{bad_list}</ul></div>
+                    </div>
+                }
+                .into_any()
+            }
+        }
+    };
+    view! {
+        <section id="precheck">
+            <h2>"Can this VM go there?"</h2>
+            <div class="toolbar">{picker}</div>
+            <label for="precheck-guest">"its libvirt domain XML (virsh dumpxml) or QEMU command line"</label>
+            <textarea id="precheck-guest" rows="9" prop:value=move || text.get()
+                on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+            <div class="toolbar">
+                <button id="precheck-run" on:click=check disabled=move || from.get().is_empty()>"check every host"</button>
+                <button on:click=move |_| text.set(EXAMPLE.to_owned())>"use the example"</button>
+            </div>
+            <div aria-live="polite">{results}</div>
+        </section>
+    }
+}
