@@ -1,19 +1,26 @@
-//! What KVM on this host can give a guest, through kvm-ioctls on /dev/kvm.
+//! What KVM on this host can give a guest, through kvm-ioctls on /dev/kvm. The CPUID and MSR
+//! probe is x86_64; [`capabilities`] serves aarch64 too (`probe/arm.rs` reads its guest view).
 
 use std::collections::BTreeMap;
 
+#[cfg(target_arch = "x86_64")]
 use kvm_bindings::{KVM_MAX_CPUID_ENTRIES, Msrs, kvm_msr_entry};
-use kvm_ioctls::{Cap, Kvm};
-use shared::profile::{CpuidEntry, GuestViewSource, KvmInfo, MsrValue, ProbeGap};
+#[cfg(target_arch = "x86_64")]
+use kvm_ioctls::Cap;
+use kvm_ioctls::Kvm;
+use shared::profile::ProbeGap;
+#[cfg(target_arch = "x86_64")]
+use shared::profile::{CpuidEntry, GuestViewSource, KvmInfo, MsrValue};
 
 /// The KVM part of a profile, and what could not be read.
+#[cfg(target_arch = "x86_64")]
 pub struct KvmProbe {
     pub info: Option<KvmInfo>,
     pub tsc_khz: Option<u64>,
     pub gaps: Vec<ProbeGap>,
 }
 
-fn gap(what: &str, reason: impl std::fmt::Display) -> ProbeGap {
+pub(crate) fn gap(what: &str, reason: impl std::fmt::Display) -> ProbeGap {
     ProbeGap {
         what: what.to_owned(),
         reason: reason.to_string(),
@@ -21,6 +28,7 @@ fn gap(what: &str, reason: impl std::fmt::Display) -> ProbeGap {
 }
 
 /// Read one feature MSR on the system fd (KVM_GET_MSRS); `None` when KVM refuses it.
+#[cfg(target_arch = "x86_64")]
 fn read_feature_msr(kvm: &Kvm, index: u32) -> Option<u64> {
     let mut msrs = Msrs::from_entries(&[kvm_msr_entry {
         index,
@@ -33,20 +41,28 @@ fn read_feature_msr(kvm: &Kvm, index: u32) -> Option<u64> {
     }
 }
 
+/// Open /dev/kvm, or the gap saying why not.
+pub(crate) fn open() -> Result<Kvm, ProbeGap> {
+    Kvm::new().map_err(|e| {
+        let hint = if e.errno() == libc::EACCES {
+            " (run as root or add the user to the kvm group)"
+        } else {
+            ""
+        };
+        gap("kvm", format!("cannot open /dev/kvm: {e}{hint}"))
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
 pub fn probe() -> KvmProbe {
     let mut gaps = Vec::new();
-    let kvm = match Kvm::new() {
+    let kvm = match open() {
         Ok(k) => k,
-        Err(e) => {
-            let hint = if e.errno() == libc_eacces() {
-                " (run as root or add the user to the kvm group)"
-            } else {
-                ""
-            };
+        Err(g) => {
             return KvmProbe {
                 info: None,
                 tsc_khz: None,
-                gaps: vec![gap("kvm", format!("cannot open /dev/kvm: {e}{hint}"))],
+                gaps: vec![g],
             };
         }
     };
@@ -136,10 +152,7 @@ pub fn probe() -> KvmProbe {
     }
 }
 
-const fn libc_eacces() -> i32 {
-    libc::EACCES
-}
-
+#[cfg(target_arch = "x86_64")]
 fn entries(c: &kvm_bindings::CpuId) -> Vec<CpuidEntry> {
     c.as_slice()
         .iter()
@@ -155,10 +168,24 @@ fn entries(c: &kvm_bindings::CpuId) -> Vec<CpuidEntry> {
 }
 
 /// KVM_CHECK_EXTENSION for the capabilities that decide what state a guest can carry across
-/// (TSC, XSAVE, nested state, SMM, PMU...), by the kernel's name without `KVM_CAP_`.
-fn capabilities(kvm: &Kvm) -> BTreeMap<String, i64> {
+/// (TSC, XSAVE, nested state, SMM, PMU...; on aarch64 writable ID registers, SVE, MTE...), by the
+/// kernel's name without `KVM_CAP_`, lower case.
+pub(crate) fn capabilities(kvm: &Kvm) -> BTreeMap<String, i64> {
+    ARCH_CAPABILITIES
+        .iter()
+        .map(|&(name, cap)| {
+            (
+                name.to_owned(),
+                i64::from(kvm.check_extension_raw(libc::c_ulong::from(cap))),
+            )
+        })
+        .collect()
+}
+
+#[cfg(target_arch = "x86_64")]
+const ARCH_CAPABILITIES: &[(&str, u32)] = {
     use kvm_bindings as b;
-    [
+    &[
         ("tsc_control", b::KVM_CAP_TSC_CONTROL),
         ("get_tsc_khz", b::KVM_CAP_GET_TSC_KHZ),
         ("tsc_deadline_timer", b::KVM_CAP_TSC_DEADLINE_TIMER),
@@ -186,12 +213,36 @@ fn capabilities(kvm: &Kvm) -> BTreeMap<String, i64> {
         ("max_vcpus", b::KVM_CAP_MAX_VCPUS),
         ("nr_memslots", b::KVM_CAP_NR_MEMSLOTS),
     ]
-    .into_iter()
-    .map(|(name, cap)| {
+};
+
+/// aarch64: KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES (230, Linux 6.7: KVM_ARM_GET_REG_WRITABLE_MASKS,
+/// the feature ID registers are writable) and KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (239, Linux 6.15:
+/// MIDR_EL1/REVIDR_EL1/AIDR_EL1 writable once the VMM enables it), both from kvm-bindings 0.14
+/// (Linux include/uapi/linux/kvm.h), read by `shared::rules::arm64`; then what else a guest
+/// carries across.
+#[cfg(target_arch = "aarch64")]
+const ARCH_CAPABILITIES: &[(&str, u32)] = {
+    use kvm_bindings as b;
+    &[
         (
-            name.to_owned(),
-            i64::from(kvm.check_extension_raw(libc::c_ulong::from(cap))),
-        )
-    })
-    .collect()
-}
+            shared::rules::arm64::CAP_WRITABLE_MASKS,
+            b::KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES,
+        ),
+        (
+            shared::rules::arm64::CAP_WRITABLE_IMP_ID_REGS,
+            b::KVM_CAP_ARM_WRITABLE_IMP_ID_REGS,
+        ),
+        ("arm_el1_32bit", b::KVM_CAP_ARM_EL1_32BIT),
+        ("arm_pmu_v3", b::KVM_CAP_ARM_PMU_V3),
+        ("arm_sve", b::KVM_CAP_ARM_SVE),
+        ("arm_ptrauth_address", b::KVM_CAP_ARM_PTRAUTH_ADDRESS),
+        ("arm_ptrauth_generic", b::KVM_CAP_ARM_PTRAUTH_GENERIC),
+        ("arm_mte", b::KVM_CAP_ARM_MTE),
+        ("arm_vm_ipa_size", b::KVM_CAP_ARM_VM_IPA_SIZE),
+        ("counter_offset", b::KVM_CAP_COUNTER_OFFSET),
+        ("steal_time", b::KVM_CAP_STEAL_TIME),
+        ("vcpu_events", b::KVM_CAP_VCPU_EVENTS),
+        ("max_vcpus", b::KVM_CAP_MAX_VCPUS),
+        ("nr_memslots", b::KVM_CAP_NR_MEMSLOTS),
+    ]
+};

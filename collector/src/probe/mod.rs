@@ -5,7 +5,10 @@ mod arm;
 #[cfg(target_arch = "x86_64")]
 pub mod cpuid;
 pub mod devices;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 mod kvm;
 pub mod qemu;
 
@@ -124,26 +127,57 @@ pub fn probe(
     #[cfg(not(target_arch = "x86_64"))]
     let cpus: Vec<Vec<shared::profile::CpuidEntry>> = Vec::new();
 
-    #[cfg(target_arch = "aarch64")]
-    let arm_id_registers = {
-        let (r, g) = arm::id_registers(Path::new("/sys/devices/system/cpu"));
-        gaps.extend(g);
-        r
-    };
-    #[cfg(not(target_arch = "aarch64"))]
-    let arm_id_registers = BTreeMap::new();
-
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     let (kvm, tsc_khz) = {
         let k = kvm::probe();
         gaps.extend(k.gaps);
         (k.info, k.tsc_khz)
     };
-    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    // aarch64: the guest view is the vCPU's ID registers as KVM gives them, and KVM's
+    // capabilities (writable ID registers among them); the host's registers are the fallback.
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    let (kvm, tsc_khz, arm_id_registers, arm_source) = {
+        let sys_cpu = Path::new("/sys/devices/system/cpu");
+        match kvm::open() {
+            Ok(k) => {
+                let (regs, g, source) = arm::guest_view(arm::kvm_id_registers(&k), sys_cpu);
+                gaps.extend(g);
+                let info = shared::profile::KvmInfo {
+                    api_version: Some(k.get_api_version()),
+                    capabilities: kvm::capabilities(&k),
+                    ..Default::default()
+                };
+                (Some(info), None, regs, Some(source.describe()))
+            }
+            Err(g) => {
+                let why = g.reason.clone();
+                gaps.push(g);
+                let (regs, g, source) = arm::guest_view(Err(why), sys_cpu);
+                gaps.extend(g);
+                (None, None, regs, Some(source.describe()))
+            }
+        }
+    };
+    #[cfg(all(not(target_os = "linux"), target_arch = "aarch64"))]
+    let (arm_id_registers, arm_source) = {
+        let (regs, g, source) = arm::guest_view(
+            Err("KVM is Linux only".into()),
+            Path::new("/sys/devices/system/cpu"),
+        );
+        gaps.extend(g);
+        (regs, Some(source.describe()))
+    };
+    #[cfg(not(target_arch = "aarch64"))]
+    let (arm_id_registers, arm_source): (BTreeMap<String, u64>, Option<&'static str>) =
+        (BTreeMap::new(), None);
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
     let (kvm, tsc_khz) = {
         gaps.push(gap(
             "kvm",
-            "KVM probing is implemented for x86_64 Linux only in this release",
+            "KVM probing is implemented for x86_64 and aarch64 Linux only in this release",
         ));
         (None, None)
     };
@@ -193,7 +227,8 @@ pub fn probe(
         origin: ProfileOrigin {
             kind: OriginKind::Probe,
             tool: format!("fleetcompat-collector {}", env!("CARGO_PKG_VERSION")),
-            detail: String::new(),
+            // Where `arm_id_registers` came from (aarch64 only).
+            detail: arm_source.map(str::to_owned).unwrap_or_default(),
         },
         labels,
         cpu,

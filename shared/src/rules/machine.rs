@@ -199,6 +199,11 @@ pub fn machine_rules(
     // release: the running guest has the source's.
     let Some(given) = guest.machine.as_deref().or_else(|| {
         let m = default_machine(sq?)?;
+        // Said only where it matters: the destination's QEMU has another default, or an unknown
+        // one (a different default is judged below).
+        if dq.and_then(default_machine) == Some(m) {
+            return Some(m);
+        }
         reasons.push(reason(
             layer,
             Severity::Info,
