@@ -382,7 +382,7 @@ pub const RULES: &[RuleInfo] = &[
         "qemu.machine-default-resolved",
         QemuMachine,
         Info,
-        "the guest names no machine type: the source QEMU's default is resolved, then checked like a given one",
+        "the guest names no machine type and the destination's QEMU has another default, or an unknown one: the source QEMU's default is resolved, then checked like a given one",
         "QEMU system/vl.c find_default_machine and select_machine (the MachineClass with is_default, which moves with each release)",
     ),
     info(
@@ -568,14 +568,21 @@ pub const RULES: &[RuleInfo] = &[
         Arm64,
         Blocker,
         "MIDR_EL1 differs for a host-passthrough or host-model guest and no operator group holds both processors",
-        "Linux arch/arm64/kvm/sys_regs.c set_invariant_sys_reg (MIDR_EL1 invariant; writable since Linux 6.15, set_id_reg_non_ftr)",
+        "Linux arch/arm64/kvm/sys_regs.c set_invariant_sys_reg (invariant before 6.15; from 6.15 writable only where the VMM enables KVM_CAP_ARM_WRITABLE_IMP_ID_REGS, which QEMU target/arm/kvm.c kvm_arch_init does not); QEMU target/arm/kvm.c write_list_to_kvmstate",
     ),
     info(
         "arm64.id-register-mismatch",
         Arm64,
         Blocker,
-        "another ID register (REVIDR_EL1, ID_AA64*) differs for a host-passthrough or host-model guest",
-        "Linux arch/arm64/kvm/sys_regs.c set_id_reg (invariant before Linux 6.7; since the writable sanitised ID registers, arm64_check_features accepts values the destination supports)",
+        "another ID register differs and the destination's KVM refuses the source's value: REVIDR_EL1 or AIDR_EL1, a register Linux 6.7 did not make writable, a destination before 6.7, or a source field above the destination's",
+        "Linux arch/arm64/kvm/sys_regs.c set_id_reg (invariant before 6.7; from 6.7 arm64_check_features refuses a value above the destination's) and set_invariant_sys_reg; QEMU target/arm/kvm.c write_list_to_kvmstate (a refused write fails the incoming migration)",
+    ),
+    info(
+        "arm64.id-register-lowered",
+        Arm64,
+        Warning,
+        "a feature ID register Linux 6.7 made writable (ID_AA64PFR0, DFR0, ISAR0-2, MMFR0-2, ZFR0) differs, no field of the source's value is above the destination's, and the destination's KVM is 6.7 or later",
+        "Linux arch/arm64/kvm/sys_regs.c set_id_reg and arm64_check_features (writable sanitised ID registers, 6.7: a safe lower value is accepted); QEMU target/arm/kvm.c write_list_to_kvmstate",
     ),
     info(
         "arm64.equivalence-group-used",
