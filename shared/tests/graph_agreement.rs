@@ -119,6 +119,8 @@ prop_compose! {
         start in prop::option::of(any::<bool>()),
         enforce_ok in prop::option::of(any::<bool>()),
         deadline in any::<bool>(),
+        // Some arm64 hosts: Neoverse-N1 or -V1 MIDRs and ID_AA64ISAR0_EL1 values.
+        arm in prop::option::of((0..2usize, 0..2usize)),
     ) -> HostProfile {
         let m = models().get(MODELS[model]).expect("model");
         let mut set = m.features;
@@ -143,6 +145,14 @@ prop_compose! {
             if deadline {
                 k.capabilities.insert("tsc_deadline_timer".into(), 1);
             }
+        }
+        if let Some((midr, isar0)) = arm {
+            p.cpu.arch = shared::profile::Arch::Aarch64;
+            p.arm_id_registers.insert("midr_el1".into(), [0x413f_d0c1, 0x411f_d401][midr]);
+            p.arm_id_registers.insert(
+                "id_aa64isar0_el1".into(),
+                [0x0000_1000_1021_1120, 0x1221_1001_1021_2120][isar0],
+            );
         }
         let mut rs: Vec<usize> = releases;
         rs.sort_unstable();
@@ -226,6 +236,19 @@ proptest! {
         guest in guests(),
         policy in policies(),
     ) {
+        // A twin of the first host on another kernel: facts outside the class key must not
+        // change a verdict between the twins (the kernel decides arm64's writable ID registers).
+        let mut fleet = fleet;
+        let mut twin = fleet[0].clone();
+        twin.kernel_release = Some(
+            if twin.kernel_release.as_deref() == Some("6.12.9-amd64") {
+                "5.10.0-30-amd64"
+            } else {
+                "6.12.9-amd64"
+            }
+            .to_owned(),
+        );
+        fleet.push(twin);
         // Distinct ids: the generator names hosts by model.
         let fleet: Vec<HostProfile> = fleet
             .into_iter()

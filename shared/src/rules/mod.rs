@@ -82,6 +82,8 @@ pub fn layers_fingerprint(host: &HostProfile) -> u64 {
         }
     }
     host.arm_id_registers.hash(&mut h);
+    // arm64: whether the kernel takes lowered ID registers (Linux 6.7).
+    arm64::layer_facts(host).hash(&mut h);
     for f in &host.devices.pci {
         serde_json::to_string(f).unwrap_or_default().hash(&mut h);
     }
