@@ -82,6 +82,12 @@ pub struct GuestArgs {
     /// invtsc too, which then needs --tsc-khz to migrate).
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     migratable: String,
+    /// Who starts the destination: qemu (QEMU filters what the destination lacks and starts the
+    /// guest; a lost microcode-class feature warns) or libvirt (check='partial' refuses a
+    /// destination that lacks any feature of the definition). Default: libvirt for libvirt XML
+    /// guests and host-model, qemu otherwise.
+    #[arg(long, value_name = "qemu|libvirt", value_parser = ["qemu", "libvirt"])]
+    stack: Option<String>,
 }
 
 impl GuestArgs {
@@ -119,6 +125,10 @@ impl GuestArgs {
             guest_tsc_khz: self.tsc_khz,
             src_qemu: None,
             dst_qemu,
+            stack: self.stack.as_deref().map(|s| match s {
+                "libvirt" => shared::verdict::ManagementStack::Libvirt,
+                _ => shared::verdict::ManagementStack::Qemu,
+            }),
             ..Policy::default()
         })
     }

@@ -201,6 +201,19 @@ async fn compat_takes_hosts_or_classes_and_a_guest_by_query_or_json() {
     .await;
     assert_eq!(st, StatusCode::OK, "{posted}");
     assert_eq!(posted["guest"]["cpu"]["mode"], "host-model");
+    let (st, e) = get(
+        &s,
+        "/api/v1/compat?from=fra-sky-01-01&to=fra-sky-02-01&stack=ovirt",
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(e["error"]["message"].as_str().expect("m").contains("ovirt"));
+    let (st, _) = get(
+        &s,
+        "/api/v1/compat?from=fra-sky-01-01&to=fra-sky-02-01&stack=libvirt",
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
     let (st, e) = get(&s, "/api/v1/compat?from=fra-sky-01-01&to=nope").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert!(e["error"]["message"].as_str().expect("m").contains("nope"));

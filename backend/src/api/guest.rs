@@ -1,7 +1,7 @@
 //! The guest configuration and policy of a read, from query parameters: `cpu`
 //! (host-passthrough, host-model, a QEMU model name, or `baseline` = the fleet's baseline),
 //! `enable`/`disable` (comma-separated features), `allow_vendor_change`, `tsc_khz`,
-//! `tsc_tolerance_ppm`, `src_qemu`, `dst_qemu`.
+//! `tsc_tolerance_ppm`, `src_qemu`, `dst_qemu`, `migratable`, `stack`.
 
 use serde::Deserialize;
 use shared::baseline::BaselineOptions;
@@ -24,6 +24,9 @@ pub struct GuestQuery {
     pub dst_qemu: Option<String>,
     /// host-passthrough: `false` is QEMU's `migratable=off` (the guest also sees invtsc).
     pub migratable: Option<bool>,
+    /// Who starts the destination: `qemu` or `libvirt` (default: libvirt for host-model, qemu
+    /// otherwise).
+    pub stack: Option<String>,
 }
 
 fn list(s: Option<&String>) -> Vec<String> {
@@ -58,6 +61,17 @@ impl GuestQuery {
             guest_tsc_khz: self.tsc_khz,
             src_qemu: qemu("src_qemu", self.src_qemu.as_ref())?,
             dst_qemu: qemu("dst_qemu", self.dst_qemu.as_ref())?,
+            stack: match self.stack.as_deref() {
+                None => None,
+                Some("qemu") => Some(shared::verdict::ManagementStack::Qemu),
+                Some("libvirt") => Some(shared::verdict::ManagementStack::Libvirt),
+                Some(other) => {
+                    return Err(ApiError::bad_request(
+                        "invalid_parameter",
+                        format!("stack='{other}' is not a management stack: use qemu or libvirt"),
+                    ));
+                }
+            },
             ..d
         })
     }

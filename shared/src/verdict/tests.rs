@@ -276,3 +276,40 @@ fn guest_cpu_serde_uses_mode_tag() {
     let j = serde_json::to_string(&GuestConfig::default()).expect("json");
     assert_eq!(j, r#"{"cpu":{"mode":"host-passthrough"}}"#);
 }
+
+#[test]
+fn libvirt_refuses_a_lost_microcode_feature_that_qemu_only_warns_about() {
+    // md-clear is microcode-class: QEMU filters it silently, libvirt's check='partial' refuses.
+    let src = profile_named("a", "GenuineIntel", &["sse2", "md-clear"]);
+    let dst = profile_named("b", "GenuineIntel", &["sse2"]);
+    let named = |managed_by| GuestConfig {
+        managed_by,
+        ..GuestConfig::with_cpu(GuestCpu::Named {
+            model: "Nehalem-v1".into(),
+            enable: vec!["md-clear".into()],
+            disable: Vec::new(),
+        })
+    };
+    let v = compare(&src, &dst, &named(Some(ManagementStack::Qemu)));
+    assert!(v.compatible, "{:?}", v.reasons);
+    assert!(rules(&v).contains(&("cpu.microcode-feature-missing", Severity::Warning)));
+    let v = compare(&src, &dst, &named(Some(ManagementStack::Libvirt)));
+    assert!(!v.compatible);
+    assert!(rules(&v).contains(&("cpu.libvirt-refuses-missing-feature", Severity::Blocker)));
+    // The policy's stack wins over the definition's.
+    let policy = Policy {
+        stack: Some(ManagementStack::Qemu),
+        ..Policy::default()
+    };
+    assert!(compare_with(&src, &dst, &named(Some(ManagementStack::Libvirt)), &policy).compatible);
+    // host-model is libvirt's: refused by default.
+    let v = compare(&src, &dst, &GuestConfig::with_cpu(GuestCpu::HostModel));
+    assert!(rules(&v).contains(&("cpu.libvirt-refuses-missing-feature", Severity::Blocker)));
+    // libvirt does not check host-passthrough's features: QEMU's rules.
+    let hp = GuestConfig {
+        managed_by: Some(ManagementStack::Libvirt),
+        ..GuestConfig::default()
+    };
+    let v = compare(&src, &dst, &hp);
+    assert!(v.compatible, "{:?}", v.reasons);
+}
