@@ -332,10 +332,10 @@ mod tests {
                 continue;
             }
             let mut p = vec![a];
-            for b in a + 1..n_classes {
+            for (b, done) in pooled.iter_mut().enumerate().skip(a + 1) {
                 if edges.contains(&(a, b)) && edges.contains(&(b, a)) {
                     p.push(b);
-                    pooled[b] = true;
+                    *done = true;
                 }
             }
             pools.push(p);
