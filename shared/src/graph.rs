@@ -163,26 +163,40 @@ pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> 
     // The layers beyond the CPU read few facts ([`crate::rules::layers_fingerprint`]): judged
     // once per pair of distinct fingerprints, on the first classes that have them.
     let effective = crate::verdict::effective_policy(guest, policy);
-    let prints: Vec<u64> = classes
+    // Fingerprints as dense indexes, and their pair answers in a table (few distinct ones).
+    let mut distinct: Vec<u64> = Vec::new();
+    let mut first_class: Vec<usize> = Vec::new();
+    let print_of: Vec<usize> = classes
         .members
         .iter()
-        .map(|m| crate::rules::layers_fingerprint(&profiles[m[0]]))
+        .enumerate()
+        .map(|(c, m)| {
+            let fp = crate::rules::layers_fingerprint(&profiles[m[0]]);
+            distinct.iter().position(|d| *d == fp).unwrap_or_else(|| {
+                distinct.push(fp);
+                first_class.push(c);
+                distinct.len() - 1
+            })
+        })
         .collect();
-    let mut layers: std::collections::HashMap<(u64, u64), bool> = std::collections::HashMap::new();
+    let k = distinct.len();
+    let mut layers: Vec<Option<bool>> = vec![None; k * k];
+    let mut layers_block = |a: usize, b: usize| {
+        let (pa, pb) = (print_of[a], print_of[b]);
+        *layers[pa * k + pb].get_or_insert_with(|| {
+            crate::rules::layers_block(
+                &profiles[classes.members[first_class[pa]][0]],
+                &profiles[classes.members[first_class[pb]][0]],
+                guest,
+                &effective,
+            )
+        })
+    };
     let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut self_ok = vec![false; n];
     for (a, fa) in facts.iter().enumerate() {
         for (b, fb) in facts.iter().enumerate() {
-            if fa.edge(fb, named, policy)
-                && !*layers.entry((prints[a], prints[b])).or_insert_with(|| {
-                    crate::rules::layers_block(
-                        &profiles[classes.members[a][0]],
-                        &profiles[classes.members[b][0]],
-                        guest,
-                        &effective,
-                    )
-                })
-            {
+            if fa.edge(fb, named, policy) && !layers_block(a, b) {
                 if a == b {
                     self_ok[a] = true;
                 } else {
