@@ -16,6 +16,8 @@ pub const REQUEST_HOSTS: usize = 10_000;
 pub const MASK_HOSTS: usize = 1_000;
 /// Devices of one guest definition (libvirt's largest real domains have a few hundred).
 pub const GUEST_DEVICES: usize = 512;
+/// A label name in a query (`GET /api/v1/clusters?label=`).
+pub const LABEL_KEY_BYTES: usize = 256;
 /// Labels of one host profile.
 pub const HOST_LABELS: usize = 64;
 /// An engine answer written by the server (a precheck against every host of the fleet).

@@ -471,6 +471,7 @@ async fn catalog_stats_metrics_charts_and_openapi() {
         "/api/v1/baseline",
         "/api/v1/masks",
         "/api/v1/stats",
+        "/api/v1/clusters",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
@@ -724,4 +725,70 @@ async fn precheck_judges_a_vm_definition_before_migrating() {
     )
     .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{missing}");
+}
+
+#[tokio::test]
+async fn cluster_cards_name_the_next_model_and_exactly_the_hosts_blocking_it() {
+    let s = demo_state().await;
+    // The demo's clusters each have one processor; its zones mix generations.
+    let (st, list) = get(&s, "/api/v1/clusters?label=zone").await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    let cards = list["clusters"].as_array().expect("clusters");
+    assert!(cards.len() > 5, "{list}");
+    let mut with_next = 0;
+    for card in cards {
+        let value = card["value"].as_str().expect("value");
+        let (_, members) = get(&s, &format!("/api/v1/hosts?label=zone={value}")).await;
+        assert_eq!(card["n_hosts"], members["n_hosts"], "{value}");
+        if let Some(best) = card["best_model"].as_str() {
+            let (_, running) = get(
+                &s,
+                &format!("/api/v1/hosts?label=zone={value}&model={best}"),
+            )
+            .await;
+            assert_eq!(running["n_hosts"], card["n_hosts"], "{value}: {best}");
+        }
+        let Some(next) = card["next_model"].as_str() else {
+            assert!(card["blockers"].as_array().expect("b").is_empty());
+            continue;
+        };
+        with_next += 1;
+        // The blockers are exactly the cluster's hosts that cannot run the next model.
+        let (_, running) = get(
+            &s,
+            &format!("/api/v1/hosts?label=zone={value}&model={next}"),
+        )
+        .await;
+        let ids = |v: &Value| -> Vec<String> {
+            v["hosts"]
+                .as_array()
+                .expect("hosts")
+                .iter()
+                .map(|h| h["host_id"].as_str().expect("id").to_owned())
+                .collect()
+        };
+        let all = ids(&members);
+        let runs = ids(&running);
+        assert!(!runs.is_empty(), "{value}: nobody runs {next}");
+        let mut expected: Vec<String> = all.into_iter().filter(|h| !runs.contains(h)).collect();
+        expected.sort();
+        let blockers: Vec<String> = card["blockers"]
+            .as_array()
+            .expect("blockers")
+            .iter()
+            .map(|b| b["host"].as_str().expect("host").to_owned())
+            .collect();
+        assert_eq!(blockers, expected, "{value}: {next}");
+        for b in card["blockers"].as_array().expect("b") {
+            let said = b["missing"].as_array().expect("m").len()
+                + b.get("other").and_then(Value::as_array).map_or(0, Vec::len);
+            assert!(said > 0, "{value}: {b}");
+        }
+    }
+    assert!(with_next > 0, "no demo cluster has a next model: {list}");
+    let (st, none) = get(&s, "/api/v1/clusters?label=no-such-label").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(none["clusters"].as_array().map(Vec::len), Some(0));
+    let (st, e) = get(&s, &format!("/api/v1/clusters?label={}", "k".repeat(300))).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
 }

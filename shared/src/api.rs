@@ -342,6 +342,46 @@ pub struct Coverage {
     pub models: Vec<CoverageEntry>,
 }
 
+/// A host of a cluster that cannot run the cluster's next model up, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterBlocker {
+    pub host: String,
+    /// QEMU names of the model's features this host's QEMU cannot give a guest.
+    pub missing: Vec<String>,
+    /// When no feature is missing: the engine's blocking reasons (e.g. its QEMU lacks the model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<String>,
+}
+
+/// One cluster (hosts sharing a label value), as VMware EVC shows it: the best named model every
+/// host runs, the next model up and exactly the hosts that cannot run it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterCard {
+    /// The label's value (`fra-sky-02`).
+    pub value: String,
+    pub n_hosts: usize,
+    /// CPUID vendor strings of the hosts (more than one: no named model runs on all).
+    pub vendors: Vec<String>,
+    /// The best named QEMU model (versioned) that every host runs as defined.
+    pub best_model: Option<String>,
+    /// The next model up: a newer model of the same vendor with more features than the best
+    /// one, run by at least one host of the cluster (the smallest such step).
+    pub next_model: Option<String>,
+    /// Exactly the hosts that cannot run `next_model`, each with what it lacks.
+    pub blockers: Vec<ClusterBlocker>,
+}
+
+/// `GET /api/v1/clusters?label=KEY`: a card per value of the label, in value order; hosts
+/// without the label are left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterList {
+    pub label: String,
+    pub clusters: Vec<ClusterCard>,
+}
+
 /// `POST /api/v1/masks` answer: masks for a pair or for a pool.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -20,6 +20,7 @@ pub mod api;
 pub mod baseline;
 pub mod catalog;
 pub mod class;
+pub mod clusters;
 pub mod decode;
 pub mod featureset;
 pub mod flags;

@@ -378,6 +378,38 @@ pub fn fleet_names<'a>(g: &CompatGraph, host: impl Fn(&str) -> Option<&'a HostPr
     Names { classes, pools }
 }
 
+/// A feature's name as a person reads it, and what the shown name leaves out. Catalog names are
+/// QEMU's where QEMU has one; the bits QEMU does not name are spelt after the leaf they sit in:
+/// AMD's copies of CPUID.01H:EDX in CPUID.80000001H:EDX (`e_fpu`, `pae@80000001.0`) read
+/// "pae (80000001h)" (QEMU copies them from the leaf-1 flag for AMD guests), and a bit named like
+/// another leaf's (`cdp_l3@10.2`) reads "cdp_l3 (10h.2)".
+pub fn feature_label(name: &str) -> (String, Option<String>) {
+    const AMD_COPY: &str = "AMD's copy in CPUID 80000001h:EDX of the leaf-1 bit";
+    if let Some(base) = name.strip_prefix("e_") {
+        return (
+            format!("{base} (80000001h)"),
+            Some(format!(
+                "{name}: {AMD_COPY} {base}; QEMU has no flag of its own for it"
+            )),
+        );
+    }
+    let Some((base, at)) = name.split_once('@') else {
+        return (name.to_owned(), None);
+    };
+    let (leaf, sub) = at.split_once('.').unwrap_or((at, "0"));
+    let place = if sub == "0" {
+        format!("{leaf}h")
+    } else {
+        format!("{leaf}h.{sub}")
+    };
+    let note = if leaf.eq_ignore_ascii_case("80000001") {
+        format!("{name}: {AMD_COPY} {base}; QEMU has no flag of its own for it")
+    } else {
+        format!("{name}: the bit named {base} in CPUID leaf {leaf}h, subleaf {sub}")
+    };
+    (format!("{base} ({place})"), Some(note))
+}
+
 /// The family a feature belongs to, for counting ("avx512bw" -> "AVX-512", "rtm" -> "TSX");
 /// features of no family are their own.
 pub fn feature_family(feature: &str) -> &str {
@@ -639,6 +671,17 @@ mod tests {
         }
         let unique: BTreeSet<&String> = names.pools.iter().collect();
         assert_eq!(unique.len(), names.pools.len(), "{names:?}");
+    }
+
+    #[test]
+    fn raw_feature_spellings_read_as_names_with_their_leaf() {
+        assert_eq!(feature_label("avx512f"), ("avx512f".to_owned(), None));
+        let (pae, note) = feature_label("pae@80000001.0");
+        assert_eq!(pae, "pae (80000001h)");
+        assert!(note.unwrap().contains("pae@80000001.0"));
+        assert_eq!(feature_label("e_fpu").0, "fpu (80000001h)");
+        assert_eq!(feature_label("cdp_l3@10.2").0, "cdp_l3 (10h.2)");
+        assert_eq!(feature_label("mba@80000008.0").0, "mba (80000008h)");
     }
 
     #[test]

@@ -123,6 +123,14 @@ async fn no_overflow(c: &Client, page: &str) -> R<()> {
     Ok(())
 }
 
+/// What a chart on the overview holds (read from its SVG document).
+#[derive(Debug, serde::Deserialize)]
+struct ChartFacts {
+    titles: Vec<String>,
+    steps: Vec<String>,
+    fonts: Vec<f64>,
+}
+
 async fn screenshot(c: &Client, name: &str) -> R<()> {
     let png = c.screenshot().await.map_err(e)?;
     std::fs::write(artifacts_dir().join(name), png).map_err(e)
@@ -227,9 +235,61 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         ));
     }
     wait_for(c, "#pool-list tbody tr", x.n_pools).await?;
-    wait_for(c, "#charts img", 4).await?;
+    wait_for(c, "#charts object", 4).await?;
     no_console_errors(c, "/").await?;
     screenshot(c, "dashboard-overview.png").await?;
+    // Charts: a title (hover) per bar and point, the coverage curve names models at its steps,
+    // no label smaller than 13 px in the chart's own pixels.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let script = "const out = {}; for (const o of document.querySelectorAll('#charts object')) { const d = o.contentDocument; if (!d) { continue; } out[o.id] = { titles: [...d.querySelectorAll('title')].map(t => t.textContent), steps: [...d.querySelectorAll('text.step-label')].map(t => t.textContent), fonts: [...d.querySelectorAll('text')].map(t => parseFloat(t.getAttribute('font-size') || '0')) }; } return out;";
+    let charts = loop {
+        let got: std::collections::BTreeMap<String, ChartFacts> = js(c, script).await?;
+        if got.len() == 4 && got.values().all(|f| !f.titles.is_empty()) {
+            break got;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the charts never loaded with titles: {:?}",
+                got.keys()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cov = &charts["chart-coverage"];
+    if cov.steps.len() < 3
+        || !cov
+            .steps
+            .iter()
+            .all(|s| s.contains("-v") && s.ends_with(')'))
+    {
+        return Err(format!(
+            "the coverage curve names these steps: {:?}",
+            cov.steps
+        ));
+    }
+    if !cov.titles.iter().all(|t| t.contains(" hosts (")) {
+        return Err(format!(
+            "coverage titles: {:?}",
+            &cov.titles[..3.min(cov.titles.len())]
+        ));
+    }
+    let classes = &charts["chart-classes"];
+    if classes.titles.len() != x.n_classes || !classes.titles.iter().all(|t| t.contains(" · ")) {
+        return Err(format!("class bars' titles: {:?}", classes.titles));
+    }
+    if charts["chart-pools"].titles.len() != x.n_pools {
+        return Err(format!(
+            "pool bars' titles: {:?}",
+            charts["chart-pools"].titles
+        ));
+    }
+    for (id, f) in &charts {
+        if let Some(small) = f.fonts.iter().find(|&&px| px < 13.0) {
+            return Err(format!("{id} has a {small} px label"));
+        }
+    }
+    js::<()>(c, "document.querySelector('#charts').scrollIntoView();").await?;
+    screenshot(c, "dashboard-charts.png").await?;
 
     // Graph: one card per class, each named; only the transitive reduction is drawn; a card
     // opens its class in a side panel and highlights its edges.
@@ -412,11 +472,72 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     let cards = wait_for(c, ".cluster-card", 20).await?;
     wait_for(c, ".cluster-card .card-model strong", cards).await?;
     let sky = text(c, ".cluster-card[data-cluster='fra-sky-02'] .card-model").await?;
-    if !sky.contains("Skylake-Server") {
+    if !sky.starts_with("Every host runs ") || !sky.contains("-v") {
         return Err(format!("the fra-sky-02 card says '{sky}'"));
+    }
+    wait_for(
+        c,
+        ".cluster-card[data-cluster='fra-sky-02'] .card-baseline summary",
+        1,
+    )
+    .await?;
+    let cpu = text(
+        c,
+        ".cluster-card[data-cluster='fra-sky-02'] .card-baseline summary",
+    )
+    .await?;
+    if !cpu.contains("Skylake-Server") {
+        return Err(format!("the fra-sky-02 baseline says '{cpu}'"));
+    }
+    // One processor per demo cluster: nothing above the best model runs there.
+    let next = text(c, ".cluster-card[data-cluster='fra-sky-02'] .card-next").await?;
+    if !next.contains("No model above") {
+        return Err(format!("the fra-sky-02 card's next model reads '{next}'"));
     }
     no_console_errors(c, "/clusters").await?;
     screenshot(c, "dashboard-clusters.png").await?;
+    // By zone, Frankfurt mixes Skylake and Ice Lake: the next model up and the hosts holding
+    // the zone back, each with what it lacks; one click to the zone's baseline.
+    c.goto(&format!("{base}/clusters?label=zone"))
+        .await
+        .map_err(e)?;
+    wait_for(c, ".cluster-card[data-cluster='fra'] .card-next strong", 1).await?;
+    let next = text(c, ".cluster-card[data-cluster='fra'] .card-next").await?;
+    if !next.starts_with("Next model up: ") || !next.contains("held back by") {
+        return Err(format!("the fra zone's next model reads '{next}'"));
+    }
+    let blockers = text(c, ".cluster-card[data-cluster='fra'] .card-blockers li").await?;
+    if !blockers.contains("fra-sky-") || !blockers.contains(" lack") {
+        return Err(format!("the fra zone's blockers read '{blockers}'"));
+    }
+    screenshot(c, "dashboard-clusters-zone.png").await?;
+    click(c, ".cluster-card[data-cluster='fra'] a[href^='/baseline']").await?;
+    wait_for(c, "#baseline", 1).await?;
+    let url = c.current_url().await.map_err(e)?;
+    if !url.as_str().contains("label=zone%3Dfra") && !url.as_str().contains("label=zone=fra") {
+        return Err(format!("the zone card's link went to {url}"));
+    }
+
+    // An AMD host's copies of leaf-1 bits read as names with their leaf, not raw spellings.
+    c.goto(&format!("{base}/hosts/lon-zen2-01-01"))
+        .await
+        .map_err(e)?;
+    wait_for(c, "#guest-features code.feature", 50).await?;
+    let shown: Vec<String> = js(
+        c,
+        "return [...document.querySelectorAll('code.feature')].map(c => c.textContent);",
+    )
+    .await?;
+    if let Some(raw) = shown
+        .iter()
+        .find(|f| f.contains('@') || f.starts_with("e_"))
+    {
+        return Err(format!("the host page shows the raw feature '{raw}'"));
+    }
+    if !shown.iter().any(|f| f == "pae (80000001h)") {
+        return Err(format!("the AMD host's features: {shown:?}"));
+    }
+    screenshot(c, "dashboard-host-amd.png").await?;
 
     // Host page.
     c.goto(&format!("{base}/hosts/fra-sky-02-01"))
@@ -498,6 +619,15 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         .send_keys("hle,rtm")
         .await
         .map_err(e)?;
+    // Names complete from the catalog, each option keeping what is typed before the last comma.
+    wait_for(c, "#whatif-features option[value='hle,rtm']", 1).await?;
+    let options = wait_for(c, "#whatif-features option", 100).await?;
+    let raw = count(c, "#whatif-features option[value*='@']").await?;
+    if raw > 0 {
+        return Err(format!(
+            "{raw} of {options} completions are raw CPUID spellings"
+        ));
+    }
     click(c, "#whatif-apply").await?;
     let after = wait_text(c, "#whatif-after .n-pools", |t| {
         !t.is_empty() && t != x.n_pools.to_string()

@@ -3,6 +3,7 @@
 pub mod baseline;
 pub mod catalog;
 pub mod charts;
+pub mod clusters;
 pub mod compat;
 pub mod graph;
 pub mod guest;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(precheck::router())
         .merge(graph::router())
         .merge(baseline::router())
+        .merge(clusters::router())
         .merge(catalog::router())
         .merge(stats::router())
         .merge(charts::router())

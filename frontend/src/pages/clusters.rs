@@ -1,12 +1,13 @@
 //! `/clusters?label=cluster`: one card per cluster (any label: cluster, zone, rack), as VMware
-//! EVC shows them: its processors, the best named model every host runs, the hosts that hold it
-//! there, and one click to the baseline with its exports.
+//! EVC shows them: its processors, the best named model every host runs, the next model up and
+//! the hosts that block it (`GET /api/v1/clusters`, computed by `shared::clusters`), the
+//! baseline's `-cpu` line, and one click to the baseline with its exports.
 
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use shared::api::ui::{Baseline, BaselineRequest};
-use shared::api::{HostList, HostSummary};
+use shared::api::{ClusterBlocker, ClusterCard as Card, ClusterList, HostList, HostSummary};
 
 use crate::components::CopyButton;
 use crate::fetch::{get_json, post_json};
@@ -40,26 +41,115 @@ pub fn processors(hosts: &[HostSummary]) -> Vec<String> {
     out.into_iter().map(|(n, c)| format!("{c} × {n}")).collect()
 }
 
-/// The hosts that hold a baseline where it is: those giving up the fewest features under it
-/// (their own guest view is closest to it), with that number.
-pub fn holding_back(b: &Baseline) -> (Vec<String>, usize) {
-    let least = b
-        .lost_per_host
-        .iter()
-        .map(|h| h.lost.len())
-        .min()
-        .unwrap_or(0);
-    let hosts = b
-        .lost_per_host
-        .iter()
-        .filter(|h| h.lost.len() == least)
-        .map(|h| h.host.clone())
-        .collect();
-    (hosts, least)
+/// The blockers of a next model grouped by what they lack (the same features, or the same other
+/// reasons): the most hosts first.
+pub fn blocker_groups(blockers: &[ClusterBlocker]) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut by: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    for b in blockers {
+        let why = if b.missing.is_empty() {
+            b.other.clone()
+        } else {
+            b.missing.clone()
+        };
+        by.entry(why).or_default().push(b.host.clone());
+    }
+    let mut out: Vec<(Vec<String>, Vec<String>)> = by.into_iter().collect();
+    out.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// "a, b, c and 3 more".
+fn some_of(items: &[String], n: usize) -> String {
+    let shown = items.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > n {
+        format!("{shown} and {} more", items.len() - n)
+    } else {
+        shown
+    }
+}
+
+/// The card's model lines: the best model every host runs, the next one up and its blockers.
+fn model_lines(card: Option<Result<Card, String>>) -> AnyView {
+    let c = match card {
+        None => {
+            return view! { <p class="loading">"Finding the models every host runs…"</p> }
+                .into_any();
+        }
+        Some(Err(e)) => {
+            return view! { <p class="error">{format!("cannot find the models: {e}")}</p> }
+                .into_any();
+        }
+        Some(Ok(c)) => c,
+    };
+    let best = match (&c.best_model, c.vendors.len()) {
+        (Some(m), _) => view! {
+            <p class="card-model">"Every host runs "<strong>{m.clone()}</strong>" as QEMU defines it"</p>
+        }
+        .into_any(),
+        (None, n) if n > 1 => view! {
+            <p class="card-model">"No named model runs on every host: "<strong>{format!("{n} CPU vendors")}</strong></p>
+        }
+        .into_any(),
+        (None, _) => view! {
+            <p class="card-model">"No named QEMU model runs whole on "<strong>"every host"</strong></p>
+        }
+        .into_any(),
+    };
+    let next = match &c.next_model {
+        None if c.vendors.len() == 1 && c.best_model.is_none() => view! {
+            <p class="card-next hint">"Nor does one run whole on any host here: see the baseline for the closest model with features added or removed."</p>
+        }
+        .into_any(),
+        None if c.vendors.len() == 1 => view! {
+            <p class="card-next hint">"No model above it runs on any host here: the cluster moves up only with newer hosts."</p>
+        }
+        .into_any(),
+        None => ().into_any(),
+        Some(m) => {
+            let n_blocking = c.blockers.len();
+            let groups = blocker_groups(&c.blockers);
+            view! {
+                <p class="card-next">"Next model up: "<strong>{m.clone()}</strong>
+                    {format!(", held back by {n_blocking} of {} hosts:", c.n_hosts)}</p>
+                <ul class="card-blockers">
+                    {groups.into_iter().map(|(why, hosts)| {
+                        let lack = if hosts.len() == 1 { "lacks" } else { "lack" };
+                        let all = hosts.join(", ");
+                        view! {
+                            <li title=all>
+                                <span class="hosts">{some_of(&hosts, 3)}</span>
+                                {format!(" {lack} ")}
+                                <span class="why">{some_of(&why, 8)}</span>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            }
+            .into_any()
+        }
+    };
+    view! { {best}{next} }.into_any()
 }
 
 #[component]
-fn ClusterCard(key: String, value: String, hosts: Vec<HostSummary>) -> impl IntoView {
+fn ClusterCard(
+    key: String,
+    value: String,
+    hosts: Vec<HostSummary>,
+    cards: LocalResource<Result<ClusterList, String>>,
+) -> impl IntoView {
+    // The engine's card for this cluster, once it has come for this label.
+    let (k, v) = (key.clone(), value.clone());
+    let card = move || match cards.get() {
+        Some(Ok(list)) if list.label == k => Some(
+            list.clusters
+                .into_iter()
+                .find(|c| c.value == v)
+                .ok_or_else(|| "the server has no card for it".to_owned()),
+        ),
+        Some(Err(e)) => Some(Err(e)),
+        _ => None,
+    };
     let selector = BTreeMap::from([(key.clone(), value.clone())]);
     let baseline = LocalResource::new(move || {
         let req = BaselineRequest {
@@ -75,40 +165,18 @@ fn ClusterCard(key: String, value: String, hosts: Vec<HostSummary>) -> impl Into
         query(&[("label", &format!("{key}={value}"))])
     );
     let body = move || match baseline.get() {
-        None => view! { <p class="loading">"Finding the best common model…"</p> }.into_any(),
+        None => view! { <p class="loading">"Finding the baseline…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="error">{format!("No common model: {e}")}</p> }.into_any(),
         Some(Ok(b)) => {
-            let (held, least) = holding_back(&b);
-            let n_held = held.len();
-            let held_text = if n_held == n {
-                "Every host offers the same features: none holds the others back.".to_owned()
-            } else {
-                let shown: Vec<String> = held.iter().take(4).cloned().collect();
-                format!(
-                    "Held there by {}{} ({} {} under it; the other hosts give up more).",
-                    shown.join(", "),
-                    if n_held > 4 {
-                        format!(" and {} more", n_held - 4)
-                    } else {
-                        String::new()
-                    },
-                    if least == 0 {
-                        "they give up nothing".to_owned()
-                    } else {
-                        format!("they give up {least} features")
-                    },
-                    if n_held == 1 { "host" } else { "hosts" },
-                )
-            };
             let cpu = format!("-cpu {}", b.exports.qemu);
             view! {
-                <p class="card-model">"Every host runs "<strong>{b.model.clone()}</strong></p>
-                <details>
-                    <summary>{format!("-cpu {} with {} features added, {} removed", b.base_model, b.added.len(), b.removed.len())}</summary>
-                    <pre class="export">{cpu.clone()}</pre>
-                </details>
-                <CopyButton text=cpu what="-cpu"/>
-                <p class="hint">{held_text}</p>
+                <div class="card-baseline">
+                    <details>
+                        <summary>{format!("Baseline -cpu {} with {} features added, {} removed", b.base_model, b.added.len(), b.removed.len())}</summary>
+                        <pre class="export">{cpu.clone()}</pre>
+                    </details>
+                    <CopyButton text=cpu what="-cpu"/>
+                </div>
             }
             .into_any()
         }
@@ -118,8 +186,9 @@ fn ClusterCard(key: String, value: String, hosts: Vec<HostSummary>) -> impl Into
             <h3>{format!("{key}={value}")}</h3>
             <p class="count">{if n == 1 { "1 host".to_owned() } else { format!("{n} hosts") }}</p>
             <ul class="procs">{procs.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
+            {move || model_lines(card())}
             {body}
-            <Link href=href>"the baseline with every export"</Link>
+            <Link href=href>"The baseline with every export →"</Link>
         </article>
     }
 }
@@ -134,6 +203,10 @@ pub fn ClustersPage() -> impl IntoView {
     );
     Effect::new(move |_| replace_query(&query(&[("label", &key.get())])));
     let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let cards = LocalResource::new(move || {
+        let url = format!("/api/v1/clusters{}", query(&[("label", &key.get())]));
+        async move { get_json::<ClusterList>(&url).await }
+    });
     let body = move || match hosts.get() {
         None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
         Some(Err(e)) => {
@@ -148,8 +221,9 @@ pub fn ClustersPage() -> impl IntoView {
             keys.sort();
             keys.dedup();
             let k = key.get();
-            let cards = groups(&l.hosts, &k);
-            let n = cards.len();
+            let groups = groups(&l.hosts, &k);
+            let n = groups.len();
+
             view! {
                 <div class="toolbar">
                     <label>"group hosts by the label "
@@ -161,7 +235,7 @@ pub fn ClustersPage() -> impl IntoView {
                     <span class="hint">{format!(" {n} groups")}</span>
                 </div>
                 <div class="cluster-cards">
-                    {cards.into_iter().map(|(v, hs)| view! { <ClusterCard key=k.clone() value=v hosts=hs/> }).collect_view()}
+                    {groups.into_iter().map(|(v, hs)| view! { <ClusterCard key=k.clone() value=v hosts=hs cards=cards/> }).collect_view()}
                 </div>
             }
             .into_any()

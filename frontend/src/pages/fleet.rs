@@ -115,10 +115,10 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
         <section id="charts">
             <h2>"Charts"</h2>
             <div class="charts">
-                <figure><img src="/api/v1/charts/class-sizes.svg" alt="bar chart of hosts per class, largest first" /><figcaption>"hosts per class"</figcaption></figure>
-                <figure><img src="/api/v1/charts/pool-sizes.svg" alt="bar chart of hosts per pool" /><figcaption>"pool sizes"</figcaption></figure>
-                <figure><img src="/api/v1/charts/baseline-coverage.svg" alt="coverage curve: hosts that can run each QEMU model" /><figcaption>"baseline coverage"</figcaption></figure>
-                <figure><img src="/api/v1/charts/feature-prevalence.svg" alt="how many hosts offer each feature" /><figcaption>"feature prevalence"</figcaption></figure>
+                <figure><object id="chart-coverage" type="image/svg+xml" data="/api/v1/charts/baseline-coverage.svg">"coverage curve: hosts that can run each QEMU model"</object><figcaption>"Baseline coverage: how many hosts run each named model (point at a step for its model)"</figcaption></figure>
+                <figure><object id="chart-classes" type="image/svg+xml" data="/api/v1/charts/class-sizes.svg">"bar chart of hosts per class, largest first"</object><figcaption>"Hosts per class (point at a bar for its class)"</figcaption></figure>
+                <figure><object id="chart-pools" type="image/svg+xml" data="/api/v1/charts/pool-sizes.svg">"bar chart of hosts per pool"</object><figcaption>"Hosts per migration pool, host-passthrough guests"</figcaption></figure>
+                <figure><object id="chart-features" type="image/svg+xml" data="/api/v1/charts/feature-prevalence.svg">"how many hosts offer each feature"</object><figcaption>"Features not every host has (point at a bar for its feature)"</figcaption></figure>
             </div>
         </section>
     }

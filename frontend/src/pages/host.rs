@@ -326,8 +326,13 @@ pub fn HostPage(id: String) -> impl IntoView {
                     let needle = filter.get().to_lowercase();
                     names
                         .iter()
-                        .filter(|n| needle.is_empty() || n.contains(&needle))
-                        .map(|n| view! { <code class="feature">{n.clone()}</code>" " })
+                        .filter(|n| {
+                            needle.is_empty()
+                                || n.contains(&needle)
+                                || shared::naming::feature_label(n).0.contains(&needle)
+                        })
+                        .map(|n| shared::naming::feature_label(n))
+                        .map(|(shown, note)| view! { <code class="feature" title=note>{shown}</code>" " })
                         .collect_view()
                 }
             };

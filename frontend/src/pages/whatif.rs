@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use shared::api::HostList;
-use shared::api::ui::{Baseline, BaselineRequest, Graph, GraphRequest, Guest};
+use shared::api::ui::{Baseline, BaselineRequest, FeatureName, Graph, GraphRequest, Guest};
 use shared::verdict::GuestCpu;
 
 use crate::fetch::{get_json, post_json};
@@ -166,6 +166,20 @@ pub fn WhatIfPage() -> impl IntoView {
         ]));
     });
     let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    // Feature names to complete the mask from: the catalog's, less the raw spellings of bits
+    // QEMU does not name; each option carries what is typed before the last comma.
+    let catalog = LocalResource::new(|| get_json::<Vec<FeatureName>>("/api/v1/features"));
+    let feature_options = move || {
+        let draft = draft_mask.get();
+        let prefix = draft.rfind(',').map_or("", |i| &draft[..=i]).to_owned();
+        catalog.get().and_then(Result::ok).map(|features| {
+            features
+                .into_iter()
+                .filter(|f| !f.name.contains('@') && !f.name.starts_with("e_"))
+                .map(|f| view! { <option value=format!("{prefix}{}", f.name)>{f.description}</option> })
+                .collect_view()
+        })
+    };
     let all = move || {
         hosts
             .get()
@@ -329,10 +343,11 @@ pub fn WhatIfPage() -> impl IntoView {
             <h2>"What if…"</h2>
             <div class="toolbar">
                 <label>"turn off for every guest "
-                    <input id="whatif-mask" type="text" placeholder="hle,rtm" prop:value=move || draft_mask.get()
+                    <input id="whatif-mask" type="text" placeholder="hle,rtm" list="whatif-features" autocomplete="off" prop:value=move || draft_mask.get()
                         on:input=move |ev| draft_mask.set(event_target_value(&ev))
                         on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Enter" { apply(); } />
                 </label>
+                <datalist id="whatif-features">{feature_options}</datalist>
                 <button id="whatif-apply" class:primary=pending disabled=move || !pending() on:click=move |_| apply()>"apply"</button>
                 <button on:click=move |_| {
                     draft_retire.set(Vec::new());

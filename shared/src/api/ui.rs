@@ -327,6 +327,14 @@ pub struct Guest {
     pub cpu: GuestCpu,
 }
 
+/// A feature of `GET /api/v1/features` ([`super::FeatureInfo`]) by name and description: the
+/// what-if page completes feature names from it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FeatureName {
+    pub name: String,
+    pub description: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +357,18 @@ mod tests {
         );
         let b = profile_named("b", "GenuineIntel", &["sse2", "avx", "taa-no"]);
         (a, b)
+    }
+
+    #[test]
+    fn catalog_features_decode_by_name() {
+        let info: Vec<super::super::FeatureInfo> = crate::catalog()
+            .features()
+            .iter()
+            .map(super::super::FeatureInfo::from_feature)
+            .collect();
+        let names: Vec<FeatureName> = decode(&info);
+        assert_eq!(names.len(), info.len());
+        assert!(names.iter().any(|f| f.name == "hle"));
     }
 
     #[test]
