@@ -34,6 +34,7 @@ pub mod naming;
 pub mod policy;
 pub mod profile;
 pub mod reason;
+pub mod registry;
 pub mod rules;
 #[doc(hidden)]
 pub mod testing;
