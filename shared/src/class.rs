@@ -82,8 +82,8 @@ pub fn key(p: &HostProfile) -> ClassKey {
     ClassKey {
         arch: p.cpu.arch,
         vendor: p.cpu.vendor.to_ascii_lowercase(),
-        // What QEMU can give a guest there (KVM's offer as QEMU sees it).
-        guest_view: crate::view::supported(p, None),
+        // What `-cpu host` gives a guest there, as QEMU computes it.
+        guest_view: crate::view::host_cpu(p, None),
         tsc_bucket: p.cpu.tsc_khz.and_then(tsc_bucket),
         tsc_scaling: p.kvm.as_ref().and_then(|k| k.tsc_scaling),
         qemu: crate::rules::qemu_version(p, None),

@@ -185,9 +185,9 @@ pub enum MaskError {
     Baseline(#[from] BaselineError),
 }
 
-/// What `-cpu host` gives a guest on `h`, as its QEMU computes it ([`crate::view::supported`]).
+/// What `-cpu host` gives a guest on `h`, as its QEMU computes it ([`crate::view::host_cpu`]).
 fn view(h: &HostProfile) -> Result<FeatureSet, MaskError> {
-    crate::view::supported(h, None).ok_or_else(|| MaskError::NoGuestView(h.host_id.clone()))
+    crate::view::host_cpu(h, None).ok_or_else(|| MaskError::NoGuestView(h.host_id.clone()))
 }
 
 /// What each side must turn off so that `-cpu host` guests can move both ways: on each side the

@@ -77,9 +77,11 @@ pub enum ManagementStack {
     /// anyway (QEMU target/i386/cpu.c `x86_cpu_filter_features`, a warning without `enforce`).
     Qemu,
     /// libvirt: the migratable XML names every CPU feature the guest has, and with
-    /// `check='partial'` (the default for custom models) libvirt stops a destination whose QEMU
-    /// left out any feature the definition requires (libvirt src/qemu/qemu_process.c
-    /// `qemuProcessVerifyCPUFeatures`: "guest CPU doesn't match specification: missing features").
+    /// `check='partial'` (the default for custom models) libvirt compares them with the
+    /// destination's host CPU before starting QEMU (libvirt src/qemu/qemu_process.c
+    /// `qemuProcessUpdateGuestCPU` -> `virCPUCompare`: "Host CPU does not provide required
+    /// features"); `check='full'` also checks what QEMU started (src/cpu/cpu_x86.c
+    /// `virCPUx86UpdateLive`).
     Libvirt,
 }
 

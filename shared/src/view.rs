@@ -46,10 +46,13 @@ pub fn qemu_unmigratable() -> FeatureSet {
 
 /// Bits QEMU sets on top of what KVM_GET_SUPPORTED_CPUID reports, for every model (QEMU
 /// target/i386/kvm/kvm.c `kvm_arch_get_supported_cpuid`): CPUID.01H:ECX[31] hypervisor,
-/// CPUID.06H:EAX[2] ARAT ("safe to allow because of emulated APIC") and, with the in-kernel
-/// irqchip and KVM_CAP_TSC_DEADLINE_TIMER, CPUID.01H:ECX[24] tsc-deadline.
+/// CPUID.06H:EAX[2] ARAT ("safe to allow because of emulated APIC"), CPUID.80000001H:ECX[22]
+/// TOPOEXT ("safe to enable ... even when no host support") and, with the in-kernel irqchip and
+/// KVM_CAP_TSC_DEADLINE_TIMER, CPUID.01H:ECX[24] tsc-deadline. Newer QEMUs add more (the AMD
+/// machine-check bits of CPUID.80000007H:EBX, host bits such as erms and fsrm in 10.0); where
+/// that QEMU was probed, its own `host` expansion is used instead ([`supported`]).
 pub fn qemu_additions(host: &HostProfile) -> FeatureSet {
-    let mut set = set_of(&["hypervisor", "arat"]);
+    let mut set = set_of(&["hypervisor", "arat", "topoext"]);
     let deadline = host
         .kvm
         .as_ref()
@@ -128,7 +131,13 @@ fn install(host: &HostProfile, qemu: Option<QemuVersion>) -> Option<&QemuInstall
 pub fn supported(host: &HostProfile, qemu: Option<QemuVersion>) -> Option<FeatureSet> {
     let kvm = host.kvm.as_ref()?;
     if let Some(expanded) = install(host, qemu).and_then(|q| q.host_model) {
-        return Some(expanded.union(&kvm.guest_features.intersection(&qemu_unmigratable())));
+        // The expansion of `host` leaves out what QEMU never auto-enables (topoext), which a
+        // named model still gets.
+        return Some(
+            expanded
+                .union(&kvm.guest_features.intersection(&qemu_unmigratable()))
+                .union(&no_autoenable()),
+        );
     }
     Some(match kvm.guest_features_source {
         // libvirt's host-model data is already QEMU's expansion; the estimate adds them itself.
@@ -137,6 +146,36 @@ pub fn supported(host: &HostProfile, qemu: Option<QemuVersion>) -> Option<Featur
         | GuestViewSource::EstimatedFromCpuid => kvm.guest_features,
         GuestViewSource::KvmSupportedCpuid => kvm.guest_features.union(&qemu_additions(host)),
     })
+}
+
+/// What QEMU may give a guest but never turns on by itself for `-cpu host` (QEMU
+/// target/i386/cpu.c `feature_word_info[FEAT_8000_0001_ECX].no_autoenable_flags`: TOPOEXT "can't
+/// be enabled blindly by -cpu host, as it requires consistent cache topology info").
+pub fn no_autoenable() -> FeatureSet {
+    static SET: std::sync::OnceLock<FeatureSet> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| set_of(&["topoext"]))
+}
+
+/// What `-cpu host` gives on `host`: [`supported`] less [`no_autoenable`], unless the host's own
+/// view (QEMU's expansion of `host`, or KVM's supported CPUID) has it.
+fn passthrough_base(
+    host: &HostProfile,
+    qemu: Option<QemuVersion>,
+    supported: FeatureSet,
+) -> FeatureSet {
+    let own = install(host, qemu)
+        .and_then(|q| q.host_model)
+        .or_else(|| host.kvm.as_ref().map(|k| k.guest_features))
+        .unwrap_or_default();
+    supported
+        .difference(&no_autoenable())
+        .union(&own.intersection(&no_autoenable()))
+}
+
+/// What `-cpu host,migratable=off` gives a guest on `host` (its QEMU release `qemu`, else the
+/// oldest probed); `None` without KVM data.
+pub fn host_cpu(host: &HostProfile, qemu: Option<QemuVersion>) -> Option<FeatureSet> {
+    supported(host, qemu).map(|s| passthrough_base(host, qemu, s))
 }
 
 /// A host-passthrough guest keeps [`qemu_unmigratable`] features: `migratable=off`, or invtsc
@@ -203,10 +242,11 @@ pub fn view(
 ) -> Result<View, GuestCpuError> {
     let supported = supported(host, qemu).ok_or(GuestCpuError::NoGuestView)?;
     let passthrough = |disable: &[String]| -> Result<View, GuestCpuError> {
+        let host_cpu = passthrough_base(host, qemu, supported);
         let base = if keeps_unmigratable(guest) {
-            supported
+            host_cpu
         } else {
-            supported.difference(&qemu_unmigratable())
+            host_cpu.difference(&qemu_unmigratable())
         };
         Ok(View {
             seen: base.difference(&lookup_all(disable)?),
@@ -218,7 +258,7 @@ pub fn view(
         GuestCpu::HostPassthroughMasked { disable } => passthrough(disable),
         // libvirt's host-model: QEMU's host expansion less what libvirt marks migratable='no'.
         GuestCpu::HostModel => Ok(View {
-            seen: without_non_migratable(&supported),
+            seen: without_non_migratable(&passthrough_base(host, qemu, supported)),
             filtered: FeatureSet::EMPTY,
         }),
         GuestCpu::Named {

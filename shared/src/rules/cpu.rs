@@ -248,7 +248,7 @@ fn source_start_rule(
                 Severity::Blocker,
                 "cpu.enforce-refuses-start",
                 format!(
-                    "QEMU refuses to start -cpu {model},enforce on the source: its host cannot give {} feature(s): {names} (QEMU x86_cpu_filter_features: \"host doesn't support requested feature\"){qemu_said}; no such guest can be running there",
+                    "QEMU refuses to start -cpu {model},enforce on the source: its host cannot give {} feature(s): {names} (QEMU x86_cpu_realizefn: \"Host doesn't support requested features\"){qemu_said}; no such guest can be running there",
                     on_src.filtered.len()
                 ),
                 values(names, String::new()),
@@ -408,7 +408,7 @@ fn destination_rule(
             (
                 Severity::Blocker,
                 "cpu.libvirt-refuses-missing-feature",
-                "libvirt's migratable XML requires every feature the guest has, and libvirt stops a destination whose QEMU leaves one out (qemuProcessVerifyCPUFeatures: \"guest CPU doesn't match specification: missing features\")".to_owned(),
+                "libvirt's migratable XML requires every feature the guest has, and with check='partial' libvirt compares them with the destination's host CPU before starting QEMU there (libvirt qemuProcessUpdateGuestCPU -> virCPUCompare: \"Host CPU does not provide required features\")".to_owned(),
             )
         } else {
             match f.class {

@@ -194,7 +194,7 @@ pub fn machine_rules(
     let sv = qemu_version(src, policy.src_qemu);
     let dv = qemu_version(dst, policy.dst_qemu);
     let layer = Layer::QemuMachine;
-    // Without -machine QEMU starts its default machine type (QEMU hw/core/machine.c
+    // Without -machine QEMU starts its default machine type (QEMU system/vl.c
     // `find_default_machine`: the one whose class has `is_default`), which moves with each
     // release: the running guest has the source's.
     let Some(given) = guest.machine.as_deref().or_else(|| {
@@ -349,7 +349,7 @@ pub fn machine_rules(
                 Severity::Warning,
                 "qemu.newer-to-older",
                 format!(
-                    "QEMU {a} to {b} with machine type {machine}: newer to older works by design but upstream does not promise it, only some distributions do (QEMU docs/devel/migration/compatibility.rst)"
+                    "QEMU {a} to {b} with machine type {machine}: newer to older is meant to work through the machine type's compat properties (QEMU docs/devel/migration/compatibility.rst, hw_compat_X_Y), but it is the direction a missing compat entry breaks: test this pair"
                 ),
                 values(a.to_string(), b.to_string()),
             )),
