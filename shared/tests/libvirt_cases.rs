@@ -33,7 +33,10 @@ fn explained_by_rule(
     missing: &FeatureSet,
 ) -> Option<&'static str> {
     let non_migratable = shared::verdict::non_migratable();
-    let modelled = matches!(check, "host-model" | "host-model-baseline" | "baseline");
+    let modelled = matches!(
+        check,
+        "host-model" | "host-model-baseline" | "baseline" | "baseline-import"
+    );
     if modelled && extra.is_empty() && missing.is_subset(&non_migratable) {
         return Some(
             "fleetcompat drops features libvirt's cpu_map marks migratable='no' (xsaves, invtsc) from host models and baselines; libvirt keeps them on its QEMU-probed host-model and on baselines without the MIGRATABLE flag",
@@ -274,6 +277,33 @@ fn libvirt_dev_cases_agree_as_feature_sets() {
                 let exp = &parse_cpus(&read(expected))[0];
                 let theirs = expand(&map, exp).expect("expected baseline expands").present;
                 r.check(case, "baseline", &ours.features.intersection(&universe), &theirs.intersection(&universe));
+                // The same baseline through the import path: each host's raw `<cpudata>` with
+                // its QMP replies, as `fleetcompat-collector import` reads them.
+                if kind == "cpuid-baseline" {
+                    let imported: Vec<_> = inputs
+                        .iter()
+                        .filter_map(|f| f.strip_suffix("-json.xml"))
+                        .map(|stem| {
+                            let meta = shared::import::ImportMeta {
+                                host_id: stem.to_owned(),
+                                hostname: stem.to_owned(),
+                                ..shared::import::ImportMeta::default()
+                            };
+                            let qmp = read(&format!("{stem}.json"));
+                            shared::import::profile_from_dump(&read(&format!("{stem}.xml")), Some(&qmp), meta)
+                                .unwrap_or_else(|e| panic!("{case}: import of {stem}.xml: {e}"))
+                        })
+                        .collect();
+                    assert_eq!(imported.len(), inputs.len(), "{case}: every input has its dump");
+                    let refs: Vec<_> = imported.iter().collect();
+                    let via_import = baseline(&refs, &BaselineOptions::default()).expect("baseline of imports");
+                    r.check(
+                        case,
+                        "baseline-import",
+                        &via_import.features.intersection(&universe),
+                        &theirs.intersection(&universe),
+                    );
+                }
                 if kind == "cpuid-baseline" {
                     let target = shared::baseline::common_features(&refs).expect("common");
                     r.check_model(case, &ours.model, exp.model.as_deref(), None, &without_non_migratable(&target));
