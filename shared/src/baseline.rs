@@ -30,7 +30,7 @@ pub enum BaselineError {
     #[error("no hosts given: a baseline needs at least one host")]
     NoHosts,
     #[error(
-        "host {0} has no kvm guest view in its profile: re-collect it where /dev/kvm is readable"
+        "host {0} has no kvm guest view in its profile: run fleetcompat-collector probe on it where /dev/kvm is readable, or import its QEMU data (libvirt QMP json, virsh domcapabilities)"
     )]
     NoGuestView(String),
     #[error(
