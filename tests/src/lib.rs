@@ -750,11 +750,18 @@ pub fn run_cpr_transfer(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    if let Err(e) = old.qmp.execute(
+    // The socket file appears when the new QEMU binds it, a moment before it listens: a connect
+    // in between is refused, so the migrate command is asked again for a short while.
+    let mut tries = 0;
+    while let Err(e) = old.qmp.execute(
         "migrate",
         serde_json::json!({"channels": [channel("main", &main), channel("cpr", &cpr)]}),
     ) {
-        return MigrationOutcome::SourceRefused(e);
+        tries += 1;
+        if !e.contains("Connection refused") || tries > 100 {
+            return MigrationOutcome::SourceRefused(e);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
