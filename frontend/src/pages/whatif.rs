@@ -108,7 +108,37 @@ pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
             ));
         }
     }
+    let was = stranded(before);
+    let now: Vec<&str> = stranded(after)
+        .into_iter()
+        .filter(|h| !was.contains(h))
+        .collect();
+    if !now.is_empty() {
+        let more = now.len().saturating_sub(8);
+        out.push(format!(
+            "Newly stranded, with no other host to take their guests: {}{}.",
+            now[..now.len().min(8)].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
     out
+}
+
+/// Hosts whose guests can go nowhere: their class takes guests to no other class, and no other
+/// host of their own class can take them.
+fn stranded(g: &Graph) -> Vec<&str> {
+    g.classes
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            !g.edges.iter().any(|e| e.from == *i) && (!c.self_compatible || c.hosts.len() < 2)
+        })
+        .flat_map(|(_, c)| c.hosts.iter().map(String::as_str))
+        .collect()
 }
 
 fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
@@ -423,6 +453,25 @@ mod tests {
             ]
         );
         assert!(differences(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn differences_name_newly_stranded_hosts() {
+        // Two classes that take each other's guests; retiring one strands the other's host.
+        let mut before = graph(&[&["a", "b"]]);
+        before.edges = vec![
+            shared::graph::ClassEdge { from: 0, to: 1 },
+            shared::graph::ClassEdge { from: 1, to: 0 },
+        ];
+        let after = graph(&[&["a"]]);
+        assert_eq!(
+            differences(&before, &after),
+            vec!["Newly stranded, with no other host to take their guests: h-a.".to_owned()]
+        );
+        // A class of two hosts that take each other's guests strands nobody.
+        let mut pair = graph(&[&["a"]]);
+        pair.classes[0].hosts.push("h-a2".into());
+        assert!(stranded(&pair).is_empty());
     }
 
     #[test]
