@@ -48,7 +48,9 @@ impl OutputError {
     fn is_retriable(&self) -> bool {
         match self {
             Self::Unreachable { .. } => true,
-            Self::Refused { status, .. } => *status >= 500 || *status == 429,
+            // 408: the server gave up waiting for the body (a slow link); RFC 9110 section
+            // 15.5.9 lets the client repeat the request. 429: too many requests.
+            Self::Refused { status, .. } => *status >= 500 || matches!(*status, 408 | 429),
             _ => false,
         }
     }
@@ -356,5 +358,22 @@ mod tests {
         let file = dir.path().join("p.json");
         write_file(&file, "{\"a\":1}").expect("write a file");
         assert_eq!(std::fs::read_to_string(&file).expect("read"), "{\"a\":1}");
+    }
+
+    #[test]
+    fn a_slow_body_refused_with_408_is_retried_not_rejected() {
+        let refused = |status| OutputError::Refused {
+            url: "http://127.0.0.1:1".into(),
+            status,
+            message: String::new(),
+        };
+        for status in [408, 429, 500, 503] {
+            assert!(refused(status).is_retriable(), "{status}");
+            assert!(refused(status).is_transient(), "{status}");
+        }
+        // A profile the backend refuses for its content is not sent again.
+        for status in [400, 413, 422] {
+            assert!(!refused(status).is_transient(), "{status}");
+        }
     }
 }
