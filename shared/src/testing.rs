@@ -54,6 +54,27 @@ pub fn profile_of_model(host_id: &str, model: &str) -> Option<HostProfile> {
     Some(p)
 }
 
+/// `p` with one more QEMU install of `version` offering `machines` (name, alias).
+pub fn with_qemu_machines(
+    mut p: HostProfile,
+    version: &str,
+    machines: &[(&str, Option<&str>)],
+) -> HostProfile {
+    p.qemu.push(crate::profile::QemuInstall {
+        version: version.into(),
+        machines: machines
+            .iter()
+            .map(|(n, a)| crate::profile::QemuMachine {
+                name: (*n).into(),
+                alias: a.map(str::to_owned),
+                ..crate::profile::QemuMachine::default()
+            })
+            .collect(),
+        ..crate::profile::QemuInstall::default()
+    });
+    p
+}
+
 /// xorshift64*: deterministic pseudo-random input for tests and benchmarks, without a dependency.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use shared::guest::cmdline::parse_command_line;
-use shared::profile::{Arch, HostProfile, QemuInstall, QemuMachine};
+use shared::profile::Arch;
 use shared::registry::{RULES, RuleInfo, rule};
 use shared::testing::{profile_named, profile_of_model};
 use shared::verdict::{
@@ -583,22 +583,6 @@ fn check(v: &Verdict, seen: &mut BTreeSet<&'static str>) {
     }
 }
 
-fn with_qemu(mut p: HostProfile, version: &str, machines: &[(&str, Option<&str>)]) -> HostProfile {
-    p.qemu.push(QemuInstall {
-        version: version.into(),
-        machines: machines
-            .iter()
-            .map(|(n, a)| QemuMachine {
-                name: (*n).into(),
-                alias: a.map(str::to_owned),
-                ..QemuMachine::default()
-            })
-            .collect(),
-        ..QemuInstall::default()
-    });
-    p
-}
-
 fn cmdline(text: &str) -> GuestConfig {
     parse_command_line(text).unwrap_or_else(|e| panic!("{text}: {e:?}"))
 }
@@ -725,17 +709,17 @@ fn real_comparisons_give_only_registered_rules() {
     );
 
     // Machine types, QEMU direction and errata.
-    let q72 = with_qemu(
+    let q72 = shared::testing::with_qemu_machines(
         profile_named("q72", "GenuineIntel", &["sse2"]),
         "7.2.0",
         &[("pc-q35-7.2", Some("q35")), ("pc-i440fx-7.2", Some("pc"))],
     );
-    let q80 = with_qemu(
+    let q80 = shared::testing::with_qemu_machines(
         profile_named("q80", "GenuineIntel", &["sse2"]),
         "8.0.0",
         &[("pc-q35-7.2", None), ("pc-q35-8.0", Some("q35"))],
     );
-    let q100 = with_qemu(
+    let q100 = shared::testing::with_qemu_machines(
         profile_named("q100", "GenuineIntel", &["sse2"]),
         "10.0.2",
         &[("pc-q35-7.2", None), ("pc-q35-10.0", Some("q35"))],
@@ -885,7 +869,7 @@ fn real_comparisons_give_only_registered_rules() {
         compare_with(&with_msr, &without_msr, &passthrough, &policy),
         &mut seen,
     );
-    let mut default_pc = with_qemu(
+    let mut default_pc = shared::testing::with_qemu_machines(
         profile_named("dflt", "GenuineIntel", &["sse2"]),
         "10.0.2",
         &[("pc-i440fx-10.0", Some("pc")), ("pc-q35-10.0", Some("q35"))],

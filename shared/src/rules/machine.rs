@@ -413,25 +413,15 @@ fn property_set(guest: &GuestConfig, property: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::QemuMachine;
-    use crate::testing::profile_named;
+    use crate::testing::{profile_named, with_qemu_machines};
     use crate::verdict::compare_with;
 
     fn with_qemu(id: &str, version: &str, machines: &[(&str, Option<&str>)]) -> HostProfile {
-        let mut p = profile_named(id, "GenuineIntel", &["sse2"]);
-        p.qemu.push(QemuInstall {
-            version: version.into(),
-            machines: machines
-                .iter()
-                .map(|(n, a)| QemuMachine {
-                    name: (*n).into(),
-                    alias: a.map(str::to_owned),
-                    ..QemuMachine::default()
-                })
-                .collect(),
-            ..QemuInstall::default()
-        });
-        p
+        with_qemu_machines(
+            profile_named(id, "GenuineIntel", &["sse2"]),
+            version,
+            machines,
+        )
     }
 
     fn q72() -> HostProfile {
