@@ -30,36 +30,21 @@ pub struct ClassKey {
 /// A fingerprint of what the host's QEMUs said about CPUs: each named model's unavailable
 /// features, the host model, and which `-cpu` options started in the collector's stopped starts.
 fn qemu_facts(p: &HostProfile) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
-    };
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::fnv::Fnv::default();
     // Every install: a policy may name any of them.
     for q in &p.qemu {
-        eat(q.version.as_bytes());
+        q.version.hash(&mut h);
         for m in &q.cpu_models {
-            eat(m.name.as_bytes());
-            for f in &m.unavailable_features {
-                eat(f.as_bytes());
-            }
+            (&m.name, &m.unavailable_features).hash(&mut h);
         }
-        if let Some(hm) = &q.host_model {
-            for name in hm.names() {
-                eat(name.as_bytes());
-            }
-        }
-        if let Some(c) = &q.host_cpu_start {
-            eat(if c.ok { b"host-starts" } else { b"host-fails" });
-        }
+        q.host_model.map(|hm| hm.names()).hash(&mut h);
+        q.host_cpu_start.as_ref().map(|c| c.ok).hash(&mut h);
         for (cpu, c) in &q.cpu_start_checks {
-            eat(cpu.as_bytes());
-            eat(if c.ok { b"starts" } else { b"fails" });
+            (cpu, c.ok).hash(&mut h);
         }
     }
-    h
+    h.finish()
 }
 
 fn tsc_bucket(khz: u64) -> Option<i64> {

@@ -24,6 +24,7 @@ pub mod clusters;
 pub mod decode;
 pub mod featureset;
 pub mod flags;
+mod fnv;
 pub mod graph;
 pub mod guest;
 pub mod import;

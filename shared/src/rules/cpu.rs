@@ -53,14 +53,17 @@ pub fn blocking_when_missing() -> FeatureSet {
 /// models and host-model; libvirt does not check host-passthrough's features), else
 /// [`blocking_when_missing`].
 pub fn blocking_for(guest: &GuestConfig, policy: &Policy) -> FeatureSet {
+    static ALL: std::sync::OnceLock<FeatureSet> = std::sync::OnceLock::new();
     if libvirt_checks(guest, policy) {
-        let mut all = FeatureSet::EMPTY;
-        for f in catalog().features() {
-            if f.name != "hypervisor" {
-                all.insert(f.id);
+        *ALL.get_or_init(|| {
+            let mut all = FeatureSet::EMPTY;
+            for f in catalog().features() {
+                if f.name != "hypervisor" {
+                    all.insert(f.id);
+                }
             }
-        }
-        all
+            all
+        })
     } else {
         blocking_when_missing()
     }
@@ -236,11 +239,9 @@ fn source_start_rule(
 ) {
     let model = guest.cpu.describe();
     let names = on_src.filtered.names().join(", ");
-    let tried = start_check(src, guest, policy.src_qemu);
     if enforces(guest) {
-        let refused = tried.map_or(!on_src.filtered.is_empty(), |c| !c.ok);
-        if refused {
-            let qemu_said = tried
+        if enforce_refuses(src, guest, on_src, policy.src_qemu) {
+            let qemu_said = start_check(src, guest, policy.src_qemu)
                 .and_then(|c| c.error.as_deref())
                 .map_or_else(String::new, |e| format!("; QEMU said: {e}"));
             reasons.push(reason(

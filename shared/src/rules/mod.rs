@@ -60,19 +60,7 @@ pub fn layers_block(
 /// (and in the CPU facts of [`crate::class::key`]) get equal answers.
 pub fn layers_fingerprint(host: &HostProfile) -> u64 {
     use std::hash::{Hash, Hasher};
-    // FNV-1a through `Hash`: deterministic, the same on every platform.
-    struct Fnv(u64);
-    impl Hasher for Fnv {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for b in bytes {
-                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-    }
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = crate::fnv::Fnv::default();
     // Every install: the oldest is read under the default policy, another when a policy names
     // its release.
     for q in &host.qemu {
