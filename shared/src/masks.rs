@@ -329,7 +329,7 @@ pub struct PoolMasks {
 /// said first: a change of cpu vendor. (The policy no longer changes the masks: invtsc is never
 /// masked; it stays in the signature for callers.)
 pub fn pool_masks(hosts: &[&HostProfile], _policy: &Policy) -> Result<PoolMasks, MaskError> {
-    // Only to name a host without a guest view, as the baseline does.
+    // Refuses an empty selection and names a host without a guest view, as the baseline does.
     common_features(hosts)?;
     let views: Vec<FeatureSet> = hosts.iter().map(|h| view(h)).collect::<Result<_, _>>()?;
     let common_all = views
