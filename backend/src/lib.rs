@@ -15,7 +15,8 @@ pub mod extract;
 pub mod limits;
 pub mod metrics;
 pub mod serve;
-pub mod store;
+/// The store crate, re-exported so `crate::store::…` reads as before.
+pub use ::store;
 pub mod ui;
 
 use std::sync::Arc;

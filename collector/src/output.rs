@@ -104,7 +104,7 @@ pub fn store_db(
         .build()
         .map_err(|e| err(format!("cannot start a runtime: {e}")))?;
     rt.block_on(async {
-        let store = backend::store::Store::open(path)
+        let store = store::Store::open(path)
             .await
             .map_err(|e| err(e.to_string()))?;
         let now = crate::now_rfc3339();

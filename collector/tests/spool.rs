@@ -143,7 +143,7 @@ fn stored(db: &Path) -> (u32, String) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let store = backend::store::Store::open(db).await.expect("open db");
+        let store = store::Store::open(db).await.expect("open db");
         let p = store
             .latest_profile("spool-test")
             .await
