@@ -42,6 +42,7 @@ pub mod testing;
 pub mod time;
 pub mod verdict;
 pub mod view;
+pub mod vms;
 
 pub use catalog::{Catalog, Feature, FeatureId, catalog};
 pub use featureset::FeatureSet;

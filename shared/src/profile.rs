@@ -203,6 +203,10 @@ pub struct HostProfile {
     /// absent when the host has no libvirt. Exports use only names the oldest libvirt knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub libvirt_version: Option<String>,
+    /// The host's guests and capacity; absent when the collector did not look (`--no-guests`,
+    /// imported dumps). The store keeps them apart from the hardware versions, with history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guests: Option<crate::vms::HostGuests>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -243,5 +243,7 @@ pub fn probe(
         qemu,
         devices,
         libvirt_version: libvirt_version(),
+        // Filled by the guests probe (issue 13).
+        guests: None,
     }
 }

@@ -513,6 +513,7 @@ fn profile_from_import(imp: &Imported, meta: ImportMeta) -> HostProfile {
         qemu: imp.qemu.iter().cloned().collect(),
         devices: Default::default(),
         libvirt_version: None,
+        guests: None,
     }
 }
 
