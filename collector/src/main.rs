@@ -107,6 +107,14 @@ struct ProbeArgs {
     /// Do not read PCI devices from sysfs.
     #[arg(long)]
     no_devices: bool,
+    /// Read libvirt's domains at this URI (`virsh -r -c URI`), e.g.
+    /// qemu+unix:///system?socket=/run/libvirt/libvirt-sock-ro [default: libvirt's own default,
+    /// LIBVIRT_DEFAULT_URI honoured].
+    #[arg(long, value_name = "URI")]
+    libvirt_uri: Option<String>,
+    /// Do not read this host's guests (libvirt domains, QEMU processes) and capacity.
+    #[arg(long, conflicts_with = "libvirt_uri")]
+    no_guests: bool,
     #[command(flatten)]
     sink: Sink,
 }
@@ -210,6 +218,10 @@ fn run_probe(args: ProbeArgs) -> Result<(), output::OutputError> {
             check_cpus: args.check_cpu.clone(),
         }),
         devices: !args.no_devices,
+        guests: (!args.no_guests).then(|| probe::guests::GuestsOptions {
+            libvirt_uri: args.libvirt_uri.clone(),
+            ..Default::default()
+        }),
     };
     let profile = probe::probe(args.host_id, labels, &opts);
     if !args.sink.quiet {

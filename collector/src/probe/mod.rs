@@ -5,6 +5,7 @@ mod arm;
 #[cfg(target_arch = "x86_64")]
 pub mod cpuid;
 pub mod devices;
+pub mod guests;
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
@@ -26,6 +27,8 @@ pub struct ProbeOptions {
     /// `None`: no QEMU probing at all.
     pub qemu: Option<qemu::QemuOptions>,
     pub devices: bool,
+    /// `None`: guests are not read (`--no-guests`).
+    pub guests: Option<guests::GuestsOptions>,
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -198,6 +201,12 @@ pub fn probe(
         Default::default()
     };
 
+    let guests = opts.guests.as_ref().map(|g| {
+        let (found, g) = guests::probe(g);
+        gaps.extend(g);
+        found
+    });
+
     let raw_cpuid = cpus.first().cloned().unwrap_or_default();
     let (features, cpu_variants) = shared::import::cpu_variants(&cpus, &[]);
     let (family, model, stepping) = shared::decode::signature(&raw_cpuid).unwrap_or_default();
@@ -243,7 +252,6 @@ pub fn probe(
         qemu,
         devices,
         libvirt_version: libvirt_version(),
-        // Filled by the guests probe (issue 13).
-        guests: None,
+        guests,
     }
 }
