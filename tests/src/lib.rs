@@ -801,3 +801,132 @@ pub fn run_cpr_transfer(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+// A private libvirtd (tests/tests/exports.rs, tests/tests/vms.rs).
+
+const LIBVIRTD: &str = "/usr/sbin/libvirtd";
+const LIBVIRT_PACKAGES: &str = "Debian's libvirt-daemon-system and libvirt-clients (apt-get install libvirt-daemon-system libvirt-clients)";
+
+fn run_quiet(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// A libvirtd of its own: config, socket, pid file and every folder libvirt writes under `dir`,
+/// in its own mount namespace (no system service is touched). On drop, the domains it runs are
+/// destroyed first (libvirt daemonizes each QEMU, so they would outlive the daemon), then the
+/// daemon is killed.
+pub struct Libvirtd {
+    process: Guarded,
+    pub socket: PathBuf,
+}
+
+impl Libvirtd {
+    pub fn start(dir: &std::path::Path) -> Self {
+        assert!(
+            std::path::Path::new(LIBVIRTD).exists(),
+            "{LIBVIRTD} is missing: the libvirt tests need {LIBVIRT_PACKAGES}"
+        );
+        let virsh = run_quiet(Command::new("virsh").arg("-v"));
+        assert!(
+            virsh.status.success(),
+            "virsh does not run ({}): the libvirt tests need {LIBVIRT_PACKAGES}",
+            String::from_utf8_lossy(&virsh.stderr).trim()
+        );
+        for d in ["sock", "run", "lib", "cache", "log", "etc"] {
+            std::fs::create_dir_all(dir.join(d)).expect("libvirtd folder");
+        }
+        let d = dir.display();
+        std::fs::write(
+            dir.join("libvirtd.conf"),
+            format!(
+                "unix_sock_dir = \"{d}/sock\"\nunix_sock_rw_perms = \"0700\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\nlog_outputs = \"2:file:{d}/libvirtd.log\"\n"
+            ),
+        )
+        .expect("libvirtd.conf");
+        // QEMU capability probes run as root, and QEMU's output goes to files (no virtlogd).
+        std::fs::write(
+            dir.join("qemu.conf"),
+            "user = \"root\"\ngroup = \"root\"\nstdio_handler = \"file\"\n",
+        )
+        .expect("qemu.conf");
+        // The QEMU driver of a root libvirtd writes to fixed folders (/run/libvirt,
+        // /var/lib/libvirt, /var/cache/libvirt, /var/log/libvirt) and reads
+        // /etc/libvirt/qemu.conf: in a private mount namespace those are our folders.
+        let script = format!(
+            "set -e\n\
+             mount --bind {d}/run /run\n\
+             mount --bind {d}/lib /var/lib/libvirt\n\
+             mount --bind {d}/cache /var/cache/libvirt\n\
+             mount --bind {d}/log /var/log/libvirt\n\
+             mount --bind {d}/qemu.conf /etc/libvirt/qemu.conf\n\
+             exec {LIBVIRTD} --config {d}/libvirtd.conf --pid-file {d}/libvirtd.pid\n"
+        );
+        std::fs::write(dir.join("start.sh"), script).expect("start.sh");
+        let out = std::fs::File::create(dir.join("libvirtd.out")).expect("libvirtd.out");
+        let err = out.try_clone().expect("libvirtd.out");
+        let process = spawn_grouped(
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh"])
+                .arg(dir.join("start.sh"))
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err),
+        );
+        let mut l = Self {
+            process,
+            socket: dir.join("sock/libvirt-sock"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(status)) = l.process.0.try_wait() {
+                panic!(
+                    "libvirtd exited ({status}) at start: {}\n{}\n(the test needs {LIBVIRT_PACKAGES}, root and unshare)",
+                    std::fs::read_to_string(dir.join("libvirtd.out")).unwrap_or_default(),
+                    std::fs::read_to_string(dir.join("libvirtd.log")).unwrap_or_default()
+                );
+            }
+            if l.socket.exists() && l.virsh(&["version"]).status.success() {
+                return l;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "libvirtd did not answer on {} in 90 s: {}",
+                l.socket.display(),
+                std::fs::read_to_string(dir.join("libvirtd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The connection URI of this daemon (read-write socket; `virsh -r` makes it read-only).
+    pub fn uri(&self) -> String {
+        format!("qemu+unix:///system?socket={}", self.socket.display())
+    }
+
+    /// `virsh -c URI ARGS` (read-write).
+    pub fn virsh(&self, args: &[&str]) -> Output {
+        run_quiet(Command::new("virsh").args(["-c", &self.uri()]).args(args))
+    }
+
+    /// [`Libvirtd::virsh`], which must succeed; its stdout.
+    pub fn virsh_ok(&self, args: &[&str]) -> String {
+        let out = self.virsh(args);
+        assert!(
+            out.status.success(),
+            "virsh {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Libvirtd {
+    fn drop(&mut self) {
+        let running = self.virsh(&["list", "--uuid"]);
+        for uuid in String::from_utf8_lossy(&running.stdout).split_whitespace() {
+            let _ = self.virsh(&["destroy", uuid]);
+        }
+    }
+}

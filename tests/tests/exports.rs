@@ -11,14 +11,10 @@
 //!
 //! Nothing is skipped: without libvirt the test fails naming the Debian packages.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use e2e::{Guarded, QemuVm, binary, qemu_release, spawn_grouped};
-
-const LIBVIRTD: &str = "/usr/sbin/libvirtd";
-const PACKAGES: &str = "Debian's libvirt-daemon-system and libvirt-clients (apt-get install libvirt-daemon-system libvirt-clients)";
+use e2e::{Libvirtd, QemuVm, binary, qemu_release};
 
 fn demo(file: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,96 +32,6 @@ fn run(cmd: &mut Command) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A libvirtd of its own: config, socket, pid file and every folder libvirt writes under `dir`.
-struct Libvirtd {
-    process: Guarded,
-    socket: PathBuf,
-}
-
-impl Libvirtd {
-    fn start(dir: &Path) -> Self {
-        assert!(
-            Path::new(LIBVIRTD).exists(),
-            "{LIBVIRTD} is missing: the libvirt export test needs {PACKAGES}"
-        );
-        let virsh = run(Command::new("virsh").arg("-v"));
-        assert!(
-            virsh.status.success(),
-            "virsh does not run ({}): the libvirt export test needs {PACKAGES}",
-            text(&virsh.stderr).trim()
-        );
-        for d in ["sock", "run", "lib", "cache", "log", "etc"] {
-            std::fs::create_dir_all(dir.join(d)).expect("libvirtd folder");
-        }
-        let d = dir.display();
-        std::fs::write(
-            dir.join("libvirtd.conf"),
-            format!(
-                "unix_sock_dir = \"{d}/sock\"\nunix_sock_rw_perms = \"0700\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\nlog_outputs = \"2:file:{d}/libvirtd.log\"\n"
-            ),
-        )
-        .expect("libvirtd.conf");
-        // QEMU capability probes run as root, and QEMU's output goes to files (no virtlogd).
-        std::fs::write(
-            dir.join("qemu.conf"),
-            "user = \"root\"\ngroup = \"root\"\nstdio_handler = \"file\"\n",
-        )
-        .expect("qemu.conf");
-        // The QEMU driver of a root libvirtd writes to fixed folders (/run/libvirt,
-        // /var/lib/libvirt, /var/cache/libvirt, /var/log/libvirt) and reads
-        // /etc/libvirt/qemu.conf: in a private mount namespace those are our folders.
-        let script = format!(
-            "set -e\n\
-             mount --bind {d}/run /run\n\
-             mount --bind {d}/lib /var/lib/libvirt\n\
-             mount --bind {d}/cache /var/cache/libvirt\n\
-             mount --bind {d}/log /var/log/libvirt\n\
-             mount --bind {d}/qemu.conf /etc/libvirt/qemu.conf\n\
-             exec {LIBVIRTD} --config {d}/libvirtd.conf --pid-file {d}/libvirtd.pid\n"
-        );
-        std::fs::write(dir.join("start.sh"), script).expect("start.sh");
-        let out = std::fs::File::create(dir.join("libvirtd.out")).expect("libvirtd.out");
-        let err = out.try_clone().expect("libvirtd.out");
-        let process = spawn_grouped(
-            Command::new("unshare")
-                .args(["--mount", "--propagation", "private", "sh"])
-                .arg(dir.join("start.sh"))
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err),
-        );
-        let mut l = Self {
-            process,
-            socket: dir.join("sock/libvirt-sock"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Ok(Some(status)) = l.process.0.try_wait() {
-                panic!(
-                    "libvirtd exited ({status}) at start: {}\n{}\n(the test needs {PACKAGES}, root and unshare)",
-                    std::fs::read_to_string(dir.join("libvirtd.out")).unwrap_or_default(),
-                    std::fs::read_to_string(dir.join("libvirtd.log")).unwrap_or_default()
-                );
-            }
-            if l.socket.exists() && l.virsh(&["version"]).status.success() {
-                return l;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "libvirtd did not answer on {} in 90 s: {}",
-                l.socket.display(),
-                std::fs::read_to_string(dir.join("libvirtd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn virsh(&self, args: &[&str]) -> Output {
-        let uri = format!("qemu+unix:///system?socket={}", self.socket.display());
-        run(Command::new("virsh").args(["-c", &uri]).args(args))
-    }
 }
 
 /// `fleetcompat baseline ARGS --json`.
