@@ -852,8 +852,9 @@ impl Libvirtd {
         )
         .expect("qemu.conf");
         // The QEMU driver of a root libvirtd writes to fixed folders (/run/libvirt,
-        // /var/lib/libvirt, /var/cache/libvirt, /var/log/libvirt) and reads
-        // /etc/libvirt/qemu.conf: in a private mount namespace those are our folders.
+        // /var/lib/libvirt, /var/cache/libvirt, /var/log/libvirt, and /etc/libvirt/qemu for the
+        // definitions of defined domains) and reads /etc/libvirt/qemu.conf: in a private mount
+        // namespace those are our folders.
         let script = format!(
             "set -e\n\
              mount --bind {d}/run /run\n\
@@ -861,6 +862,7 @@ impl Libvirtd {
              mount --bind {d}/cache /var/cache/libvirt\n\
              mount --bind {d}/log /var/log/libvirt\n\
              mount --bind {d}/qemu.conf /etc/libvirt/qemu.conf\n\
+             mount --bind {d}/etc /etc/libvirt/qemu\n\
              exec {LIBVIRTD} --config {d}/libvirtd.conf --pid-file {d}/libvirtd.pid\n"
         );
         std::fs::write(dir.join("start.sh"), script).expect("start.sh");
