@@ -146,11 +146,20 @@ fn an_unparsable_qemu_command_line_is_listed_with_a_gap() {
     assert_eq!(vm["state"], "running");
     assert_eq!(vm["name"], id.as_str());
     // -smp still counted; no -m: QEMU's default 128 MiB.
-    assert_eq!((vm["vcpus"].as_u64(), vm["memory_mib"].as_u64()), (Some(3), Some(128)));
+    assert_eq!(
+        (vm["vcpus"].as_u64(), vm["memory_mib"].as_u64()),
+        (Some(3), Some(128))
+    );
     assert_eq!(vm["definition"]["kind"], "command_line");
     let text = vm["definition"]["text"].as_str().expect("text");
-    assert!(text.starts_with("qemu-system-x86_64 -e 'sleep 120' stray-word"), "{text}");
+    assert!(
+        text.starts_with("qemu-system-x86_64 -e 'sleep 120' stray-word"),
+        "{text}"
+    );
     let reason = gap(&p, &format!("guest:{id}")).expect("a gap for the guest");
-    assert!(reason.contains("stray-word") && reason.contains(&pid.to_string()), "{reason}");
+    assert!(
+        reason.contains("stray-word") && reason.contains(&pid.to_string()),
+        "{reason}"
+    );
     drop(child);
 }

@@ -185,19 +185,31 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
     assert!(gap(&p, "guests:libvirt").is_none(), "{:#}", p["gaps"]);
 
     // Every domain, once, as libvirt has it.
-    let from_libvirt: Vec<&Value> = vms(&p).iter().filter(|v| v["source"] == "libvirt").collect();
+    let from_libvirt: Vec<&Value> = vms(&p)
+        .iter()
+        .filter(|v| v["source"] == "libvirt")
+        .collect();
     assert_eq!(from_libvirt.len(), DOMAINS.len(), "{:#}", p["guests"]);
     for d in &DOMAINS {
         let v = vm(&p, d.uuid);
         assert_eq!(v["name"], d.name);
         assert_eq!(v["source"], "libvirt");
         assert_eq!(v["state"], d.state, "{}", d.name);
-        assert_eq!(v["vcpus"].as_u64(), Some(u64::from(d.vcpus)), "{}: current vCPUs", d.name);
+        assert_eq!(
+            v["vcpus"].as_u64(),
+            Some(u64::from(d.vcpus)),
+            "{}: current vCPUs",
+            d.name
+        );
         assert_eq!(v["memory_mib"].as_u64(), Some(d.memory_mib), "{}", d.name);
         assert_eq!(v["definition"]["kind"], "domain_xml");
         let g = parsed(v);
         assert_eq!(g.machine.as_deref(), Some(d.machine), "{}", d.name);
-        let model = d.cpu.split("<model fallback='forbid'>").nth(1).and_then(|m| m.split('<').next());
+        let model = d
+            .cpu
+            .split("<model fallback='forbid'>")
+            .nth(1)
+            .and_then(|m| m.split('<').next());
         match (&g.cpu, model) {
             (shared::policy::GuestCpu::Named { model, .. }, Some(want)) => {
                 assert_eq!(model, want, "{}", d.name);
@@ -205,10 +217,16 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
             (shared::policy::GuestCpu::HostPassthrough, None) => {}
             (other, want) => panic!("{}: cpu {other:?}, expected {want:?}", d.name),
         }
-        assert!(gap(&p, &format!("guest:{}", d.name)).is_none(), "{:#}", p["gaps"]);
+        assert!(
+            gap(&p, &format!("guest:{}", d.name)).is_none(),
+            "{:#}",
+            p["gaps"]
+        );
     }
     // A running domain's definition is libvirt's live XML: it has the domain id of the run.
-    let live = vm(&p, DOMAINS[0].uuid)["definition"]["text"].as_str().expect("xml");
+    let live = vm(&p, DOMAINS[0].uuid)["definition"]["text"]
+        .as_str()
+        .expect("xml");
     assert!(live.starts_with("<domain type='kvm' id='"), "{live}");
 
     // The raw process, once, from its command line.
@@ -216,13 +234,19 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
     assert_eq!(r["source"], "process");
     assert_eq!(r["name"], "raw-guest");
     assert_eq!(r["state"], "running");
-    assert_eq!((r["vcpus"].as_u64(), r["memory_mib"].as_u64()), (Some(2), Some(80)));
+    assert_eq!(
+        (r["vcpus"].as_u64(), r["memory_mib"].as_u64()),
+        (Some(2), Some(80))
+    );
     assert_eq!(r["definition"]["kind"], "command_line");
     let g = parsed(r);
     assert_eq!(g.machine.as_deref(), Some("pc-i440fx-7.2"));
     assert_eq!(g.cpu, shared::policy::GuestCpu::HostPassthrough);
     let raw_text = r["definition"]["text"].as_str().expect("text");
-    assert!(raw_text.contains(&format!("-uuid {RAW_UUID}")), "{raw_text}");
+    assert!(
+        raw_text.contains(&format!("-uuid {RAW_UUID}")),
+        "{raw_text}"
+    );
 
     // libvirt's own QEMU processes (they carry -uuid of their domain) are not counted again.
     for v in vms(&p).iter().filter(|v| v["source"] == "process") {
@@ -237,7 +261,11 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .filter(|c| String::from_utf8_lossy(c).contains(DOMAINS[0].uuid))
         .count();
-    assert_eq!(libvirt_qemus, 1, "libvirt's QEMU of {} must be running", DOMAINS[0].name);
+    assert_eq!(
+        libvirt_qemus, 1,
+        "libvirt's QEMU of {} must be running",
+        DOMAINS[0].name
+    );
 
     // Bad input through the test double (see the module comment).
     let double = tmp.path().join("double");
@@ -264,13 +292,25 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
     let p = probe(&uri, Some(&double), tmp.path(), "bad");
     let reason = gap(&p, &format!("guest:{GONE_UUID}")).expect("a gap for the vanished domain");
     assert!(reason.contains("could not be read"), "{reason}");
-    assert!(vms(&p).iter().all(|v| v["id"] != GONE_UUID), "{:#}", p["guests"]);
+    assert!(
+        vms(&p).iter().all(|v| v["id"] != GONE_UUID),
+        "{:#}",
+        p["guests"]
+    );
     let reason = gap(&p, &format!("guest:{}", DOMAINS[0].name)).expect("a parse gap");
     assert!(reason.contains("<memory> is not a number"), "{reason}");
     // Still listed, with what libvirt's dominfo says.
     let v = vm(&p, broken);
-    assert_eq!((v["state"].as_str(), v["vcpus"].as_u64()), (Some("running"), Some(1)));
-    assert!(v["definition"]["text"].as_str().unwrap_or("").contains("lots of"));
+    assert_eq!(
+        (v["state"].as_str(), v["vcpus"].as_u64()),
+        (Some("running"), Some(1))
+    );
+    assert!(
+        v["definition"]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("lots of")
+    );
     for d in &DOMAINS[1..] {
         assert_eq!(vm(&p, d.uuid)["state"], d.state);
     }
@@ -281,12 +321,23 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
     drop(libvirtd);
     let p = probe(&uri, None, tmp.path(), "down");
     let reason = gap(&p, "guests:libvirt").expect("a guests:libvirt gap");
-    assert!(reason.contains("cannot list libvirt's domains") && reason.contains(&uri), "{reason}");
-    assert!(vms(&p).iter().all(|v| v["source"] != "libvirt"), "{:#}", p["guests"]);
+    assert!(
+        reason.contains("cannot list libvirt's domains") && reason.contains(&uri),
+        "{reason}"
+    );
+    assert!(
+        vms(&p).iter().all(|v| v["source"] != "libvirt"),
+        "{:#}",
+        p["guests"]
+    );
     assert_eq!(vm(&p, RAW_UUID)["source"], "process");
     // The destroyed domains' QEMUs are gone, so none shows up as a bare process either.
     for d in &DOMAINS {
-        assert!(vms(&p).iter().all(|v| v["id"] != d.uuid), "{} after libvirtd stopped", d.name);
+        assert!(
+            vms(&p).iter().all(|v| v["id"] != d.uuid),
+            "{} after libvirtd stopped",
+            d.name
+        );
     }
     drop(raw);
 }

@@ -51,10 +51,7 @@ pub fn probe(opts: &GuestsOptions) -> (HostGuests, Vec<ProbeGap>) {
     let mut gaps = Vec::new();
     let capacity = capacity(&opts.cpu_online, &opts.proc_root.join("meminfo"), &mut gaps);
     let mut vms = libvirt_domains(opts, &mut gaps);
-    let libvirt_uuids: BTreeSet<String> = vms
-        .iter()
-        .map(|v| v.id.to_ascii_lowercase())
-        .collect();
+    let libvirt_uuids: BTreeSet<String> = vms.iter().map(|v| v.id.to_ascii_lowercase()).collect();
     let mut taken: BTreeSet<String> = libvirt_uuids.clone();
     for (pid, mut vm) in qemu_processes(&opts.proc_root, &libvirt_uuids, &mut gaps) {
         // Two processes with one `-uuid` (e.g. a local migration's source and destination):
@@ -198,8 +195,18 @@ fn virsh(opts: &GuestsOptions, args: &[&str]) -> Result<String, VirshError> {
             buf
         })
     };
-    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + opts.timeout;
     let status = loop {
         match child.try_wait() {
@@ -339,10 +346,7 @@ fn libvirt_domains(opts: &GuestsOptions, gaps: &mut Vec<ProbeGap>) -> Vec<Vm> {
 /// connection (src/libvirt-domain.c, virDomainGetXMLDesc: `conn->flags & VIR_CONNECT_RO` with
 /// `VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE` is VIR_ERR_OPERATION_DENIED), so it is
 /// never asked for.
-fn libvirt_domain(
-    opts: &GuestsOptions,
-    uuid: &str,
-) -> Result<(Vm, Option<String>), VirshError> {
+fn libvirt_domain(opts: &GuestsOptions, uuid: &str) -> Result<(Vm, Option<String>), VirshError> {
     let info = parse_dominfo(&virsh(opts, &["dominfo", uuid])?);
     let xml = virsh(opts, &["dumpxml", uuid])?;
     let parsed = shared::guest::parse_guest(&xml);
@@ -374,7 +378,11 @@ pub fn is_qemu(argv0: &str) -> bool {
 /// The value of the first `-OPT` / `--OPT` word.
 fn option<'a>(args: &'a [String], opt: &str) -> Option<&'a str> {
     args.iter()
-        .position(|a| a.strip_prefix('-').map(|a| a.strip_prefix('-').unwrap_or(a)) == Some(opt))
+        .position(|a| {
+            a.strip_prefix('-')
+                .map(|a| a.strip_prefix('-').unwrap_or(a))
+                == Some(opt)
+        })
         .and_then(|i| args.get(i + 1))
         .map(String::as_str)
 }
@@ -396,7 +404,8 @@ fn is_probe(args: &[String]) -> bool {
     ["machine", "M"].iter().any(|o| {
         option(args, o).is_some_and(|v| {
             let (first, pairs) = shared::guest::cmdline::split_opts(v);
-            first.as_deref() == Some("none") || pairs.iter().any(|(k, v)| k == "type" && v == "none")
+            first.as_deref() == Some("none")
+                || pairs.iter().any(|(k, v)| k == "type" && v == "none")
         })
     })
 }
@@ -506,13 +515,13 @@ fn qemu_processes(
         vms.push((
             pid,
             Vm {
-            id: uuid.unwrap_or_else(|| format!("pid-{pid}")),
-            name,
-            source: VmSource::Process,
-            state: VmState::Running,
-            vcpus,
-            memory_mib,
-            definition: VmDefinition::CommandLine(text),
+                id: uuid.unwrap_or_else(|| format!("pid-{pid}")),
+                name,
+                source: VmSource::Process,
+                state: VmState::Running,
+                vcpus,
+                memory_mib,
+                definition: VmDefinition::CommandLine(text),
             },
         ));
     }
@@ -575,12 +584,17 @@ mod tests {
 
     #[test]
     fn names_and_probes_are_recognised() {
-        assert_eq!(name_of("guest=vm1,debug-threads=on").as_deref(), Some("vm1"));
+        assert_eq!(
+            name_of("guest=vm1,debug-threads=on").as_deref(),
+            Some("vm1")
+        );
         assert_eq!(name_of("vm2,process=q").as_deref(), Some("vm2"));
         assert!(is_qemu("/usr/libexec/qemu-kvm"));
         assert!(is_qemu("qemu-system-aarch64"));
         assert!(!is_qemu("/usr/bin/qemu-img"));
-        assert!(is_probe(&words("qemu-system-x86_64 -machine none -qmp stdio")));
+        assert!(is_probe(&words(
+            "qemu-system-x86_64 -machine none -qmp stdio"
+        )));
         assert!(is_probe(&words("qemu-system-x86_64 -M type=none")));
         assert!(!is_probe(&words("qemu-system-x86_64 -machine q35 -m 64")));
     }
