@@ -50,8 +50,8 @@ impl Default for GuestsOptions {
 pub fn probe(opts: &GuestsOptions) -> (HostGuests, Vec<ProbeGap>) {
     let mut gaps = Vec::new();
     let capacity = capacity(&opts.cpu_online, &opts.proc_root.join("meminfo"), &mut gaps);
-    let mut vms = libvirt_domains(opts, &mut gaps);
-    let libvirt_uuids: BTreeSet<String> = vms.iter().map(|v| v.id.to_ascii_lowercase()).collect();
+    // Every UUID libvirt listed, read or not: a domain that could not be read is still libvirt's.
+    let (mut vms, libvirt_uuids) = libvirt_domains(opts, &mut gaps);
     let mut taken: BTreeSet<String> = libvirt_uuids.clone();
     for (pid, mut vm) in qemu_processes(&opts.proc_root, &libvirt_uuids, &mut gaps) {
         // Two processes with one `-uuid` (e.g. a local migration's source and destination):
@@ -293,8 +293,9 @@ pub fn state_from_virsh(s: &str) -> VmState {
     }
 }
 
-/// Every libvirt domain, defined or running. libvirt unreachable is one gap and no VM.
-fn libvirt_domains(opts: &GuestsOptions, gaps: &mut Vec<ProbeGap>) -> Vec<Vm> {
+/// Every libvirt domain, defined or running, and every UUID libvirt listed (lower case).
+/// libvirt unreachable is one gap and no VM.
+fn libvirt_domains(opts: &GuestsOptions, gaps: &mut Vec<ProbeGap>) -> (Vec<Vm>, BTreeSet<String>) {
     let where_ = opts
         .libvirt_uri
         .as_deref()
@@ -307,7 +308,7 @@ fn libvirt_domains(opts: &GuestsOptions, gaps: &mut Vec<ProbeGap>) -> Vec<Vm> {
                 "guests:libvirt",
                 format!("cannot list libvirt's domains{where_}: {e}"),
             ));
-            return Vec::new();
+            return (Vec::new(), BTreeSet::new());
         }
     };
     let uuids: Vec<&str> = list
@@ -316,7 +317,7 @@ fn libvirt_domains(opts: &GuestsOptions, gaps: &mut Vec<ProbeGap>) -> Vec<Vm> {
         .filter(|l| !l.is_empty())
         .collect();
     let mut vms = Vec::new();
-    for uuid in uuids {
+    for uuid in &uuids {
         match libvirt_domain(opts, uuid) {
             Ok((vm, parse_error)) => {
                 if let Some(e) = parse_error {
@@ -338,7 +339,8 @@ fn libvirt_domains(opts: &GuestsOptions, gaps: &mut Vec<ProbeGap>) -> Vec<Vm> {
             )),
         }
     }
-    vms
+    let listed = uuids.iter().map(|u| u.to_ascii_lowercase()).collect();
+    (vms, listed)
 }
 
 /// One domain: `dominfo` then `dumpxml`. The live XML (`dumpxml` without flags): libvirt
