@@ -69,7 +69,9 @@ pub enum VmState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "kind", content = "text")]
 pub enum VmDefinition {
-    /// libvirt domain XML (`dumpxml --migratable` where libvirt offers it).
+    /// libvirt domain XML: the live XML of `virsh -r dumpxml` (for a running domain, what QEMU
+    /// really gave it). libvirt refuses `--migratable` on the collector's read-only connection
+    /// (src/libvirt-domain.c, virDomainGetXMLDesc), so it is never that form.
     DomainXml(String),
     /// A QEMU command line, words joined by single spaces with shell quoting where needed.
     CommandLine(String),
