@@ -20,14 +20,18 @@ impl Drop for Child {
 }
 
 fn probe_with(env_path: Option<&str>, extra: &[&str]) -> (Value, String) {
+    probe_env(env_path.map(|p| ("PATH", p)), extra)
+}
+
+fn probe_env(env: Option<(&str, &str)>, extra: &[&str]) -> (Value, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("p.json");
     let mut cmd = Command::new(BIN);
     cmd.args(["probe", "--no-qemu", "--no-devices", "--out"])
         .arg(&out)
         .args(extra);
-    if let Some(p) = env_path {
-        cmd.env("PATH", p);
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
     }
     let o = cmd.output().expect("run the collector");
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -79,6 +83,13 @@ fn libvirt_down_is_a_gap_and_capacity_matches_the_kernel() {
         .and_then(|n| n.parse().ok())
         .expect("free's Mem: total");
     assert_eq!(p["guests"]["capacity"]["memory_mib"], total);
+
+    // Without --libvirt-uri, libvirt's own default: LIBVIRT_DEFAULT_URI is honoured.
+    let env_sock = dir.path().join("env-sock");
+    let env_uri = format!("qemu+unix:///system?socket={}", env_sock.display());
+    let (p, _) = probe_env(Some(("LIBVIRT_DEFAULT_URI", &env_uri)), &[]);
+    let reason = gap(&p, "guests:libvirt").expect("a guests:libvirt gap");
+    assert!(reason.contains("env-sock"), "{reason}");
 }
 
 #[test]
