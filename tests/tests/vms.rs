@@ -4,7 +4,8 @@
 //! XML (different CPU models and machine types, Debian's qemu-system-x86, no disk, 64-96 MiB):
 //! one running, one paused, one defined and shut off; one raw QEMU process started without
 //! libvirt (`e2e::QemuVm`). The built `fleetcompat-collector probe --libvirt-uri URI` must list
-//! each once with its definition, state, vCPUs, memory and source.
+//! each once with its definition, state, vCPUs, memory and source, and each definition must be
+//! what the built `fleetcompat compare --guest` reads (a verdict, not an input error).
 //!
 //! Bad input: a domain that vanishes between `virsh list` and its `dominfo`/`dumpxml`, and a
 //! definition the engine cannot parse, cannot be produced with a real libvirtd on demand (the
@@ -16,7 +17,7 @@
 //!
 //! The binaries are not built by this test: `cargo build -p backend -p collector` first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use e2e::{Libvirtd, QemuVm, fresh_binary, qemu_release};
@@ -84,12 +85,25 @@ fn domain_xml(d: &Domain) -> String {
 }
 
 /// `fleetcompat-collector probe` with the guests of `uri`, `PATH` prefixed by `path_first`.
-fn probe(uri: &str, path_first: Option<&Path>, dir: &Path, name: &str) -> Value {
+/// `qemu`: probe that QEMU only (else no QEMU at all).
+fn probe(
+    uri: &str,
+    path_first: Option<&Path>,
+    qemu: Option<&Path>,
+    dir: &Path,
+    name: &str,
+) -> (PathBuf, Value) {
     let out = dir.join(format!("{name}.json"));
     let mut cmd = Command::new(fresh_binary("fleetcompat-collector"));
+    match qemu {
+        Some(q) => cmd
+            .args(["probe", "--no-qemu-discovery", "--qemu"])
+            .arg(q)
+            .arg("--cache-dir")
+            .arg(dir.join(format!("{name}.cache"))),
+        None => cmd.args(["probe", "--no-qemu"]),
+    };
     cmd.args([
-        "probe",
-        "--no-qemu",
         "--no-devices",
         "--quiet",
         "--host-id",
@@ -111,7 +125,26 @@ fn probe(uri: &str, path_first: Option<&Path>, dir: &Path, name: &str) -> Value 
         String::from_utf8_lossy(&o.stderr)
     );
     let text = std::fs::read_to_string(&out).expect("profile");
-    serde_json::from_str(&text).expect("profile json")
+    let json = serde_json::from_str(&text).expect("profile json");
+    (out, json)
+}
+
+/// `fleetcompat compare SRC DST --guest FILE --json`: its exit code, stdout and stderr.
+fn compare(src: &Path, dst: &Path, guest: &Path) -> (i32, String, String) {
+    let o = Command::new(fresh_binary("fleetcompat"))
+        .arg("compare")
+        .arg(src)
+        .arg(dst)
+        .arg("--guest")
+        .arg(guest)
+        .arg("--json")
+        .output()
+        .expect("run fleetcompat compare");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn vms(p: &Value) -> &Vec<Value> {
@@ -181,7 +214,8 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
     let raw = QemuVm::start(&qemu_release("7.2"), &raw_args, tmp.path(), "raw-guest")
         .unwrap_or_else(|e| panic!("the raw QEMU must start under KVM: {e}"));
 
-    let p = probe(&uri, None, tmp.path(), "all");
+    let qemu = qemu_release("7.2").wrapper(tmp.path());
+    let (profile, p) = probe(&uri, None, Some(&qemu), tmp.path(), "all");
     assert!(gap(&p, "guests:libvirt").is_none(), "{:#}", p["gaps"]);
 
     // Every domain, once, as libvirt has it.
@@ -267,6 +301,39 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
         DOMAINS[0].name
     );
 
+    // Each definition as probed is what `fleetcompat compare --guest` reads: a verdict (exit 0
+    // or 1), never an input error (2), from this host to itself and to a demo host.
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/demo/cpus/x86_64-cpuid-Xeon-Gold-6148.xml");
+    for v in vms(&p)
+        .iter()
+        .filter(|v| v["source"] == "libvirt" || v["id"] == RAW_UUID)
+    {
+        let file = tmp
+            .path()
+            .join(format!("{}.def", v["name"].as_str().unwrap_or("vm")));
+        std::fs::write(&file, v["definition"]["text"].as_str().expect("text")).expect("write");
+        for dst in [profile.as_path(), demo.as_path()] {
+            let (code, out, err) = compare(&profile, dst, &file);
+            assert!(
+                code == 0 || code == 1,
+                "{} to {}: exit {code}: {out}{err}",
+                v["name"],
+                dst.display()
+            );
+            let verdict: Value = serde_json::from_str(&out)
+                .unwrap_or_else(|e| panic!("{}: no verdict json ({e}): {out}", v["name"]));
+            assert_eq!(verdict["compatible"].as_bool(), Some(code == 0), "{out}");
+        }
+    }
+    // The raw `-cpu host` guest stays on this host: compatible with itself.
+    let raw_file = tmp.path().join("raw-guest.def");
+    let (code, out, err) = compare(&profile, &profile, &raw_file);
+    assert_eq!(
+        code, 0,
+        "the raw -cpu host guest to its own host: {out}{err}"
+    );
+
     // Bad input through the test double (see the module comment).
     let double = tmp.path().join("double");
     std::fs::create_dir_all(&double).expect("double dir");
@@ -289,7 +356,7 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
         std::fs::set_permissions(double.join("virsh"), std::fs::Permissions::from_mode(0o755))
             .expect("chmod");
     }
-    let p = probe(&uri, Some(&double), tmp.path(), "bad");
+    let (_, p) = probe(&uri, Some(&double), None, tmp.path(), "bad");
     let reason = gap(&p, &format!("guest:{GONE_UUID}")).expect("a gap for the vanished domain");
     assert!(reason.contains("could not be read"), "{reason}");
     assert!(
@@ -319,7 +386,7 @@ fn the_probe_lists_libvirt_domains_and_raw_qemu_once_each_and_survives_bad_input
     // libvirt down: the daemon stopped (its domains destroyed first); its socket file may stay
     // behind, refusing connections, as after a crash.
     drop(libvirtd);
-    let p = probe(&uri, None, tmp.path(), "down");
+    let (_, p) = probe(&uri, None, None, tmp.path(), "down");
     let reason = gap(&p, "guests:libvirt").expect("a guests:libvirt gap");
     assert!(
         reason.contains("cannot list libvirt's domains") && reason.contains(&uri),
