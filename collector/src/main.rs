@@ -2,7 +2,7 @@
 //! versioned host profile to a file, stdout, a database or the fleetcompat backend.
 //!
 //! Architecture Invariant: this is the only crate that touches the host (CPUID, /dev/kvm, /proc,
-//! /sys, QEMU binaries). It holds no compatibility logic: decoding and verdicts live in `shared`.
+//! /sys, QEMU binaries, libvirt read-only through `virsh -r`). It holds no compatibility logic: decoding and verdicts live in `shared`.
 
 mod import;
 mod output;
