@@ -1,15 +1,15 @@
 //! `fleetcompat baseline HOST...`: the baseline CPU and its exports.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use shared::baseline::{BaselineHosts, BaselineOptions, baseline_of};
 use shared::models::QemuVersion;
 
 use super::db::DbArgs;
+use super::error::CliError;
 use super::input::gather_hosts;
 use super::render::print_json;
-use super::{EXIT_INCOMPATIBLE, EXIT_OK, finish};
+use super::{EXIT_INCOMPATIBLE, EXIT_OK, Run};
 
 #[derive(clap::Args, Debug)]
 pub struct BaselineArgs {
@@ -32,17 +32,24 @@ pub struct BaselineArgs {
     pub db: DbArgs,
 }
 
-pub fn baseline_cmd(args: &BaselineArgs) -> ExitCode {
-    finish(run_baseline(args))
+impl Run for BaselineArgs {
+    fn ids(&self) -> Option<&DbArgs> {
+        Some(&self.db)
+    }
+    fn run(&self) -> Result<u8, CliError> {
+        run_baseline(self)
+    }
 }
 
-pub(super) fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
+pub(super) fn run_baseline(args: &BaselineArgs) -> Result<u8, CliError> {
     {
         let qemu = match &args.qemu {
-            Some(v) => Some(
-                QemuVersion::parse(v)
-                    .ok_or_else(|| format!("--qemu '{v}' is not a qemu version like 10.0.2"))?,
-            ),
+            Some(v) => Some(QemuVersion::parse(v).ok_or_else(|| CliError::Version {
+                flag: "--qemu",
+                value: v.clone(),
+                kind: "qemu",
+                example: "10.0.2",
+            })?),
             None => None,
         };
         let libvirt_version = parse_libvirt_version(args.libvirt_version.as_deref())?;
@@ -61,7 +68,7 @@ pub(super) fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
                 eprintln!("no baseline: {}", shared::baseline::BaselineError::NoModel);
                 return Ok(EXIT_INCOMPATIBLE);
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         if args.json {
             print_json(&b)?;
@@ -105,10 +112,14 @@ pub(super) fn run_baseline(args: &BaselineArgs) -> Result<u8, String> {
 /// `--libvirt-version`, checked.
 pub(super) fn parse_libvirt_version(
     v: Option<&str>,
-) -> Result<Option<shared::libvirt::LibvirtVersion>, String> {
+) -> Result<Option<shared::libvirt::LibvirtVersion>, CliError> {
     v.map(|v| {
-        shared::libvirt::LibvirtVersion::parse(v)
-            .ok_or_else(|| format!("--libvirt-version '{v}' is not a libvirt version like 9.0.0"))
+        shared::libvirt::LibvirtVersion::parse(v).ok_or_else(|| CliError::Version {
+            flag: "--libvirt-version",
+            value: v.to_owned(),
+            kind: "libvirt",
+            example: "9.0.0",
+        })
     })
     .transpose()
 }

@@ -1,13 +1,13 @@
 //! `fleetcompat compare SRC DST`: one verdict.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use super::db::DbArgs;
+use super::error::CliError;
 use super::guest::{GuestArgs, GuestFileArgs, compare_defs};
 use super::input::read_host;
 use super::render::print_json;
-use super::{EXIT_INCOMPATIBLE, EXIT_OK, finish};
+use super::{EXIT_INCOMPATIBLE, EXIT_OK, Run};
 
 #[derive(clap::Args, Debug)]
 pub struct CompareArgs {
@@ -26,11 +26,16 @@ pub struct CompareArgs {
     pub db: DbArgs,
 }
 
-pub fn compare(args: &CompareArgs) -> ExitCode {
-    finish(run_compare(args))
+impl Run for CompareArgs {
+    fn ids(&self) -> Option<&DbArgs> {
+        Some(&self.db)
+    }
+    fn run(&self) -> Result<u8, CliError> {
+        run_compare(self)
+    }
 }
 
-pub(super) fn run_compare(args: &CompareArgs) -> Result<u8, String> {
+pub(super) fn run_compare(args: &CompareArgs) -> Result<u8, CliError> {
     {
         let src = read_host(&args.src)?;
         let dst = read_host(&args.dst)?;

@@ -1,64 +1,98 @@
-//! `--db PATH`: hosts by id from a fleetcompat database, on a runtime of the process.
+//! Hosts by id: `--db PATH` (a fleetcompat database, read on a runtime of the process) and
+//! `--fleet FILE` (a fleet file). A host argument that is no file is looked up there.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use shared::profile::HostProfile;
 
-use super::EXIT_ERROR;
+use super::error::CliError;
+use super::fleet_file::read_fleet_file;
 
-/// `--db PATH`: host arguments that are not files are host ids in this fleetcompat database.
+/// Where host arguments that are not files are looked up by host id.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DbArgs {
     /// A fleetcompat database: host arguments that are not files are host ids stored there.
     #[arg(long = "db", value_name = "PATH")]
     pub path: Option<PathBuf>,
+    /// A fleet file (*.jsonl, as GET /api/v1/fleet.jsonl writes it): host arguments that are not
+    /// files are host ids in it (with --db: ids the database lacks).
+    #[arg(long = "fleet", value_name = "FILE")]
+    pub fleet: Option<PathBuf>,
 }
+
+/// The hosts of `--fleet`, by id, and the file they came from.
+type FleetIndex = (PathBuf, HashMap<String, HostProfile>);
 
 static DB: std::sync::OnceLock<(tokio::runtime::Runtime, backend::Store)> =
     std::sync::OnceLock::new();
+static FLEET: std::sync::OnceLock<FleetIndex> = std::sync::OnceLock::new();
 
-/// Open the database of `--db` (if given) for [`read_host`], then run `f`.
-pub fn with_db(db: &DbArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
-    if let Some(path) = &db.path
-        && let Err(e) = open_db(path)
-    {
-        eprintln!("error: {e}");
-        return ExitCode::from(EXIT_ERROR);
+/// Open the database of `--db` and read the fleet file of `--fleet` (each if given), for
+/// [`super::input::read_host`].
+pub fn open(ids: &DbArgs) -> Result<(), CliError> {
+    if let Some(path) = &ids.path {
+        open_db(path)?;
     }
-    f()
+    if let Some(path) = &ids.fleet {
+        let mut hosts: Vec<HostProfile> = Vec::new();
+        read_fleet_file(path, &mut hosts)?;
+        // A later line of the same host wins, as a later upload does.
+        let by_id = hosts.into_iter().map(|h| (h.host_id.clone(), h)).collect();
+        let _ = FLEET.set((path.clone(), by_id));
+    }
+    Ok(())
 }
 
-fn open_db(path: &Path) -> Result<(), String> {
+fn open_db(path: &Path) -> Result<(), CliError> {
     if !path.is_file() {
-        return Err(format!(
-            "database {} does not exist: give the file `fleetcompat serve --db` uses",
-            path.display()
-        ));
+        return Err(CliError::NoDatabase(path.to_owned()));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let store = rt
-        .block_on(backend::Store::open(path))
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::Runtime)?;
+    let store = rt.block_on(backend::Store::open(path))?;
     let _ = DB.set((rt, store));
     Ok(())
 }
 
-/// With `--db`, a host argument that is not a file is a host id in the database.
-pub(super) fn host_from_db(arg: &Path) -> Option<Result<HostProfile, String>> {
-    let (rt, store) = DB.get()?;
-    if arg.exists() {
+/// Whether host ids are looked up anywhere (`--db` or `--fleet` given).
+pub(super) fn ids_given() -> bool {
+    DB.get().is_some() || FLEET.get().is_some()
+}
+
+/// With `--db` or `--fleet`, a host argument that is not a file is a host id there (the
+/// database first).
+pub(super) fn host_from_db(arg: &Path) -> Option<Result<HostProfile, CliError>> {
+    if !ids_given() || arg.exists() {
         return None;
     }
     let id = arg.to_string_lossy();
-    Some(match rt.block_on(store.latest_profile(&id)) {
-        Ok(Some(s)) => Ok(s.profile),
-        Ok(None) => Err(format!(
-            "'{id}' is neither a file nor a host id in the database"
-        )),
-        Err(e) => Err(e.to_string()),
-    })
+    if let Some((rt, store)) = DB.get() {
+        match rt.block_on(store.latest_profile(&id)) {
+            Ok(Some(s)) => return Some(Ok(s.profile)),
+            Ok(None) => {}
+            Err(e) => return Some(Err(e.into())),
+        }
+    }
+    if let Some((_, by_id)) = FLEET.get()
+        && let Some(h) = by_id.get(id.as_ref())
+    {
+        return Some(Ok(h.clone()));
+    }
+    let where_ = match (DB.get(), FLEET.get()) {
+        (Some(_), None) => "the database".to_owned(),
+        (None, Some((path, _))) => format!("the fleet file {}", path.display()),
+        _ => format!(
+            "the database nor the fleet file {}",
+            FLEET
+                .get()
+                .map_or_else(String::new, |(p, _)| p.display().to_string())
+        ),
+    };
+    Some(Err(CliError::UnknownHost {
+        id: id.into_owned(),
+        where_,
+    }))
 }

@@ -1,7 +1,6 @@
 //! `fleetcompat export HOST... --format F [--graph]`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use shared::baseline::{BaselineOptions, baseline};
 use shared::graph;
@@ -9,9 +8,10 @@ use shared::profile::HostProfile;
 use shared::verdict::{GuestConfig, Policy};
 
 use super::db::DbArgs;
+use super::error::CliError;
 use super::input::read_hosts;
 use super::render::{graph_dot, names_of, print_json};
-use super::{EXIT_OK, finish};
+use super::{EXIT_OK, Run};
 
 /// What `fleetcompat export` writes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,11 +44,16 @@ pub struct ExportArgs {
     pub db: DbArgs,
 }
 
-pub fn export(args: &ExportArgs) -> ExitCode {
-    finish(run_export(args))
+impl Run for ExportArgs {
+    fn ids(&self) -> Option<&DbArgs> {
+        Some(&self.db)
+    }
+    fn run(&self) -> Result<u8, CliError> {
+        run_export(self)
+    }
 }
 
-fn run_export(args: &ExportArgs) -> Result<u8, String> {
+fn run_export(args: &ExportArgs) -> Result<u8, CliError> {
     let hosts = read_hosts(&args.hosts)?;
     if args.graph {
         let g = graph::build(&hosts, &GuestConfig::default(), &Policy::default());
@@ -56,9 +61,7 @@ fn run_export(args: &ExportArgs) -> Result<u8, String> {
             ExportFormat::Json => print_json(&g)?,
             ExportFormat::Dot => out!("{}", graph_dot(&g, &names_of(&g, &hosts))),
             other => {
-                return Err(format!(
-                    "--graph exports json or dot, not {other:?}: use --format json or --format dot"
-                ));
+                return Err(CliError::GraphFormat(format!("{other:?}")));
             }
         }
         return Ok(EXIT_OK);
@@ -68,8 +71,7 @@ fn run_export(args: &ExportArgs) -> Result<u8, String> {
         shared::baseline::host_model(one, &BaselineOptions::default())
     } else {
         baseline(&refs, &BaselineOptions::default())
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     match args.format {
         ExportFormat::Qemu => outln!("-cpu {}", b.exports.qemu),
         ExportFormat::Libvirt => outln!("{}", b.exports.libvirt),
@@ -84,7 +86,7 @@ fn run_export(args: &ExportArgs) -> Result<u8, String> {
         ExportFormat::Kubevirt => out!("{}", b.exports.kubevirt_yaml),
         ExportFormat::Json => print_json(&b)?,
         ExportFormat::Dot => {
-            return Err("dot is a graph format: add --graph".into());
+            return Err(CliError::DotNeedsGraph);
         }
     }
     Ok(EXIT_OK)

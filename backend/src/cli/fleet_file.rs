@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::error::CliError;
 use shared::baseline::{BaselineHost, BaselineHosts};
 use shared::profile::{HostProfile, ProfileError};
 
@@ -84,7 +85,7 @@ const FLEET_BLOCK_BYTES: usize = 256 << 10;
 /// blocks come back with their buffer, which is read into again, and join `sink` in file order
 /// as soon as their turn comes. Fresh memory is what costs most on a VM: see BENCHMARKS.md,
 /// baseline against virsh.
-pub(super) fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), String> {
+pub(super) fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<(), CliError> {
     use std::io::Read;
     use std::sync::{Arc, Mutex, mpsc};
 
@@ -114,16 +115,18 @@ pub(super) fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<
         Ok((hosts, n_hosts, n_lines))
     };
 
-    let mut file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut file = std::fs::File::open(path).map_err(|e| CliError::read(path, e))?;
     let n_threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut waiting: std::collections::BTreeMap<usize, Block<S>> = Default::default();
     let (mut n_joined, mut n_hosts, mut n_lines) = (0, 0, 0);
-    let mut join = |index: usize, parsed: Block<S>| -> Result<(), String> {
+    let mut join = |index: usize, parsed: Block<S>| -> Result<(), CliError> {
         waiting.insert(index, parsed);
         while let Some(next) = waiting.remove(&n_joined) {
-            let (hosts, n, lines) = next
-                .map_err(|(line, e)| format!("{} line {}: {e}", path.display(), n_lines + line))?;
+            let (hosts, n, lines) = next.map_err(|(line, message)| CliError::FleetLine {
+                path: path.to_owned(),
+                line: n_lines + line,
+                message,
+            })?;
             sink.append(hosts);
             n_hosts += n;
             n_lines += lines;
@@ -180,7 +183,7 @@ pub(super) fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        return Err(format!("cannot read {}: {e}", path.display()));
+                        return Err(CliError::read(path, e));
                     }
                 }
                 has_newline = has_newline || block[scanned..].contains(&b'\n');
@@ -201,10 +204,9 @@ pub(super) fn read_fleet_file<S: HostSink>(path: &Path, sink: &mut S) -> Result<
         Ok(())
     })?;
     if n_hosts == 0 {
-        return Err(format!(
-            "{} holds no hosts: a fleet file has one profile JSON document a line",
-            path.display()
-        ));
+        return Err(CliError::EmptyFleet {
+            path: path.to_owned(),
+        });
     }
     Ok(())
 }

@@ -1,15 +1,15 @@
 //! `fleetcompat graph HOST...`: host classes and migration pools.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use shared::graph;
 
 use super::db::DbArgs;
+use super::error::CliError;
 use super::guest::GuestArgs;
 use super::input::read_hosts;
 use super::render::{names_of, print_json};
-use super::{EXIT_INCOMPATIBLE, EXIT_OK, finish};
+use super::{EXIT_INCOMPATIBLE, EXIT_OK, Run};
 
 #[derive(clap::Args, Debug)]
 pub struct GraphArgs {
@@ -24,11 +24,16 @@ pub struct GraphArgs {
     pub db: DbArgs,
 }
 
-pub fn graph_cmd(args: &GraphArgs) -> ExitCode {
-    finish(run_graph(args))
+impl Run for GraphArgs {
+    fn ids(&self) -> Option<&DbArgs> {
+        Some(&self.db)
+    }
+    fn run(&self) -> Result<u8, CliError> {
+        run_graph(self)
+    }
 }
 
-pub(super) fn run_graph(args: &GraphArgs) -> Result<u8, String> {
+pub(super) fn run_graph(args: &GraphArgs) -> Result<u8, CliError> {
     {
         let hosts = read_hosts(&args.hosts)?;
         let g = graph::build(&hosts, &args.guest.guest(), &args.guest.policy()?);

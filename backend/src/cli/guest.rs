@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::CliError;
 use shared::models::QemuVersion;
 use shared::profile::HostProfile;
 use shared::verdict::{GuestConfig, GuestCpu, Policy, compare_with};
@@ -63,12 +64,14 @@ impl GuestArgs {
         guest
     }
 
-    pub(super) fn policy(&self) -> Result<Policy, String> {
+    pub(super) fn policy(&self) -> Result<Policy, CliError> {
         let dst_qemu = match &self.dst_qemu {
-            Some(v) => Some(
-                QemuVersion::parse(v)
-                    .ok_or_else(|| format!("--dst-qemu '{v}' is not a qemu version like 10.0.2"))?,
-            ),
+            Some(v) => Some(QemuVersion::parse(v).ok_or_else(|| CliError::Version {
+                flag: "--dst-qemu",
+                value: v.clone(),
+                kind: "qemu",
+                example: "10.0.2",
+            })?),
             None => None,
         };
         Ok(Policy {
@@ -108,26 +111,26 @@ pub struct GuestFileArgs {
     started_on_qemu: Option<String>,
 }
 
-fn read_text(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+fn read_text(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|e| CliError::read(path, e))
 }
 
 /// Read a guest definition of any supported format.
-pub(super) fn read_guest(path: &Path) -> Result<GuestConfig, String> {
+pub(super) fn read_guest(path: &Path) -> Result<GuestConfig, CliError> {
     shared::guest::parse_guest(&read_text(path)?)
         .map(|(_, g)| g)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| CliError::invalid(path, e))
 }
 
-fn defs_policy(flags: &GuestArgs, defs: &GuestFileArgs) -> Result<Policy, String> {
+fn defs_policy(flags: &GuestArgs, defs: &GuestFileArgs) -> Result<Policy, CliError> {
     let mut policy = flags.policy()?;
     if let Some(f) = &defs.errata {
         policy.extra_errata = shared::rules::machine::parse_errata(&read_text(f)?)
-            .map_err(|e| format!("{}: {e}", f.display()))?;
+            .map_err(|e| CliError::invalid(f, e))?;
     }
     if let Some(f) = &defs.arm_groups {
         policy.arm_equivalence_groups = shared::rules::arm64::parse_groups(&read_text(f)?)
-            .map_err(|e| format!("{}: {e}", f.display()))?;
+            .map_err(|e| CliError::invalid(f, e))?;
     }
     Ok(policy)
 }
@@ -137,24 +140,26 @@ pub(super) fn compare_defs(
     dst: &HostProfile,
     flags: &GuestArgs,
     defs: &GuestFileArgs,
-) -> Result<shared::Verdict, String> {
+) -> Result<shared::Verdict, CliError> {
     let policy = defs_policy(flags, defs)?;
     let mut guest = match &defs.guest {
         Some(f) => read_guest(f)?,
         None => flags.guest(),
     };
     if let Some(v) = &defs.started_on_qemu {
-        guest.started_on_qemu =
-            Some(QemuVersion::parse(v).ok_or_else(|| {
-                format!("--started-on-qemu '{v}' is not a qemu version like 8.0.0")
-            })?);
+        guest.started_on_qemu = Some(QemuVersion::parse(v).ok_or_else(|| CliError::Version {
+            flag: "--started-on-qemu",
+            value: v.clone(),
+            kind: "qemu",
+            example: "8.0.0",
+        })?);
     }
     // A guest cpu that cannot be resolved (unknown model or feature) is a usage error (exit 2),
     // not an incompatibility.
     if let Err(e) = shared::verdict::guest_view(src, &guest)
         && e != shared::verdict::GuestCpuError::NoGuestView
     {
-        return Err(format!("the guest cpu cannot be resolved: {e}"));
+        return Err(CliError::GuestCpu(e));
     }
     Ok(match &defs.dst_guest {
         Some(f) => shared::verdict::compare_definitions(src, dst, &guest, &read_guest(f)?, &policy),

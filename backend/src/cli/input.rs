@@ -6,6 +6,7 @@ use shared::import::ImportMeta;
 use shared::profile::HostProfile;
 
 use super::db::host_from_db;
+use super::error::CliError;
 use super::fleet_file::{FLEET_FILE_EXTENSIONS, HostSink, is_fleet_file, read_fleet_file};
 
 /// Read one host: a profile JSON document, or a dump in any format `shared::import` detects
@@ -14,14 +15,13 @@ use super::fleet_file::{FLEET_FILE_EXTENSIONS, HostSink, is_fleet_file, read_fle
 /// `shared::import::profile_from_dump` with the QMP json beside a `<cpudata>` xml when there is
 /// one. Dumps without QEMU or KVM data get a guest view estimated from the host CPU, and say so
 /// in a gap.
-pub(super) fn read_host(path: &Path) -> Result<HostProfile, String> {
+pub(super) fn read_host(path: &Path) -> Result<HostProfile, CliError> {
     if let Some(from_db) = host_from_db(path) {
         return from_db;
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, e))?;
     if text.trim_start().starts_with('{') && text.contains("\"schema_version\"") {
-        return HostProfile::from_json(&text).map_err(|e| format!("{}: {e}", path.display()));
+        return HostProfile::from_json(&text).map_err(|e| CliError::invalid(path, e));
     }
     let file_name = path
         .file_name()
@@ -46,11 +46,9 @@ pub(super) fn read_host(path: &Path) -> Result<HostProfile, String> {
             tool: format!("fleetcompat {}", env!("CARGO_PKG_VERSION")),
         },
     )
-    .map_err(|e| {
-        format!(
-            "{}: not a host profile (JSON) nor a dump fleetcompat can read: {e}",
-            path.display()
-        )
+    .map_err(|e| CliError::NotAHost {
+        path: path.to_owned(),
+        message: e.to_string(),
     })
 }
 
@@ -60,10 +58,10 @@ const FILES_PER_TASK: usize = 64;
 
 /// Read single-host files on every core into `sink`, in their order. A file named on the
 /// command line must read; one found in a folder is skipped with a warning (a README).
-fn read_host_files<S: HostSink>(files: &[(PathBuf, bool)], sink: &mut S) -> Result<(), String> {
+fn read_host_files<S: HostSink>(files: &[(PathBuf, bool)], sink: &mut S) -> Result<(), CliError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     // A task's hosts and the errors of its files (whether each was found in a folder).
-    type Task<S> = (S, Vec<(bool, String)>);
+    type Task<S> = (S, Vec<(bool, CliError)>);
     let read_task = |task: &[(PathBuf, bool)]| -> Task<S> {
         let mut hosts = S::default();
         let mut errors = Vec::new();
@@ -118,19 +116,22 @@ fn read_host_files<S: HostSink>(files: &[(PathBuf, bool)], sink: &mut S) -> Resu
 
 /// Every host of the arguments, in their order: profile or dump files, fleet files (`.jsonl`),
 /// folders of those, and with `--db` host ids. Files are read and parsed on every core.
-pub(super) fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, String> {
+pub(super) fn read_hosts(paths: &[PathBuf]) -> Result<Vec<HostProfile>, CliError> {
     gather_hosts(paths)
 }
 
 /// [`read_hosts`] into any [`HostSink`].
-pub(super) fn gather_hosts<S: HostSink>(paths: &[PathBuf]) -> Result<S, String> {
+pub(super) fn gather_hosts<S: HostSink>(paths: &[PathBuf]) -> Result<S, CliError> {
     // Files named on the command line must read; files found in a folder are skipped with a
     // warning when they are not hosts (a README, a manifest).
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("cannot list {}: {e}", p.display()))?
+                .map_err(|e| CliError::List {
+                    path: p.clone(),
+                    source: e,
+                })?
                 .filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|f| {
@@ -176,7 +177,7 @@ pub(super) fn gather_hosts<S: HostSink>(paths: &[PathBuf]) -> Result<S, String> 
         }
     }
     if sink.is_empty() {
-        return Err("no host files given (or none of them could be read)".into());
+        return Err(CliError::NoHosts);
     }
     Ok(sink)
 }

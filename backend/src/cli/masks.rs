@@ -1,7 +1,6 @@
 //! `fleetcompat masks SRC DST [HOST...]`: what to turn off where.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use shared::masks::pair_masks;
 use shared::profile::HostProfile;
@@ -9,9 +8,10 @@ use shared::verdict::Policy;
 
 use super::baseline::parse_libvirt_version;
 use super::db::DbArgs;
+use super::error::CliError;
 use super::input::{read_host, read_hosts};
 use super::render::print_json;
-use super::{EXIT_INCOMPATIBLE, EXIT_OK, finish};
+use super::{EXIT_INCOMPATIBLE, EXIT_OK, Run};
 
 #[derive(clap::Args, Debug)]
 pub struct MasksArgs {
@@ -33,11 +33,16 @@ pub struct MasksArgs {
     pub db: DbArgs,
 }
 
-pub fn masks(args: &MasksArgs) -> ExitCode {
-    finish(run_masks(args))
+impl Run for MasksArgs {
+    fn ids(&self) -> Option<&DbArgs> {
+        Some(&self.db)
+    }
+    fn run(&self) -> Result<u8, CliError> {
+        run_masks(self)
+    }
 }
 
-pub(super) fn run_masks(args: &MasksArgs) -> Result<u8, String> {
+pub(super) fn run_masks(args: &MasksArgs) -> Result<u8, CliError> {
     {
         let libvirt_version = parse_libvirt_version(args.libvirt_version.as_deref())?;
         let mut src = read_host(&args.src)?;
@@ -61,7 +66,7 @@ pub(super) fn run_masks(args: &MasksArgs) -> Result<u8, String> {
             hosts.append(&mut more);
             return run_pool_masks(&hosts, &policy, args.json);
         }
-        let m = pair_masks(&src, &dst, &policy).map_err(|e| e.to_string())?;
+        let m = pair_masks(&src, &dst, &policy)?;
         if args.json {
             print_json(&m)?;
         } else {
@@ -91,9 +96,9 @@ pub(super) fn run_masks(args: &MasksArgs) -> Result<u8, String> {
     }
 }
 
-fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<u8, String> {
+fn run_pool_masks(hosts: &[HostProfile], policy: &Policy, json: bool) -> Result<u8, CliError> {
     let refs: Vec<&HostProfile> = hosts.iter().collect();
-    let m = shared::masks::pool_masks(&refs, policy).map_err(|e| e.to_string())?;
+    let m = shared::masks::pool_masks(&refs, policy)?;
     if json {
         print_json(&m)?;
     } else {

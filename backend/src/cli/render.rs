@@ -1,11 +1,11 @@
 //! Output shared by the commands: JSON, class and pool names, Graphviz DOT.
 
+use super::error::CliError;
 use shared::graph;
 use shared::profile::HostProfile;
 
-pub(super) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| format!("cannot write json: {e}"))?;
+pub(super) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(CliError::Json)?;
     outln!("{text}");
     Ok(())
 }

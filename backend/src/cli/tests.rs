@@ -40,6 +40,7 @@ fn run(argv: &[&str]) -> Result<u8, String> {
         C::Masks(a) => run_masks(&a),
         C::Graph(a) => run_graph(&a),
     }
+    .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -176,7 +177,7 @@ fn cpuid_tool_dumps_read_like_profiles() {
     let dir = tempfile::tempdir().expect("tempdir");
     let junk = dir.path().join("junk.txt");
     std::fs::write(&junk, "hello\n").expect("write");
-    let err = read_host(&junk).expect_err("junk is refused");
+    let err = read_host(&junk).expect_err("junk is refused").to_string();
     assert!(
         err.contains("junk.txt") && err.contains("unknown format"),
         "{err}"
@@ -204,6 +205,7 @@ mod guest_file_tests {
             C::Compare(a) => run_compare(&a),
             C::Targets(a) => run_targets(&a),
         }
+        .map_err(|e| e.to_string())
     }
 
     fn host(dir: &Path, id: &str, qemu: &str, machines: &[&str]) -> String {
