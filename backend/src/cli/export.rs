@@ -61,7 +61,10 @@ fn run_export(args: &ExportArgs) -> Result<u8, CliError> {
             ExportFormat::Json => print_json(&g)?,
             ExportFormat::Dot => out!("{}", graph_dot(&g, &names_of(&g, &hosts))),
             other => {
-                return Err(CliError::GraphFormat(format!("{other:?}")));
+                // As given on the command line (`qemu`), not as the enum spells it (`Qemu`).
+                let name = clap::ValueEnum::to_possible_value(&other)
+                    .map_or_else(|| format!("{other:?}"), |v| v.get_name().to_owned());
+                return Err(CliError::GraphFormat(name));
             }
         }
         return Ok(EXIT_OK);

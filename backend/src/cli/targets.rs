@@ -61,7 +61,7 @@ pub(super) fn run_targets(args: &TargetsArgs) -> Result<u8, CliError> {
                 .cloned()
                 .ok_or_else(|| CliError::UnknownHost {
                     id: id.into_owned(),
-                    where_: "the candidate hosts: give a profile file, a host id of them, or --db"
+                    where_: "the candidate hosts: give a profile file, the id of a candidate, or --db/--fleet"
                         .to_owned(),
                 })?
         }
