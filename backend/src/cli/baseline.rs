@@ -1,6 +1,6 @@
 //! `fleetcompat baseline HOST...`: the baseline CPU and its exports.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use shared::baseline::{BaselineHosts, BaselineOptions, baseline_of};
 use shared::models::QemuVersion;
@@ -33,8 +33,8 @@ pub struct BaselineArgs {
 }
 
 impl Run for BaselineArgs {
-    fn ids(&self) -> Option<&DbArgs> {
-        Some(&self.db)
+    fn ids(&self) -> Option<(&DbArgs, Vec<&Path>)> {
+        Some((&self.db, self.hosts.iter().map(PathBuf::as_path).collect()))
     }
     fn run(&self) -> Result<u8, CliError> {
         run_baseline(self)

@@ -1,6 +1,6 @@
 //! `fleetcompat compare SRC DST`: one verdict.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::db::DbArgs;
 use super::error::CliError;
@@ -27,8 +27,8 @@ pub struct CompareArgs {
 }
 
 impl Run for CompareArgs {
-    fn ids(&self) -> Option<&DbArgs> {
-        Some(&self.db)
+    fn ids(&self) -> Option<(&DbArgs, Vec<&Path>)> {
+        Some((&self.db, vec![self.src.as_path(), self.dst.as_path()]))
     }
     fn run(&self) -> Result<u8, CliError> {
         run_compare(self)

@@ -1,13 +1,13 @@
 //! Hosts by id: `--db PATH` (a fleetcompat database, read on a runtime of the process) and
 //! `--fleet FILE` (a fleet file). A host argument that is no file is looked up there.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use shared::profile::HostProfile;
+use shared::profile::{HostProfile, ProfileError};
 
 use super::error::CliError;
-use super::fleet_file::read_fleet_file;
+use super::fleet_file::{HostSink, read_fleet_file};
 
 /// Where host arguments that are not files are looked up by host id.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -21,27 +21,65 @@ pub struct DbArgs {
     pub fleet: Option<PathBuf>,
 }
 
-/// The hosts of `--fleet`, by id, and the file they came from.
+/// The hosts of `--fleet` that the arguments name by id, and the file they came from.
 type FleetIndex = (PathBuf, HashMap<String, HostProfile>);
 
 static DB: std::sync::OnceLock<(tokio::runtime::Runtime, backend::Store)> =
     std::sync::OnceLock::new();
 static FLEET: std::sync::OnceLock<FleetIndex> = std::sync::OnceLock::new();
+/// The host ids the arguments name, while `--fleet` is read: only those hosts are kept.
+static WANTED: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
 
-/// Open the database of `--db` and read the fleet file of `--fleet` (each if given), for
-/// [`super::input::read_host`].
-pub fn open(ids: &DbArgs) -> Result<(), CliError> {
+/// Open the database of `--db` and read the hosts `args` name by id from the fleet file of
+/// `--fleet` (each if given), for [`super::input::read_host`].
+pub fn open(ids: &DbArgs, args: &[&Path]) -> Result<(), CliError> {
     if let Some(path) = &ids.path {
         open_db(path)?;
     }
     if let Some(path) = &ids.fleet {
-        let mut hosts: Vec<HostProfile> = Vec::new();
-        read_fleet_file(path, &mut hosts)?;
+        let wanted = args
+            .iter()
+            .filter(|a| !a.exists())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let _ = WANTED.set(wanted);
+        // Streamed like any fleet file; only the hosts named by id are kept.
+        let mut named = Named::default();
+        read_fleet_file(path, &mut named)?;
         // A later line of the same host wins, as a later upload does.
-        let by_id = hosts.into_iter().map(|h| (h.host_id.clone(), h)).collect();
+        let by_id = named
+            .0
+            .into_iter()
+            .map(|h| (h.host_id.clone(), h))
+            .collect();
         let _ = FLEET.set((path.clone(), by_id));
     }
     Ok(())
+}
+
+/// The hosts of a fleet file that the arguments name ([`WANTED`]), in file order.
+#[derive(Default)]
+struct Named(Vec<HostProfile>);
+
+impl HostSink for Named {
+    type Line = HostProfile;
+    fn parse_line(json: &str) -> Result<HostProfile, ProfileError> {
+        HostProfile::from_json(json)
+    }
+    fn add_line(&mut self, host: HostProfile) {
+        if WANTED.get().is_some_and(|w| w.contains(&host.host_id)) {
+            self.0.push(host);
+        }
+    }
+    fn add(&mut self, host: HostProfile) {
+        self.add_line(host);
+    }
+    fn append(&mut self, mut later: Self) {
+        self.0.append(&mut later.0);
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 fn open_db(path: &Path) -> Result<(), CliError> {

@@ -1,6 +1,6 @@
 //! `fleetcompat export HOST... --format F [--graph]`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use shared::baseline::{BaselineOptions, baseline};
 use shared::graph;
@@ -45,8 +45,8 @@ pub struct ExportArgs {
 }
 
 impl Run for ExportArgs {
-    fn ids(&self) -> Option<&DbArgs> {
-        Some(&self.db)
+    fn ids(&self) -> Option<(&DbArgs, Vec<&Path>)> {
+        Some((&self.db, self.hosts.iter().map(PathBuf::as_path).collect()))
     }
     fn run(&self) -> Result<u8, CliError> {
         run_export(self)

@@ -1,6 +1,6 @@
 //! `fleetcompat graph HOST...`: host classes and migration pools.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use shared::graph;
 
@@ -25,8 +25,8 @@ pub struct GraphArgs {
 }
 
 impl Run for GraphArgs {
-    fn ids(&self) -> Option<&DbArgs> {
-        Some(&self.db)
+    fn ids(&self) -> Option<(&DbArgs, Vec<&Path>)> {
+        Some((&self.db, self.hosts.iter().map(PathBuf::as_path).collect()))
     }
     fn run(&self) -> Result<u8, CliError> {
         run_graph(self)

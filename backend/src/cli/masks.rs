@@ -1,6 +1,6 @@
 //! `fleetcompat masks SRC DST [HOST...]`: what to turn off where.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use shared::masks::pair_masks;
 use shared::profile::HostProfile;
@@ -34,8 +34,15 @@ pub struct MasksArgs {
 }
 
 impl Run for MasksArgs {
-    fn ids(&self) -> Option<&DbArgs> {
-        Some(&self.db)
+    fn ids(&self) -> Option<(&DbArgs, Vec<&Path>)> {
+        Some((
+            &self.db,
+            [&self.src, &self.dst]
+                .into_iter()
+                .chain(&self.more)
+                .map(PathBuf::as_path)
+                .collect(),
+        ))
     }
     fn run(&self) -> Result<u8, CliError> {
         run_masks(self)

@@ -52,9 +52,9 @@ pub use error::CliError;
 
 /// An engine subcommand: its clap arguments, run.
 pub trait Run {
-    /// Where host arguments that are not files are looked up by id (`--db`, `--fleet`), for a
-    /// command that reads hosts.
-    fn ids(&self) -> Option<&db::DbArgs> {
+    /// For a command that reads hosts: where host arguments that are not files are looked up by
+    /// id (`--db`, `--fleet`), and its host arguments.
+    fn ids(&self) -> Option<(&db::DbArgs, Vec<&std::path::Path>)> {
         None
     }
     /// Run the command: an exit code ([`EXIT_OK`] or [`EXIT_INCOMPATIBLE`]), or why not.
@@ -97,7 +97,9 @@ commands! {
 }
 
 fn run_command(command: &impl Run) -> ExitCode {
-    let opened = command.ids().map_or(Ok(()), db::open);
+    let opened = command
+        .ids()
+        .map_or(Ok(()), |(ids, args)| db::open(ids, &args));
     finish(opened.and_then(|()| command.run()))
 }
 

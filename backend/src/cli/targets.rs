@@ -1,6 +1,6 @@
 //! `fleetcompat targets --from HOST HOST...`: where a guest can go.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use shared::verdict::Severity;
 
@@ -34,8 +34,14 @@ pub struct TargetsArgs {
 /// `fleetcompat targets --guest FILE --from HOST HOSTS...`: every host the guest can go to, and
 /// the blockers of the others. Exit 0 when at least one target exists.
 impl Run for TargetsArgs {
-    fn ids(&self) -> Option<&DbArgs> {
-        Some(&self.db)
+    fn ids(&self) -> Option<(&DbArgs, Vec<&Path>)> {
+        Some((
+            &self.db,
+            std::iter::once(&self.from)
+                .chain(&self.hosts)
+                .map(PathBuf::as_path)
+                .collect(),
+        ))
     }
     fn run(&self) -> Result<u8, CliError> {
         run_targets(self)
