@@ -28,7 +28,8 @@ struct Cli {
 enum Command {
     /// Serve the REST API and the web UI.
     Serve(ServeArgs),
-    /// The engine subcommands (`compare`, `baseline`, ...): see `cli`.
+    /// The engine subcommands (`compare`, `baseline`, ...): see `cli`. Boxed, as clap flattens a
+    /// `Box<T: Subcommand>` like `T` (clap_builder src/derive.rs, `impl Subcommand for Box<T>`).
     #[command(flatten)]
     Engine(Box<cli::Command>),
 }

@@ -102,7 +102,7 @@ pub(super) fn ids_given() -> bool {
 
 /// With `--db` or `--fleet`, a host argument that is not a file is a host id there (the
 /// database first).
-pub(super) fn host_from_db(arg: &Path) -> Option<Result<HostProfile, CliError>> {
+pub(super) fn host_by_id(arg: &Path) -> Option<Result<HostProfile, CliError>> {
     if !ids_given() || arg.exists() {
         return None;
     }
@@ -122,12 +122,10 @@ pub(super) fn host_from_db(arg: &Path) -> Option<Result<HostProfile, CliError>> 
     let where_ = match (DB.get(), FLEET.get()) {
         (Some(_), None) => "the database".to_owned(),
         (None, Some((path, _))) => format!("the fleet file {}", path.display()),
-        _ => format!(
-            "the database nor the fleet file {}",
-            FLEET
-                .get()
-                .map_or_else(String::new, |(p, _)| p.display().to_string())
-        ),
+        (Some(_), Some((path, _))) => {
+            format!("the database nor the fleet file {}", path.display())
+        }
+        (None, None) => return None,
     };
     Some(Err(CliError::UnknownHost {
         id: id.into_owned(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use shared::import::ImportMeta;
 use shared::profile::HostProfile;
 
-use super::db::host_from_db;
+use super::db::host_by_id;
 use super::error::CliError;
 use super::fleet_file::{FLEET_FILE_EXTENSIONS, HostSink, is_fleet_file, read_fleet_file};
 
@@ -16,7 +16,7 @@ use super::fleet_file::{FLEET_FILE_EXTENSIONS, HostSink, is_fleet_file, read_fle
 /// one. Dumps without QEMU or KVM data get a guest view estimated from the host CPU, and say so
 /// in a gap.
 pub(super) fn read_host(path: &Path) -> Result<HostProfile, CliError> {
-    if let Some(from_db) = host_from_db(path) {
+    if let Some(from_db) = host_by_id(path) {
         return from_db;
     }
     let text = std::fs::read_to_string(path).map_err(|e| CliError::read(path, e))?;
