@@ -44,7 +44,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created if missing), or a PostgreSQL URL (postgres://USER@HOST/DB)
+    /// that several replicas can share.
     #[arg(long, env = "FLEETCOMPAT_DB", default_value = "fleetcompat.db")]
     db: PathBuf,
     /// Address to listen on.
@@ -72,6 +73,58 @@ struct ServeArgs {
     /// Connections served at once (default: the open-files limit less 128).
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    #[command(flatten)]
+    retention: RetentionArgs,
+}
+
+/// How much history the database keeps; applied at start and every hour. Versions are made only
+/// by changes (an unchanged re-upload only updates the host's last-seen time); a host's newest
+/// version is always kept.
+#[derive(clap::Args)]
+struct RetentionArgs {
+    /// Profile versions kept per host, newest first (0: all).
+    #[arg(long, env = "FLEETCOMPAT_KEEP_VERSIONS", value_name = "N", default_value_t = 100)]
+    keep_versions: u32,
+    /// Remove versions and guest events received more than D days ago (0: keep any age).
+    #[arg(long, env = "FLEETCOMPAT_KEEP_DAYS", value_name = "D", default_value_t = 0)]
+    keep_days: u32,
+    /// Guest events (appeared, changed, disappeared) kept per host, newest first (0: all).
+    #[arg(long, env = "FLEETCOMPAT_KEEP_GUEST_EVENTS", value_name = "N", default_value_t = 1000)]
+    keep_guest_events: u32,
+}
+
+impl RetentionArgs {
+    fn policy(&self) -> backend::store::Retention {
+        let some = |n: u32| (n > 0).then_some(n);
+        backend::store::Retention {
+            keep_versions: some(self.keep_versions),
+            keep_days: some(self.keep_days),
+            keep_guest_events: some(self.keep_guest_events),
+        }
+    }
+}
+
+/// Apply the retention policy now and every hour (each replica may; the deletes are idempotent).
+fn spawn_retention(store: Store, policy: backend::store::Retention) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            match store.prune(&policy, now).await {
+                Ok(p) if p.versions + p.guest_events > 0 => tracing::info!(
+                    versions = p.versions,
+                    guest_events = p.guest_events,
+                    "retention removed old history"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention pass failed; next try in an hour"),
+            }
+        }
+    });
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,8 +201,9 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         "fleetcompat serving {} hosts on http://{} (database {})",
         store.n_hosts().await?,
         args.listen,
-        args.db.display()
+        store.target()
     );
+    spawn_retention(store.clone(), args.retention.policy());
     let limits = backend::limits::Limits {
         body_timeout: Duration::from_secs(args.body_timeout.max(1)),
         ..backend::limits::Limits::default()

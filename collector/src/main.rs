@@ -39,8 +39,9 @@ enum Command {
 /// Where profiles go.
 #[derive(clap::Args, Clone)]
 struct Sink {
-    /// Store into this SQLite database (the backend's schema; created if missing).
-    #[arg(long, value_name = "PATH")]
+    /// Store into this database: a SQLite file (the backend's schema; created if missing) or a
+    /// PostgreSQL URL (postgres://USER@HOST/DB), as `fleetcompat serve --db` takes.
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
     /// Send to a fleetcompat backend, e.g. http://127.0.0.1:8080 (through the spool).
     #[arg(long, value_name = "URL", requires = "token")]
@@ -172,7 +173,7 @@ fn sink_out(sink: &Sink, profiles: &[HostProfile]) -> Result<(), output::OutputE
         for (id, version, changed) in output::store_db(db, profiles)? {
             eprintln!(
                 "stored profile of {id} in {}: version {version}{}",
-                db.display(),
+                output::db_shown(db),
                 if changed { "" } else { " (unchanged)" }
             );
         }

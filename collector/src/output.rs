@@ -89,14 +89,27 @@ pub fn write_file(path: &Path, json: &str) -> Result<(), OutputError> {
     }
 }
 
-/// Store profiles in the backend's SQLite database (same schema and migrations).
+/// The database `--db` names, for messages: a PostgreSQL URL without its password.
+#[cfg(feature = "db")]
+pub fn db_shown(db: &Path) -> String {
+    store::DbTarget::parse(db).shown()
+}
+
+/// Without the `db` feature `--db` is refused; its value is shown as given.
+#[cfg(not(feature = "db"))]
+pub fn db_shown(db: &Path) -> String {
+    db.display().to_string()
+}
+
+/// Store profiles in the backend's database, a SQLite file or a `postgres://` URL (same schema
+/// and migrations, through the `store` crate).
 #[cfg(feature = "db")]
 pub fn store_db(
     path: &Path,
     profiles: &[HostProfile],
 ) -> Result<Vec<(String, u32, bool)>, OutputError> {
     let err = |message: String| OutputError::Db {
-        path: path.display().to_string(),
+        path: db_shown(path),
         message,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
