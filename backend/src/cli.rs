@@ -902,8 +902,9 @@ fn run_graph(args: &GraphArgs) -> Result<u8, String> {
 /// `--db PATH`: host arguments that are not files are host ids in this fleetcompat database.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DbArgs {
-    /// A fleetcompat database: host arguments that are not files are host ids stored there.
-    #[arg(long = "db", value_name = "PATH")]
+    /// A fleetcompat database (SQLite file or postgres:// URL): host arguments that are not
+    /// files are host ids stored there.
+    #[arg(long = "db", value_name = "PATH|URL")]
     pub path: Option<PathBuf>,
 }
 
@@ -922,7 +923,9 @@ pub fn with_db(db: &DbArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
 }
 
 fn open_db(path: &Path) -> Result<(), String> {
-    if !path.is_file() {
+    // A postgres:// URL is no file; a SQLite path must be one (opening would create it).
+    let target = backend::store::DbTarget::parse(path);
+    if matches!(target, backend::store::DbTarget::Sqlite(_)) && !path.is_file() {
         return Err(format!(
             "database {} does not exist: give the file `fleetcompat serve --db` uses",
             path.display()
@@ -933,7 +936,7 @@ fn open_db(path: &Path) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let store = rt
-        .block_on(backend::Store::open(path))
+        .block_on(backend::Store::connect(target))
         .map_err(|e| e.to_string())?;
     let _ = DB.set((rt, store));
     Ok(())

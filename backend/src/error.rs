@@ -104,7 +104,11 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            // The upload's fault, said to its sender.
+            StoreError::Invalid { .. } => Self::unprocessable("invalid_profile", e.to_string()),
+            e => Self::Internal(e.to_string()),
+        }
     }
 }
 

@@ -83,13 +83,28 @@ struct ServeArgs {
 #[derive(clap::Args)]
 struct RetentionArgs {
     /// Profile versions kept per host, newest first (0: all).
-    #[arg(long, env = "FLEETCOMPAT_KEEP_VERSIONS", value_name = "N", default_value_t = 100)]
+    #[arg(
+        long,
+        env = "FLEETCOMPAT_KEEP_VERSIONS",
+        value_name = "N",
+        default_value_t = 100
+    )]
     keep_versions: u32,
     /// Remove versions and guest events received more than D days ago (0: keep any age).
-    #[arg(long, env = "FLEETCOMPAT_KEEP_DAYS", value_name = "D", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "FLEETCOMPAT_KEEP_DAYS",
+        value_name = "D",
+        default_value_t = 0
+    )]
     keep_days: u32,
     /// Guest events (appeared, changed, disappeared) kept per host, newest first (0: all).
-    #[arg(long, env = "FLEETCOMPAT_KEEP_GUEST_EVENTS", value_name = "N", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "FLEETCOMPAT_KEEP_GUEST_EVENTS",
+        value_name = "N",
+        default_value_t = 1000
+    )]
     keep_guest_events: u32,
 }
 

@@ -47,7 +47,9 @@ fn with_guests(mut p: HostProfile, vcpus: u32) -> HostProfile {
             state: VmState::Running,
             vcpus,
             memory_mib: 4096,
-            definition: VmDefinition::DomainXml("<domain type='kvm'><name>web</name></domain>".into()),
+            definition: VmDefinition::DomainXml(
+                "<domain type='kvm'><name>web</name></domain>".into(),
+            ),
         }],
     });
     p
@@ -64,19 +66,32 @@ fn an_upload_that_changes_only_guests_is_changed_without_a_new_version() {
     let host = demo_host();
     let id = host.host_id.clone();
     let up = upload(&server, &with_guests(host.clone(), 2));
-    assert_eq!((up["version"].as_u64(), up["changed"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(
+        (up["version"].as_u64(), up["changed"].as_bool()),
+        (Some(1), Some(true))
+    );
     let mut later = with_guests(host.clone(), 4);
     later.collected_at = "2026-12-02T00:00:00Z".into();
     let up = upload(&server, &later);
-    assert_eq!((up["version"].as_u64(), up["changed"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(
+        (up["version"].as_u64(), up["changed"].as_bool()),
+        (Some(1), Some(true))
+    );
     let shown = get(&server, &format!("/api/v1/hosts/{id}"));
     assert_eq!(shown["guests"]["vms"][0]["vcpus"], 4, "{shown}");
     // Without guests: nothing changes, and the guests stay.
     let up = upload(&server, &host);
     assert_eq!(up["changed"].as_bool(), Some(false));
-    assert_eq!(get(&server, &format!("/api/v1/hosts/{id}"))["guests"]["vms"][0]["vcpus"], 4);
+    assert_eq!(
+        get(&server, &format!("/api/v1/hosts/{id}"))["guests"]["vms"][0]["vcpus"],
+        4
+    );
     let versions = get(&server, &format!("/api/v1/hosts/{id}/versions"));
-    assert_eq!(versions.to_string().matches("\"version\"").count(), 1, "{versions}");
+    assert_eq!(
+        versions.to_string().matches("\"version\"").count(),
+        1,
+        "{versions}"
+    );
 }
 
 #[test]
@@ -99,13 +114,22 @@ fn serve_keeps_the_newest_versions_its_flags_ask_for() {
     loop {
         let v = get(&server, &path).to_string();
         if v.matches("\"version\"").count() == 2 {
-            assert!(v.contains("\"version\":5") && v.contains("\"version\":4"), "{v}");
+            assert!(
+                v.contains("\"version\":5") && v.contains("\"version\":4"),
+                "{v}"
+            );
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "retention did not run: {v}");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "retention did not run: {v}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(get(&server, &format!("/api/v1/hosts/{id}"))["labels"]["n"], "4");
+    assert_eq!(
+        get(&server, &format!("/api/v1/hosts/{id}"))["labels"]["n"],
+        "4"
+    );
 }
 
 #[test]
@@ -121,14 +145,28 @@ fn the_command_line_reads_hosts_from_postgres() {
         }
     }
     let out = Command::new(server_binary())
-        .args(["compare", "fra-sky-01-01", "fra-sky-02-01", "--json", "--db", &url])
+        .args([
+            "compare",
+            "fra-sky-01-01",
+            "fra-sky-02-01",
+            "--json",
+            "--db",
+            &url,
+        ])
         .output()
         .expect("run fleetcompat compare");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verdict json");
     assert_eq!(v["compatible"], false);
     // A wrong password is an error that names the database without the password.
-    let bad = url.replace("fleetcompat@", "fleetcompat:hunter2@").replace("/t0?", "/nope?");
+    let bad = url
+        .replace("fleetcompat@", "fleetcompat:hunter2@")
+        .replace("/t0?", "/nope?");
     let out = Command::new(server_binary())
         .args(["compare", "a", "b", "--db", &bad])
         .output()

@@ -66,19 +66,28 @@ fn an_upload_to_one_replica_is_in_the_other_replicas_graph_and_verdicts_within_a
     assert_eq!(graph["n_hosts"], 0);
 
     assert_eq!(upload(&a, &first)["version"], 1);
-    let took = until(Duration::from_secs(1), "the first host in B's graph", || {
-        get(&b, "/api/v1/graph").1["n_hosts"] == 1
-    });
+    let took = until(
+        Duration::from_secs(1),
+        "the first host in B's graph",
+        || get(&b, "/api/v1/graph").1["n_hosts"] == 1,
+    );
     eprintln!("B's graph had A's upload after {took:?}");
 
     upload(&a, &second);
-    let path = format!("/api/v1/compat?from={}&to={}", first.host_id, second.host_id);
+    let path = format!(
+        "/api/v1/compat?from={}&to={}",
+        first.host_id, second.host_id
+    );
     let mut verdict_on_b = serde_json::Value::Null;
-    until(Duration::from_secs(1), "a verdict on B for A's hosts", || {
-        let (status, v) = get(&b, &path);
-        verdict_on_b = v;
-        status == 200
-    });
+    until(
+        Duration::from_secs(1),
+        "a verdict on B for A's hosts",
+        || {
+            let (status, v) = get(&b, &path);
+            verdict_on_b = v;
+            status == 200
+        },
+    );
     until(Duration::from_secs(1), "both hosts in B's graph", || {
         get(&b, "/api/v1/graph").1["n_hosts"] == 2
     });
@@ -99,7 +108,9 @@ fn an_upload_to_one_replica_is_in_the_other_replicas_graph_and_verdicts_within_a
         let (status, host) = get(&a, &format!("/api/v1/hosts/{}", first.host_id));
         status == 200 && host.to_string().contains("r9")
     });
-    until(Duration::from_secs(1), "B's new version in A's graph", || {
-        get(&a, "/api/v1/graph").1.to_string().contains("r9")
-    });
+    until(
+        Duration::from_secs(1),
+        "B's new version in A's graph",
+        || get(&a, "/api/v1/graph").1.to_string().contains("r9"),
+    );
 }

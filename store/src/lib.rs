@@ -24,9 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use shared::profile::HostProfile;
+use sqlx::SqlitePool;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 
 pub use guests::{GuestEvent, GuestEventKind};
 pub use retention::{Pruned, Retention};
@@ -69,6 +69,9 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("cannot write to the database: {0}")]
     Write(String),
+    /// The upload holds what no database column can (a NUL character in a text field).
+    #[error("the profile of {host_id} cannot be stored: {message}")]
+    Invalid { host_id: String, message: String },
     #[error("stored profile of {host_id} version {version} is unreadable: {message}")]
     Corrupt {
         host_id: String,
@@ -201,11 +204,7 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(open_err)?;
-        Self::migrate(
-            Pool::Sqlite(pool),
-            DbTarget::Sqlite(":memory:".into()),
-        )
-        .await
+        Self::migrate(Pool::Sqlite(pool), DbTarget::Sqlite(":memory:".into())).await
     }
 
     async fn migrate(pool: Pool, target: DbTarget) -> Result<Self, StoreError> {

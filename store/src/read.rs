@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use shared::vms::{HostCapacity, HostGuests, Vm};
 
+use crate::generation::bump_generation;
 use crate::guests::{GuestEvent, GuestEventKind};
 use crate::{LatestVersion, Store, StoreError, StoredProfile, VersionRow, on_pool};
-use crate::generation::bump_generation;
 
 /// `(version, n, profile_json)` of one stored version.
 type VersionText = (i64, i64, String);
@@ -275,8 +275,10 @@ impl Store {
 
     /// Record a generation this process committed (it may be ahead of the notifications).
     pub(crate) fn saw_generation(&self, g: i64) {
-        self.generation
-            .fetch_max(u64::try_from(g).unwrap_or(0), std::sync::atomic::Ordering::SeqCst);
+        self.generation.fetch_max(
+            u64::try_from(g).unwrap_or(0),
+            std::sync::atomic::Ordering::SeqCst,
+        );
     }
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -46,9 +46,9 @@ impl Store {
         let keep_versions = policy.keep_versions.map(|n| i64::from(n.max(1)));
         let keep_events = policy.keep_guest_events.map(i64::from);
         // RFC 3339 in UTC sorts as text, as every stored time is written.
-        let cutoff = policy.keep_days.map(|d| {
-            shared::time::rfc3339(now_unix.saturating_sub(u64::from(d) * 86_400))
-        });
+        let cutoff = policy
+            .keep_days
+            .map(|d| shared::time::rfc3339(now_unix.saturating_sub(u64::from(d) * 86_400)));
         let (pruned, generation) = on_pool!(&self.pool, p, PG => {
             let mut tx = p.begin().await?;
             let mut pruned = Pruned::default();

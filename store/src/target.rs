@@ -84,7 +84,9 @@ mod tests {
 
     #[test]
     fn passwords_are_not_shown() {
-        let t = DbTarget::parse(Path::new("postgres://fleet:s3cret@db.example:5432/fleet?x=1"));
+        let t = DbTarget::parse(Path::new(
+            "postgres://fleet:s3cret@db.example:5432/fleet?x=1",
+        ));
         assert_eq!(t.shown(), "postgres://fleet:***@db.example:5432/fleet?x=1");
         assert!(!format!("{t:?}").contains("s3cret"));
         let t = DbTarget::parse(Path::new("postgres://fleet@/fleet?host=/run/postgresql"));

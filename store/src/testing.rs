@@ -163,13 +163,8 @@ impl PgCluster {
         let program = self.bin.join(tool);
         let mut cmd = if self.as_nobody {
             let mut c = Command::new("setpriv");
-            c.args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--",
-            ])
-            .arg(&program);
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(&program);
             c
         } else {
             Command::new(&program)
@@ -185,7 +180,8 @@ impl PgCluster {
         if out.status.success() {
             Ok(out)
         } else {
-            let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
             Err(ClusterError::Command {
                 what: format!("{tool} ({})", out.status),
                 detail: format!(

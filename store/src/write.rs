@@ -55,6 +55,7 @@ impl Store {
             version: 0,
             message: e.to_string(),
         };
+        refuse_nul(p)?;
         let (json, hashed) = hash::hardware_json(p).map_err(corrupt)?;
         let row = PendingRow {
             sha256: hash::sha256_hex(&hashed),
@@ -97,22 +98,31 @@ pub(crate) async fn writer(
                 Err(_) => break,
             }
         }
-        let mut result = write_batch(&pool, &batch).await;
-        for _ in 1..MAX_TRIES {
-            match &result {
-                Err(StoreError::Sql(e)) if is_conflict(e) => {
-                    result = write_batch(&pool, &batch).await;
-                }
-                _ => break,
-            }
-        }
-        match result {
+        match write_with_retries(&pool, &batch).await {
             Ok((done, new_generation)) => {
                 if let Some(g) = new_generation {
                     generation.fetch_max(g, Ordering::SeqCst);
                 }
                 for (job, up) in batch.into_iter().zip(done) {
                     let _ = job.reply.send(Ok(up));
+                }
+            }
+            // One upload the database refuses must not fail the others of its batch: each is
+            // written alone, and only what fails alone is answered with its error.
+            Err(_) if batch.len() > 1 => {
+                for job in batch {
+                    let one = std::slice::from_ref(&job);
+                    let answer = match write_with_retries(&pool, one).await {
+                        Ok((mut done, new_generation)) => {
+                            if let Some(g) = new_generation {
+                                generation.fetch_max(g, Ordering::SeqCst);
+                            }
+                            done.pop()
+                                .ok_or_else(|| StoreError::Write("no answer".into()))
+                        }
+                        Err(e) => Err(StoreError::Write(e.to_string())),
+                    };
+                    let _ = job.reply.send(answer);
                 }
             }
             Err(e) => {
@@ -123,6 +133,43 @@ pub(crate) async fn writer(
             }
         }
     }
+}
+
+/// PostgreSQL's text cannot hold a NUL character (SQLite's can, but both databases must take
+/// the same uploads): refuse it, naming the field. Profile JSON escapes it (`\u0000`); the text
+/// columns outside it are checked here.
+fn refuse_nul(p: &HostProfile) -> Result<(), StoreError> {
+    let invalid = |field: String| StoreError::Invalid {
+        host_id: p.host_id.clone(),
+        message: format!("{field} holds a NUL character; remove it and send the profile again"),
+    };
+    if p.host_id.contains('\0') {
+        return Err(invalid("host_id".into()));
+    }
+    if p.collected_at.contains('\0') {
+        return Err(invalid("collected_at".into()));
+    }
+    for vm in p.guests.iter().flat_map(|g| &g.vms) {
+        if vm.id.contains('\0') || vm.name.contains('\0') {
+            return Err(invalid(format!("the id or name of guest {:?}", vm.id)));
+        }
+    }
+    Ok(())
+}
+
+/// `write_batch`, tried again while it loses to another writer.
+async fn write_with_retries(
+    pool: &Pool,
+    batch: &[WriteJob],
+) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
+    let mut result = write_batch(pool, batch).await;
+    for _ in 1..MAX_TRIES {
+        match &result {
+            Err(StoreError::Sql(e)) if is_conflict(e) => result = write_batch(pool, batch).await,
+            _ => break,
+        }
+    }
+    result
 }
 
 /// PostgreSQL's serialization failure (40001), deadlock (40P01) or unique violation (23505):

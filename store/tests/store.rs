@@ -72,7 +72,9 @@ struct Db {
 
 impl Db {
     async fn open(&self) -> Store {
-        Store::connect(self.target.clone()).await.expect("open store")
+        Store::connect(self.target.clone())
+            .await
+            .expect("open store")
     }
 }
 
@@ -84,6 +86,7 @@ on_both!(
     retention_thins_old_versions_and_keeps_the_newest,
     rows_hashed_with_fnv_still_deduplicate,
     reopening_keeps_everything,
+    nul_characters_are_refused_and_others_stored,
 );
 
 async fn versions_dedup_and_last_seen(db: Db) {
@@ -92,7 +95,10 @@ async fn versions_dedup_and_last_seen(db: Db) {
     let g0 = s.generation();
     let mut p = profile("h1");
     let up = s.upsert(&p, "2026-12-01T00:00:01Z").await.expect("upsert");
-    assert_eq!((up.version, up.changed, up.hardware_changed), (1, true, true));
+    assert_eq!(
+        (up.version, up.changed, up.hardware_changed),
+        (1, true, true)
+    );
     let g1 = s.generation();
     assert!(g1 > g0, "generation did not move: {g0} -> {g1}");
 
@@ -110,11 +116,16 @@ async fn versions_dedup_and_last_seen(db: Db) {
     let up = s.upsert(&p, "2026-12-03T00:00:00Z").await.expect("upsert");
     assert_eq!((up.version, up.changed), (2, true));
     assert!(s.generation() > g1);
-    s.upsert(&profile("h0"), "2026-12-03T00:00:00Z").await.expect("upsert");
+    s.upsert(&profile("h0"), "2026-12-03T00:00:00Z")
+        .await
+        .expect("upsert");
 
     let latest = s.latest_profile("h1").await.expect("read").expect("h1");
     assert_eq!((latest.version, latest.n_versions), (2, 2));
-    assert_eq!(latest.profile.labels.get("rack").map(String::as_str), Some("r2"));
+    assert_eq!(
+        latest.profile.labels.get("rack").map(String::as_str),
+        Some("r2")
+    );
     let all = s.latest_profiles().await.expect("all");
     let ids: Vec<_> = all.iter().map(|s| s.profile.host_id.as_str()).collect();
     assert_eq!(ids, ["h0", "h1"]);
@@ -135,7 +146,10 @@ async fn guests_have_history_and_no_versions(db: Db) {
     let mut p = profile("h1");
     p.guests = guests(vec![vm("a", "web", 2), vm("b", "db", 4)]);
     let up = s.upsert(&p, "2026-12-01T00:00:00Z").await.expect("upsert");
-    assert_eq!((up.version, up.hardware_changed, up.guests_changed), (1, true, true));
+    assert_eq!(
+        (up.version, up.hardware_changed, up.guests_changed),
+        (1, true, true)
+    );
 
     // Only a guest changes (and the collection time): the same hardware version, yet
     // `changed` and the generation move.
@@ -144,7 +158,12 @@ async fn guests_have_history_and_no_versions(db: Db) {
     p.guests = guests(vec![vm("a", "web", 2), vm("b", "db", 8)]);
     let up = s.upsert(&p, "2026-12-01T01:00:00Z").await.expect("upsert");
     assert_eq!(
-        (up.version, up.changed, up.hardware_changed, up.guests_changed),
+        (
+            up.version,
+            up.changed,
+            up.hardware_changed,
+            up.guests_changed
+        ),
         (1, true, false, true)
     );
     assert!(s.generation() > g);
@@ -158,15 +177,28 @@ async fn guests_have_history_and_no_versions(db: Db) {
     let current = s.guests("h1").await.expect("guests").expect("known");
     assert_eq!(current.vms.len(), 2);
     assert_eq!(current.vms[1].vcpus, 8);
-    assert_eq!(s.latest_versions().await.expect("latest")[0].guests_rev, rev);
+    assert_eq!(
+        s.latest_versions().await.expect("latest")[0].guests_rev,
+        rev
+    );
 
     // The same guests again: nothing changes.
     p.guests = guests(vec![vm("a", "web", 2), vm("b", "db", 8)]);
-    assert!(!s.upsert(&p, "2026-12-01T03:00:00Z").await.expect("upsert").changed);
+    assert!(
+        !s.upsert(&p, "2026-12-01T03:00:00Z")
+            .await
+            .expect("upsert")
+            .changed
+    );
 
     // `a` goes, `c` comes.
     p.guests = guests(vec![vm("b", "db", 8), vm("c", "batch", 1)]);
-    assert!(s.upsert(&p, "2026-12-01T04:00:00Z").await.expect("upsert").changed);
+    assert!(
+        s.upsert(&p, "2026-12-01T04:00:00Z")
+            .await
+            .expect("upsert")
+            .changed
+    );
     assert!(s.latest_versions().await.expect("latest")[0].guests_rev > rev);
 
     let history = s.guest_history("h1").await.expect("history");
@@ -205,11 +237,21 @@ async fn guests_have_history_and_no_versions(db: Db) {
     assert_eq!(all[0].profile.guests, latest.profile.guests);
 
     // A host that never sent guests has none; an empty list is an answer.
-    s.upsert(&profile("h2"), "2026-12-01T00:00:00Z").await.expect("upsert");
+    s.upsert(&profile("h2"), "2026-12-01T00:00:00Z")
+        .await
+        .expect("upsert");
     assert!(s.guests("h2").await.expect("guests").is_none());
     p.guests = guests(vec![]);
-    assert!(s.upsert(&p, "2026-12-01T05:00:00Z").await.expect("upsert").changed);
-    assert_eq!(s.guests("h1").await.expect("guests").map(|g| g.vms.len()), Some(0));
+    assert!(
+        s.upsert(&p, "2026-12-01T05:00:00Z")
+            .await
+            .expect("upsert")
+            .changed
+    );
+    assert_eq!(
+        s.guests("h1").await.expect("guests").map(|g| g.vms.len()),
+        Some(0)
+    );
     assert_eq!(s.guest_history("h1").await.expect("history").len(), 7);
 
     // Capacity alone is a change too.
@@ -224,23 +266,39 @@ async fn guests_have_history_and_no_versions(db: Db) {
 
 async fn settings_by_prefix_and_delete(db: Db) {
     let s = db.open().await;
-    for (k, v) in [("token.a", "1"), ("token.b", "2"), ("tokenx", "3"), ("t%ken.c", "4")] {
+    for (k, v) in [
+        ("token.a", "1"),
+        ("token.b", "2"),
+        ("tokenx", "3"),
+        ("t%ken.c", "4"),
+    ] {
         s.set_setting(k, v).await.expect("set");
     }
     s.set_setting("token.b", "22").await.expect("overwrite");
     let got = s.settings_with_prefix("token.").await.expect("prefix");
     assert_eq!(
         got,
-        [("token.a".into(), "1".into()), ("token.b".into(), "22".into())]
+        [
+            ("token.a".into(), "1".into()),
+            ("token.b".into(), "22".into())
+        ]
     );
     // `%` and `_` are literal, not patterns.
     assert_eq!(s.settings_with_prefix("t%").await.expect("prefix").len(), 1);
-    assert!(s.settings_with_prefix("t_ken").await.expect("prefix").is_empty());
+    assert!(
+        s.settings_with_prefix("t_ken")
+            .await
+            .expect("prefix")
+            .is_empty()
+    );
     assert_eq!(s.settings_with_prefix("").await.expect("all").len(), 4);
     assert!(s.delete_setting("token.a").await.expect("delete"));
     assert!(!s.delete_setting("token.a").await.expect("delete again"));
     assert_eq!(s.setting("token.a").await.expect("get"), None);
-    assert_eq!(s.setting("token.b").await.expect("get").as_deref(), Some("22"));
+    assert_eq!(
+        s.setting("token.b").await.expect("get").as_deref(),
+        Some("22")
+    );
 }
 
 async fn delete_host_forgets_everything(db: Db) {
@@ -257,7 +315,13 @@ async fn delete_host_forgets_everything(db: Db) {
     assert!(s.guests("gone").await.expect("guests").is_none());
     assert_eq!(s.n_versions().await.expect("n"), 0);
     // Back again: a fresh history from version 1.
-    assert_eq!(s.upsert(&p, "2026-12-02T00:00:00Z").await.expect("upsert").version, 1);
+    assert_eq!(
+        s.upsert(&p, "2026-12-02T00:00:00Z")
+            .await
+            .expect("upsert")
+            .version,
+        1
+    );
     assert_eq!(s.integrity_check().await.expect("check"), "ok");
 }
 
@@ -269,7 +333,9 @@ async fn retention_thins_old_versions_and_keeps_the_newest(db: Db) {
         for day in 1..=6 {
             p.labels.insert("n".into(), day.to_string());
             p.guests = guests(vec![vm("x", "x", day)]);
-            s.upsert(&p, &format!("2026-12-0{day}T00:00:00Z")).await.expect("upsert");
+            s.upsert(&p, &format!("2026-12-0{day}T00:00:00Z"))
+                .await
+                .expect("upsert");
         }
     }
     assert_eq!(s.n_versions().await.expect("n"), 12);
@@ -292,9 +358,15 @@ async fn retention_thins_old_versions_and_keeps_the_newest(db: Db) {
     assert_eq!(pruned.versions, 4);
     // 6 events per host (1 appeared + 5 changed), 3 kept.
     assert_eq!(pruned.guest_events, 6);
-    assert!(s.generation() > g, "n_versions changed: caches must refresh");
+    assert!(
+        s.generation() > g,
+        "n_versions changed: caches must refresh"
+    );
     let rows = s.versions("a").await.expect("versions");
-    assert_eq!(rows.iter().map(|r| r.version).collect::<Vec<_>>(), [3, 4, 5, 6]);
+    assert_eq!(
+        rows.iter().map(|r| r.version).collect::<Vec<_>>(),
+        [3, 4, 5, 6]
+    );
     let events = s.guest_history("a").await.expect("history");
     assert_eq!(events.len(), 3);
     assert_eq!(events[2].vm.as_ref().map(|v| v.vcpus), Some(6));
@@ -307,7 +379,12 @@ async fn retention_thins_old_versions_and_keeps_the_newest(db: Db) {
     let pruned = s.prune(&by_age, dec_7).await.expect("prune");
     assert_eq!(pruned.versions, 4);
     assert_eq!(
-        s.versions("a").await.expect("versions").iter().map(|r| r.version).collect::<Vec<_>>(),
+        s.versions("a")
+            .await
+            .expect("versions")
+            .iter()
+            .map(|r| r.version)
+            .collect::<Vec<_>>(),
         [5, 6]
     );
     // Whatever the policy, the newest version stays.
@@ -323,7 +400,13 @@ async fn retention_thins_old_versions_and_keeps_the_newest(db: Db) {
     // A new upload continues the numbering.
     let mut p = profile("a");
     p.labels.insert("n".into(), "7".into());
-    assert_eq!(s.upsert(&p, "2027-01-01T00:00:00Z").await.expect("upsert").version, 7);
+    assert_eq!(
+        s.upsert(&p, "2027-01-01T00:00:00Z")
+            .await
+            .expect("upsert")
+            .version,
+        7
+    );
     assert_eq!(s.integrity_check().await.expect("check"), "ok");
 }
 
@@ -354,18 +437,36 @@ async fn rows_hashed_with_fnv_still_deduplicate(db: Db) {
             )
             .await
             .expect("sqlite");
-            sqlx::query(sql).bind(&legacy).execute(&pool).await.expect("update");
+            sqlx::query(sql)
+                .bind(&legacy)
+                .execute(&pool)
+                .await
+                .expect("update");
         }
         DbTarget::Postgres(url) => {
             let pool = sqlx::PgPool::connect(url).await.expect("postgres");
-            sqlx::query(sql).bind(&legacy).execute(&pool).await.expect("update");
+            sqlx::query(sql)
+                .bind(&legacy)
+                .execute(&pool)
+                .await
+                .expect("update");
         }
     }
     let up = s.upsert(&p, "2026-12-02T00:00:00Z").await.expect("upsert");
-    assert_eq!((up.version, up.changed), (1, false), "an old row's profile made a new version");
+    assert_eq!(
+        (up.version, up.changed),
+        (1, false),
+        "an old row's profile made a new version"
+    );
     let mut other = p.clone();
     other.labels.insert("x".into(), "y".into());
-    assert_eq!(s.upsert(&other, "2026-12-03T00:00:00Z").await.expect("upsert").version, 2);
+    assert_eq!(
+        s.upsert(&other, "2026-12-03T00:00:00Z")
+            .await
+            .expect("upsert")
+            .version,
+        2
+    );
 }
 
 async fn reopening_keeps_everything(db: Db) {
@@ -380,7 +481,12 @@ async fn reopening_keeps_everything(db: Db) {
     let latest = s.latest_profile("h").await.expect("read").expect("h");
     assert_eq!(latest.profile.guests, p.guests);
     assert_eq!(s.setting("k").await.expect("get").as_deref(), Some("v"));
-    assert!(!s.upsert(&p, "2026-12-02T00:00:00Z").await.expect("upsert").changed);
+    assert!(
+        !s.upsert(&p, "2026-12-02T00:00:00Z")
+            .await
+            .expect("upsert")
+            .changed
+    );
 }
 
 #[tokio::test]
@@ -389,7 +495,9 @@ async fn sqlite_paths_with_question_marks_and_hashes_work() {
     let path = dir.path().join("odd?name#1.db");
     {
         let s = Store::open(&path).await.expect("open");
-        s.upsert(&profile("h"), "2026-12-01T00:00:00Z").await.expect("upsert");
+        s.upsert(&profile("h"), "2026-12-01T00:00:00Z")
+            .await
+            .expect("upsert");
     }
     assert!(path.is_file(), "the database is not at {}", path.display());
     let s = Store::open(&path).await.expect("reopen");
@@ -409,7 +517,10 @@ async fn postgres_replicas_see_each_others_changes_within_a_second() {
         let before = reader.generation();
         let mut p = profile("h");
         p.labels.insert("round".into(), i.to_string());
-        writer.upsert(&p, "2026-12-01T00:00:00Z").await.expect("upsert");
+        writer
+            .upsert(&p, "2026-12-01T00:00:00Z")
+            .await
+            .expect("upsert");
         let t = Instant::now();
         while reader.generation() == before {
             assert!(
@@ -427,10 +538,18 @@ async fn postgres_replicas_see_each_others_changes_within_a_second() {
     let mut p = profile("h");
     p.labels.insert("round".into(), "2".into());
     p.guests = guests(vec![vm("a", "web", 2)]);
-    assert!(!a.upsert(&p, "2026-12-01T00:00:00Z").await.expect("upsert").hardware_changed);
+    assert!(
+        !a.upsert(&p, "2026-12-01T00:00:00Z")
+            .await
+            .expect("upsert")
+            .hardware_changed
+    );
     let t = Instant::now();
     while b.generation() == before {
-        assert!(t.elapsed() < Duration::from_secs(1), "guest change not seen in 1 s");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "guest change not seen in 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -474,5 +593,29 @@ async fn postgres_concurrent_writers_number_versions_without_gaps() {
     }
     answered.sort_unstable();
     answered.dedup();
-    assert_eq!(answered.len(), 60, "two uploads were answered with one version");
+    assert_eq!(
+        answered.len(),
+        60,
+        "two uploads were answered with one version"
+    );
+}
+
+async fn nul_characters_are_refused_and_others_stored(db: Db) {
+    let s = db.open().await;
+    let mut bad = profile("bad");
+    bad.guests = guests(vec![vm("a", "we\0b", 2)]);
+    let good = profile("good");
+    let (bad_answer, good_answer) = tokio::join!(
+        s.upsert(&bad, "2026-12-01T00:00:00Z"),
+        s.upsert(&good, "2026-12-01T00:00:00Z"),
+    );
+    let err = bad_answer
+        .expect_err("a NUL in a guest name is refused")
+        .to_string();
+    assert!(err.contains("bad") && err.contains("NUL"), "{err}");
+    assert!(good_answer.expect("the other upload is stored").changed);
+    assert!(s.latest_profile("bad").await.expect("read").is_none());
+    bad.guests = None;
+    bad.collected_at = "2026\0".into();
+    assert!(s.upsert(&bad, "2026-12-01T00:00:00Z").await.is_err());
 }

@@ -52,8 +52,20 @@ pub fn fresh_binary(name: &str) -> PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // `fleetcompat` is backend + store + shared; the collector is collector + store + shared.
     let sources: &[&str] = match name {
-        "fleetcompat" => &["shared/src", "shared/data", "store/src", "store/migrations", "backend/src"],
-        _ => &["shared/src", "shared/data", "store/src", "store/migrations", "collector/src"],
+        "fleetcompat" => &[
+            "shared/src",
+            "shared/data",
+            "store/src",
+            "store/migrations",
+            "backend/src",
+        ],
+        _ => &[
+            "shared/src",
+            "shared/data",
+            "store/src",
+            "store/migrations",
+            "collector/src",
+        ],
     };
     let newest = sources
         .iter()

@@ -26,14 +26,23 @@ fn collector_db_on_postgres_reaches_a_running_server_within_a_second() {
     let url = format!("http://127.0.0.1:{port}");
     let _server = spawn_grouped(
         Command::new(fresh_binary("fleetcompat"))
-            .args(["serve", "--db", &db, "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "serve",
+                "--db",
+                &db,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .args(["--token", "pg-e2e-token"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit()),
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     while n_hosts(&url) != Some(0) {
-        assert!(Instant::now() < deadline, "fleetcompat serve did not answer on {url}");
+        assert!(
+            Instant::now() < deadline,
+            "fleetcompat serve did not answer on {url}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -46,7 +55,10 @@ fn collector_db_on_postgres_reaches_a_running_server_within_a_second() {
         .output()
         .expect("run fleetcompat-collector import");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "collector import --db failed: {stderr}");
+    assert!(
+        out.status.success(),
+        "collector import --db failed: {stderr}"
+    );
     assert_eq!(stderr.matches("version 1").count(), 2, "{stderr}");
     let stored = Instant::now();
     while n_hosts(&url) != Some(2) {

@@ -241,7 +241,12 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
                     .ok_or("--listen needs an address, e.g. 127.0.0.1:8080")?
                     .clone();
             }
-            "--db" => r.db = PathBuf::from(it.next().ok_or("--db needs a file path or a postgres:// URL")?),
+            "--db" => {
+                r.db = PathBuf::from(
+                    it.next()
+                        .ok_or("--db needs a file path or a postgres:// URL")?,
+                )
+            }
             "--release" => r.release = true,
             "--no-demo" => r.demo = false,
             "--no-probe" => r.probe = false,
@@ -264,7 +269,10 @@ fn cmd_run(args: &[String]) -> Result<()> {
     done(t);
     let bin = target_dir().join(if r.release { "release" } else { "debug" });
     let is_url = r.db.to_str().is_some_and(|d| d.contains("://"));
-    if let Some(dir) = r.db.parent().filter(|d| !is_url && !d.as_os_str().is_empty()) {
+    if let Some(dir) =
+        r.db.parent()
+            .filter(|d| !is_url && !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
