@@ -10,6 +10,10 @@ use crate::{LatestVersion, Store, StoreError, StoredProfile, VersionRow, on_pool
 
 /// `(version, n, profile_json)` of one stored version.
 type VersionText = (i64, i64, String);
+/// `(host_id, version, n, profile_json)` of a host's newest version.
+type LatestText = (String, i64, i64, String);
+/// `(host_id, JSON)`: a host's capacity or one of its guests.
+type IdText = (String, String);
 
 fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(0)
@@ -69,11 +73,7 @@ impl Store {
 
     /// The newest profile of every host, with its current guests, ordered by host id.
     pub async fn latest_profiles(&self) -> Result<Vec<StoredProfile>, StoreError> {
-        let (rows, hosts, vms): (
-            Vec<(String, i64, i64, String)>,
-            Vec<(String, String)>,
-            Vec<(String, String)>,
-        ) = on_pool!(&self.pool, p => {(
+        let (rows, hosts, vms): (Vec<LatestText>, Vec<IdText>, Vec<IdText>) = on_pool!(&self.pool, p => {(
             sqlx::query_as(
                 "SELECT v.host_id, v.version, \
                    (SELECT COUNT(*) FROM profile_versions c WHERE c.host_id = v.host_id), \

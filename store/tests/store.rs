@@ -135,7 +135,7 @@ async fn versions_dedup_and_last_seen(db: Db) {
     assert_eq!(rows.iter().map(|r| r.version).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(rows[0].collected_at, "2026-12-01T00:00:00Z");
     let v1 = s.profile_version("h1", 1).await.expect("v1").expect("v1");
-    assert!(v1.profile.labels.get("rack").is_none());
+    assert!(!v1.profile.labels.contains_key("rack"));
     assert_eq!(s.n_hosts().await.expect("n"), 2);
     assert_eq!(s.n_versions().await.expect("n"), 3);
     assert!(s.latest_profile("nope").await.expect("read").is_none());
