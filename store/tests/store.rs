@@ -619,3 +619,68 @@ async fn nul_characters_are_refused_and_others_stored(db: Db) {
     bad.collected_at = "2026\0".into();
     assert!(s.upsert(&bad, "2026-12-01T00:00:00Z").await.is_err());
 }
+
+/// A SQLite database written by schema 1 (before guests, SHA-256 and the stored generation):
+/// opening it runs the new migrations, its rows keep their versions and still deduplicate.
+#[tokio::test]
+async fn a_schema_1_sqlite_database_is_migrated_and_its_rows_keep_working() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("old.db");
+    let only_first = dir.path().join("migrations");
+    std::fs::create_dir(&only_first).expect("folder");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/sqlite/0001_init.sql"
+        ),
+        only_first.join("0001_init.sql"),
+    )
+    .expect("copy schema 1");
+    let p = profile("old");
+    {
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&db)
+                .create_if_missing(true),
+        )
+        .await
+        .expect("sqlite");
+        sqlx::migrate::Migrator::new(only_first.as_path())
+            .await
+            .expect("migrator")
+            .run(&pool)
+            .await
+            .expect("schema 1");
+        // The rows schema 1's store wrote: its FNV-1a of the profile without collected_at.
+        let mut hashed = p.clone();
+        hashed.collected_at.clear();
+        let legacy = fnv(&serde_json::to_string(&hashed).expect("json"));
+        sqlx::query(
+            "INSERT INTO hosts (host_id, first_seen) VALUES ('old', '2026-01-01T00:00:00Z')",
+        )
+        .execute(&pool)
+        .await
+        .expect("host");
+        sqlx::query(
+            "INSERT INTO profile_versions VALUES ('old', 1, '2026-01-01T00:00:00Z', $1, 'c', $2, $3)",
+        )
+        .bind(&p.collected_at)
+        .bind(&legacy)
+        .bind(serde_json::to_string(&p).expect("json"))
+        .execute(&pool)
+        .await
+        .expect("version");
+        pool.close().await;
+    }
+    let s = Store::open(&db).await.expect("open and migrate");
+    assert_eq!(
+        s.last_seen("old").await.expect("last_seen").as_deref(),
+        Some("2026-01-01T00:00:00Z"),
+        "the migration fills last_seen from the newest version"
+    );
+    let up = s.upsert(&p, "2026-12-01T00:00:00Z").await.expect("upsert");
+    assert_eq!((up.version, up.changed), (1, false));
+    let latest = s.latest_profile("old").await.expect("read").expect("old");
+    assert!(latest.profile.guests.is_none());
+    assert_eq!(s.integrity_check().await.expect("check"), "ok");
+}
