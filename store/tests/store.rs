@@ -684,3 +684,59 @@ async fn a_schema_1_sqlite_database_is_migrated_and_its_rows_keep_working() {
     assert!(latest.profile.guests.is_none());
     assert_eq!(s.integrity_check().await.expect("check"), "ok");
 }
+
+/// A replica whose connections are cut (a restarted PostgreSQL, a proxy's idle timeout) follows
+/// the generation again once they are back: the listener reconnects and re-reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_follow_again_after_their_connections_are_cut() {
+    let cluster = PgCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.expect("database");
+    let a = Store::open(&url).await.expect("replica a");
+    let b = Store::open(&url).await.expect("replica b");
+    let admin = sqlx::PgPool::connect(&cluster.url("postgres"))
+        .await
+        .expect("admin");
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(
+        url.split('/')
+            .nth(3)
+            .and_then(|d| d.split('?').next())
+            .expect("db name"),
+    )
+    .fetch_all(&admin)
+    .await
+    .expect("terminate");
+    assert!(
+        cut.len() >= 2,
+        "expected the replicas' connections, cut {}",
+        cut.len()
+    );
+    let before = b.generation();
+    // The writer's pool reconnects too; its first try may meet a dead connection.
+    let mut stored = false;
+    for _ in 0..20 {
+        if a.upsert(&profile("after-cut"), "2026-12-01T00:00:00Z")
+            .await
+            .is_ok()
+        {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        stored,
+        "replica a could not write after its connections were cut"
+    );
+    let t = Instant::now();
+    while b.generation() == before {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "replica b did not follow the generation after reconnecting"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
