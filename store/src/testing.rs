@@ -40,15 +40,21 @@ pub enum ClusterError {
 /// The folder holding `initdb` and `pg_ctl`: `$FLEETCOMPAT_PG_BIN`, else the newest
 /// /usr/lib/postgresql/N/bin.
 pub fn server_bin_dir() -> Result<PathBuf, ClusterError> {
-    if let Some(dir) = std::env::var_os("FLEETCOMPAT_PG_BIN") {
-        let dir = PathBuf::from(dir);
+    find_bin_dir(
+        std::env::var_os("FLEETCOMPAT_PG_BIN").map(PathBuf::from),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+fn find_bin_dir(given: Option<PathBuf>, versions: &Path) -> Result<PathBuf, ClusterError> {
+    if let Some(dir) = given {
         return if dir.join("initdb").is_file() {
             Ok(dir)
         } else {
             Err(ClusterError::Missing)
         };
     }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(versions)
         .map_err(|_| ClusterError::Missing)?
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -207,5 +213,33 @@ impl Drop for PgCluster {
                 "stop".as_ref(),
             ],
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binaries_name_the_debian_package() {
+        let empty = tempfile::tempdir().expect("temp dir");
+        for given in [None, Some(empty.path().to_owned())] {
+            let err = find_bin_dir(given, empty.path()).expect_err("nothing there");
+            assert!(err.to_string().contains("`postgresql` package"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_newest_major_version_is_taken() {
+        let root = tempfile::tempdir().expect("temp dir");
+        for major in ["9", "15", "13"] {
+            let bin = root.path().join(major).join("bin");
+            std::fs::create_dir_all(&bin).expect("folder");
+            for tool in ["initdb", "pg_ctl"] {
+                std::fs::write(bin.join(tool), "").expect("file");
+            }
+        }
+        let found = find_bin_dir(None, root.path()).expect("found");
+        assert_eq!(found, root.path().join("15").join("bin"));
     }
 }
