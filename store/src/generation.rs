@@ -1,8 +1,10 @@
 //! The store's generation: a counter in the database (`store_generation`), bumped in the
 //! transaction of every committed change. On PostgreSQL each bump also sends
 //! `NOTIFY fleetcompat_generation, '<value>'`, which PostgreSQL delivers to every listening
-//! session when the transaction commits (and not at all if it rolls back: see `Async_Notify` and
-//! `AtCommit_Notify` in PostgreSQL's src/backend/commands/async.c), so every replica's
+//! session only when the transaction commits (PostgreSQL's src/backend/commands/async.c:
+//! `pg_notify` adds to `pendingNotifies`, "we do not actually perform a NOTIFY until and unless
+//! the transaction commits"; `PreCommit_Notify` queues it, `SignalBackends` wakes the
+//! listeners after commit; a rollback discards it), so every replica's
 //! `Store::generation()` moves within a moment of a change on another. No polling loop: one
 //! listening connection per process, and a slow re-read (every 30 s, and after the listener
 //! reconnects) for notifications lost while it was away.

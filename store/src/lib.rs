@@ -2,8 +2,9 @@
 //! numbered migrations per database (`migrations/sqlite`, `migrations/postgres`).
 //!
 //! Every statement is written once, in the SQL both databases read (`$1` parameters, which
-//! sqlx's SQLite driver binds by number too), and run on either pool by `on_pool!`; the few
-//! that exist on one side only (the shared generation, `PRAGMA integrity_check`) say so.
+//! sqlx's SQLite driver binds by their number too: `SqliteArguments::bind` in sqlx-sqlite
+//! src/arguments.rs reads `$NNN` names as indexes), and run on either pool by `on_pool!`; what
+//! exists on one side only (NOTIFY, `PRAGMA integrity_check`) says so.
 //!
 //! Architecture Invariant: no other module builds or runs SQL, and no SQL is built from strings.
 

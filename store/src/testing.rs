@@ -3,9 +3,9 @@
 //! drop. Debian's `postgresql` package provides the binaries (/usr/lib/postgresql/N/bin);
 //! without them `start` fails and names the package: tests never skip.
 //!
-//! PostgreSQL refuses to run as root (`main()` in src/backend/main/main.c: "root" execution of
-//! the PostgreSQL server is not permitted), so as root the cluster runs as `nobody` (uid 65534)
-//! through `setpriv`, in a folder chowned to it.
+//! PostgreSQL refuses to run as root (`check_root()` in src/backend/main/main.c: "\"root\"
+//! execution of the PostgreSQL server is not permitted"), so as root the cluster runs as
+//! `nobody` (uid 65534) through `setpriv`, in a folder chowned to it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
