@@ -38,7 +38,7 @@ impl AllowedHosts {
 
     pub fn allows(&self, host_header: &str) -> bool {
         let name = normalize(host_header);
-        self.0.iter().any(|n| *n == name)
+        self.0.contains(&name)
     }
 
     pub fn names(&self) -> &[String] {
