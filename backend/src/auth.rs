@@ -625,6 +625,97 @@ mod tests {
         assert_eq!(check(&bare, "other"), Check::NoMatch);
     }
 
+    /// A database from before salting: the admin token still works (nobody is locked out) and is
+    /// stored salted once used; the read token likewise.
+    #[tokio::test]
+    async fn unsalted_tokens_of_earlier_releases_work_and_are_rewritten_salted() {
+        let store = Store::in_memory().await.expect("store");
+        for (setting, token) in [
+            (WRITE_TOKEN_SETTING, "old-admin"),
+            (READ_TOKEN_SETTING, "old-read"),
+        ] {
+            store
+                .set_setting(setting, &hex(&Sha256::digest(token.as_bytes())))
+                .await
+                .expect("set");
+        }
+        // `serve` without --token on such a database keeps the stored token.
+        assert!(matches!(
+            ensure_write_token(&store, None).await.expect("ensure"),
+            TokenSetup::Existing
+        ));
+        assert_eq!(
+            identify(&store, "old-admin").await.expect("id"),
+            Holder::Admin
+        );
+        assert_eq!(
+            identify(&store, "old-read").await.expect("id"),
+            Holder::Read
+        );
+        assert_eq!(
+            identify(&store, "other").await.expect("id"),
+            Holder::Unknown
+        );
+        for setting in [WRITE_TOKEN_SETTING, READ_TOKEN_SETTING] {
+            let stored = store.setting(setting).await.expect("get").expect("set");
+            assert!(
+                stored.starts_with(SALTED),
+                "{setting} is not salted: {stored}"
+            );
+        }
+        assert_eq!(
+            identify(&store, "old-admin").await.expect("id"),
+            Holder::Admin
+        );
+    }
+
+    #[tokio::test]
+    async fn scoped_tokens_are_created_found_listed_and_revoked() {
+        let store = Store::in_memory().await.expect("store");
+        let req = TokenRequest {
+            hosts: vec!["h2".into(), "h1".into(), "h1".into()],
+            ..TokenRequest::default()
+        };
+        let created = create_scoped(&store, &req, "2026-12-06T00:00:00Z")
+            .await
+            .expect("create");
+        assert_eq!(created.token.hosts, ["h1", "h2"]);
+        let Holder::Scoped(scope) = identify(&store, &created.secret).await.expect("id") else {
+            panic!("the secret is not found");
+        };
+        assert_eq!(scope.0, created.token);
+        // Same id, another secret: refused.
+        let forged = format!("{}{}", &created.secret[..created.secret.len() - 1], "0");
+        let forged = if forged == created.secret {
+            format!("{}1", &created.secret[..created.secret.len() - 1])
+        } else {
+            forged
+        };
+        assert_eq!(
+            identify(&store, &forged).await.expect("id"),
+            Holder::Unknown
+        );
+        assert_eq!(
+            list_scoped(&store).await.expect("list"),
+            [created.token.clone()]
+        );
+        assert!(
+            revoke_scoped(&store, &created.token.id)
+                .await
+                .expect("revoke")
+        );
+        assert!(
+            !revoke_scoped(&store, &created.token.id)
+                .await
+                .expect("again")
+        );
+        assert_eq!(
+            identify(&store, &created.secret).await.expect("id"),
+            Holder::Unknown
+        );
+        assert!(list_scoped(&store).await.expect("list").is_empty());
+    }
+
     #[test]
     fn hmac_sha256_matches_rfc_4231() {
         // RFC 4231 section 4.3, test case 2.
