@@ -685,12 +685,8 @@ mod tests {
         };
         assert_eq!(scope.0, created.token);
         // Same id, another secret: refused.
-        let forged = format!("{}{}", &created.secret[..created.secret.len() - 1], "0");
-        let forged = if forged == created.secret {
-            format!("{}1", &created.secret[..created.secret.len() - 1])
-        } else {
-            forged
-        };
+        let (head, last) = created.secret.split_at(created.secret.len() - 1);
+        let forged = format!("{head}{}", if last == "0" { "1" } else { "0" });
         assert_eq!(
             identify(&store, &forged).await.expect("id"),
             Holder::Unknown
