@@ -56,8 +56,9 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     // `rustls` feature in the collector is ring too.
     #[expect(deprecated, reason = "ring: no post-quantum key exchange, see above")]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    // rustls src/server/server_conn.rs, `ConfigBuilder::with_single_cert`: checks that the key
-    // matches the certificate's public key.
+    // rustls 0.23 src/server/builder.rs, `ConfigBuilder::with_single_cert` ->
+    // src/crypto/signer.rs, `CertifiedKey::from_der`: refuses a key that does not match the
+    // certificate's public key (`keys_match`).
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(config_err)?

@@ -21,10 +21,12 @@ pub enum OutputError {
     #[error("cannot reach the backend at {url}: {message}: is `fleetcompat serve` running there?")]
     Unreachable { url: String, message: String },
     /// The TLS handshake failed: the certificate is not trusted or does not name the host.
-    #[error(
-        "the TLS connection to {url} failed: {message}: if the server's certificate is self-signed or from a private CA, give that certificate (PEM) with --ca FILE; check that the URL names a host the certificate is for"
-    )]
-    Tls { url: String, message: String },
+    #[error("the TLS connection to {url} failed: {message}: {advice}")]
+    Tls {
+        url: String,
+        message: String,
+        advice: &'static str,
+    },
     #[error("cannot use --ca {path}: {message}")]
     Ca { path: String, message: String },
     #[error("the backend at {url} refused the profile ({status}): {message}")]
@@ -177,10 +179,30 @@ pub fn agent(ca: Option<&Path>) -> Result<ureq::Agent, OutputError> {
         .new_agent())
 }
 
-/// Is this failure the TLS handshake (rustls refused the certificate or the connection)?
+/// Is this failure the TLS handshake (rustls refused the certificate or the connection)? rustls
+/// 0.23 src/conn.rs, `ConnectionCommon::complete_io`, hands its `rustls::Error` to ureq inside an
+/// `io::Error` of kind `InvalidData`; ureq 3 src/error.rs keeps that as `Error::Io`.
 fn is_tls_failure(e: &ureq::Error) -> bool {
     matches!(e, ureq::Error::Rustls(_))
         || matches!(e, ureq::Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()))
+}
+
+/// What to do about a certificate rustls refused, by its reason as rustls 0.23 shows it
+/// (src/error.rs, `CertificateError`: `UnknownIssuer`, `Expired`, `NotValidYet` by name,
+/// `NotValidForNameContext` as "certificate not valid for name ..."; rustls-webpki's
+/// `CaUsedAsEndEntity` inside `Other`).
+fn tls_advice(message: &str) -> &'static str {
+    if message.contains("UnknownIssuer") {
+        "the certificate is self-signed or from a CA this collector does not trust: give that certificate or its CA (PEM) with --ca FILE"
+    } else if message.contains("CaUsedAsEndEntity") {
+        "the server's certificate is marked as a CA (`openssl req -x509` does that unless told `-addext basicConstraints=critical,CA:FALSE`), which TLS refuses for a server: make it again without CA:TRUE, or issue the server a certificate from that CA and give the CA with --ca FILE"
+    } else if message.contains("not valid for name") || message.contains("NotValidForName") {
+        "the certificate does not name the host of the URL: use a name or address it lists (its subjectAltName) in --post, or reissue it"
+    } else if message.contains("Expired") || message.contains("NotValidYet") {
+        "the certificate is outside its validity period: renew it on the server, or check this host's clock"
+    } else {
+        "if the server's certificate is self-signed or from a private CA, give it (PEM) with --ca FILE"
+    }
 }
 
 /// POST the profile to `{base}/api/v1/hosts` with the write token, once.
@@ -198,9 +220,11 @@ pub fn post(
         .send(json)
         .map_err(|e| {
             if is_tls_failure(&e) {
+                let message = e.to_string();
                 OutputError::Tls {
                     url: url.clone(),
-                    message: e.to_string(),
+                    advice: tls_advice(&message),
+                    message,
                 }
             } else {
                 OutputError::Unreachable {
@@ -423,6 +447,32 @@ mod tests {
         let file = dir.path().join("p.json");
         write_file(&file, "{\"a\":1}").expect("write a file");
         assert_eq!(std::fs::read_to_string(&file).expect("read"), "{\"a\":1}");
+    }
+
+    #[test]
+    fn tls_failures_get_advice_for_their_reason() {
+        // Messages as ureq printed them against real servers (see docs/collector.md).
+        let cases = [
+            ("io: invalid peer certificate: UnknownIssuer", "--ca FILE"),
+            (
+                "io: invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+                "CA:FALSE",
+            ),
+            (
+                "io: invalid peer certificate: certificate not valid for name \"localhost\"",
+                "subjectAltName",
+            ),
+            ("io: invalid peer certificate: Expired", "renew"),
+        ];
+        for (message, needle) in cases {
+            assert!(tls_advice(message).contains(needle), "{message}");
+        }
+        let e = OutputError::Tls {
+            url: "https://h/api/v1/hosts".into(),
+            message: "x".into(),
+            advice: "y",
+        };
+        assert!(e.is_transient() && !e.is_retriable());
     }
 
     #[test]
