@@ -412,3 +412,54 @@ fn a_host_header_naming_another_server_is_refused() {
         assert_eq!(status_with_host(&server.addr, &ok), 200, "{ok}");
     }
 }
+
+/// `fleetcompat token create|list|revoke --db` on the database of a running server, as the
+/// README shows it: the new token works at once, only for its host, and stops when revoked.
+#[test]
+fn token_commands_on_the_database_of_a_running_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("fleet.db");
+    let server = start_with(&db, ADMIN, &[], None);
+    let token = |args: &[&str]| {
+        let out = Command::new(server_binary())
+            .arg("token")
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .expect("run fleetcompat token");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, secret, err) = token(&["create", "--host", "web-01"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        secret.starts_with("fcs_"),
+        "stdout is the secret alone: {secret}"
+    );
+    assert!(err.contains("web-01"), "{err}");
+
+    let agent = common::agent();
+    let (st, r) = upload(&agent, &server.url, &secret, &profile_json("web-01", &[]));
+    assert_eq!(st, 200, "{r}");
+    let (st, e) = upload(&agent, &server.url, &secret, &profile_json("web-02", &[]));
+    assert_eq!(st, 403, "{e}");
+
+    let (code, list, err) = token(&["list", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let list: Value = serde_json::from_str(&list).expect("TokenList json");
+    let id = list["tokens"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(list["tokens"][0]["hosts"], json!(["web-01"]));
+    assert!(!list.to_string().contains(&secret));
+
+    let (code, _, err) = token(&["revoke", &id]);
+    assert_eq!(code, Some(0), "{err}");
+    let (st, e) = upload(&agent, &server.url, &secret, &profile_json("web-01", &[]));
+    assert_eq!(st, 401, "{e}");
+    let (code, _, err) = token(&["revoke", &id]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("token list"), "{err}");
+}

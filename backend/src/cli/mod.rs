@@ -47,6 +47,7 @@ mod render;
 mod targets;
 #[cfg(test)]
 mod tests;
+mod token;
 
 pub use error::CliError;
 
@@ -94,6 +95,9 @@ commands! {
     Export(export::ExportArgs),
     /// Every host a guest (--guest FILE) on --from HOST can go to, and why not the others.
     Targets(targets::TargetsArgs),
+    /// Scoped write tokens on the server's database (--db): create for hosts or labels, list,
+    /// revoke.
+    Token(token::TokenArgs),
 }
 
 fn run_command(command: &impl Run) -> ExitCode {
