@@ -693,7 +693,7 @@ mod tests {
         );
         assert_eq!(
             list_scoped(&store).await.expect("list"),
-            [created.token.clone()]
+            std::slice::from_ref(&created.token)
         );
         assert!(
             revoke_scoped(&store, &created.token.id)

@@ -27,7 +27,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the REST API and the web UI.
-    Serve(ServeArgs),
+    /// Boxed: its options outgrow the other variant (clippy::large_enum_variant).
+    Serve(Box<ServeArgs>),
     /// The engine subcommands (`compare`, `baseline`, ...): see `cli`. Boxed, as clap flattens a
     /// `Box<T: Subcommand>` like `T` (clap_builder src/derive.rs, `impl Subcommand for Box<T>`).
     #[command(flatten)]
@@ -201,7 +202,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Engine(command) => return command.run(),
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
     };
     tracing_subscriber::fmt()
         .with_env_filter(
