@@ -463,3 +463,58 @@ fn token_commands_on_the_database_of_a_running_server() {
     assert_eq!(code, Some(2));
     assert!(err.contains("token list"), "{err}");
 }
+
+/// `fleetcompat token ... --server URL --ca cert.pem` goes through `/api/v1/tokens` over TLS with
+/// the admin token; a scoped token cannot manage tokens there.
+#[test]
+fn token_commands_through_the_api_over_tls() {
+    let tls = self_signed();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_tls(&dir.path().join("fleet.db"), &tls, &[]);
+    let token = |admin: &str, args: &[&str]| {
+        let out = Command::new(server_binary())
+            .arg("token")
+            .args(args)
+            .args(["--server", &server.url, "--admin-token", admin])
+            .arg("--ca")
+            .arg(&tls.cert)
+            .env_remove("FLEETCOMPAT_TOKEN")
+            .output()
+            .expect("run fleetcompat token");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, secret, err) = token(ADMIN, &["create", "--label", "cluster=c1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(secret.starts_with("fcs_"), "{secret}");
+
+    let agent = tls_agent(&tls.pem);
+    let (st, r) = upload(
+        &agent,
+        &server.url,
+        &secret,
+        &profile_json("a", &[("cluster", "c1")]),
+    );
+    assert_eq!(st, 200, "{r}");
+
+    let (code, _, err) = token(&secret, &["list"]);
+    assert_eq!(code, Some(2), "a scoped token lists nothing");
+    assert!(err.contains("403") && err.contains("admin token"), "{err}");
+
+    let (code, list, err) = token(ADMIN, &["list"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(list.contains("hosts labelled cluster=c1"), "{list}");
+    let id = list.split_whitespace().next().expect("an id").to_owned();
+    let (code, _, err) = token(ADMIN, &["revoke", &id]);
+    assert_eq!(code, Some(0), "{err}");
+    let (st, _) = upload(
+        &agent,
+        &server.url,
+        &secret,
+        &profile_json("a", &[("cluster", "c1")]),
+    );
+    assert_eq!(st, 401);
+}

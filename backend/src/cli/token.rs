@@ -1,10 +1,12 @@
 //! `fleetcompat token create | list | revoke`: scoped write tokens, on the server's database
-//! directly (the records `/api/v1/tokens` manages with the admin token; `backend::auth` holds
-//! the rules). A running server sees a new or revoked token at its next request.
+//! directly (`--db`) or through a running server's `/api/v1/tokens` with the admin token
+//! (`--server URL`). `backend::auth` holds the rules either way; a running server sees a token
+//! made or revoked on its database at its next request.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use shared::api::{TokenInfo, TokenList, TokenRequest};
+use shared::api::{ErrorBody, TokenCreated, TokenInfo, TokenList, TokenRequest};
 
 use super::error::CliError;
 use super::{EXIT_OK, Run};
@@ -27,18 +29,35 @@ enum TokenAction {
     Revoke(RevokeArgs),
 }
 
-/// The database every token command works on.
+/// Where the tokens are: a database, or a running server.
 #[derive(clap::Args, Debug)]
-struct DbPath {
-    /// The server's database (as `fleetcompat serve --db`); it must exist.
-    #[arg(long, env = "FLEETCOMPAT_DB", default_value = "fleetcompat.db")]
-    db: PathBuf,
+struct Target {
+    /// The server's database, as `fleetcompat serve --db` [default: $FLEETCOMPAT_DB, else
+    /// fleetcompat.db]; it must exist.
+    #[arg(long, value_name = "PATH", conflicts_with = "server")]
+    db: Option<PathBuf>,
+    /// Or a running server, e.g. https://fleet.example:8443: through /api/v1/tokens with the
+    /// admin token (--admin-token or FLEETCOMPAT_TOKEN).
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// The admin token, for --server.
+    #[arg(
+        long,
+        env = "FLEETCOMPAT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// PEM certificate(s) to trust for an https --server instead of the built-in Mozilla roots
+    /// (its self-signed certificate or private CA).
+    #[arg(long, value_name = "FILE", requires = "server")]
+    ca: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
 struct CreateArgs {
     #[command(flatten)]
-    db: DbPath,
+    target: Target,
     /// A host id the token may write (repeatable).
     #[arg(long = "host", value_name = "ID", required_unless_present = "labels")]
     hosts: Vec<String>,
@@ -56,7 +75,7 @@ struct CreateArgs {
 #[derive(clap::Args, Debug)]
 struct ListArgs {
     #[command(flatten)]
-    db: DbPath,
+    target: Target,
     /// Print `TokenList` as JSON (as `GET /api/v1/tokens` answers).
     #[arg(long)]
     json: bool,
@@ -65,7 +84,7 @@ struct ListArgs {
 #[derive(clap::Args, Debug)]
 struct RevokeArgs {
     #[command(flatten)]
-    db: DbPath,
+    target: Target,
     /// The token's id.
     id: String,
 }
@@ -79,34 +98,155 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn token_error(db: &Path, message: impl std::fmt::Display) -> CliError {
-    CliError::Invalid {
-        path: db.to_path_buf(),
-        message: message.to_string(),
+/// A token operation, the same on a database and on a server.
+enum Op<'a> {
+    Create(&'a TokenRequest),
+    List,
+    Revoke(&'a str),
+}
+
+/// What an operation answered.
+enum Done {
+    Created(TokenCreated),
+    Listed(TokenList),
+    Revoked,
+}
+
+impl Target {
+    fn run(&self, op: &Op<'_>) -> Result<Done, CliError> {
+        match &self.server {
+            Some(url) => self.on_server(url, op),
+            None => {
+                let db = self
+                    .db
+                    .clone()
+                    .or_else(|| std::env::var_os("FLEETCOMPAT_DB").map(PathBuf::from))
+                    .unwrap_or_else(|| PathBuf::from("fleetcompat.db"));
+                on_database(&db, op)
+            }
+        }
+    }
+
+    fn on_server(&self, base: &str, op: &Op<'_>) -> Result<Done, CliError> {
+        let base = base.trim_end_matches('/');
+        let server_err = |url: &str, message: String| CliError::Server {
+            url: url.to_owned(),
+            message,
+        };
+        let Some(token) = self.admin_token.as_deref() else {
+            return Err(server_err(
+                base,
+                "--server needs the admin token: --admin-token TOKEN or FLEETCOMPAT_TOKEN".into(),
+            ));
+        };
+        let agent = agent(self.ca.as_deref()).map_err(|m| server_err(base, m))?;
+        let auth = format!("Bearer {token}");
+        let (url, sent) = match op {
+            Op::Create(req) => {
+                let url = format!("{base}/api/v1/tokens");
+                let body = serde_json::to_string(req).map_err(CliError::Json)?;
+                let sent = agent
+                    .post(&url)
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .send(body.as_bytes());
+                (url, sent)
+            }
+            Op::List => {
+                let url = format!("{base}/api/v1/tokens");
+                let sent = agent.get(&url).header("authorization", &auth).call();
+                (url, sent)
+            }
+            Op::Revoke(id) => {
+                let url = format!("{base}/api/v1/tokens/{id}");
+                let sent = agent.delete(&url).header("authorization", &auth).call();
+                (url, sent)
+            }
+        };
+        let mut resp = sent.map_err(|e| {
+            server_err(
+                &url,
+                format!("{e}: is `fleetcompat serve` running there (an https server with a self-signed certificate needs --ca FILE)?"),
+            )
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let message = serde_json::from_str::<ErrorBody>(&text)
+                .map(|b| b.error.message)
+                .unwrap_or(text);
+            return Err(server_err(&url, format!("{status}: {message}")));
+        }
+        let bad = |e: serde_json::Error| server_err(&url, format!("unexpected answer: {e}"));
+        Ok(match op {
+            Op::Create(_) => Done::Created(serde_json::from_str(&text).map_err(bad)?),
+            Op::List => Done::Listed(serde_json::from_str(&text).map_err(bad)?),
+            Op::Revoke(_) => Done::Revoked,
+        })
     }
 }
 
-/// Run `f` on the store of an existing database.
-fn with_store<T>(
-    db: &Path,
-    f: impl AsyncFnOnce(&backend::Store) -> Result<T, backend::auth::TokenError>,
-) -> Result<T, CliError> {
+/// The operation on the store of an existing database.
+fn on_database(db: &Path, op: &Op<'_>) -> Result<Done, CliError> {
     if !db.is_file() {
-        return Err(token_error(
-            db,
-            "no such database: give the server's database with --db (or FLEETCOMPAT_DB)",
-        ));
+        return Err(CliError::NoDatabase(db.to_path_buf()));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| token_error(db, format!("cannot start a runtime: {e}")))?;
+        .map_err(CliError::Runtime)?;
     rt.block_on(async {
-        let store = backend::Store::open(db)
-            .await
-            .map_err(|e| token_error(db, e))?;
-        f(&store).await.map_err(|e| token_error(db, e))
+        let store = backend::Store::open(db).await?;
+        Ok(match op {
+            Op::Create(req) => Done::Created(
+                backend::auth::create_scoped(&store, req, &backend::now_rfc3339()).await?,
+            ),
+            Op::List => Done::Listed(TokenList {
+                tokens: backend::auth::list_scoped(&store).await?,
+            }),
+            Op::Revoke(id) => {
+                if !backend::auth::revoke_scoped(&store, id).await? {
+                    return Err(CliError::invalid(
+                        db,
+                        format!(
+                            "no token '{id}': `fleetcompat token list --db {}` shows the ids",
+                            db.display()
+                        ),
+                    ));
+                }
+                Done::Revoked
+            }
+        })
     })
+}
+
+/// An HTTPS client trusting the built-in Mozilla roots (webpki-roots), or only `--ca`'s
+/// certificates (as the collector does).
+fn agent(ca: Option<&Path>) -> Result<ureq::Agent, String> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig};
+    let mut tls = TlsConfig::builder();
+    if let Some(path) = ca {
+        let err = |m: String| format!("cannot use --ca {}: {m}", path.display());
+        let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let PemItem::Certificate(c) = item.map_err(|e| err(e.to_string()))? {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            return Err(err(
+                "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
+        tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+    }
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(tls.build())
+        .build()
+        .new_agent())
 }
 
 fn scope(t: &TokenInfo) -> String {
@@ -118,6 +258,12 @@ fn scope(t: &TokenInfo) -> String {
     }
 }
 
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let json = serde_json::to_string_pretty(value).map_err(CliError::Json)?;
+    outln!("{json}");
+    Ok(())
+}
+
 impl Run for TokenArgs {
     fn run(&self) -> Result<u8, CliError> {
         match &self.action {
@@ -127,14 +273,11 @@ impl Run for TokenArgs {
                     labels: a.labels.iter().cloned().collect(),
                     name: a.name.clone(),
                 };
-                let now = backend::now_rfc3339();
-                let created = with_store(&a.db.db, async |s| {
-                    backend::auth::create_scoped(s, &req, &now).await
-                })?;
+                let Done::Created(created) = a.target.run(&Op::Create(&req))? else {
+                    return Ok(EXIT_OK);
+                };
                 if a.json {
-                    let json = serde_json::to_string_pretty(&created)
-                        .map_err(|e| token_error(&a.db.db, e))?;
-                    outln!("{json}");
+                    print_json(&created)?;
                 } else {
                     eprintln!(
                         "created token {} ('{}') for {}; its secret, shown once (the collector's --token or FLEETCOMPAT_TOKEN):",
@@ -146,33 +289,21 @@ impl Run for TokenArgs {
                 }
             }
             TokenAction::List(a) => {
-                let tokens = with_store(&a.db.db, async |s| backend::auth::list_scoped(s).await)?;
+                let Done::Listed(list) = a.target.run(&Op::List)? else {
+                    return Ok(EXIT_OK);
+                };
                 if a.json {
-                    let json = serde_json::to_string_pretty(&TokenList { tokens })
-                        .map_err(|e| token_error(&a.db.db, e))?;
-                    outln!("{json}");
-                } else if tokens.is_empty() {
-                    eprintln!("no scoped tokens in {}", a.db.db.display());
+                    print_json(&list)?;
+                } else if list.tokens.is_empty() {
+                    eprintln!("no scoped tokens");
                 } else {
-                    for t in &tokens {
+                    for t in &list.tokens {
                         outln!("{}  {}  {}  {}", t.id, t.created_at, t.name, scope(t));
                     }
                 }
             }
             TokenAction::Revoke(a) => {
-                let gone = with_store(&a.db.db, async |s| {
-                    backend::auth::revoke_scoped(s, &a.id).await
-                })?;
-                if !gone {
-                    return Err(token_error(
-                        &a.db.db,
-                        format!(
-                            "no token '{}': `fleetcompat token list --db {}` shows the ids",
-                            a.id,
-                            a.db.db.display()
-                        ),
-                    ));
-                }
+                a.target.run(&Op::Revoke(&a.id))?;
                 eprintln!("revoked token {}", a.id);
             }
         }
