@@ -98,76 +98,102 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// A token operation, the same on a database and on a server.
-enum Op<'a> {
-    Create(&'a TokenRequest),
-    List,
-    Revoke(&'a str),
-}
-
-/// What an operation answered.
-enum Done {
-    Created(TokenCreated),
-    Listed(TokenList),
-    Revoked,
-}
-
 impl Target {
-    fn run(&self, op: &Op<'_>) -> Result<Done, CliError> {
+    fn database(&self) -> PathBuf {
+        self.db
+            .clone()
+            .or_else(|| std::env::var_os("FLEETCOMPAT_DB").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("fleetcompat.db"))
+    }
+
+    fn create(&self, req: &TokenRequest) -> Result<TokenCreated, CliError> {
         match &self.server {
-            Some(url) => self.on_server(url, op),
+            Some(base) => {
+                let body = serde_json::to_string(req).map_err(CliError::Json)?;
+                self.call(base, "POST", "/api/v1/tokens", Some(&body))
+            }
+            None => with_store(&self.database(), async |store| {
+                Ok(backend::auth::create_scoped(store, req, &backend::now_rfc3339()).await?)
+            }),
+        }
+    }
+
+    fn list(&self) -> Result<TokenList, CliError> {
+        match &self.server {
+            Some(base) => self.call(base, "GET", "/api/v1/tokens", None),
+            None => with_store(&self.database(), async |store| {
+                Ok(TokenList {
+                    tokens: backend::auth::list_scoped(store).await?,
+                })
+            }),
+        }
+    }
+
+    fn revoke(&self, id: &str) -> Result<(), CliError> {
+        match &self.server {
+            Some(base) => {
+                // 204: no body to decode.
+                self.call::<serde::de::IgnoredAny>(
+                    base,
+                    "DELETE",
+                    &format!("/api/v1/tokens/{id}"),
+                    None,
+                )
+                .map(|_| ())
+            }
             None => {
-                let db = self
-                    .db
-                    .clone()
-                    .or_else(|| std::env::var_os("FLEETCOMPAT_DB").map(PathBuf::from))
-                    .unwrap_or_else(|| PathBuf::from("fleetcompat.db"));
-                on_database(&db, op)
+                let db = self.database();
+                let gone = with_store(&db, async |store| {
+                    Ok(backend::auth::revoke_scoped(store, id).await?)
+                })?;
+                if gone {
+                    Ok(())
+                } else {
+                    Err(CliError::invalid(
+                        &db,
+                        format!(
+                            "no token '{id}': `fleetcompat token list --db {}` shows the ids",
+                            db.display()
+                        ),
+                    ))
+                }
             }
         }
     }
 
-    fn on_server(&self, base: &str, op: &Op<'_>) -> Result<Done, CliError> {
-        let base = base.trim_end_matches('/');
-        let server_err = |url: &str, message: String| CliError::Server {
-            url: url.to_owned(),
+    /// One request to `/api/v1/tokens` with the admin token; its JSON answer.
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<T, CliError> {
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let server_err = |message: String| CliError::Server {
+            url: url.clone(),
             message,
         };
         let Some(token) = self.admin_token.as_deref() else {
             return Err(server_err(
-                base,
                 "--server needs the admin token: --admin-token TOKEN or FLEETCOMPAT_TOKEN".into(),
             ));
         };
-        let agent = agent(self.ca.as_deref()).map_err(|m| server_err(base, m))?;
+        let agent = agent(self.ca.as_deref()).map_err(server_err)?;
         let auth = format!("Bearer {token}");
-        let (url, sent) = match op {
-            Op::Create(req) => {
-                let url = format!("{base}/api/v1/tokens");
-                let body = serde_json::to_string(req).map_err(CliError::Json)?;
-                let sent = agent
-                    .post(&url)
-                    .header("authorization", &auth)
-                    .header("content-type", "application/json")
-                    .send(body.as_bytes());
-                (url, sent)
-            }
-            Op::List => {
-                let url = format!("{base}/api/v1/tokens");
-                let sent = agent.get(&url).header("authorization", &auth).call();
-                (url, sent)
-            }
-            Op::Revoke(id) => {
-                let url = format!("{base}/api/v1/tokens/{id}");
-                let sent = agent.delete(&url).header("authorization", &auth).call();
-                (url, sent)
-            }
+        let sent = match (method, body) {
+            ("POST", Some(body)) => agent
+                .post(&url)
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .send(body.as_bytes()),
+            ("DELETE", _) => agent.delete(&url).header("authorization", &auth).call(),
+            _ => agent.get(&url).header("authorization", &auth).call(),
         };
         let mut resp = sent.map_err(|e| {
-            server_err(
-                &url,
-                format!("{e}: is `fleetcompat serve` running there (an https server with a self-signed certificate needs --ca FILE)?"),
-            )
+            server_err(format!(
+                "{e}: is `fleetcompat serve` running there (an https server with a self-signed certificate needs --ca FILE)?"
+            ))
         })?;
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
@@ -175,19 +201,18 @@ impl Target {
             let message = serde_json::from_str::<ErrorBody>(&text)
                 .map(|b| b.error.message)
                 .unwrap_or(text);
-            return Err(server_err(&url, format!("{status}: {message}")));
+            return Err(server_err(format!("{status}: {message}")));
         }
-        let bad = |e: serde_json::Error| server_err(&url, format!("unexpected answer: {e}"));
-        Ok(match op {
-            Op::Create(_) => Done::Created(serde_json::from_str(&text).map_err(bad)?),
-            Op::List => Done::Listed(serde_json::from_str(&text).map_err(bad)?),
-            Op::Revoke(_) => Done::Revoked,
-        })
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_str(text).map_err(|e| server_err(format!("unexpected answer: {e}")))
     }
 }
 
-/// The operation on the store of an existing database.
-fn on_database(db: &Path, op: &Op<'_>) -> Result<Done, CliError> {
+/// Run `f` on the store of an existing database.
+fn with_store<T>(
+    db: &Path,
+    f: impl AsyncFnOnce(&backend::Store) -> Result<T, CliError>,
+) -> Result<T, CliError> {
     if !db.is_file() {
         return Err(CliError::NoDatabase(db.to_path_buf()));
     }
@@ -197,26 +222,7 @@ fn on_database(db: &Path, op: &Op<'_>) -> Result<Done, CliError> {
         .map_err(CliError::Runtime)?;
     rt.block_on(async {
         let store = backend::Store::open(db).await?;
-        Ok(match op {
-            Op::Create(req) => Done::Created(
-                backend::auth::create_scoped(&store, req, &backend::now_rfc3339()).await?,
-            ),
-            Op::List => Done::Listed(TokenList {
-                tokens: backend::auth::list_scoped(&store).await?,
-            }),
-            Op::Revoke(id) => {
-                if !backend::auth::revoke_scoped(&store, id).await? {
-                    return Err(CliError::invalid(
-                        db,
-                        format!(
-                            "no token '{id}': `fleetcompat token list --db {}` shows the ids",
-                            db.display()
-                        ),
-                    ));
-                }
-                Done::Revoked
-            }
-        })
+        f(&store).await
     })
 }
 
@@ -273,9 +279,7 @@ impl Run for TokenArgs {
                     labels: a.labels.iter().cloned().collect(),
                     name: a.name.clone(),
                 };
-                let Done::Created(created) = a.target.run(&Op::Create(&req))? else {
-                    return Ok(EXIT_OK);
-                };
+                let created = a.target.create(&req)?;
                 if a.json {
                     print_json(&created)?;
                 } else {
@@ -289,9 +293,7 @@ impl Run for TokenArgs {
                 }
             }
             TokenAction::List(a) => {
-                let Done::Listed(list) = a.target.run(&Op::List)? else {
-                    return Ok(EXIT_OK);
-                };
+                let list = a.target.list()?;
                 if a.json {
                     print_json(&list)?;
                 } else if list.tokens.is_empty() {
@@ -303,7 +305,7 @@ impl Run for TokenArgs {
                 }
             }
             TokenAction::Revoke(a) => {
-                a.target.run(&Op::Revoke(&a.id))?;
+                a.target.revoke(&a.id)?;
                 eprintln!("revoked token {}", a.id);
             }
         }
