@@ -518,3 +518,40 @@ fn token_commands_through_the_api_over_tls() {
     );
     assert_eq!(st, 401);
 }
+
+/// A client that opens a TCP connection to the TLS server and never starts the handshake is
+/// closed after the header timeout, so it cannot hold a connection slot.
+#[test]
+fn a_stalled_tls_handshake_is_closed_after_the_header_timeout() {
+    let tls = self_signed();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_tls(
+        &dir.path().join("fleet.db"),
+        &tls,
+        &["--header-timeout", "1"],
+    );
+    let mut stalled = TcpStream::connect(&server.addr).expect("connect");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let t = Instant::now();
+    let mut buf = [0u8; 16];
+    // The server closes: end of stream (0) or a reset.
+    let n = stalled.read(&mut buf).unwrap_or(0);
+    assert_eq!(
+        n, 0,
+        "the server sent something to a client that said nothing"
+    );
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}, expected about the 1 s header timeout"
+    );
+    // The server still serves others.
+    let (st, _) = answer(
+        tls_agent(&tls.pem)
+            .get(&format!("{}/api/v1/health", server.url))
+            .call(),
+    );
+    assert_eq!(st, 200);
+}
