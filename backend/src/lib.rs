@@ -126,7 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(login::page).post(login::login))
         .route("/logout", post(login::logout))
         .merge(guarded)
-        .fallback(ui::serve)
+        .fallback(ui_page)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             allowed_hosts::guard,
@@ -143,6 +143,32 @@ async fn read_guard(State(state): State<AppState>, req: Request, next: Next) -> 
         return e.into_response();
     }
     next.run(req).await
+}
+
+/// The web UI's pages. When reads need a token, a browser navigating without a session is sent
+/// to `/login` first: the page would show nothing but 401s. Scripts and assets are served as is.
+async fn ui_page(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let navigation = method == axum::http::Method::GET
+        && headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if state.reads_need_token
+        && navigation
+        && auth::require_read(&state.store, &headers).await.is_err()
+    {
+        return (
+            axum::http::StatusCode::SEE_OTHER,
+            [(axum::http::header::LOCATION, "/login")],
+        )
+            .into_response();
+    }
+    ui::serve(method, uri).await
 }
 
 async fn timeout(req: Request, next: Next) -> Response {

@@ -326,6 +326,24 @@ fn login_takes_only_the_read_token_and_sets_a_secure_expiring_cookie() {
         .0
     };
     assert_eq!(read(&pair), 200);
+    // A browser opening the UI without a session is sent to the form first; with one, not.
+    let page = |cookie: Option<&str>| {
+        let mut req = agent
+            .get(&format!("{url}/graph"))
+            .header("Accept", "text/html");
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        let resp = req.call().expect("page");
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (resp.status().as_u16(), location)
+    };
+    assert_eq!(page(None), (303, Some("/login".to_owned())));
+    assert_ne!(page(Some(&pair)).0, 303);
     let forged = format!("{}0", &pair[..pair.len() - 1]);
     assert_eq!(read(&forged), 401, "a changed session is refused");
 
