@@ -323,8 +323,13 @@ impl<'a> DrainFleet<'a> {
             // other host is a target. Judged by the verdict itself, on another host.
             for d in order {
                 if let Some(rd) = self.rep_other(d, host)
-                    && compare_with(&self.hosts[host], &self.hosts[rd], &self.guests[g], &self.policy)
-                        .compatible
+                    && compare_with(
+                        &self.hosts[host],
+                        &self.hosts[rd],
+                        &self.guests[g],
+                        &self.policy,
+                    )
+                    .compatible
                 {
                     out.push(d);
                 }
@@ -418,7 +423,11 @@ impl<'a> DrainFleet<'a> {
         let guest = self.guests[g].clone();
         let src = &self.hosts[host];
         let mut candidates: Vec<(u8, &'static str, GuestConfig, String)> = Vec::new();
-        for d in self.classes_by_size(host).into_iter().take(MAX_ADVICE_CLASSES) {
+        for d in self
+            .classes_by_size(host)
+            .into_iter()
+            .take(MAX_ADVICE_CLASSES)
+        {
             let Some(rd) = self.rep_other(d, host) else {
                 continue;
             };
@@ -476,12 +485,7 @@ impl<'a> DrainFleet<'a> {
             if let Some(m) = machine {
                 let mut changed = guest.clone();
                 changed.machine = Some(m.clone());
-                candidates.push((
-                    0,
-                    "machine_type",
-                    changed,
-                    format!("use machine type {m}"),
-                ));
+                candidates.push((0, "machine_type", changed, format!("use machine type {m}")));
             }
         }
         let before = guest_features(src, &guest).unwrap_or(FeatureSet::EMPTY);
@@ -504,10 +508,7 @@ impl<'a> DrainFleet<'a> {
             let after = guest_features(src, changed).unwrap_or(FeatureSet::EMPTY);
             let lost = before.difference(&after).difference(&accel);
             let score = (lost.len(), rank, std::cmp::Reverse(n_hosts));
-            if best
-                .as_ref()
-                .is_none_or(|b| score < (b.0, b.1, b.2))
-            {
+            if best.as_ref().is_none_or(|b| score < (b.0, b.1, b.2)) {
                 best = Some((
                     score.0,
                     score.1,
@@ -668,7 +669,9 @@ impl<'a> DrainFleet<'a> {
                 if n_known == 0 {
                     continue;
                 }
-                known |= self.classes.members[c].iter().any(|&h| h != host && self.free[h].is_some());
+                known |= self.classes.members[c]
+                    .iter()
+                    .any(|&h| h != host && self.free[h].is_some());
                 if most.vcpus < need.0 || most.memory_mib < need.1 {
                     continue;
                 }
@@ -773,7 +776,8 @@ impl<'a> DrainFleet<'a> {
                     None => "no other host of the fleet can take it".to_owned(),
                 };
                 if let Some(a) = self.advice_of(host, g) {
-                    let n_target_hosts = a.target_classes.iter().map(|&c| self.others(c, host)).sum();
+                    let n_target_hosts =
+                        a.target_classes.iter().map(|&c| self.others(c, host)).sum();
                     d.advice = Some(MaskAdvice {
                         kind: a.kind.clone(),
                         change: a.change.clone(),
@@ -796,10 +800,7 @@ impl<'a> DrainFleet<'a> {
         }
         out.sort_by(|a, b| a.outcome.cmp(&b.outcome).then(a.name.cmp(&b.name)));
         let count = |o: VmOutcome| out.iter().filter(|v| v.outcome == o).count();
-        let classes: Vec<DrainClass> = table
-            .iter()
-            .map(|&c| self.class_entry(c, host))
-            .collect();
+        let classes: Vec<DrainClass> = table.iter().map(|&c| self.class_entry(c, host)).collect();
         DrainPlan {
             host_id: src.host_id.clone(),
             host_class: classes[0].clone(),
@@ -866,7 +867,11 @@ fn features_off(
             (
                 GuestCpu::Named {
                     model: model.clone(),
-                    enable: enable.iter().filter(|e| !lost.contains(e)).cloned().collect(),
+                    enable: enable
+                        .iter()
+                        .filter(|e| !lost.contains(e))
+                        .cloned()
+                        .collect(),
                     disable,
                 },
                 lost.to_vec(),

@@ -149,9 +149,18 @@ pub fn qemu_with_machines(version: &str) -> crate::profile::QemuInstall {
 
 /// A libvirt domain XML of the kind `virsh dumpxml --migratable` writes: `cpu` is
 /// `host-passthrough`, `host-model` or a named model, with a machine type and virtio devices.
-pub fn domain_xml(name: &str, uuid: &str, cpu: &str, machine: &str, vcpus: u32, mib: u64) -> String {
+pub fn domain_xml(
+    name: &str,
+    uuid: &str,
+    cpu: &str,
+    machine: &str,
+    vcpus: u32,
+    mib: u64,
+) -> String {
     let cpu_xml = match cpu {
-        "host-passthrough" => "<cpu mode='host-passthrough' check='none' migratable='on'/>".to_owned(),
+        "host-passthrough" => {
+            "<cpu mode='host-passthrough' check='none' migratable='on'/>".to_owned()
+        }
         "host-model" => "<cpu mode='host-model' check='partial'/>".to_owned(),
         model => format!(
             "<cpu mode='custom' match='exact' check='partial'><model fallback='forbid'>{model}</model></cpu>"
@@ -164,7 +173,11 @@ pub fn domain_xml(name: &str, uuid: &str, cpu: &str, machine: &str, vcpus: u32, 
 
 /// A QEMU command line of a guest started without libvirt.
 pub fn command_line(name: &str, cpu: &str, machine: &str, vcpus: u32, mib: u64) -> String {
-    let cpu = if cpu == "host-passthrough" { "host" } else { cpu };
+    let cpu = if cpu == "host-passthrough" {
+        "host"
+    } else {
+        cpu
+    };
     format!(
         "/usr/bin/qemu-system-x86_64 -name {name} -enable-kvm -machine {machine},accel=kvm -cpu {cpu} -smp {vcpus} -m {mib}M -device virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:01,addr=03.0 -netdev tap,id=n0 -drive file=/var/lib/vm/{name}.qcow2,if=virtio"
     )
@@ -175,7 +188,13 @@ pub fn command_line(name: &str, cpu: &str, machine: &str, vcpus: u32, mib: u64) 
 pub fn vm_shapes(n: usize) -> Vec<(String, String, bool)> {
     let mut cpus: Vec<&str> = vec!["host-passthrough", "host-model"];
     cpus.extend(VM_MODELS);
-    let machines = ["pc-q35-7.2", "pc-q35-8.2", "pc-i440fx-7.2", "pc-q35-9.2", "pc-q35-10.0"];
+    let machines = [
+        "pc-q35-7.2",
+        "pc-q35-8.2",
+        "pc-i440fx-7.2",
+        "pc-q35-9.2",
+        "pc-q35-10.0",
+    ];
     let mut out = Vec::new();
     let mut i = 0usize;
     while out.len() < n {
@@ -211,8 +230,9 @@ pub fn guest_fleet(
     (0..n_hosts)
         .map(|h| {
             let model = VM_MODELS[rng.below(VM_MODELS.len())];
-            let mut p = profile_of_model(&format!("host-{h:05}"), model)
-                .unwrap_or_else(|| profile(&format!("host-{h:05}"), "GenuineIntel", FeatureSet::EMPTY));
+            let mut p = profile_of_model(&format!("host-{h:05}"), model).unwrap_or_else(|| {
+                profile(&format!("host-{h:05}"), "GenuineIntel", FeatureSet::EMPTY)
+            });
             p.qemu = vec![qemu_with_machines(VM_QEMUS[rng.below(VM_QEMUS.len())])];
             let _ = p.labels.insert("cluster".into(), format!("c{}", h % 7));
             if no_guest_data > 0 && h % no_guest_data == no_guest_data - 1 {
@@ -228,13 +248,17 @@ pub fn guest_fleet(
                     let (id, definition, source) = if *libvirt {
                         (
                             uuid.clone(),
-                            VmDefinition::DomainXml(domain_xml(&name, &uuid, cpu, machine, vcpus, mib)),
+                            VmDefinition::DomainXml(domain_xml(
+                                &name, &uuid, cpu, machine, vcpus, mib,
+                            )),
                             VmSource::Libvirt,
                         )
                     } else {
                         (
                             format!("pid-{}", 1000 + v),
-                            VmDefinition::CommandLine(command_line(&name, cpu, machine, vcpus, mib)),
+                            VmDefinition::CommandLine(command_line(
+                                &name, cpu, machine, vcpus, mib,
+                            )),
                             VmSource::Process,
                         )
                     };
