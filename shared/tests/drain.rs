@@ -73,7 +73,7 @@ fn check_agreement(fleet: &[HostProfile], policy: &Policy) -> (usize, usize) {
 #[test]
 fn drain_targets_equal_pair_verdicts() {
     for seed in [1, 2, 3] {
-        let fleet = guest_fleet(24, 6, 36, 5, seed);
+        let fleet = guest_fleet(24, 6, 36, 5, 6, seed);
         for policy in [
             Policy::default(),
             Policy {
@@ -265,7 +265,7 @@ fn advice_is_the_engines_own_verdict_on_the_changed_definition() {
     let mut kinds = BTreeSet::new();
     for seed in 1..6 {
         // Small fleets: few classes, so some VMs have nowhere to go.
-        let fleet = guest_fleet(5, 10, 36, 0, seed);
+        let fleet = guest_fleet(5, 10, 36, 0, 3, seed);
         let mut df = DrainFleet::new(&fleet, &policy);
         for (i, src) in fleet.iter().enumerate() {
             let plan = df.plan(i);
