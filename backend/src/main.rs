@@ -28,18 +28,10 @@ struct Cli {
 enum Command {
     /// Serve the REST API and the web UI.
     Serve(ServeArgs),
-    /// Can a guest move from SRC to DST? Exit 0 compatible, 1 incompatible, 2 error.
-    Compare(cli::CompareArgs),
-    /// The baseline CPU of hosts (one host: its host model), with QEMU/libvirt/Nova/KubeVirt exports.
-    Baseline(cli::BaselineArgs),
-    /// Features to mask on each side so that SRC and DST (or a pool) become compatible.
-    Masks(cli::MasksArgs),
-    /// Host classes and migration pools of a set of hosts.
-    Graph(cli::GraphArgs),
-    /// Export a baseline (QEMU, libvirt, Nova, KubeVirt, JSON) or the class graph (JSON, DOT).
-    Export(cli::ExportArgs),
-    /// Every host a guest (--guest FILE) on --from HOST can go to, and why not the others.
-    Targets(cli::TargetsArgs),
+    /// The engine subcommands (`compare`, `baseline`, ...): see `cli`. Boxed, as clap flattens a
+    /// `Box<T: Subcommand>` like `T` (clap_builder src/derive.rs, `impl Subcommand for Box<T>`).
+    #[command(flatten)]
+    Engine(Box<cli::Command>),
 }
 
 #[derive(clap::Args)]
@@ -169,12 +161,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Command::Compare(a) => return cli::with_db(&a.db, || cli::compare(&a)),
-        Command::Baseline(a) => return cli::with_db(&a.db, || cli::baseline_cmd(&a)),
-        Command::Masks(a) => return cli::with_db(&a.db, || cli::masks(&a)),
-        Command::Graph(a) => return cli::with_db(&a.db, || cli::graph_cmd(&a)),
-        Command::Export(a) => return cli::with_db(&a.db, || cli::export(&a)),
-        Command::Targets(a) => return cli::targets_cmd(&a),
+        Command::Engine(command) => return command.run(),
         Command::Serve(args) => args,
     };
     tracing_subscriber::fmt()
