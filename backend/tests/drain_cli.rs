@@ -73,6 +73,15 @@ fn fleet(dir: &Path) -> (Vec<HostProfile>, usize, PathBuf) {
         .iter()
         .position(|p| p.cpu.vendor == "GenuineIntel" && p.kvm.is_some())
         .expect("an Intel host");
+    // The drained host has a feature no other host has (newer microcode, say): a class of its
+    // own, whose host-passthrough guests see it and can go nowhere.
+    let extra = shared::catalog()
+        .lookup("avx512-fp16")
+        .expect("a catalog feature");
+    if let Some(k) = fleet[src].kvm.as_mut() {
+        k.guest_features.insert(extra);
+    }
+    fleet[src].cpu.features.insert(extra);
     fleet[src].guests = Some(HostGuests {
         capacity: HostCapacity {
             logical_cpus: 48,
@@ -120,8 +129,26 @@ fn drain_agrees_with_compare_guest_and_exits_by_placement() {
         panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
     });
     assert_eq!(plan["host_id"], src_id.as_str());
-    let drainable = plan["drainable"].as_bool().expect("drainable");
-    assert_eq!(code, Some(if drainable { 0 } else { 1 }), "{plan}");
+    assert_eq!(plan["drainable"], false, "{plan}");
+    assert_eq!(code, Some(1), "{plan}");
+    let pass = &plan["vms"][0];
+    assert_eq!(pass["name"], "pass", "stuck VMs come first: {plan}");
+    assert_eq!(pass["outcome"], "stuck");
+    assert!(
+        pass["common_reasons"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("avx512-fp16")),
+        "{pass}"
+    );
+    // The advice turns it off, and the engine found targets for the changed definition.
+    let advice = &pass["advice"];
+    assert!(
+        advice["features_lost"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|f| f == "avx512-fp16")),
+        "{advice}"
+    );
+    assert!(advice["n_target_hosts"].as_u64() > Some(0), "{advice}");
 
     // Every pair through `fleetcompat compare --guest` with profile files.
     let files: Vec<PathBuf> = fleet
@@ -200,12 +227,57 @@ fn drain_agrees_with_compare_guest_and_exits_by_placement() {
     assert_eq!(human.status.code(), code);
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(text.contains(&src_id) && text.contains("VMs"), "{text}");
-    if plan["n_stuck"].as_u64() > Some(0) {
-        let stuck = text.find("STUCK").expect("stuck listed");
-        if let Some(ok) = text.find("      ok  ") {
-            assert!(stuck < ok, "{text}");
+    let stuck = text.find("STUCK  pass").expect("stuck listed");
+    assert!(text.contains("fix: "), "{text}");
+    let ok = text.find("      ok  ").expect("placed listed");
+    assert!(stuck < ok, "{text}");
+
+    // The same fleet without the pinned VM: every VM has a place, exit 0; with no room left on
+    // the hosts of known capacity, capacity stops them: exit 1.
+    let mut movable = fleet.clone();
+    if let Some(g) = movable[src].guests.as_mut() {
+        g.vms.retain(|v| v.name != "pass");
+    }
+    let movable_file = dir.path().join("movable.jsonl");
+    write(
+        &movable_file,
+        &movable
+            .iter()
+            .map(|p| serde_json::to_string(p).expect("json") + "\n")
+            .collect::<String>(),
+    );
+    let out = run(&[
+        "drain",
+        &src_id,
+        "--json",
+        movable_file.to_str().expect("utf-8"),
+    ]);
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(0), "{p}");
+    assert_eq!(p["n_placed"], 3);
+    for (i, h) in movable.iter_mut().enumerate() {
+        if i != src
+            && let Some(g) = h.guests.as_mut()
+        {
+            g.capacity.memory_mib = 1024;
         }
     }
+    write(
+        &movable_file,
+        &movable
+            .iter()
+            .map(|p| serde_json::to_string(p).expect("json") + "\n")
+            .collect::<String>(),
+    );
+    let out = run(&[
+        "drain",
+        &src_id,
+        "--json",
+        movable_file.to_str().expect("utf-8"),
+    ]);
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(1), "{p}");
+    assert_eq!(p["n_no_capacity"], 3, "{p}");
 
     // Usage and input errors exit 2, naming what is wrong.
     let out = run(&["drain", "no-such-host", fleet_file.to_str().expect("utf-8")]);

@@ -379,31 +379,35 @@ impl<'a> DrainFleet<'a> {
                 &self.guests[g],
                 &self.policy,
             );
-            let blockers: Vec<DrainReason> = v
-                .reasons
-                .into_iter()
-                .filter(|r| r.severity == Severity::Blocker)
-                .map(|r| DrainReason {
+            let n = self.others(d, host);
+            // A reason is counted once per class, keyed by its rule and the feature it names
+            // (so "avx512-fp16 missing" and "sha-ni missing" are two reasons).
+            let mut seen: Vec<String> = Vec::new();
+            let mut blockers = Vec::new();
+            for r in v.reasons {
+                if r.severity != Severity::Blocker {
+                    continue;
+                }
+                let key = match &r.evidence {
+                    Evidence::Feature { feature, .. } => format!("{} {feature}", r.rule),
+                    _ => r.rule.clone(),
+                };
+                if !seen.contains(&key) {
+                    match counts.iter_mut().find(|c| c.0 == key) {
+                        Some(c) => {
+                            c.2 += 1;
+                            c.3 += n;
+                        }
+                        None => counts.push((key.clone(), r.message.clone(), 1, n)),
+                    }
+                    seen.push(key);
+                }
+                blockers.push(DrainReason {
                     layer: r.layer,
                     severity: r.severity,
                     rule: r.rule,
                     message: r.message,
-                })
-                .collect();
-            let n = self.others(d, host);
-            let mut seen_rules: Vec<&str> = Vec::new();
-            for b in &blockers {
-                if seen_rules.contains(&b.rule.as_str()) {
-                    continue;
-                }
-                seen_rules.push(&b.rule);
-                match counts.iter_mut().find(|c| c.0 == b.rule) {
-                    Some(c) => {
-                        c.2 += 1;
-                        c.3 += n;
-                    }
-                    None => counts.push((b.rule.clone(), b.message.clone(), 1, n)),
-                }
+                });
             }
             if st.blockers.len() < MAX_BLOCKER_CLASSES {
                 st.blockers.push((d, blockers));
@@ -411,7 +415,18 @@ impl<'a> DrainFleet<'a> {
         }
         counts.sort_by(|a, b| b.3.cmp(&a.3).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
         counts.truncate(3);
-        st.common = counts;
+        // The key's rule, without the feature.
+        st.common = counts
+            .into_iter()
+            .map(|(key, m, c, n)| {
+                (
+                    key.split(' ').next().unwrap_or_default().to_owned(),
+                    m,
+                    c,
+                    n,
+                )
+            })
+            .collect();
         st.not_listed = classes.len() - st.blockers.len();
         let st = Rc::new(st);
         self.stuck.insert((s, g), Rc::clone(&st));
