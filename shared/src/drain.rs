@@ -110,6 +110,8 @@ enum Parsed {
 /// Why a VM is stuck, per (source class, guest).
 #[derive(Clone, Debug, Default)]
 struct Stuck {
+    /// The host the blockers were judged from (messages may name it).
+    from: usize,
     /// (class, blockers), largest classes first.
     blockers: Vec<(usize, Vec<DrainReason>)>,
     common: Vec<(String, String, usize, usize)>,
@@ -367,7 +369,10 @@ impl<'a> DrainFleet<'a> {
             return Rc::clone(st);
         }
         let classes = self.classes_by_size(host);
-        let mut st = Stuck::default();
+        let mut st = Stuck {
+            from: host,
+            ..Stuck::default()
+        };
         let mut counts: Vec<(String, String, usize, usize)> = Vec::new();
         for &d in classes.iter().take(MAX_JUDGED_CLASSES) {
             let Some(rd) = self.rep_other(d, host) else {
@@ -772,12 +777,30 @@ impl<'a> DrainFleet<'a> {
                 && let Some(g) = item.guest
             {
                 let st = self.stuck_of(host, g);
+                // Judged from another host of the class: its messages name that host.
+                let (was, now) = (
+                    format!("host {} ", hosts[st.from].host_id),
+                    format!("host {} ", src.host_id),
+                );
+                let fix = |m: &str| {
+                    if st.from == host {
+                        m.to_owned()
+                    } else {
+                        m.replace(&was, &now)
+                    }
+                };
                 d.blockers = st
                     .blockers
                     .iter()
                     .map(|(c, b)| ClassBlockers {
                         class: idx(*c),
-                        blockers: b.clone(),
+                        blockers: b
+                            .iter()
+                            .map(|r| DrainReason {
+                                message: fix(&r.message),
+                                ..r.clone()
+                            })
+                            .collect(),
                     })
                     .collect();
                 d.common_reasons = st
@@ -785,7 +808,7 @@ impl<'a> DrainFleet<'a> {
                     .iter()
                     .map(|(rule, message, n_classes, n_hosts)| CommonReason {
                         rule: rule.clone(),
-                        message: message.clone(),
+                        message: fix(message),
                         n_classes: *n_classes,
                         n_hosts: *n_hosts,
                     })
