@@ -387,7 +387,10 @@ fn blockers_judged_once_per_class_name_the_drained_host() {
     let b = host("b", "Skylake-Server-v4", "8.2.2", 16, 64, Vec::new());
     let fleet = vec![a1, a2, b];
     // One class: the second plan reuses the first one's judgement.
-    assert_eq!(shared::class::class_id(&fleet[0]), shared::class::class_id(&fleet[1]));
+    assert_eq!(
+        shared::class::class_id(&fleet[0]),
+        shared::class::class_id(&fleet[1])
+    );
     let mut df = DrainFleet::new(&fleet, &Policy::default());
     for (i, id) in [(0, "a1"), (1, "a2")] {
         let plan = df.plan(i);
