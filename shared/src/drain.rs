@@ -990,8 +990,9 @@ fn common_machine(
 
 /// A definition without what names the VM and nothing else, so that VMs made from one template
 /// share their parse: in a domain XML the first `<name>` and `<uuid>` elements (libvirt writes
-/// them first, children of `<domain>`; `guest::libvirt` reads neither) when their text holds no
-/// markup; in a command line without quotes, `-name X` and `-uuid X` (`guest::cmdline` reads
+/// them first, children of `<domain>`: src/conf/domain_conf.c,
+/// `virDomainDefFormatInternalSetRootName`; `guest::libvirt` reads no `<name>` or `<uuid>`
+/// element anywhere, so removing one never changes a parse) when their text holds no markup; in a command line without quotes, `-name X` and `-uuid X` (`guest::cmdline` reads
 /// neither). Anything else is kept, so a definition that does not parse stays one that does not.
 fn identity_free(text: &str) -> Cow<'_, str> {
     if text.trim_start().starts_with('<') {
