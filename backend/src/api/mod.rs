@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod precheck;
 pub mod stats;
 pub mod tokens;
+pub mod vms;
 
 use axum::Router;
 
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(catalog::router())
         .merge(stats::router())
         .merge(charts::router())
+        .merge(vms::router())
         .merge(tokens::router())
         .merge(openapi::router())
 }
