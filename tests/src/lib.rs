@@ -50,8 +50,7 @@ pub fn fresh_binary(name: &str) -> PathBuf {
     let path = binary(name);
     let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    // `fleetcompat` is backend + store + shared; the collector is collector + store + shared (it
-    // does not link the backend, so a backend change does not relink it).
+    // `fleetcompat` is backend + store + shared; the collector is collector + store + shared.
     let sources: &[&str] = match name {
         "fleetcompat" => &[
             "shared/src",
