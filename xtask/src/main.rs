@@ -42,6 +42,7 @@ commands:
                    upload checked after; exits non-zero on any error or loss
       --clients N      concurrent clients (default 1000)
       --seconds S      duration (default 60; the kill at S/2, --kill-at S to move it)
+      --mix K=W,...    request mix (health, hosts, compat, graph, pools, precheck, fleet, upload)
 ";
 
 type Result<T> = std::result::Result<T, String>;

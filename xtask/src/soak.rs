@@ -5,7 +5,8 @@
 
 use super::{Result, cargo, done, run, step, target_dir};
 
-/// Options passed through to the soak program, each taking a value (`--keep` takes none).
+/// Numeric options passed through to the soak program (`--mix` takes kind=weight pairs,
+/// `--keep` nothing).
 const VALUE_OPTIONS: [&str; 5] = [
     "--clients",
     "--seconds",
@@ -20,6 +21,10 @@ pub fn cmd_soak(args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         if a == "--keep" {
             pass.push(a.clone());
+        } else if a == "--mix" {
+            // kind=weight,...: checked by the soak program, which names the kinds.
+            let v = it.next().ok_or("--mix needs kind=weight pairs, e.g. graph=0,pools=0")?;
+            pass.extend([a.clone(), v.clone()]);
         } else if VALUE_OPTIONS.contains(&a.as_str()) {
             let v = it
                 .next()

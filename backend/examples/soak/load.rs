@@ -4,7 +4,7 @@
 //! retried after a delay that doubles).
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -54,13 +54,28 @@ impl Kind {
         }
     }
 
-    fn index(self) -> usize {
+    /// The name `--mix` uses.
+    pub fn short(self) -> &'static str {
+        match self {
+            Kind::Health => "health",
+            Kind::Hosts => "hosts",
+            Kind::Compat => "compat",
+            Kind::Graph => "graph",
+            Kind::Pools => "pools",
+            Kind::Precheck => "precheck",
+            Kind::Fleet => "fleet",
+            Kind::Upload => "upload",
+        }
+    }
+
+    pub fn index(self) -> usize {
         KINDS.iter().position(|&k| k == self).unwrap_or(0)
     }
 
-    /// Relative frequency in the mix: point reads and uploads most, whole-fleet answers least
-    /// (every upload changes the fleet, so a graph or pools read after it is computed afresh).
-    fn weight(self) -> u64 {
+    /// Default relative frequency in the mix: point reads and uploads most, whole-fleet answers
+    /// least (every upload changes the fleet, so a graph or pools read after it is computed
+    /// afresh).
+    pub fn default_weight(self) -> u64 {
         match self {
             Kind::Health => 10,
             Kind::Hosts => 6,
@@ -117,9 +132,11 @@ pub struct Plan {
     pub give_up: Instant,
     /// Pause between a client's requests.
     pub think: Duration,
+    /// Relative frequency of each kind, in `KINDS` order.
+    pub weights: [u64; KINDS.len()],
     pub refs: References,
     /// Profiles the uploads are made from (the demo fleet's), round-robin over the clients.
-    pub templates: Vec<HostProfile>,
+    pub templates: Vec<Arc<HostProfile>>,
     /// Hosts of the demo fleet.
     pub n_demo: usize,
     /// Hosts there can be: the demo fleet and one per client.
@@ -181,22 +198,47 @@ impl Rng {
     }
 }
 
-fn pick(rng: &mut Rng) -> Kind {
-    let total: u64 = KINDS.iter().map(|k| k.weight()).sum();
-    let mut r = rng.next() % total;
-    for k in KINDS {
-        if r < k.weight() {
-            return k;
+/// The default mix, changed by `--mix kind=weight,...`.
+pub fn parse_mix(text: Option<&str>) -> Result<[u64; KINDS.len()], String> {
+    let mut w = KINDS.map(Kind::default_weight);
+    for item in text.unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+        let names: Vec<&str> = KINDS.iter().map(|k| k.short()).collect();
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--mix item '{item}' is not kind=weight, e.g. graph=0"))?;
+        let kind = KINDS
+            .iter()
+            .find(|k| k.short() == name)
+            .ok_or_else(|| format!("--mix: unknown kind '{name}'; kinds: {}", names.join(", ")))?;
+        w[kind.index()] = value
+            .parse()
+            .map_err(|_| format!("--mix: weight of {name} must be a whole number, not '{value}'"))?;
+    }
+    if w.iter().all(|&x| x == 0) {
+        return Err("--mix leaves every kind at weight 0".into());
+    }
+    Ok(w)
+}
+
+fn pick(rng: &mut Rng, weights: &[u64; KINDS.len()]) -> Kind {
+    let total: u64 = weights.iter().sum();
+    let mut r = rng.next() % total.max(1);
+    for (k, &w) in KINDS.iter().zip(weights) {
+        if r < w {
+            return *k;
         }
-        r -= k.weight();
+        r -= w;
     }
     Kind::Health
 }
 
 /// The uploads of one client: its own host, a new label value each time so every upload is a
-/// change (a new version).
+/// change (a new version). The profile is made per upload from the shared template, so 1,000
+/// clients hold no profile of their own.
 struct Uploader {
-    profile: HostProfile,
+    template: Arc<HostProfile>,
+    host_id: String,
+    client: usize,
     seq: u32,
     last_version: u32,
     /// The current `seq` was sent once without an answer (the server died): a retry may find it
@@ -205,28 +247,27 @@ struct Uploader {
 }
 
 impl Uploader {
-    fn new(client: usize, template: &HostProfile) -> Self {
-        let mut profile = template.clone();
-        profile.host_id = format!("soak-{client:04}");
-        profile.hostname = format!("{}.soak.invalid", profile.host_id);
-        profile
-            .labels
-            .insert("cluster".into(), format!("soak-{:02}", client % 50));
+    fn new(client: usize, template: Arc<HostProfile>) -> Self {
         Self {
-            profile,
+            template,
+            host_id: format!("soak-{client:04}"),
+            client,
             seq: 1,
             last_version: 0,
             maybe_stored: false,
         }
     }
 
-    fn body(&mut self) -> Result<Bytes, String> {
-        self.profile
-            .labels
-            .insert("soak-seq".into(), self.seq.to_string());
-        serde_json::to_vec(&self.profile)
+    fn body(&self) -> Result<Bytes, String> {
+        let mut p = (*self.template).clone();
+        p.host_id.clone_from(&self.host_id);
+        p.hostname = format!("{}.soak.invalid", self.host_id);
+        p.labels
+            .insert("cluster".into(), format!("soak-{:02}", self.client % 50));
+        p.labels.insert("soak-seq".into(), self.seq.to_string());
+        serde_json::to_vec(&p)
             .map(Bytes::from)
-            .map_err(|e| format!("cannot serialise {}: {e}", self.profile.host_id))
+            .map_err(|e| format!("cannot serialise {}: {e}", self.host_id))
     }
 
     /// Check a receipt: a change gets the next version; the same profile again only after an
@@ -235,16 +276,16 @@ impl Uploader {
         let r: UploadReceipt = serde_json::from_slice(body)
             .map_err(|e| format!("upload receipt is not an UploadReceipt: {e}"))?;
         let want = self.last_version + 1;
-        if r.host_id != self.profile.host_id {
+        if r.host_id != self.host_id {
             return Err(format!(
                 "upload of {} answered for host {}",
-                self.profile.host_id, r.host_id
+                self.host_id, r.host_id
             ));
         }
         if r.version != want || (!r.changed && !self.maybe_stored) {
             return Err(format!(
                 "upload {} of {}: version {} changed={} (expected version {want}, changed={})",
-                self.seq, self.profile.host_id, r.version, r.changed, !self.maybe_stored
+                self.seq, self.host_id, r.version, r.changed, !self.maybe_stored
             ));
         }
         let ack = Ack {
@@ -382,14 +423,14 @@ pub async fn client(plan: &Plan, index: usize) -> ClientResult {
     let mut errors = Vec::new();
     let mut acks = Vec::new();
     let mut unanswered = None;
-    let template = &plan.templates[index % plan.templates.len().max(1)];
+    let template = Arc::clone(&plan.templates[index % plan.templates.len().max(1)]);
     let mut up = Uploader::new(index, template);
     let mut conn: Option<Conn> = None;
     // Clients start spread over the first second, as collectors' timers would be.
     tokio::time::sleep(Duration::from_micros(rng.next() % 1_000_000)).await;
     while Instant::now() < plan.end {
-        let kind = pick(&mut rng);
-        let (req, choice) = match request(plan, kind, &mut rng, &mut up) {
+        let kind = pick(&mut rng, &plan.weights);
+        let (req, choice) = match request(plan, kind, &mut rng, &up) {
             Ok(r) => r,
             Err(e) => {
                 push_error(&mut errors, e);
@@ -499,7 +540,7 @@ pub async fn client(plan: &Plan, index: usize) -> ClientResult {
     ClientResult {
         kinds,
         errors,
-        host_id: up.profile.host_id.clone(),
+        host_id: up.host_id.clone(),
         acks,
         unanswered,
     }
@@ -516,7 +557,7 @@ fn request(
     plan: &Plan,
     kind: Kind,
     rng: &mut Rng,
-    up: &mut Uploader,
+    up: &Uploader,
 ) -> Result<(Request, usize), String> {
     let get = |path: &str| Request {
         method: Method::GET,

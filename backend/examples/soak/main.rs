@@ -1,7 +1,7 @@
 //! Soak of the real server: `cargo xtask soak [--clients 1000] [--seconds 60]` builds this and the
 //! release `fleetcompat`, then runs
 //! `target/release/examples/soak --bin target/release/fleetcompat [--clients N] [--seconds S]
-//! [--kill-at S] [--down-ms MS] [--think-ms MS] [--keep]`.
+//! [--kill-at S] [--down-ms MS] [--think-ms MS] [--mix KIND=WEIGHT,...] [--keep]`.
 //!
 //! It starts `fleetcompat serve --demo` on 127.0.0.1 with a fresh SQLite database, runs N
 //! concurrent clients (one keep-alive connection each, tasks on one tokio runtime) with mixed
@@ -37,10 +37,11 @@ struct Args {
     kill_at: Option<u64>,
     down: Duration,
     think: Duration,
+    mix: Option<String>,
     keep: bool,
 }
 
-const USAGE: &str = "usage: soak [--bin PATH/fleetcompat] [--clients 1000] [--seconds 60] [--kill-at SECONDS] [--down-ms 1000] [--think-ms 0] [--keep]";
+const USAGE: &str = "usage: soak [--bin PATH/fleetcompat] [--clients 1000] [--seconds 60] [--kill-at SECONDS] [--down-ms 1000] [--think-ms 0] [--mix KIND=WEIGHT,...] [--keep]";
 
 fn args() -> Result<Args, String> {
     // Beside this example in target/<profile>/examples/ is target/<profile>/fleetcompat.
@@ -55,6 +56,7 @@ fn args() -> Result<Args, String> {
         kill_at: None,
         down: Duration::from_millis(1000),
         think: Duration::ZERO,
+        mix: None,
         keep: false,
     };
     let mut it = std::env::args().skip(1);
@@ -78,6 +80,7 @@ fn args() -> Result<Args, String> {
             "--kill-at" => a.kill_at = Some(number()?),
             "--down-ms" => a.down = Duration::from_millis(number()?),
             "--think-ms" => a.think = Duration::from_millis(number()?),
+            "--mix" => a.mix = Some(value),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
     }
@@ -149,6 +152,7 @@ fn main() -> ExitCode {
     reason = "one sequence of phases, printed as it goes"
 )]
 async fn soak(a: &Args) -> Result<bool, String> {
+    let weights = load::parse_mix(a.mix.as_deref())?;
     let room = client_room();
     let dir = tempfile::Builder::new()
         .prefix("fleetcompat-soak-")
@@ -199,7 +203,10 @@ async fn soak(a: &Args) -> Result<bool, String> {
     let ids = check::demo_hosts(spec.addr).await?;
     let refs = check::references(spec.addr, &ids).await?;
     let templates = backend::demo::demo_profiles(&backend::now_rfc3339())
-        .map_err(|e| format!("the demo fleet: {e}"))?;
+        .map_err(|e| format!("the demo fleet: {e}"))?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let before = server::proc_stats(first.pid).unwrap_or_default();
     println!(
         "{} demo hosts; {} reference verdicts and {} reference prechecks taken; server before the load: VmRSS {}, {} descriptors, {} threads",
@@ -211,6 +218,12 @@ async fn soak(a: &Args) -> Result<bool, String> {
         before.threads
     );
 
+    let mix: Vec<String> = load::KINDS
+        .iter()
+        .zip(&weights)
+        .map(|(k, w)| format!("{}={w}", k.short()))
+        .collect();
+    println!("mix (relative weights): {}", mix.join(","));
     let sampler = Sampler::start(first.pid);
     let start = Instant::now();
     let end = start + Duration::from_secs(a.seconds);
@@ -221,6 +234,7 @@ async fn soak(a: &Args) -> Result<bool, String> {
         end,
         give_up: end + Duration::from_secs(30),
         think: a.think,
+        weights,
         refs,
         templates,
         n_demo: ids.len(),
@@ -298,6 +312,12 @@ async fn soak(a: &Args) -> Result<bool, String> {
         mib(after.hwm_kib),
         mib(after.rss_kib)
     );
+    let timeline: Vec<String> = peaks
+        .timeline
+        .iter()
+        .map(|&(at, kib)| format!("{at} s {}", mib(kib)))
+        .collect();
+    println!("server VmRSS every 5 s: {}", timeline.join(", "));
     println!(
         "server descriptors: before {}, peak {}, after {}; threads: before {}, peak {}, after {}",
         before.fds, peaks.server_fds, after.fds, before.threads, peaks.server_threads, after.threads

@@ -85,6 +85,8 @@ pub struct Peaks {
     pub server_rss_kib: u64,
     pub server_fds: u64,
     pub server_threads: u64,
+    /// The server's VmRSS every 5 s: (seconds since the start, KiB); none while it is down.
+    pub timeline: Vec<(u64, u64)>,
     pub client: ProcStats,
 }
 
@@ -107,6 +109,8 @@ impl Sampler {
             let (pid, peaks, stop) = (Arc::clone(&pid), Arc::clone(&peaks), Arc::clone(&stop));
             std::thread::spawn(move || {
                 let mut last_pid = 0;
+                let started = std::time::Instant::now();
+                let mut next_mark = 0;
                 while !stop.load(Ordering::SeqCst) {
                     let now = pid.load(Ordering::SeqCst);
                     let server = (now != 0).then(|| proc_stats(now)).flatten();
@@ -121,6 +125,11 @@ impl Sampler {
                             *h = (*h).max(s.hwm_kib);
                         }
                         p.server_rss_kib = p.server_rss_kib.max(s.rss_kib);
+                        let at = started.elapsed().as_secs();
+                        if at >= next_mark {
+                            p.timeline.push((at, s.rss_kib));
+                            next_mark = at - at % 5 + 5;
+                        }
                         p.server_fds = p.server_fds.max(s.fds);
                         p.server_threads = p.server_threads.max(s.threads);
                     }
