@@ -24,7 +24,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use load::{Plan, Restart};
@@ -146,6 +146,46 @@ fn main() -> ExitCode {
     }
 }
 
+/// At `kill_at`: SIGKILL, `down` later the same server again; the clients learn both moments.
+fn restart(
+    plan: &Plan,
+    spec: &server::Spec,
+    first: server::Server,
+    sampler_pid: &AtomicU32,
+    start: Instant,
+    kill_at: Instant,
+    down: Duration,
+) -> Result<server::Server, String> {
+    std::thread::sleep(kill_at.saturating_duration_since(Instant::now()));
+    let before_kill = server::proc_stats(first.pid).unwrap_or_default();
+    let _ = plan.restart.killed.set(Instant::now());
+    sampler_pid.store(0, Ordering::SeqCst);
+    first.kill9()?;
+    let killed = Instant::now();
+    println!(
+        "\nkill -9 at {:.1} s (server VmRSS {}, {} descriptors then); restart in {} ms",
+        killed.duration_since(start).as_secs_f64(),
+        mib(before_kill.rss_kib),
+        before_kill.fds,
+        down.as_millis()
+    );
+    std::thread::sleep(down);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime for the restart: {e}"))?;
+    let (second, took) = runtime.block_on(spec.start())?;
+    let _ = plan.restart.up.set(Instant::now());
+    sampler_pid.store(second.pid, Ordering::SeqCst);
+    println!(
+        "restarted: answering {:.2} s after the kill ({:.2} s of it the new process starting), pid {}",
+        killed.elapsed().as_secs_f64(),
+        took.as_secs_f64(),
+        second.pid
+    );
+    Ok(second)
+}
+
 /// The whole soak; `Ok(false)` when it ran and found errors or losses.
 #[expect(
     clippy::too_many_lines,
@@ -248,32 +288,15 @@ async fn soak(a: &Args) -> Result<bool, String> {
         tasks.spawn(async move { load::client(&p, i).await });
     }
 
-    // The kill in the middle, and the restart on the same database and port.
-    tokio::time::sleep_until(kill_at.into()).await;
-    let before_kill = server::proc_stats(first.pid).unwrap_or_default();
-    let _ = plan.restart.killed.set(Instant::now());
-    sampler.pid.store(0, Ordering::SeqCst);
-    first.kill9()?;
-    let killed = Instant::now();
-    println!(
-        "\nkill -9 at {:.1} s (server VmRSS {}, {} descriptors then); restart in {} ms",
-        killed.duration_since(start).as_secs_f64(),
-        mib(before_kill.rss_kib),
-        before_kill.fds,
-        a.down.as_millis()
-    );
-    tokio::time::sleep(a.down).await;
-    let (second, restart_took) = spec.start().await?;
-    let _ = plan.restart.up.set(Instant::now());
-    sampler.pid.store(second.pid, Ordering::SeqCst);
-    println!(
-        "restarted: answering {:.2} s after the kill ({:.2} s of it the new process starting), pid {}",
-        killed.elapsed().as_secs_f64(),
-        restart_took.as_secs_f64(),
-        second.pid
-    );
+    // The kill in the middle, and the restart on the same database and port, from a thread of
+    // its own: the clients' busy runtime would make its timer late.
+    let controller = {
+        let (plan, spec, pid) = (Arc::clone(&plan), spec.clone(), Arc::clone(&sampler.pid));
+        let down = a.down;
+        std::thread::spawn(move || restart(&plan, &spec, first, &pid, start, kill_at, down))
+    };
 
-    let mut results = Vec::with_capacity(clients);
+    let mut results: Vec<load::ClientResult> = Vec::with_capacity(clients);
     let mut join_errors = 0;
     while let Some(r) = tasks.join_next().await {
         match r {
@@ -286,6 +309,11 @@ async fn soak(a: &Args) -> Result<bool, String> {
     }
     let ran = start.elapsed();
     let load_end = loadavg();
+    let second = match tokio::task::spawn_blocking(move || controller.join()).await {
+        Ok(Ok(Ok(server))) => server,
+        Ok(Ok(Err(e))) => return Err(e),
+        _ => return Err("the thread that kills and restarts the server failed".into()),
+    };
     // Let the server settle, then measure it idle.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = server::proc_stats(second.pid).unwrap_or_default();
@@ -327,6 +355,13 @@ async fn soak(a: &Args) -> Result<bool, String> {
         mib(peaks.client.rss_kib),
         peaks.client.threads,
         peaks.client.fds
+    );
+    let server_cpu: f64 = peaks.server_cpu_s.iter().sum();
+    println!(
+        "CPU time during the run: server {server_cpu:.1} s (both processes), soak clients {:.1} s, of {:.0} s of {} cores",
+        peaks.client.cpu_s,
+        ran.as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
     );
 
     let d = check::durability(spec.addr, &results).await;

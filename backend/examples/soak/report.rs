@@ -82,6 +82,8 @@ pub fn kinds_table(results: &[ClientResult], seconds: f64) -> (u64, u64) {
 pub struct Peaks {
     /// VmHWM of each server process, at its last sample.
     pub server_hwm_kib: Vec<u64>,
+    /// CPU seconds of each server process, at its last sample.
+    pub server_cpu_s: Vec<f64>,
     pub server_rss_kib: u64,
     pub server_fds: u64,
     pub server_threads: u64,
@@ -119,10 +121,14 @@ impl Sampler {
                     if let Some(s) = server {
                         if now != last_pid {
                             p.server_hwm_kib.push(0);
+                            p.server_cpu_s.push(0.0);
                             last_pid = now;
                         }
                         if let Some(h) = p.server_hwm_kib.last_mut() {
                             *h = (*h).max(s.hwm_kib);
+                        }
+                        if let Some(c) = p.server_cpu_s.last_mut() {
+                            *c = s.cpu_s;
                         }
                         p.server_rss_kib = p.server_rss_kib.max(s.rss_kib);
                         let at = started.elapsed().as_secs();
@@ -138,6 +144,7 @@ impl Sampler {
                         p.client.hwm_kib = p.client.hwm_kib.max(c.hwm_kib);
                         p.client.fds = p.client.fds.max(c.fds);
                         p.client.threads = p.client.threads.max(c.threads);
+                        p.client.cpu_s = c.cpu_s;
                     }
                     drop(p);
                     std::thread::sleep(Duration::from_millis(100));

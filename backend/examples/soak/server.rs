@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::http::{Conn, Request};
 
 /// How to start the server; the same every time, as systemd would restart it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Spec {
     pub bin: PathBuf,
     pub db: PathBuf,
@@ -137,6 +137,8 @@ pub struct ProcStats {
     pub hwm_kib: u64,
     pub threads: u64,
     pub fds: u64,
+    /// CPU time used so far, user and system, in seconds.
+    pub cpu_s: f64,
 }
 
 /// `None` when the process is gone.
@@ -151,11 +153,24 @@ pub fn proc_stats(pid: u32) -> Option<ProcStats> {
             .unwrap_or(0)
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    // /proc/PID/stat: utime and stime are the 14th and 15th fields, counted after the command
+    // name's closing parenthesis, in USER_HZ ticks (100 a second on Linux, proc(5)).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    #[expect(clippy::cast_precision_loss, reason = "CPU seconds")]
+    let cpu_s = ticks as f64 / 100.0;
     Some(ProcStats {
         rss_kib: field("VmRSS:"),
         hwm_kib: field("VmHWM:"),
         threads: field("Threads:"),
         fds: u64::try_from(fds).unwrap_or(u64::MAX),
+        cpu_s,
     })
 }
 
