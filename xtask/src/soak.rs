@@ -23,7 +23,9 @@ pub fn cmd_soak(args: &[String]) -> Result<()> {
             pass.push(a.clone());
         } else if a == "--mix" {
             // kind=weight,...: checked by the soak program, which names the kinds.
-            let v = it.next().ok_or("--mix needs kind=weight pairs, e.g. graph=0,pools=0")?;
+            let v = it
+                .next()
+                .ok_or("--mix needs kind=weight pairs, e.g. graph=0,pools=0")?;
             pass.extend([a.clone(), v.clone()]);
         } else if VALUE_OPTIONS.contains(&a.as_str()) {
             let v = it
@@ -34,10 +36,7 @@ pub fn cmd_soak(args: &[String]) -> Result<()> {
             }
             pass.extend([a.clone(), v.clone()]);
         } else {
-            return Err(format!(
-                "unknown option '{a}' for soak\n\n{}",
-                super::USAGE
-            ));
+            return Err(format!("unknown option '{a}' for soak\n\n{}", super::USAGE));
         }
     }
     let t = step("building the release server and the soak client");
@@ -60,6 +59,8 @@ pub fn cmd_soak(args: &[String]) -> Result<()> {
         .args(&pass))
     .map_err(|e| format!("{e}: the soak found errors or lost uploads (its report is above)"))?;
     done(t);
-    eprintln!("\nrecord the figures in BENCHMARKS.md (Soak) with the machine, the date and the load");
+    eprintln!(
+        "\nrecord the figures in BENCHMARKS.md (Soak) with the machine, the date and the load"
+    );
     Ok(())
 }

@@ -35,8 +35,12 @@ async fn ask<T: serde::de::DeserializeOwned>(conn: &mut Conn, req: &Request) -> 
             String::from_utf8_lossy(&body[..body.len().min(300)])
         ));
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| format!("{} {}: the answer does not parse: {e}", req.method, req.path))
+    serde_json::from_slice(&body).map_err(|e| {
+        format!(
+            "{} {}: the answer does not parse: {e}",
+            req.method, req.path
+        )
+    })
 }
 
 /// The host ids of the demo fleet the server loaded.
@@ -126,7 +130,10 @@ pub async fn durability(addr: SocketAddr, results: &[ClientResult]) -> Durabilit
         .map(|r| {
             (
                 r.host_id.clone(),
-                r.acks.iter().map(|a| (a.seq, a.version)).collect::<Vec<_>>(),
+                r.acks
+                    .iter()
+                    .map(|a| (a.seq, a.version))
+                    .collect::<Vec<_>>(),
                 r.unanswered,
             )
         })
@@ -146,7 +153,8 @@ pub async fn durability(addr: SocketAddr, results: &[ClientResult]) -> Durabilit
             let mut out = (Vec::new(), Vec::new());
             let mut conn = None;
             for (host, acks, unanswered) in mine {
-                if let Err((lost, wrong)) = check_host(addr, &mut conn, &host, &acks, unanswered).await
+                if let Err((lost, wrong)) =
+                    check_host(addr, &mut conn, &host, &acks, unanswered).await
                 {
                     out.0.extend(lost);
                     out.1.extend(wrong);

@@ -4,8 +4,8 @@
 //! retried after a delay that doubles).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hyper::Method;
@@ -201,7 +201,11 @@ impl Rng {
 /// The default mix, changed by `--mix kind=weight,...`.
 pub fn parse_mix(text: Option<&str>) -> Result<[u64; KINDS.len()], String> {
     let mut w = KINDS.map(Kind::default_weight);
-    for item in text.unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+    for item in text
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
         let names: Vec<&str> = KINDS.iter().map(|k| k.short()).collect();
         let (name, value) = item
             .split_once('=')
@@ -210,9 +214,9 @@ pub fn parse_mix(text: Option<&str>) -> Result<[u64; KINDS.len()], String> {
             .iter()
             .find(|k| k.short() == name)
             .ok_or_else(|| format!("--mix: unknown kind '{name}'; kinds: {}", names.join(", ")))?;
-        w[kind.index()] = value
-            .parse()
-            .map_err(|_| format!("--mix: weight of {name} must be a whole number, not '{value}'"))?;
+        w[kind.index()] = value.parse().map_err(|_| {
+            format!("--mix: weight of {name} must be a whole number, not '{value}'")
+        })?;
     }
     if w.iter().all(|&x| x == 0) {
         return Err("--mix leaves every kind at weight 0".into());
@@ -509,7 +513,8 @@ pub async fn client(plan: &Plan, index: usize) -> ClientResult {
                 match checked {
                     Ok(()) => {
                         stats.ok += 1;
-                        stats.latency_us
+                        stats
+                            .latency_us
                             .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
                         if retried {
                             stats.waited += 1;

@@ -336,7 +336,10 @@ async fn soak(a: &Args) -> Result<bool, String> {
         "\nserver memory: VmRSS before {}, peak {} (VmHWM of the first process {}, of the restarted one {}), after {}",
         mib(before.rss_kib),
         mib(peaks.server_rss_kib),
-        peaks.server_hwm_kib.first().map_or_else(|| "-".into(), |&k| mib(k)),
+        peaks
+            .server_hwm_kib
+            .first()
+            .map_or_else(|| "-".into(), |&k| mib(k)),
         mib(after.hwm_kib),
         mib(after.rss_kib)
     );
@@ -348,7 +351,12 @@ async fn soak(a: &Args) -> Result<bool, String> {
     println!("server VmRSS every 5 s: {}", timeline.join(", "));
     println!(
         "server descriptors: before {}, peak {}, after {}; threads: before {}, peak {}, after {}",
-        before.fds, peaks.server_fds, after.fds, before.threads, peaks.server_threads, after.threads
+        before.fds,
+        peaks.server_fds,
+        after.fds,
+        before.threads,
+        peaks.server_threads,
+        after.threads
     );
     println!(
         "soak client process: peak VmRSS {}, {} threads, {} descriptors",
@@ -398,7 +406,9 @@ async fn soak(a: &Args) -> Result<bool, String> {
         && d.lost.is_empty()
         && d.wrong.is_empty()
         && integrity == "ok"
-        && stopped.as_ref().is_ok_and(std::process::ExitStatus::success);
+        && stopped
+            .as_ref()
+            .is_ok_and(std::process::ExitStatus::success);
     if ok && !a.keep {
         println!("\nsoak passed: 0 errors, 0 lost");
     } else {
