@@ -158,15 +158,16 @@ fn restart(
 ) -> Result<server::Server, String> {
     std::thread::sleep(kill_at.saturating_duration_since(Instant::now()));
     let before_kill = server::proc_stats(first.pid).unwrap_or_default();
-    let _ = plan.restart.killed.set(Instant::now());
+    let killed = Instant::now();
+    let _ = plan.restart.killed.set(killed);
     sampler_pid.store(0, Ordering::SeqCst);
     first.kill9()?;
-    let killed = Instant::now();
     println!(
-        "\nkill -9 at {:.1} s (server VmRSS {}, {} descriptors then); restart in {} ms",
+        "\nkill -9 at {:.1} s (server VmRSS {}, {} descriptors then; gone {} ms later); restart in {} ms",
         killed.duration_since(start).as_secs_f64(),
         mib(before_kill.rss_kib),
         before_kill.fds,
+        killed.elapsed().as_millis(),
         down.as_millis()
     );
     std::thread::sleep(down);
