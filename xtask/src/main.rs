@@ -4,6 +4,7 @@
 //!   and serve the UI and API on a demo fleet in an embedded SQLite database.
 //! - `cargo xtask test`: install what the tests need and run every test.
 //! - `cargo xtask build-frontend`: only the WASM UI, into assets/web/pkg.
+//! - `cargo xtask soak`: 1,000 clients against the release server with a kill -9 (soak.rs).
 //!
 //! Honours CARGO_TARGET_DIR and CARGO. wasm-bindgen runs as a library pinned to the exact version
 //! the frontend uses, so generator and crate cannot drift.
@@ -13,6 +14,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
+
+mod soak;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
@@ -35,6 +38,12 @@ commands:
   build-frontend   build the WASM UI into assets/web/pkg
   bench            the benchmarks of BENCHMARKS.md: engine (criterion), baseline against virsh
                    (apt: libvirt-clients), backend load on loopback (10,000 hosts)
+  soak             release server on 127.0.0.1 with the demo fleet: concurrent clients with mixed
+                   reads and uploads, kill -9 and restart in the middle, every acknowledged
+                   upload checked after; exits non-zero on any error or loss
+      --clients N      concurrent clients (default 1000)
+      --seconds S      duration (default 60; the kill at S/2, --kill-at S to move it)
+      --mix K=W,...    request mix (health, hosts, compat, graph, pools, precheck, fleet, upload)
 ";
 
 type Result<T> = std::result::Result<T, String>;
@@ -447,6 +456,7 @@ fn main() -> ExitCode {
         Some("test") => cmd_test(&args[1..]),
         Some("build-frontend") => build_frontend(),
         Some("bench") => cmd_bench(&args[1..]),
+        Some("soak") => soak::cmd_soak(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
