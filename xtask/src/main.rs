@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod fuzz;
+
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
@@ -34,6 +36,14 @@ commands:
   build-frontend   build the WASM UI into assets/web/pkg
   bench            the benchmarks of BENCHMARKS.md: engine (criterion), baseline against virsh
                    (apt: libvirt-clients), backend load on loopback (10,000 hosts)
+  fuzz [TARGET...] every parser, N seconds per target, crashes kept in fuzz/crashes/TARGET:
+                   libFuzzer (libfuzzer-sys, apt: g++) with rustc's stable coverage flags
+                   (coverage-guided, no nightly, no download at run time; no sanitizers, which
+                   need nightly); why and the figures in BENCHMARKS.md, Fuzzing
+      --seconds N      seconds per target (default 60)
+      --jobs J         targets fuzzed at once (default 1)
+      --merge          add inputs that reach new coverage to fuzz/corpus/TARGET
+      --no-install     never call apt-get
 ";
 
 type Result<T> = std::result::Result<T, String>;
@@ -434,6 +444,7 @@ fn main() -> ExitCode {
         Some("test") => cmd_test(&args[1..]),
         Some("build-frontend") => build_frontend(),
         Some("bench") => cmd_bench(&args[1..]),
+        Some("fuzz") => fuzz::cmd_fuzz(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
