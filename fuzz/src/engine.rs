@@ -55,3 +55,28 @@ pub fn round_trip(p: &HostProfile) {
         Err(e) => panic!("profile {} as written does not read back: {e}", p.host_id),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::host;
+
+    #[test]
+    fn a_verdict_that_contradicts_its_reasons_is_a_crash() {
+        let (amd, intel) = (host("zen2-1").expect("zen2-1"), host("snb-1").expect("snb-1"));
+        let mut v = shared::compare(amd, intel, &GuestConfig::default());
+        check_verdict(&v);
+        assert!(!v.compatible, "AMD to Intel with -cpu host is blocked");
+        v.compatible = true;
+        assert!(std::panic::catch_unwind(|| check_verdict(&v)).is_err());
+    }
+
+    #[test]
+    fn a_profile_that_changes_through_json_is_a_crash() {
+        let mut p = host("icx-1").expect("icx-1").clone();
+        round_trip(&p);
+        // A host id the upload refuses (validate_host_id) cannot be read back.
+        p.host_id = "..".into();
+        assert!(std::panic::catch_unwind(|| round_trip(&p)).is_err());
+    }
+}
