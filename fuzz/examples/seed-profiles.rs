@@ -22,13 +22,18 @@ fn main() -> Result<(), String> {
         write("profile", &format!("{}.json", p.host_id), &json(p)?)?;
     }
     let lscpu_seed = corpus.join("lscpu").join("linux-rhel7-zen");
-    let text = std::fs::read_to_string(&lscpu_seed)
-        .map_err(|e| format!("{}: {e} (run fuzz/make-seeds.py first)", lscpu_seed.display()))?;
+    let text = std::fs::read_to_string(&lscpu_seed).map_err(|e| {
+        format!(
+            "{}: {e} (run fuzz/make-seeds.py first)",
+            lscpu_seed.display()
+        )
+    })?;
     let meta = shared::import::ImportMeta {
         host_id: "zen-lscpu".into(),
         ..Default::default()
     };
-    let partial = shared::import::profile_from_dump(&text, None, meta).map_err(|e| e.to_string())?;
+    let partial =
+        shared::import::profile_from_dump(&text, None, meta).map_err(|e| e.to_string())?;
     write("profile", "zen-lscpu.json", &json(&partial)?)?;
     let mut lines = String::new();
     for p in hosts.iter().chain([&partial]) {

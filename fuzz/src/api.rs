@@ -56,7 +56,10 @@ pub fn precheck(data: &[u8]) {
     let policy = req.policy.unwrap_or_default();
     let targets: Vec<&HostProfile> = match dst {
         Some(d) => vec![d],
-        None => fleet().iter().filter(|p| p.host_id != src.host_id).collect(),
+        None => fleet()
+            .iter()
+            .filter(|p| p.host_id != src.host_id)
+            .collect(),
     };
     for dst in targets {
         let v = match &dst_guest {

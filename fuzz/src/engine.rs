@@ -63,7 +63,10 @@ mod tests {
 
     #[test]
     fn a_verdict_that_contradicts_its_reasons_is_a_crash() {
-        let (amd, intel) = (host("zen2-1").expect("zen2-1"), host("snb-1").expect("snb-1"));
+        let (amd, intel) = (
+            host("zen2-1").expect("zen2-1"),
+            host("snb-1").expect("snb-1"),
+        );
         let mut v = shared::compare(amd, intel, &GuestConfig::default());
         check_verdict(&v);
         assert!(!v.compatible, "AMD to Intel with -cpu host is blocked");

@@ -83,10 +83,7 @@ fn the_fuzz_fleet_imports_whole() {
 fn the_guest_bound_is_the_servers() {
     // A guest with more devices than the server takes never reaches the engine; the fuzz
     // targets must bound it the same way (src/guest.rs).
-    assert_eq!(
-        fuzz::guest::GUEST_DEVICES,
-        backend::limits::GUEST_DEVICES
-    );
+    assert_eq!(fuzz::guest::GUEST_DEVICES, backend::limits::GUEST_DEVICES);
     let over = format!(
         "-cpu host {}",
         "-device virtio-net-pci ".repeat(fuzz::guest::GUEST_DEVICES + 1)

@@ -117,7 +117,14 @@ fn build(fuzz_dir: &Path, triple: &str) -> Result<PathBuf> {
         flags.push_str(f);
     }
     run(cargo()
-        .args(["build", "--release", "-p", "fuzz", "--features", "libfuzzer"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "fuzz",
+            "--features",
+            "libfuzzer",
+        ])
         .args(["--bin", "fleetcompat-fuzz", "--target", triple])
         .env("CARGO_TARGET_DIR", fuzz_dir)
         .env("RUSTFLAGS", flags.trim()))?;
