@@ -21,7 +21,7 @@ pub struct Target {
     pub run: fn(&[u8]),
 }
 
-/// Every target, in the order `cargo xtask fuzz` runs them.
+/// Every target (`cargo xtask fuzz` finds them by their seed folders, `corpus/<name>`).
 pub const TARGETS: &[Target] = &[
     Target {
         name: "cpuid_r",
