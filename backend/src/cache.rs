@@ -1,6 +1,7 @@
 //! Derived data cached per store generation: the fleet's newest profiles, graphs (classes and
-//! pools) per guest policy, and model coverage. A write bumps the generation; the next read
-//! refreshes only what changed, so 10,000 hosts stay fast.
+//! pools) per guest policy, and model coverage. A write bumps the generation (on PostgreSQL, a
+//! write by any replica: `Store::generation` follows the database's); the next read refreshes
+//! only the hosts whose version or guests changed, so 10,000 hosts stay fast.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -21,6 +22,8 @@ pub struct Fleet {
     owned: OnceLock<Vec<HostProfile>>,
     pub versions: Vec<u32>,
     pub n_versions: Vec<u32>,
+    /// Each host's guest revision (guests change without making versions).
+    guests_revs: Vec<u64>,
     pub index: HashMap<String, usize>,
 }
 
@@ -32,6 +35,7 @@ impl Fleet {
             owned: OnceLock::new(),
             versions: Vec::with_capacity(n),
             n_versions: Vec::with_capacity(n),
+            guests_revs: Vec::with_capacity(n),
             index: HashMap::with_capacity(n),
         }
     }
@@ -92,9 +96,19 @@ impl Cache {
         }
         let fleet = match slot.as_ref() {
             None => {
+                // Revisions first: a change landing between the two reads makes the next
+                // refresh read that host again, never keeps a stale one.
+                let revs: HashMap<String, u64> = store
+                    .latest_versions()
+                    .await?
+                    .into_iter()
+                    .map(|lv| (lv.host_id, lv.guests_rev))
+                    .collect();
                 let all = store.latest_profiles().await?;
                 let mut f = Fleet::empty(generation, all.len());
                 for s in all {
+                    f.guests_revs
+                        .push(revs.get(&s.profile.host_id).copied().unwrap_or(0));
                     f.index.insert(s.profile.host_id.clone(), f.profiles.len());
                     f.versions.push(s.version);
                     f.n_versions.push(s.n_versions);
@@ -106,9 +120,16 @@ impl Cache {
                 let latest = store.latest_versions().await?;
                 let mut f = Fleet::empty(generation, latest.len());
                 for lv in latest {
+                    // A host is read again when its version or its guests moved; the newest
+                    // profile comes with its current guests.
                     let profile = match old.index.get(&lv.host_id) {
-                        Some(&i) if old.versions[i] == lv.version => Arc::clone(&old.profiles[i]),
-                        _ => match store.profile_version(&lv.host_id, lv.version).await? {
+                        Some(&i)
+                            if old.versions[i] == lv.version
+                                && old.guests_revs[i] == lv.guests_rev =>
+                        {
+                            Arc::clone(&old.profiles[i])
+                        }
+                        _ => match store.latest_profile(&lv.host_id).await? {
                             Some(s) => Arc::new(s.profile),
                             None => continue,
                         },
@@ -116,6 +137,7 @@ impl Cache {
                     f.index.insert(lv.host_id, f.profiles.len());
                     f.versions.push(lv.version);
                     f.n_versions.push(lv.n_versions);
+                    f.guests_revs.push(lv.guests_rev);
                     f.profiles.push(profile);
                 }
                 f

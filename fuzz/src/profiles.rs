@@ -1,7 +1,7 @@
 //! Host profile JSON (`POST /api/v1/hosts`, profile files of the command line) and fleet files
-//! (JSON Lines of profiles, as the command line reads them: backend's `read_fleet_file` parses
-//! each non-blank line with `HostProfile::from_json`, or `BaselineHost::from_json` for a
-//! baseline, and stops at the first bad line).
+//! (JSON Lines of profiles, as the command line reads them: backend/src/cli/fleet_file.rs
+//! `read_fleet_file` parses each non-blank line with `HostProfile::from_json`, or
+//! `BaselineHost::from_json` for a baseline, and stops at the first bad line).
 
 use shared::baseline::{BaselineHost, BaselineHosts, BaselineOptions, baseline_of};
 use shared::profile::HostProfile;
