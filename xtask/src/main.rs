@@ -5,6 +5,7 @@
 //! - `cargo xtask test`: install what the tests need and run every test.
 //! - `cargo xtask build-frontend`: only the WASM UI, into assets/web/pkg.
 //! - `cargo xtask soak`: 1,000 clients against the release server with a kill -9 (soak.rs).
+//! - `cargo xtask fuzz`: the fuzz targets of `fuzz/` under libFuzzer (`fuzz.rs`).
 //!
 //! Honours CARGO_TARGET_DIR and CARGO. wasm-bindgen runs as a library pinned to the exact version
 //! the frontend uses, so generator and crate cannot drift.
@@ -16,6 +17,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod soak;
+mod fuzz;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
@@ -44,6 +46,14 @@ commands:
       --clients N      concurrent clients (default 1000)
       --seconds S      duration (default 60; the kill at S/2, --kill-at S to move it)
       --mix K=W,...    request mix (health, hosts, compat, graph, pools, precheck, fleet, upload)
+  fuzz [TARGET...] every parser, N seconds per target, crashes kept in fuzz/crashes/TARGET:
+                   libFuzzer (libfuzzer-sys, apt: g++) with rustc's stable coverage flags
+                   (coverage-guided, no nightly, no download at run time; no sanitizers, which
+                   need nightly); why and the figures in BENCHMARKS.md, Fuzzing
+      --seconds N      seconds per target (default 60)
+      --jobs J         targets fuzzed at once (default 1)
+      --merge          add inputs that reach new coverage to fuzz/corpus/TARGET
+      --no-install     never call apt-get
 ";
 
 type Result<T> = std::result::Result<T, String>;
@@ -457,6 +467,7 @@ fn main() -> ExitCode {
         Some("build-frontend") => build_frontend(),
         Some("bench") => cmd_bench(&args[1..]),
         Some("soak") => soak::cmd_soak(&args[1..]),
+        Some("fuzz") => fuzz::cmd_fuzz(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             eprint!("{USAGE}");
             Ok(())
