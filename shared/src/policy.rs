@@ -137,6 +137,13 @@ pub struct GuestConfig {
     /// `None` when built by hand (the policy's stack, else QEMU's behaviour, applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<ManagementStack>,
+    /// libvirt's `<cpu check='none'>`: libvirt then does not compare the guest's CPU with the
+    /// destination's before starting QEMU there (libvirt src/qemu/qemu_process.c
+    /// `qemuProcessUpdateGuestCPU` compares only when `check == VIR_CPU_CHECK_PARTIAL`), so
+    /// QEMU's own filtering decides. libvirt's default is `partial` for custom and host-model
+    /// CPUs (libvirt docs/formatdomain.rst, the `check` attribute of `<cpu>`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub libvirt_check_none: bool,
 }
 
 impl GuestConfig {

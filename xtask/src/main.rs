@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-mod soak;
 mod fuzz;
+mod soak;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]

@@ -95,6 +95,9 @@ pub fn parse_domain_xml(text: &str) -> Result<GuestConfig, GuestParseError> {
     });
     if let Some(cpu) = child(dom, "cpu") {
         g.cpu = cpu_element(cpu, &mut g.cpu_props)?;
+        // check='none': libvirt skips its CPU comparison on the destination (see
+        // `GuestConfig::libvirt_check_none`).
+        g.libvirt_check_none = cpu.attribute("check") == Some("none");
         if let Some(t) = child(cpu, "topology") {
             let s = smp.get_or_insert_with(Smp::default);
             s.sockets = num(t, "sockets")?;

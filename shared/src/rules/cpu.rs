@@ -71,6 +71,7 @@ pub fn blocking_for(guest: &GuestConfig, policy: &Policy) -> FeatureSet {
 
 fn libvirt_checks(guest: &GuestConfig, policy: &Policy) -> bool {
     policy.stack_for(guest) == ManagementStack::Libvirt
+        && !guest.libvirt_check_none
         && matches!(guest.cpu, GuestCpu::Named { .. } | GuestCpu::HostModel)
 }
 

@@ -313,3 +313,25 @@ fn libvirt_refuses_a_lost_microcode_feature_that_qemu_only_warns_about() {
     let v = compare(&src, &dst, &hp);
     assert!(v.compatible, "{:?}", v.reasons);
 }
+
+#[test]
+fn libvirt_check_none_leaves_a_lost_feature_to_qemu() {
+    // libvirt src/qemu/qemu_process.c qemuProcessUpdateGuestCPU compares the guest CPU with the
+    // destination's only for check='partial'; with check='none' QEMU filters what is missing.
+    let src = profile_named("a", "GenuineIntel", &["sse2", "md-clear"]);
+    let dst = profile_named("b", "GenuineIntel", &["sse2"]);
+    let xml = |check: &str| {
+        format!(
+            "<domain type='kvm'><name>g</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type machine='pc-q35-7.2'>hvm</type></os><cpu mode='custom' match='exact' check='{check}'><model fallback='forbid'>Nehalem-v1</model><feature policy='require' name='md-clear'/></cpu></domain>"
+        )
+    };
+    let guest =
+        |check: &str| crate::guest::libvirt::parse_domain_xml(&xml(check)).expect("domain xml");
+    assert!(guest("none").libvirt_check_none);
+    assert!(!guest("partial").libvirt_check_none);
+    let v = compare(&src, &dst, &guest("none"));
+    assert!(v.compatible, "{:?}", v.reasons);
+    assert!(rules(&v).contains(&("cpu.microcode-feature-missing", Severity::Warning)));
+    let v = compare(&src, &dst, &guest("partial"));
+    assert!(rules(&v).contains(&("cpu.libvirt-refuses-missing-feature", Severity::Blocker)));
+}
