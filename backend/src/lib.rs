@@ -12,7 +12,9 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod fleetgen;
 pub mod limits;
+pub mod lru;
 pub mod metrics;
 pub mod serve;
 /// The store crate, re-exported so `crate::store::…` reads as before.
