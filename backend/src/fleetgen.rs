@@ -3,7 +3,8 @@
 //! the drift a real fleet has: clusters on different QEMU releases and kernels, microcode levels
 //! (an old one without `md-clear`, the TSX-disabling one without `rtm`/`hle`), a few features a
 //! cluster's BIOS turns off, and rolling upgrades that leave some hosts of a cluster a release or
-//! a microcode level behind. Host `i` is a pure function of the seed and `i`, so a client can
+//! a microcode level behind, and the SKUs of one processor family (another base clock, so
+//! another TSC frequency). Host `i` is a pure function of the seed and `i`, so a client can
 //! make profile after profile without holding the fleet.
 //!
 //! 100,000 hosts come out in about 3,000 classes (the `cluster_size` of 100 sets the number of
@@ -26,6 +27,9 @@ const KERNELS: &[&str] = &[
     "6.12.38+deb13-amd64",
 ];
 const REGIONS: &[&str] = &["fra", "ams", "dub", "iad", "sjc", "sin"];
+/// Base clocks of the SKUs of one processor family (the TSC runs at the base clock): a cluster
+/// bought later or for another price gets another SKU of the same CPUID.
+const SKU_TSC_KHZ: &[u64] = &[2_000_000, 2_100_000, 2_300_000, 2_400_000, 2_600_000, 2_900_000];
 /// Hosts per rack.
 const RACK: usize = 40;
 
@@ -72,6 +76,7 @@ struct Setup {
     qemu: usize,
     kernel: usize,
     microcode: usize,
+    tsc_khz: u64,
     bios_off: Vec<&'static str>,
 }
 
@@ -107,6 +112,7 @@ impl FleetGen {
             qemu: QEMU_RELEASES.len() - 1 - pick(h(3), QEMU_RELEASES.len()).min(pick(h(13), 4)),
             kernel: pick(h(4), KERNELS.len()),
             microcode: pick(h(9), MICROCODE.len()),
+            tsc_khz: SKU_TSC_KHZ[pick(h(10), SKU_TSC_KHZ.len())],
             bios_off,
         }
     }
@@ -130,6 +136,8 @@ impl FleetGen {
         off.extend_from_slice(missing);
         drop_features(&mut p, &off);
         p.cpu.microcode = Some(revision.to_owned());
+        // Each host's own calibration, within a few kHz of its SKU's base clock.
+        p.cpu.tsc_khz = Some(s.tsc_khz + h / 80 % 7);
         for q in &mut p.qemu {
             QEMU_RELEASES[qemu].clone_into(&mut q.version);
             q.package = format!("1:{}+dfsg-1", QEMU_RELEASES[qemu]);
@@ -183,7 +191,7 @@ mod tests {
         let hosts: Vec<HostProfile> = (0..10_000).map(|i| g.host(i)).collect();
         let classes = shared::graph::group(&hosts).members.len();
         assert!(
-            (150..=400).contains(&classes),
+            (150..=500).contains(&classes),
             "10,000 hosts made {classes} classes"
         );
         let qemus: std::collections::BTreeSet<&str> = hosts
