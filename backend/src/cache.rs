@@ -1,12 +1,13 @@
 //! Derived data cached per store generation: the fleet's newest profiles, graphs (classes and
-//! pools) per guest policy, and model coverage. A write bumps the generation; the next read
-//! refreshes only what changed, so 100,000 hosts stay fast. Each profile is held once, shared
-//! between generations (`Arc<HostProfile>`, which the engine takes as it is); graphs and other
-//! answers are bounded per generation (`lru::Bounded`, bounds in `limits.rs`, counters in
-//! `/metrics`).
+//! pools) per guest policy, and model coverage. A write bumps the generation (on PostgreSQL, a
+//! write by any replica: `Store::generation` follows the database's); the next read refreshes
+//! only the hosts whose version or guests changed, so 100,000 hosts stay fast. Each profile is
+//! held once, shared between generations (`Arc<HostProfile>`, which the engine takes as it is);
+//! graphs and other answers are bounded per generation (`lru::Bounded`, bounds in `limits.rs`,
+//! counters in `/metrics`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use shared::graph::CompatGraph;
 use shared::profile::HostProfile;
@@ -23,8 +24,14 @@ pub struct Fleet {
     /// Shared with the previous generation where unchanged, so a refresh copies no profile;
     /// the engine's graph takes this slice as it is.
     pub profiles: Vec<Arc<HostProfile>>,
+    /// A deep copy of the same profiles as one slice, made only for drain plans
+    /// (`shared::drain::DrainFleet` still takes `&[HostProfile]`; to be changed like
+    /// `graph::build`).
+    owned: OnceLock<Vec<HostProfile>>,
     pub versions: Vec<u32>,
     pub n_versions: Vec<u32>,
+    /// Each host's guest revision (guests change without making versions).
+    guests_revs: Vec<u64>,
     pub index: HashMap<String, usize>,
 }
 
@@ -33,14 +40,23 @@ impl Fleet {
         Self {
             generation,
             profiles: Vec::with_capacity(n),
+            owned: OnceLock::new(),
             versions: Vec::with_capacity(n),
             n_versions: Vec::with_capacity(n),
+            guests_revs: Vec::with_capacity(n),
             index: HashMap::with_capacity(n),
         }
     }
 
     pub fn get(&self, host_id: &str) -> Option<&HostProfile> {
         self.index.get(host_id).map(|&i| &*self.profiles[i])
+    }
+
+    /// Every profile, ordered by host id, as one slice: a deep copy made on first use, for the
+    /// drain plans only (graphs take `profiles` as they are).
+    pub fn slice(&self) -> &[HostProfile] {
+        self.owned
+            .get_or_init(|| self.profiles.iter().map(|p| (**p).clone()).collect())
     }
 }
 
@@ -143,9 +159,19 @@ impl Cache {
         }
         let fleet = match slot.as_ref() {
             None => {
+                // Revisions first: a change landing between the two reads makes the next
+                // refresh read that host again, never keeps a stale one.
+                let revs: HashMap<String, u64> = store
+                    .latest_versions()
+                    .await?
+                    .into_iter()
+                    .map(|lv| (lv.host_id, lv.guests_rev))
+                    .collect();
                 let all = store.latest_profiles().await?;
                 let mut f = Fleet::empty(generation, all.len());
                 for s in all {
+                    f.guests_revs
+                        .push(revs.get(&s.profile.host_id).copied().unwrap_or(0));
                     f.index.insert(s.profile.host_id.clone(), f.profiles.len());
                     f.versions.push(s.version);
                     f.n_versions.push(s.n_versions);
@@ -157,9 +183,16 @@ impl Cache {
                 let latest = store.latest_versions().await?;
                 let mut f = Fleet::empty(generation, latest.len());
                 for lv in latest {
+                    // A host is read again when its version or its guests moved; the newest
+                    // profile comes with its current guests.
                     let profile = match old.index.get(&lv.host_id) {
-                        Some(&i) if old.versions[i] == lv.version => Arc::clone(&old.profiles[i]),
-                        _ => match store.profile_version(&lv.host_id, lv.version).await? {
+                        Some(&i)
+                            if old.versions[i] == lv.version
+                                && old.guests_revs[i] == lv.guests_rev =>
+                        {
+                            Arc::clone(&old.profiles[i])
+                        }
+                        _ => match store.latest_profile(&lv.host_id).await? {
                             Some(s) => Arc::new(s.profile),
                             None => continue,
                         },
@@ -167,6 +200,7 @@ impl Cache {
                     f.index.insert(lv.host_id, f.profiles.len());
                     f.versions.push(lv.version);
                     f.n_versions.push(lv.n_versions);
+                    f.guests_revs.push(lv.guests_rev);
                     f.profiles.push(profile);
                 }
                 f

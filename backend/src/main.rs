@@ -27,7 +27,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the REST API and the web UI.
-    Serve(ServeArgs),
+    /// Boxed: its options outgrow the other variant (clippy::large_enum_variant).
+    Serve(Box<ServeArgs>),
     /// The engine subcommands (`compare`, `baseline`, ...): see `cli`. Boxed, as clap flattens a
     /// `Box<T: Subcommand>` like `T` (clap_builder src/derive.rs, `impl Subcommand for Box<T>`).
     #[command(flatten)]
@@ -36,7 +37,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created if missing), or a PostgreSQL URL (postgres://USER@HOST/DB)
+    /// that several replicas can share.
     #[arg(long, env = "FLEETCOMPAT_DB", default_value = "fleetcompat.db")]
     db: PathBuf,
     /// Address to listen on.
@@ -64,6 +66,92 @@ struct ServeArgs {
     /// Connections served at once (default: the open-files limit less 128).
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Reads need the read token (or a /login session) even on loopback, e.g. behind a proxy.
+    #[arg(long)]
+    require_read_token: bool,
+    /// A name clients reach this server by (repeatable; the Host header must be one of them).
+    /// Default on loopback: localhost and the listen address; '*' turns the check off.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// Hours a /login session lasts.
+    #[arg(long, value_name = "HOURS", default_value_t = 12)]
+    session_hours: u64,
+    /// Mark the session cookie Secure without --tls-cert: a TLS proxy is in front.
+    #[arg(long)]
+    secure_cookie: bool,
+    #[command(flatten)]
+    retention: RetentionArgs,
+}
+
+/// How much history the database keeps; applied at start and every hour. Versions are made only
+/// by changes (an unchanged re-upload only updates the host's last-seen time); a host's newest
+/// version is always kept.
+#[derive(clap::Args)]
+struct RetentionArgs {
+    /// Profile versions kept per host, newest first (0: all).
+    #[arg(
+        long,
+        env = "FLEETCOMPAT_KEEP_VERSIONS",
+        value_name = "N",
+        default_value_t = 100
+    )]
+    keep_versions: u32,
+    /// Remove versions and guest events received more than D days ago (0: keep any age).
+    #[arg(
+        long,
+        env = "FLEETCOMPAT_KEEP_DAYS",
+        value_name = "D",
+        default_value_t = 0
+    )]
+    keep_days: u32,
+    /// Guest events (appeared, changed, disappeared) kept per host, newest first (0: all).
+    #[arg(
+        long,
+        env = "FLEETCOMPAT_KEEP_GUEST_EVENTS",
+        value_name = "N",
+        default_value_t = 1000
+    )]
+    keep_guest_events: u32,
+}
+
+impl RetentionArgs {
+    fn policy(&self) -> backend::store::Retention {
+        let some = |n: u32| (n > 0).then_some(n);
+        backend::store::Retention {
+            keep_versions: some(self.keep_versions),
+            keep_days: some(self.keep_days),
+            keep_guest_events: some(self.keep_guest_events),
+        }
+    }
+}
+
+/// Apply the retention policy now and every hour (each replica may; the deletes are idempotent).
+fn spawn_retention(store: Store, policy: backend::store::Retention) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            match store.prune(&policy, now).await {
+                Ok(p) if p.versions + p.guest_events > 0 => tracing::info!(
+                    versions = p.versions,
+                    guest_events = p.guest_events,
+                    "retention removed old history"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention pass failed; next try in an hour"),
+            }
+        }
+    });
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +162,8 @@ enum CliError {
     Token(#[from] backend::auth::TokenError),
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
+    #[error(transparent)]
+    Tls(#[from] backend::tls::TlsError),
     #[error("cannot read profile {path}: {message}")]
     Profile { path: String, message: String },
     #[error(
@@ -86,26 +176,35 @@ enum CliError {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(backend::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let store = Store::open(&args.db).await?;
     match ensure_write_token(&store, args.token.as_deref()).await? {
         TokenSetup::Created(token) => {
-            eprintln!("created a write token for collectors (shown once; keep it):");
+            eprintln!(
+                "created the admin token (shown once; keep it; it also makes scoped tokens with `fleetcompat token create`):"
+            );
             eprintln!("  {token}");
             eprintln!(
-                "  use it as: fleetcompat-collector probe --post http://{} --token {token}",
+                "  use it as: fleetcompat-collector probe --post {scheme}://{} --token {token}",
                 args.listen
             );
         }
         TokenSetup::Configured | TokenSetup::Existing => {}
     }
-    let reads_need_token = !args.listen.ip().is_loopback();
+    let reads_need_token = !args.listen.ip().is_loopback() || args.require_read_token;
     if reads_need_token
         && let TokenSetup::Created(token) =
             ensure_read_token(&store, args.read_token.as_deref()).await?
     {
         eprintln!("created a read token for API clients (shown once; keep it):");
         eprintln!("  {token}");
-        eprintln!("  send it as 'Authorization: Bearer {token}'");
+        eprintln!(
+            "  send it as 'Authorization: Bearer {token}'; in a browser, log in with it at /login"
+        );
     }
     if args.demo && store.n_hosts().await? == 0 {
         let profiles = demo::demo_profiles(&now_rfc3339())?;
@@ -137,21 +236,31 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             source,
         })?;
     eprintln!(
-        "fleetcompat serving {} hosts on http://{} (database {})",
+        "fleetcompat serving {} hosts on {scheme}://{} (database {})",
         store.n_hosts().await?,
         args.listen,
-        args.db.display()
+        store.target()
     );
+    spawn_retention(store.clone(), args.retention.policy());
     let limits = backend::limits::Limits {
         body_timeout: Duration::from_secs(args.body_timeout.max(1)),
         ..backend::limits::Limits::default()
     };
     let state = AppState::new(store)
         .with_read_token_required(reads_need_token)
+        .with_allowed_hosts(backend::allowed_hosts::AllowedHosts::for_listener(
+            args.listen,
+            &args.allowed_hosts,
+        ))
+        .with_sessions(
+            tls.is_some() || args.secure_cookie,
+            Duration::from_secs(args.session_hours.clamp(1, 24 * 366) * 3600),
+        )
         .with_limits(limits);
     let config = ServeConfig {
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         max_connections: args.max_connections,
+        tls,
         ..ServeConfig::default()
     };
     backend::serve::serve(listener, app(state), config, backend::serve::stop_signal()).await;
@@ -162,7 +271,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Engine(command) => return command.run(),
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -1,5 +1,6 @@
 //! Durability: kill -9 the real `fleetcompat serve` while 100 concurrent clients upload; after a
-//! restart every upload that got a 2xx is there and `PRAGMA integrity_check` is ok.
+//! restart every upload that got a 2xx is there and the store's integrity check is ok. On SQLite
+//! (a file) and on PostgreSQL (a throwaway cluster of Debian's `postgresql`, started here).
 
 mod common;
 
@@ -7,15 +8,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
 use common::{agent, start};
 
 #[test]
 fn kill_9_during_100_concurrent_uploads_loses_no_acknowledged_upload() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("fleet.db");
+    kill_9_during_uploads(&dir.path().join("fleet.db"));
+}
+
+#[test]
+fn kill_9_during_100_concurrent_uploads_loses_no_acknowledged_upload_on_postgres() {
+    let cluster = store::testing::PgCluster::start()
+        .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let url = rt.block_on(cluster.fresh_database()).expect("database");
+    drop(rt);
+    kill_9_during_uploads(Path::new(&url));
+}
+
+fn kill_9_during_uploads(db: &Path) {
     let token = "durability-token";
     let template = backend::demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo")[0].clone();
-    let mut server = start(&db, token);
+    let mut server = start(db, token);
 
     let acked: Arc<Mutex<Vec<(String, u32)>>> = Arc::default();
     let done = Arc::new(AtomicUsize::new(0));
@@ -70,7 +86,7 @@ fn kill_9_during_100_concurrent_uploads_loses_no_acknowledged_upload() {
     );
 
     // Restart on the same database: every acknowledged upload is there.
-    let server = start(&db, token);
+    let server = start(db, token);
     let agent = agent();
     for (host, version) in &acked {
         assert_eq!(*version, 1, "{host}");
@@ -92,7 +108,7 @@ fn kill_9_during_100_concurrent_uploads_loses_no_acknowledged_upload() {
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let check = rt.block_on(async {
-        let store = backend::Store::open(&db).await.expect("reopen");
+        let store = backend::Store::open(db).await.expect("reopen");
         store.integrity_check().await.expect("integrity_check")
     });
     assert_eq!(check, "ok");

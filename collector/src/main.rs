@@ -39,13 +39,15 @@ enum Command {
 /// Where profiles go.
 #[derive(clap::Args, Clone)]
 struct Sink {
-    /// Store into this SQLite database (the backend's schema; created if missing).
-    #[arg(long, value_name = "PATH")]
+    /// Store into this database: a SQLite file (the backend's schema; created if missing) or a
+    /// PostgreSQL URL (postgres://USER@HOST/DB), as `fleetcompat serve --db` takes.
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
     /// Send to a fleetcompat backend, e.g. http://127.0.0.1:8080 (through the spool).
     #[arg(long, value_name = "URL", requires = "token")]
     post: Option<String>,
-    /// Write token of the backend (printed by `fleetcompat serve` on first run).
+    /// Write token of the backend: a scoped token for this host (`fleetcompat token create`) or
+    /// the admin token `fleetcompat serve` printed on first run.
     #[arg(
         long,
         env = "FLEETCOMPAT_TOKEN",
@@ -53,6 +55,10 @@ struct Sink {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// PEM certificate(s) to trust for an https:// --post instead of the built-in Mozilla roots:
+    /// the server's self-signed certificate or its private CA.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// Spool folder for profiles not yet sent [default: /var/lib/fleetcompat/spool as root,
     /// else ~/.local/state/fleetcompat/spool].
     #[arg(long, value_name = "DIR")]
@@ -172,13 +178,19 @@ fn sink_out(sink: &Sink, profiles: &[HostProfile]) -> Result<(), output::OutputE
         for (id, version, changed) in output::store_db(db, profiles)? {
             eprintln!(
                 "stored profile of {id} in {}: version {version}{}",
-                db.display(),
+                output::db_shown(db),
                 if changed { "" } else { " (unchanged)" }
             );
         }
     }
     if let (Some(url), Some(token)) = (&sink.post, &sink.token) {
+        if url.starts_with("http://") && !is_loopback_url(url) {
+            eprintln!(
+                "warning: {url} is plain http: the token and the profile cross the network in clear; use https:// (`fleetcompat serve --tls-cert`, or a TLS proxy)"
+            );
+        }
         let d = output::Delivery {
+            agent: output::agent(sink.ca.as_deref())?,
             url: url.clone(),
             token: token.clone(),
             spool: sink.spool.clone().unwrap_or_else(output::default_spool),
@@ -188,6 +200,20 @@ fn sink_out(sink: &Sink, profiles: &[HostProfile]) -> Result<(), output::OutputE
         output::deliver(&d, profiles)?;
     }
     Ok(())
+}
+
+/// `http://127.0.0.1...`, `http://localhost...`, `http://[::1]...`: no network crossed.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.trim_start_matches("http://");
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn run_probe(args: ProbeArgs) -> Result<(), output::OutputError> {

@@ -50,10 +50,22 @@ pub fn fresh_binary(name: &str) -> PathBuf {
     let path = binary(name);
     let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    // `fleetcompat` is backend + shared; the collector is collector + shared (+ backend's store).
+    // `fleetcompat` is backend + store + shared; the collector is collector + store + shared.
     let sources: &[&str] = match name {
-        "fleetcompat" => &["shared/src", "shared/data", "backend/src"],
-        _ => &["shared/src", "shared/data", "backend/src", "collector/src"],
+        "fleetcompat" => &[
+            "shared/src",
+            "shared/data",
+            "store/src",
+            "store/migrations",
+            "backend/src",
+        ],
+        _ => &[
+            "shared/src",
+            "shared/data",
+            "store/src",
+            "store/migrations",
+            "collector/src",
+        ],
     };
     let newest = sources
         .iter()

@@ -20,13 +20,14 @@ usage: cargo xtask <command> [options]
 commands:
   run              build everything, probe this host, serve UI + API on http://127.0.0.1:8080
       --listen ADDR    address to serve on (env FLEETCOMPAT_LISTEN; default 127.0.0.1:8080)
-      --db PATH        SQLite database file (env FLEETCOMPAT_DB; default data/fleetcompat.db)
+      --db PATH|URL    SQLite database file or postgres:// URL (env FLEETCOMPAT_DB;
+                       default data/fleetcompat.db)
       --release        build optimised binaries (slower build, faster server)
       --no-demo        do not load the demo fleet into an empty database
       --no-probe       do not add this machine's own profile
   test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid,
                    gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, libvirt-daemon-system,
-                   libvirt-clients; rustup: rustfmt, clippy;
+                   libvirt-clients, postgresql; rustup: rustfmt, clippy;
                    QEMU 7.2 and 10.0 unpacked side by side by tests/qemu-setup.sh), build the UI,
                    and run every test: fmt, clippy, unit, integration, wasm32, browser, real
                    migrations
@@ -243,7 +244,12 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
                     .ok_or("--listen needs an address, e.g. 127.0.0.1:8080")?
                     .clone();
             }
-            "--db" => r.db = PathBuf::from(it.next().ok_or("--db needs a file path")?),
+            "--db" => {
+                r.db = PathBuf::from(
+                    it.next()
+                        .ok_or("--db needs a file path or a postgres:// URL")?,
+                )
+            }
             "--release" => r.release = true,
             "--no-demo" => r.demo = false,
             "--no-probe" => r.probe = false,
@@ -265,7 +271,11 @@ fn cmd_run(args: &[String]) -> Result<()> {
     run(&mut build)?;
     done(t);
     let bin = target_dir().join(if r.release { "release" } else { "debug" });
-    if let Some(dir) = r.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let is_url = r.db.to_str().is_some_and(|d| d.contains("://"));
+    if let Some(dir) =
+        r.db.parent()
+            .filter(|d| !is_url && !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
@@ -328,6 +338,9 @@ fn cmd_test(args: &[String]) -> Result<()> {
             ("/usr/sbin/libvirtd", "libvirt-daemon-system"),
             ("virsh", "libvirt-clients"),
             ("unshare", "util-linux"),
+            // The store's tests, the replica and durability tests start throwaway PostgreSQL
+            // clusters (initdb, pg_ctl of /usr/lib/postgresql/N/bin; store/src/testing.rs).
+            ("/usr/share/doc/postgresql/copyright", "postgresql"),
         ],
         allow_install,
     )?;

@@ -11,6 +11,8 @@ pub mod hosts;
 pub mod openapi;
 pub mod precheck;
 pub mod stats;
+pub mod tokens;
+pub mod vms;
 
 use axum::Router;
 
@@ -27,5 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(catalog::router())
         .merge(stats::router())
         .merge(charts::router())
+        .merge(vms::router())
+        .merge(tokens::router())
         .merge(openapi::router())
 }

@@ -12,8 +12,9 @@ use super::fleet_file::{HostSink, read_fleet_file};
 /// Where host arguments that are not files are looked up by host id.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DbArgs {
-    /// A fleetcompat database: host arguments that are not files are host ids stored there.
-    #[arg(long = "db", value_name = "PATH")]
+    /// A fleetcompat database (SQLite file or postgres:// URL): host arguments that are not
+    /// files are host ids stored there.
+    #[arg(long = "db", value_name = "PATH|URL")]
     pub path: Option<PathBuf>,
     /// A fleet file (*.jsonl, as GET /api/v1/fleet.jsonl writes it): host arguments that are not
     /// files are host ids in it (with --db: ids the database lacks).
@@ -82,8 +83,17 @@ impl HostSink for Named {
     }
 }
 
+/// A SQLite `--db` that is no file (opening would create an empty one); a postgres:// URL is
+/// never one.
+pub(super) fn missing_sqlite_file(path: &Path) -> bool {
+    matches!(
+        backend::store::DbTarget::parse(path),
+        backend::store::DbTarget::Sqlite(_)
+    ) && !path.is_file()
+}
+
 fn open_db(path: &Path) -> Result<(), CliError> {
-    if !path.is_file() {
+    if missing_sqlite_file(path) {
         return Err(CliError::NoDatabase(path.to_owned()));
     }
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,321 @@
+//! Uploads: one writer task per process commits queued profiles in batches (group commit), each
+//! batch one transaction, each caller answered once the commit that holds its profile is durable.
+//!
+//! Several writers (replicas on one PostgreSQL) stay correct: a batch takes each host's row lock
+//! (`INSERT .. ON CONFLICT DO UPDATE` locks the conflicting row, PostgreSQL's
+//! `ExecOnConflictUpdate` in src/backend/executor/nodeModifyTable.c) before it reads the newest
+//! version, in host-id order, so two writers of one host take turns and never deadlock; a batch
+//! that fails on a serialization failure, deadlock or unique violation anyway is retried whole.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use shared::profile::HostProfile;
+
+use crate::generation::bump_generation;
+use crate::guests::{self, IncomingGuests};
+use crate::{Pool, Store, StoreError, Upserted, hash, on_pool};
+
+/// A profile ready to be written (serialised and hashed by the caller's task).
+#[derive(Debug)]
+pub(crate) struct PendingRow {
+    host_id: String,
+    collected_at: String,
+    received_at: String,
+    class_id: String,
+    sha256: String,
+    /// The text hashed, for comparing with schema 1's FNV-1a hashes.
+    hashed: String,
+    json: String,
+    guests: Option<IncomingGuests>,
+}
+
+#[derive(Debug)]
+pub(crate) struct WriteJob {
+    row: PendingRow,
+    reply: tokio::sync::oneshot::Sender<Result<Upserted, StoreError>>,
+}
+
+/// At most this many uploads in one transaction.
+const MAX_BATCH: usize = 256;
+/// Tries of one batch that conflicts with another writer (PostgreSQL).
+const MAX_TRIES: usize = 5;
+
+impl Store {
+    /// Store a profile as a new version of its host unless its hardware equals the newest
+    /// version (the content hash leaves out `collected_at` and `guests`), and its guests, when it
+    /// has them, as the host's current guests with a history event for each that appeared,
+    /// changed or disappeared (`guests: None` leaves them as they are). One transaction: an
+    /// upload is stored whole or not at all. Concurrent uploads are committed together by one
+    /// writer (group commit).
+    pub async fn upsert(&self, p: &HostProfile, received_at: &str) -> Result<Upserted, StoreError> {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+            host_id: p.host_id.clone(),
+            version: 0,
+            message: e.to_string(),
+        };
+        refuse_nul(p)?;
+        let (json, hashed) = hash::hardware_json(p).map_err(corrupt)?;
+        let row = PendingRow {
+            sha256: hash::sha256_hex(&hashed),
+            hashed,
+            json,
+            guests: p
+                .guests
+                .as_ref()
+                .map(IncomingGuests::new)
+                .transpose()
+                .map_err(corrupt)?,
+            class_id: shared::class::class_id(p),
+            host_id: p.host_id.clone(),
+            collected_at: p.collected_at.clone(),
+            received_at: received_at.to_owned(),
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(WriteJob { row, reply })
+            .await
+            .map_err(|_| StoreError::Write("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Write("the database writer has stopped".into()))?
+    }
+}
+
+/// The writer task: takes queued upserts, writes up to `MAX_BATCH` of them in one transaction,
+/// then answers each.
+pub(crate) async fn writer(
+    pool: Pool,
+    generation: Arc<AtomicU64>,
+    mut rx: tokio::sync::mpsc::Receiver<WriteJob>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_with_retries(&pool, &batch).await {
+            Ok((done, new_generation)) => {
+                if let Some(g) = new_generation {
+                    generation.fetch_max(g, Ordering::SeqCst);
+                }
+                for (job, up) in batch.into_iter().zip(done) {
+                    let _ = job.reply.send(Ok(up));
+                }
+            }
+            // One upload the database refuses must not fail the others of its batch: each is
+            // written alone, and only what fails alone is answered with its error.
+            Err(_) if batch.len() > 1 => {
+                for job in batch {
+                    let one = std::slice::from_ref(&job);
+                    let answer = match write_with_retries(&pool, one).await {
+                        Ok((mut done, new_generation)) => {
+                            if let Some(g) = new_generation {
+                                generation.fetch_max(g, Ordering::SeqCst);
+                            }
+                            done.pop()
+                                .ok_or_else(|| StoreError::Write("no answer".into()))
+                        }
+                        Err(e) => Err(StoreError::Write(e.to_string())),
+                    };
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::Write(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// PostgreSQL's text cannot hold a NUL character (SQLite's can, but both databases must take
+/// the same uploads): refuse it, naming the field. Profile JSON escapes it (`\u0000`); the text
+/// columns outside it are checked here.
+fn refuse_nul(p: &HostProfile) -> Result<(), StoreError> {
+    let invalid = |field: String| StoreError::Invalid {
+        host_id: p.host_id.clone(),
+        message: format!("{field} holds a NUL character; remove it and send the profile again"),
+    };
+    if p.host_id.contains('\0') {
+        return Err(invalid("host_id".into()));
+    }
+    if p.collected_at.contains('\0') {
+        return Err(invalid("collected_at".into()));
+    }
+    for vm in p.guests.iter().flat_map(|g| &g.vms) {
+        if vm.id.contains('\0') || vm.name.contains('\0') {
+            return Err(invalid(format!("the id or name of guest {:?}", vm.id)));
+        }
+    }
+    Ok(())
+}
+
+/// `write_batch`, tried again while it loses to another writer.
+async fn write_with_retries(
+    pool: &Pool,
+    batch: &[WriteJob],
+) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
+    let mut result = write_batch(pool, batch).await;
+    for _ in 1..MAX_TRIES {
+        match &result {
+            Err(StoreError::Sql(e)) if is_conflict(e) => result = write_batch(pool, batch).await,
+            _ => break,
+        }
+    }
+    result
+}
+
+/// PostgreSQL's serialization failure (40001), deadlock (40P01) or unique violation (23505):
+/// another writer got there first; the batch can be tried again.
+fn is_conflict(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| matches!(&*c, "40001" | "40P01" | "23505"))
+}
+
+/// One transaction for the batch. The answers in batch order, and the new generation when
+/// anything changed.
+async fn write_batch(
+    pool: &Pool,
+    batch: &[WriteJob],
+) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
+    // Host-id order: every writer locks hosts in the same order.
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by(|&a, &b| batch[a].row.host_id.cmp(&batch[b].row.host_id));
+    let mut out = vec![
+        Upserted {
+            version: 0,
+            changed: false,
+            hardware_changed: false,
+            guests_changed: false,
+        };
+        batch.len()
+    ];
+    let generation = on_pool!(pool, p, PG => {
+        let mut tx = p.begin().await?;
+        for &i in &order {
+            let r = &batch[i].row;
+            // Creates the host, or takes its row lock until commit.
+            sqlx::query(
+                "INSERT INTO hosts (host_id, first_seen, last_seen) VALUES ($1, $2, $2) \
+                 ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen",
+            )
+            .bind(&r.host_id)
+            .bind(&r.received_at)
+            .execute(&mut *tx)
+            .await?;
+            let newest: Option<(i64, String)> = sqlx::query_as(
+                "SELECT version, content_hash FROM profile_versions WHERE host_id = $1 \
+                 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&r.host_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let up = &mut out[i];
+            match &newest {
+                Some((version, old)) if hash::same_content(old, &r.sha256, &r.hashed) => {
+                    up.version = u32::try_from(*version).unwrap_or(0);
+                }
+                _ => {
+                    let version = newest.as_ref().map_or(1, |(v, _)| v + 1);
+                    sqlx::query(
+                        "INSERT INTO profile_versions (host_id, version, received_at, collected_at, \
+                         class_id, content_hash, profile_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&r.host_id)
+                    .bind(version)
+                    .bind(&r.received_at)
+                    .bind(&r.collected_at)
+                    .bind(&r.class_id)
+                    .bind(&r.sha256)
+                    .bind(&r.json)
+                    .execute(&mut *tx)
+                    .await?;
+                    up.version = u32::try_from(version).unwrap_or(0);
+                    up.hardware_changed = true;
+                }
+            }
+            if let Some(g) = &r.guests {
+                let capacity: Option<String> =
+                    sqlx::query_scalar("SELECT capacity_json FROM hosts WHERE host_id = $1")
+                        .bind(&r.host_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let rows: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT vm_id, name, vm_json FROM guests WHERE host_id = $1",
+                )
+                .bind(&r.host_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let stored: BTreeMap<String, (String, String)> =
+                    rows.into_iter().map(|(id, name, json)| (id, (name, json))).collect();
+                let changes = guests::diff(&stored, &g.vms);
+                for c in &changes {
+                    match c.json {
+                        Some(json) => {
+                            sqlx::query(
+                                "INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
+                                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host_id, vm_id) \
+                                 DO UPDATE SET name = excluded.name, vm_json = excluded.vm_json, \
+                                 since = excluded.since",
+                            )
+                            .bind(&r.host_id)
+                            .bind(c.vm_id)
+                            .bind(c.name)
+                            .bind(json)
+                            .bind(&r.received_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        None => {
+                            sqlx::query("DELETE FROM guests WHERE host_id = $1 AND vm_id = $2")
+                                .bind(&r.host_id)
+                                .bind(c.vm_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    sqlx::query(
+                        "INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&r.host_id)
+                    .bind(&r.received_at)
+                    .bind(c.vm_id)
+                    .bind(c.name)
+                    .bind(c.kind.as_str())
+                    .bind(c.json)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if !changes.is_empty() || capacity.as_deref() != Some(g.capacity_json.as_str()) {
+                    sqlx::query(
+                        "UPDATE hosts SET capacity_json = $2, guests_rev = guests_rev + 1 \
+                         WHERE host_id = $1",
+                    )
+                    .bind(&r.host_id)
+                    .bind(&g.capacity_json)
+                    .execute(&mut *tx)
+                    .await?;
+                    up.guests_changed = true;
+                }
+            }
+            up.changed = up.hardware_changed || up.guests_changed;
+        }
+        let generation = if out.iter().any(|u| u.changed) {
+            Some(u64::try_from(bump_generation!(tx, PG)).unwrap_or(0))
+        } else {
+            None
+        };
+        tx.commit().await?;
+        generation
+    });
+    Ok((out, generation))
+}
