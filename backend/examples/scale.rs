@@ -273,7 +273,10 @@ impl Server {
         let server = Self { child, addr };
         let deadline = Instant::now() + Duration::from_secs(60);
         while ureq::get(&server.url("/api/v1/stats")).call().is_err() {
-            assert!(Instant::now() < deadline, "the server did not answer in 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not answer in 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         server
@@ -285,8 +288,8 @@ impl Server {
 
     /// (VmRSS, VmHWM) of the server in MiB (Linux `fs/proc/task_mmu.c`, `task_mem`: kB).
     fn memory(&self) -> (u64, u64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         let kb = |key: &str| {
             status
                 .lines()
@@ -334,9 +337,15 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
     println!("[{db_name}] after ingest: server RSS {rss} MiB, peak {hwm} MiB");
 
     let (s, _, t) = server.get("/api/v1/stats");
-    println!("[{db_name}] first GET /api/v1/stats (fleet cache loads, graph built): {s} in {:.0} ms", ms(t));
+    println!(
+        "[{db_name}] first GET /api/v1/stats (fleet cache loads, graph built): {s} in {:.0} ms",
+        ms(t)
+    );
     let (s, n, t) = server.get("/api/v1/stats");
-    println!("[{db_name}] GET /api/v1/stats again: {s}, {n} bytes in {:.1} ms", ms(t));
+    println!(
+        "[{db_name}] GET /api/v1/stats again: {s}, {n} bytes in {:.1} ms",
+        ms(t)
+    );
 
     let (lat, errors, wall) = rt.block_on(verdicts(
         server.addr,
@@ -345,7 +354,13 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
         a.rate,
         a.seconds,
     ));
-    report(db_name, &format!("compat at {}/s", a.rate), lat, errors, wall);
+    report(
+        db_name,
+        &format!("compat at {}/s", a.rate),
+        lat,
+        errors,
+        wall,
+    );
 
     // A change, then the graph and pools of every host: five times.
     let mut after_change = Vec::new();
@@ -393,10 +408,13 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
     if let Ok(mut r) = ureq::get(&server.url("/metrics")).call()
         && let Ok(text) = r.body_mut().read_to_string()
     {
-        for l in text
-            .lines()
-            .filter(|l| l.starts_with("fleetcompat_cache") || l.starts_with("process_resident") || l.starts_with("fleetcompat_classes") || l.starts_with("fleetcompat_pools") || l.starts_with("fleetcompat_hosts"))
-        {
+        for l in text.lines().filter(|l| {
+            l.starts_with("fleetcompat_cache")
+                || l.starts_with("process_resident")
+                || l.starts_with("fleetcompat_classes")
+                || l.starts_with("fleetcompat_pools")
+                || l.starts_with("fleetcompat_hosts")
+        }) {
             println!("[{db_name}] /metrics {l}");
         }
     }

@@ -29,14 +29,26 @@ const KERNELS: &[&str] = &[
 const REGIONS: &[&str] = &["fra", "ams", "dub", "iad", "sjc", "sin"];
 /// Base clocks of the SKUs of one processor family (the TSC runs at the base clock): a cluster
 /// bought later or for another price gets another SKU of the same CPUID.
-const SKU_TSC_KHZ: &[u64] = &[2_000_000, 2_100_000, 2_300_000, 2_400_000, 2_600_000, 2_900_000];
+const SKU_TSC_KHZ: &[u64] = &[
+    2_000_000, 2_100_000, 2_300_000, 2_400_000, 2_600_000, 2_900_000,
+];
 /// Hosts per rack.
 const RACK: usize = 40;
 
 /// Features a cluster's firmware settings or an older microcode may leave out, by catalog name.
 const BIOS_OPTIONAL: &[&str] = &[
-    "aes", "pdpe1gb", "x2apic", "pcid", "invpcid", "rdseed", "adx", "sha-ni", "vaes", "gfni",
-    "avx512vnni", "umip",
+    "aes",
+    "pdpe1gb",
+    "x2apic",
+    "pcid",
+    "invpcid",
+    "rdseed",
+    "adx",
+    "sha-ni",
+    "vaes",
+    "gfni",
+    "avx512vnni",
+    "umip",
 ];
 
 /// Microcode levels: the old one predates the MDS mitigation (no `md-clear`), the newest turns
@@ -125,7 +137,11 @@ impl FleetGen {
         let mut p = self.templates[s.template].clone();
         // Rolling upgrades: about one host in eight is a QEMU release behind, one in ten a
         // microcode level behind.
-        let qemu = if h % 8 == 0 { s.qemu.saturating_sub(1) } else { s.qemu };
+        let qemu = if h % 8 == 0 {
+            s.qemu.saturating_sub(1)
+        } else {
+            s.qemu
+        };
         let microcode = if h / 8 % 10 == 0 {
             s.microcode.saturating_sub(1)
         } else {
@@ -149,7 +165,10 @@ impl FleetGen {
         let cluster_name = format!("{region}-c{cluster:04}");
         p.labels = BTreeMap::from([
             ("region".to_owned(), region.to_owned()),
-            ("rack".to_owned(), format!("{cluster_name}-r{:02}", (i % self.cluster_size) / RACK)),
+            (
+                "rack".to_owned(),
+                format!("{cluster_name}-r{:02}", (i % self.cluster_size) / RACK),
+            ),
             ("cluster".to_owned(), cluster_name),
         ]);
         p

@@ -173,7 +173,10 @@ mod tests {
         c.insert(1, "b".into(), Arc::new(2), 60);
         assert!(c.get(1, "a").is_none(), "a made room for b");
         c.insert(1, "huge".into(), Arc::new(3), 101);
-        assert!(c.get(1, "huge").is_none(), "larger than the bound alone: not kept");
+        assert!(
+            c.get(1, "huge").is_none(),
+            "larger than the bound alone: not kept"
+        );
         assert!(c.get(2, "b").is_none(), "a new generation starts empty");
         c.insert(1, "late".into(), Arc::new(4), 1);
         assert!(

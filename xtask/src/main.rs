@@ -441,7 +441,14 @@ fn cmd_bench(args: &[String]) -> Result<()> {
     done(t);
     let t = step("scale: 100,000 hosts through the release server, SQLite and PostgreSQL");
     // The example starts the `fleetcompat` binary beside it (target/release): built first.
-    run(cargo().args(["build", "--release", "-p", "backend", "--bin", "fleetcompat"]))?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "backend",
+        "--bin",
+        "fleetcompat",
+    ]))?;
     let mut scale = cargo();
     scale.args(["run", "--release", "-p", "backend", "--example", "scale"]);
     if let Some(url) = std::env::var_os("FLEETCOMPAT_BENCH_POSTGRES") {
