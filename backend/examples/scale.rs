@@ -404,7 +404,6 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
         before.0,
         after.0
     );
-    let (_, _, _) = server.get("/metrics");
     if let Ok(mut r) = ureq::get(&server.url("/metrics")).call()
         && let Ok(text) = r.body_mut().read_to_string()
     {
