@@ -137,12 +137,12 @@ impl FleetGen {
         let mut p = self.templates[s.template].clone();
         // Rolling upgrades: about one host in eight is a QEMU release behind, one in ten a
         // microcode level behind.
-        let qemu = if h % 8 == 0 {
+        let qemu = if h.is_multiple_of(8) {
             s.qemu.saturating_sub(1)
         } else {
             s.qemu
         };
-        let microcode = if h / 8 % 10 == 0 {
+        let microcode = if (h / 8).is_multiple_of(10) {
             s.microcode.saturating_sub(1)
         } else {
             s.microcode
