@@ -1,7 +1,10 @@
 //! Derived data cached per store generation: the fleet's newest profiles, graphs (classes and
 //! pools) per guest policy, and model coverage. A write bumps the generation (on PostgreSQL, a
 //! write by any replica: `Store::generation` follows the database's); the next read refreshes
-//! only the hosts whose version or guests changed, so 10,000 hosts stay fast.
+//! only the hosts whose version or guests changed, so 100,000 hosts stay fast. Each profile is
+//! held once, shared between generations (`Arc<HostProfile>`, which the engine takes as it is);
+//! graphs and other answers are bounded per generation (`lru::Bounded`, bounds in `limits.rs`,
+//! counters in `/metrics`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -10,15 +13,20 @@ use shared::graph::CompatGraph;
 use shared::profile::HostProfile;
 use shared::{GuestConfig, Policy};
 
+use crate::limits;
+use crate::lru::{Bounded, CacheStats};
 use crate::store::{Store, StoreError};
 
 /// The newest profile of every host at one generation, ordered by host id.
 #[derive(Debug)]
 pub struct Fleet {
     pub generation: u64,
-    /// Shared with the previous generation where unchanged, so a refresh copies no profile.
+    /// Shared with the previous generation where unchanged, so a refresh copies no profile;
+    /// the engine's graph takes this slice as it is.
     pub profiles: Vec<Arc<HostProfile>>,
-    /// The same profiles as one slice, for the engine's graph; made on first use.
+    /// A deep copy of the same profiles as one slice, made only for drain plans
+    /// (`shared::drain::DrainFleet` still takes `&[HostProfile]`; to be changed like
+    /// `graph::build`).
     owned: OnceLock<Vec<HostProfile>>,
     pub versions: Vec<u32>,
     pub n_versions: Vec<u32>,
@@ -44,21 +52,76 @@ impl Fleet {
         self.index.get(host_id).map(|&i| &*self.profiles[i])
     }
 
-    /// Every profile, ordered by host id, as one slice.
+    /// Every profile, ordered by host id, as one slice: a deep copy made on first use, for the
+    /// drain plans only (graphs take `profiles` as they are).
     pub fn slice(&self) -> &[HostProfile] {
         self.owned
             .get_or_init(|| self.profiles.iter().map(|p| (**p).clone()).collect())
     }
 }
 
-type GraphKey = String;
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Cache {
     fleet: tokio::sync::Mutex<Option<Arc<Fleet>>>,
-    graphs: Mutex<(u64, HashMap<GraphKey, Arc<CompatGraph>>)>,
-    derived: Mutex<(u64, HashMap<String, Arc<serde_json::Value>>)>,
+    /// Graphs per guest configuration and policy.
+    graphs: Mutex<Bounded<CompatGraph>>,
+    /// Other derived answers (coverage, names, cluster cards) as JSON.
+    derived: Mutex<Bounded<Vec<u8>>>,
     refreshing: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            fleet: tokio::sync::Mutex::default(),
+            graphs: Mutex::new(Bounded::new(
+                limits::GRAPH_CACHE_ENTRIES,
+                limits::GRAPH_CACHE_BYTES,
+            )),
+            derived: Mutex::new(Bounded::new(
+                limits::DERIVED_CACHE_ENTRIES,
+                limits::DERIVED_CACHE_BYTES,
+            )),
+            refreshing: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+/// What the bounded caches hold and how they fare, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheReport {
+    pub graphs: CacheStats,
+    pub derived: CacheStats,
+}
+
+/// The heap a graph holds, estimated from its parts (host ids, edges, pools).
+fn graph_bytes(g: &CompatGraph) -> usize {
+    use std::mem::size_of;
+    let classes: usize = g
+        .classes
+        .iter()
+        .map(|c| {
+            size_of::<shared::graph::ClassNode>()
+                + c.class_id.len()
+                + c.vendor.len()
+                + c.hosts
+                    .iter()
+                    .map(|h| size_of::<String>() + h.len())
+                    .sum::<usize>()
+        })
+        .sum();
+    let pools: usize = g
+        .pools
+        .iter()
+        .map(|p| {
+            size_of::<shared::graph::Pool>()
+                + size_of::<usize>() * (p.classes.len() + p.drains_to.len())
+        })
+        .sum();
+    size_of::<CompatGraph>()
+        + classes
+        + pools
+        + g.edges.len() * size_of::<shared::graph::ClassEdge>()
 }
 
 impl Cache {
@@ -149,47 +212,66 @@ impl Cache {
     }
 
     /// The engine's graph of `fleet` for a guest configuration and policy, built once per
-    /// generation.
+    /// generation and kept while it is among the most recently used (`limits::GRAPH_CACHE_*`).
     pub fn graph(&self, fleet: &Fleet, guest: &GuestConfig, policy: &Policy) -> Arc<CompatGraph> {
         let key = serde_json::to_string(&(guest, policy)).unwrap_or_default();
-        {
-            let mut g = self.graphs.lock().unwrap_or_else(PoisonError::into_inner);
-            if g.0 != fleet.generation {
-                *g = (fleet.generation, HashMap::new());
-            }
-            if let Some(found) = g.1.get(&key) {
-                return Arc::clone(found);
-            }
+        let found = self
+            .graphs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(fleet.generation, &key);
+        if let Some(found) = found {
+            return found;
         }
-        let built = Arc::new(shared::graph::build(fleet.slice(), guest, policy));
-        let mut g = self.graphs.lock().unwrap_or_else(PoisonError::into_inner);
-        if g.0 == fleet.generation {
-            g.1.insert(key, Arc::clone(&built));
-        }
+        let built = Arc::new(shared::graph::build(&fleet.profiles, guest, policy));
+        let bytes = graph_bytes(&built);
+        self.graphs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(fleet.generation, key, Arc::clone(&built), bytes);
         built
     }
 
-    /// Any other derived answer (as JSON), computed once per generation under `key`.
+    /// Any other derived answer, computed once per generation under `key` and kept as JSON
+    /// while it is among the most recently used (`limits::DERIVED_CACHE_*`).
     pub fn derived<T, F>(&self, fleet: &Fleet, key: &str, compute: F) -> Result<T, String>
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
         F: FnOnce() -> T,
     {
-        {
-            let mut d = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
-            if d.0 != fleet.generation {
-                *d = (fleet.generation, HashMap::new());
-            }
-            if let Some(v) = d.1.get(key) {
-                return serde_json::from_value((**v).clone()).map_err(|e| e.to_string());
-            }
+        let found = self
+            .derived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(fleet.generation, key);
+        if let Some(json) = found {
+            return serde_json::from_slice(&json).map_err(|e| e.to_string());
         }
         let value = compute();
-        let json = serde_json::to_value(&value).map_err(|e| e.to_string())?;
-        let mut d = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
-        if d.0 == fleet.generation {
-            d.1.insert(key.to_owned(), Arc::new(json));
-        }
+        let json = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+        let bytes = json.len();
+        self.derived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(fleet.generation, key.to_owned(), Arc::new(json), bytes);
         Ok(value)
+    }
+
+    /// The bounded caches' counters.
+    pub fn report(&self) -> CacheReport {
+        CacheReport {
+            graphs: self
+                .graphs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .counters
+                .stats(),
+            derived: self
+                .derived
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .counters
+                .stats(),
+        }
     }
 }

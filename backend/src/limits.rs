@@ -25,6 +25,18 @@ pub const VM_PAGE: usize = 10_000;
 pub const VM_PAGE_DEFAULT: usize = 1_000;
 /// An engine answer written by the server (a precheck against every host of the fleet).
 pub const ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// `GET /api/v1/fleet.jsonl` is sent in blocks of about this many bytes (four at most wait for
+/// the client), never as one body.
+pub const FLEET_FILE_BLOCK: usize = 256 * 1024;
+/// Graphs kept per store generation (one per guest configuration and policy asked for), and
+/// their estimated bytes: a graph of 100,000 hosts in 3,000 classes is 5-60 MB (host ids, and
+/// up to millions of edges). The least recently used go first.
+pub const GRAPH_CACHE_ENTRIES: usize = 16;
+pub const GRAPH_CACHE_BYTES: usize = 512 * 1024 * 1024;
+/// Other derived answers kept per generation (coverage, names, cluster cards per label), as
+/// JSON, and their bytes.
+pub const DERIVED_CACHE_ENTRIES: usize = 64;
+pub const DERIVED_CACHE_BYTES: usize = 128 * 1024 * 1024;
 
 /// The timeouts of a server; tests shorten them.
 #[derive(Clone, Copy, Debug)]

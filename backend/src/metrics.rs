@@ -32,6 +32,17 @@ pub struct Gauges {
     pub versions: u64,
     pub classes: usize,
     pub pools: usize,
+    /// The bounded caches of derived answers.
+    pub caches: crate::cache::CacheReport,
+}
+
+/// The resident set of this process in bytes: the `VmRSS:` line of `/proc/self/status`, in kB
+/// (Linux `fs/proc/task_mmu.c`, `task_mem`); `None` where there is no procfs.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kb: u64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Metrics {
@@ -81,6 +92,52 @@ impl Metrics {
             "Migration pools (host-passthrough guests).",
             n(g.pools),
         );
+        if let Some(rss) = resident_bytes() {
+            gauge(
+                &mut out,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                rss,
+            );
+        }
+        let caches = [("graphs", g.caches.graphs), ("derived", g.caches.derived)];
+        for (name, help, value) in [
+            (
+                "fleetcompat_cache_hits_total",
+                "Answers found in a bounded cache.",
+                (|s: &crate::lru::CacheStats| s.hits) as fn(&crate::lru::CacheStats) -> u64,
+            ),
+            (
+                "fleetcompat_cache_misses_total",
+                "Answers computed because a bounded cache lacked them.",
+                |s| s.misses,
+            ),
+            (
+                "fleetcompat_cache_evictions_total",
+                "Answers dropped to keep a cache within its bounds (limits.rs).",
+                |s| s.evictions,
+            ),
+            (
+                "fleetcompat_cache_entries",
+                "Answers held in a bounded cache now.",
+                |s| s.entries,
+            ),
+            (
+                "fleetcompat_cache_bytes",
+                "Estimated bytes held in a bounded cache now.",
+                |s| s.bytes,
+            ),
+        ] {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (cache, stats) in &caches {
+                let _ = writeln!(out, "{name}{{cache=\"{cache}\"}} {}", value(stats));
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP fleetcompat_ingest_total Profile uploads by result.\n# TYPE fleetcompat_ingest_total counter"

@@ -2,6 +2,7 @@
 //! pools: the strongly connected components of that graph (inside a pool every guest can go to
 //! every host).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -20,13 +21,16 @@ pub struct Classes {
 
 /// Group hosts whose CPU-relevant profile is equal (arch, vendor, KVM guest view, TSC frequency
 /// to 125 ppm, TSC scaling, QEMU release). Classes are in order of first appearance.
-pub fn group(profiles: &[HostProfile]) -> Classes {
+///
+/// `profiles` may hold the profiles or references to them (`&HostProfile`, `Arc<HostProfile>`):
+/// a caller that keeps a fleet shared between generations copies no profile to group it.
+pub fn group<P: Borrow<HostProfile>>(profiles: &[P]) -> Classes {
     let mut index: HashMap<ClassKey, usize> = HashMap::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
     let mut class_of_host = Vec::with_capacity(profiles.len());
     for (i, p) in profiles.iter().enumerate() {
         let next = members.len();
-        let c = *index.entry(key(p)).or_insert(next);
+        let c = *index.entry(key(p.borrow())).or_insert(next);
         if c == next {
             members.push(Vec::new());
         }
@@ -150,14 +154,20 @@ pub struct CompatGraph {
 }
 
 /// Build the class graph and pools for a guest configuration and policy. Each class is judged by
-/// its first host; edges follow exactly [`crate::compare_with`]'s blockers.
-pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> CompatGraph {
+/// its first host; edges follow exactly [`crate::compare_with`]'s blockers. Like [`group`], it
+/// takes profiles or references to them and copies none.
+pub fn build<P: Borrow<HostProfile>>(
+    profiles: &[P],
+    guest: &GuestConfig,
+    policy: &Policy,
+) -> CompatGraph {
+    let profile = |i: usize| -> &HostProfile { profiles[i].borrow() };
     let classes = group(profiles);
     let named = matches!(guest.cpu, GuestCpu::Named { .. });
     let facts: Vec<HostFacts> = classes
         .members
         .iter()
-        .map(|m| HostFacts::new(&profiles[m[0]], guest, policy))
+        .map(|m| HostFacts::new(profile(m[0]), guest, policy))
         .collect();
     let n = facts.len();
     // The layers beyond the CPU read few facts ([`crate::rules::layers_fingerprint`]): judged
@@ -171,7 +181,7 @@ pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> 
         .iter()
         .enumerate()
         .map(|(c, m)| {
-            let fp = crate::rules::layers_fingerprint(&profiles[m[0]]);
+            let fp = crate::rules::layers_fingerprint(profile(m[0]));
             distinct.iter().position(|d| *d == fp).unwrap_or_else(|| {
                 distinct.push(fp);
                 first_class.push(c);
@@ -185,8 +195,8 @@ pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> 
         let (pa, pb) = (print_of[a], print_of[b]);
         *layers[pa * k + pb].get_or_insert_with(|| {
             crate::rules::layers_block(
-                &profiles[classes.members[first_class[pa]][0]],
-                &profiles[classes.members[first_class[pb]][0]],
+                profile(classes.members[first_class[pa]][0]),
+                profile(classes.members[first_class[pb]][0]),
                 guest,
                 &effective,
             )
@@ -242,13 +252,13 @@ pub fn build(profiles: &[HostProfile], guest: &GuestConfig, policy: &Policy) -> 
         .iter()
         .enumerate()
         .map(|(c, m)| {
-            let rep = &profiles[m[0]];
+            let rep = profile(m[0]);
             ClassNode {
                 class_id: class_id(rep),
                 vendor: rep.cpu.vendor.clone(),
                 n_guest_features: rep.kvm.as_ref().map(|k| k.guest_features.len()),
                 tsc_khz: rep.cpu.tsc_khz,
-                hosts: m.iter().map(|&i| profiles[i].host_id.clone()).collect(),
+                hosts: m.iter().map(|&i| profile(i).host_id.clone()).collect(),
                 self_compatible: self_ok[c],
                 pool: pool_of[c],
             }

@@ -39,7 +39,10 @@ commands:
       --no-install     never call apt-get; fail if a tool is missing
   build-frontend   build the WASM UI into assets/web/pkg
   bench            the benchmarks of BENCHMARKS.md: engine (criterion), baseline against virsh
-                   (apt: libvirt-clients), backend load on loopback (10,000 hosts)
+                   (apt: libvirt-clients), backend load on loopback (10,000 hosts), and the
+                   scale run: 100,000 generated hosts through the release `fleetcompat serve`
+                   on SQLite, and on PostgreSQL when FLEETCOMPAT_BENCH_POSTGRES names an empty
+                   database (postgres://...)
   soak             release server on 127.0.0.1 with the demo fleet: concurrent clients with mixed
                    reads and uploads, kill -9 and restart in the middle, every acknowledged
                    upload checked after; exits non-zero on any error or loss
@@ -454,6 +457,23 @@ fn cmd_bench(args: &[String]) -> Result<()> {
     done(t);
     let t = step("backend on loopback: ingest rate and pair-verdict latency under load");
     run(cargo().args(["run", "--release", "-p", "backend", "--example", "loadgen"]))?;
+    done(t);
+    let t = step("scale: 100,000 hosts through the release server, SQLite and PostgreSQL");
+    // The example starts the `fleetcompat` binary beside it (target/release): built first.
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "backend",
+        "--bin",
+        "fleetcompat",
+    ]))?;
+    let mut scale = cargo();
+    scale.args(["run", "--release", "-p", "backend", "--example", "scale"]);
+    if let Some(url) = std::env::var_os("FLEETCOMPAT_BENCH_POSTGRES") {
+        scale.arg("--").arg("--postgres").arg(url);
+    }
+    run(&mut scale)?;
     done(t);
     eprintln!("\nrecord the numbers in BENCHMARKS.md with the machine and the date");
     Ok(())

@@ -230,11 +230,10 @@ pub async fn graph_post(
     state
         .engine
         .answer(move |cancel| {
-            let picked: Vec<HostProfile> = ids
+            let picked: Vec<&HostProfile> = ids
                 .iter()
                 .map(|id| {
                     f.get(id)
-                        .cloned()
                         .ok_or_else(|| ApiError::not_found(format!("host '{id}'")))
                 })
                 .collect::<Result<_, _>>()?;

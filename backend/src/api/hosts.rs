@@ -116,24 +116,42 @@ pub async fn fleet_file(
     let Query(q) = query.map_err(|e| ApiError::from_query_rejection(&e))?;
     let labels = q.label.as_deref().map(parse_labels).transpose()?;
     let fleet = state.cache.fleet(&state.store).await?;
-    // Tens of megabytes for a large fleet: written off the async threads.
-    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, serde_json::Error> {
-        let mut out = Vec::new();
+    // Hundreds of megabytes for 100,000 hosts: never one buffer. A blocking thread writes blocks
+    // of about `FLEET_FILE_BLOCK` bytes into a channel of a few, which the body sends as they
+    // come (axum `Body::from_stream`); a client that stops reading stops the writer at the
+    // channel's bound, and one that leaves ends it (the send fails).
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(limits::FLEET_FILE_BLOCK + 64 * 1024);
         for p in &fleet.profiles {
             let wanted = labels.as_ref().is_none_or(|ls| {
                 ls.iter()
                     .all(|(k, v)| p.labels.get(k).is_some_and(|x| x == v))
             });
-            if wanted {
-                serde_json::to_writer(&mut out, p.as_ref())?;
-                out.push(b'\n');
+            if !wanted {
+                continue;
+            }
+            if let Err(e) = serde_json::to_writer(&mut out, p.as_ref()) {
+                // The status line is sent: cutting the body is how the client learns of it.
+                tracing::error!(host = %p.host_id, error = %e, "writing the fleet file");
+                let _ = tx.blocking_send(Err(std::io::Error::other("fleet file cut short")));
+                return;
+            }
+            out.push(b'\n');
+            if out.len() >= limits::FLEET_FILE_BLOCK {
+                let block = std::mem::replace(
+                    &mut out,
+                    Vec::with_capacity(limits::FLEET_FILE_BLOCK + 64 * 1024),
+                );
+                if tx.blocking_send(Ok(block)).is_err() {
+                    return;
+                }
             }
         }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("writing the fleet file: {e}")))?
-    .map_err(|e| ApiError::Internal(format!("writing the fleet file: {e}")))?;
+        if !out.is_empty() {
+            let _ = tx.blocking_send(Ok(out));
+        }
+    });
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "application/x-ndjson"),
@@ -142,7 +160,7 @@ pub async fn fleet_file(
                 "attachment; filename=\"fleet.jsonl\"",
             ),
         ],
-        body,
+        axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
     )
         .into_response())
 }

@@ -53,6 +53,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         versions: s.n_versions,
         classes: s.n_classes,
         pools: s.n_pools,
+        caches: state.cache.report(),
     });
     Ok((
         [(

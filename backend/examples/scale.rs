@@ -1,0 +1,477 @@
+//! The 100,000-host benchmark (BENCHMARKS.md, "Scale"): the real `fleetcompat serve` binary on
+//! each database in turn, driven over loopback by the fleet of `backend::fleetgen` (the demo's
+//! real processors with drift, about 3,000 classes).
+//!
+//! `cargo build --release -p backend --bin fleetcompat --example scale &&
+//!  target/release/examples/scale [--hosts 100000] [--connections 32] [--rate 2000]
+//!  [--seconds 10] [--postgres postgres://...]` (or `cargo xtask bench --scale`)
+//!
+//! Per database: ingest every host as fast as the connections go (rate, p50/p99); the first
+//! read (the fleet cache loads); pair verdicts at a fixed rate (p50/p99/max); five times a
+//! change (one host uploads a new profile) followed by `GET /api/v1/pools` (the fleet cache
+//! refreshes, the graph and pools of every host are rebuilt and named) and `GET /api/v1/classes`;
+//! the fleet file streamed; the server's peak resident memory (`VmHWM` of its
+//! `/proc/PID/status`) and its cache counters from `/metrics`.
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use backend::fleetgen::FleetGen;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const TOKEN: &str = "scale-bench-token";
+
+struct Args {
+    hosts: usize,
+    connections: usize,
+    rate: u64,
+    seconds: u64,
+    postgres: Option<String>,
+    sqlite: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        hosts: 100_000,
+        connections: 32,
+        rate: 2000,
+        seconds: 10,
+        postgres: None,
+        sqlite: true,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--no-sqlite" {
+            a.sqlite = false;
+            continue;
+        }
+        let value = it.next().cloned().unwrap_or_default();
+        let n = value.parse::<u64>().unwrap_or(0);
+        match flag.as_str() {
+            "--hosts" => a.hosts = usize::try_from(n).unwrap_or(a.hosts).max(2),
+            "--connections" => a.connections = usize::try_from(n).unwrap_or(32).max(1),
+            "--rate" => a.rate = n.max(1),
+            "--seconds" => a.seconds = n.max(1),
+            "--postgres" => a.postgres = Some(value),
+            other => {
+                eprintln!(
+                    "unknown option {other}: use --hosts --connections --rate --seconds --postgres URL --no-sqlite"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    a
+}
+
+/// One keep-alive HTTP/1.1 connection (answers with a Content-Length only).
+struct Conn {
+    r: BufReader<TcpStream>,
+    host: String,
+}
+
+impl Conn {
+    async fn open(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        Ok(Self {
+            r: BufReader::new(s),
+            host: addr.to_string(),
+        })
+    }
+
+    async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        );
+        let s = self.r.get_mut();
+        s.write_all(head.as_bytes()).await?;
+        s.write_all(body).await?;
+        let mut line = String::new();
+        self.r.read_line(&mut line).await?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.r.read_line(&mut line).await?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.r.read_exact(&mut buf).await?;
+        Ok(status)
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index"
+    )]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn report(db: &str, name: &str, mut lat: Vec<Duration>, errors: usize, wall: Duration) {
+    lat.sort_unstable();
+    #[expect(clippy::cast_precision_loss, reason = "a rate")]
+    let rate = lat.len() as f64 / wall.as_secs_f64();
+    println!(
+        "[{db}] {name}: {} ok, {errors} errors in {:.2} s = {rate:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        wall.as_secs_f64(),
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99)),
+        ms(lat.last().copied().unwrap_or_default()),
+    );
+}
+
+type Outcome = (Vec<Duration>, usize, Duration);
+
+async fn ingest(
+    addr: std::net::SocketAddr,
+    bodies: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+) -> Outcome {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (bodies, next) = (Arc::clone(&bodies), Arc::clone(&next));
+            tokio::spawn(async move {
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                let Ok(mut c) = Conn::open(addr).await else {
+                    return (lat, 1);
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let t = Instant::now();
+                    match c.request("POST", "/api/v1/hosts", body).await {
+                        Ok(200) => lat.push(t.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    join(tasks, started).await
+}
+
+async fn join(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    started: Instant,
+) -> Outcome {
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        match t.await {
+            Ok((l, e)) => {
+                lat.extend(l);
+                errors += e;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (lat, errors, started.elapsed())
+}
+
+async fn verdicts(
+    addr: std::net::SocketAddr,
+    hosts: usize,
+    connections: usize,
+    rate: u64,
+    seconds: u64,
+) -> Outcome {
+    #[expect(clippy::cast_precision_loss, reason = "a pace")]
+    let per_conn = Duration::from_secs_f64(connections as f64 / rate as f64);
+    let total = rate * seconds / connections as u64;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|c| {
+            tokio::spawn(async move {
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                let Ok(mut conn) = Conn::open(addr).await else {
+                    return (lat, 1);
+                };
+                #[expect(clippy::cast_precision_loss, reason = "a phase")]
+                let t0 =
+                    tokio::time::Instant::now() + per_conn.mul_f64(c as f64 / connections as f64);
+                for k in 0..total {
+                    #[expect(clippy::cast_precision_loss, reason = "a schedule")]
+                    tokio::time::sleep_until(t0 + per_conn.mul_f64(k as f64)).await;
+                    let k = usize::try_from(k).unwrap_or(0);
+                    let (s, d) = ((c * 7919 + k * 31) % hosts, (c * 104_729 + k * 17) % hosts);
+                    let path = format!("/api/v1/compat?from=host-{s:06}&to=host-{d:06}");
+                    let sent = Instant::now();
+                    match conn.request("GET", &path, b"").await {
+                        Ok(200) => lat.push(sent.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    join(tasks, started).await
+}
+
+/// The server process, killed when dropped.
+struct Server {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(bin: &std::path::Path, db: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new(bin)
+            .args(["serve", "--db", db, "--listen", &addr.to_string()])
+            .env("FLEETCOMPAT_TOKEN", TOKEN)
+            .env("FLEETCOMPAT_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let server = Self { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(&server.url("/api/v1/stats")).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not answer in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// (VmRSS, VmHWM) of the server in MiB (Linux `fs/proc/task_mmu.c`, `task_mem`: kB).
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
+    }
+
+    fn get(&self, path: &str) -> (u16, usize, Duration) {
+        let t = Instant::now();
+        match ureq::get(&self.url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+        {
+            Ok(mut r) => {
+                let mut n = 0usize;
+                let mut buf = vec![0u8; 1 << 16];
+                let mut body = r.body_mut().as_reader();
+                while let Ok(k) = body.read(&mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
+                }
+                (r.status().as_u16(), n, t.elapsed())
+            }
+            Err(_) => (0, 0, t.elapsed()),
+        }
+    }
+}
+
+fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Vec<Vec<u8>>>) {
+    let server = Server::start(bin, db);
+    println!("[{db_name}] server {} on {}", bin.display(), server.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+
+    let (lat, errors, wall) = rt.block_on(ingest(server.addr, Arc::clone(bodies), a.connections));
+    report(db_name, "ingest", lat, errors, wall);
+    let (rss, hwm) = server.memory();
+    println!("[{db_name}] after ingest: server RSS {rss} MiB, peak {hwm} MiB");
+
+    let (s, _, t) = server.get("/api/v1/stats");
+    println!(
+        "[{db_name}] first GET /api/v1/stats (fleet cache loads, graph built): {s} in {:.0} ms",
+        ms(t)
+    );
+    let (s, n, t) = server.get("/api/v1/stats");
+    println!(
+        "[{db_name}] GET /api/v1/stats again: {s}, {n} bytes in {:.1} ms",
+        ms(t)
+    );
+
+    let (lat, errors, wall) = rt.block_on(verdicts(
+        server.addr,
+        a.hosts,
+        a.connections,
+        a.rate,
+        a.seconds,
+    ));
+    report(
+        db_name,
+        &format!("compat at {}/s", a.rate),
+        lat,
+        errors,
+        wall,
+    );
+
+    // A change, then the graph and pools of every host: five times.
+    let mut after_change = Vec::new();
+    for round in 0..5 {
+        let i = (round * 7_919 + 13) % bodies.len();
+        let mut v: serde_json::Value = serde_json::from_slice(&bodies[i]).expect("json");
+        v["labels"]["rack"] = serde_json::Value::from(format!("moved-{round}"));
+        let body = serde_json::to_vec(&v).expect("json");
+        let s = ureq::post(&server.url("/api/v1/hosts"))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .header("Content-Type", "application/json")
+            .send(&body[..])
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        let (ps, pn, pt) = server.get("/api/v1/pools");
+        let (cs, cn, ct) = server.get("/api/v1/classes");
+        println!(
+            "[{db_name}] change {round} (upload {s}): GET /api/v1/pools {ps} ({pn} bytes) in {:.1} ms, then GET /api/v1/classes {cs} ({cn} bytes) in {:.1} ms",
+            ms(pt),
+            ms(ct)
+        );
+        after_change.push(pt);
+    }
+    after_change.sort_unstable();
+    println!(
+        "[{db_name}] pools after a change: median {:.1} ms, max {:.1} ms",
+        ms(after_change[after_change.len() / 2]),
+        ms(after_change[after_change.len() - 1])
+    );
+    for path in ["/api/v1/baseline/coverage", "/api/v1/baseline/coverage"] {
+        let (s, n, t) = server.get(path);
+        println!("[{db_name}] GET {path}: {s}, {n} bytes in {:.0} ms", ms(t));
+    }
+    let before = server.memory();
+    let (s, n, t) = server.get("/api/v1/fleet.jsonl");
+    let after = server.memory();
+    println!(
+        "[{db_name}] GET /api/v1/fleet.jsonl: {s}, {:.0} MiB in {:.0} ms; server RSS {} -> {} MiB",
+        n as f64 / 1048576.0,
+        ms(t),
+        before.0,
+        after.0
+    );
+    if let Ok(mut r) = ureq::get(&server.url("/metrics")).call()
+        && let Ok(text) = r.body_mut().read_to_string()
+    {
+        for l in text.lines().filter(|l| {
+            l.starts_with("fleetcompat_cache")
+                || l.starts_with("process_resident")
+                || l.starts_with("fleetcompat_classes")
+                || l.starts_with("fleetcompat_pools")
+                || l.starts_with("fleetcompat_hosts")
+        }) {
+            println!("[{db_name}] /metrics {l}");
+        }
+    }
+    let (rss, hwm) = server.memory();
+    println!("[{db_name}] end: server RSS {rss} MiB, peak (VmHWM) {hwm} MiB (target <= 2048)");
+}
+
+fn main() {
+    let a = args();
+    let bin = std::env::var_os("FLEETCOMPAT_BIN").map_or_else(
+        || {
+            let exe = std::env::current_exe().expect("own path");
+            exe.parent()
+                .and_then(std::path::Path::parent)
+                .map(|d| d.join("fleetcompat"))
+                .expect("target dir")
+        },
+        std::path::PathBuf::from,
+    );
+    let t = Instant::now();
+    let g = FleetGen::new(1).expect("demo fleet");
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = a.hosts.div_ceil(threads);
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let parts: Vec<_> = (0..threads)
+            .map(|k| {
+                let g = &g;
+                s.spawn(move || {
+                    (k * chunk..((k + 1) * chunk).min(a.hosts))
+                        .map(|i| serde_json::to_vec(&g.host(i)).expect("json"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("generator thread"))
+            .collect()
+    });
+    let total: usize = bodies.iter().map(Vec::len).sum();
+    println!(
+        "scale: {} hosts generated in {:.1} s ({:.0} MiB of JSON, {:.1} KiB each); {} connections, verdicts at {}/s for {} s",
+        bodies.len(),
+        t.elapsed().as_secs_f64(),
+        total as f64 / 1048576.0,
+        total as f64 / bodies.len() as f64 / 1024.0,
+        a.connections,
+        a.rate,
+        a.seconds
+    );
+    let bodies = Arc::new(bodies);
+    if a.sqlite {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("scale.db");
+        run(&a, &bin, "sqlite", &path.to_string_lossy(), &bodies);
+    }
+    match &a.postgres {
+        Some(url) => run(&a, &bin, "postgres", url, &bodies),
+        None => println!("[postgres] not run: give --postgres postgres://... (an empty database)"),
+    }
+}
