@@ -20,6 +20,9 @@ pub const GUEST_DEVICES: usize = 512;
 pub const LABEL_KEY_BYTES: usize = 256;
 /// Labels of one host profile.
 pub const HOST_LABELS: usize = 64;
+/// VMs of one page of `GET /api/v1/vms` (and its default page size).
+pub const VM_PAGE: usize = 10_000;
+pub const VM_PAGE_DEFAULT: usize = 1_000;
 /// An engine answer written by the server (a precheck against every host of the fleet).
 pub const ANSWER_BYTES: usize = 32 * 1024 * 1024;
 

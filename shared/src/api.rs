@@ -1,5 +1,6 @@
 //! Data transfer objects of the REST API, used by the backend, the frontend and scripts.
 
+pub mod drain;
 pub mod ui;
 
 use std::collections::BTreeMap;

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod class;
 pub mod clusters;
 pub mod decode;
+pub mod drain;
 pub mod featureset;
 pub mod flags;
 mod fnv;

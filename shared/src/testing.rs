@@ -104,3 +104,183 @@ impl Rng {
         usize::try_from(self.next_u64() % (n as u64)).unwrap_or(0)
     }
 }
+
+/// Named models of the synthetic VM fleets ([`guest_fleet`]): Intel and AMD server generations.
+pub const VM_MODELS: &[&str] = &[
+    "Skylake-Server-v4",
+    "Cascadelake-Server-v4",
+    "Icelake-Server-v6",
+    "SapphireRapids-v1",
+    "EPYC-Rome-v4",
+    "EPYC-Milan-v2",
+];
+
+/// QEMU releases of the synthetic VM fleets, each with the machine types up to its own.
+pub const VM_QEMUS: &[&str] = &["7.2.0", "8.2.2", "9.2.0", "10.0.2"];
+
+/// `version` with every `pc-i440fx-*`/`pc-q35-*` machine type of [`VM_QEMUS`] up to its own
+/// (its own q35 the default), as `query-machines` lists them.
+pub fn qemu_with_machines(version: &str) -> crate::profile::QemuInstall {
+    let v = crate::models::QemuVersion::parse(version);
+    let mut machines = Vec::new();
+    for r in VM_QEMUS {
+        let rv = crate::models::QemuVersion::parse(r);
+        if rv > v {
+            continue;
+        }
+        let short: Vec<&str> = r.split('.').take(2).collect();
+        for family in ["pc-i440fx", "pc-q35"] {
+            machines.push(crate::profile::QemuMachine {
+                name: format!("{family}-{}", short.join(".")),
+                alias: None,
+                is_default: family == "pc-q35" && rv == v,
+                deprecated: false,
+            });
+        }
+    }
+    crate::profile::QemuInstall {
+        path: format!("/usr/bin/qemu-system-x86_64-{version}"),
+        version: version.to_owned(),
+        accel: "kvm".into(),
+        machines,
+        ..crate::profile::QemuInstall::default()
+    }
+}
+
+/// A libvirt domain XML of the kind `virsh dumpxml --migratable` writes: `cpu` is
+/// `host-passthrough`, `host-model` or a named model, with a machine type and virtio devices.
+pub fn domain_xml(
+    name: &str,
+    uuid: &str,
+    cpu: &str,
+    machine: &str,
+    vcpus: u32,
+    mib: u64,
+) -> String {
+    let cpu_xml = match cpu {
+        "host-passthrough" => {
+            "<cpu mode='host-passthrough' check='none' migratable='on'/>".to_owned()
+        }
+        "host-model" => "<cpu mode='host-model' check='partial'/>".to_owned(),
+        model => format!(
+            "<cpu mode='custom' match='exact' check='partial'><model fallback='forbid'>{model}</model></cpu>"
+        ),
+    };
+    format!(
+        "<domain type='kvm'>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n  <memory unit='MiB'>{mib}</memory>\n  <vcpu placement='static'>{vcpus}</vcpu>\n  <os><type arch='x86_64' machine='{machine}'>hvm</type></os>\n  {cpu_xml}\n  <devices>\n    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><target dev='vda' bus='virtio'/><address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/></disk>\n    <interface type='network'><mac address='52:54:00:12:34:56'/><model type='virtio'/><address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></interface>\n  </devices>\n</domain>\n"
+    )
+}
+
+/// A QEMU command line of a guest started without libvirt.
+pub fn command_line(name: &str, cpu: &str, machine: &str, vcpus: u32, mib: u64) -> String {
+    let cpu = if cpu == "host-passthrough" {
+        "host"
+    } else {
+        cpu
+    };
+    format!(
+        "/usr/bin/qemu-system-x86_64 -name {name} -enable-kvm -machine {machine},accel=kvm -cpu {cpu} -smp {vcpus} -m {mib}M -device virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:01,addr=03.0 -netdev tap,id=n0 -drive file=/var/lib/vm/{name}.qcow2,if=virtio"
+    )
+}
+
+/// `n` distinct guest shapes (cpu, machine type, libvirt or a bare process), in a fixed order:
+/// named models, host-passthrough and host-model on machine types of several QEMU releases.
+pub fn vm_shapes(n: usize) -> Vec<(String, String, bool)> {
+    let mut cpus: Vec<&str> = vec!["host-passthrough", "host-model"];
+    cpus.extend(VM_MODELS);
+    let machines = [
+        "pc-q35-7.2",
+        "pc-q35-8.2",
+        "pc-i440fx-7.2",
+        "pc-q35-9.2",
+        "pc-q35-10.0",
+    ];
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while out.len() < n {
+        let cpu = cpus[i % cpus.len()];
+        let machine = machines[(i / cpus.len() + i) % machines.len()];
+        let libvirt = i % 5 != 4 || cpu == "host-model";
+        let shape = (cpu.to_owned(), machine.to_owned(), libvirt);
+        if !out.contains(&shape) {
+            out.push(shape);
+        }
+        i += 1;
+        if i > 10 * n + 100 {
+            break;
+        }
+    }
+    out
+}
+
+/// A synthetic fleet with guests: `n_hosts` hosts of [`VM_MODELS`] processors (QEMU releases of
+/// [`VM_QEMUS`], 64-128 logical CPUs, 512-1024 GiB), `vms_per_host` running guests each from
+/// `shapes` distinct definitions (each VM its own name and UUID); every `no_guest_data`-th host
+/// has no guest data (`0`: all have it).
+pub fn guest_fleet(
+    n_hosts: usize,
+    vms_per_host: usize,
+    shapes: usize,
+    no_guest_data: usize,
+    seed: u64,
+) -> Vec<HostProfile> {
+    use crate::vms::{HostCapacity, HostGuests, Vm, VmDefinition, VmSource, VmState};
+    let mut rng = Rng::new(seed);
+    let shapes = vm_shapes(shapes);
+    (0..n_hosts)
+        .map(|h| {
+            let model = VM_MODELS[rng.below(VM_MODELS.len())];
+            let mut p = profile_of_model(&format!("host-{h:05}"), model).unwrap_or_else(|| {
+                profile(&format!("host-{h:05}"), "GenuineIntel", FeatureSet::EMPTY)
+            });
+            p.qemu = vec![qemu_with_machines(VM_QEMUS[rng.below(VM_QEMUS.len())])];
+            let _ = p.labels.insert("cluster".into(), format!("c{}", h % 7));
+            if no_guest_data > 0 && h % no_guest_data == no_guest_data - 1 {
+                return p;
+            }
+            let vms = (0..vms_per_host)
+                .map(|v| {
+                    let (cpu, machine, libvirt) = &shapes[rng.below(shapes.len())];
+                    let vcpus = [1u32, 2, 4, 8][rng.below(4)];
+                    let mib = [1024u64, 2048, 4096, 8192, 16384][rng.below(5)];
+                    let name = format!("vm-{h:05}-{v:02}");
+                    let uuid = format!("00000000-0000-4000-8000-{h:06}{v:06}");
+                    let (id, definition, source) = if *libvirt {
+                        (
+                            uuid.clone(),
+                            VmDefinition::DomainXml(domain_xml(
+                                &name, &uuid, cpu, machine, vcpus, mib,
+                            )),
+                            VmSource::Libvirt,
+                        )
+                    } else {
+                        (
+                            format!("pid-{}", 1000 + v),
+                            VmDefinition::CommandLine(command_line(
+                                &name, cpu, machine, vcpus, mib,
+                            )),
+                            VmSource::Process,
+                        )
+                    };
+                    Vm {
+                        id,
+                        name,
+                        source,
+                        state: VmState::Running,
+                        vcpus,
+                        memory_mib: mib,
+                        definition,
+                    }
+                })
+                .collect();
+            p.guests = Some(HostGuests {
+                capacity: HostCapacity {
+                    logical_cpus: [64u32, 96, 128][rng.below(3)],
+                    memory_mib: [512u64, 768, 1024][rng.below(3)] * 1024,
+                },
+                vms,
+            });
+            p
+        })
+        .collect()
+}

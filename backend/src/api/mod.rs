@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod openapi;
 pub mod precheck;
 pub mod stats;
+pub mod vms;
 
 use axum::Router;
 
@@ -27,5 +28,6 @@ pub fn router() -> Router<AppState> {
         .merge(catalog::router())
         .merge(stats::router())
         .merge(charts::router())
+        .merge(vms::router())
         .merge(openapi::router())
 }

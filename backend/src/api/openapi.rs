@@ -30,6 +30,7 @@ impl Modify for Bearer {
         super::graph::classes, super::graph::pools, super::graph::graph_get, super::graph::graph_post,
         super::baseline::baseline, super::baseline::coverage, super::baseline::masks,
         super::clusters::clusters,
+        super::vms::list, super::vms::get_one, super::vms::drain,
         super::catalog::models, super::catalog::features,
         super::stats::stats, super::stats::metrics,
         super::charts::class_sizes, super::charts::coverage_curve,
