@@ -2,22 +2,26 @@
 
 use leptos::prelude::*;
 use shared::api::ui::{Graph, PoolList, Verdict};
-use shared::api::{HostList, HostSummary, Stats};
+use shared::api::{HostList, HostSummary, ProcessorCount, Stats};
 
 use crate::components::VerdictView;
 use crate::fetch::get_json;
-use crate::router::Link;
+use crate::components::{page_of, pager};
+use crate::router::{Link, query, query_value, replace_query, use_location};
 
 fn label(h: &HostSummary, key: &str) -> String {
     h.labels.get(key).cloned().unwrap_or_default()
 }
 
+/// Hosts on one page of the host list: the DOM holds at most this many rows, whatever the fleet.
+const PAGE: usize = 200;
+
 /// Hosts per processor model (vendor, generation, brand), most hosts first:
 /// "Intel Skylake-SP: Xeon Gold 6148".
-pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
+pub fn generations(processors: &[ProcessorCount]) -> Vec<(String, usize)> {
     use shared::naming::{generation, short_brand, vendor_name};
     let mut by: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for h in hosts {
+    for h in processors {
         let generation = generation(&h.vendor, h.family, h.model, h.stepping).map_or_else(
             || format!("family {} model {}", h.family, h.model),
             str::to_owned,
@@ -32,7 +36,7 @@ pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
                 &brand
             }
         );
-        *by.entry(name).or_default() += 1;
+        *by.entry(name).or_default() += h.n_hosts;
     }
     let mut out: Vec<(String, usize)> = by.into_iter().collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -41,7 +45,9 @@ pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
 
 /// The fleet in numbers: hosts, classes, pools, vendors, generations, and the server's charts.
 #[component]
-fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
+fn Overview() -> impl IntoView {
+    // No host rows: only the count per processor over the whole fleet.
+    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts?limit=0"));
     let stats = LocalResource::new(|| get_json::<Stats>("/api/v1/stats"));
     let pools = LocalResource::new(|| get_json::<PoolList>("/api/v1/pools"));
     let numbers = move || {
@@ -98,7 +104,7 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
     let gens = move || {
         hosts.get().and_then(Result::ok).map(|l| {
             view! {
-                <ul id="generations">{generations(&l.hosts).into_iter().map(|(g, n)| view! { <li>{format!("{n} × {g}")}</li> }).collect_view()}</ul>
+                <ul id="generations">{generations(&l.processors).into_iter().map(|(g, n)| view! { <li>{format!("{n} × {g}")}</li> }).collect_view()}</ul>
             }
         })
     };
@@ -126,7 +132,25 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
-    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    // The list's filter and page live in the query (`?q=&page=N`): the server filters and pages,
+    // so a fleet of 100,000 hosts puts at most PAGE rows in the DOM.
+    let location = use_location();
+    let list_state = move || {
+        let s = location.search.get();
+        (query_value(&s, "q").unwrap_or_default(), page_of(&s))
+    };
+    let hosts = LocalResource::new(move || {
+        let (q, page) = list_state();
+        let url = format!(
+            "/api/v1/hosts{}",
+            query(&[
+                ("q", &q),
+                ("offset", &((page - 1) * PAGE).to_string()),
+                ("limit", &PAGE.to_string()),
+            ])
+        );
+        async move { get_json::<HostList>(&url).await }
+    });
     // Class names by class id, from the graph (host-passthrough guests).
     let class_names = LocalResource::new(|| async {
         get_json::<Graph>("/api/v1/graph").await.map(|g| {
@@ -139,7 +163,6 @@ pub fn FleetPage() -> impl IntoView {
     });
     let (from, set_from) = signal(None::<String>);
     let (to, set_to) = signal(None::<String>);
-    let (filter, set_filter) = signal(String::new());
     let (mode, set_mode) = signal("host-passthrough".to_owned());
 
     let verdict = LocalResource::new(move || {
@@ -157,34 +180,22 @@ pub fn FleetPage() -> impl IntoView {
     });
 
     let host_rows = move || {
-        let needle = filter.get().to_lowercase();
         let names = class_names.get().and_then(Result::ok).unwrap_or_default();
+        let (q, page) = list_state();
         match hosts.get() {
             None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
             Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
             Some(Ok(list)) => {
-                let shown: Vec<HostSummary> = list
-                    .hosts
-                    .into_iter()
-                    .filter(|h| {
-                        needle.is_empty()
-                            || h.host_id.to_lowercase().contains(&needle)
-                            || h.brand.to_lowercase().contains(&needle)
-                            || h.labels
-                                .values()
-                                .any(|v| v.to_lowercase().contains(&needle))
-                    })
-                    .collect();
-                let n_shown = shown.len();
+                let href = move |p: usize| format!("/{}", query(&[("q", &q), ("page", &p.to_string())]));
                 view! {
-                    <p class="count">{format!("{n_shown} of {} hosts", list.n_hosts)}</p>
+                    {pager("hosts", list.n_hosts, page, PAGE, href)}
                     <table id="host-list">
                         <thead><tr>
                             <th>"host"</th><th>"cluster"</th><th>"cpu"</th>
                             <th>"class"</th><th>"guest features"</th><th>"pick"</th>
                         </tr></thead>
                         <tbody>
-                        {shown.into_iter().map(|h| {
+                        {list.hosts.into_iter().map(|h| {
                             let id_from = h.host_id.clone();
                             let id_to = h.host_id.clone();
                             let id_row = h.host_id.clone();
@@ -235,7 +246,7 @@ pub fn FleetPage() -> impl IntoView {
     };
 
     view! {
-        <Overview hosts=hosts/>
+        <Overview/>
         <section id="verdict" aria-live="polite">
             <h2>"Verdict"</h2>
             <div class="pair">
@@ -254,8 +265,8 @@ pub fn FleetPage() -> impl IntoView {
         <section id="hosts">
             <h2>"Hosts"</h2>
             <input id="host-filter" type="search" placeholder="filter by host, cpu or label"
-                aria-label="filter hosts"
-                on:input=move |ev| set_filter.set(event_target_value(&ev)) />
+                aria-label="filter hosts" prop:value=move || list_state().0
+                on:input=move |ev| replace_query(&query(&[("q", &event_target_value(&ev))])) />
             {host_rows}
         </section>
 
