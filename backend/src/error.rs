@@ -19,6 +19,15 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unauthorized(String),
+    /// A known token that may not do this (a scoped token outside its scope, a write token at
+    /// `/login`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A Host header this server does not answer to (DNS rebinding): 421.
+    #[error(
+        "this server does not answer to host '{host}' (it answers to {allowed}): if that is one of its names, start it with --allowed-host {host}"
+    )]
+    MisdirectedHost { host: String, allowed: String },
     #[error("{method} is not allowed on the web UI's pages: use GET")]
     MethodNotAllowed { method: String },
     #[error(
@@ -78,6 +87,8 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::MisdirectedHost { .. } => StatusCode::MISDIRECTED_REQUEST,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SlowBody { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -92,6 +103,8 @@ impl ApiError {
             Self::NotFound { .. } => "not_found",
             Self::BadRequest { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::MisdirectedHost { .. } => "misdirected_host",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::SlowBody { .. } => "request_timeout",

@@ -1,4 +1,4 @@
-//! Request bodies and the write token, as extractors: every request error is mapped here, once.
+//! Request bodies and the write and admin tokens, as extractors: every request error is mapped here, once.
 //!
 //! A body is refused with 413 before a byte of it is read when its `Content-Length` is over the
 //! route's limit, and with 408 when it does not arrive whole within `Limits::body_timeout`. The
@@ -25,9 +25,14 @@ pub struct LimitedBody<const LIMIT: usize>(pub Bytes);
 #[derive(Debug)]
 pub struct ApiJson<T, const LIMIT: usize = { crate::limits::QUERY_BODY_BYTES }>(pub T);
 
-/// The request carried this server's write token (`Authorization: Bearer`).
+/// The request carried one of this server's write tokens (`Authorization: Bearer`): the admin
+/// token or a scoped one, whose scope the handler checks against the host it writes.
 #[derive(Debug)]
-pub struct WriteToken;
+pub struct WriteToken(pub crate::auth::Writer);
+
+/// The request carried the admin token (token management).
+#[derive(Debug)]
+pub struct AdminToken;
 
 async fn read_body(state: &AppState, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let timeout = state.limits.body_timeout;
@@ -95,7 +100,21 @@ impl FromRequestParts<AppState> for WriteToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        crate::auth::require_write(&state.store, &parts.headers).await?;
-        Ok(Self)
+        crate::auth::require_write(&state.store, &parts.headers)
+            .await
+            .map(Self)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match crate::auth::require_write(&state.store, &parts.headers).await? {
+            crate::auth::Writer::Admin => Ok(Self),
+            crate::auth::Writer::Scoped(scope) => Err(ApiError::Forbidden(format!(
+                "{scope}; managing tokens needs the admin token (the write token `fleetcompat serve` printed on first run)"
+            ))),
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! baseline comes from `shared`. It is the only crate that knows SQL (in `store`) and HTTP.
 //! Engine work never runs on async workers: it goes through `AppState::engine`.
 
+pub mod allowed_hosts;
 pub mod api;
 pub mod auth;
 pub mod cache;
@@ -13,8 +14,10 @@ pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod login;
 pub mod metrics;
 pub mod serve;
+pub mod tls;
 /// The store crate, re-exported so `crate::store::…` reads as before.
 pub use ::store;
 pub mod ui;
@@ -26,7 +29,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use store::Store;
 
@@ -44,8 +47,15 @@ pub struct AppState {
     pub store: Store,
     pub cache: Arc<cache::Cache>,
     pub metrics: Arc<metrics::Metrics>,
-    /// Reads need a token (the read or the write token): set when listening beyond loopback.
+    /// Reads need a token (the read or the admin token, or a `/login` session): set when
+    /// listening beyond loopback or with `--require-read-token`.
     pub reads_need_token: bool,
+    /// The `Host` names requests may carry (`None`: any).
+    pub allowed_hosts: Option<Arc<allowed_hosts::AllowedHosts>>,
+    /// The session cookie gets `Secure` (served over TLS, here or at a proxy).
+    pub cookie_secure: bool,
+    /// How long a `/login` session lasts.
+    pub session_max_age: Duration,
     /// Timeouts and engine threads.
     pub limits: limits::Limits,
     /// Where engine work runs (never on the async workers).
@@ -61,6 +71,9 @@ impl AppState {
             cache: Arc::default(),
             metrics: Arc::default(),
             reads_need_token: false,
+            allowed_hosts: None,
+            cookie_secure: false,
+            session_max_age: DEFAULT_SESSION,
             engine: engine::Engine::for_limits(&limits),
             limits,
         }
@@ -82,7 +95,25 @@ impl AppState {
         self.reads_need_token = required;
         self
     }
+
+    /// Refuse requests whose `Host` is not one of these (421).
+    #[must_use]
+    pub fn with_allowed_hosts(mut self, hosts: Option<allowed_hosts::AllowedHosts>) -> Self {
+        self.allowed_hosts = hosts.map(Arc::new);
+        self
+    }
+
+    /// `/login` sessions: `Secure` cookies (TLS) and their lifetime.
+    #[must_use]
+    pub fn with_sessions(mut self, secure: bool, max_age: Duration) -> Self {
+        self.cookie_secure = secure;
+        self.session_max_age = max_age;
+        self
+    }
 }
+
+/// A `/login` session lasts this long unless `serve --session-hours` says otherwise.
+pub const DEFAULT_SESSION: Duration = Duration::from_secs(12 * 3600);
 
 /// The whole HTTP application, apart from serving, so tests call it without a socket.
 pub fn app(state: AppState) -> Router {
@@ -92,52 +123,17 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), read_guard));
     Router::new()
         .route("/api/v1/health", get(|| async { "ok" }))
-        .route("/login", get(login))
+        .route("/login", get(login::page).post(login::login))
+        .route("/logout", post(login::logout))
         .merge(guarded)
-        .fallback(ui::serve)
+        .fallback(ui_page)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            allowed_hosts::guard,
+        ))
         .layer(middleware::from_fn(timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
-}
-
-#[derive(serde::Deserialize)]
-struct LoginQuery {
-    token: Option<String>,
-}
-
-/// `GET /login?token=T`: a browser trades the read (or write) token for an HttpOnly cookie, so
-/// the web UI works on a server that listens beyond loopback.
-async fn login(
-    State(state): State<AppState>,
-    query: Result<axum::extract::Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, error::ApiError> {
-    let token = query
-        .ok()
-        .and_then(|q| q.0.token)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            error::ApiError::bad_request(
-                "missing_parameter",
-                "login needs the read token: open /login?token=TOKEN",
-            )
-        })?;
-    if !auth::is_read_token(&state.store, &token).await? {
-        return Err(error::ApiError::Unauthorized(
-            "that is not this server's read token (nor its write token)".into(),
-        ));
-    }
-    let cookie = format!(
-        "{}={token}; HttpOnly; SameSite=Strict; Path=/",
-        auth::READ_COOKIE
-    );
-    Ok((
-        axum::http::StatusCode::SEE_OTHER,
-        [
-            (axum::http::header::SET_COOKIE, cookie),
-            (axum::http::header::LOCATION, "/".to_owned()),
-        ],
-    )
-        .into_response())
 }
 
 async fn read_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -147,6 +143,32 @@ async fn read_guard(State(state): State<AppState>, req: Request, next: Next) -> 
         return e.into_response();
     }
     next.run(req).await
+}
+
+/// The web UI's pages. When reads need a token, a browser navigating without a session is sent
+/// to `/login` first: the page would show nothing but 401s. Scripts and assets are served as is.
+async fn ui_page(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let navigation = method == axum::http::Method::GET
+        && headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if state.reads_need_token
+        && navigation
+        && auth::require_read(&state.store, &headers).await.is_err()
+    {
+        return (
+            axum::http::StatusCode::SEE_OTHER,
+            [(axum::http::header::LOCATION, "/login")],
+        )
+            .into_response();
+    }
+    ui::serve(method, uri).await
 }
 
 async fn timeout(req: Request, next: Next) -> Response {

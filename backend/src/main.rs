@@ -27,7 +27,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the REST API and the web UI.
-    Serve(ServeArgs),
+    /// Boxed: its options outgrow the other variant (clippy::large_enum_variant).
+    Serve(Box<ServeArgs>),
     /// The engine subcommands (`compare`, `baseline`, ...): see `cli`. Boxed, as clap flattens a
     /// `Box<T: Subcommand>` like `T` (clap_builder src/derive.rs, `impl Subcommand for Box<T>`).
     #[command(flatten)]
@@ -64,6 +65,25 @@ struct ServeArgs {
     /// Connections served at once (default: the open-files limit less 128).
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Reads need the read token (or a /login session) even on loopback, e.g. behind a proxy.
+    #[arg(long)]
+    require_read_token: bool,
+    /// A name clients reach this server by (repeatable; the Host header must be one of them).
+    /// Default on loopback: localhost and the listen address; '*' turns the check off.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// Hours a /login session lasts.
+    #[arg(long, value_name = "HOURS", default_value_t = 12)]
+    session_hours: u64,
+    /// Mark the session cookie Secure without --tls-cert: a TLS proxy is in front.
+    #[arg(long)]
+    secure_cookie: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +94,8 @@ enum CliError {
     Token(#[from] backend::auth::TokenError),
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
+    #[error(transparent)]
+    Tls(#[from] backend::tls::TlsError),
     #[error("cannot read profile {path}: {message}")]
     Profile { path: String, message: String },
     #[error(
@@ -86,26 +108,35 @@ enum CliError {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(backend::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let store = Store::open(&args.db).await?;
     match ensure_write_token(&store, args.token.as_deref()).await? {
         TokenSetup::Created(token) => {
-            eprintln!("created a write token for collectors (shown once; keep it):");
+            eprintln!(
+                "created the admin token (shown once; keep it; it also makes scoped tokens with `fleetcompat token create`):"
+            );
             eprintln!("  {token}");
             eprintln!(
-                "  use it as: fleetcompat-collector probe --post http://{} --token {token}",
+                "  use it as: fleetcompat-collector probe --post {scheme}://{} --token {token}",
                 args.listen
             );
         }
         TokenSetup::Configured | TokenSetup::Existing => {}
     }
-    let reads_need_token = !args.listen.ip().is_loopback();
+    let reads_need_token = !args.listen.ip().is_loopback() || args.require_read_token;
     if reads_need_token
         && let TokenSetup::Created(token) =
             ensure_read_token(&store, args.read_token.as_deref()).await?
     {
         eprintln!("created a read token for API clients (shown once; keep it):");
         eprintln!("  {token}");
-        eprintln!("  send it as 'Authorization: Bearer {token}'");
+        eprintln!(
+            "  send it as 'Authorization: Bearer {token}'; in a browser, log in with it at /login"
+        );
     }
     if args.demo && store.n_hosts().await? == 0 {
         let profiles = demo::demo_profiles(&now_rfc3339())?;
@@ -137,7 +168,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             source,
         })?;
     eprintln!(
-        "fleetcompat serving {} hosts on http://{} (database {})",
+        "fleetcompat serving {} hosts on {scheme}://{} (database {})",
         store.n_hosts().await?,
         args.listen,
         args.db.display()
@@ -148,10 +179,19 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     };
     let state = AppState::new(store)
         .with_read_token_required(reads_need_token)
+        .with_allowed_hosts(backend::allowed_hosts::AllowedHosts::for_listener(
+            args.listen,
+            &args.allowed_hosts,
+        ))
+        .with_sessions(
+            tls.is_some() || args.secure_cookie,
+            Duration::from_secs(args.session_hours.clamp(1, 24 * 366) * 3600),
+        )
         .with_limits(limits);
     let config = ServeConfig {
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         max_connections: args.max_connections,
+        tls,
         ..ServeConfig::default()
     };
     backend::serve::serve(listener, app(state), config, backend::serve::stop_signal()).await;
@@ -162,7 +202,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Engine(command) => return command.run(),
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 const RESERVED_FDS: u64 = 128;
 
 /// How the server treats connections.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct ServeConfig {
     /// A client must send a request's headers within this after connecting or after its last
     /// answer; else the connection is closed (slow or idle clients give their slot back).
@@ -29,6 +29,19 @@ pub struct ServeConfig {
     pub max_connections: Option<usize>,
     /// On SIGTERM or SIGINT, requests in flight get this long to finish.
     pub shutdown_deadline: Duration,
+    /// Serve HTTPS: every connection does a TLS handshake first (within `header_timeout`).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("header_timeout", &self.header_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_deadline", &self.shutdown_deadline)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Default for ServeConfig {
@@ -37,6 +50,7 @@ impl Default for ServeConfig {
             header_timeout: Duration::from_secs(10),
             max_connections: None,
             shutdown_deadline: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -104,24 +118,24 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let mut closed = closed.clone();
+        let closed = closed.clone();
+        let tls = config.tls.clone();
+        let header_timeout = config.header_timeout;
         connections.spawn(async move {
+            // The slot is held through the handshake: a client that connects and sends nothing
+            // counts against the limit until the timeout closes it.
             let _slot = slot;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(config.header_timeout);
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended");
-                    }
+            let Some(acceptor) = tls else {
+                serve_connection(TokioIo::new(stream), service, header_timeout, closed).await;
+                return;
+            };
+            match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls_stream)) => {
+                    serve_connection(TokioIo::new(tls_stream), service, header_timeout, closed)
+                        .await;
                 }
-                _ = closed.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
+                Err(_) => tracing::debug!("tls handshake not done within the header timeout"),
             }
         });
     }
@@ -136,6 +150,33 @@ pub async fn serve(
             left = connections.len(),
             "requests still running at the shutdown deadline were dropped"
         );
+    }
+}
+
+/// One HTTP/1.1 connection (plain or TLS) until it ends or the server closes.
+async fn serve_connection<I>(
+    io: I,
+    service: TowerToHyperService<Router>,
+    header_timeout: Duration,
+    mut closed: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = http.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        }
+        _ = closed.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }
 

@@ -670,15 +670,29 @@ async fn reads_need_a_token_when_required() {
     let st = status(&s, Method::GET, "/api/v1/health", &[]).await;
     assert_eq!(st, StatusCode::OK);
 
-    // A browser logs in once and then reads with the cookie.
-    let st = status(&s, Method::GET, "/login?token=wrong", &[]).await;
-    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // A browser posts the read token once and then reads with the session cookie.
+    let login = |token: &str| {
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={token}")))
+            .expect("r")
+    };
     let resp = app(s.clone())
-        .oneshot(
-            Request::get("/login?token=reader")
-                .body(Body::empty())
-                .expect("r"),
-        )
+        .oneshot(login("wrong"))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = app(s.clone())
+        .oneshot(login(TOKEN))
+        .await
+        .expect("response");
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "the write token is refused"
+    );
+    let resp = app(s.clone())
+        .oneshot(login("reader"))
         .await
         .expect("response");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
@@ -689,6 +703,10 @@ async fn reads_need_a_token_when_required() {
         .expect("set-cookie")
         .to_owned();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http: no Secure: {cookie}"
+    );
     let pair = cookie.split(';').next().expect("name=value").to_owned();
     let cookies = format!("theme=dark; {pair}");
     let st = status(
@@ -699,8 +717,33 @@ async fn reads_need_a_token_when_required() {
     )
     .await;
     assert_eq!(st, StatusCode::OK);
-    let wrong = [(header::COOKIE, "fleetcompat_token=wrong")];
+    let wrong = [(header::COOKIE, "fleetcompat_session=99999999999.00")];
     let st = status(&s, Method::GET, "/api/v1/hosts", &wrong).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // An expired session is refused by the server, whatever the browser keeps.
+    let expired = backend::auth::new_session(&s.store, 0)
+        .await
+        .expect("session");
+    let expired = format!("fleetcompat_session={expired}");
+    let st = status(
+        &s,
+        Method::GET,
+        "/api/v1/hosts",
+        &[(header::COOKIE, &expired)],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // A new read token ends every session.
+    backend::auth::ensure_read_token(&s.store, Some("reader-2"))
+        .await
+        .expect("r");
+    let st = status(
+        &s,
+        Method::GET,
+        "/api/v1/hosts",
+        &[(header::COOKIE, &cookies)],
+    )
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 

@@ -45,7 +45,8 @@ struct Sink {
     /// Send to a fleetcompat backend, e.g. http://127.0.0.1:8080 (through the spool).
     #[arg(long, value_name = "URL", requires = "token")]
     post: Option<String>,
-    /// Write token of the backend (printed by `fleetcompat serve` on first run).
+    /// Write token of the backend: a scoped token for this host (`fleetcompat token create`) or
+    /// the admin token `fleetcompat serve` printed on first run.
     #[arg(
         long,
         env = "FLEETCOMPAT_TOKEN",
@@ -53,6 +54,10 @@ struct Sink {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// PEM certificate(s) to trust for an https:// --post instead of the built-in Mozilla roots:
+    /// the server's self-signed certificate or its private CA.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// Spool folder for profiles not yet sent [default: /var/lib/fleetcompat/spool as root,
     /// else ~/.local/state/fleetcompat/spool].
     #[arg(long, value_name = "DIR")]
@@ -178,7 +183,13 @@ fn sink_out(sink: &Sink, profiles: &[HostProfile]) -> Result<(), output::OutputE
         }
     }
     if let (Some(url), Some(token)) = (&sink.post, &sink.token) {
+        if url.starts_with("http://") && !is_loopback_url(url) {
+            eprintln!(
+                "warning: {url} is plain http: the token and the profile cross the network in clear; use https:// (`fleetcompat serve --tls-cert`, or a TLS proxy)"
+            );
+        }
         let d = output::Delivery {
+            agent: output::agent(sink.ca.as_deref())?,
             url: url.clone(),
             token: token.clone(),
             spool: sink.spool.clone().unwrap_or_else(output::default_spool),
@@ -188,6 +199,20 @@ fn sink_out(sink: &Sink, profiles: &[HostProfile]) -> Result<(), output::OutputE
         output::deliver(&d, profiles)?;
     }
     Ok(())
+}
+
+/// `http://127.0.0.1...`, `http://localhost...`, `http://[::1]...`: no network crossed.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.trim_start_matches("http://");
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn run_probe(args: ProbeArgs) -> Result<(), output::OutputError> {

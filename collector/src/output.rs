@@ -20,6 +20,15 @@ pub enum OutputError {
     },
     #[error("cannot reach the backend at {url}: {message}: is `fleetcompat serve` running there?")]
     Unreachable { url: String, message: String },
+    /// The TLS handshake failed: the certificate is not trusted or does not name the host.
+    #[error("the TLS connection to {url} failed: {message}: {advice}")]
+    Tls {
+        url: String,
+        message: String,
+        advice: &'static str,
+    },
+    #[error("cannot use --ca {path}: {message}")]
+    Ca { path: String, message: String },
     #[error("the backend at {url} refused the profile ({status}): {message}")]
     Refused {
         url: String,
@@ -40,6 +49,8 @@ impl OutputError {
     fn is_transient(&self) -> bool {
         match self {
             Self::Refused { status, .. } => matches!(status, 401 | 403) || self.is_retriable(),
+            // An operator fixes the certificate or --ca; the profile waits for that.
+            Self::Tls { .. } => true,
             _ => self.is_retriable(),
         }
     }
@@ -129,22 +140,98 @@ pub fn store_db(path: &Path, _: &[HostProfile]) -> Result<Vec<(String, u32, bool
     })
 }
 
-/// POST the profile to `{base}/api/v1/hosts` with the write token, once.
-pub fn post(base: &str, token: &str, json: &str) -> Result<UploadReceipt, OutputError> {
-    let url = format!("{}/api/v1/hosts", base.trim_end_matches('/'));
-    let agent = ureq::Agent::config_builder()
+/// The HTTP(S) client: rustls (ring) trusting Mozilla's roots as webpki-roots compiles them in
+/// (the same on every host, no CA package needed), or, with `--ca FILE`, only the certificates of
+/// that PEM file (a private CA or a self-signed server certificate), as `curl --cacert` does.
+pub fn agent(ca: Option<&Path>) -> Result<ureq::Agent, OutputError> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig};
+    let mut tls = TlsConfig::builder();
+    if let Some(path) = ca {
+        let err = |message: String| OutputError::Ca {
+            path: path.display().to_string(),
+            message,
+        };
+        let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item.map_err(|e| err(e.to_string()))? {
+                PemItem::Certificate(c) => certs.push(c),
+                PemItem::PrivateKey(_) => {
+                    return Err(err(
+                        "it holds a private key: give the certificate only, never its key".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if certs.is_empty() {
+            return Err(err(
+                "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
+        tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+    }
+    Ok(ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(tls.build())
         .build()
-        .new_agent();
+        .new_agent())
+}
+
+/// Is this failure the TLS handshake (rustls refused the certificate or the connection)? rustls
+/// 0.23 src/conn.rs, `ConnectionCommon::complete_io`, hands its `rustls::Error` to ureq inside an
+/// `io::Error` of kind `InvalidData`; ureq 3 src/error.rs keeps that as `Error::Io`.
+fn is_tls_failure(e: &ureq::Error) -> bool {
+    matches!(e, ureq::Error::Rustls(_))
+        || matches!(e, ureq::Error::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()))
+}
+
+/// What to do about a certificate rustls refused, by its reason as rustls 0.23 shows it
+/// (src/error.rs, `CertificateError`: `UnknownIssuer`, `Expired`, `NotValidYet` by name,
+/// `NotValidForNameContext` as "certificate not valid for name ..."; rustls-webpki's
+/// `CaUsedAsEndEntity` inside `Other`).
+fn tls_advice(message: &str) -> &'static str {
+    if message.contains("UnknownIssuer") {
+        "the certificate is self-signed or from a CA this collector does not trust: give that certificate or its CA (PEM) with --ca FILE"
+    } else if message.contains("CaUsedAsEndEntity") {
+        "the server's certificate is marked as a CA (`openssl req -x509` does that unless told `-addext basicConstraints=critical,CA:FALSE`), which TLS refuses for a server: make it again without CA:TRUE, or issue the server a certificate from that CA and give the CA with --ca FILE"
+    } else if message.contains("not valid for name") || message.contains("NotValidForName") {
+        "the certificate does not name the host of the URL: use a name or address it lists (its subjectAltName) in --post, or reissue it"
+    } else if message.contains("Expired") || message.contains("NotValidYet") {
+        "the certificate is outside its validity period: renew it on the server, or check this host's clock"
+    } else {
+        "if the server's certificate is self-signed or from a private CA, give it (PEM) with --ca FILE"
+    }
+}
+
+/// POST the profile to `{base}/api/v1/hosts` with the write token, once.
+pub fn post(
+    agent: &ureq::Agent,
+    base: &str,
+    token: &str,
+    json: &str,
+) -> Result<UploadReceipt, OutputError> {
+    let url = format!("{}/api/v1/hosts", base.trim_end_matches('/'));
     let mut resp = agent
         .post(&url)
         .header("authorization", &format!("Bearer {token}"))
         .header("content-type", "application/json")
         .send(json)
-        .map_err(|e| OutputError::Unreachable {
-            url: url.clone(),
-            message: e.to_string(),
+        .map_err(|e| {
+            if is_tls_failure(&e) {
+                let message = e.to_string();
+                OutputError::Tls {
+                    url: url.clone(),
+                    advice: tls_advice(&message),
+                    message,
+                }
+            } else {
+                OutputError::Unreachable {
+                    url: url.clone(),
+                    message: e.to_string(),
+                }
+            }
         })?;
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_to_string().unwrap_or_default();
@@ -176,6 +263,8 @@ pub struct Delivery {
     pub attempts: u32,
     /// First backoff delay; doubled after each failed attempt, at most 60 s.
     pub backoff: Duration,
+    /// The client (its TLS roots: `agent(--ca)`).
+    pub agent: ureq::Agent,
 }
 
 /// The default spool: /var/lib/fleetcompat/spool for root, else
@@ -204,7 +293,7 @@ fn post_with_retries(d: &Delivery, json: &str) -> Result<UploadReceipt, OutputEr
     let mut delay = d.backoff;
     let mut attempt = 1;
     loop {
-        match post(&d.url, &d.token, json) {
+        match post(&d.agent, &d.url, &d.token, json) {
             Ok(r) => return Ok(r),
             Err(e) if e.is_retriable() && attempt < d.attempts.max(1) => {
                 eprintln!(
@@ -358,6 +447,32 @@ mod tests {
         let file = dir.path().join("p.json");
         write_file(&file, "{\"a\":1}").expect("write a file");
         assert_eq!(std::fs::read_to_string(&file).expect("read"), "{\"a\":1}");
+    }
+
+    #[test]
+    fn tls_failures_get_advice_for_their_reason() {
+        // Messages as ureq printed them against real servers (see docs/collector.md).
+        let cases = [
+            ("io: invalid peer certificate: UnknownIssuer", "--ca FILE"),
+            (
+                "io: invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+                "CA:FALSE",
+            ),
+            (
+                "io: invalid peer certificate: certificate not valid for name \"localhost\"",
+                "subjectAltName",
+            ),
+            ("io: invalid peer certificate: Expired", "renew"),
+        ];
+        for (message, needle) in cases {
+            assert!(tls_advice(message).contains(needle), "{message}");
+        }
+        let e = OutputError::Tls {
+            url: "https://h/api/v1/hosts".into(),
+            message: "x".into(),
+            advice: "y",
+        };
+        assert!(e.is_transient() && !e.is_retriable());
     }
 
     #[test]

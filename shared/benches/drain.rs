@@ -11,7 +11,7 @@ use shared::testing::guest_fleet;
 use shared::verdict::Policy;
 
 fn benches(c: &mut Criterion) {
-    let fleet = guest_fleet(10_000, 20, 36, 0, 42);
+    let fleet = guest_fleet(10_000, 20, 36, 0, 100, 42);
     let policy = Policy::default();
     let mut g = c.benchmark_group("drain");
     g.sample_size(10);

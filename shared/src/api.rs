@@ -581,3 +581,51 @@ impl From<crate::verdict::Verdict> for TargetVerdict {
         }
     }
 }
+
+/// `POST /api/v1/tokens` body: a scoped write token for some hosts, or for hosts with labels.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// Host ids the token may upload and delete.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Or: labels every host the token writes must carry (in the upload and as stored).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// A name to recognise it by (default: its scope).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A scoped write token, without its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenInfo {
+    /// What `token revoke` and `DELETE /api/v1/tokens/{id}` take.
+    pub id: String,
+    pub name: String,
+    /// The hosts it may write (empty for a label scope).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// The labels a host it writes must carry (empty for a host scope).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub created_at: String,
+}
+
+/// `POST /api/v1/tokens` answer: the token and its secret, shown this once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenCreated {
+    pub token: TokenInfo,
+    /// The bearer token; the server keeps only a salted hash of it.
+    pub secret: String,
+}
+
+/// `GET /api/v1/tokens`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}

@@ -18,6 +18,7 @@
 //! data have unknown capacity: nothing is placed on them, and a VM whose only targets they are
 //! is `capacity_unknown`, not placed.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -109,6 +110,8 @@ enum Parsed {
 /// Why a VM is stuck, per (source class, guest).
 #[derive(Clone, Debug, Default)]
 struct Stuck {
+    /// The host the blockers were judged from (messages may name it).
+    from: usize,
     /// (class, blockers), largest classes first.
     blockers: Vec<(usize, Vec<DrainReason>)>,
     common: Vec<(String, String, usize, usize)>,
@@ -140,7 +143,7 @@ pub struct DrainFleet<'a> {
     index: HashMap<&'a str, usize>,
     class_ids: Vec<Option<String>>,
     class_names: Vec<Option<String>>,
-    parsed: HashMap<&'a str, Parsed>,
+    parsed: HashMap<String, Parsed>,
     guests: Vec<GuestConfig>,
     guest_index: HashMap<String, usize>,
     /// `[guest][class]`, made on first use.
@@ -220,6 +223,12 @@ impl<'a> DrainFleet<'a> {
         m.len() - usize::from(self.classes.class_of_host[drained] == c)
     }
 
+    /// Hosts of class `c` with known capacity, `drained` left out.
+    fn known_others(&self, c: usize, drained: usize) -> usize {
+        self.class_free[c].0
+            - usize::from(self.free[drained].is_some() && self.classes.class_of_host[drained] == c)
+    }
+
     /// A host of class `c` other than `drained`, if any.
     fn rep_other(&self, c: usize, drained: usize) -> Option<usize> {
         self.classes.members[c]
@@ -241,10 +250,7 @@ impl<'a> DrainFleet<'a> {
                 crate::naming::class_name(&crate::naming::class_facts(rep, &all))
             })
             .clone();
-        let n_hosts_with_capacity = members
-            .iter()
-            .filter(|&&h| h != drained && self.free[h].is_some())
-            .count();
+        let n_hosts_with_capacity = self.known_others(c, drained);
         DrainClass {
             class_id: id,
             name,
@@ -253,17 +259,18 @@ impl<'a> DrainFleet<'a> {
         }
     }
 
-    /// The guest of a definition, parsed once per distinct text and judged once per distinct
-    /// configuration.
+    /// The guest of a definition, parsed once per distinct text (less the VM's identity, see
+    /// [`identity_free`]) and judged once per distinct configuration.
     fn parse(&mut self, text: &'a str) -> Parsed {
-        if let Some(p) = self.parsed.get(text) {
+        let key = identity_free(text);
+        if let Some(p) = self.parsed.get(key.as_ref()) {
             return p.clone();
         }
         let p = match parse_guest(text) {
             Ok((_, g)) => Parsed::Guest(self.intern(g)),
             Err(e) => Parsed::Unreadable(format!("its definition cannot be read: {e}")),
         };
-        self.parsed.insert(text, p.clone());
+        self.parsed.insert(key.into_owned(), p.clone());
         p
     }
 
@@ -362,7 +369,10 @@ impl<'a> DrainFleet<'a> {
             return Rc::clone(st);
         }
         let classes = self.classes_by_size(host);
-        let mut st = Stuck::default();
+        let mut st = Stuck {
+            from: host,
+            ..Stuck::default()
+        };
         let mut counts: Vec<(String, String, usize, usize)> = Vec::new();
         for &d in classes.iter().take(MAX_JUDGED_CLASSES) {
             let Some(rd) = self.rep_other(d, host) else {
@@ -374,31 +384,35 @@ impl<'a> DrainFleet<'a> {
                 &self.guests[g],
                 &self.policy,
             );
-            let blockers: Vec<DrainReason> = v
-                .reasons
-                .into_iter()
-                .filter(|r| r.severity == Severity::Blocker)
-                .map(|r| DrainReason {
+            let n = self.others(d, host);
+            // A reason is counted once per class, keyed by its rule and the feature it names
+            // (so "avx512-fp16 missing" and "sha-ni missing" are two reasons).
+            let mut seen: Vec<String> = Vec::new();
+            let mut blockers = Vec::new();
+            for r in v.reasons {
+                if r.severity != Severity::Blocker {
+                    continue;
+                }
+                let key = match &r.evidence {
+                    Evidence::Feature { feature, .. } => format!("{} {feature}", r.rule),
+                    _ => r.rule.clone(),
+                };
+                if !seen.contains(&key) {
+                    match counts.iter_mut().find(|c| c.0 == key) {
+                        Some(c) => {
+                            c.2 += 1;
+                            c.3 += n;
+                        }
+                        None => counts.push((key.clone(), r.message.clone(), 1, n)),
+                    }
+                    seen.push(key);
+                }
+                blockers.push(DrainReason {
                     layer: r.layer,
                     severity: r.severity,
                     rule: r.rule,
                     message: r.message,
-                })
-                .collect();
-            let n = self.others(d, host);
-            let mut seen_rules: Vec<&str> = Vec::new();
-            for b in &blockers {
-                if seen_rules.contains(&b.rule.as_str()) {
-                    continue;
-                }
-                seen_rules.push(&b.rule);
-                match counts.iter_mut().find(|c| c.0 == b.rule) {
-                    Some(c) => {
-                        c.2 += 1;
-                        c.3 += n;
-                    }
-                    None => counts.push((b.rule.clone(), b.message.clone(), 1, n)),
-                }
+                });
             }
             if st.blockers.len() < MAX_BLOCKER_CLASSES {
                 st.blockers.push((d, blockers));
@@ -406,7 +420,18 @@ impl<'a> DrainFleet<'a> {
         }
         counts.sort_by(|a, b| b.3.cmp(&a.3).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
         counts.truncate(3);
-        st.common = counts;
+        // The key's rule, without the feature.
+        st.common = counts
+            .into_iter()
+            .map(|(key, m, c, n)| {
+                (
+                    key.split(' ').next().unwrap_or_default().to_owned(),
+                    m,
+                    c,
+                    n,
+                )
+            })
+            .collect();
         st.not_listed = classes.len() - st.blockers.len();
         let st = Rc::new(st);
         self.stuck.insert((s, g), Rc::clone(&st));
@@ -752,12 +777,30 @@ impl<'a> DrainFleet<'a> {
                 && let Some(g) = item.guest
             {
                 let st = self.stuck_of(host, g);
+                // Judged from another host of the class: its messages name that host.
+                let (was, now) = (
+                    format!("host {} ", hosts[st.from].host_id),
+                    format!("host {} ", src.host_id),
+                );
+                let fix = |m: &str| {
+                    if st.from == host {
+                        m.to_owned()
+                    } else {
+                        m.replace(&was, &now)
+                    }
+                };
                 d.blockers = st
                     .blockers
                     .iter()
                     .map(|(c, b)| ClassBlockers {
                         class: idx(*c),
-                        blockers: b.clone(),
+                        blockers: b
+                            .iter()
+                            .map(|r| DrainReason {
+                                message: fix(&r.message),
+                                ..r.clone()
+                            })
+                            .collect(),
                     })
                     .collect();
                 d.common_reasons = st
@@ -765,7 +808,7 @@ impl<'a> DrainFleet<'a> {
                     .iter()
                     .map(|(rule, message, n_classes, n_hosts)| CommonReason {
                         rule: rule.clone(),
-                        message: message.clone(),
+                        message: fix(message),
                         n_classes: *n_classes,
                         n_hosts: *n_hosts,
                     })
@@ -943,4 +986,93 @@ fn common_machine(
         .max()
         .map(|(_, n)| n.clone())
         .filter(|n| *n != current)
+}
+
+/// A definition without what names the VM and nothing else, so that VMs made from one template
+/// share their parse: in a domain XML the first `<name>` and `<uuid>` elements (libvirt writes
+/// them first, children of `<domain>`; `guest::libvirt` reads neither) when their text holds no
+/// markup; in a command line without quotes, `-name X` and `-uuid X` (`guest::cmdline` reads
+/// neither). Anything else is kept, so a definition that does not parse stays one that does not.
+fn identity_free(text: &str) -> Cow<'_, str> {
+    if text.trim_start().starts_with('<') {
+        let mut out: Cow<'_, str> = Cow::Borrowed(text);
+        for tag in ["name", "uuid"] {
+            let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+            let Some(a) = out.find(&open) else { continue };
+            let Some(len) = out[a + open.len()..].find(&close) else {
+                continue;
+            };
+            let inner = &out[a + open.len()..a + open.len() + len];
+            if inner.contains(['<', '&', '>']) {
+                continue;
+            }
+            let end = a + open.len() + len + close.len();
+            out = Cow::Owned(format!("{}{}", &out[..a], &out[end..]));
+        }
+        out
+    } else if text.contains(['\'', '"', '\\']) {
+        Cow::Borrowed(text)
+    } else {
+        let mut words = text.split_whitespace();
+        let mut out = String::with_capacity(text.len());
+        while let Some(w) = words.next() {
+            if w == "-name" || w == "-uuid" {
+                let _ = words.next();
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+        Cow::Owned(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity_free;
+    use crate::guest::parse_guest;
+    use crate::testing::{command_line, domain_xml};
+
+    #[test]
+    fn identity_free_definitions_parse_as_the_originals() {
+        let a = domain_xml(
+            "web-1",
+            "uuid-1",
+            "Skylake-Server-v4",
+            "pc-q35-7.2",
+            2,
+            1024,
+        );
+        let b = domain_xml(
+            "web-2",
+            "uuid-2",
+            "Skylake-Server-v4",
+            "pc-q35-7.2",
+            2,
+            1024,
+        );
+        assert_eq!(identity_free(&a), identity_free(&b));
+        assert!(!identity_free(&a).contains("web-1"));
+        assert_eq!(
+            parse_guest(&identity_free(&a)).map(|g| g.1),
+            parse_guest(&a).map(|g| g.1)
+        );
+        let c = command_line("db-1", "host-passthrough", "pc-q35-8.2", 4, 2048);
+        let d = c.replace("-name db-1", "-name db-2");
+        assert_eq!(identity_free(&c), identity_free(&d));
+        assert_eq!(
+            parse_guest(&identity_free(&c)).map(|g| g.1),
+            parse_guest(&c).map(|g| g.1)
+        );
+        // Markup in a name, or quotes in a command line: kept as is.
+        let odd = a.replace("<name>web-1</name>", "<name>a&amp;b</name>");
+        assert!(identity_free(&odd).contains("a&amp;b"));
+        let quoted = "qemu-system-x86_64 -name 'a b' -m 1G";
+        assert_eq!(identity_free(quoted), quoted);
+        // Different CPUs stay different.
+        let e = domain_xml("web-1", "uuid-1", "host-passthrough", "pc-q35-7.2", 2, 1024);
+        assert_ne!(identity_free(&a), identity_free(&e));
+    }
 }

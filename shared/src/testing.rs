@@ -216,14 +216,24 @@ pub fn vm_shapes(n: usize) -> Vec<(String, String, bool)> {
 /// A synthetic fleet with guests: `n_hosts` hosts of [`VM_MODELS`] processors (QEMU releases of
 /// [`VM_QEMUS`], 64-128 logical CPUs, 512-1024 GiB), `vms_per_host` running guests each from
 /// `shapes` distinct definitions (each VM its own name and UUID); every `no_guest_data`-th host
-/// has no guest data (`0`: all have it).
+/// has no guest data (`0`: all have it), and every `odd`-th host (`0`: none) has one CPU feature
+/// beyond its model (newer microcode, a BIOS setting), a class of its own whose `-cpu host`
+/// guests nobody else can take.
 pub fn guest_fleet(
     n_hosts: usize,
     vms_per_host: usize,
     shapes: usize,
     no_guest_data: usize,
+    odd: usize,
     seed: u64,
 ) -> Vec<HostProfile> {
+    const EXTRA: &[&str] = &[
+        "avx512-vp2intersect",
+        "amx-fp16",
+        "avx-vnni-int8",
+        "sha512",
+        "cldemote",
+    ];
     use crate::vms::{HostCapacity, HostGuests, Vm, VmDefinition, VmSource, VmState};
     let mut rng = Rng::new(seed);
     let shapes = vm_shapes(shapes);
@@ -234,6 +244,13 @@ pub fn guest_fleet(
                 profile(&format!("host-{h:05}"), "GenuineIntel", FeatureSet::EMPTY)
             });
             p.qemu = vec![qemu_with_machines(VM_QEMUS[rng.below(VM_QEMUS.len())])];
+            if odd > 0 && h % odd == odd / 2 {
+                let extra = crate::catalog().lookup(EXTRA[(h / odd) % EXTRA.len()]);
+                if let (Some(f), Some(k)) = (extra, p.kvm.as_mut()) {
+                    k.guest_features.insert(f);
+                    p.cpu.features.insert(f);
+                }
+            }
             let _ = p.labels.insert("cluster".into(), format!("c{}", h % 7));
             if no_guest_data > 0 && h % no_guest_data == no_guest_data - 1 {
                 return p;

@@ -73,7 +73,7 @@ fn check_agreement(fleet: &[HostProfile], policy: &Policy) -> (usize, usize) {
 #[test]
 fn drain_targets_equal_pair_verdicts() {
     for seed in [1, 2, 3] {
-        let fleet = guest_fleet(24, 6, 36, 5, seed);
+        let fleet = guest_fleet(24, 6, 36, 5, 6, seed);
         for policy in [
             Policy::default(),
             Policy {
@@ -265,7 +265,7 @@ fn advice_is_the_engines_own_verdict_on_the_changed_definition() {
     let mut kinds = BTreeSet::new();
     for seed in 1..6 {
         // Small fleets: few classes, so some VMs have nowhere to go.
-        let fleet = guest_fleet(5, 10, 36, 0, seed);
+        let fleet = guest_fleet(5, 10, 36, 0, 3, seed);
         let mut df = DrainFleet::new(&fleet, &policy);
         for (i, src) in fleet.iter().enumerate() {
             let plan = df.plan(i);
@@ -365,4 +365,55 @@ fn an_unreadable_definition_makes_its_vm_stuck_with_the_reason() {
         &Policy::default(),
     );
     assert!(ok.compatible);
+}
+
+#[test]
+fn blockers_judged_once_per_class_name_the_drained_host() {
+    let vms = || {
+        vec![vm(
+            "v",
+            "Skylake-Server-v4",
+            "pc-q35-7.2",
+            2,
+            1024,
+            VmState::Running,
+        )]
+    };
+    let mut a1 = host("a1", "Skylake-Server-v4", "8.2.2", 16, 64, vms());
+    let mut a2 = host("a2", "Skylake-Server-v4", "8.2.2", 16, 64, vms());
+    // No KVM guest view: nothing can be judged, a blocker that names the source host.
+    a1.kvm = None;
+    a2.kvm = None;
+    let b = host("b", "Skylake-Server-v4", "8.2.2", 16, 64, Vec::new());
+    let fleet = vec![a1, a2, b];
+    // One class: the second plan reuses the first one's judgement.
+    assert_eq!(
+        shared::class::class_id(&fleet[0]),
+        shared::class::class_id(&fleet[1])
+    );
+    let mut df = DrainFleet::new(&fleet, &Policy::default());
+    for (i, id) in [(0, "a1"), (1, "a2")] {
+        let plan = df.plan(i);
+        let v = &plan.vms[0];
+        assert_eq!(v.outcome, VmOutcome::Stuck, "{v:?}");
+        let messages: Vec<&str> = v
+            .blockers
+            .iter()
+            .flat_map(|c| c.blockers.iter().map(|r| r.message.as_str()))
+            .chain(v.common_reasons.iter().map(|r| r.message.as_str()))
+            .collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains(&format!("source host {id} "))),
+            "{messages:?}"
+        );
+        let other = if id == "a1" { "a2" } else { "a1" };
+        assert!(
+            !messages
+                .iter()
+                .any(|m| m.contains(&format!("source host {other} "))),
+            "{messages:?}"
+        );
+    }
 }

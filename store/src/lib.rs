@@ -444,4 +444,29 @@ impl Store {
             .fetch_one(&self.pool)
             .await?)
     }
+
+    /// Settings whose name starts with `prefix`, by name (SQLite copy; helper "pg" has the one
+    /// for both databases).
+    pub async fn settings_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT name, value FROM settings WHERE substr(name, 1, length(?)) = ? ORDER BY name",
+        )
+        .bind(prefix)
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Remove a setting; false when there was none (SQLite copy, see `settings_with_prefix`).
+    pub async fn delete_setting(&self, name: &str) -> Result<bool, StoreError> {
+        let gone = sqlx::query("DELETE FROM settings WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(gone > 0)
+    }
 }

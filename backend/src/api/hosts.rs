@@ -339,9 +339,13 @@ pub async fn get_one(
     security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    _: WriteToken,
+    WriteToken(writer): WriteToken,
     Path(host_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    if let crate::auth::Writer::Scoped(scope) = &writer {
+        let stored = state.store.latest_profile(&host_id).await?;
+        scope.allows(&host_id, None, stored.as_ref().map(|s| &s.profile.labels))?;
+    }
     if state.store.delete_host(&host_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -553,17 +557,18 @@ fn profile_error(e: ProfileError) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/hosts", tag = "hosts",
     request_body(content = shared::api::EngineObject, description = "a host profile (shared::HostProfile, schema_version 1)"),
     responses((status = 200, body = UploadReceipt), (status = 400, body = shared::api::ErrorBody),
-              (status = 401, body = shared::api::ErrorBody), (status = 413, body = shared::api::ErrorBody)),
+              (status = 401, body = shared::api::ErrorBody), (status = 403, description = "a scoped token outside its scope", body = shared::api::ErrorBody),
+              (status = 413, body = shared::api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
     // The token first: a request without it is refused before its body is read.
-    _: WriteToken,
+    WriteToken(writer): WriteToken,
     body: Result<LimitedBody<{ limits::PROFILE_BODY_BYTES }>, ApiError>,
 ) -> Result<Json<UploadReceipt>, ApiError> {
     let started = Instant::now();
     let result = match body {
-        Ok(LimitedBody(body)) => store_upload(&state, body).await,
+        Ok(LimitedBody(body)) => store_upload(&state, &writer, body).await,
         Err(e) => Err(e),
     };
     let outcome = match &result {
@@ -577,6 +582,7 @@ pub async fn upload(
 
 async fn store_upload(
     state: &AppState,
+    writer: &crate::auth::Writer,
     body: axum::body::Bytes,
 ) -> Result<UploadReceipt, ApiError> {
     // A profile of megabytes takes a while to parse: not on the async workers.
@@ -595,6 +601,19 @@ async fn store_upload(
             limits::HOST_LABELS,
             "keep the labels that select hosts (cluster, rack, role)",
         ));
+    }
+    if let crate::auth::Writer::Scoped(scope) = writer {
+        // A label scope also needs the stored host's labels to match (no takeover by relabelling).
+        let stored = if scope.0.hosts.is_empty() {
+            state.store.latest_profile(&profile.host_id).await?
+        } else {
+            None
+        };
+        scope.allows(
+            &profile.host_id,
+            Some(&profile.labels),
+            stored.as_ref().map(|s| &s.profile.labels),
+        )?;
     }
     let upserted = state.store.upsert(&profile, &now_rfc3339()).await?;
     Ok(UploadReceipt {

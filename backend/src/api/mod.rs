@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod openapi;
 pub mod precheck;
 pub mod stats;
+pub mod tokens;
 pub mod vms;
 
 use axum::Router;
@@ -29,5 +30,6 @@ pub fn router() -> Router<AppState> {
         .merge(stats::router())
         .merge(charts::router())
         .merge(vms::router())
+        .merge(tokens::router())
         .merge(openapi::router())
 }

@@ -35,6 +35,7 @@ impl Modify for Bearer {
         super::stats::stats, super::stats::metrics,
         super::charts::class_sizes, super::charts::coverage_curve,
         super::charts::feature_prevalence, super::charts::pool_sizes,
+        super::tokens::list, super::tokens::create, super::tokens::revoke,
     ),
     components(schemas(shared::api::ErrorBody, shared::api::ErrorDetail)),
     modifiers(&Bearer)

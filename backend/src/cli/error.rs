@@ -72,6 +72,12 @@ pub enum CliError {
     Runtime(std::io::Error),
     #[error("cannot write json: {0}")]
     Json(serde_json::Error),
+    /// `fleetcompat token` on a database: a bad scope, or no such token.
+    #[error(transparent)]
+    Token(#[from] backend::auth::TokenError),
+    /// `fleetcompat token --server`: the server could not be reached or refused.
+    #[error("{url}: {message}")]
+    Server { url: String, message: String },
 }
 
 impl CliError {

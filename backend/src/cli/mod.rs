@@ -1,5 +1,5 @@
-//! `fleetcompat compare | baseline | masks | graph | export | targets`: the engine on the command
-//! line, one file per command; a command is a type implementing [`Run`] and a line of
+//! `fleetcompat compare | baseline | masks | graph | export | targets | token | drain`: the engine
+//! on the command line, one file per command; a command is a type implementing [`Run`] and a line of
 //! [`commands!`].
 //!
 //! Inputs are host profile JSON files (from `fleetcompat-collector`), fleet files (JSON Lines, one
@@ -36,6 +36,7 @@ macro_rules! out {
 mod baseline;
 mod compare;
 mod db;
+mod drain;
 mod error;
 mod export;
 mod fleet_file;
@@ -47,6 +48,7 @@ mod render;
 mod targets;
 #[cfg(test)]
 mod tests;
+mod token;
 
 pub use error::CliError;
 
@@ -94,6 +96,12 @@ commands! {
     Export(export::ExportArgs),
     /// Every host a guest (--guest FILE) on --from HOST can go to, and why not the others.
     Targets(targets::TargetsArgs),
+    /// Can HOST be drained? Every VM of it, where it can go, stuck VMs first with their
+    /// blockers and a fix. Exit 0 when every VM has a place, 1 otherwise, 2 error.
+    Drain(drain::DrainArgs),
+    /// Scoped write tokens on the server's database (--db): create for hosts or labels, list,
+    /// revoke.
+    Token(token::TokenArgs),
 }
 
 fn run_command(command: &impl Run) -> ExitCode {

@@ -180,7 +180,8 @@ pub struct VmDrain {
     /// Stuck: the blockers per class, largest classes first (at most [`MAX_BLOCKER_CLASSES`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blockers: Vec<ClassBlockers>,
-    /// Stuck: its most common blockers over every class, most hosts first (at most 3).
+    /// Stuck: its most common blockers (a rule and the feature it names) over the 32 largest
+    /// classes, most hosts first (at most 3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub common_reasons: Vec<CommonReason>,
     /// Stuck: classes whose blockers are not listed (beyond [`MAX_BLOCKER_CLASSES`]).
