@@ -56,13 +56,16 @@ fn class_name(classes: &[DrainClass], i: usize) -> String {
 
 /// Where a VM goes, as a cell: the placement's host, or the sentence that says what stops it.
 fn where_cell(vm: &VmDrain) -> AnyView {
-    match &vm.placement {
-        Some(h) => view! {
-            "→ "<Link href=format!("/hosts/{h}")>{h.clone()}</Link>
-            {format!(" (of {} compatible hosts)", vm.n_target_hosts)}
+    match vm.placement.clone() {
+        Some(h) => {
+            let href = format!("/hosts/{h}");
+            let of = format!(" (of {} compatible hosts)", vm.n_target_hosts);
+            view! { "→ "<Link href=href>{h}</Link>{of} }.into_any()
         }
-        .into_any(),
-        None => view! { <span class="why">{vm.summary.clone()}</span> }.into_any(),
+        None => {
+            let why = vm.summary.clone();
+            view! { <span class="why">{why}</span> }.into_any()
+        }
     }
 }
 
@@ -74,6 +77,7 @@ pub fn VmTable(vms: Vec<VmDrain>) -> impl IntoView {
         .into_iter()
         .map(|vm| {
             let (words, class) = outcome_words(vm.outcome);
+            let cell = where_cell(&vm);
             view! {
                 <tr class=format!("vm-row {class}") data-vm=vm.vm_ref.clone() data-outcome=words>
                     <td><Link href=vm_href(&vm.vm_ref)>{vm.name.clone()}</Link></td>
@@ -84,7 +88,7 @@ pub fn VmTable(vms: Vec<VmDrain>) -> impl IntoView {
                     <td><code>{vm.cpu.clone().unwrap_or_else(|| "not stated".into())}</code></td>
                     <td><code>{vm.machine.clone().unwrap_or_else(|| "not stated".into())}</code></td>
                     <td class=format!("outcome {class}")>{words}</td>
-                    <td>{where_cell(&vm)}</td>
+                    <td>{cell}</td>
                 </tr>
             }
         })
@@ -236,6 +240,11 @@ pub fn DrainPlanView(plan: DrainPlan) -> impl IntoView {
             plan.n_placed
         )
     };
+    let headline = if plan.drainable {
+        "headline ok"
+    } else {
+        "headline bad"
+    };
     let classes = plan.classes;
     let stuck: Vec<VmDrain> = plan
         .vms
@@ -263,7 +272,7 @@ pub fn DrainPlanView(plan: DrainPlan) -> impl IntoView {
         }
     });
     view! {
-        <p id="drain-answer" class=if plan.drainable { "headline ok" } else { "headline bad" }>{answer}</p>
+        <p id="drain-answer" class=headline>{answer}</p>
         {(n_stuck > 0).then(|| view! { <div id="drain-stuck"><h4>{format!("Stuck VMs ({n_stuck})")}</h4>{stuck_cards}</div> })}
         {capacity_list}
         <h4>"Every VM and where it would go"</h4>

@@ -30,7 +30,8 @@ fn detail(d: VmDetail) -> impl IntoView {
                 "/graph{}",
                 query(&[("view", "graph"), ("class", &c.class_id)])
             );
-            view! { <li><Link href=href>{c.name.clone()}</Link>{format!(": {} hosts", c.n_hosts)}</li> }
+            let (name, n) = (c.name.clone(), format!(": {} hosts", c.n_hosts));
+            view! { <li><Link href=href>{name}</Link>{n}</li> }
         })
         .collect_view();
     let n_hosts = d.target_hosts.len();
@@ -38,7 +39,10 @@ fn detail(d: VmDetail) -> impl IntoView {
         .target_hosts
         .iter()
         .take(HOSTS_SHOWN)
-        .map(|h| view! { <li><Link href=format!("/hosts/{h}")>{h.clone()}</Link></li> })
+        .map(|h| {
+            let (href, h) = (format!("/hosts/{h}"), h.clone());
+            view! { <li><Link href=href>{h}</Link></li> }
+        })
         .collect_view();
     let answer = if n_hosts > 0 {
         format!(
@@ -54,9 +58,15 @@ fn detail(d: VmDetail) -> impl IntoView {
     };
     let stuck = matches!(vm.outcome, VmOutcome::Stuck | VmOutcome::Unreadable);
     let definition = d.definition;
+    let host_href = format!("/hosts/{host}");
+    let headline = if n_hosts > 0 {
+        "headline ok"
+    } else {
+        "headline bad"
+    };
     view! {
-        <h2 id="vm-title">{vm.name.clone()}" on "<Link href=format!("/hosts/{host}")>{host.clone()}</Link></h2>
-        <p id="vm-answer" class=if n_hosts > 0 { "headline ok" } else { "headline bad" }>{answer}</p>
+        <h2 id="vm-title">{vm.name.clone()}" on "<Link href=host_href>{host}</Link></h2>
+        <p id="vm-answer" class=headline>{answer}</p>
         <table class="facts" id="vm-facts">
             <tr><th>"state"</th><td>{state_name(vm.state)}</td></tr>
             <tr><th>"vCPUs, memory"</th><td>{format!("{}, {}", vm.vcpus, memory(vm.memory_mib))}</td></tr>

@@ -50,10 +50,11 @@ pub fn VmsPage() -> impl IntoView {
                     .vms
                     .into_iter()
                     .map(|vm| {
+                        let (href, host_href) = (vm_href(&vm.vm_ref), format!("/hosts/{}", vm.host_id));
                         view! {
-                            <tr class="vm-row" data-vm=vm.vm_ref.clone()>
-                                <td><Link href=vm_href(&vm.vm_ref)>{vm.name}</Link></td>
-                                <td><Link href=format!("/hosts/{}", vm.host_id)>{vm.host_id.clone()}</Link></td>
+                            <tr class="vm-row" data-vm=vm.vm_ref>
+                                <td><Link href=href>{vm.name}</Link></td>
+                                <td><Link href=host_href>{vm.host_id}</Link></td>
                                 <td>{state_name(vm.state)}</td>
                                 <td class="n">{vm.vcpus}</td>
                                 <td class="n">{memory(vm.memory_mib)}</td>
