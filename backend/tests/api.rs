@@ -174,7 +174,11 @@ async fn hosts_list_pages_finds_words_and_counts_processors() {
     while offset < n_all {
         let (st, page) = get(&s, &format!("/api/v1/hosts?offset={offset}&limit=70")).await;
         assert_eq!(st, StatusCode::OK, "{page}");
-        assert_eq!(page["n_hosts"].as_u64(), Some(n_all as u64), "whatever the page");
+        assert_eq!(
+            page["n_hosts"].as_u64(),
+            Some(n_all as u64),
+            "whatever the page"
+        );
         assert_eq!(page["offset"].as_u64(), Some(offset as u64));
         let got = ids(&page);
         assert!(!got.is_empty() && got.len() <= 70);
@@ -189,16 +193,26 @@ async fn hosts_list_pages_finds_words_and_counts_processors() {
     let (_, counts) = get(&s, "/api/v1/hosts?limit=0").await;
     assert!(ids(&counts).is_empty());
     let procs = counts["processors"].as_array().expect("processors");
-    let total: u64 = procs.iter().map(|p| p["n_hosts"].as_u64().expect("n")).sum();
+    let total: u64 = procs
+        .iter()
+        .map(|p| p["n_hosts"].as_u64().expect("n"))
+        .sum();
     assert_eq!(total, n_all as u64);
     assert!(procs.len() > 3, "{procs:?}");
-    assert!(procs.windows(2).all(|w| w[0]["n_hosts"].as_u64() >= w[1]["n_hosts"].as_u64()));
+    assert!(
+        procs
+            .windows(2)
+            .all(|w| w[0]["n_hosts"].as_u64() >= w[1]["n_hosts"].as_u64())
+    );
 
     // Words: every word must be found, any case, in id, hostname, brand or a label value.
     let (_, sky) = get(&s, "/api/v1/hosts?q=FRA-SKY-01").await;
     let sky_ids = ids(&sky);
     assert!(!sky_ids.is_empty());
-    assert!(sky_ids.iter().all(|h| h.starts_with("fra-sky-01-")), "{sky_ids:?}");
+    assert!(
+        sky_ids.iter().all(|h| h.starts_with("fra-sky-01-")),
+        "{sky_ids:?}"
+    );
     let (_, by_label) = get(&s, "/api/v1/hosts?label=cluster=fra-sky-01").await;
     assert_eq!(sky_ids, ids(&by_label));
     let (_, two) = get(&s, "/api/v1/hosts?q=fra-sky-01%20epyc").await;
@@ -215,7 +229,13 @@ async fn hosts_list_pages_finds_words_and_counts_processors() {
 
     let (st, e) = get(&s, "/api/v1/hosts?limit=10001").await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
-    assert!(e["error"]["message"].as_str().expect("msg").contains("10000"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("10000"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

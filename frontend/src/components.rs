@@ -223,7 +223,11 @@ pub fn data_url(mime: &str, text: &str) -> String {
 pub fn page_span(total: usize, page: usize, size: usize) -> (usize, usize, usize) {
     let pages = total.div_ceil(size.max(1)).max(1);
     let first = (page - 1).saturating_mul(size).min(total);
-    (first + usize::from(total > first), total.min(first + size), pages)
+    (
+        first + usize::from(total > first),
+        total.min(first + size),
+        pages,
+    )
 }
 
 /// "VMs 201–400 of 5,000" and links to the previous and next pages (`href(page)`).

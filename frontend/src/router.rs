@@ -206,6 +206,24 @@ pub fn navigate(href: &str) {
     window().scroll_to_with_x_and_y(0.0, 0.0);
 }
 
+/// Follow a click on a plain `<a href="/...">` inside markup written as text (`inner_html`)
+/// in the app, as [`Link`] does; other clicks go on as usual.
+pub fn follow_link(ev: leptos::ev::MouseEvent) {
+    use wasm_bindgen::JsCast;
+    if ev.button() != 0 || ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key() {
+        return;
+    }
+    let href = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|e| e.closest("a[href^='/']").ok().flatten())
+        .and_then(|a| a.get_attribute("href"));
+    if let Some(href) = href {
+        ev.prevent_default();
+        navigate(&href);
+    }
+}
+
 /// An `<a>` that navigates in the app; a ctrl/cmd/middle click still opens a new tab.
 #[component]
 pub fn Link(#[prop(into)] href: Signal<String>, children: Children) -> impl IntoView {
@@ -275,7 +293,11 @@ mod tests {
 
     #[test]
     fn vm_paths_round_trip() {
-        for r in ["h-1:5e1f0000-0000-4000-8000-000000004002", "h:pid-42", "h:we b/x?y#z%,+"] {
+        for r in [
+            "h-1:5e1f0000-0000-4000-8000-000000004002",
+            "h:pid-42",
+            "h:we b/x?y#z%,+",
+        ] {
             let href = vm_href(r);
             assert!(!href[5..].contains(['/', '?', '#', ' ']), "{href}");
             assert_eq!(parse(&href), Page::Vm(r.to_owned()));

@@ -989,10 +989,17 @@ fn lab_fleet(server: &Server) -> Lab {
         }
     }
     let catalog = shared::catalog();
-    let feature = ["movdiri", "movdir64b", "serialize", "avx-vnni", "fsrm", "gfni"]
-        .into_iter()
-        .find(|n| catalog.lookup(n).is_some_and(|id| !offered.contains(id)))
-        .expect("a feature no demo host offers");
+    let feature = [
+        "movdiri",
+        "movdir64b",
+        "serialize",
+        "avx-vnni",
+        "fsrm",
+        "gfni",
+    ]
+    .into_iter()
+    .find(|n| catalog.lookup(n).is_some_and(|id| !offered.contains(id)))
+    .expect("a feature no demo host offers");
     let id = catalog.lookup(feature).expect("in the catalog");
     let mut lab = template.clone();
     lab.host_id = LAB.to_owned();
@@ -1018,9 +1025,13 @@ fn lab_fleet(server: &Server) -> Lab {
                 state: shared::vms::VmState::Running,
                 vcpus: 2,
                 memory_mib: 2048,
-                definition: shared::vms::VmDefinition::CommandLine(
-                    shared::testing::command_line("legacy-qemu", "Westmere-v1", "pc-q35-7.2", 2, 2048),
-                ),
+                definition: shared::vms::VmDefinition::CommandLine(shared::testing::command_line(
+                    "legacy-qemu",
+                    "Westmere-v1",
+                    "pc-q35-7.2",
+                    2,
+                    2048,
+                )),
             },
         ],
     });
@@ -1058,9 +1069,14 @@ fn lab_fleet(server: &Server) -> Lab {
 async fn vm_steps(c: &Client, server: &Server, lab: &Lab) -> R<()> {
     let base = server.url.as_str();
     let (_, plan) = server.get_json(&format!("/api/v1/hosts/{LAB}/drain"));
-    let stuck_ref = plan["vms"][0]["ref"].as_str().unwrap_or_default().to_owned();
+    let stuck_ref = plan["vms"][0]["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if plan["vms"][0]["name"] != "db-passthrough" || plan["vms"][0]["outcome"] != "stuck" {
-        return Err(format!("the lab plan does not start with the stuck VM: {plan}"));
+        return Err(format!(
+            "the lab plan does not start with the stuck VM: {plan}"
+        ));
     }
     for (w, h) in [(1440_u32, 1000_u32), (1024, 768)] {
         c.set_window_size(w, h).await.map_err(e)?;
@@ -1076,13 +1092,22 @@ async fn vm_steps(c: &Client, server: &Server, lab: &Lab) -> R<()> {
             return Err(format!("the host's VMs are listed as {rows:?}"));
         }
         let table = text(c, "#drain-vms").await?;
-        for want in ["Westmere-v1", "pc-q35-7.2", "16 GiB", "host-passthrough", "running"] {
+        for want in [
+            "Westmere-v1",
+            "pc-q35-7.2",
+            "16 GiB",
+            "host-passthrough",
+            "running",
+        ] {
             if !table.contains(want) {
                 return Err(format!("the VM table does not show '{want}': {table}"));
             }
         }
-        let stuck: String =
-            js(c, "return document.querySelector('#drain-stuck .stuck-vm').textContent;").await?;
+        let stuck: String = js(
+            c,
+            "return document.querySelector('#drain-stuck .stuck-vm').textContent;",
+        )
+        .await?;
         if !stuck.contains("db-passthrough") || !stuck.contains(&lab.feature) {
             return Err(format!(
                 "the stuck VM's card does not name {} as its reason: {stuck}",
@@ -1113,12 +1138,16 @@ async fn vm_steps(c: &Client, server: &Server, lab: &Lab) -> R<()> {
         let vm_ref: String = url.path().trim_start_matches("/vms/").to_owned();
         let (status, detail) = server.get_json(&format!("/api/v1/vms/{vm_ref}"));
         if status != 200 || detail["vm"]["name"] != "web-westmere" {
-            return Err(format!("the VM page's address {url} is not the API's id: {detail}"));
+            return Err(format!(
+                "the VM page's address {url} is not the API's id: {detail}"
+            ));
         }
         let n_targets = detail["target_hosts"].as_array().map_or(0, Vec::len);
         let shown = count(c, "#vm-target-hosts li").await?;
         if shown != n_targets.min(300) || n_targets == 0 {
-            return Err(format!("the VM page lists {shown} target hosts, the API {n_targets}"));
+            return Err(format!(
+                "the VM page lists {shown} target hosts, the API {n_targets}"
+            ));
         }
         let classes: Vec<String> = js(c, "return [...document.querySelectorAll('#vm-target-classes li')].map(l => l.textContent);").await?;
         if classes.is_empty() || !classes.iter().all(|c| c.contains(" · ")) {
@@ -1133,7 +1162,9 @@ async fn vm_steps(c: &Client, server: &Server, lab: &Lab) -> R<()> {
         screenshot(c, &format!("vms-{w}-vm.png")).await?;
 
         // The stuck VM's page: no targets, the reason and the fix.
-        c.goto(&format!("{base}/vms/{stuck_ref}")).await.map_err(e)?;
+        c.goto(&format!("{base}/vms/{stuck_ref}"))
+            .await
+            .map_err(e)?;
         wait_for(c, "#vm-stuck .advice", 1).await?;
         let head = text(c, "#vm-answer").await?;
         if !head.starts_with("no other host can take it") {

@@ -14,8 +14,8 @@ use shared::api::{
     HostList, HostSummary, MsrChange, ProcessorCount, ProfileDiff, UploadReceipt, ValueChange,
     VersionInfo, VersionList,
 };
-use shared::profile::{HostProfile, ProfileError};
 use shared::class::class_id;
+use shared::profile::{HostProfile, ProfileError};
 use shared::{FeatureSet, GuestConfig, Policy};
 
 use super::guest::GuestQuery;
@@ -88,7 +88,7 @@ fn processors<'a>(hosts: impl Iterator<Item = &'a HostProfile>) -> Vec<Processor
             },
         )
         .collect();
-    out.sort_by(|a, b| b.n_hosts.cmp(&a.n_hosts));
+    out.sort_by_key(|p| std::cmp::Reverse(p.n_hosts));
     out
 }
 
@@ -247,13 +247,12 @@ pub async fn list(
         None => None,
     };
     let vendor = f.vendor.as_ref().map(|v| v.to_ascii_lowercase());
-    let words: Vec<String> = f
-        .q
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect();
+    let words: Vec<String> =
+        f.q.as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
     let offset = f.offset.unwrap_or(0);
     if let Some(limit) = f.limit
         && limit > limits::HOST_PAGE

@@ -1,13 +1,16 @@
 //! `/`: every host; pick a source and a destination, see the verdict and open the pair page.
 
+use std::fmt::Write as _;
+
 use leptos::prelude::*;
 use shared::api::ui::{Graph, PoolList, Verdict};
 use shared::api::{HostList, HostSummary, ProcessorCount, Stats};
+use wasm_bindgen::JsCast;
 
-use crate::components::VerdictView;
+use crate::components::{VerdictView, page_of, pager};
+use crate::drain::{esc, link};
 use crate::fetch::get_json;
-use crate::components::{page_of, pager};
-use crate::router::{Link, query, query_value, replace_query, use_location};
+use crate::router::{Link, follow_link, query, query_value, replace_query, use_location};
 
 fn label(h: &HostSummary, key: &str) -> String {
     h.labels.get(key).cloned().unwrap_or_default()
@@ -186,42 +189,55 @@ pub fn FleetPage() -> impl IntoView {
             None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
             Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
             Some(Ok(list)) => {
-                let href = move |p: usize| format!("/{}", query(&[("q", &q), ("page", &p.to_string())]));
+                let href =
+                    move |p: usize| format!("/{}", query(&[("q", &q), ("page", &p.to_string())]));
+                let (f, t) = (from.get(), to.get());
+                let mut rows = String::from(
+                    "<table id=\"host-list\"><thead><tr><th>host</th><th>cluster</th><th>cpu</th><th>class</th><th>guest features</th><th>pick</th></tr></thead><tbody>",
+                );
+                for h in &list.hosts {
+                    let id = h.host_id.as_str();
+                    let mut class = String::from("host-row");
+                    if f.as_deref() == Some(id) {
+                        class.push_str(" is-from");
+                    }
+                    if t.as_deref() == Some(id) {
+                        class.push_str(" is-to");
+                    }
+                    let _ = write!(
+                        rows,
+                        "<tr class=\"{class}\" data-host-id=\"{}\"><td class=\"host-id\">{}</td><td>{}</td><td>{}</td><td class=\"class-name\" title=\"{}\">{}</td><td>{}</td><td class=\"pick\"><button class=\"pick-from\" title=\"use as source\">from</button><button class=\"pick-to\" title=\"use as destination\">to</button></td></tr>",
+                        esc(id),
+                        link(&format!("/hosts/{id}"), id),
+                        esc(&label(h, "cluster")),
+                        esc(&shared::naming::short_brand(&h.brand)),
+                        esc(&h.class_id),
+                        esc(names.get(&h.class_id).unwrap_or(&h.class_id)),
+                        h.n_guest_features
+                            .map_or("unknown".to_owned(), |n| n.to_string()),
+                    );
+                }
+                rows.push_str("</tbody></table>");
+                // One handler for the whole table: links go through the router, the buttons
+                // pick their row's host.
+                let click = move |ev: leptos::ev::MouseEvent| {
+                    let picked = ev
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .and_then(|e| e.closest("button").ok().flatten())
+                        .and_then(|b| {
+                            let row = b.closest("tr").ok().flatten()?;
+                            Some((b.class_name(), row.get_attribute("data-host-id")?))
+                        });
+                    match picked {
+                        Some((c, id)) if c == "pick-from" => set_from.set(Some(id)),
+                        Some((_, id)) => set_to.set(Some(id)),
+                        None => follow_link(ev),
+                    }
+                };
                 view! {
                     {pager("hosts", list.n_hosts, page, PAGE, href)}
-                    <table id="host-list">
-                        <thead><tr>
-                            <th>"host"</th><th>"cluster"</th><th>"cpu"</th>
-                            <th>"class"</th><th>"guest features"</th><th>"pick"</th>
-                        </tr></thead>
-                        <tbody>
-                        {list.hosts.into_iter().map(|h| {
-                            let id_from = h.host_id.clone();
-                            let id_to = h.host_id.clone();
-                            let id_row = h.host_id.clone();
-                            let href = format!("/hosts/{}", h.host_id);
-                            let id_text = h.host_id.clone();
-                            let is_from = { let id = h.host_id.clone(); move || from.get().as_deref() == Some(id.as_str()) };
-                            let is_to = { let id = h.host_id.clone(); move || to.get().as_deref() == Some(id.as_str()) };
-                            view! {
-                                <tr class="host-row" data-host-id=id_row
-                                    class:is-from=is_from class:is-to=is_to>
-                                    <td class="host-id"><Link href=href>{id_text}</Link></td>
-                                    <td>{label(&h, "cluster")}</td>
-                                    <td>{shared::naming::short_brand(&h.brand)}</td>
-                                    <td class="class-name" title=h.class_id.clone()>{names.get(&h.class_id).cloned().unwrap_or_else(|| h.class_id.clone())}</td>
-                                    <td>{h.n_guest_features.map_or("unknown".to_owned(), |n| n.to_string())}</td>
-                                    <td class="pick">
-                                        <button class="pick-from" title="use as source"
-                                            on:click=move |_| set_from.set(Some(id_from.clone()))>"from"</button>
-                                        <button class="pick-to" title="use as destination"
-                                            on:click=move |_| set_to.set(Some(id_to.clone()))>"to"</button>
-                                    </td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                        </tbody>
-                    </table>
+                    <div inner_html=rows on:click=click></div>
                 }
                 .into_any()
             }

@@ -1,11 +1,13 @@
 //! `/vms/:ref`: one VM (`HOST:VM`, as the API names it): its definition in short, where it can
 //! go now (classes and hosts, by name), or why it cannot and what to change.
 
+use std::fmt::Write as _;
+
 use leptos::prelude::*;
 use shared::api::drain::{VmDetail, VmOutcome};
 
 use crate::components::CopyButton;
-use crate::drain::{StuckVm, memory, outcome_words, source_name, state_name};
+use crate::drain::{StuckVm, esc, link, markup, memory, outcome_words, source_name, state_name};
 use crate::fetch::get_json_or_missing;
 use crate::router::{Link, encode_path, query};
 
@@ -21,29 +23,7 @@ fn detail(d: VmDetail) -> impl IntoView {
     } else {
         "QEMU command line"
     };
-    let targets = vm
-        .target_classes
-        .iter()
-        .filter_map(|&c| d.classes.get(c))
-        .map(|c| {
-            let href = format!(
-                "/graph{}",
-                query(&[("view", "graph"), ("class", &c.class_id)])
-            );
-            let (name, n) = (c.name.clone(), format!(": {} hosts", c.n_hosts));
-            view! { <li><Link href=href>{name}</Link>{n}</li> }
-        })
-        .collect_view();
     let n_hosts = d.target_hosts.len();
-    let hosts = d
-        .target_hosts
-        .iter()
-        .take(HOSTS_SHOWN)
-        .map(|h| {
-            let (href, h) = (format!("/hosts/{h}"), h.clone());
-            view! { <li><Link href=href>{h}</Link></li> }
-        })
-        .collect_view();
     let answer = if n_hosts > 0 {
         format!(
             "It can move to {n_hosts} hosts in {} classes{}.",
@@ -56,36 +36,78 @@ fn detail(d: VmDetail) -> impl IntoView {
     } else {
         vm.summary.clone()
     };
-    let stuck = matches!(vm.outcome, VmOutcome::Stuck | VmOutcome::Unreadable);
-    let definition = d.definition;
-    let host_href = format!("/hosts/{host}");
     let headline = if n_hosts > 0 {
         "headline ok"
     } else {
         "headline bad"
     };
+    let title = format!(
+        "<h2 id=\"vm-title\">{} on {}</h2>",
+        esc(&vm.name),
+        link(&format!("/hosts/{host}"), &host)
+    );
+    let not_stated = "not stated in its definition";
+    let mut facts = format!(
+        "<table class=\"facts\" id=\"vm-facts\"><tr><th>state</th><td>{}</td></tr><tr><th>vCPUs, memory</th><td>{}, {}</td></tr><tr><th>runs as</th><td>{}</td></tr><tr><th>CPU model</th><td><code>{}</code></td></tr><tr><th>machine type</th><td><code>{}</code></td></tr><tr><th>its host's class</th><td>{}</td></tr><tr><th>drain</th><td class=\"outcome {class}\">{outcome}</td></tr><tr><th>id</th><td><code>{}</code></td></tr></table>",
+        state_name(vm.state),
+        vm.vcpus,
+        memory(vm.memory_mib),
+        source_name(vm.source),
+        esc(vm.cpu.as_deref().unwrap_or(not_stated)),
+        esc(vm.machine.as_deref().unwrap_or(not_stated)),
+        esc(&d.host_class.name),
+        esc(&vm.vm_ref),
+    );
+    let mut targets = format!(
+        "<div class=\"two-columns\"><div><h3>Classes it can go to ({})</h3><ul id=\"vm-target-classes\">",
+        vm.target_classes.len()
+    );
+    for c in vm.target_classes.iter().filter_map(|&c| d.classes.get(c)) {
+        let href = format!(
+            "/graph{}",
+            query(&[("view", "graph"), ("class", &c.class_id)])
+        );
+        let _ = write!(
+            targets,
+            "<li>{}: {} hosts</li>",
+            link(&href, &c.name),
+            c.n_hosts
+        );
+    }
+    let _ = write!(
+        targets,
+        "</ul></div><div><h3>Hosts it can go to ({n_hosts})</h3><ul id=\"vm-target-hosts\" class=\"hosts\">"
+    );
+    for h in d.target_hosts.iter().take(HOSTS_SHOWN) {
+        let _ = write!(targets, "<li>{}</li>", link(&format!("/hosts/{h}"), h));
+    }
+    targets.push_str("</ul>");
+    if n_hosts > HOSTS_SHOWN {
+        let _ = write!(
+            targets,
+            "<p class=\"hint\">and {} more</p>",
+            n_hosts - HOSTS_SHOWN
+        );
+    }
+    targets.push_str("</div></div>");
+    facts.insert_str(
+        0,
+        &format!(
+            "<p id=\"vm-answer\" class=\"{headline}\">{}</p>",
+            esc(&answer)
+        ),
+    );
+    facts.insert_str(0, &title);
+    let stuck = matches!(vm.outcome, VmOutcome::Stuck | VmOutcome::Unreadable);
+    let stuck =
+        stuck.then(|| view! { <div id="vm-stuck"><StuckVm vm=vm classes=d.classes/></div> });
+    let definition = d.definition;
+    let summary = format!("Its definition ({kind}, as the collector read it)");
     view! {
-        <h2 id="vm-title">{vm.name.clone()}" on "<Link href=host_href>{host}</Link></h2>
-        <p id="vm-answer" class=headline>{answer}</p>
-        <table class="facts" id="vm-facts">
-            <tr><th>"state"</th><td>{state_name(vm.state)}</td></tr>
-            <tr><th>"vCPUs, memory"</th><td>{format!("{}, {}", vm.vcpus, memory(vm.memory_mib))}</td></tr>
-            <tr><th>"runs as"</th><td>{source_name(vm.source)}</td></tr>
-            <tr><th>"CPU model"</th><td><code>{vm.cpu.clone().unwrap_or_else(|| "not stated in its definition".into())}</code></td></tr>
-            <tr><th>"machine type"</th><td><code>{vm.machine.clone().unwrap_or_else(|| "not stated in its definition".into())}</code></td></tr>
-            <tr><th>"its host's class"</th><td>{d.host_class.name.clone()}</td></tr>
-            <tr><th>"drain"</th><td class=format!("outcome {class}")>{outcome}</td></tr>
-            <tr><th>"id"</th><td><code>{vm.vm_ref.clone()}</code></td></tr>
-        </table>
-        {stuck.then(|| view! { <div id="vm-stuck"><StuckVm vm=vm.clone() classes=d.classes.clone()/></div> })}
-        <div class="two-columns">
-            <div><h3>{format!("Classes it can go to ({})", vm.target_classes.len())}</h3><ul id="vm-target-classes">{targets}</ul></div>
-            <div><h3>{format!("Hosts it can go to ({n_hosts})")}</h3>
-                <ul id="vm-target-hosts" class="hosts">{hosts}</ul>
-                {(n_hosts > HOSTS_SHOWN).then(|| view! { <p class="hint">{format!("and {} more", n_hosts - HOSTS_SHOWN)}</p> })}
-            </div>
-        </div>
-        <details id="vm-definition"><summary>{format!("Its definition ({kind}, as the collector read it)")}</summary>
+        {markup("vm-head", "", facts)}
+        {stuck}
+        {markup("vm-targets", "", targets)}
+        <details id="vm-definition"><summary>{summary}</summary>
             <CopyButton text=definition.clone() what="the definition"/>
             <pre class="export">{definition}</pre>
         </details>
@@ -99,7 +121,8 @@ pub fn VmPage(vm_ref: String) -> impl IntoView {
         let url = url.clone();
         async move { get_json_or_missing::<VmDetail>(&url).await }
     });
-    let body = move || match answer.get() {
+    let body = move || {
+        match answer.get() {
         None => view! { <p class="loading">"Judging where this VM can go…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="error">{format!("cannot load the VM: {e}")}</p> }.into_any(),
         Some(Ok(None)) => view! {
@@ -109,6 +132,7 @@ pub fn VmPage(vm_ref: String) -> impl IntoView {
         }
         .into_any(),
         Some(Ok(Some(d))) => detail(d).into_any(),
+    }
     };
     view! { <section id="vm">{body}</section> }
 }

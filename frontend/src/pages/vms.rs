@@ -1,13 +1,15 @@
 //! `/vms?host=&page=N`: every VM of the fleet (`GET /api/v1/vms`), a page at a time, each
 //! linked to its page and its host.
 
+use std::fmt::Write as _;
+
 use leptos::prelude::*;
 use shared::api::drain::VmList;
 
 use crate::components::{page_of, pager};
-use crate::drain::{memory, source_name, state_name};
+use crate::drain::{esc, link, markup, memory, source_name, state_name};
 use crate::fetch::get_json;
-use crate::router::{Link, query, query_value, use_location, vm_href};
+use crate::router::{query, query_value, use_location, vm_href};
 
 /// VMs on one page.
 const PAGE: usize = 200;
@@ -46,30 +48,25 @@ pub fn VmsPage() -> impl IntoView {
                     let host = host.clone();
                     move |p: usize| format!("/vms{}", query(&[("host", &host), ("page", &p.to_string())]))
                 };
-                let rows = l
-                    .vms
-                    .into_iter()
-                    .map(|vm| {
-                        let (href, host_href) = (vm_href(&vm.vm_ref), format!("/hosts/{}", vm.host_id));
-                        view! {
-                            <tr class="vm-row" data-vm=vm.vm_ref>
-                                <td><Link href=href>{vm.name}</Link></td>
-                                <td><Link href=host_href>{vm.host_id}</Link></td>
-                                <td>{state_name(vm.state)}</td>
-                                <td class="n">{vm.vcpus}</td>
-                                <td class="n">{memory(vm.memory_mib)}</td>
-                                <td>{source_name(vm.source)}</td>
-                            </tr>
-                        }
-                    })
-                    .collect_view();
+                let mut rows = String::from("<table id=\"vm-list\"><thead><tr><th>VM</th><th>host</th><th>state</th><th class=\"n\">vCPUs</th><th class=\"n\">memory</th><th>runs as</th></tr></thead><tbody>");
+                for vm in &l.vms {
+                    let _ = write!(
+                        rows,
+                        "<tr class=\"vm-row\" data-vm=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                        esc(&vm.vm_ref),
+                        link(&vm_href(&vm.vm_ref), &vm.name),
+                        link(&format!("/hosts/{}", vm.host_id), &vm.host_id),
+                        state_name(vm.state),
+                        vm.vcpus,
+                        memory(vm.memory_mib),
+                        source_name(vm.source),
+                    );
+                }
+                rows.push_str("</tbody></table>");
                 view! {
                     <p>{format!("{} VMs on {} hosts with guest data; open a host for its drain plan, a VM for where it can go.", l.total, l.n_hosts_with_guests)}</p>
                     {pager("VMs", l.total, page, PAGE, href)}
-                    <div class="table-scroll"><table id="vm-list">
-                        <thead><tr><th>"VM"</th><th>"host"</th><th>"state"</th><th class="n">"vCPUs"</th><th class="n">"memory"</th><th>"runs as"</th></tr></thead>
-                        <tbody>{rows}</tbody>
-                    </table></div>
+                    {markup("vm-list-table", "table-scroll", rows)}
                 }
                 .into_any()
             }
