@@ -62,7 +62,7 @@ pub fn source_name(s: VmSource) -> &'static str {
 pub fn memory(mib: u64) -> String {
     if mib < 1024 {
         format!("{mib} MiB")
-    } else if mib % 1024 == 0 {
+    } else if mib.is_multiple_of(1024) {
         format!("{} GiB", mib / 1024)
     } else {
         format!("{:.1} GiB", mib as f64 / 1024.0)
