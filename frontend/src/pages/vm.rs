@@ -67,12 +67,8 @@ fn detail(d: VmDetail) -> impl IntoView {
             "/graph{}",
             query(&[("view", "graph"), ("class", &c.class_id)])
         );
-        let _ = write!(
-            targets,
-            "<li>{}: {} hosts</li>",
-            link(&href, &c.name),
-            c.n_hosts
-        );
+        // The name counts the class's hosts already ("· 12 hosts").
+        let _ = write!(targets, "<li>{}</li>", link(&href, &c.name));
     }
     let _ = write!(
         targets,
