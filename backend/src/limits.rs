@@ -23,6 +23,8 @@ pub const HOST_LABELS: usize = 64;
 /// VMs of one page of `GET /api/v1/vms` (and its default page size).
 pub const VM_PAGE: usize = 10_000;
 pub const VM_PAGE_DEFAULT: usize = 1_000;
+/// Hosts in one page of `GET /api/v1/hosts` (`limit=`); without `limit=` every host is listed.
+pub const HOST_PAGE: usize = 10_000;
 /// An engine answer written by the server (a precheck against every host of the fleet).
 pub const ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// `GET /api/v1/fleet.jsonl` is sent in blocks of about this many bytes (four at most wait for

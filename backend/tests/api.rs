@@ -159,6 +159,85 @@ async fn hosts_list_filters_by_label_vendor_class_model_and_pool() {
     );
 }
 
+/// Pages of the host list (the fleet page asks for 200 at a time): the pages, joined, are the
+/// whole list in order; `q=` finds words server-side; `processors` counts every matching host.
+#[tokio::test]
+async fn hosts_list_pages_finds_words_and_counts_processors() {
+    let s = demo_state().await;
+    let (_, all) = get(&s, "/api/v1/hosts").await;
+    let all_ids = ids(&all);
+    let n_all = all_ids.len();
+    assert_eq!(all["n_hosts"].as_u64(), Some(n_all as u64));
+    assert_eq!(all["offset"], 0);
+    let mut paged = Vec::new();
+    let mut offset = 0;
+    while offset < n_all {
+        let (st, page) = get(&s, &format!("/api/v1/hosts?offset={offset}&limit=70")).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        assert_eq!(
+            page["n_hosts"].as_u64(),
+            Some(n_all as u64),
+            "whatever the page"
+        );
+        assert_eq!(page["offset"].as_u64(), Some(offset as u64));
+        let got = ids(&page);
+        assert!(!got.is_empty() && got.len() <= 70);
+        paged.extend(got);
+        offset += 70;
+    }
+    assert_eq!(paged, all_ids);
+    let (_, past) = get(&s, &format!("/api/v1/hosts?offset={}&limit=10", n_all + 5)).await;
+    assert_eq!(ids(&past).len(), 0);
+
+    // Processor counts: over every host, not the page, and they add up.
+    let (_, counts) = get(&s, "/api/v1/hosts?limit=0").await;
+    assert!(ids(&counts).is_empty());
+    let procs = counts["processors"].as_array().expect("processors");
+    let total: u64 = procs
+        .iter()
+        .map(|p| p["n_hosts"].as_u64().expect("n"))
+        .sum();
+    assert_eq!(total, n_all as u64);
+    assert!(procs.len() > 3, "{procs:?}");
+    assert!(
+        procs
+            .windows(2)
+            .all(|w| w[0]["n_hosts"].as_u64() >= w[1]["n_hosts"].as_u64())
+    );
+
+    // Words: every word must be found, any case, in id, hostname, brand or a label value.
+    let (_, sky) = get(&s, "/api/v1/hosts?q=FRA-SKY-01").await;
+    let sky_ids = ids(&sky);
+    assert!(!sky_ids.is_empty());
+    assert!(
+        sky_ids.iter().all(|h| h.starts_with("fra-sky-01-")),
+        "{sky_ids:?}"
+    );
+    let (_, by_label) = get(&s, "/api/v1/hosts?label=cluster=fra-sky-01").await;
+    assert_eq!(sky_ids, ids(&by_label));
+    let (_, two) = get(&s, "/api/v1/hosts?q=fra-sky-01%20epyc").await;
+    assert_eq!(two["n_hosts"], 0, "no Skylake host has an EPYC brand");
+    // A word of the first host's CPU brand ("6148" of "Intel(R) Xeon(R) Gold 6148 CPU").
+    let brand = all["hosts"][0]["brand"].as_str().expect("brand");
+    let word = brand
+        .split_whitespace()
+        .find(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_alphanumeric()))
+        .expect("a plain word in the brand")
+        .to_lowercase();
+    let (_, by_brand) = get(&s, &format!("/api/v1/hosts?q={word}")).await;
+    assert!(ids(&by_brand).contains(&all_ids[0]), "{word}");
+
+    let (st, e) = get(&s, "/api/v1/hosts?limit=10001").await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("10000"),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn compat_takes_hosts_or_classes_and_a_guest_by_query_or_json() {
     let s = demo_state().await;

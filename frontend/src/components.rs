@@ -1,8 +1,11 @@
-//! Pieces several pages show: a verdict with its reasons grouped by layer and severity.
+//! Pieces several pages show: a verdict with its reasons grouped by layer and severity, copy
+//! buttons, the pager of long lists.
 
 use leptos::prelude::*;
 use shared::Severity;
 use shared::api::ui::{Reason, Verdict};
+
+use crate::router::Link;
 
 /// The verdict as one sentence: "Blocked by 17 features: AVX-512 (6), TSX (2), MPX, ...";
 /// "Compatible: guests can move this way." (with its warnings counted).
@@ -213,4 +216,60 @@ pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] what: String) -> imp
 /// A `data:` URL for a text download.
 pub fn data_url(mime: &str, text: &str) -> String {
     format!("data:{mime};charset=utf-8,{}", crate::router::encode(text))
+}
+
+/// The pages of a long list, 1-based: `(first, last)` item shown (1-based, inclusive) and the
+/// number of pages.
+pub fn page_span(total: usize, page: usize, size: usize) -> (usize, usize, usize) {
+    let pages = total.div_ceil(size.max(1)).max(1);
+    let first = (page - 1).saturating_mul(size).min(total);
+    (
+        first + usize::from(total > first),
+        total.min(first + size),
+        pages,
+    )
+}
+
+/// "VMs 201–400 of 5,000" and links to the previous and next pages (`href(page)`).
+pub fn pager(
+    what: &str,
+    total: usize,
+    page: usize,
+    size: usize,
+    href: impl Fn(usize) -> String,
+) -> AnyView {
+    let (first, last, pages) = page_span(total, page, size);
+    let prev = (page > 1).then(|| view! { <Link href=href(page - 1)>"← previous"</Link>" " });
+    let next = (page < pages).then(|| view! { " "<Link href=href(page + 1)>"next →"</Link> });
+    view! {
+        <p class="pager">
+            {prev}
+            <span class="count">{format!("{what} {first}–{last} of {total} (page {page} of {pages})")}</span>
+            {next}
+        </p>
+    }
+    .into_any()
+}
+
+/// The 1-based page in the query (`page=N`), 1 when absent or not a number.
+pub fn page_of(search: &str) -> usize {
+    crate::router::query_value(search, "page")
+        .and_then(|p| p.parse().ok())
+        .filter(|&p| p > 0)
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_span;
+
+    #[test]
+    fn pages_cover_the_list() {
+        assert_eq!(page_span(195, 1, 200), (1, 195, 1));
+        assert_eq!(page_span(205, 2, 200), (201, 205, 2));
+        assert_eq!(page_span(0, 1, 200), (0, 0, 1));
+        assert_eq!(page_span(400, 2, 200), (201, 400, 2));
+        // A page past the end names no item beyond the last.
+        assert_eq!(page_span(10, 5, 200), (10, 10, 1));
+    }
 }

@@ -2,6 +2,7 @@
 //! DTOs come from `shared`; nothing here redeclares them. One page component per route.
 
 mod components;
+mod drain;
 mod fetch;
 pub mod layout;
 mod pages;
@@ -21,8 +22,10 @@ pub fn start() {
 #[component]
 fn App() -> impl IntoView {
     let location = router::provide_location();
+    // A memo: a new query on the same route (a list's next page) keeps the page mounted.
+    let current = Memo::new(move |_| location.page.get());
     let page = move || {
-        match location.page.get() {
+        match current.get() {
         Page::Fleet => view! { <pages::fleet::FleetPage/> }.into_any(),
         Page::Graph => view! { <pages::graph::GraphPage/> }.into_any(),
         Page::Baseline => view! { <pages::baseline::BaselinePage/> }.into_any(),
@@ -30,6 +33,8 @@ fn App() -> impl IntoView {
         Page::Precheck => view! { <pages::precheck::PrecheckPage/> }.into_any(),
         Page::Clusters => view! { <pages::clusters::ClustersPage/> }.into_any(),
         Page::Host(id) => view! { <pages::host::HostPage id=id/> }.into_any(),
+        Page::Vms => view! { <pages::vms::VmsPage/> }.into_any(),
+        Page::Vm(vm_ref) => view! { <pages::vm::VmPage vm_ref=vm_ref/> }.into_any(),
         Page::Pair { from, to } => view! { <pages::pair::PairPage from=from to=to/> }.into_any(),
         Page::NotFound(path) => view! {
             <section><p class="error">{format!("there is no page at {path}: go back to the fleet")}</p><p><Link href="/">"the fleet"</Link></p></section>
@@ -44,6 +49,7 @@ fn App() -> impl IntoView {
             <nav>
                 <Link href="/">"Fleet"</Link>" "
                 <Link href="/clusters">"Clusters"</Link>" "
+                <Link href="/vms">"VMs"</Link>" "
                 <Link href="/graph">"Graph"</Link>" "
                 <Link href="/precheck">"Precheck a VM"</Link>" "
                 <Link href="/baseline">"Baseline"</Link>" "

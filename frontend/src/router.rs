@@ -26,6 +26,10 @@ pub enum Page {
     Precheck,
     /// `/clusters?label=cluster`
     Clusters,
+    /// `/vms?host=&page=N`: the fleet's VMs, a page at a time.
+    Vms,
+    /// `/vms/:ref`, `ref` being the API's `HOST:VM` (percent-decoded here).
+    Vm(String),
     NotFound(String),
 }
 
@@ -44,6 +48,8 @@ pub fn parse(path: &str) -> Page {
         ["precheck"] => Page::Precheck,
         ["clusters"] => Page::Clusters,
         ["hosts", id] => Page::Host((*id).to_owned()),
+        ["vms"] => Page::Vms,
+        ["vms", vm] => Page::Vm(decode_path(vm)),
         ["pair", from, to] => Page::Pair {
             from: (*from).to_owned(),
             to: (*to).to_owned(),
@@ -85,6 +91,22 @@ pub fn decode(v: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-decode a path segment (`+` stays a plus sign).
+pub fn decode_path(v: &str) -> String {
+    decode(&v.replace('+', "%2B"))
+}
+
+/// Percent-encode a path segment: everything but unreserved characters and `:` (a VM's
+/// `HOST:VM` stays readable in the address bar).
+pub fn encode_path(v: &str) -> String {
+    encode(v).replace("%3A", ":")
+}
+
+/// The page of a VM: `/vms/HOST:VM`, the VM part percent-encoded where a path needs it.
+pub fn vm_href(vm_ref: &str) -> String {
+    format!("/vms/{}", encode_path(vm_ref))
 }
 
 /// Percent-encode a query value (everything but unreserved characters and `,`).
@@ -184,6 +206,24 @@ pub fn navigate(href: &str) {
     window().scroll_to_with_x_and_y(0.0, 0.0);
 }
 
+/// Follow a click on a plain `<a href="/...">` inside markup written as text (`inner_html`)
+/// in the app, as [`Link`] does; other clicks go on as usual.
+pub fn follow_link(ev: leptos::ev::MouseEvent) {
+    use wasm_bindgen::JsCast;
+    if ev.button() != 0 || ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key() {
+        return;
+    }
+    let href = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|e| e.closest("a[href^='/']").ok().flatten())
+        .and_then(|a| a.get_attribute("href"));
+    if let Some(href) = href {
+        ev.prevent_default();
+        navigate(&href);
+    }
+}
+
 /// An `<a>` that navigates in the app; a ctrl/cmd/middle click still opens a new tab.
 #[component]
 pub fn Link(#[prop(into)] href: Signal<String>, children: Children) -> impl IntoView {
@@ -228,6 +268,11 @@ mod tests {
         assert_eq!(parse("/precheck"), Page::Precheck);
         assert_eq!(parse("/clusters/"), Page::Clusters);
         assert_eq!(parse("/graph/x"), Page::NotFound("/graph/x".into()));
+        assert_eq!(parse("/vms"), Page::Vms);
+        assert_eq!(
+            parse("/vms/fra-sky-01-01:web%2F01%20a+b"),
+            Page::Vm("fra-sky-01-01:web/01 a+b".into())
+        );
         assert_eq!(
             query_value("?cpu=host-model&x=1", "cpu").as_deref(),
             Some("host-model")
@@ -244,5 +289,19 @@ mod tests {
         assert_eq!(query_value(&q, "empty"), None);
         assert_eq!(decode("a+b%20c%zz%4"), "a b c%zz%4");
         assert_eq!(query(&[]), "");
+    }
+
+    #[test]
+    fn vm_paths_round_trip() {
+        for r in [
+            "h-1:5e1f0000-0000-4000-8000-000000004002",
+            "h:pid-42",
+            "h:we b/x?y#z%,+",
+        ] {
+            let href = vm_href(r);
+            assert!(!href[5..].contains(['/', '?', '#', ' ']), "{href}");
+            assert_eq!(parse(&href), Page::Vm(r.to_owned()));
+        }
+        assert_eq!(vm_href("h:pid-42"), "/vms/h:pid-42");
     }
 }

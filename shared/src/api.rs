@@ -56,12 +56,32 @@ impl HostSummary {
     }
 }
 
-/// `GET /api/v1/hosts`.
+/// `GET /api/v1/hosts`: the hosts that match the filters, a page of them when `limit=` is given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostList {
+    /// Hosts matching the filters, whatever the page.
     pub n_hosts: usize,
+    /// Hosts skipped before `hosts` (`offset=`; 0 without paging).
+    #[serde(default)]
+    pub offset: usize,
+    /// The page, ordered by host id.
     pub hosts: Vec<HostSummary>,
+    /// Hosts per processor over every matching host (not only the page), most hosts first.
+    #[serde(default)]
+    pub processors: Vec<ProcessorCount>,
+}
+
+/// How many of the listed hosts have one processor (vendor, family, model, stepping, brand).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProcessorCount {
+    pub vendor: String,
+    pub family: u32,
+    pub model: u32,
+    pub stepping: u32,
+    pub brand: String,
+    pub n_hosts: usize,
 }
 
 /// `POST /api/v1/hosts` answer.

@@ -921,3 +921,320 @@ async fn bench_graph_of_1000_classes_becomes_interactive() {
         warm.iter().map(|m| m.round()).collect::<Vec<_>>()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// VMs and drain plans (issue 13) and the fleet page's pages of hosts (issue 12), through the real
+// server and Chromium: the demo fleet plus a lab host with guests, uploaded through the API as the
+// collector would. The lab host is a copy of a demo Skylake host that also offers a guest one
+// feature no other host has (the mirror image of the demo's TSX-off microcode): a test double for
+// a newer CPU stepping, made so that a host-passthrough guest on it is stuck for a known reason.
+
+const LAB: &str = "lab-sky-01";
+
+fn lab_vm(name: &str, cpu: &str, vcpus: u32, mib: u64, n: usize) -> shared::vms::Vm {
+    use shared::vms::{Vm, VmDefinition, VmSource, VmState};
+    let uuid = format!("1ab00000-0000-4000-8000-{n:012}");
+    Vm {
+        id: uuid.clone(),
+        name: name.to_owned(),
+        source: VmSource::Libvirt,
+        state: VmState::Running,
+        vcpus,
+        memory_mib: mib,
+        definition: VmDefinition::DomainXml(shared::testing::domain_xml(
+            name,
+            &uuid,
+            cpu,
+            "pc-q35-7.2",
+            vcpus,
+            mib,
+        )),
+    }
+}
+
+fn upload(server: &Server, p: &shared::profile::HostProfile) {
+    let resp = e2e::agent()
+        .post(&format!("{}/api/v1/hosts", server.url))
+        .header("authorization", &format!("Bearer {}", server.token))
+        .header("content-type", "application/json")
+        .send(&serde_json::to_string(p).expect("json"))
+        .expect("upload");
+    assert_eq!(resp.status(), 200, "upload of {}", p.host_id);
+}
+
+/// What the lab fleet is expected to show: the stuck VM's extra feature, and the API's answers.
+struct Lab {
+    feature: String,
+    n_hosts: usize,
+}
+
+/// The demo fleet, a lab host with four guests (three libvirt domains, one bare QEMU process), guest data (free capacity) on the fra-sky-01
+/// hosts, and ten more lab hosts so the host list has a second page.
+fn lab_fleet(server: &Server) -> Lab {
+    use shared::vms::{HostCapacity, HostGuests};
+    let (status, template) = server.get_json("/api/v1/hosts/fra-sky-01-01");
+    assert_eq!(status, 200, "{template}");
+    let template: shared::profile::HostProfile =
+        serde_json::from_value(template).expect("a demo profile");
+    // A migratable feature that no host of the fleet offers a guest.
+    let (status, hosts) = server.get_json("/api/v1/hosts");
+    assert_eq!(status, 200);
+    let mut offered = shared::FeatureSet::EMPTY;
+    for h in hosts["hosts"].as_array().expect("hosts") {
+        let id = h["host_id"].as_str().expect("host_id");
+        let (_, p) = server.get_json(&format!("/api/v1/hosts/{id}"));
+        let p: shared::profile::HostProfile = serde_json::from_value(p).expect("profile");
+        if let Some(k) = &p.kvm {
+            offered = offered.union(&k.guest_features);
+        }
+    }
+    let catalog = shared::catalog();
+    let feature = [
+        "movdiri",
+        "movdir64b",
+        "serialize",
+        "avx-vnni",
+        "fsrm",
+        "gfni",
+    ]
+    .into_iter()
+    .find(|n| catalog.lookup(n).is_some_and(|id| !offered.contains(id)))
+    .expect("a feature no demo host offers");
+    let id = catalog.lookup(feature).expect("in the catalog");
+    let mut lab = template.clone();
+    lab.host_id = LAB.to_owned();
+    lab.hostname = format!("{LAB}.lab.invalid");
+    lab.labels = [("cluster".to_owned(), "lab".to_owned())].into();
+    lab.cpu.features.insert(id);
+    if let Some(k) = lab.kvm.as_mut() {
+        k.guest_features.insert(id);
+    }
+    lab.guests = Some(HostGuests {
+        capacity: HostCapacity {
+            logical_cpus: 64,
+            memory_mib: 256 * 1024,
+        },
+        vms: vec![
+            lab_vm("db-passthrough", "host-passthrough", 8, 16384, 1),
+            lab_vm("web-westmere", "Westmere-v1", 2, 4096, 2),
+            lab_vm("batch-huge", "Westmere-v1", 200, 8192, 3),
+            shared::vms::Vm {
+                id: "pid-4242".into(),
+                name: "legacy-qemu".into(),
+                source: shared::vms::VmSource::Process,
+                state: shared::vms::VmState::Running,
+                vcpus: 2,
+                memory_mib: 2048,
+                definition: shared::vms::VmDefinition::CommandLine(shared::testing::command_line(
+                    "legacy-qemu",
+                    "Westmere-v1",
+                    "pc-q35-7.2",
+                    2,
+                    2048,
+                )),
+            },
+        ],
+    });
+    upload(server, &lab);
+    // Known free capacity on the fra-sky-01 hosts (no guests yet).
+    for h in hosts["hosts"].as_array().expect("hosts") {
+        let id = h["host_id"].as_str().expect("host_id");
+        if id.starts_with("fra-sky-01-") {
+            let (_, p) = server.get_json(&format!("/api/v1/hosts/{id}"));
+            let mut p: shared::profile::HostProfile = serde_json::from_value(p).expect("profile");
+            p.guests = Some(HostGuests {
+                capacity: HostCapacity {
+                    logical_cpus: 80,
+                    memory_mib: 384 * 1024,
+                },
+                vms: Vec::new(),
+            });
+            upload(server, &p);
+        }
+    }
+    for i in 2..=11 {
+        let mut p = template.clone();
+        p.host_id = format!("lab-extra-{i:02}");
+        p.hostname = format!("{}.lab.invalid", p.host_id);
+        p.labels = [("cluster".to_owned(), "lab-extra".to_owned())].into();
+        upload(server, &p);
+    }
+    let (_, stats) = server.get_json("/api/v1/stats");
+    Lab {
+        feature: feature.to_owned(),
+        n_hosts: stats["n_hosts"].as_u64().expect("n_hosts") as usize,
+    }
+}
+
+async fn vm_steps(c: &Client, server: &Server, lab: &Lab) -> R<()> {
+    let base = server.url.as_str();
+    let (_, plan) = server.get_json(&format!("/api/v1/hosts/{LAB}/drain"));
+    let stuck_ref = plan["vms"][0]["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if plan["vms"][0]["name"] != "db-passthrough" || plan["vms"][0]["outcome"] != "stuck" {
+        return Err(format!(
+            "the lab plan does not start with the stuck VM: {plan}"
+        ));
+    }
+    for (w, h) in [(1440_u32, 1000_u32), (1024, 768)] {
+        c.set_window_size(w, h).await.map_err(e)?;
+        // Host page: its VMs, the answer first, the stuck VM first with its reason and its fix.
+        c.goto(&format!("{base}/hosts/{LAB}")).await.map_err(e)?;
+        let answer = wait_text(c, "#drain-answer", |t| !t.is_empty()).await?;
+        if !answer.starts_with("This host cannot be drained") || !answer.contains("1 is stuck") {
+            return Err(format!("the drain answer reads '{answer}'"));
+        }
+        let rows: Vec<(String, String)> = js(c, "return [...document.querySelectorAll('#drain-vms tr.vm-row')].map(r => [r.cells[0].textContent, r.dataset.outcome]);").await?;
+        let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+        if rows.len() != 4 || names[0] != "db-passthrough" || !rows[0].1.starts_with("stuck") {
+            return Err(format!("the host's VMs are listed as {rows:?}"));
+        }
+        let table = text(c, "#drain-vms").await?;
+        for want in [
+            "Westmere-v1",
+            "pc-q35-7.2",
+            "16 GiB",
+            "host-passthrough",
+            "running",
+        ] {
+            if !table.contains(want) {
+                return Err(format!("the VM table does not show '{want}': {table}"));
+            }
+        }
+        let stuck: String = js(
+            c,
+            "return document.querySelector('#drain-stuck .stuck-vm').textContent;",
+        )
+        .await?;
+        if !stuck.contains("db-passthrough") || !stuck.contains(&lab.feature) {
+            return Err(format!(
+                "the stuck VM's card does not name {} as its reason: {stuck}",
+                lab.feature
+            ));
+        }
+        let advice = text(c, "#drain-stuck .advice").await?;
+        if !advice.contains("To unstick it") || !advice.contains(&lab.feature) {
+            return Err(format!("the stuck VM's fix reads '{advice}'"));
+        }
+        let n_blockers = count(c, "#drain-stuck details.class-blockers li.reason.blocker").await?;
+        if n_blockers == 0 {
+            return Err("the stuck VM's blockers are not shown by layer".into());
+        }
+        let capacity = text(c, "#drain-capacity").await?;
+        if !capacity.contains("batch-huge") || !capacity.contains("capacity, not compatibility") {
+            return Err(format!("the capacity-stopped VMs read '{capacity}'"));
+        }
+        no_overflow(c, &format!("host page at {w}")).await?;
+        no_console_errors(c, "host page with VMs").await?;
+        js::<()>(c, "document.querySelector('#host-drain').scrollIntoView();").await?;
+        screenshot(c, &format!("vms-{w}-host-drain.png")).await?;
+
+        // The VM page from the host page's link: its targets by name, as the API has them.
+        js::<()>(c, "[...document.querySelectorAll('#drain-vms tr.vm-row a')].find(a => a.textContent == 'web-westmere').click();").await?;
+        wait_for(c, "#vm-target-hosts li", 1).await?;
+        let url = c.current_url().await.map_err(e)?;
+        let vm_ref: String = url.path().trim_start_matches("/vms/").to_owned();
+        let (status, detail) = server.get_json(&format!("/api/v1/vms/{vm_ref}"));
+        if status != 200 || detail["vm"]["name"] != "web-westmere" {
+            return Err(format!(
+                "the VM page's address {url} is not the API's id: {detail}"
+            ));
+        }
+        let n_targets = detail["target_hosts"].as_array().map_or(0, Vec::len);
+        let shown = count(c, "#vm-target-hosts li").await?;
+        if shown != n_targets.min(300) || n_targets == 0 {
+            return Err(format!(
+                "the VM page lists {shown} target hosts, the API {n_targets}"
+            ));
+        }
+        let classes: Vec<String> = js(c, "return [...document.querySelectorAll('#vm-target-classes li')].map(l => l.textContent);").await?;
+        if classes.is_empty() || !classes.iter().all(|c| c.contains(" · ")) {
+            return Err(format!("the VM's target classes are named {classes:?}"));
+        }
+        let title = text(c, "#vm-title").await?;
+        if title != format!("web-westmere on {LAB}") {
+            return Err(format!("the VM page is titled '{title}'"));
+        }
+        no_overflow(c, &format!("VM page at {w}")).await?;
+        no_console_errors(c, "VM page").await?;
+        screenshot(c, &format!("vms-{w}-vm.png")).await?;
+
+        // The stuck VM's page: no targets, the reason and the fix.
+        c.goto(&format!("{base}/vms/{stuck_ref}"))
+            .await
+            .map_err(e)?;
+        wait_for(c, "#vm-stuck .advice", 1).await?;
+        let head = text(c, "#vm-answer").await?;
+        if !head.starts_with("no other host can take it") {
+            return Err(format!("the stuck VM's page opens with '{head}'"));
+        }
+        screenshot(c, &format!("vms-{w}-vm-stuck.png")).await?;
+
+        // Every VM of the fleet.
+        c.goto(&format!("{base}/vms")).await.map_err(e)?;
+        let n = wait_for(c, "#vm-list tr.vm-row", 4).await?;
+        if n != 4 {
+            return Err(format!("the VM list has {n} rows for 4 VMs"));
+        }
+        no_overflow(c, &format!("VM list at {w}")).await?;
+        screenshot(c, &format!("vms-{w}-list.png")).await?;
+    }
+
+    // The fleet page: pages of 200 hosts, filtered by the server, the page in the address.
+    c.set_window_size(1440, 1000).await.map_err(e)?;
+    c.goto(base).await.map_err(e)?;
+    let first = wait_for(c, "#host-list tr.host-row", 200).await?;
+    if first != 200 || lab.n_hosts <= 200 {
+        return Err(format!("page 1 has {first} rows of {} hosts", lab.n_hosts));
+    }
+    let pager = text(c, "#hosts .pager").await?;
+    if !pager.contains(&format!("of {}", lab.n_hosts)) {
+        return Err(format!("the pager reads '{pager}'"));
+    }
+    c.find(Locator::LinkText("next →"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    wait_text(c, "#hosts .pager", |t| t.contains("page 2 of 2")).await?;
+    let second = count(c, "#host-list tr.host-row").await?;
+    if second != lab.n_hosts - 200 {
+        return Err(format!(
+            "page 2 has {second} rows, {} expected",
+            lab.n_hosts - 200
+        ));
+    }
+    let url = c.current_url().await.map_err(e)?;
+    if url.query() != Some("page=2") {
+        return Err(format!("the page is not in the address: {url}"));
+    }
+    screenshot(c, "vms-fleet-page-2.png").await?;
+    c.goto(&format!("{base}/?q=lab-extra")).await.map_err(e)?;
+    wait_text(c, "#hosts .pager", |t| t.contains("of 10 ")).await?;
+    let filtered = count(c, "#host-list tr.host-row").await?;
+    if filtered != 10 {
+        return Err(format!("'lab-extra' finds {filtered} hosts, 10 expected"));
+    }
+    no_console_errors(c, "fleet pages").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_page_shows_vms_and_drain_and_vm_page_its_targets() {
+    let (server, driver, args, lab) = tokio::task::spawn_blocking(|| {
+        let server = Server::start(true);
+        let lab = lab_fleet(&server);
+        let (driver, args) = ChromeDriver::start();
+        (server, driver, args, lab)
+    })
+    .await
+    .expect("setup");
+    let client = connect(&driver, args).await;
+    let result = vm_steps(&client, &server, &lab).await;
+    let _ = client.close().await;
+    drop(driver);
+    result.expect("VM and drain pages");
+}

@@ -11,9 +11,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use shared::api::{
-    HostList, HostSummary, MsrChange, ProfileDiff, UploadReceipt, ValueChange, VersionInfo,
-    VersionList,
+    HostList, HostSummary, MsrChange, ProcessorCount, ProfileDiff, UploadReceipt, ValueChange,
+    VersionInfo, VersionList,
 };
+use shared::class::class_id;
 use shared::profile::{HostProfile, ProfileError};
 use shared::{FeatureSet, GuestConfig, Policy};
 
@@ -46,6 +47,49 @@ pub struct HostFilter {
     model: Option<String>,
     /// A pool index for the guest configuration of the query (`cpu=`...).
     pool: Option<usize>,
+    /// Words to find, any case, in the host id, hostname, CPU brand or a label value.
+    q: Option<String>,
+    /// Matching hosts to skip (default 0).
+    offset: Option<usize>,
+    /// Hosts in the page (at most [`limits::HOST_PAGE`]); without it, every matching host.
+    limit: Option<usize>,
+}
+
+/// Whether `p` matches every word of `words` (already lowercase) in its host id, hostname, CPU
+/// brand or a label value.
+fn matches_words(p: &HostProfile, words: &[String]) -> bool {
+    words.iter().all(|w| {
+        [&p.host_id, &p.hostname, &p.cpu.brand]
+            .into_iter()
+            .chain(p.labels.values())
+            .any(|f| f.to_lowercase().contains(w.as_str()))
+    })
+}
+
+/// Hosts per processor over `hosts`, most hosts first, then by vendor and brand.
+fn processors<'a>(hosts: impl Iterator<Item = &'a HostProfile>) -> Vec<ProcessorCount> {
+    let mut by: std::collections::BTreeMap<(&str, u32, u32, u32, &str), usize> =
+        std::collections::BTreeMap::new();
+    for p in hosts {
+        let c = &p.cpu;
+        *by.entry((&c.vendor, c.family, c.model, c.stepping, &c.brand))
+            .or_default() += 1;
+    }
+    let mut out: Vec<ProcessorCount> = by
+        .into_iter()
+        .map(
+            |((vendor, family, model, stepping, brand), n_hosts)| ProcessorCount {
+                vendor: vendor.to_owned(),
+                family,
+                model,
+                stepping,
+                brand: brand.to_owned(),
+                n_hosts,
+            },
+        )
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.n_hosts));
+    out
 }
 
 /// Parse `k=v,k2=v2` into pairs, naming a malformed one.
@@ -165,7 +209,7 @@ pub async fn fleet_file(
         .into_response())
 }
 
-/// Hosts, newest profile each, filtered.
+/// Hosts, newest profile each, filtered, ordered by host id; a page of them with `limit=`.
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts",
     params(
         ("label" = Option<String>, Query, description = "key=value[,key=value]: hosts with all these labels"),
@@ -174,6 +218,9 @@ pub async fn fleet_file(
         ("model" = Option<String>, Query, description = "a named model the host can run"),
         ("pool" = Option<usize>, Query, description = "pool index for the guest configuration given with cpu="),
         ("cpu" = Option<String>, Query, description = "guest cpu for the pool filter"),
+        ("q" = Option<String>, Query, description = "words, any case, each found in the host id, hostname, CPU brand or a label value"),
+        ("offset" = Option<usize>, Query, description = "matching hosts to skip (default 0)"),
+        ("limit" = Option<usize>, Query, description = "hosts in the page, at most 10000 (default: every matching host)"),
     ),
     responses((status = 200, body = HostList), (status = 400, body = shared::api::ErrorBody)))]
 pub async fn list(
@@ -218,11 +265,29 @@ pub async fn list(
         None => None,
     };
     let vendor = f.vendor.as_ref().map(|v| v.to_ascii_lowercase());
+    let words: Vec<String> =
+        f.q.as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+    let offset = f.offset.unwrap_or(0);
+    if let Some(limit) = f.limit
+        && limit > limits::HOST_PAGE
+    {
+        return Err(ApiError::too_many(
+            "limit= (hosts in one page)",
+            limit,
+            limits::HOST_PAGE,
+            "page with offset=",
+        ));
+    }
     // Summaries carry each host's class id (the engine's key hash): engine work for a fleet.
+    // Only the page's hosts are summarised, unless `class=` needs every host's id.
     state
         .engine
-        .answer(move |_| {
-            let hosts: Vec<HostSummary> = fleet
+        .answer(move |cancel| {
+            let matching: Vec<usize> = fleet
                 .profiles
                 .iter()
                 .enumerate()
@@ -243,12 +308,24 @@ pub async fn list(
                         .as_ref()
                         .is_none_or(|s| s.contains(p.host_id.as_str()))
                 })
-                .map(|(i, p)| HostSummary::from_profile(p, fleet.n_versions[i]))
-                .filter(|s| f.class.as_ref().is_none_or(|c| &s.class_id == c))
+                .filter(|(_, p)| matches_words(p, &words))
+                .filter(|(_, p)| f.class.as_ref().is_none_or(|c| class_id(p) == *c))
+                .map(|(i, _)| i)
+                .collect();
+            cancel.check()?;
+            let processors = processors(matching.iter().map(|&i| &*fleet.profiles[i]));
+            let limit = f.limit.unwrap_or(usize::MAX);
+            let hosts: Vec<HostSummary> = matching
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|&i| HostSummary::from_profile(&fleet.profiles[i], fleet.n_versions[i]))
                 .collect();
             Ok(HostList {
-                n_hosts: hosts.len(),
+                n_hosts: matching.len(),
+                offset,
                 hosts,
+                processors,
             })
         })
         .await

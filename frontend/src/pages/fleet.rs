@@ -1,23 +1,30 @@
 //! `/`: every host; pick a source and a destination, see the verdict and open the pair page.
 
+use std::fmt::Write as _;
+
 use leptos::prelude::*;
 use shared::api::ui::{Graph, PoolList, Verdict};
-use shared::api::{HostList, HostSummary, Stats};
+use shared::api::{HostList, HostSummary, ProcessorCount, Stats};
+use wasm_bindgen::JsCast;
 
-use crate::components::VerdictView;
+use crate::components::{VerdictView, page_of, pager};
+use crate::drain::{esc, link};
 use crate::fetch::get_json;
-use crate::router::Link;
+use crate::router::{Link, follow_link, query, query_value, replace_query, use_location};
 
 fn label(h: &HostSummary, key: &str) -> String {
     h.labels.get(key).cloned().unwrap_or_default()
 }
 
+/// Hosts on one page of the host list: the DOM holds at most this many rows, whatever the fleet.
+const PAGE: usize = 200;
+
 /// Hosts per processor model (vendor, generation, brand), most hosts first:
 /// "Intel Skylake-SP: Xeon Gold 6148".
-pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
+pub fn generations(processors: &[ProcessorCount]) -> Vec<(String, usize)> {
     use shared::naming::{generation, short_brand, vendor_name};
     let mut by: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for h in hosts {
+    for h in processors {
         let generation = generation(&h.vendor, h.family, h.model, h.stepping).map_or_else(
             || format!("family {} model {}", h.family, h.model),
             str::to_owned,
@@ -32,7 +39,7 @@ pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
                 &brand
             }
         );
-        *by.entry(name).or_default() += 1;
+        *by.entry(name).or_default() += h.n_hosts;
     }
     let mut out: Vec<(String, usize)> = by.into_iter().collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -41,7 +48,9 @@ pub fn generations(hosts: &[HostSummary]) -> Vec<(String, usize)> {
 
 /// The fleet in numbers: hosts, classes, pools, vendors, generations, and the server's charts.
 #[component]
-fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
+fn Overview() -> impl IntoView {
+    // No host rows: only the count per processor over the whole fleet.
+    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts?limit=0"));
     let stats = LocalResource::new(|| get_json::<Stats>("/api/v1/stats"));
     let pools = LocalResource::new(|| get_json::<PoolList>("/api/v1/pools"));
     let numbers = move || {
@@ -98,7 +107,7 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
     let gens = move || {
         hosts.get().and_then(Result::ok).map(|l| {
             view! {
-                <ul id="generations">{generations(&l.hosts).into_iter().map(|(g, n)| view! { <li>{format!("{n} × {g}")}</li> }).collect_view()}</ul>
+                <ul id="generations">{generations(&l.processors).into_iter().map(|(g, n)| view! { <li>{format!("{n} × {g}")}</li> }).collect_view()}</ul>
             }
         })
     };
@@ -126,7 +135,25 @@ fn Overview(hosts: LocalResource<Result<HostList, String>>) -> impl IntoView {
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
-    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    // The list's filter and page live in the query (`?q=&page=N`): the server filters and pages,
+    // so a fleet of 100,000 hosts puts at most PAGE rows in the DOM.
+    let location = use_location();
+    let list_state = move || {
+        let s = location.search.get();
+        (query_value(&s, "q").unwrap_or_default(), page_of(&s))
+    };
+    let hosts = LocalResource::new(move || {
+        let (q, page) = list_state();
+        let url = format!(
+            "/api/v1/hosts{}",
+            query(&[
+                ("q", &q),
+                ("offset", &((page - 1) * PAGE).to_string()),
+                ("limit", &PAGE.to_string()),
+            ])
+        );
+        async move { get_json::<HostList>(&url).await }
+    });
     // Class names by class id, from the graph (host-passthrough guests).
     let class_names = LocalResource::new(|| async {
         get_json::<Graph>("/api/v1/graph").await.map(|g| {
@@ -139,7 +166,6 @@ pub fn FleetPage() -> impl IntoView {
     });
     let (from, set_from) = signal(None::<String>);
     let (to, set_to) = signal(None::<String>);
-    let (filter, set_filter) = signal(String::new());
     let (mode, set_mode) = signal("host-passthrough".to_owned());
 
     let verdict = LocalResource::new(move || {
@@ -157,60 +183,61 @@ pub fn FleetPage() -> impl IntoView {
     });
 
     let host_rows = move || {
-        let needle = filter.get().to_lowercase();
         let names = class_names.get().and_then(Result::ok).unwrap_or_default();
+        let (q, page) = list_state();
         match hosts.get() {
             None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
             Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
             Some(Ok(list)) => {
-                let shown: Vec<HostSummary> = list
-                    .hosts
-                    .into_iter()
-                    .filter(|h| {
-                        needle.is_empty()
-                            || h.host_id.to_lowercase().contains(&needle)
-                            || h.brand.to_lowercase().contains(&needle)
-                            || h.labels
-                                .values()
-                                .any(|v| v.to_lowercase().contains(&needle))
-                    })
-                    .collect();
-                let n_shown = shown.len();
+                let href =
+                    move |p: usize| format!("/{}", query(&[("q", &q), ("page", &p.to_string())]));
+                let (f, t) = (from.get(), to.get());
+                let mut rows = String::from(
+                    "<table id=\"host-list\"><thead><tr><th>host</th><th>cluster</th><th>cpu</th><th>class</th><th>guest features</th><th>pick</th></tr></thead><tbody>",
+                );
+                for h in &list.hosts {
+                    let id = h.host_id.as_str();
+                    let mut class = String::from("host-row");
+                    if f.as_deref() == Some(id) {
+                        class.push_str(" is-from");
+                    }
+                    if t.as_deref() == Some(id) {
+                        class.push_str(" is-to");
+                    }
+                    let _ = write!(
+                        rows,
+                        "<tr class=\"{class}\" data-host-id=\"{}\"><td class=\"host-id\">{}</td><td>{}</td><td>{}</td><td class=\"class-name\" title=\"{}\">{}</td><td>{}</td><td class=\"pick\"><button class=\"pick-from\" title=\"use as source\">from</button><button class=\"pick-to\" title=\"use as destination\">to</button></td></tr>",
+                        esc(id),
+                        link(&format!("/hosts/{id}"), id),
+                        esc(&label(h, "cluster")),
+                        esc(&shared::naming::short_brand(&h.brand)),
+                        esc(&h.class_id),
+                        esc(names.get(&h.class_id).unwrap_or(&h.class_id)),
+                        h.n_guest_features
+                            .map_or("unknown".to_owned(), |n| n.to_string()),
+                    );
+                }
+                rows.push_str("</tbody></table>");
+                // One handler for the whole table: links go through the router, the buttons
+                // pick their row's host.
+                let click = move |ev: leptos::ev::MouseEvent| {
+                    let picked = ev
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .and_then(|e| e.closest("button").ok().flatten())
+                        .and_then(|b| {
+                            let row = b.closest("tr").ok().flatten()?;
+                            Some((b.class_name(), row.get_attribute("data-host-id")?))
+                        });
+                    match picked {
+                        Some((c, id)) if c == "pick-from" => set_from.set(Some(id)),
+                        Some((_, id)) => set_to.set(Some(id)),
+                        None => follow_link(ev),
+                    }
+                };
                 view! {
-                    <p class="count">{format!("{n_shown} of {} hosts", list.n_hosts)}</p>
-                    <table id="host-list">
-                        <thead><tr>
-                            <th>"host"</th><th>"cluster"</th><th>"cpu"</th>
-                            <th>"class"</th><th>"guest features"</th><th>"pick"</th>
-                        </tr></thead>
-                        <tbody>
-                        {shown.into_iter().map(|h| {
-                            let id_from = h.host_id.clone();
-                            let id_to = h.host_id.clone();
-                            let id_row = h.host_id.clone();
-                            let href = format!("/hosts/{}", h.host_id);
-                            let id_text = h.host_id.clone();
-                            let is_from = { let id = h.host_id.clone(); move || from.get().as_deref() == Some(id.as_str()) };
-                            let is_to = { let id = h.host_id.clone(); move || to.get().as_deref() == Some(id.as_str()) };
-                            view! {
-                                <tr class="host-row" data-host-id=id_row
-                                    class:is-from=is_from class:is-to=is_to>
-                                    <td class="host-id"><Link href=href>{id_text}</Link></td>
-                                    <td>{label(&h, "cluster")}</td>
-                                    <td>{shared::naming::short_brand(&h.brand)}</td>
-                                    <td class="class-name" title=h.class_id.clone()>{names.get(&h.class_id).cloned().unwrap_or_else(|| h.class_id.clone())}</td>
-                                    <td>{h.n_guest_features.map_or("unknown".to_owned(), |n| n.to_string())}</td>
-                                    <td class="pick">
-                                        <button class="pick-from" title="use as source"
-                                            on:click=move |_| set_from.set(Some(id_from.clone()))>"from"</button>
-                                        <button class="pick-to" title="use as destination"
-                                            on:click=move |_| set_to.set(Some(id_to.clone()))>"to"</button>
-                                    </td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                        </tbody>
-                    </table>
+                    {pager("hosts", list.n_hosts, page, PAGE, href)}
+                    <div inner_html=rows on:click=click></div>
                 }
                 .into_any()
             }
@@ -235,7 +262,7 @@ pub fn FleetPage() -> impl IntoView {
     };
 
     view! {
-        <Overview hosts=hosts/>
+        <Overview/>
         <section id="verdict" aria-live="polite">
             <h2>"Verdict"</h2>
             <div class="pair">
@@ -254,8 +281,8 @@ pub fn FleetPage() -> impl IntoView {
         <section id="hosts">
             <h2>"Hosts"</h2>
             <input id="host-filter" type="search" placeholder="filter by host, cpu or label"
-                aria-label="filter hosts"
-                on:input=move |ev| set_filter.set(event_target_value(&ev)) />
+                aria-label="filter hosts" prop:value=move || list_state().0
+                on:input=move |ev| replace_query(&query(&[("q", &event_target_value(&ev))])) />
             {host_rows}
         </section>
 

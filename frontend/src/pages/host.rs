@@ -1,9 +1,12 @@
-//! `/hosts/:id`: one host's newest profile by layer: identity, KVM guest view, QEMU, gaps.
+//! `/hosts/:id`: one host's newest profile by layer: identity, its VMs and whether it can be
+//! drained, KVM guest view, QEMU, gaps.
 
 use leptos::prelude::*;
 use shared::api::VersionList;
+use shared::api::drain::DrainPlan;
 use shared::api::ui::{Graph, HostProfile, ProfileDiff};
 
+use crate::drain::DrainPlanView;
 use crate::fetch::{get_json, get_json_or_missing};
 use crate::router::{Link, query};
 
@@ -153,6 +156,22 @@ fn Membership(id: String) -> impl IntoView {
             }
             .into_any()
         }
+    }
+}
+
+/// The host's VMs and its drain plan (`GET /api/v1/hosts/{id}/drain`).
+#[component]
+fn Drain(id: String) -> impl IntoView {
+    let plan = LocalResource::new(move || {
+        let url = format!("/api/v1/hosts/{id}/drain");
+        async move { get_json::<DrainPlan>(&url).await }
+    });
+    move || match plan.get() {
+        None => view! { <p class="loading">"Judging where each VM could go…"</p> }.into_any(),
+        Some(Err(e)) => {
+            view! { <p class="error">{format!("cannot make the drain plan: {e}")}</p> }.into_any()
+        }
+        Some(Ok(p)) => view! { <DrainPlanView plan=p/> }.into_any(),
     }
 }
 
@@ -352,6 +371,7 @@ pub fn HostPage(id: String) -> impl IntoView {
                     <h3>"What could not be read"</h3>
                     <ul class="gaps">{p.gaps.iter().map(|g| view! { <li><strong>{g.what.clone()}</strong>": "{g.reason.clone()}</li> }).collect_view()}</ul>
                 })}
+                <div id="host-drain"><h3>"VMs: can this host be drained?"</h3><Drain id=p.host_id.clone()/></div>
                 <h3>"CPU features"</h3>
                 <input id="feature-filter" type="search" placeholder="search features" aria-label="search features"
                     on:input=move |ev| set_filter.set(event_target_value(&ev)) />

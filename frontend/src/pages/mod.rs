@@ -7,4 +7,6 @@ pub mod graph;
 pub mod host;
 pub mod pair;
 pub mod precheck;
+pub mod vm;
+pub mod vms;
 pub mod whatif;
