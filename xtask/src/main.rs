@@ -32,7 +32,7 @@ commands:
       --no-probe       do not add this machine's own profile
   test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid,
                    gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, libvirt-daemon-system,
-                   libvirt-clients, postgresql; rustup: rustfmt, clippy;
+                   libvirt-daemon-driver-qemu, libvirt-clients, postgresql; rustup: rustfmt, clippy;
                    QEMU 7.2 and 10.0 unpacked side by side by tests/qemu-setup.sh), build the UI,
                    and run every test: fmt, clippy, unit, integration, wasm32, browser, real
                    migrations
@@ -355,6 +355,12 @@ fn cmd_test(args: &[String]) -> Result<()> {
             // The libvirt export test starts a private libvirtd with the QEMU driver and asks
             // it with virsh hypervisor-cpu-compare (tests/tests/exports.rs).
             ("/usr/sbin/libvirtd", "libvirt-daemon-system"),
+            // Its QEMU driver (a dependency of libvirt-daemon in Debian 12, named here because
+            // the export and guests tests define and start KVM domains through it).
+            (
+                "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so",
+                "libvirt-daemon-driver-qemu",
+            ),
             ("virsh", "libvirt-clients"),
             ("unshare", "util-linux"),
             // The store's tests, the replica and durability tests start throwaway PostgreSQL
