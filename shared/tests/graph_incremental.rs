@@ -11,7 +11,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use shared::class::Interner;
-use shared::graph::{Incremental, build};
+use shared::graph::{Classes, Incremental, build, group};
 use shared::profile::HostProfile;
 
 mod rich;
@@ -124,6 +124,8 @@ proptest! {
             }
             let profiles: Vec<Arc<HostProfile>> = fleet.values().map(|(h, _)| Arc::clone(h)).collect();
             let class_of: Vec<u32> = fleet.values().map(|(_, n)| *n).collect();
+            // Numbered classes are the classes `group` finds.
+            prop_assert_eq!(Classes::from_numbers(&class_of), group(&profiles));
             let got = inc.update(&profiles, &class_of);
             let want = build(&profiles, &guest, &policy);
             prop_assert_eq!(&got, &want, "step {}", k);

@@ -128,12 +128,7 @@ pub fn hosts_running_model(
             continue;
         };
         if shared::verdict::can_run_model(rep, model, &Policy::default()) {
-            out.extend(
-                class
-                    .hosts
-                    .iter()
-                    .filter_map(|h| fleet.index.get(h).copied()),
-            );
+            out.extend(class.hosts.iter().filter_map(|h| fleet.position(h)));
         }
     }
     out.sort_unstable();

@@ -22,6 +22,33 @@ pub struct Classes {
     pub class_of_host: Vec<usize>,
 }
 
+impl Classes {
+    /// The classes of hosts numbered already (`numbers[i]` the class number of host `i`, equal
+    /// exactly for equal [`crate::class::key`]s, as [`crate::class::Interner`] gives them): the
+    /// same classes in the same order as [`group`] finds.
+    pub fn from_numbers(numbers: &[u32]) -> Self {
+        let mut dense: Vec<usize> = Vec::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        let mut class_of_host = Vec::with_capacity(numbers.len());
+        for (i, &n) in numbers.iter().enumerate() {
+            let n = n as usize;
+            if dense.len() <= n {
+                dense.resize(n + 1, usize::MAX);
+            }
+            if dense[n] == usize::MAX {
+                dense[n] = members.len();
+                members.push(Vec::new());
+            }
+            members[dense[n]].push(i);
+            class_of_host.push(dense[n]);
+        }
+        Self {
+            members,
+            class_of_host,
+        }
+    }
+}
+
 /// Group hosts whose CPU-relevant profile is equal (arch, vendor, KVM guest view, TSC frequency
 /// to 125 ppm, TSC scaling, QEMU release). Classes are in order of first appearance.
 ///
