@@ -113,6 +113,8 @@ pub struct Cache {
     labels: Mutex<LabelMemo>,
     /// The model each pool is named by, kept per pool (its classes and their first hosts).
     models: Mutex<ModelMemo>,
+    /// Fleet refreshes finished (each in its own task).
+    refreshes: std::sync::atomic::AtomicU64,
 }
 
 /// Labels of each class (in the order graphs number classes) at one generation, and per class
@@ -154,6 +156,7 @@ impl Default for Cache {
             )),
             labels: Mutex::default(),
             models: Mutex::default(),
+            refreshes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -281,6 +284,9 @@ impl Cache {
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             let result = cache.refresh(&store, old).await;
+            cache
+                .refreshes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let outcome = {
                 let mut slot = lock(&cache.fleet);
                 slot.running = None;
@@ -550,6 +556,16 @@ impl Cache {
         let bytes = json.len();
         lock(&self.derived).insert(fleet.generation, key.to_owned(), Arc::new(json), bytes);
         Ok(value)
+    }
+
+    /// Whether a fleet refresh is under way.
+    pub fn refreshing(&self) -> bool {
+        lock(&self.fleet).running.is_some()
+    }
+
+    /// How many fleet refreshes finished (succeeded or failed).
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The bounded caches' counters.

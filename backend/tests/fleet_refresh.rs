@@ -1,0 +1,149 @@
+//! The fleet cache against a real SQLite database: after uploads, changes, deletions and new
+//! hosts, the refreshed fleet holds exactly the store's newest profiles, its incremental graphs
+//! equal `graph::build` from scratch, its names equal `naming::fleet_names`; and a request that
+//! goes away while the fleet loads does not lose the load.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backend::fleetgen::FleetGen;
+use backend::{AppState, Store};
+use shared::graph::build;
+use shared::verdict::{GuestConfig, GuestCpu, Policy};
+
+const AT: &str = "2026-12-06T00:00:00Z";
+
+async fn state_with(hosts: &[shared::profile::HostProfile]) -> AppState {
+    let store = Store::in_memory().await.expect("in-memory store");
+    for p in hosts {
+        store.upsert(p, AT).await.expect("upsert");
+    }
+    AppState::new(store)
+}
+
+fn guests() -> Vec<GuestConfig> {
+    vec![
+        GuestConfig::default(),
+        GuestConfig {
+            cpu: GuestCpu::HostModel,
+            ..GuestConfig::default()
+        },
+        GuestConfig {
+            cpu: GuestCpu::Named {
+                model: "Skylake-Server-v4".into(),
+                enable: vec![],
+                disable: vec![],
+            },
+            ..GuestConfig::default()
+        },
+    ]
+}
+
+/// The fleet, graphs and names the cache gives equal what the store holds, built from scratch.
+async fn check(state: &AppState, step: &str) {
+    let fleet = state.cache.fleet(&state.store).await.expect("fleet");
+    let stored = state.store.latest_profiles().await.expect("profiles");
+    let ids: Vec<&str> = fleet.profiles.iter().map(|p| p.host_id.as_str()).collect();
+    let want: Vec<&str> = stored.iter().map(|s| s.profile.host_id.as_str()).collect();
+    assert_eq!(ids, want, "{step}: hosts");
+    for (p, s) in fleet.profiles.iter().zip(&stored) {
+        assert_eq!(**p, s.profile, "{step}: profile of {}", s.profile.host_id);
+    }
+    for (i, s) in stored.iter().enumerate() {
+        assert_eq!(fleet.position(&s.profile.host_id), Some(i));
+    }
+    assert_eq!(fleet.position("no-such-host"), None);
+    for guest in guests() {
+        let policy = Policy::default();
+        let g = state.cache.graph(&fleet, &guest, &policy);
+        let scratch = build(&fleet.profiles, &guest, &policy);
+        assert_eq!(*g, scratch, "{step}: graph for {guest:?}");
+        let names = backend::api::graph::names_of(state, &fleet, &g);
+        let fresh = shared::naming::fleet_names(&scratch, |h| fleet.get(h));
+        assert_eq!(names, fresh, "{step}: names for {guest:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_refresh_equals_the_fleet_from_scratch() {
+    let fleetgen = FleetGen::new(11).expect("generator");
+    let hosts: Vec<_> = (0..400).map(|i| fleetgen.host(i)).collect();
+    let state = state_with(&hosts).await;
+    check(&state, "first load").await;
+    // A host takes another host's hardware (its class changes; maybe a class appears).
+    let mut moved = fleetgen.host(3_001);
+    moved.host_id = hosts[17].host_id.clone();
+    state.store.upsert(&moved, AT).await.expect("upsert");
+    check(&state, "a host changed").await;
+    // The first host of its class changes (the class's representative moves).
+    let mut first = hosts[0].clone();
+    first.labels.insert("cluster".into(), "moved".into());
+    state.store.upsert(&first, AT).await.expect("upsert");
+    check(&state, "a first host changed").await;
+    // New hosts, between others and at the end, some of new classes.
+    for (i, at) in [(5_000, "host-000100a"), (7_777, "host-zzz")] {
+        let mut p = fleetgen.host(i);
+        p.host_id = at.into();
+        state.store.upsert(&p, AT).await.expect("upsert");
+    }
+    check(&state, "hosts added").await;
+    // Deleted hosts (a class may vanish).
+    for h in [&hosts[1], &hosts[250]] {
+        assert!(state.store.delete_host(&h.host_id).await.expect("delete"));
+    }
+    state.store.delete_host("host-zzz").await.expect("delete");
+    check(&state, "hosts deleted").await;
+    // Everything at once.
+    for i in 0..40 {
+        let mut p = fleetgen.host(10_000 + i);
+        p.host_id = hosts[i * 9].host_id.clone();
+        state.store.upsert(&p, AT).await.expect("upsert");
+    }
+    check(&state, "40 hosts changed").await;
+}
+
+/// A request that goes away while the fleet loads (its client left, the request timeout fired)
+/// does not cancel the load: it finishes once, and the next request finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_request_does_not_lose_the_load() {
+    let fleetgen = FleetGen::new(5).expect("generator");
+    let hosts: Vec<_> = (0..300).map(|i| fleetgen.host(i)).collect();
+    let state = state_with(&hosts).await;
+    assert_eq!(state.cache.refreshes(), 0);
+    let (cache, store) = (Arc::clone(&state.cache), state.store.clone());
+    let request = tokio::spawn(async move { cache.fleet(&store).await.map(|f| f.generation) });
+    // The request goes away once the load started, before it can have finished.
+    while !state.cache.refreshing() {
+        tokio::task::yield_now().await;
+    }
+    request.abort();
+    assert!(
+        request.await.is_err_and(|e| e.is_cancelled()),
+        "the request was still loading when it was dropped"
+    );
+    let started = Instant::now();
+    let fleet = loop {
+        if let Some(f) = state.cache.current(&state.store) {
+            break f;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(fleet.profiles.len(), 300);
+    assert_eq!(state.cache.refreshes(), 1, "the load ran once");
+    // Many requests for one generation share one refresh.
+    state.store.upsert(&fleetgen.host(9_999), AT).await.expect("upsert");
+    let waiting: Vec<_> = (0..8)
+        .map(|_| {
+            let (cache, store) = (Arc::clone(&state.cache), state.store.clone());
+            tokio::spawn(async move { cache.fleet(&store).await.map(|f| f.profiles.len()) })
+        })
+        .collect();
+    for w in waiting {
+        assert_eq!(w.await.expect("task").expect("fleet"), 301);
+    }
+    assert_eq!(state.cache.refreshes(), 2, "eight requests, one refresh");
+}
