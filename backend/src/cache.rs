@@ -137,7 +137,15 @@ pub struct ClassLabels {
 #[derive(Debug, Default)]
 struct ModelMemo {
     generation: u64,
-    by_pool: HashMap<Vec<u32>, (u64, Vec<Arc<HostProfile>>, Option<String>)>,
+    by_pool: HashMap<Vec<u32>, FittedModel>,
+}
+
+/// A pool's model, the generation that last used it, and the first hosts it was fitted on.
+#[derive(Debug)]
+struct FittedModel {
+    used: u64,
+    reps: Vec<Arc<HostProfile>>,
+    model: Option<String>,
 }
 
 impl Default for Cache {
@@ -516,11 +524,11 @@ impl Cache {
         {
             let mut memo = lock(&self.models);
             let generation = memo.generation;
-            if let Some((used, held, model)) = memo.by_pool.get_mut(&key)
-                && same(held)
+            if let Some(fit) = memo.by_pool.get_mut(&key)
+                && same(&fit.reps)
             {
-                *used = generation.max(fleet.generation);
-                return model.clone();
+                fit.used = generation.max(fleet.generation);
+                return fit.model.clone();
             }
         }
         let model = shared::naming::pool_model(reps);
@@ -528,15 +536,21 @@ impl Cache {
         if fleet.generation > memo.generation {
             // Forget pools no graph of the last two generations named.
             let keep = memo.generation;
-            memo.by_pool.retain(|_, (used, _, _)| *used >= keep);
+            memo.by_pool.retain(|_, fit| fit.used >= keep);
             memo.generation = fleet.generation;
         }
-        let held = found
+        let reps = found
             .iter()
             .map(|&i| Arc::clone(&fleet.profiles[i]))
             .collect();
-        memo.by_pool
-            .insert(key, (fleet.generation, held, model.clone()));
+        memo.by_pool.insert(
+            key,
+            FittedModel {
+                used: fleet.generation,
+                reps,
+                model: model.clone(),
+            },
+        );
         model
     }
 

@@ -135,7 +135,11 @@ async fn a_dropped_request_does_not_lose_the_load() {
     assert_eq!(fleet.profiles.len(), 300);
     assert_eq!(state.cache.refreshes(), 1, "the load ran once");
     // Many requests for one generation share one refresh.
-    state.store.upsert(&fleetgen.host(9_999), AT).await.expect("upsert");
+    state
+        .store
+        .upsert(&fleetgen.host(9_999), AT)
+        .await
+        .expect("upsert");
     let waiting: Vec<_> = (0..8)
         .map(|_| {
             let (cache, store) = (Arc::clone(&state.cache), state.store.clone());

@@ -46,7 +46,8 @@ fn host(i: usize, set: FeatureSet) -> Arc<HostProfile> {
     let mut p = profile(&format!("host-{i:06}"), "GenuineIntel", set);
     p.labels
         .insert("cluster".into(), format!("cluster-{:03}", i / 1_000));
-    p.labels.insert("rack".into(), format!("rack-{:04}", i / 40));
+    p.labels
+        .insert("rack".into(), format!("rack-{:04}", i / 40));
     Arc::new(p)
 }
 
