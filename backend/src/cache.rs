@@ -94,7 +94,9 @@ struct GraphSlot {
 #[derive(Debug)]
 struct GraphState {
     incremental: Incremental,
-    last: Option<(u64, Arc<CompatGraph>)>,
+    /// The last answer while anyone holds it (the bounded map, a request): not kept here, so
+    /// the map's bounds hold.
+    last: Option<(u64, std::sync::Weak<CompatGraph>)>,
 }
 
 #[derive(Debug)]
@@ -423,11 +425,12 @@ impl Cache {
         let mut state = lock(&state);
         if let Some((generation, g)) = &state.last
             && *generation == fleet.generation
+            && let Some(g) = g.upgrade()
         {
-            return Arc::clone(g);
+            return g;
         }
         let built = Arc::new(state.incremental.update(&fleet.profiles, &fleet.class_of));
-        state.last = Some((fleet.generation, Arc::clone(&built)));
+        state.last = Some((fleet.generation, Arc::downgrade(&built)));
         let bytes = graph_bytes(&built);
         lock(&self.graphs).insert(fleet.generation, key, Arc::clone(&built), bytes);
         built

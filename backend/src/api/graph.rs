@@ -206,13 +206,33 @@ pub async fn pools(
     }))
 }
 
-fn answer(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
-    let names = names_of(state, fleet, g);
-    GraphAnswer {
+/// [`GraphAnswer`] as it is written, holding the graph without copying it (100,000 host ids):
+/// the same fields in the same order, so the same JSON.
+#[derive(serde::Serialize)]
+struct Answer {
+    #[serde(flatten)]
+    graph: Shared,
+    class_labels: Vec<Labels>,
+    class_names: Vec<String>,
+    pool_names: Vec<String>,
+}
+
+/// A cached graph, written as the graph itself.
+struct Shared(Arc<CompatGraph>);
+
+impl serde::Serialize for Shared {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+fn answer(state: &AppState, fleet: &Fleet, g: Arc<CompatGraph>) -> Answer {
+    let names = names_of(state, fleet, &g);
+    Answer {
+        class_labels: class_labels(state, fleet, &g),
         class_names: names.classes,
         pool_names: names.pools,
-        class_labels: class_labels(state, fleet, g),
-        graph: g.clone(),
+        graph: Shared(g),
     }
 }
 
@@ -229,7 +249,7 @@ pub async fn graph_get(
     let st = state.clone();
     state
         .engine
-        .answer(move |_| Ok(answer(&st, &fleet, &g)))
+        .answer(move |_| Ok(answer(&st, &fleet, g)))
         .await
 }
 
@@ -252,7 +272,7 @@ pub async fn graph_post(
     let st = state.clone();
     let Some(ids) = ids else {
         let g = fleet_graph(&state, &fleet, req.guest, req.policy).await?;
-        return state.engine.answer(move |_| Ok(answer(&st, &f, &g))).await;
+        return state.engine.answer(move |_| Ok(answer(&st, &f, g))).await;
     };
     state
         .engine
@@ -267,7 +287,50 @@ pub async fn graph_post(
             cancel.check()?;
             let g = shared::graph::build(&picked, &req.guest, &req.policy);
             cancel.check()?;
-            Ok(answer(&st, &f, &g))
+            Ok(answer(&st, &f, Arc::new(g)))
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer written from the shared graph is exactly `GraphAnswer`'s JSON.
+    #[test]
+    fn the_answer_is_graph_answer_json() {
+        let hosts = crate::demo::demo_profiles("2026-12-06T00:00:00Z").expect("demo fleet");
+        let g = Arc::new(shared::graph::build(
+            &hosts,
+            &GuestConfig::default(),
+            &Policy::default(),
+        ));
+        let labels: Vec<Labels> = g
+            .classes
+            .iter()
+            .map(|c| {
+                shared::naming::labels_of_hosts(
+                    hosts.iter().filter(|h| c.hosts.contains(&h.host_id)),
+                )
+            })
+            .collect();
+        let names = shared::naming::fleet_names(&g, |id| hosts.iter().find(|h| h.host_id == id));
+        let ours = Answer {
+            graph: Shared(Arc::clone(&g)),
+            class_labels: labels.clone(),
+            class_names: names.classes.clone(),
+            pool_names: names.pools.clone(),
+        };
+        let theirs = GraphAnswer {
+            graph: (*g).clone(),
+            class_labels: labels,
+            class_names: names.classes,
+            pool_names: names.pools,
+        };
+        let ours = serde_json::to_string(&ours).expect("json");
+        assert_eq!(ours, serde_json::to_string(&theirs).expect("json"));
+        assert!(ours.contains("\"class_labels\"") && ours.contains("\"pools\""));
+        let back: GraphAnswer = serde_json::from_str(&ours).expect("reads back");
+        assert_eq!(back.graph, *g);
+    }
 }
