@@ -115,7 +115,7 @@ pub struct Cache {
     labels: Mutex<LabelMemo>,
     /// The model each pool is named by, kept per pool (its classes and their first hosts).
     models: Mutex<ModelMemo>,
-    /// Fleet refreshes finished (each in its own task).
+    /// Fleet refreshes started (each runs to its end in a task of its own).
     refreshes: std::sync::atomic::AtomicU64,
 }
 
@@ -184,6 +184,8 @@ fn sorted_by_id(v: &[LatestVersion]) -> bool {
 pub struct CacheReport {
     pub graphs: CacheStats,
     pub derived: CacheStats,
+    /// Fleet refreshes started.
+    pub refreshes: u64,
 }
 
 /// The heap a graph holds, estimated from its parts (host ids, edges, pools).
@@ -290,13 +292,12 @@ impl Cache {
         }
         let (tx, rx) = watch::channel(None);
         slot.running = Some(rx.clone());
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (cache, store, old) = (Arc::clone(self), store.clone(), slot.current.clone());
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             let result = cache.refresh(&store, old).await;
-            cache
-                .refreshes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let outcome = {
                 let mut slot = lock(&cache.fleet);
                 slot.running = None;
@@ -580,7 +581,7 @@ impl Cache {
         lock(&self.fleet).running.is_some()
     }
 
-    /// How many fleet refreshes finished (succeeded or failed).
+    /// How many fleet refreshes started (each runs to its end).
     pub fn refreshes(&self) -> u64 {
         self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -590,6 +591,7 @@ impl Cache {
         CacheReport {
             graphs: lock(&self.graphs).counters.stats(),
             derived: lock(&self.derived).counters.stats(),
+            refreshes: self.refreshes(),
         }
     }
 }

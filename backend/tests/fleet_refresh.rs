@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use backend::fleetgen::FleetGen;
 use backend::{AppState, Store};
 use shared::graph::build;
@@ -150,4 +152,58 @@ async fn a_dropped_request_does_not_lose_the_load() {
         assert_eq!(w.await.expect("task").expect("fleet"), 301);
     }
     assert_eq!(state.cache.refreshes(), 2, "eight requests, one refresh");
+}
+
+/// The counter of finished fleet refreshes on `/metrics`.
+fn refreshes(server: &common::Server) -> u64 {
+    let text = common::agent()
+        .get(&format!("{}/metrics", server.url))
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("fleetcompat_fleet_refreshes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// Through the real server: a client that gives up while the fleet loads does not lose the
+/// load; it runs once, and the next requests are answered from it without loading again.
+#[test]
+fn through_the_server_a_client_that_gives_up_does_not_lose_the_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("fleet.db");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let fleetgen = FleetGen::new(9).expect("generator");
+    rt.block_on(async {
+        let store = Store::open(&db).await.expect("database");
+        for i in 0..800 {
+            store.upsert(&fleetgen.host(i), AT).await.expect("upsert");
+        }
+    });
+    let server = common::start(&db, "refresh-test-token");
+    // The client gives up long before 800 profiles can be read, numbered and judged.
+    let impatient = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(100)))
+        .build()
+        .new_agent();
+    let gave_up = impatient
+        .get(&format!("{}/api/v1/pools", server.url))
+        .call()
+        .is_err();
+    assert!(gave_up, "the client was meant to give up before the answer");
+    // `/metrics` reads the fleet too: it waits for the load under way rather than starting
+    // another (a load cancelled with its request would have to start over).
+    assert_eq!(refreshes(&server), 1, "one load, shared");
+    let r = common::agent()
+        .get(&format!("{}/api/v1/pools", server.url))
+        .call()
+        .expect("pools");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        refreshes(&server),
+        1,
+        "the next request found the load done"
+    );
 }
