@@ -116,8 +116,9 @@ async fn names_off_runtime(
     state.engine.run(move |_| Ok(names_of(&st, &f, &g))).await
 }
 
-/// The labels of each class of `g`.
-fn class_labels(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> Vec<Labels> {
+/// The labels of each class of `g` (kept per class in the cache when `g` is a graph of the
+/// whole fleet). Engine work: call it on the engine's threads.
+pub fn class_labels(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> Vec<Labels> {
     match fleet_labels(state, fleet, g) {
         Some(labels) => labels.classes.iter().map(|l| (**l).clone()).collect(),
         None => g
