@@ -287,7 +287,10 @@ impl Cache {
         slot: &mut FleetSlot,
         store: &Store,
     ) -> watch::Receiver<Outcome> {
-        if let Some(r) = &slot.running {
+        // A refresh whose task ended without answering (it panicked) is replaced.
+        if let Some(r) = &slot.running
+            && r.has_changed().is_ok()
+        {
             return r.clone();
         }
         let (tx, rx) = watch::channel(None);
