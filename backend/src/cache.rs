@@ -6,7 +6,6 @@
 //! graphs and other answers are bounded per generation (`lru::Bounded`, bounds in `limits.rs`,
 //! counters in `/metrics`).
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -21,7 +20,7 @@ use tokio::sync::watch;
 use crate::error::ApiError;
 use crate::limits;
 use crate::lru::{Bounded, CacheStats};
-use crate::store::{LatestVersion, Store, StoreError};
+use crate::store::{Changes, LatestVersion, Store, StoreError};
 
 /// The newest profile of every host at one generation, ordered by host id (bytewise, as both
 /// databases order ids: `COLLATE "C"` on PostgreSQL). A host is found by binary search: a new
@@ -175,8 +174,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn sorted_by_id(v: &[LatestVersion]) -> bool {
-    v.windows(2).all(|w| w[0].host_id < w[1].host_id)
+/// A changed host's profile, as the refresh read it.
+enum Fresh {
+    /// Only its version count moved: the profile held is still the newest.
+    Same,
+    New(Box<HostProfile>),
+    /// Deleted since the changes were read.
+    Gone,
 }
 
 /// What the bounded caches hold and how they fare, for `/metrics`.
@@ -334,81 +338,111 @@ impl Cache {
         rx
     }
 
-    /// The fleet at the store's generation now, from `old` where hosts did not change.
+    /// The fleet at the store's generation now: the first time every host, streamed from the
+    /// store ([`Store::for_each_latest`]); then `old` with what changed since its generation
+    /// ([`Store::changes_since`]), so a change reads one host, not the fleet.
     async fn refresh(
         self: &Arc<Self>,
         store: &Store,
         old: Option<Arc<Fleet>>,
     ) -> Result<Fleet, StoreError> {
-        let generation = store.generation();
-        // Versions and revisions first: a change landing between the reads makes the next
-        // refresh read that host again, never keeps a stale one.
-        let mut latest = store.latest_versions().await?;
-        if !sorted_by_id(&latest) {
-            latest.sort_by(|a, b| a.host_id.cmp(&b.host_id));
-        }
-        let fresh: Vec<HostProfile> = match &old {
+        let cache = Arc::clone(self);
+        // Class keys are CPU work (QEMU's view of each new host): off the async workers.
+        let blocking = |e: tokio::task::JoinError| {
+            StoreError::Write(format!("the fleet refresh's thread failed: {e}"))
+        };
+        match old {
             None => {
-                let mut all = store.latest_profiles().await?;
-                all.sort_by(|a, b| a.profile.host_id.cmp(&b.profile.host_id));
-                all.into_iter().map(|s| s.profile).collect()
+                let mut rows: Vec<(LatestVersion, HostProfile)> = Vec::new();
+                let generation = store.for_each_latest(|lv, p| rows.push((lv, p))).await?;
+                if !rows.windows(2).all(|w| w[0].0.host_id < w[1].0.host_id) {
+                    rows.sort_by(|a, b| a.0.host_id.cmp(&b.0.host_id));
+                }
+                tokio::task::spawn_blocking(move || cache.first(generation, rows))
+                    .await
+                    .map_err(blocking)
             }
             Some(old) => {
-                let mut fresh = Vec::new();
-                for lv in changed(old, &latest) {
-                    if let Some(s) = store.latest_profile(&lv.host_id).await? {
-                        fresh.push(s.profile);
-                    }
+                let changes = store.changes_since(old.generation).await?;
+                let mut fresh = Vec::with_capacity(changes.changed.len());
+                for lv in &changes.changed {
+                    // Only the version count moved (retention): the profile is the same.
+                    let same = old.position(&lv.host_id).is_some_and(|i| {
+                        old.versions[i] == lv.version && old.guests_revs[i] == lv.guests_rev
+                    });
+                    fresh.push(if same {
+                        Fresh::Same
+                    } else {
+                        match store.latest_profile(&lv.host_id).await? {
+                            Some(s) => Fresh::New(Box::new(s.profile)),
+                            // Deleted since the changes were read: the next refresh says so.
+                            None => Fresh::Gone,
+                        }
+                    });
                 }
-                fresh
+                tokio::task::spawn_blocking(move || cache.apply(&old, &changes, fresh))
+                    .await
+                    .map_err(blocking)
             }
-        };
-        // Class keys are CPU work (QEMU's view of each changed host): off the async workers.
-        let cache = Arc::clone(self);
-        tokio::task::spawn_blocking(move || cache.merge(generation, old.as_deref(), &latest, fresh))
-            .await
-            .map_err(|e| StoreError::Write(format!("the fleet refresh's thread failed: {e}")))
+        }
     }
 
-    /// The fleet of `latest` (ordered by id): `old`'s profile where the host's version and
-    /// guests did not move, else the one in `fresh` (ordered by id; hosts missing from it,
-    /// deleted meanwhile, are left out).
-    fn merge(
-        &self,
-        generation: u64,
-        old: Option<&Fleet>,
-        latest: &[LatestVersion],
-        fresh: Vec<HostProfile>,
-    ) -> Fleet {
+    /// The first fleet: every host (ordered by id) numbered into its class.
+    fn first(&self, generation: u64, rows: Vec<(LatestVersion, HostProfile)>) -> Fleet {
         let mut interner = lock(&self.interner);
-        let mut f = Fleet::with_capacity(generation, latest.len());
-        let mut fresh = fresh.into_iter().peekable();
-        let mut i = 0;
-        for lv in latest {
-            if let Some(old) = old {
-                while i < old.profiles.len()
-                    && old.profiles[i].host_id.as_str() < lv.host_id.as_str()
-                {
+        let mut f = Fleet::with_capacity(generation, rows.len());
+        for (lv, p) in rows {
+            let class = interner.intern(&p);
+            f.push(&lv, Arc::new(p), class);
+        }
+        f
+    }
+
+    /// `old` with `changes` (`fresh[j]` the profile of `changes.changed[j]`): unchanged hosts
+    /// keep their profile and class number (pointers copied, nothing else), changed ones are
+    /// numbered again, deleted ones leave.
+    fn apply(&self, old: &Fleet, changes: &Changes, fresh: Vec<Fresh>) -> Fleet {
+        let mut interner = lock(&self.interner);
+        let (changed, deleted) = (&changes.changed, &changes.deleted);
+        let mut f = Fleet::with_capacity(changes.generation, old.profiles.len() + changed.len());
+        let mut fresh = fresh.into_iter();
+        let (mut i, mut j, mut k) = (0, 0, 0);
+        loop {
+            let o = old.profiles.get(i).map(|p| p.host_id.as_str());
+            let c = changed.get(j).map(|lv| lv.host_id.as_str());
+            match (o, c) {
+                (Some(o), c) if c.is_none_or(|c| o < c) => {
+                    while deleted.get(k).is_some_and(|d| d.as_str() < o) {
+                        k += 1;
+                    }
+                    if deleted.get(k).is_none_or(|d| d != o) {
+                        f.versions.push(old.versions[i]);
+                        f.n_versions.push(old.n_versions[i]);
+                        f.guests_revs.push(old.guests_revs[i]);
+                        f.profiles.push(Arc::clone(&old.profiles[i]));
+                        f.class_of.push(old.class_of[i]);
+                    }
                     i += 1;
                 }
-                if i < old.profiles.len()
-                    && old.profiles[i].host_id == lv.host_id
-                    && old.versions[i] == lv.version
-                    && old.guests_revs[i] == lv.guests_rev
-                {
-                    f.push(lv, Arc::clone(&old.profiles[i]), old.class_of[i]);
-                    continue;
+                (o, Some(c)) => {
+                    let here = o == Some(c);
+                    let lv = &changed[j];
+                    match fresh.next() {
+                        Some(Fresh::Same) if here => {
+                            f.push(lv, Arc::clone(&old.profiles[i]), old.class_of[i]);
+                        }
+                        Some(Fresh::New(p)) => {
+                            let class = interner.intern(&p);
+                            f.push(lv, Arc::new(*p), class);
+                        }
+                        _ => {}
+                    }
+                    if here {
+                        i += 1;
+                    }
+                    j += 1;
                 }
-            }
-            while fresh
-                .peek()
-                .is_some_and(|p| p.host_id.as_str() < lv.host_id.as_str())
-            {
-                fresh.next();
-            }
-            if let Some(p) = fresh.next_if(|p| p.host_id == lv.host_id) {
-                let class = interner.intern(&p);
-                f.push(lv, Arc::new(p), class);
+                _ => break,
             }
         }
         f
@@ -597,23 +631,4 @@ impl Cache {
             refreshes: self.refreshes(),
         }
     }
-}
-
-/// The hosts of `latest` (ordered by id) whose version or guests moved since `old`, or new.
-fn changed<'a>(old: &Fleet, latest: &'a [LatestVersion]) -> Vec<&'a LatestVersion> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    for lv in latest {
-        while i < old.profiles.len() && old.profiles[i].host_id.as_str() < lv.host_id.as_str() {
-            i += 1;
-        }
-        let same = i < old.profiles.len()
-            && old.profiles[i].host_id.cmp(&lv.host_id) == Ordering::Equal
-            && old.versions[i] == lv.version
-            && old.guests_revs[i] == lv.guests_rev;
-        if !same {
-            out.push(lv);
-        }
-    }
-    out
 }
