@@ -1,10 +1,15 @@
 //! Derived data cached per store generation: the fleet's newest profiles, graphs (classes and
 //! pools) per guest policy, and model coverage. A write bumps the generation (on PostgreSQL, a
 //! write by any replica: `Store::generation` follows the database's); the next read refreshes
-//! only the hosts whose version or guests changed, so 100,000 hosts stay fast. Each profile is
-//! held once, shared between generations (`Arc<HostProfile>`, which the engine takes as it is);
-//! graphs and other answers are bounded per generation (`lru::Bounded`, bounds in `limits.rs`,
-//! counters in `/metrics`).
+//! only the hosts changed since the fleet's generation (`Store::changes_since`), so 100,000
+//! hosts stay fast. Each profile is held once, shared between generations (`Arc<HostProfile>`,
+//! which the engine takes as it is); graphs and other answers are bounded per generation
+//! (`lru::Bounded`, bounds in `limits.rs`, counters in `/metrics`).
+//!
+//! Architecture Invariant: the refresh never runs in a request's future. [`Cache::fleet`]
+//! starts it in a task of its own (one at a time) and waits for it; a request that goes away
+//! leaves it running, and the requests after it take its answer. Graphs are built once per
+//! generation and guest policy ([`Cache::graph`]): whoever comes second waits for the first.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
