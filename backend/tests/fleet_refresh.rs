@@ -68,9 +68,34 @@ async fn check(state: &AppState, step: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_refresh_equals_the_fleet_from_scratch() {
+    let store = Store::in_memory().await.expect("in-memory store");
+    changes_then_check(store).await;
+}
+
+/// The same on PostgreSQL (a throwaway cluster of Debian's `postgresql`, started here).
+#[test]
+fn incremental_refresh_equals_the_fleet_from_scratch_on_postgresql() {
+    let cluster = store::testing::PgCluster::start()
+        .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let url = cluster.fresh_database().await.expect("database");
+        let store = Store::open(&url).await.expect("store");
+        changes_then_check(store).await;
+    });
+}
+
+async fn changes_then_check(store: Store) {
     let fleetgen = FleetGen::new(11).expect("generator");
     let hosts: Vec<_> = (0..400).map(|i| fleetgen.host(i)).collect();
-    let state = state_with(&hosts).await;
+    for p in &hosts {
+        store.upsert(p, AT).await.expect("upsert");
+    }
+    let state = AppState::new(store);
     check(&state, "first load").await;
     // A host takes another host's hardware (its class changes; maybe a class appears).
     let mut moved = fleetgen.host(3_001);
