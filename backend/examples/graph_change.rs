@@ -6,6 +6,7 @@
 //!
 //! `cargo build --release -p backend --bin fleetcompat --example graph_change &&
 //!  target/release/examples/graph_change [--hosts 100000] [--rounds 6] [--db PATH]`
+//! (`GRAPH_CHANGE_SERVER_LOG=backend=debug` shows the server's own timings of each step).
 
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
@@ -38,7 +39,10 @@ impl Server {
         let child = Command::new(bin)
             .args(["serve", "--db", db, "--listen", &addr.to_string()])
             .env("FLEETCOMPAT_TOKEN", TOKEN)
-            .env("FLEETCOMPAT_LOG", "warn")
+            .env(
+                "FLEETCOMPAT_LOG",
+                std::env::var("GRAPH_CHANGE_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -182,15 +186,20 @@ fn main() {
     println!("first GET /api/v1/graph: {s}, {n} bytes in {:.0} ms", ms(t));
     let mut pools = Vec::new();
     let mut graphs = Vec::new();
+    // Changes no earlier run made (an equal profile makes no version, hence no change).
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as usize);
     for round in 0..rounds {
-        let i = (round * 7_919 + 13) % hosts;
+        let i = (run + round * 7_919 + 13) % hosts;
         let mut p = fleetgen.host(i);
         let what = if round % 2 == 0 {
-            p.labels.insert("rack".into(), format!("moved-{round}"));
+            p.labels
+                .insert("rack".into(), format!("moved-{run}-{round}"));
             "a label moved"
         } else {
             // Another host's hardware: the host changes class (maybe to a new one).
-            let mut other = fleetgen.host(hosts + round * 31);
+            let mut other = fleetgen.host(hosts + (run % 10_000) * 31 + round);
             other.host_id = p.host_id.clone();
             p = other;
             "new hardware"

@@ -326,7 +326,7 @@ impl Cache {
                         tracing::debug!(
                             generation = f.generation,
                             hosts = f.profiles.len(),
-                            ms = started.elapsed().as_millis(),
+                            ms = started.elapsed().as_secs_f64() * 1e3,
                             "fleet cache refreshed"
                         );
                         Ok(f)
@@ -472,7 +472,15 @@ impl Cache {
         {
             return g;
         }
+        let started = std::time::Instant::now();
         let built = Arc::new(state.incremental.update(&fleet.profiles, &fleet.class_of));
+        tracing::debug!(
+            generation = fleet.generation,
+            classes = built.classes.len(),
+            rejudged = state.incremental.rejudged(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "graph updated"
+        );
         state.last = Some((fleet.generation, Arc::downgrade(&built)));
         let bytes = graph_bytes(&built);
         lock(&self.graphs).insert(fleet.generation, key, Arc::clone(&built), bytes);
@@ -523,6 +531,7 @@ impl Cache {
         {
             return Arc::clone(labels);
         }
+        let started = std::time::Instant::now();
         let classes = Classes::from_numbers(&fleet.class_of);
         let mut by_number = HashMap::with_capacity(classes.members.len());
         let mut out = Vec::with_capacity(classes.members.len());
@@ -549,6 +558,11 @@ impl Cache {
         });
         memo.by_number = by_number;
         memo.current = Some((fleet.generation, Arc::clone(&labels)));
+        tracing::debug!(
+            generation = fleet.generation,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "class labels"
+        );
         labels
     }
 

@@ -99,10 +99,16 @@ pub fn names_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> shared::nam
         "names:{}",
         serde_json::to_string(&(&g.guest, &g.policy, g.n_hosts)).unwrap_or_default()
     );
+    let started = std::time::Instant::now();
     let (classes, pools) = state
         .cache
         .derived(fleet, &key, compute)
         .unwrap_or_else(|_| compute());
+    tracing::debug!(
+        generation = fleet.generation,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "names"
+    );
     shared::naming::Names { classes, pools }
 }
 
