@@ -257,6 +257,9 @@ impl Cache {
                 }
                 self.start_refresh(&mut slot, store)
             };
+            // `wait_for` reads the value already sent before it waits, even once the task has
+            // ended and dropped its sender (tokio 1.54, src/sync/watch.rs,
+            // `Receiver::wait_for_inner`): an answer is never missed.
             let outcome = running
                 .wait_for(Option::is_some)
                 .await
@@ -296,7 +299,9 @@ impl Cache {
         slot: &mut FleetSlot,
         store: &Store,
     ) -> watch::Receiver<Outcome> {
-        // A refresh whose task ended without answering (it panicked) is replaced.
+        // A refresh whose task ended without answering (it panicked) is replaced: `has_changed`
+        // is `Err` once every sender is gone (tokio 1.54, src/sync/watch.rs,
+        // `Receiver::has_changed`), and a task that answered has left `running` empty already.
         if let Some(r) = &slot.running
             && r.has_changed().is_ok()
         {
