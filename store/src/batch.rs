@@ -197,21 +197,22 @@ async fn sqlite(
 
     let new = plan_versions(order, rows, &locked, out)?;
     if !new.is_empty() {
-        let new = json(&new)?;
         sqlx::query(
             "INSERT INTO profile_versions (host_id, version, received_at, collected_at, class_id, \
              content_hash, profile_json) \
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
              value ->> 6 FROM json_each($1)",
         )
-        .bind(&new)
+        .bind(json(&new)?)
         .execute(&mut *tx)
         .await?;
+        // Without the profiles: SQLite parses the whole array it is given.
+        let newest: Vec<(&str, i64, &str)> = new.iter().map(|r| (r.0, r.1, r.5)).collect();
         sqlx::query(
-            "UPDATE hosts SET newest_version = u.value ->> 1, newest_hash = u.value ->> 5, \
+            "UPDATE hosts SET newest_version = u.value ->> 1, newest_hash = u.value ->> 2, \
              n_versions = n_versions + 1 FROM json_each($1) AS u WHERE hosts.host_id = u.value ->> 0",
         )
-        .bind(&new)
+        .bind(json(&newest)?)
         .execute(&mut *tx)
         .await?;
     }
