@@ -330,33 +330,24 @@ async fn postgres(
 
     let new = plan_versions(order, rows, &locked, out)?;
     if !new.is_empty() {
-        let ids: Vec<&str> = new.iter().map(|r| r.0).collect();
-        let numbers: Vec<i64> = new.iter().map(|r| r.1).collect();
-        let hashes: Vec<&str> = new.iter().map(|r| r.5).collect();
+        // One round trip: the versions, and each host's newest from what was inserted (the
+        // host rows were changed by an earlier statement, so this one touches each once, as a
+        // data-modifying WITH must: PostgreSQL's manual, "Data-Modifying Statements in WITH").
         sqlx::query(
-            "INSERT INTO profile_versions (host_id, version, received_at, collected_at, class_id, \
-             content_hash, profile_json) \
+            "WITH ins AS (INSERT INTO profile_versions (host_id, version, received_at, \
+             collected_at, class_id, content_hash, profile_json) \
              SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[])",
+             $6::text[], $7::text[]) RETURNING host_id, version, content_hash) \
+             UPDATE hosts SET newest_version = ins.version, newest_hash = ins.content_hash, \
+             n_versions = hosts.n_versions + 1 FROM ins WHERE hosts.host_id = ins.host_id",
         )
-        .bind(&ids)
-        .bind(&numbers)
+        .bind(new.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(new.iter().map(|r| r.1).collect::<Vec<_>>())
         .bind(new.iter().map(|r| r.2).collect::<Vec<_>>())
         .bind(new.iter().map(|r| r.3).collect::<Vec<_>>())
         .bind(new.iter().map(|r| r.4).collect::<Vec<_>>())
-        .bind(&hashes)
+        .bind(new.iter().map(|r| r.5).collect::<Vec<_>>())
         .bind(new.iter().map(|r| r.6).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE hosts SET newest_version = u.v, newest_hash = u.h, \
-             n_versions = hosts.n_versions + 1 \
-             FROM UNNEST($1::text[], $2::int8[], $3::text[]) AS u(id, v, h) \
-             WHERE hosts.host_id = u.id",
-        )
-        .bind(&ids)
-        .bind(&numbers)
-        .bind(&hashes)
         .execute(&mut *tx)
         .await?;
     }
@@ -438,13 +429,20 @@ async fn postgres(
     let generation = if changed.is_empty() {
         None
     } else {
-        let g = bump_generation!(tx, true);
-        // Rows this transaction locked above (crate::changes).
-        sqlx::query("UPDATE hosts SET changed_gen = $1 WHERE host_id = ANY($2::text[])")
-            .bind(g)
-            .bind(&changed)
-            .execute(&mut *tx)
-            .await?;
+        // `bump_generation!` and the marks in one round trip: the generation's row lock is
+        // taken here, last, and the hosts marked are rows this transaction locked above
+        // (crate::changes); the NOTIFY is delivered at commit (crate::generation).
+        let g: i64 = sqlx::query_scalar(
+            "WITH g AS (UPDATE store_generation SET value = value + 1 WHERE id = 1 \
+             RETURNING value), \
+             marked AS (UPDATE hosts SET changed_gen = g.value FROM g \
+             WHERE hosts.host_id = ANY($2::text[])) \
+             SELECT value, pg_notify($1, value::text) FROM g",
+        )
+        .bind(crate::generation::CHANNEL)
+        .bind(&changed)
+        .fetch_one(&mut *tx)
+        .await?;
         Some(u64::try_from(g).unwrap_or(0))
     };
     tx.commit().await?;
