@@ -140,7 +140,8 @@ struct Summary {
     load_start: String,
     load_end: String,
     ingest: Load,
-    first_read_ms: f64,
+    /// Status (0: no answer) and time of the first read.
+    first_read: (u16, f64),
     compat: Load,
     /// (median, max) in ms.
     pools_after_change: (f64, f64),
@@ -186,7 +187,11 @@ fn table(runs: &[Summary]) {
     row(
         "first read after the ingest (fleet cache loads)",
         "-",
-        &|r| format!("{:.1} s", r.first_read_ms / 1e3),
+        &|r| match r.first_read {
+            (200, t) => format!("{:.1} s", t / 1e3),
+            (0, t) => format!("no answer after {:.1} s", t / 1e3),
+            (s, t) => format!("{s} after {:.1} s", t / 1e3),
+        },
     );
     row("pair verdicts", "p99 <= 2 ms at 2,000/s", &|r| {
         format!(
@@ -422,7 +427,7 @@ fn run(
         "[{db_name}] first GET /api/v1/stats (fleet cache loads, graph built): {s} in {:.0} ms",
         ms(t)
     );
-    sum.first_read_ms = ms(t);
+    sum.first_read = (s, ms(t));
     let (s, n, t) = server.get("/api/v1/stats");
     println!(
         "[{db_name}] GET /api/v1/stats again: {s}, {n} bytes in {:.1} ms",
