@@ -70,7 +70,7 @@ fn install(
         path: format!("/usr/bin/qemu-{release}"),
         version: release.to_owned(),
         accel: "kvm".into(),
-        machines,
+        machines: machines.into(),
         cpu_models: MODELS
             .iter()
             .map(|m| QemuCpuModel {
