@@ -66,17 +66,18 @@ impl Store {
             let g: i64 = sqlx::query_scalar("SELECT value FROM store_generation WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await?;
+            // No ORDER BY: SQLite would walk the whole primary key in order rather than the few
+            // rows of `hosts_changed_gen` (70 ms at 100,000 hosts for no change); sorted below.
             let rows: Vec<HostRow> = sqlx::query_as(
                 "SELECT host_id, newest_version, n_versions, guests_rev FROM hosts \
-                 WHERE changed_gen > $1 AND n_versions > 0 ORDER BY host_id",
+                 WHERE changed_gen > $1 AND n_versions > 0",
             )
             .bind(since)
             .fetch_all(&mut *tx)
             .await?;
             let deleted: Vec<String> = sqlx::query_scalar(
                 "SELECT t.host_id FROM host_tombstones t WHERE t.deleted_gen > $1 \
-                 AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host_id = t.host_id) \
-                 ORDER BY t.host_id",
+                 AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host_id = t.host_id)",
             )
             .bind(since)
             .fetch_all(&mut *tx)
@@ -84,9 +85,14 @@ impl Store {
             tx.commit().await?;
             (g, rows, deleted)
         });
+        // Host-id order, bytewise: as both databases order ids (COLLATE "C" on PostgreSQL).
+        let mut changed: Vec<LatestVersion> = rows.into_iter().map(latest_version).collect();
+        changed.sort_unstable_by(|a, b| a.host_id.cmp(&b.host_id));
+        let mut deleted = deleted;
+        deleted.sort_unstable();
         Ok(Changes {
             generation: u64::try_from(g).unwrap_or(0),
-            changed: rows.into_iter().map(latest_version).collect(),
+            changed,
             deleted,
         })
     }

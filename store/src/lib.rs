@@ -8,6 +8,7 @@
 //!
 //! Architecture Invariant: no other module builds or runs SQL, and no SQL is built from strings.
 
+mod batch;
 mod changes;
 mod generation;
 mod guests;
@@ -17,7 +18,6 @@ mod read;
 mod retention;
 mod target;
 mod write;
-mod write_pg;
 
 #[cfg(feature = "testing")]
 pub mod testing;

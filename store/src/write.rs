@@ -7,14 +7,13 @@
 //! version, in host-id order, so two writers of one host take turns and never deadlock; a batch
 //! that fails on a serialization failure, deadlock or unique violation anyway is retried whole.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use shared::profile::HostProfile;
 
-use crate::generation::{bump_generation, mark_changed};
-use crate::guests::{self, IncomingGuests};
+use crate::guests::IncomingGuests;
 use crate::{Pool, Store, StoreError, Upserted, hash};
 
 /// A profile ready to be written (serialised and hashed by the caller's task).
@@ -225,151 +224,13 @@ fn is_conflict(e: &sqlx::Error) -> bool {
         .is_some_and(|c| matches!(&*c, "40001" | "40P01" | "23505"))
 }
 
-/// One transaction for the batch. The answers in batch order, and the new generation when
-/// anything changed.
+/// One transaction for the batch (`batch.rs`), its hosts in host-id order: every writer locks
+/// hosts in the same order.
 async fn write_batch(
     pool: &Pool,
     batch: &[WriteJob],
 ) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
-    // Host-id order: every writer locks hosts in the same order.
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].row.host_id.cmp(&batch[b].row.host_id));
-    let mut out = vec![
-        Upserted {
-            version: 0,
-            changed: false,
-            hardware_changed: false,
-            guests_changed: false,
-        };
-        batch.len()
-    ];
-    let p = match pool {
-        Pool::Postgres(p) => return crate::write_pg::write_batch(p, batch, &order).await,
-        Pool::Sqlite(p) => p,
-    };
-    // SQLite runs in this process: a statement per row costs no round trip.
-    const PG: bool = false;
-    let generation = {
-        let mut tx = p.begin().await?;
-        let mut changed_hosts: Vec<&str> = Vec::new();
-        for &i in &order {
-            let r = &batch[i].row;
-            // Creates the host, or takes its row lock until commit; either way its newest version
-            // and capacity as they are now.
-            let (newest, newest_hash, capacity): (i64, String, Option<String>) = sqlx::query_as(
-                "INSERT INTO hosts (host_id, first_seen, last_seen) VALUES ($1, $2, $2) \
-                 ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen \
-                 RETURNING newest_version, newest_hash, capacity_json",
-            )
-            .bind(&r.host_id)
-            .bind(&r.received_at)
-            .fetch_one(&mut *tx)
-            .await?;
-            let up = &mut out[i];
-            if newest > 0 && hash::same_content(&newest_hash, &r.sha256, &r.hashed) {
-                up.version = u32::try_from(newest).unwrap_or(0);
-            } else {
-                let version = newest + 1;
-                sqlx::query(
-                    "INSERT INTO profile_versions (host_id, version, received_at, collected_at, \
-                     class_id, content_hash, profile_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&r.host_id)
-                .bind(version)
-                .bind(&r.received_at)
-                .bind(&r.collected_at)
-                .bind(&r.class_id)
-                .bind(&r.sha256)
-                .bind(&r.json)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE hosts SET newest_version = $2, newest_hash = $3, \
-                     n_versions = n_versions + 1 WHERE host_id = $1",
-                )
-                .bind(&r.host_id)
-                .bind(version)
-                .bind(&r.sha256)
-                .execute(&mut *tx)
-                .await?;
-                up.version = u32::try_from(version).unwrap_or(0);
-                up.hardware_changed = true;
-            }
-            if let Some(g) = &r.guests {
-                let rows: Vec<(String, String, String)> =
-                    sqlx::query_as("SELECT vm_id, name, vm_json FROM guests WHERE host_id = $1")
-                        .bind(&r.host_id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                let stored: BTreeMap<String, (String, String)> = rows
-                    .into_iter()
-                    .map(|(id, name, json)| (id, (name, json)))
-                    .collect();
-                let changes = guests::diff(&stored, &g.vms);
-                for c in &changes {
-                    match c.json {
-                        Some(json) => {
-                            sqlx::query(
-                                "INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
-                                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host_id, vm_id) \
-                                 DO UPDATE SET name = excluded.name, vm_json = excluded.vm_json, \
-                                 since = excluded.since",
-                            )
-                            .bind(&r.host_id)
-                            .bind(c.vm_id)
-                            .bind(c.name)
-                            .bind(json)
-                            .bind(&r.received_at)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        None => {
-                            sqlx::query("DELETE FROM guests WHERE host_id = $1 AND vm_id = $2")
-                                .bind(&r.host_id)
-                                .bind(c.vm_id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
-                    sqlx::query(
-                        "INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&r.host_id)
-                    .bind(&r.received_at)
-                    .bind(c.vm_id)
-                    .bind(c.name)
-                    .bind(c.kind.as_str())
-                    .bind(c.json)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                if !changes.is_empty() || capacity.as_deref() != Some(g.capacity_json.as_str()) {
-                    sqlx::query(
-                        "UPDATE hosts SET capacity_json = $2, guests_rev = guests_rev + 1 \
-                         WHERE host_id = $1",
-                    )
-                    .bind(&r.host_id)
-                    .bind(&g.capacity_json)
-                    .execute(&mut *tx)
-                    .await?;
-                    up.guests_changed = true;
-                }
-            }
-            up.changed = up.hardware_changed || up.guests_changed;
-            if up.changed {
-                changed_hosts.push(&r.host_id);
-            }
-        }
-        let generation = if changed_hosts.is_empty() {
-            None
-        } else {
-            let g = bump_generation!(tx, PG);
-            mark_changed!(tx, PG, g, changed_hosts);
-            Some(u64::try_from(g).unwrap_or(0))
-        };
-        tx.commit().await?;
-        generation
-    };
-    Ok((out, generation))
+    crate::batch::write_batch(pool, batch, &order).await
 }
