@@ -115,8 +115,9 @@ struct Setup {
     expansion: Option<(usize, usize, u64)>,
 }
 
-/// `template`'s CPU models as QEMU `release` lists them: without the models the release does
-/// not have (`shared::models`' `present_in`/`absent_in`, from libvirt's probes of real QEMUs).
+/// `template`'s CPU models as QEMU `release` lists them: without the models the release is known
+/// to lack (`shared::models`' `present_in`/`absent_in`, from libvirt's probes of QEMU 6.2, 8.2,
+/// 9.2 and 10.0).
 fn models_of_release(template: &HostProfile, release: &str) -> SharedList<QemuCpuModel> {
     let v = QemuVersion::parse(release);
     template
@@ -328,7 +329,7 @@ mod tests {
         let hosts: Vec<HostProfile> = (0..clusters * CLUSTER).map(|i| g.host(i)).collect();
         let classes = shared::graph::group(&hosts).members.len();
         assert!(
-            (clusters * 5 / 4..=clusters * 7 / 4).contains(&classes),
+            (clusters * 6 / 5..=clusters * 2).contains(&classes),
             "{clusters} clusters made {classes} classes"
         );
         // Every host has a QEMU; the releases drift, and a rolling upgrade splits some clusters
@@ -359,7 +360,7 @@ mod tests {
             "{upgrading} of {clusters} clusters mid-upgrade"
         );
         assert!(
-            (clusters / 20..=clusters / 4).contains(&grown),
+            (clusters / 20..=clusters / 3).contains(&grown),
             "{grown} of {clusters} clusters grown with another processor"
         );
     }
@@ -382,13 +383,27 @@ mod tests {
                 );
             }
         }
-        // The demo's QEMU data lists models newer than 7.2 (e.g. for Ice Lake and EPYC): 7.2
-        // hosts list fewer.
-        let fewer = g
-            .cpu_models
-            .iter()
-            .filter(|r| r.first().map(|l| l.len()) < r.last().map(|l| l.len()))
-            .count();
-        assert!(fewer > 0, "older releases list fewer models");
+        // The demo's QEMU data (libvirt's) lists no model newer than 7.2; a template that does
+        // loses it on releases known to lack it. GraniteRapids-v1 first appears in QEMU 8.2,
+        // 6.2 lacks it, 7.2 was not probed (kept: not known to lack it).
+        let mut t = HostProfile::default();
+        t.qemu.push(QemuInstall {
+            cpu_models: ["GraniteRapids-v1", "Skylake-Server-v4"]
+                .map(|name| QemuCpuModel {
+                    name: name.into(),
+                    ..QemuCpuModel::default()
+                })
+                .into(),
+            ..QemuInstall::default()
+        });
+        let names = |release| -> Vec<String> {
+            models_of_release(&t, release)
+                .iter()
+                .map(|m| m.name.clone())
+                .collect()
+        };
+        assert_eq!(names("6.2.0"), ["Skylake-Server-v4"]);
+        assert_eq!(names("7.2.0"), ["GraniteRapids-v1", "Skylake-Server-v4"]);
+        assert_eq!(names("8.2.2"), ["GraniteRapids-v1", "Skylake-Server-v4"]);
     }
 }
