@@ -272,11 +272,17 @@ mod tests {
         let a0 = decoded(&host("a", "Skylake-Server-v4", "9.2.0", &["avx512-fp16"]));
         let b0 = decoded(&host("b", "Skylake-Server-v4", "9.2.0", &["avx512-fp16"]));
         let (mut a, mut b) = (a0.clone(), b0.clone());
-        assert!(!SharedList::ptr_eq(&a.qemu[0].machines, &b.qemu[0].machines));
+        assert!(!SharedList::ptr_eq(
+            &a.qemu[0].machines,
+            &b.qemu[0].machines
+        ));
         interner.intern(&mut a);
         interner.intern(&mut b);
         assert!(SharedList::ptr_eq(&a.qemu[0].machines, &b.qemu[0].machines));
-        assert!(SharedList::ptr_eq(&a.qemu[0].cpu_models, &b.qemu[0].cpu_models));
+        assert!(SharedList::ptr_eq(
+            &a.qemu[0].cpu_models,
+            &b.qemu[0].cpu_models
+        ));
         assert_eq!((a.clone(), b.clone()), (a0.clone(), b0.clone()));
         for (p, p0) in [(&a, &a0), (&b, &b0)] {
             assert_eq!(
@@ -309,9 +315,18 @@ mod tests {
             interner.intern(p);
         }
         assert!(SharedList::ptr_eq(&a.qemu[0].machines, &b.qemu[0].machines));
-        assert!(!SharedList::ptr_eq(&a.qemu[0].cpu_models, &b.qemu[0].cpu_models));
-        assert!(SharedList::ptr_eq(&b.qemu[0].cpu_models, &c.qemu[0].cpu_models));
-        assert!(!SharedList::ptr_eq(&b.qemu[0].machines, &c.qemu[0].machines));
+        assert!(!SharedList::ptr_eq(
+            &a.qemu[0].cpu_models,
+            &b.qemu[0].cpu_models
+        ));
+        assert!(SharedList::ptr_eq(
+            &b.qemu[0].cpu_models,
+            &c.qemu[0].cpu_models
+        ));
+        assert!(!SharedList::ptr_eq(
+            &b.qemu[0].machines,
+            &c.qemu[0].machines
+        ));
         assert_ne!(a.qemu[0].cpu_models, b.qemu[0].cpu_models);
         assert_ne!(b.qemu[0].machines, c.qemu[0].machines);
         let s = interner.stats();
@@ -343,7 +358,10 @@ mod tests {
         // The list still in use is still the one shared.
         let mut again = decoded(&kept);
         interner.intern(&mut again);
-        assert!(SharedList::ptr_eq(&kept.qemu[0].cpu_models, &again.qemu[0].cpu_models));
+        assert!(SharedList::ptr_eq(
+            &kept.qemu[0].cpu_models,
+            &again.qemu[0].cpu_models
+        ));
     }
 
     #[test]
