@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use shared::class::Interner;
 use shared::graph::{Classes, CompatGraph, Incremental};
+use shared::intern::ProfileInterner;
 use shared::naming::Labels;
 use shared::profile::HostProfile;
 use shared::{GuestConfig, Policy};
@@ -108,6 +109,10 @@ pub struct Cache {
     fleet: Mutex<FleetSlot>,
     /// Class keys numbered across generations.
     interner: Mutex<Interner>,
+    /// Equal QEMU machine and CPU model lists held once ([`ProfileInterner`]): 100,000 hosts
+    /// share a dozen lists instead of 16 KB each (BENCHMARKS.md, "Memory of 100,000 decoded
+    /// profiles").
+    lists: Mutex<ProfileInterner>,
     /// Graphs per guest configuration and policy.
     graphs: Mutex<Bounded<CompatGraph>>,
     /// The incremental state of each recent guest configuration and policy (at most
@@ -159,6 +164,7 @@ impl Default for Cache {
         Self {
             fleet: Mutex::default(),
             interner: Mutex::default(),
+            lists: Mutex::default(),
             graphs: Mutex::new(Bounded::new(
                 limits::GRAPH_CACHE_ENTRIES,
                 limits::GRAPH_CACHE_BYTES,
@@ -364,7 +370,14 @@ impl Cache {
         match old {
             None => {
                 let mut rows: Vec<(LatestVersion, HostProfile)> = Vec::new();
-                let generation = store.for_each_latest(|lv, p| rows.push((lv, p))).await?;
+                // Lists shared as each profile arrives: the load's peak is the interned fleet,
+                // not every profile's own copy of its QEMU's lists.
+                let generation = store
+                    .for_each_latest(|lv, mut p| {
+                        lock(&self.lists).intern(&mut p);
+                        rows.push((lv, p));
+                    })
+                    .await?;
                 if !rows.windows(2).all(|w| w[0].0.host_id < w[1].0.host_id) {
                     rows.sort_by(|a, b| a.0.host_id.cmp(&b.0.host_id));
                 }
@@ -384,7 +397,10 @@ impl Cache {
                         Fresh::Same
                     } else {
                         match store.latest_profile(&lv.host_id).await? {
-                            Some(s) => Fresh::New(Box::new(s.profile)),
+                            Some(mut s) => {
+                                lock(&self.lists).intern(&mut s.profile);
+                                Fresh::New(Box::new(s.profile))
+                            }
                             // Deleted since the changes were read: the next refresh says so.
                             None => Fresh::Gone,
                         }

@@ -55,6 +55,23 @@ async fn check(state: &AppState, step: &str) {
         assert_eq!(fleet.position(&s.profile.host_id), Some(i));
     }
     assert_eq!(fleet.position("no-such-host"), None);
+    // The cache holds equal QEMU CPU model lists once (shared::intern), on the first load and
+    // on every refresh: hosts with equal lists point at one list.
+    let mut seen: Vec<&shared::intern::SharedList<shared::profile::QemuCpuModel>> = Vec::new();
+    for q in fleet.profiles.iter().flat_map(|p| &p.qemu) {
+        match seen.iter().find(|l| ***l == q.cpu_models) {
+            Some(l) => assert!(
+                shared::intern::SharedList::ptr_eq(l, &q.cpu_models),
+                "{step}: an equal CPU model list held twice"
+            ),
+            None => seen.push(&q.cpu_models),
+        }
+    }
+    assert!(
+        seen.len() < fleet.profiles.len() / 4,
+        "{step}: {} lists",
+        seen.len()
+    );
     for guest in guests() {
         let policy = Policy::default();
         let g = state.cache.graph(&fleet, &guest, &policy);
