@@ -203,7 +203,7 @@ async fn matches_setting(
     setting: &str,
     presented: &str,
 ) -> Result<bool, StoreError> {
-    let Some(stored) = store.setting(setting).await? else {
+    let Some(stored) = store.setting_recent(setting).await? else {
         return Ok(false);
     };
     match check(&stored, presented) {
@@ -311,7 +311,10 @@ pub async fn identify(store: &Store, presented: &str) -> Result<Holder, ApiError
         if !valid_id(id) {
             return Ok(Holder::Unknown);
         }
-        let Some(value) = store.setting(&format!("{SCOPED_PREFIX}{id}")).await? else {
+        let Some(value) = store
+            .setting_recent(&format!("{SCOPED_PREFIX}{id}"))
+            .await?
+        else {
             return Ok(Holder::Unknown);
         };
         let stored: StoredScoped = serde_json::from_str(&value)
@@ -409,7 +412,7 @@ async fn valid_session(store: &Store, value: &str) -> Result<bool, ApiError> {
     if expires <= now_secs() {
         return Ok(false);
     }
-    let Some(record) = store.setting(READ_TOKEN_SETTING).await? else {
+    let Some(record) = store.setting_recent(READ_TOKEN_SETTING).await? else {
         return Ok(false);
     };
     Ok(constant_time_eq(

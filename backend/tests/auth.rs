@@ -477,6 +477,9 @@ fn token_commands_on_the_database_of_a_running_server() {
 
     let (code, _, err) = token(&["revoke", &id]);
     assert_eq!(code, Some(0), "{err}");
+    // Another process (this CLI) revoked it: the server reads tokens at most
+    // `store::SETTING_MEMO_TTL` old, so it stops within that (README, Security).
+    std::thread::sleep(store::SETTING_MEMO_TTL + std::time::Duration::from_millis(200));
     let (st, e) = upload(&agent, &server.url, &secret, &profile_json("web-01", &[]));
     assert_eq!(st, 401, "{e}");
     let (code, _, err) = token(&["revoke", &id]);

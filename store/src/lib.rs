@@ -14,6 +14,7 @@ mod generation;
 mod guests;
 mod hash;
 mod load;
+mod memo;
 mod read;
 mod retention;
 mod target;
@@ -34,6 +35,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use changes::Changes;
 pub use guests::{GuestEvent, GuestEventKind};
+pub use memo::SETTING_MEMO_TTL;
 pub use retention::{Pruned, Retention};
 pub use target::DbTarget;
 pub use write::Prepared;
@@ -124,6 +126,8 @@ pub struct Store {
     generation: Arc<AtomicU64>,
     writer: tokio::sync::mpsc::Sender<write::WriteJob>,
     target: Arc<DbTarget>,
+    /// Settings read within [`SETTING_MEMO_TTL`] (token checks): [`Store::setting_recent`].
+    settings: Arc<memo::SettingsMemo>,
 }
 
 /// The newest version of one host, without its profile.
@@ -239,6 +243,7 @@ impl Store {
             generation,
             writer,
             target: Arc::new(target),
+            settings: Arc::default(),
         })
     }
 

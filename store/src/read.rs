@@ -255,7 +255,21 @@ impl Store {
         }))
     }
 
+    /// A setting as read at most [`crate::SETTING_MEMO_TTL`] ago (for the token check of
+    /// every request): a change through this store is seen at once, one by another process or
+    /// replica within the TTL. Use [`Store::setting`] where that delay matters.
+    pub async fn setting_recent(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let now = std::time::Instant::now();
+        if let Some(value) = self.settings.get(name, now) {
+            return Ok(value);
+        }
+        let value = self.setting(name).await?;
+        self.settings.put(name, value.clone(), now);
+        Ok(value)
+    }
+
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.settings.forget(name);
         on_pool!(&self.pool, p => {
             sqlx::query(
                 "INSERT INTO settings (name, value) VALUES ($1, $2) \
@@ -266,6 +280,8 @@ impl Store {
             .execute(p)
             .await?;
         });
+        // Again: a read that raced the write may have kept the old value.
+        self.settings.forget(name);
         Ok(())
     }
 
@@ -290,6 +306,7 @@ impl Store {
 
     /// Remove a setting. False when there was none.
     pub async fn delete_setting(&self, name: &str) -> Result<bool, StoreError> {
+        self.settings.forget(name);
         let gone = on_pool!(&self.pool, p => {
             sqlx::query("DELETE FROM settings WHERE name = $1")
                 .bind(name)
@@ -297,6 +314,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
+        self.settings.forget(name);
         Ok(gone > 0)
     }
 
