@@ -8,7 +8,7 @@
 //! one class is a box around its cards. No randomness: the same graph always gives the same
 //! picture.
 
-use shared::api::ui::Graph;
+use shared::api::graph_view::{Adjacency, GraphView};
 
 /// A class card's size, and the space between layers (for the edges) and between cards.
 pub const CARD_W: f64 = 250.0;
@@ -251,19 +251,23 @@ pub fn layout(input: &Input) -> Layout {
     }
 }
 
-/// The layout's input from the API's graph.
-pub fn input_of(g: &Graph) -> Input {
+/// The layout's input from the API's graph view and its decoded adjacency rows.
+pub fn input_of(g: &GraphView, adjacency: &[Adjacency]) -> Input {
     Input {
         vendors: g.classes.iter().map(|c| c.vendor.clone()).collect(),
-        n_hosts: g.classes.iter().map(|c| c.hosts.len()).collect(),
-        edges: g.edges.iter().map(|e| (e.from, e.to)).collect(),
+        n_hosts: g.classes.iter().map(|c| c.n_hosts).collect(),
+        edges: adjacency
+            .iter()
+            .enumerate()
+            .flat_map(|(from, row)| row.iter().map(move |to| (from, to)))
+            .collect(),
         pools: g.pools.iter().map(|p| p.classes.clone()).collect(),
     }
 }
 
-/// The layout of the API's graph.
-pub fn of_graph(g: &Graph) -> Layout {
-    layout(&input_of(g))
+/// The layout of the API's graph view.
+pub fn of_graph(g: &GraphView, adjacency: &[Adjacency]) -> Layout {
+    layout(&input_of(g, adjacency))
 }
 
 /// A class name on two lines for a card: "Xeon Gold 6148 · Skylake-SP" and

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use leptos::prelude::*;
-use shared::api::ui::{Graph, PoolList, Verdict};
+use shared::api::graph_view::ClassNames;
+use shared::api::ui::{PoolList, Verdict};
 use shared::api::{HostList, HostSummary, ProcessorCount, Stats};
 use wasm_bindgen::JsCast;
 
@@ -135,34 +136,42 @@ fn Overview() -> impl IntoView {
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
-    // The list's filter and page live in the query (`?q=&page=N`): the server filters and pages,
-    // so a fleet of 100,000 hosts puts at most PAGE rows in the DOM.
+    // The list's filter and page live in the query (`?q=&class=&page=N`): the server filters and
+    // pages, so a fleet of 100,000 hosts puts at most PAGE rows in the DOM. `class=` (a class
+    // id) is where the graph page's "all hosts of the class" leads.
     let location = use_location();
     let list_state = move || {
         let s = location.search.get();
-        (query_value(&s, "q").unwrap_or_default(), page_of(&s))
+        (
+            query_value(&s, "q").unwrap_or_default(),
+            page_of(&s),
+            query_value(&s, "class").unwrap_or_default(),
+        )
     };
     let hosts = LocalResource::new(move || {
-        let (q, page) = list_state();
+        let (q, page, class) = list_state();
         let url = format!(
             "/api/v1/hosts{}",
             query(&[
                 ("q", &q),
+                ("class", &class),
                 ("offset", &((page - 1) * PAGE).to_string()),
                 ("limit", &PAGE.to_string()),
             ])
         );
         async move { get_json::<HostList>(&url).await }
     });
-    // Class names by class id, from the graph (host-passthrough guests).
+    // Class names by class id (host-passthrough guests): the names alone, not the whole graph
+    // (at 100,000 hosts that is every host id and every edge).
     let class_names = LocalResource::new(|| async {
-        get_json::<Graph>("/api/v1/graph").await.map(|g| {
-            g.classes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.class_id.clone(), g.class_name(i)))
-                .collect::<std::collections::HashMap<String, String>>()
-        })
+        get_json::<ClassNames>("/api/v1/class-names")
+            .await
+            .map(|n| {
+                n.class_ids
+                    .into_iter()
+                    .zip(n.names)
+                    .collect::<std::collections::HashMap<String, String>>()
+            })
     });
     let (from, set_from) = signal(None::<String>);
     let (to, set_to) = signal(None::<String>);
@@ -184,13 +193,17 @@ pub fn FleetPage() -> impl IntoView {
 
     let host_rows = move || {
         let names = class_names.get().and_then(Result::ok).unwrap_or_default();
-        let (q, page) = list_state();
+        let (q, page, class) = list_state();
         match hosts.get() {
             None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
             Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
             Some(Ok(list)) => {
-                let href =
-                    move |p: usize| format!("/{}", query(&[("q", &q), ("page", &p.to_string())]));
+                let href = move |p: usize| {
+                    format!(
+                        "/{}",
+                        query(&[("q", &q), ("class", &class), ("page", &p.to_string())])
+                    )
+                };
                 let (f, t) = (from.get(), to.get());
                 let mut rows = String::from(
                     "<table id=\"host-list\"><thead><tr><th>host</th><th>cluster</th><th>cpu</th><th>class</th><th>guest features</th><th>pick</th></tr></thead><tbody>",
@@ -280,9 +293,20 @@ pub fn FleetPage() -> impl IntoView {
         </section>
         <section id="hosts">
             <h2>"Hosts"</h2>
+            {move || {
+                let class = list_state().2;
+                (!class.is_empty()).then(|| {
+                    let names = class_names.get().and_then(Result::ok).unwrap_or_default();
+                    let name = names.get(&class).cloned().unwrap_or_else(|| format!("class {class}"));
+                    view! { <p id="class-filter">{format!("Hosts of {name} only. ")}<Link href="/">"every host"</Link></p> }
+                })
+            }}
             <input id="host-filter" type="search" placeholder="filter by host, cpu or label"
                 aria-label="filter hosts" prop:value=move || list_state().0
-                on:input=move |ev| replace_query(&query(&[("q", &event_target_value(&ev))])) />
+                on:input=move |ev| {
+                    let class = list_state().2;
+                    replace_query(&query(&[("q", &event_target_value(&ev)), ("class", &class)]));
+                } />
             {host_rows}
         </section>
 

@@ -276,11 +276,13 @@ pub fn WhatIfPage() -> impl IntoView {
                 view! { <p class="hint">{format!("{n} classes: open /graph for the matrix")}</p> }
                     .into_any()
             } else {
-                let g = StoredValue::new(s.graph);
+                let view = super::graph::view_of(&s.graph);
+                let adj = StoredValue::new(view.adjacency());
+                let g = StoredValue::new(view);
                 let shown = Memo::new(move |_| vec![true; n]);
                 let class = RwSignal::new(None);
                 let cpu = RwSignal::new("host-passthrough".to_owned());
-                view! { <h3>"The graph after"</h3><Drawing g=g shown=shown class=class cpu=cpu/> }
+                view! { <h3>"The graph after"</h3><Drawing g=g adj=adj shown=shown class=class cpu=cpu/> }
                     .into_any()
             }
         })
