@@ -8,10 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use shared::api::graph_view::{Adjacency, ClassNames, ClassView, GraphView, VIEW_HOSTS_PER_CLASS};
+use shared::api::graph_view::{
+    Adjacency, ClassNames, ClassView, GraphView, HostClass, VIEW_HOSTS_PER_CLASS,
+};
 use shared::graph::CompatGraph;
 
 use super::graph::{graph_for, names_of};
@@ -24,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/class-names", get(class_names))
         .route("/graph/view", get(graph_view))
+        .route("/hosts/{host_id}/class", get(host_class))
 }
 
 /// Every class id of the graph with its human name.
@@ -129,6 +132,29 @@ pub async fn graph_view(
                 .map_err(|e| ApiError::Internal(format!("the cached graph view: {e}")))?;
             cancel.check()?;
             Ok(view)
+        })
+        .await
+}
+
+/// The class of a host's newest profile (as the fleet cache holds it).
+#[utoipa::path(get, path = "/api/v1/hosts/{host_id}/class", tag = "graph",
+    params(("host_id" = String, Path, description = "host id")),
+    responses((status = 200, body = HostClass), (status = 404, body = shared::api::ErrorBody)))]
+pub async fn host_class(
+    State(state): State<AppState>,
+    Path(host_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let fleet = state.cache.fleet(&state.store).await?;
+    state
+        .engine
+        .answer(move |_| {
+            let p = fleet
+                .get(&host_id)
+                .ok_or_else(|| ApiError::not_found(format!("host '{host_id}'")))?;
+            Ok(HostClass {
+                class_id: shared::class::class_id(p),
+                host_id,
+            })
         })
         .await
 }

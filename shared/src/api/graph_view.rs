@@ -4,6 +4,8 @@
 //! first hosts, edges as one adjacency bitset per class instead of a `{from, to}` object per
 //! edge, which at 3,000 classes can be millions).
 //!
+//! `GET /api/v1/hosts/{id}/class` names a host's class, so a host page finds it in the view.
+//!
 //! Plain data: no engine type but [`crate::graph::Pool`] (indexes and counts), so the UI decodes
 //! it as it is. [`Adjacency`] is the one coding of a bitset row, used by the server to write and
 //! the UI to read.
@@ -22,6 +24,15 @@ pub struct ClassNames {
     pub class_ids: Vec<String>,
     /// `names[i]` names `class_ids[i]`.
     pub names: Vec<String>,
+}
+
+/// `GET /api/v1/hosts/{id}/class`: the class a host is in ([`crate::class::class_id`] of its
+/// newest profile), the same id as its class in every graph, whatever the guest policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostClass {
+    pub host_id: String,
+    pub class_id: String,
 }
 
 /// Hosts listed per class in a [`GraphView`]; the class's others are counted in `n_hosts`.
