@@ -10,7 +10,7 @@ use shared::api::ui::{Baseline, BaselineRequest};
 use shared::api::{ClusterBlocker, ClusterCard as Card, ClusterList, HostList, HostSummary};
 
 use crate::components::CopyButton;
-use crate::fetch::{get_json, post_json};
+use crate::fetch::{get_json, post_json, Resource};
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// Hosts by the value of label `key`, in value order; hosts without it are left out.
@@ -136,7 +136,7 @@ fn ClusterCard(
     key: String,
     value: String,
     hosts: Vec<HostSummary>,
-    cards: LocalResource<Result<ClusterList, String>>,
+    cards: Resource<Result<ClusterList, String>>,
 ) -> impl IntoView {
     // The engine's card for this cluster, once it has come for this label.
     let (k, v) = (key.clone(), value.clone());
@@ -151,7 +151,7 @@ fn ClusterCard(
         _ => None,
     };
     let selector = BTreeMap::from([(key.clone(), value.clone())]);
-    let baseline = LocalResource::new(move || {
+    let baseline = Resource::new(move || {
         let req = BaselineRequest {
             hosts: Vec::new(),
             selector: Some(selector.clone()),
@@ -202,8 +202,8 @@ pub fn ClustersPage() -> impl IntoView {
             .unwrap_or_else(|| "cluster".to_owned()),
     );
     Effect::new(move |_| replace_query(&query(&[("label", &key.get())])));
-    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
-    let cards = LocalResource::new(move || {
+    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let cards = Resource::new(move || {
         let url = format!("/api/v1/clusters{}", query(&[("label", &key.get())]));
         async move { get_json::<ClusterList>(&url).await }
     });

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use crate::components::{VerdictView, page_of, pager};
 use crate::drain::{esc, link};
-use crate::fetch::get_json;
+use crate::fetch::{get_json, Resource};
 use crate::router::{Link, follow_link, query, query_value, replace_query, use_location};
 
 fn label(h: &HostSummary, key: &str) -> String {
@@ -51,9 +51,9 @@ pub fn generations(processors: &[ProcessorCount]) -> Vec<(String, usize)> {
 #[component]
 fn Overview() -> impl IntoView {
     // No host rows: only the count per processor over the whole fleet.
-    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts?limit=0"));
-    let stats = LocalResource::new(|| get_json::<Stats>("/api/v1/stats"));
-    let pools = LocalResource::new(|| get_json::<PoolList>("/api/v1/pools"));
+    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts?limit=0"));
+    let stats = Resource::new(|| get_json::<Stats>("/api/v1/stats"));
+    let pools = Resource::new(|| get_json::<PoolList>("/api/v1/pools"));
     let numbers = move || {
         match stats.get() {
         None => view! { <p class="loading">"Loading fleet numbers…"</p> }.into_any(),
@@ -148,7 +148,7 @@ pub fn FleetPage() -> impl IntoView {
             query_value(&s, "class").unwrap_or_default(),
         )
     };
-    let hosts = LocalResource::new(move || {
+    let hosts = Resource::new(move || {
         let (q, page, class) = list_state();
         let url = format!(
             "/api/v1/hosts{}",
@@ -163,7 +163,7 @@ pub fn FleetPage() -> impl IntoView {
     });
     // Class names by class id (host-passthrough guests): the names alone, not the whole graph
     // (at 100,000 hosts that is every host id and every edge).
-    let class_names = LocalResource::new(|| async {
+    let class_names = Resource::new(|| async {
         get_json::<ClassNames>("/api/v1/class-names")
             .await
             .map(|n| {
@@ -177,7 +177,7 @@ pub fn FleetPage() -> impl IntoView {
     let (to, set_to) = signal(None::<String>);
     let (mode, set_mode) = signal("host-passthrough".to_owned());
 
-    let verdict = LocalResource::new(move || {
+    let verdict = Resource::new(move || {
         let pair = from.get().zip(to.get());
         let mode = mode.get();
         async move {

@@ -7,7 +7,7 @@ use shared::api::graph_view::{Adjacency, GraphView};
 use shared::api::ui::Graph;
 use wasm_bindgen::JsCast;
 
-use crate::fetch::get_json;
+use crate::fetch::{get_json, Resource};
 use crate::layout;
 use crate::router::{Link, navigate, query, query_value, replace_query, use_location};
 
@@ -119,7 +119,7 @@ pub fn GraphPage() -> impl IntoView {
             ("q", &s),
         ]));
     });
-    let graph = LocalResource::new(move || {
+    let graph = Resource::new(move || {
         let cpu = cpu.get();
         async move {
             get_json::<GraphView>(&format!("/api/v1/graph/view{}", query(&[("cpu", &cpu)]))).await

@@ -8,7 +8,7 @@ use shared::api::graph_view::{GraphView, HostClass};
 use shared::api::ui::{HostProfile, ProfileDiff};
 
 use crate::drain::DrainPlanView;
-use crate::fetch::{get_json, get_json_or_missing};
+use crate::fetch::{get_json, get_json_or_missing, Resource};
 use crate::router::{Link, query};
 
 /// KVM, QEMU (versions, machine types, CPU models) and devices of a profile.
@@ -100,7 +100,7 @@ fn layers(p: &HostProfile) -> impl IntoView + use<> {
 #[component]
 fn Membership(id: String) -> impl IntoView {
     let url = format!("/api/v1/hosts/{id}/class");
-    let graph = LocalResource::new(move || {
+    let graph = Resource::new(move || {
         let url = url.clone();
         async move {
             let class = get_json_or_missing::<HostClass>(&url).await?;
@@ -168,7 +168,7 @@ fn Membership(id: String) -> impl IntoView {
 /// The host's VMs and its drain plan (`GET /api/v1/hosts/{id}/drain`).
 #[component]
 fn Drain(id: String) -> impl IntoView {
-    let plan = LocalResource::new(move || {
+    let plan = Resource::new(move || {
         let url = format!("/api/v1/hosts/{id}/drain");
         async move { get_json::<DrainPlan>(&url).await }
     });
@@ -185,12 +185,12 @@ fn Drain(id: String) -> impl IntoView {
 #[component]
 fn History(id: String) -> impl IntoView {
     let id = StoredValue::new(id);
-    let versions = LocalResource::new(move || {
+    let versions = Resource::new(move || {
         let id = id.get_value();
         async move { get_json::<VersionList>(&format!("/api/v1/hosts/{id}/versions")).await }
     });
     let pick = RwSignal::new(None::<(u32, u32)>);
-    let diff = LocalResource::new(move || {
+    let diff = Resource::new(move || {
         let id = id.get_value();
         let p = pick.get();
         async move {
@@ -305,7 +305,7 @@ fn cpu_line(c: &shared::api::ui::CpuInfo) -> String {
 pub fn HostPage(id: String) -> impl IntoView {
     let host_id = id.clone();
     let id = move || id.clone();
-    let profile = LocalResource::new(move || {
+    let profile = Resource::new(move || {
         let id = id();
         async move { get_json_or_missing::<HostProfile>(&format!("/api/v1/hosts/{id}")).await }
     });
