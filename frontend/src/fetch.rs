@@ -72,12 +72,19 @@ fn failure(url: &str, a: &Answer) -> String {
     }
 }
 
-fn decode<T: DeserializeOwned>(url: &str, a: &Answer) -> Result<T, String> {
+/// The answer's JSON parsed once, non-generic: each answer type then decodes from the tree
+/// (`serde_json::Value`'s deserializer), not from the text, so serde_json's parser is not copied
+/// into every type's decoder.
+fn parse(url: &str, a: &Answer) -> Result<serde_json::Value, String> {
     if (200..300).contains(&a.status) {
         serde_json::from_str(&a.text).map_err(|e| format!("unexpected answer from {url}: {e}"))
     } else {
         Err(failure(url, a))
     }
+}
+
+fn decode<T: DeserializeOwned>(url: &str, a: &Answer) -> Result<T, String> {
+    serde_json::from_value(parse(url, a)?).map_err(|e| format!("unexpected answer from {url}: {e}"))
 }
 
 /// GET a JSON document; errors are messages for the page.
@@ -109,7 +116,9 @@ type Erased = Rc<dyn Any>;
 
 /// The one instantiation of Leptos's resource machinery: each `LocalResource<T>` with its own `T`
 /// and fetcher copied about 3 KB of `AsyncDerived` code into the WASM, 30 of them 90 KB.
-fn erased_resource(fetch: Box<dyn Fn() -> Pin<Box<dyn Future<Output = Erased>>>>) -> LocalResource<Erased> {
+fn erased_resource(
+    fetch: Box<dyn Fn() -> Pin<Box<dyn Future<Output = Erased>>>>,
+) -> LocalResource<Erased> {
     LocalResource::new(move || fetch())
 }
 

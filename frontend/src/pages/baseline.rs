@@ -8,7 +8,7 @@ use shared::api::HostList;
 use shared::api::ui::{Baseline, BaselineRequest};
 
 use crate::components::{CopyButton, data_url};
-use crate::fetch::{get_json, post_json, Resource};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// `k=v,k2=v2` as a label selector; `None` when empty.

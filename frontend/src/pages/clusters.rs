@@ -10,7 +10,7 @@ use shared::api::ui::{Baseline, BaselineRequest};
 use shared::api::{ClusterBlocker, ClusterCard as Card, ClusterList, HostList, HostSummary};
 
 use crate::components::CopyButton;
-use crate::fetch::{get_json, post_json, Resource};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// Hosts by the value of label `key`, in value order; hosts without it are left out.

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use crate::components::{VerdictView, page_of, pager};
 use crate::drain::{esc, link};
-use crate::fetch::{get_json, Resource};
+use crate::fetch::{Resource, get_json};
 use crate::router::{Link, follow_link, query, query_value, replace_query, use_location};
 
 fn label(h: &HostSummary, key: &str) -> String {
@@ -124,12 +124,17 @@ fn Overview() -> impl IntoView {
         </section>
         <section id="charts">
             <h2>"Charts"</h2>
-            <div class="charts">
-                <figure><object id="chart-coverage" type="image/svg+xml" data="/api/v1/charts/baseline-coverage.svg">"coverage curve: hosts that can run each QEMU model"</object><figcaption>"Baseline coverage: how many hosts run each named model (point at a step for its model)"</figcaption></figure>
-                <figure><object id="chart-classes" type="image/svg+xml" data="/api/v1/charts/class-sizes.svg">"bar chart of hosts per class, largest first"</object><figcaption>"Hosts per class (point at a bar for its class)"</figcaption></figure>
-                <figure><object id="chart-pools" type="image/svg+xml" data="/api/v1/charts/pool-sizes.svg">"bar chart of hosts per pool"</object><figcaption>"Hosts per migration pool, host-passthrough guests"</figcaption></figure>
-                <figure><object id="chart-features" type="image/svg+xml" data="/api/v1/charts/feature-prevalence.svg">"how many hosts offer each feature"</object><figcaption>"Features not every host has (point at a bar for its feature)"</figcaption></figure>
-            </div>
+            // The charts ask the server for work over every host (4 SVGs, hundreds of KB at
+            // 100,000 hosts): they load once the numbers and pools are in, so they never hold
+            // the browser's six connections or the server's cores before the page is usable.
+            {move || (stats.get().is_some() && pools.get().is_some()).then(|| view! {
+                <div class="charts">
+                    <figure><object id="chart-coverage" type="image/svg+xml" data="/api/v1/charts/baseline-coverage.svg">"coverage curve: hosts that can run each QEMU model"</object><figcaption>"Baseline coverage: how many hosts run each named model (point at a step for its model)"</figcaption></figure>
+                    <figure><object id="chart-classes" type="image/svg+xml" data="/api/v1/charts/class-sizes.svg">"bar chart of hosts per class, largest first"</object><figcaption>"Hosts per class (point at a bar for its class)"</figcaption></figure>
+                    <figure><object id="chart-pools" type="image/svg+xml" data="/api/v1/charts/pool-sizes.svg">"bar chart of hosts per pool"</object><figcaption>"Hosts per migration pool, host-passthrough guests"</figcaption></figure>
+                    <figure><object id="chart-features" type="image/svg+xml" data="/api/v1/charts/feature-prevalence.svg">"how many hosts offer each feature"</object><figcaption>"Features not every host has (point at a bar for its feature)"</figcaption></figure>
+                </div>
+            })}
         </section>
     }
 }

@@ -7,7 +7,7 @@ use shared::api::graph_view::{Adjacency, GraphView};
 use shared::api::ui::Graph;
 use wasm_bindgen::JsCast;
 
-use crate::fetch::{get_json, Resource};
+use crate::fetch::{Resource, get_json};
 use crate::layout;
 use crate::router::{Link, navigate, query, query_value, replace_query, use_location};
 
@@ -52,10 +52,11 @@ pub fn PolicyPicker(cpu: RwSignal<String>) -> impl IntoView {
 }
 
 /// Which classes pass the filters. The search reads class names and ids and the hosts the view
-/// lists per class (its first ones).
+/// lists per class (its first ones), ASCII letters in any case (Unicode case tables cost the WASM
+/// more than host and CPU names need).
 fn visible(g: &GraphView, vendor: &str, pool: &str, label: &str, q: &str) -> Vec<bool> {
     let (lk, lv) = label.split_once('=').unwrap_or((label, ""));
-    let q = q.to_lowercase();
+    let q = q.to_ascii_lowercase();
     g.classes
         .iter()
         .enumerate()
@@ -68,8 +69,8 @@ fn visible(g: &GraphView, vendor: &str, pool: &str, label: &str, q: &str) -> Vec
                             .is_some_and(|vs| lv.is_empty() || vs.iter().any(|v| v == lv))
                     }))
                 && (q.is_empty()
-                    || c.hosts.iter().any(|h| h.to_lowercase().contains(&q))
-                    || g.class_name(i).to_lowercase().contains(&q)
+                    || c.hosts.iter().any(|h| h.to_ascii_lowercase().contains(&q))
+                    || g.class_name(i).to_ascii_lowercase().contains(&q)
                     || c.class_id.contains(&q))
         })
         .collect()

@@ -8,7 +8,7 @@ use shared::api::graph_view::{GraphView, HostClass};
 use shared::api::ui::{HostProfile, ProfileDiff};
 
 use crate::drain::DrainPlanView;
-use crate::fetch::{get_json, get_json_or_missing, Resource};
+use crate::fetch::{Resource, get_json, get_json_or_missing};
 use crate::router::{Link, query};
 
 /// KVM, QEMU (versions, machine types, CPU models) and devices of a profile.
@@ -348,7 +348,7 @@ pub fn HostPage(id: String) -> impl IntoView {
             });
             let features = move |names: Vec<String>| {
                 move || {
-                    let needle = filter.get().to_lowercase();
+                    let needle = filter.get().to_ascii_lowercase();
                     names
                         .iter()
                         .filter(|n| {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use shared::api::ui::{Graph, HostMask, MasksRequest, PairMasks, Verdict};
 
 use crate::components::{CopyButton, Reasons, sentence};
-use crate::fetch::{get_json, post_json, Resource};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::pages::graph::PolicyPicker;
 use crate::router::{Link, encode, query, query_value, replace_query, use_location};
 

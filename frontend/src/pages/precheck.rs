@@ -7,7 +7,7 @@ use shared::api::HostList;
 use shared::api::ui::{Graph, PrecheckAnswer, PrecheckRequest, Verdict};
 
 use crate::components::{Reasons, sentence};
-use crate::fetch::{get_json, post_json, Resource};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// A small VM definition to start from.

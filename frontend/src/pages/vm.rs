@@ -8,7 +8,7 @@ use shared::api::drain::{VmDetail, VmOutcome};
 
 use crate::components::CopyButton;
 use crate::drain::{StuckVm, esc, link, markup, memory, outcome_words, source_name, state_name};
-use crate::fetch::{get_json_or_missing, Resource};
+use crate::fetch::{Resource, get_json_or_missing};
 use crate::router::{Link, encode_path, query};
 
 /// Hosts listed by name on the page; the rest are counted.

@@ -8,7 +8,7 @@ use shared::api::drain::VmList;
 
 use crate::components::{page_of, pager};
 use crate::drain::{esc, link, markup, memory, source_name, state_name};
-use crate::fetch::{get_json, Resource};
+use crate::fetch::{Resource, get_json};
 use crate::router::{query, query_value, use_location, vm_href};
 
 /// VMs on one page.

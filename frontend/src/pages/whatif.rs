@@ -7,7 +7,7 @@ use shared::api::HostList;
 use shared::api::ui::{Baseline, BaselineRequest, FeatureName, Graph, GraphRequest, Guest};
 use shared::verdict::GuestCpu;
 
-use crate::fetch::{get_json, post_json, Resource};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::pages::graph::{AUTO_MATRIX, Drawing};
 use crate::router::{query, query_value, replace_query, use_location};
 
