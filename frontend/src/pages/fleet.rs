@@ -47,9 +47,10 @@ pub fn generations(processors: &[ProcessorCount]) -> Vec<(String, usize)> {
     out
 }
 
-/// The fleet in numbers: hosts, classes, pools, vendors, generations, and the server's charts.
+/// The fleet in numbers: hosts, classes, pools, vendors, generations, and the server's charts
+/// (once `rows_in`: the host list has arrived).
 #[component]
-fn Overview() -> impl IntoView {
+fn Overview(#[prop(into)] rows_in: Signal<bool>) -> impl IntoView {
     // No host rows: only the count per processor over the whole fleet.
     let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts?limit=0"));
     let stats = Resource::new(|| get_json::<Stats>("/api/v1/stats"));
@@ -125,9 +126,10 @@ fn Overview() -> impl IntoView {
         <section id="charts">
             <h2>"Charts"</h2>
             // The charts ask the server for work over every host (4 SVGs, hundreds of KB at
-            // 100,000 hosts): they load once the numbers and pools are in, so they never hold
-            // the browser's six connections or the server's cores before the page is usable.
-            {move || (stats.get().is_some() && pools.get().is_some()).then(|| view! {
+            // 100,000 hosts): they load once the numbers, pools and host rows are in, so they
+            // never hold the browser's six connections, its main thread or the server's cores
+            // before the page is usable.
+            {move || (rows_in.get() && stats.get().is_some() && pools.get().is_some()).then(|| view! {
                 <div class="charts">
                     <figure><object id="chart-coverage" type="image/svg+xml" data="/api/v1/charts/baseline-coverage.svg">"coverage curve: hosts that can run each QEMU model"</object><figcaption>"Baseline coverage: how many hosts run each named model (point at a step for its model)"</figcaption></figure>
                     <figure><object id="chart-classes" type="image/svg+xml" data="/api/v1/charts/class-sizes.svg">"bar chart of hosts per class, largest first"</object><figcaption>"Hosts per class (point at a bar for its class)"</figcaption></figure>
@@ -280,7 +282,7 @@ pub fn FleetPage() -> impl IntoView {
     };
 
     view! {
-        <Overview/>
+        <Overview rows_in=Signal::derive(move || hosts.get().is_some())/>
         <section id="verdict" aria-live="polite">
             <h2>"Verdict"</h2>
             <div class="pair">
