@@ -72,19 +72,12 @@ fn failure(url: &str, a: &Answer) -> String {
     }
 }
 
-/// The answer's JSON parsed once, non-generic: each answer type then decodes from the tree
-/// (`serde_json::Value`'s deserializer), not from the text, so serde_json's parser is not copied
-/// into every type's decoder.
-fn parse(url: &str, a: &Answer) -> Result<serde_json::Value, String> {
+fn decode<T: DeserializeOwned>(url: &str, a: &Answer) -> Result<T, String> {
     if (200..300).contains(&a.status) {
         serde_json::from_str(&a.text).map_err(|e| format!("unexpected answer from {url}: {e}"))
     } else {
         Err(failure(url, a))
     }
-}
-
-fn decode<T: DeserializeOwned>(url: &str, a: &Answer) -> Result<T, String> {
-    serde_json::from_value(parse(url, a)?).map_err(|e| format!("unexpected answer from {url}: {e}"))
 }
 
 /// GET a JSON document; errors are messages for the page.

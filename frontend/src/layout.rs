@@ -106,7 +106,7 @@ pub fn transitive_reduction(n: usize, edges: &[(usize, usize)]) -> Vec<(usize, u
             }
         }
     }
-    kept.sort_unstable();
+    crate::sort::sort(&mut kept);
     kept
 }
 
@@ -132,7 +132,9 @@ pub fn layout(input: &Input) -> Layout {
         }
     }
     for members in &mut pools {
-        members.sort_by(|&a, &b| input.n_hosts[b].cmp(&input.n_hosts[a]).then(a.cmp(&b)));
+        crate::sort::sort_by(members, |&a, &b| {
+            input.n_hosts[b].cmp(&input.n_hosts[a]).then(a.cmp(&b))
+        });
     }
     let np = pools.len();
     let pool_edges: Vec<(usize, usize)> = input
@@ -194,7 +196,7 @@ pub fn layout(input: &Input) -> Layout {
             let mut here: Vec<usize> = (0..np)
                 .filter(|&p| layer[p] == l && lane_key(p) == *v)
                 .collect();
-            here.sort_by(|&a, &b| {
+            crate::sort::sort_by(&mut here, |&a, &b| {
                 let hosts = |p: usize| pools[p].iter().map(|&c| input.n_hosts[c]).sum::<usize>();
                 hosts(b).cmp(&hosts(a)).then(a.cmp(&b))
             });

@@ -37,7 +37,7 @@ pub fn processors(hosts: &[HostSummary]) -> Vec<String> {
         *by.entry(name).or_default() += 1;
     }
     let mut out: Vec<(String, usize)> = by.into_iter().collect();
-    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    crate::sort::sort_by(&mut out, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out.into_iter().map(|(n, c)| format!("{c} × {n}")).collect()
 }
 
@@ -54,7 +54,9 @@ pub fn blocker_groups(blockers: &[ClusterBlocker]) -> Vec<(Vec<String>, Vec<Stri
         by.entry(why).or_default().push(b.host.clone());
     }
     let mut out: Vec<(Vec<String>, Vec<String>)> = by.into_iter().collect();
-    out.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    crate::sort::sort_by(&mut out, |a, b| {
+        b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0))
+    });
     out
 }
 
@@ -218,7 +220,7 @@ pub fn ClustersPage() -> impl IntoView {
                 .iter()
                 .flat_map(|h| h.labels.keys().cloned())
                 .collect();
-            keys.sort();
+            crate::sort::sort(&mut keys);
             keys.dedup();
             let k = key.get();
             let groups = groups(&l.hosts, &k);

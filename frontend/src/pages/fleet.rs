@@ -43,7 +43,7 @@ pub fn generations(processors: &[ProcessorCount]) -> Vec<(String, usize)> {
         *by.entry(name).or_default() += h.n_hosts;
     }
     let mut out: Vec<(String, usize)> = by.into_iter().collect();
-    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    crate::sort::sort_by(&mut out, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out
 }
 

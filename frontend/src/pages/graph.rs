@@ -143,7 +143,7 @@ pub fn GraphPage() -> impl IntoView {
             };
             let vendors = g.with_value(|g| {
                 let mut v: Vec<String> = g.classes.iter().map(|c| c.vendor.clone()).collect();
-                v.sort();
+                crate::sort::sort(&mut v);
                 v.dedup();
                 v
             });
@@ -478,7 +478,7 @@ fn Matrix(
             degrees.with_value(|(out, inn)| {
                 let cs = &g.classes;
                 let mut idx: Vec<usize> = (0..cs.len()).filter(|&i| shown[i]).collect();
-                idx.sort_by(|&a, &b| {
+                crate::sort::sort_by(&mut idx, |&a, &b| {
                     let o = match key {
                         SortKey::Generation => cs[a]
                             .vendor

@@ -57,7 +57,7 @@ pub fn by_class(g: &Graph, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<Clas
             .filter(|r| r.severity == shared::Severity::Blocker)
             .count()
     };
-    bad.sort_by_key(blockers);
+    crate::sort::sort_by_key(&mut bad, blockers);
     (ok, bad)
 }
 

@@ -76,7 +76,7 @@ pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
                     .map(|x| x.pool)
             })
             .collect();
-        pools.sort_unstable();
+        crate::sort::sort(&mut pools);
         pools.dedup();
         pools
     };
@@ -304,7 +304,7 @@ pub fn WhatIfPage() -> impl IntoView {
                         }
                     }
                 }
-                clusters.sort();
+                crate::sort::sort(&mut clusters);
                 let groups = StoredValue::new(clusters);
                 let classes = move || {
                     before.get().flatten().and_then(Result::ok).map(|b| {
