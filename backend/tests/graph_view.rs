@@ -151,3 +151,27 @@ async fn a_bad_guest_cpu_is_a_400_naming_it() {
         assert!(body.contains("No-Such-Model-v9"), "{path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_hosts_class_is_the_graph_class_that_lists_it() {
+    let s = demo_state().await;
+    let (_, graph) = get(&s, "/api/v1/graph").await;
+    let graph: serde_json::Value = serde_json::from_str(&graph).expect("json");
+    let mut checked = 0;
+    for c in graph["classes"].as_array().expect("classes") {
+        for h in c["hosts"].as_array().expect("hosts").iter().take(2) {
+            let h = h.as_str().expect("host id");
+            let (status, body) = get(&s, &format!("/api/v1/hosts/{h}/class")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let hc: shared::api::graph_view::HostClass =
+                serde_json::from_str(&body).expect("HostClass");
+            assert_eq!(hc.host_id, h);
+            assert_eq!(hc.class_id, c["class_id"].as_str().expect("id"), "{h}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "{checked}");
+    let (status, body) = get(&s, "/api/v1/hosts/no-such-host/class").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("no-such-host"), "{body}");
+}
