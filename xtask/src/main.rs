@@ -567,7 +567,9 @@ fn bench_ui(allow_install: bool) -> Result<()> {
         "--example",
         "ui_scale",
     ]))?;
-    run(Command::new(target_dir().join("release/examples/ui_scale")))?;
+    run(&mut Command::new(
+        target_dir().join("release/examples/ui_scale"),
+    ))?;
     done(t);
     eprintln!("\nrecord the numbers in BENCHMARKS.md with the machine, the date and the load");
     Ok(())
