@@ -107,11 +107,12 @@ pub async fn post_json<B: Serialize, T: DeserializeOwned>(
 /// What every [`Resource`] holds: its answer, type-erased.
 type Erased = Rc<dyn Any>;
 
+/// A resource's fetcher, type-erased.
+type Fetch = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Erased>>>>;
+
 /// The one instantiation of Leptos's resource machinery: each `LocalResource<T>` with its own `T`
 /// and fetcher copied about 3 KB of `AsyncDerived` code into the WASM, 30 of them 90 KB.
-fn erased_resource(
-    fetch: Box<dyn Fn() -> Pin<Box<dyn Future<Output = Erased>>>>,
-) -> LocalResource<Erased> {
+fn erased_resource(fetch: Fetch) -> LocalResource<Erased> {
     LocalResource::new(move || fetch())
 }
 
