@@ -113,7 +113,7 @@ type Fetch = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Erased>>>>;
 /// The one instantiation of Leptos's resource machinery: each `LocalResource<T>` with its own `T`
 /// and fetcher copied about 3 KB of `AsyncDerived` code into the WASM, 30 of them 90 KB.
 fn erased_resource(fetch: Fetch) -> LocalResource<Erased> {
-    LocalResource::new(move || fetch())
+    LocalResource::new(fetch)
 }
 
 /// A `LocalResource<T>` for the pages (`Resource::new(|| get_json::<X>(url))`, `.get()`), over
