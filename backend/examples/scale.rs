@@ -4,14 +4,20 @@
 //!
 //! `cargo build --release -p backend --bin fleetcompat --example scale &&
 //!  target/release/examples/scale [--hosts 100000] [--connections 32] [--rate 2000]
-//!  [--seconds 10] [--postgres postgres://...]` (or `cargo xtask bench --scale`)
+//!  [--seconds 10] [--postgres postgres://...] [--no-postgres] [--no-sqlite]`
+//! (or `cargo xtask bench --scale`)
+//!
+//! SQLite and PostgreSQL side by side in one run: a new SQLite file, then a PostgreSQL database,
+//! an empty one given with `--postgres`, else a throwaway cluster the example starts itself
+//! (`store::testing::PgCluster`: Debian's `postgresql`, unix socket, default `fsync=on`).
 //!
 //! Per database: ingest every host as fast as the connections go (rate, p50/p99); the first
 //! read (the fleet cache loads); pair verdicts at a fixed rate (p50/p99/max); five times a
 //! change (one host uploads a new profile) followed by `GET /api/v1/pools` (the fleet cache
-//! refreshes, the graph and pools of every host are rebuilt and named) and `GET /api/v1/classes`;
-//! the fleet file streamed; the server's peak resident memory (`VmHWM` of its
-//! `/proc/PID/status`) and its cache counters from `/metrics`.
+//! refreshes, the graph and pools of every host are rebuilt and named), `GET /api/v1/graph` and
+//! `GET /api/v1/classes`; the fleet file streamed; the server's peak resident memory (`VmHWM`
+//! of its `/proc/PID/status`) and its cache counters from `/metrics`. Each run notes the load
+//! average (`/proc/loadavg`) at its start and end; the end prints a table for BENCHMARKS.md.
 
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
@@ -29,6 +35,8 @@ struct Args {
     rate: u64,
     seconds: u64,
     postgres: Option<String>,
+    /// Start a throwaway PostgreSQL cluster when no `--postgres` is given.
+    own_postgres: bool,
     sqlite: bool,
 }
 
@@ -39,6 +47,7 @@ fn args() -> Args {
         rate: 2000,
         seconds: 10,
         postgres: None,
+        own_postgres: true,
         sqlite: true,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +55,10 @@ fn args() -> Args {
     while let Some(flag) = it.next() {
         if flag == "--no-sqlite" {
             a.sqlite = false;
+            continue;
+        }
+        if flag == "--no-postgres" {
+            a.own_postgres = false;
             continue;
         }
         let value = it.next().cloned().unwrap_or_default();
@@ -58,7 +71,7 @@ fn args() -> Args {
             "--postgres" => a.postgres = Some(value),
             other => {
                 eprintln!(
-                    "unknown option {other}: use --hosts --connections --rate --seconds --postgres URL --no-sqlite"
+                    "unknown option {other}: use --hosts --connections --rate --seconds --postgres URL --no-postgres --no-sqlite"
                 );
                 std::process::exit(2);
             }
@@ -88,10 +101,27 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn report(db: &str, name: &str, mut lat: Vec<Duration>, errors: usize, wall: Duration) {
+/// Rate (per second), p50, p99 and max (ms) and errors of a load phase.
+#[derive(Clone, Copy, Default)]
+struct Load {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    errors: usize,
+}
+
+fn report(db: &str, name: &str, mut lat: Vec<Duration>, errors: usize, wall: Duration) -> Load {
     lat.sort_unstable();
     #[expect(clippy::cast_precision_loss, reason = "a rate")]
     let rate = lat.len() as f64 / wall.as_secs_f64();
+    let load = Load {
+        rate,
+        p50: ms(percentile(&lat, 0.5)),
+        p99: ms(percentile(&lat, 0.99)),
+        max: ms(lat.last().copied().unwrap_or_default()),
+        errors,
+    };
     println!(
         "[{db}] {name}: {} ok, {errors} errors in {:.2} s = {rate:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         lat.len(),
@@ -100,6 +130,102 @@ fn report(db: &str, name: &str, mut lat: Vec<Duration>, errors: usize, wall: Dur
         ms(percentile(&lat, 0.99)),
         ms(lat.last().copied().unwrap_or_default()),
     );
+    load
+}
+
+/// What one database's run measured, for the table at the end.
+#[derive(Default)]
+struct Summary {
+    db: String,
+    load_start: String,
+    load_end: String,
+    ingest: Load,
+    /// Status (0: no answer) and time of the first read.
+    first_read: (u16, f64),
+    compat: Load,
+    /// (median, max) in ms.
+    pools_after_change: (f64, f64),
+    graph_after_change: (f64, f64),
+    fleet_file_ms: f64,
+    hwm_mib: u64,
+    classes: String,
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn median_max(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort_unstable();
+    match (v.get(v.len() / 2), v.last()) {
+        (Some(m), Some(x)) => (ms(*m), ms(*x)),
+        _ => (0.0, 0.0),
+    }
+}
+
+/// The table for BENCHMARKS.md, one column per database.
+fn table(runs: &[Summary]) {
+    let row = |name: &str, target: &str, cell: &dyn Fn(&Summary) -> String| {
+        let cells: Vec<String> = runs.iter().map(cell).collect();
+        println!("| {name} | {} | {target} |", cells.join(" | "));
+    };
+    let dbs: Vec<&str> = runs.iter().map(|r| r.db.as_str()).collect();
+    println!("\n| measure | {} | target |", dbs.join(" | "));
+    println!("|---|{}---|", "---|".repeat(runs.len()));
+    row("load average (1/5/15 min), start -> end", "-", &|r| {
+        format!("{} -> {}", r.load_start, r.load_end)
+    });
+    row("ingest, 32 connections", ">= 5,000/s, p99 <= 50 ms", &|r| {
+        format!(
+            "{:.0}/s, p50 {:.1} ms, p99 {:.1} ms ({} errors)",
+            r.ingest.rate, r.ingest.p50, r.ingest.p99, r.ingest.errors
+        )
+    });
+    row(
+        "first read after the ingest (fleet cache loads)",
+        "-",
+        &|r| match r.first_read {
+            (200, t) => format!("{:.1} s", t / 1e3),
+            (0, t) => format!("no answer after {:.1} s", t / 1e3),
+            (s, t) => format!("{s} after {:.1} s", t / 1e3),
+        },
+    );
+    row("pair verdicts", "p99 <= 2 ms at 2,000/s", &|r| {
+        format!(
+            "{:.0}/s, p50 {:.2}, p99 {:.2}, max {:.1} ms ({} errors)",
+            r.compat.rate, r.compat.p50, r.compat.p99, r.compat.max, r.compat.errors
+        )
+    });
+    row(
+        "a change, then `GET /api/v1/pools` (median, max)",
+        "<= 100 ms",
+        &|r| {
+            format!(
+                "{:.1} ms, {:.1} ms",
+                r.pools_after_change.0, r.pools_after_change.1
+            )
+        },
+    );
+    row(
+        "then `GET /api/v1/graph` (median, max)",
+        "<= 100 ms",
+        &|r| {
+            format!(
+                "{:.1} ms, {:.1} ms",
+                r.graph_after_change.0, r.graph_after_change.1
+            )
+        },
+    );
+    row("`GET /api/v1/fleet.jsonl` (streamed)", "-", &|r| {
+        format!("{:.1} s", r.fleet_file_ms / 1e3)
+    });
+    row("server peak memory (VmHWM)", "<= 2,048 MiB", &|r| {
+        format!("{} MiB", r.hwm_mib)
+    });
+    row("classes, pools (`/metrics`)", "-", &|r| r.classes.clone());
 }
 
 type Outcome = (Vec<Duration>, usize, Duration);
@@ -272,7 +398,18 @@ impl Server {
     }
 }
 
-fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Vec<Vec<u8>>>) {
+fn run(
+    a: &Args,
+    bin: &std::path::Path,
+    db_name: &str,
+    db: &str,
+    bodies: &Arc<Vec<Vec<u8>>>,
+) -> Summary {
+    let mut sum = Summary {
+        db: db_name.to_owned(),
+        load_start: loadavg(),
+        ..Summary::default()
+    };
     let server = Server::start(bin, db);
     println!("[{db_name}] server {} on {}", bin.display(), server.addr);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -281,7 +418,7 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
         .expect("client runtime");
 
     let (lat, errors, wall) = rt.block_on(ingest(server.addr, Arc::clone(bodies), a.connections));
-    report(db_name, "ingest", lat, errors, wall);
+    sum.ingest = report(db_name, "ingest", lat, errors, wall);
     let (rss, hwm) = server.memory();
     println!("[{db_name}] after ingest: server RSS {rss} MiB, peak {hwm} MiB");
 
@@ -290,6 +427,7 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
         "[{db_name}] first GET /api/v1/stats (fleet cache loads, graph built): {s} in {:.0} ms",
         ms(t)
     );
+    sum.first_read = (s, ms(t));
     let (s, n, t) = server.get("/api/v1/stats");
     println!(
         "[{db_name}] GET /api/v1/stats again: {s}, {n} bytes in {:.1} ms",
@@ -303,7 +441,7 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
         a.rate,
         a.seconds,
     ));
-    report(
+    sum.compat = report(
         db_name,
         &format!("compat at {}/s", a.rate),
         lat,
@@ -313,6 +451,7 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
 
     // A change, then the graph and pools of every host: five times.
     let mut after_change = Vec::new();
+    let mut graph_after_change = Vec::new();
     for round in 0..5 {
         let i = (round * 7_919 + 13) % bodies.len();
         let mut v: serde_json::Value = serde_json::from_slice(&bodies[i]).expect("json");
@@ -325,19 +464,25 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
             .map(|r| r.status().as_u16())
             .unwrap_or(0);
         let (ps, pn, pt) = server.get("/api/v1/pools");
+        let (gs, gn, gt) = server.get("/api/v1/graph");
         let (cs, cn, ct) = server.get("/api/v1/classes");
         println!(
-            "[{db_name}] change {round} (upload {s}): GET /api/v1/pools {ps} ({pn} bytes) in {:.1} ms, then GET /api/v1/classes {cs} ({cn} bytes) in {:.1} ms",
+            "[{db_name}] change {round} (upload {s}): GET /api/v1/pools {ps} ({pn} bytes) in {:.1} ms, GET /api/v1/graph {gs} ({gn} bytes) in {:.1} ms, then GET /api/v1/classes {cs} ({cn} bytes) in {:.1} ms",
             ms(pt),
+            ms(gt),
             ms(ct)
         );
         after_change.push(pt);
+        graph_after_change.push(gt);
     }
-    after_change.sort_unstable();
+    sum.pools_after_change = median_max(after_change);
+    sum.graph_after_change = median_max(graph_after_change);
     println!(
-        "[{db_name}] pools after a change: median {:.1} ms, max {:.1} ms",
-        ms(after_change[after_change.len() / 2]),
-        ms(after_change[after_change.len() - 1])
+        "[{db_name}] after a change: pools median {:.1} ms, max {:.1} ms; graph median {:.1} ms, max {:.1} ms",
+        sum.pools_after_change.0,
+        sum.pools_after_change.1,
+        sum.graph_after_change.0,
+        sum.graph_after_change.1
     );
     for path in ["/api/v1/baseline/coverage", "/api/v1/baseline/coverage"] {
         let (s, n, t) = server.get(path);
@@ -353,9 +498,21 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
         before.0,
         after.0
     );
+    sum.fleet_file_ms = ms(t);
     if let Ok(mut r) = ureq::get(&server.url("/metrics")).call()
         && let Ok(text) = r.body_mut().read_to_string()
     {
+        let metric = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or("?")
+                .to_owned()
+        };
+        sum.classes = format!(
+            "{}, {}",
+            metric("fleetcompat_classes"),
+            metric("fleetcompat_pools")
+        );
         for l in text.lines().filter(|l| {
             l.starts_with("fleetcompat_cache")
                 || l.starts_with("process_resident")
@@ -368,6 +525,9 @@ fn run(a: &Args, bin: &std::path::Path, db_name: &str, db: &str, bodies: &Arc<Ve
     }
     let (rss, hwm) = server.memory();
     println!("[{db_name}] end: server RSS {rss} MiB, peak (VmHWM) {hwm} MiB (target <= 2048)");
+    sum.hwm_mib = hwm;
+    sum.load_end = loadavg();
+    sum
 }
 
 fn main() {
@@ -414,13 +574,29 @@ fn main() {
         a.seconds
     );
     let bodies = Arc::new(bodies);
+    let mut runs = Vec::new();
     if a.sqlite {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("scale.db");
-        run(&a, &bin, "sqlite", &path.to_string_lossy(), &bodies);
+        runs.push(run(&a, &bin, "SQLite", &path.to_string_lossy(), &bodies));
     }
     match &a.postgres {
-        Some(url) => run(&a, &bin, "postgres", url, &bodies),
-        None => println!("[postgres] not run: give --postgres postgres://... (an empty database)"),
+        Some(url) => runs.push(run(&a, &bin, "PostgreSQL", url, &bodies)),
+        None if a.own_postgres => {
+            // A throwaway cluster on this machine (it shares the cores with the server and the
+            // client, as SQLite does), stopped and removed at the end.
+            let cluster = store::testing::PgCluster::start()
+                .unwrap_or_else(|e| panic!("cannot start PostgreSQL for the benchmark: {e}"));
+            let url = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(cluster.fresh_database())
+                .unwrap_or_else(|e| panic!("cannot create the benchmark's database: {e}"));
+            println!("[postgres] a throwaway cluster: {url}");
+            runs.push(run(&a, &bin, "PostgreSQL", &url, &bodies));
+        }
+        None => println!("[postgres] not run (--no-postgres)"),
     }
+    table(&runs);
 }

@@ -1,90 +1,197 @@
 //! Derived data cached per store generation: the fleet's newest profiles, graphs (classes and
 //! pools) per guest policy, and model coverage. A write bumps the generation (on PostgreSQL, a
 //! write by any replica: `Store::generation` follows the database's); the next read refreshes
-//! only the hosts whose version or guests changed, so 100,000 hosts stay fast. Each profile is
-//! held once, shared between generations (`Arc<HostProfile>`, which the engine takes as it is);
-//! graphs and other answers are bounded per generation (`lru::Bounded`, bounds in `limits.rs`,
-//! counters in `/metrics`).
+//! only the hosts changed since the fleet's generation (`Store::changes_since`), so 100,000
+//! hosts stay fast. Each profile is held once, shared between generations (`Arc<HostProfile>`,
+//! which the engine takes as it is); graphs and other answers are bounded per generation
+//! (`lru::Bounded`, bounds in `limits.rs`, counters in `/metrics`).
+//!
+//! Architecture Invariant: the refresh never runs in a request's future. [`Cache::fleet`]
+//! starts it in a task of its own (one at a time) and waits for it; a request that goes away
+//! leaves it running, and the requests after it take its answer. Graphs are built once per
+//! generation and guest policy ([`Cache::graph`]): whoever comes second waits for the first.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use shared::graph::CompatGraph;
+use shared::class::Interner;
+use shared::graph::{Classes, CompatGraph, Incremental};
+use shared::intern::ProfileInterner;
+use shared::naming::Labels;
 use shared::profile::HostProfile;
 use shared::{GuestConfig, Policy};
+use tokio::sync::watch;
 
+use crate::error::ApiError;
 use crate::limits;
 use crate::lru::{Bounded, CacheStats};
-use crate::store::{Store, StoreError};
+use crate::store::{Changes, LatestVersion, Store, StoreError};
 
-/// The newest profile of every host at one generation, ordered by host id.
+/// The newest profile of every host at one generation, ordered by host id (bytewise, as both
+/// databases order ids: `COLLATE "C"` on PostgreSQL). A host is found by binary search: a new
+/// generation copies the previous one's pointers and builds no index.
 #[derive(Debug)]
 pub struct Fleet {
     pub generation: u64,
     /// Shared with the previous generation where unchanged, so a refresh copies no profile;
-    /// the engine's graph takes this slice as it is.
+    /// the engine takes this slice as it is.
     pub profiles: Vec<Arc<HostProfile>>,
-    /// A deep copy of the same profiles as one slice, made only for drain plans
-    /// (`shared::drain::DrainFleet` still takes `&[HostProfile]`; to be changed like
-    /// `graph::build`).
-    owned: OnceLock<Vec<HostProfile>>,
     pub versions: Vec<u32>,
     pub n_versions: Vec<u32>,
     /// Each host's guest revision (guests change without making versions).
     guests_revs: Vec<u64>,
-    pub index: HashMap<String, usize>,
+    /// Each host's class number ([`Interner`], kept across generations): computed when the host
+    /// changed, never again.
+    pub class_of: Vec<u32>,
 }
 
 impl Fleet {
-    fn empty(generation: u64, n: usize) -> Self {
+    fn with_capacity(generation: u64, n: usize) -> Self {
         Self {
             generation,
             profiles: Vec::with_capacity(n),
-            owned: OnceLock::new(),
             versions: Vec::with_capacity(n),
             n_versions: Vec::with_capacity(n),
             guests_revs: Vec::with_capacity(n),
-            index: HashMap::with_capacity(n),
+            class_of: Vec::with_capacity(n),
         }
     }
 
-    pub fn get(&self, host_id: &str) -> Option<&HostProfile> {
-        self.index.get(host_id).map(|&i| &*self.profiles[i])
+    fn push(&mut self, lv: &LatestVersion, profile: Arc<HostProfile>, class: u32) {
+        self.versions.push(lv.version);
+        self.n_versions.push(lv.n_versions);
+        self.guests_revs.push(lv.guests_rev);
+        self.profiles.push(profile);
+        self.class_of.push(class);
     }
 
-    /// Every profile, ordered by host id, as one slice: a deep copy made on first use, for the
-    /// drain plans only (graphs take `profiles` as they are).
-    pub fn slice(&self) -> &[HostProfile] {
-        self.owned
-            .get_or_init(|| self.profiles.iter().map(|p| (**p).clone()).collect())
+    /// The position of a host in `profiles`.
+    pub fn position(&self, host_id: &str) -> Option<usize> {
+        self.profiles
+            .binary_search_by(|p| p.host_id.as_str().cmp(host_id))
+            .ok()
     }
+
+    pub fn get(&self, host_id: &str) -> Option<&HostProfile> {
+        self.position(host_id).map(|i| &*self.profiles[i])
+    }
+}
+
+/// What waiters of a refresh get: the fleet, or what went wrong (said once per waiter).
+type Outcome = Option<Result<Arc<Fleet>, Arc<str>>>;
+
+#[derive(Debug, Default)]
+struct FleetSlot {
+    current: Option<Arc<Fleet>>,
+    /// The refresh under way, if any: at most one at a time, in a task of its own.
+    running: Option<watch::Receiver<Outcome>>,
+}
+
+/// The incremental graph of one guest configuration and policy, and its last answer.
+#[derive(Debug)]
+struct GraphSlot {
+    key: String,
+    used: u64,
+    state: Arc<Mutex<GraphState>>,
+}
+
+#[derive(Debug)]
+struct GraphState {
+    incremental: Incremental,
+    /// The last answer while anyone holds it (the bounded map, a request): not kept here, so
+    /// the map's bounds hold.
+    last: Option<(u64, std::sync::Weak<CompatGraph>)>,
 }
 
 #[derive(Debug)]
 pub struct Cache {
-    fleet: tokio::sync::Mutex<Option<Arc<Fleet>>>,
+    fleet: Mutex<FleetSlot>,
+    /// Class keys numbered across generations.
+    interner: Mutex<Interner>,
+    /// Equal QEMU machine and CPU model lists held once ([`ProfileInterner`]): 100,000 hosts
+    /// share a dozen lists instead of 16 KB each (BENCHMARKS.md, "Memory of 100,000 decoded
+    /// profiles").
+    lists: Mutex<ProfileInterner>,
     /// Graphs per guest configuration and policy.
     graphs: Mutex<Bounded<CompatGraph>>,
+    /// The incremental state of each recent guest configuration and policy (at most
+    /// `limits::GRAPH_CACHE_ENTRIES`, least recently used dropped).
+    incremental: Mutex<(u64, Vec<GraphSlot>)>,
     /// Other derived answers (coverage, names, cluster cards) as JSON.
     derived: Mutex<Bounded<Vec<u8>>>,
-    refreshing: std::sync::atomic::AtomicBool,
+    /// The labels of each class's hosts, kept per class while its members do not change.
+    labels: Mutex<LabelMemo>,
+    /// The model each pool is named by, kept per pool (its classes and their first hosts).
+    models: Mutex<ModelMemo>,
+    /// Fleet refreshes started (each runs to its end in a task of its own).
+    refreshes: std::sync::atomic::AtomicU64,
+}
+
+/// Labels of each class (in the order graphs number classes) at one generation, and per class
+/// number the members' fingerprint they were made of.
+#[derive(Debug, Default)]
+struct LabelMemo {
+    current: Option<(u64, Arc<ClassLabels>)>,
+    by_number: HashMap<u32, (u64, Arc<Labels>)>,
+}
+
+/// The labels of each class of a fleet, class for class as its graphs number them.
+#[derive(Debug)]
+pub struct ClassLabels {
+    pub classes: Vec<Arc<Labels>>,
+    /// Each class's first host.
+    pub first: Vec<usize>,
+}
+
+/// Pool models by the class numbers of the pool, with the first hosts they were fitted on.
+#[derive(Debug, Default)]
+struct ModelMemo {
+    generation: u64,
+    by_pool: HashMap<Vec<u32>, FittedModel>,
+}
+
+/// A pool's model, the generation that last used it, and the first hosts it was fitted on.
+#[derive(Debug)]
+struct FittedModel {
+    used: u64,
+    reps: Vec<Arc<HostProfile>>,
+    model: Option<String>,
 }
 
 impl Default for Cache {
     fn default() -> Self {
         Self {
-            fleet: tokio::sync::Mutex::default(),
+            fleet: Mutex::default(),
+            interner: Mutex::default(),
+            lists: Mutex::default(),
             graphs: Mutex::new(Bounded::new(
                 limits::GRAPH_CACHE_ENTRIES,
                 limits::GRAPH_CACHE_BYTES,
             )),
+            incremental: Mutex::default(),
             derived: Mutex::new(Bounded::new(
                 limits::DERIVED_CACHE_ENTRIES,
                 limits::DERIVED_CACHE_BYTES,
             )),
-            refreshing: std::sync::atomic::AtomicBool::new(false),
+            labels: Mutex::default(),
+            models: Mutex::default(),
+            refreshes: std::sync::atomic::AtomicU64::new(0),
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A changed host's profile, as the refresh read it.
+enum Fresh {
+    /// Only its version count moved: the profile held is still the newest.
+    Same,
+    New(Box<HostProfile>),
+    /// Deleted since the changes were read.
+    Gone,
 }
 
 /// What the bounded caches hold and how they fare, for `/metrics`.
@@ -92,6 +199,8 @@ impl Default for Cache {
 pub struct CacheReport {
     pub graphs: CacheStats,
     pub derived: CacheStats,
+    /// Fleet refreshes started.
+    pub refreshes: u64,
 }
 
 /// The heap a graph holds, estimated from its parts (host ids, edges, pools).
@@ -126,110 +235,404 @@ fn graph_bytes(g: &CompatGraph) -> usize {
 
 impl Cache {
     /// The cached fleet if it is current, without waiting; else `None`, and a refresh starts in
-    /// the background (one at a time). For point reads that can fall back to the database.
+    /// the background if none is under way. For point reads that can fall back to the database.
     pub fn current(self: &Arc<Self>, store: &Store) -> Option<Arc<Fleet>> {
-        use std::sync::atomic::Ordering;
         let generation = store.generation();
-        if let Ok(slot) = self.fleet.try_lock()
-            && let Some(f) = slot.as_ref()
-            && f.generation == generation
+        let mut slot = lock(&self.fleet);
+        if let Some(f) = &slot.current
+            && f.generation >= generation
         {
             return Some(Arc::clone(f));
         }
-        if !self.refreshing.swap(true, Ordering::SeqCst) {
-            let (cache, store) = (Arc::clone(self), store.clone());
-            tokio::spawn(async move {
-                if let Err(e) = cache.fleet(&store).await {
-                    tracing::warn!(error = %e, "background refresh of the fleet cache failed");
-                }
-                cache.refreshing.store(false, Ordering::SeqCst);
-            });
-        }
+        self.start_refresh(&mut slot, store);
         None
     }
 
-    /// The fleet at the store's current generation (refreshing changed hosts only).
-    pub async fn fleet(&self, store: &Store) -> Result<Arc<Fleet>, StoreError> {
-        let generation = store.generation();
-        let mut slot = self.fleet.lock().await;
-        if let Some(f) = slot.as_ref()
-            && f.generation == generation
-        {
-            return Ok(Arc::clone(f));
-        }
-        let fleet = match slot.as_ref() {
-            None => {
-                // Revisions first: a change landing between the two reads makes the next
-                // refresh read that host again, never keeps a stale one.
-                let revs: HashMap<String, u64> = store
-                    .latest_versions()
-                    .await?
-                    .into_iter()
-                    .map(|lv| (lv.host_id, lv.guests_rev))
-                    .collect();
-                let all = store.latest_profiles().await?;
-                let mut f = Fleet::empty(generation, all.len());
-                for s in all {
-                    f.guests_revs
-                        .push(revs.get(&s.profile.host_id).copied().unwrap_or(0));
-                    f.index.insert(s.profile.host_id.clone(), f.profiles.len());
-                    f.versions.push(s.version);
-                    f.n_versions.push(s.n_versions);
-                    f.profiles.push(Arc::new(s.profile));
+    /// The fleet at the store's current generation or newer. The refresh runs in a task of its
+    /// own, one at a time, and every request waiting for that generation shares it: a request
+    /// that goes away (its client, the request timeout) never cancels or repeats the work.
+    pub async fn fleet(self: &Arc<Self>, store: &Store) -> Result<Arc<Fleet>, ApiError> {
+        let wanted = store.generation();
+        loop {
+            let mut running = {
+                let mut slot = lock(&self.fleet);
+                if let Some(f) = &slot.current
+                    && f.generation >= wanted
+                {
+                    return Ok(Arc::clone(f));
                 }
-                f
+                self.start_refresh(&mut slot, store)
+            };
+            // `wait_for` reads the value already sent before it waits, even once the task has
+            // ended and dropped its sender (tokio 1.54, src/sync/watch.rs,
+            // `Receiver::wait_for_inner`): an answer is never missed.
+            let outcome = running
+                .wait_for(Option::is_some)
+                .await
+                .map(|o| o.clone())
+                .ok()
+                .flatten();
+            match outcome {
+                // A refresh that started before this request's generation: wait for the next.
+                Some(Ok(f)) if f.generation < wanted => {}
+                Some(Ok(f)) => return Ok(f),
+                Some(Err(e)) => {
+                    return Err(ApiError::Internal(format!(
+                        "refreshing the fleet cache: {e}"
+                    )));
+                }
+                None => {
+                    // The task ended without an answer (it panicked): let the next one start.
+                    let mut slot = lock(&self.fleet);
+                    if slot
+                        .running
+                        .as_ref()
+                        .is_some_and(|r| r.same_channel(&running))
+                    {
+                        slot.running = None;
+                    }
+                    return Err(ApiError::Internal(
+                        "the fleet cache's refresh stopped without an answer".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The refresh under way, or a new one in its own task (`slot` is locked).
+    fn start_refresh(
+        self: &Arc<Self>,
+        slot: &mut FleetSlot,
+        store: &Store,
+    ) -> watch::Receiver<Outcome> {
+        // A refresh whose task ended without answering (it panicked) is replaced: `has_changed`
+        // is `Err` once every sender is gone (tokio 1.54, src/sync/watch.rs,
+        // `Receiver::has_changed`), and a task that answered has left `running` empty already.
+        if let Some(r) = &slot.running
+            && r.has_changed().is_ok()
+        {
+            return r.clone();
+        }
+        let (tx, rx) = watch::channel(None);
+        slot.running = Some(rx.clone());
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (cache, store, old) = (Arc::clone(self), store.clone(), slot.current.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = cache.refresh(&store, old).await;
+            let outcome = {
+                let mut slot = lock(&cache.fleet);
+                slot.running = None;
+                match result {
+                    Ok(f) => {
+                        let f = Arc::new(f);
+                        if slot
+                            .current
+                            .as_ref()
+                            .is_none_or(|c| c.generation <= f.generation)
+                        {
+                            slot.current = Some(Arc::clone(&f));
+                        }
+                        tracing::debug!(
+                            generation = f.generation,
+                            hosts = f.profiles.len(),
+                            ms = started.elapsed().as_secs_f64() * 1e3,
+                            "fleet cache refreshed"
+                        );
+                        Ok(f)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refreshing the fleet cache failed");
+                        Err(Arc::from(e.to_string()))
+                    }
+                }
+            };
+            // Nobody waiting is fine: the fleet is kept for the next request.
+            let _ = tx.send(Some(outcome));
+        });
+        rx
+    }
+
+    /// The fleet at the store's generation now: the first time every host, streamed from the
+    /// store ([`Store::for_each_latest`]); then `old` with what changed since its generation
+    /// ([`Store::changes_since`]), so a change reads one host, not the fleet.
+    async fn refresh(
+        self: &Arc<Self>,
+        store: &Store,
+        old: Option<Arc<Fleet>>,
+    ) -> Result<Fleet, StoreError> {
+        let cache = Arc::clone(self);
+        // Class keys are CPU work (QEMU's view of each new host): off the async workers.
+        let blocking = |e: tokio::task::JoinError| {
+            StoreError::Write(format!("the fleet refresh's thread failed: {e}"))
+        };
+        match old {
+            None => {
+                let mut rows: Vec<(LatestVersion, HostProfile)> = Vec::new();
+                // Lists shared as each profile arrives: the load's peak is the interned fleet,
+                // not every profile's own copy of its QEMU's lists.
+                let generation = store
+                    .for_each_latest(|lv, mut p| {
+                        lock(&self.lists).intern(&mut p);
+                        rows.push((lv, p));
+                    })
+                    .await?;
+                if !rows.windows(2).all(|w| w[0].0.host_id < w[1].0.host_id) {
+                    rows.sort_by(|a, b| a.0.host_id.cmp(&b.0.host_id));
+                }
+                tokio::task::spawn_blocking(move || cache.first(generation, rows))
+                    .await
+                    .map_err(blocking)
             }
             Some(old) => {
-                let latest = store.latest_versions().await?;
-                let mut f = Fleet::empty(generation, latest.len());
-                for lv in latest {
-                    // A host is read again when its version or its guests moved; the newest
-                    // profile comes with its current guests.
-                    let profile = match old.index.get(&lv.host_id) {
-                        Some(&i)
-                            if old.versions[i] == lv.version
-                                && old.guests_revs[i] == lv.guests_rev =>
-                        {
-                            Arc::clone(&old.profiles[i])
+                let changes = store.changes_since(old.generation).await?;
+                let mut fresh = Vec::with_capacity(changes.changed.len());
+                for lv in &changes.changed {
+                    // Only the version count moved (retention): the profile is the same.
+                    let same = old.position(&lv.host_id).is_some_and(|i| {
+                        old.versions[i] == lv.version && old.guests_revs[i] == lv.guests_rev
+                    });
+                    fresh.push(if same {
+                        Fresh::Same
+                    } else {
+                        match store.latest_profile(&lv.host_id).await? {
+                            Some(mut s) => {
+                                lock(&self.lists).intern(&mut s.profile);
+                                Fresh::New(Box::new(s.profile))
+                            }
+                            // Deleted since the changes were read: the next refresh says so.
+                            None => Fresh::Gone,
                         }
-                        _ => match store.latest_profile(&lv.host_id).await? {
-                            Some(s) => Arc::new(s.profile),
-                            None => continue,
-                        },
-                    };
-                    f.index.insert(lv.host_id, f.profiles.len());
-                    f.versions.push(lv.version);
-                    f.n_versions.push(lv.n_versions);
-                    f.guests_revs.push(lv.guests_rev);
-                    f.profiles.push(profile);
+                    });
                 }
-                f
+                tokio::task::spawn_blocking(move || cache.apply(&old, &changes, fresh))
+                    .await
+                    .map_err(blocking)
             }
-        };
-        let fleet = Arc::new(fleet);
-        *slot = Some(Arc::clone(&fleet));
-        Ok(fleet)
+        }
+    }
+
+    /// The first fleet: every host (ordered by id) numbered into its class.
+    fn first(&self, generation: u64, rows: Vec<(LatestVersion, HostProfile)>) -> Fleet {
+        let mut interner = lock(&self.interner);
+        let mut f = Fleet::with_capacity(generation, rows.len());
+        for (lv, p) in rows {
+            let class = interner.intern(&p);
+            f.push(&lv, Arc::new(p), class);
+        }
+        f
+    }
+
+    /// `old` with `changes` (`fresh[j]` the profile of `changes.changed[j]`): unchanged hosts
+    /// keep their profile and class number (pointers copied, nothing else), changed ones are
+    /// numbered again, deleted ones leave.
+    fn apply(&self, old: &Fleet, changes: &Changes, fresh: Vec<Fresh>) -> Fleet {
+        let mut interner = lock(&self.interner);
+        let (changed, deleted) = (&changes.changed, &changes.deleted);
+        let mut f = Fleet::with_capacity(changes.generation, old.profiles.len() + changed.len());
+        let mut fresh = fresh.into_iter();
+        let (mut i, mut j, mut k) = (0, 0, 0);
+        loop {
+            let o = old.profiles.get(i).map(|p| p.host_id.as_str());
+            let c = changed.get(j).map(|lv| lv.host_id.as_str());
+            match (o, c) {
+                (Some(o), c) if c.is_none_or(|c| o < c) => {
+                    while deleted.get(k).is_some_and(|d| d.as_str() < o) {
+                        k += 1;
+                    }
+                    if deleted.get(k).is_none_or(|d| d != o) {
+                        f.versions.push(old.versions[i]);
+                        f.n_versions.push(old.n_versions[i]);
+                        f.guests_revs.push(old.guests_revs[i]);
+                        f.profiles.push(Arc::clone(&old.profiles[i]));
+                        f.class_of.push(old.class_of[i]);
+                    }
+                    i += 1;
+                }
+                (o, Some(c)) => {
+                    let here = o == Some(c);
+                    let lv = &changed[j];
+                    match fresh.next() {
+                        Some(Fresh::Same) if here => {
+                            f.push(lv, Arc::clone(&old.profiles[i]), old.class_of[i]);
+                        }
+                        Some(Fresh::New(p)) => {
+                            let class = interner.intern(&p);
+                            f.push(lv, Arc::new(*p), class);
+                        }
+                        _ => {}
+                    }
+                    if here {
+                        i += 1;
+                    }
+                    j += 1;
+                }
+                _ => break,
+            }
+        }
+        f
     }
 
     /// The engine's graph of `fleet` for a guest configuration and policy, built once per
-    /// generation and kept while it is among the most recently used (`limits::GRAPH_CACHE_*`).
+    /// generation (callers waiting for the same one share its build) and kept while it is among
+    /// the most recently used (`limits::GRAPH_CACHE_*`). Only classes that are new or whose
+    /// first host changed since the last build are judged again ([`Incremental`]). Engine work:
+    /// call it on the engine's threads.
     pub fn graph(&self, fleet: &Fleet, guest: &GuestConfig, policy: &Policy) -> Arc<CompatGraph> {
         let key = serde_json::to_string(&(guest, policy)).unwrap_or_default();
-        let found = self
-            .graphs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(fleet.generation, &key);
-        if let Some(found) = found {
+        if let Some(found) = lock(&self.graphs).get(fleet.generation, &key) {
             return found;
         }
-        let built = Arc::new(shared::graph::build(&fleet.profiles, guest, policy));
+        let state = self.graph_state(&key, guest, policy);
+        // One build per generation: others wanting it wait here and take it.
+        let mut state = lock(&state);
+        if let Some((generation, g)) = &state.last
+            && *generation == fleet.generation
+            && let Some(g) = g.upgrade()
+        {
+            return g;
+        }
+        let started = std::time::Instant::now();
+        let built = Arc::new(state.incremental.update(&fleet.profiles, &fleet.class_of));
+        tracing::debug!(
+            generation = fleet.generation,
+            classes = built.classes.len(),
+            rejudged = state.incremental.rejudged(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "graph updated"
+        );
+        state.last = Some((fleet.generation, Arc::downgrade(&built)));
         let bytes = graph_bytes(&built);
-        self.graphs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(fleet.generation, key, Arc::clone(&built), bytes);
+        lock(&self.graphs).insert(fleet.generation, key, Arc::clone(&built), bytes);
         built
+    }
+
+    fn graph_state(
+        &self,
+        key: &str,
+        guest: &GuestConfig,
+        policy: &Policy,
+    ) -> Arc<Mutex<GraphState>> {
+        let mut slots = lock(&self.incremental);
+        slots.0 += 1;
+        let now = slots.0;
+        if let Some(s) = slots.1.iter_mut().find(|s| s.key == key) {
+            s.used = now;
+            return Arc::clone(&s.state);
+        }
+        if slots.1.len() >= limits::GRAPH_CACHE_ENTRIES
+            && let Some(oldest) = slots
+                .1
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(i, _)| i)
+        {
+            slots.1.swap_remove(oldest);
+        }
+        let state = Arc::new(Mutex::new(GraphState {
+            incremental: Incremental::new(guest, policy),
+            last: None,
+        }));
+        slots.1.push(GraphSlot {
+            key: key.to_owned(),
+            used: now,
+            state: Arc::clone(&state),
+        });
+        state
+    }
+
+    /// The labels of each class of `fleet` (classes are the same for every guest: in the order
+    /// its graphs number them), made again only for classes whose members changed. Engine work.
+    pub fn class_labels(&self, fleet: &Fleet) -> Arc<ClassLabels> {
+        let mut memo = lock(&self.labels);
+        if let Some((generation, labels)) = &memo.current
+            && *generation == fleet.generation
+        {
+            return Arc::clone(labels);
+        }
+        let started = std::time::Instant::now();
+        let classes = Classes::from_numbers(&fleet.class_of);
+        let mut by_number = HashMap::with_capacity(classes.members.len());
+        let mut out = Vec::with_capacity(classes.members.len());
+        for m in &classes.members {
+            let number = fleet.class_of[m[0]];
+            // The members by id and version (a profile's labels come with its version).
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            for &i in m {
+                (&fleet.profiles[i].host_id, fleet.versions[i]).hash(&mut h);
+            }
+            let print = h.finish();
+            let labels = match memo.by_number.get(&number) {
+                Some((p, l)) if *p == print => Arc::clone(l),
+                _ => Arc::new(shared::naming::labels_of_hosts(
+                    m.iter().map(|&i| &*fleet.profiles[i]),
+                )),
+            };
+            by_number.insert(number, (print, Arc::clone(&labels)));
+            out.push(labels);
+        }
+        let labels = Arc::new(ClassLabels {
+            classes: out,
+            first: classes.members.iter().map(|m| m[0]).collect(),
+        });
+        memo.by_number = by_number;
+        memo.current = Some((fleet.generation, Arc::clone(&labels)));
+        tracing::debug!(
+            generation = fleet.generation,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "class labels"
+        );
+        labels
+    }
+
+    /// The model a pool of `fleet` is named by ([`shared::naming::pool_model`]), fitted again
+    /// only when the pool's classes or their first hosts changed. Engine work.
+    pub fn pool_model(&self, fleet: &Fleet, reps: &[&HostProfile]) -> Option<String> {
+        let found: Option<Vec<usize>> = reps.iter().map(|r| fleet.position(&r.host_id)).collect();
+        let Some(found) = found else {
+            return shared::naming::pool_model(reps);
+        };
+        let key: Vec<u32> = found.iter().map(|&i| fleet.class_of[i]).collect();
+        let same = |held: &[Arc<HostProfile>]| {
+            held.len() == found.len()
+                && held
+                    .iter()
+                    .zip(&found)
+                    .all(|(h, &i)| Arc::ptr_eq(h, &fleet.profiles[i]))
+        };
+        {
+            let mut memo = lock(&self.models);
+            let generation = memo.generation;
+            if let Some(fit) = memo.by_pool.get_mut(&key)
+                && same(&fit.reps)
+            {
+                fit.used = generation.max(fleet.generation);
+                return fit.model.clone();
+            }
+        }
+        let model = shared::naming::pool_model(reps);
+        let mut memo = lock(&self.models);
+        if fleet.generation > memo.generation {
+            // Forget pools no graph of the last two generations named.
+            let keep = memo.generation;
+            memo.by_pool.retain(|_, fit| fit.used >= keep);
+            memo.generation = fleet.generation;
+        }
+        let reps = found
+            .iter()
+            .map(|&i| Arc::clone(&fleet.profiles[i]))
+            .collect();
+        memo.by_pool.insert(
+            key,
+            FittedModel {
+                used: fleet.generation,
+                reps,
+                model: model.clone(),
+            },
+        );
+        model
     }
 
     /// Any other derived answer, computed once per generation under `key` and kept as JSON
@@ -239,39 +642,33 @@ impl Cache {
         T: serde::Serialize + serde::de::DeserializeOwned,
         F: FnOnce() -> T,
     {
-        let found = self
-            .derived
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(fleet.generation, key);
+        let found = lock(&self.derived).get(fleet.generation, key);
         if let Some(json) = found {
             return serde_json::from_slice(&json).map_err(|e| e.to_string());
         }
         let value = compute();
         let json = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
         let bytes = json.len();
-        self.derived
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(fleet.generation, key.to_owned(), Arc::new(json), bytes);
+        lock(&self.derived).insert(fleet.generation, key.to_owned(), Arc::new(json), bytes);
         Ok(value)
+    }
+
+    /// Whether a fleet refresh is under way.
+    pub fn refreshing(&self) -> bool {
+        lock(&self.fleet).running.is_some()
+    }
+
+    /// How many fleet refreshes started (each runs to its end).
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The bounded caches' counters.
     pub fn report(&self) -> CacheReport {
         CacheReport {
-            graphs: self
-                .graphs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .counters
-                .stats(),
-            derived: self
-                .derived
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .counters
-                .stats(),
+            graphs: lock(&self.graphs).counters.stats(),
+            derived: lock(&self.derived).counters.stats(),
+            refreshes: self.refreshes(),
         }
     }
 }

@@ -4,6 +4,10 @@
 //! Architecture Invariant: the backend holds no compatibility logic; every verdict, class and
 //! baseline comes from `shared`. It is the only crate that knows SQL (in `store`) and HTTP.
 //! Engine work never runs on async workers: it goes through `AppState::engine`.
+//!
+//! Architecture Invariant: the fleet refresh never runs in a request's future: `cache::Cache`
+//! runs it in a task of its own that requests wait for, so a request cut by [`REQUEST_TIMEOUT`]
+//! or by its client leaves the refresh running for the next one.
 
 pub mod allowed_hosts;
 pub mod api;

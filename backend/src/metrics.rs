@@ -100,6 +100,11 @@ impl Metrics {
                 rss,
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP fleetcompat_fleet_refreshes_total Fleet cache refreshes started (each runs to its end in a task of its own, whatever becomes of the request that started it).\n# TYPE fleetcompat_fleet_refreshes_total counter\nfleetcompat_fleet_refreshes_total {}",
+            g.caches.refreshes
+        );
         let caches = [("graphs", g.caches.graphs), ("derived", g.caches.derived)];
         for (name, help, value) in [
             (

@@ -1,5 +1,7 @@
 //! Host classes: hosts whose profiles are equal in everything migration depends on.
 
+use std::collections::HashMap;
+
 use crate::featureset::FeatureSet;
 use crate::models::QemuVersion;
 use crate::profile::{Arch, HostProfile};
@@ -81,7 +83,11 @@ pub fn key(p: &HostProfile) -> ClassKey {
 /// A stable id of a host's class ([`key`]): the same on every platform and release for equal
 /// inputs, and equal exactly for hosts of one class.
 pub fn class_id(p: &HostProfile) -> String {
-    let k = key(p);
+    id_of_key(&key(p))
+}
+
+/// [`class_id`] of a key computed already.
+pub fn id_of_key(k: &ClassKey) -> String {
     // FNV-1a, 64 bit: deterministic, no dependency, identical on native and wasm32.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -122,4 +128,43 @@ pub fn class_id(p: &HostProfile) -> String {
     )
     .as_bytes());
     format!("c{:012x}", h >> 16)
+}
+
+/// Class keys numbered once and kept across fleet generations, so that a host's class is
+/// computed when the host changes and never again: `intern` gives equal keys equal numbers, the
+/// first number 0. Numbers are never reused; a class that vanished and comes back keeps its
+/// number.
+#[derive(Debug, Default)]
+pub struct Interner {
+    numbers: HashMap<ClassKey, u32>,
+    /// [`class_id`] of each number.
+    ids: Vec<String>,
+}
+
+impl Interner {
+    /// The number of `p`'s class ([`key`]), new if no host had that class yet.
+    pub fn intern(&mut self, p: &HostProfile) -> u32 {
+        let k = key(p);
+        if let Some(&n) = self.numbers.get(&k) {
+            return n;
+        }
+        let n = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        self.ids.push(id_of_key(&k));
+        self.numbers.insert(k, n);
+        n
+    }
+
+    /// The [`class_id`] of a class number (`""` for a number `intern` never gave).
+    pub fn class_id(&self, n: u32) -> &str {
+        self.ids.get(n as usize).map_or("", String::as_str)
+    }
+
+    /// How many numbers were given.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
 }

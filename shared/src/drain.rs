@@ -18,7 +18,7 @@
 //! data have unknown capacity: nothing is placed on them, and a VM whose only targets they are
 //! is `capacity_unknown`, not placed.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -131,8 +131,8 @@ struct Advice {
 
 /// A fleet prepared for drain plans: its classes, free capacity and the memo of verdicts. Build
 /// it once and ask for as many plans as needed; answers are memoised across plans.
-pub struct DrainFleet<'a> {
-    hosts: &'a [HostProfile],
+pub struct DrainFleet<'a, P: Borrow<HostProfile> = HostProfile> {
+    hosts: &'a [P],
     policy: Policy,
     classes: Classes,
     /// [`crate::rules::layers_fingerprint`] of each class's first host.
@@ -154,17 +154,24 @@ pub struct DrainFleet<'a> {
     advice: HashMap<(usize, usize), Option<Rc<Advice>>>,
 }
 
-impl<'a> DrainFleet<'a> {
+impl<'a, P: Borrow<HostProfile>> DrainFleet<'a, P> {
     /// Prepare `hosts` (the whole fleet) for plans under `policy` (its `stack`, vendor and TSC
-    /// settings apply to every VM; each VM's CPU comes from its own definition).
-    pub fn new(hosts: &'a [HostProfile], policy: &Policy) -> Self {
-        let classes = group(hosts);
+    /// settings apply to every VM; each VM's CPU comes from its own definition). Like
+    /// [`crate::graph::build`], it takes profiles or references to them (`&HostProfile`,
+    /// `Arc<HostProfile>`) and copies none.
+    pub fn new(hosts: &'a [P], policy: &Policy) -> Self {
+        Self::with_classes(hosts, group(hosts), policy)
+    }
+
+    /// [`Self::new`] with the hosts' classes known already (a cache's [`Classes::from_numbers`]):
+    /// no class key is computed again.
+    pub fn with_classes(hosts: &'a [P], classes: Classes, policy: &Policy) -> Self {
         let prints = classes
             .members
             .iter()
-            .map(|m| crate::rules::layers_fingerprint(&hosts[m[0]]))
+            .map(|m| crate::rules::layers_fingerprint(hosts[m[0]].borrow()))
             .collect();
-        let free: Vec<Option<Free>> = hosts.iter().map(free_of).collect();
+        let free: Vec<Option<Free>> = hosts.iter().map(|p| free_of(p.borrow())).collect();
         let class_free = classes
             .members
             .iter()
@@ -187,7 +194,7 @@ impl<'a> DrainFleet<'a> {
             index: hosts
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (p.host_id.as_str(), i))
+                .map(|(i, p)| (p.borrow().host_id.as_str(), i))
                 .collect(),
             hosts,
             policy: policy.clone(),
@@ -213,8 +220,13 @@ impl<'a> DrainFleet<'a> {
         self.index.get(host_id).copied()
     }
 
-    pub fn hosts(&self) -> &'a [HostProfile] {
+    pub fn hosts(&self) -> &'a [P] {
         self.hosts
+    }
+
+    /// Host `i`'s profile.
+    fn host(&self, i: usize) -> &'a HostProfile {
+        self.hosts[i].borrow()
     }
 
     /// Hosts of class `c` other than `drained`.
@@ -239,14 +251,14 @@ impl<'a> DrainFleet<'a> {
 
     fn class_entry(&mut self, c: usize, drained: usize) -> DrainClass {
         let members = &self.classes.members[c];
-        let rep = &self.hosts[members[0]];
+        let rep = self.host(members[0]);
         let id = self.class_ids[c]
             .get_or_insert_with(|| crate::class::class_id(rep))
             .clone();
         let hosts = self.hosts;
         let name = self.class_names[c]
             .get_or_insert_with(|| {
-                let all: Vec<&HostProfile> = members.iter().map(|&h| &hosts[h]).collect();
+                let all: Vec<&HostProfile> = members.iter().map(|&h| hosts[h].borrow()).collect();
                 crate::naming::class_name(&crate::naming::class_facts(rep, &all))
             })
             .clone();
@@ -288,7 +300,7 @@ impl<'a> DrainFleet<'a> {
     fn facts_of(&mut self, g: usize, c: usize) -> &HostFacts {
         let (hosts, guest, policy) = (self.hosts, &self.guests[g], &self.policy);
         let rep = self.classes.members[c][0];
-        self.facts[g][c].get_or_insert_with(|| HostFacts::new(&hosts[rep], guest, policy))
+        self.facts[g][c].get_or_insert_with(|| HostFacts::new(hosts[rep].borrow(), guest, policy))
     }
 
     /// Whether guests `g` on class `s` can move to another host of class `d`: the graphs' fast
@@ -308,8 +320,8 @@ impl<'a> DrainFleet<'a> {
         let (rs, rd) = (self.classes.members[s][0], self.classes.members[d][0]);
         !*self.layers.entry((g, ps, pd)).or_insert_with(|| {
             crate::rules::layers_block(
-                &hosts[rs],
-                &hosts[rd],
+                hosts[rs].borrow(),
+                hosts[rd].borrow(),
                 guest,
                 &effective_policy(guest, policy),
             )
@@ -331,8 +343,8 @@ impl<'a> DrainFleet<'a> {
             for d in order {
                 if let Some(rd) = self.rep_other(d, host)
                     && compare_with(
-                        &self.hosts[host],
-                        &self.hosts[rd],
+                        self.host(host),
+                        self.host(rd),
                         &self.guests[g],
                         &self.policy,
                     )
@@ -379,8 +391,8 @@ impl<'a> DrainFleet<'a> {
                 continue;
             };
             let v = compare_with(
-                &self.hosts[host],
-                &self.hosts[rd],
+                self.host(host),
+                self.host(rd),
                 &self.guests[g],
                 &self.policy,
             );
@@ -446,7 +458,7 @@ impl<'a> DrainFleet<'a> {
             return a.clone();
         }
         let guest = self.guests[g].clone();
-        let src = &self.hosts[host];
+        let src = self.host(host);
         let mut candidates: Vec<(u8, &'static str, GuestConfig, String)> = Vec::new();
         for d in self
             .classes_by_size(host)
@@ -456,7 +468,7 @@ impl<'a> DrainFleet<'a> {
             let Some(rd) = self.rep_other(d, host) else {
                 continue;
             };
-            let dst = &self.hosts[rd];
+            let dst = self.host(rd);
             let v = compare_with(src, dst, &guest, &self.policy);
             let blockers: Vec<&Reason> = v
                 .reasons
@@ -566,6 +578,7 @@ impl<'a> DrainFleet<'a> {
     pub fn vm_detail(&mut self, host: usize, vm: &str) -> Option<VmDetail> {
         let hosts = self.hosts;
         let found = hosts[host]
+            .borrow()
             .guests
             .as_ref()?
             .vms
@@ -573,6 +586,7 @@ impl<'a> DrainFleet<'a> {
             .find(|v| v.id == vm)
             .or_else(|| {
                 hosts[host]
+                    .borrow()
                     .guests
                     .as_ref()?
                     .vms
@@ -593,7 +607,7 @@ impl<'a> DrainFleet<'a> {
                 self.classes.members[ci]
                     .iter()
                     .filter(|&&h| h != host)
-                    .map(|&h| hosts[h].host_id.clone()),
+                    .map(|&h| hosts[h].borrow().host_id.clone()),
             );
         }
         let (kind, text) = definition_text(found);
@@ -610,14 +624,14 @@ impl<'a> DrainFleet<'a> {
 
     fn class_by_id(&mut self, id: &str) -> Option<usize> {
         (0..self.classes.members.len()).find(|&c| {
-            let rep = &self.hosts[self.classes.members[c][0]];
+            let rep = self.host(self.classes.members[c][0]);
             self.class_ids[c].get_or_insert_with(|| crate::class::class_id(rep)) == id
         })
     }
 
     fn plan_of(&mut self, host: usize, only: Option<&str>) -> DrainPlan {
         let hosts = self.hosts;
-        let src = &hosts[host];
+        let src = hosts[host].borrow();
         let vms: Vec<&'a Vm> = src
             .guests
             .as_ref()
@@ -751,7 +765,7 @@ impl<'a> DrainFleet<'a> {
                 summary: String::new(),
                 target_classes,
                 n_target_hosts,
-                placement: placed.map(|h| hosts[h].host_id.clone()),
+                placement: placed.map(|h| hosts[h].borrow().host_id.clone()),
                 blockers: Vec::new(),
                 common_reasons: Vec::new(),
                 n_classes_not_listed: 0,
@@ -779,7 +793,7 @@ impl<'a> DrainFleet<'a> {
                 let st = self.stuck_of(host, g);
                 // Judged from another host of the class: its messages name that host.
                 let (was, now) = (
-                    format!("host {} ", hosts[st.from].host_id),
+                    format!("host {} ", hosts[st.from].borrow().host_id),
                     format!("host {} ", src.host_id),
                 );
                 let fix = |m: &str| {

@@ -29,6 +29,7 @@ mod fnv;
 pub mod graph;
 pub mod guest;
 pub mod import;
+pub mod intern;
 pub mod libvirt;
 pub mod masks;
 pub mod models;

@@ -298,29 +298,86 @@ pub fn class_facts(rep: &HostProfile, hosts: &[&HostProfile]) -> ClassFacts {
 
 /// Label values of some hosts, by label name.
 pub fn labels_of(hosts: &[&HostProfile]) -> BTreeMap<String, Vec<String>> {
-    let mut labels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    labels_of_hosts(hosts.iter().copied())
+}
+
+/// Label values by label name, each list sorted.
+pub type Labels = BTreeMap<String, Vec<String>>;
+
+/// Label values of some hosts, by label name, without copying a string per host.
+pub fn labels_of_hosts<'a>(hosts: impl IntoIterator<Item = &'a HostProfile>) -> Labels {
+    let mut labels: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for h in hosts {
         for (k, v) in &h.labels {
-            labels.entry(k.clone()).or_default().insert(v.clone());
+            labels.entry(k).or_default().insert(v);
         }
     }
     labels
         .into_iter()
-        .map(|(k, v)| (k, v.into_iter().collect()))
+        .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
         .collect()
+}
+
+/// The union of label sets (each list sorted, as [`labels_of`] makes them).
+pub fn union_labels<'a>(sets: impl IntoIterator<Item = &'a Labels>) -> Labels {
+    let mut out: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for set in sets {
+        for (k, vs) in set {
+            out.entry(k)
+                .or_default()
+                .extend(vs.iter().map(String::as_str));
+        }
+    }
+    out.into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+        .collect()
+}
+
+/// The model a pool is named by: the best named model every host of the pool runs, from one
+/// host of each class (classes are equal in everything a baseline looks at).
+pub fn pool_model(reps: &[&HostProfile]) -> Option<String> {
+    match reps {
+        [one] => best_guest_model(one),
+        _ => crate::baseline::baseline(reps, &crate::baseline::BaselineOptions::default())
+            .ok()
+            .map(|b| b.model),
+    }
 }
 
 /// Names for every class and pool of `g`; `host` finds a host's profile by id. Names that would
 /// be equal get the class id (which the API accepts) appended, so no two are the same.
 pub fn fleet_names<'a>(g: &CompatGraph, host: impl Fn(&str) -> Option<&'a HostProfile>) -> Names {
+    let labels: Vec<Labels> = g
+        .classes
+        .iter()
+        .map(|c| labels_of_hosts(c.hosts.iter().filter_map(|h| host(h))))
+        .collect();
+    fleet_names_with(g, host, |c| labels.get(c), pool_model)
+}
+
+/// [`fleet_names`] with the labels of each class (`class_labels(c)`, `None`: its hosts are not
+/// found) and the pool models (`model(reps)`, [`pool_model`]) from the caller, who may keep
+/// them between fleets: a pool's hosts' labels are its classes' labels together.
+pub fn fleet_names_with<'a, 'l>(
+    g: &CompatGraph,
+    host: impl Fn(&str) -> Option<&'a HostProfile>,
+    class_labels: impl Fn(usize) -> Option<&'l Labels>,
+    mut model: impl FnMut(&[&HostProfile]) -> Option<String>,
+) -> Names {
     let mut classes: Vec<String> = g
         .classes
         .iter()
-        .map(|c| {
-            let hosts: Vec<&HostProfile> = c.hosts.iter().filter_map(|h| host(h)).collect();
-            match hosts.first() {
-                Some(rep) => class_name(&class_facts(rep, &hosts)),
-                None => class_name(&ClassFacts {
+        .enumerate()
+        .map(|(i, c)| {
+            let rep = c.hosts.iter().find_map(|h| host(h));
+            match (rep, class_labels(i)) {
+                (Some(rep), Some(labels)) => {
+                    let mut facts = class_facts(rep, &[]);
+                    facts.labels = labels.clone();
+                    facts.n_hosts = c.hosts.len();
+                    class_name(&facts)
+                }
+                _ => class_name(&ClassFacts {
                     vendor: c.vendor.clone(),
                     n_hosts: c.hosts.len(),
                     ..ClassFacts::default()
@@ -341,26 +398,15 @@ pub fn fleet_names<'a>(g: &CompatGraph, host: impl Fn(&str) -> Option<&'a HostPr
         .pools
         .iter()
         .map(|p| {
-            // Classes are equal in everything a baseline looks at: one host of each will do.
             let reps: Vec<&HostProfile> = p
                 .classes
                 .iter()
                 .filter_map(|&c| g.classes.get(c)?.hosts.first())
                 .filter_map(|h| host(h))
                 .collect();
-            let model = match reps.as_slice() {
-                [one] => best_guest_model(one),
-                _ => crate::baseline::baseline(&reps, &crate::baseline::BaselineOptions::default())
-                    .ok()
-                    .map(|b| b.model),
-            };
-            let hosts: Vec<&HostProfile> = p
-                .classes
-                .iter()
-                .filter_map(|&c| g.classes.get(c))
-                .flat_map(|c| c.hosts.iter().filter_map(|h| host(h)))
-                .collect();
-            pool_name(model.as_deref(), &labels_of(&hosts), p.n_hosts)
+            let model = model(&reps);
+            let labels = union_labels(p.classes.iter().filter_map(|&c| class_labels(c)));
+            pool_name(model.as_deref(), &labels, p.n_hosts)
         })
         .collect();
     // Pools alike in model, label and size: the id of their first class tells them apart.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::featureset::FeatureSet;
+use crate::intern::SharedList;
 
 /// The profile schema this release writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -237,8 +238,12 @@ pub struct QemuInstall {
     pub package: String,
     /// Accelerator the CPU models were checked with: `kvm` or `tcg`.
     pub accel: String,
-    pub machines: Vec<QemuMachine>,
-    pub cpu_models: Vec<QemuCpuModel>,
+    /// `query-machines`, sorted by name: the same for every host with the same QEMU build, so
+    /// shared between their profiles ([`crate::intern::ProfileInterner`]); JSON as a plain list.
+    pub machines: SharedList<QemuMachine>,
+    /// `query-cpu-definitions`, sorted by name: the same for every host with the same QEMU build
+    /// and processor, so shared like `machines`.
+    pub cpu_models: SharedList<QemuCpuModel>,
     /// QEMU's `host` model expanded under KVM (`query-cpu-model-expansion`): the guest view QEMU
     /// itself presents for `-cpu host`, catalog features only. Absent under tcg.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -264,7 +269,7 @@ pub struct StartCheck {
     pub error: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct QemuMachine {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,7 +280,7 @@ pub struct QemuMachine {
     pub deprecated: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct QemuCpuModel {
     pub name: String,
     /// Usable here with the probed accelerator: `unavailable_features` empty.

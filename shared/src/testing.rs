@@ -142,7 +142,7 @@ pub fn qemu_with_machines(version: &str) -> crate::profile::QemuInstall {
         path: format!("/usr/bin/qemu-system-x86_64-{version}"),
         version: version.to_owned(),
         accel: "kvm".into(),
-        machines,
+        machines: machines.into(),
         ..crate::profile::QemuInstall::default()
     }
 }

@@ -874,7 +874,7 @@ fn real_comparisons_give_only_registered_rules() {
         "10.0.2",
         &[("pc-i440fx-10.0", Some("pc")), ("pc-q35-10.0", Some("q35"))],
     );
-    default_pc.qemu[0].machines[0].is_default = true;
+    default_pc.qemu[0].machines.make_mut()[0].is_default = true;
     run(
         compare_with(
             &default_pc,

@@ -44,6 +44,32 @@ macro_rules! bump_generation {
 }
 pub(crate) use bump_generation;
 
+/// Mark `$hosts` (a `Vec<&str>` of host ids) as changed at generation `$g` (i64, what
+/// `bump_generation!` returned) inside the same transaction `$tx`, so
+/// [`crate::Store::changes_since`] finds them. Run it only after the bump, and only on host
+/// rows the transaction has locked already (before the bump): see [`crate::changes`] for why
+/// the answer is then complete and no two writers can deadlock on it.
+macro_rules! mark_changed {
+    ($tx:expr, $pg:expr, $g:expr, $hosts:expr) => {{
+        let ids = serde_json::to_string(&$hosts)
+            .map_err(|e| $crate::StoreError::Write(format!("listing changed hosts: {e}")))?;
+        // One statement for the whole list, a JSON array on both databases (PostgreSQL:
+        // `json_array_elements_text`; SQLite: the table-valued `json_each`).
+        let sql = if $pg {
+            "UPDATE hosts SET changed_gen = $1 WHERE host_id IN \
+             (SELECT json_array_elements_text($2::json))"
+        } else {
+            "UPDATE hosts SET changed_gen = $1 WHERE host_id IN (SELECT value FROM json_each($2))"
+        };
+        sqlx::query(sql)
+            .bind($g)
+            .bind(ids)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use mark_changed;
+
 /// The value stored now.
 pub(crate) async fn read(pool: &Pool) -> Result<u64, StoreError> {
     let g: i64 = on_pool!(pool, p => {

@@ -3,15 +3,18 @@
 use sha2::{Digest, Sha256};
 use shared::profile::HostProfile;
 
-/// The profile as hashed and stored: without its collection time and guests (they are kept
-/// apart, with their own history), so neither makes a new hardware version.
-pub(crate) fn hardware_json(p: &HostProfile) -> Result<(String, String), serde_json::Error> {
-    let mut copy = p.clone();
-    copy.guests = None;
-    let stored = serde_json::to_string(&copy)?;
-    copy.collected_at.clear();
-    let hashed = serde_json::to_string(&copy)?;
-    Ok((stored, hashed))
+/// The profile as stored and as hashed: `p` without its guests (the caller takes them first:
+/// they are kept apart, with their own history), then without its collection time, so neither
+/// makes a new hardware version. Returns `(stored, hashed, collected_at)`; `p` is left without
+/// its collection time. Two serialisations, no copy of the profile.
+pub(crate) fn hardware_json(
+    p: &mut HostProfile,
+) -> Result<(String, String, String), serde_json::Error> {
+    debug_assert!(p.guests.is_none(), "the guests are taken first");
+    let stored = serde_json::to_string(&*p)?;
+    let collected_at = std::mem::take(&mut p.collected_at);
+    let hashed = serde_json::to_string(&*p)?;
+    Ok((stored, hashed, collected_at))
 }
 
 /// SHA-256 of the hashed text, 64 lower-case hex digits.

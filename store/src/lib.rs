@@ -8,9 +8,12 @@
 //!
 //! Architecture Invariant: no other module builds or runs SQL, and no SQL is built from strings.
 
+mod batch;
+mod changes;
 mod generation;
 mod guests;
 mod hash;
+mod load;
 mod read;
 mod retention;
 mod target;
@@ -29,9 +32,11 @@ use sqlx::SqlitePool;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use changes::Changes;
 pub use guests::{GuestEvent, GuestEventKind};
 pub use retention::{Pruned, Retention};
 pub use target::DbTarget;
+pub use write::Prepared;
 
 /// Runs `$body` with `$p` bound to the SQLite or the PostgreSQL pool (the body is compiled once
 /// per database); `$pg` (optional) is a `const bool` telling which.

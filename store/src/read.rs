@@ -1,7 +1,5 @@
 //! Reads, point deletes and settings: one statement each, the same text for both databases.
 
-use std::collections::HashMap;
-
 use shared::vms::{HostCapacity, HostGuests, Vm};
 
 use crate::generation::bump_generation;
@@ -10,10 +8,6 @@ use crate::{LatestVersion, Store, StoreError, StoredProfile, VersionRow, on_pool
 
 /// `(version, n, profile_json)` of one stored version.
 type VersionText = (i64, i64, String);
-/// `(host_id, version, n, profile_json)` of a host's newest version.
-type LatestText = (String, i64, i64, String);
-/// `(host_id, JSON)`: a host's capacity or one of its guests.
-type IdText = (String, String);
 
 fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(0)
@@ -33,7 +27,7 @@ fn decode(host_id: &str, (version, n, json): VersionText) -> Result<StoredProfil
 }
 
 /// A host's guests from its capacity and guest rows (`None`: never reported).
-fn assemble(
+pub(crate) fn assemble(
     host_id: &str,
     capacity: Option<&str>,
     vms: Vec<String>,
@@ -71,51 +65,14 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// The newest profile of every host, with its current guests, ordered by host id.
-    pub async fn latest_profiles(&self) -> Result<Vec<StoredProfile>, StoreError> {
-        let (rows, hosts, vms): (Vec<LatestText>, Vec<IdText>, Vec<IdText>) = on_pool!(&self.pool, p => {(
-            sqlx::query_as(
-                "SELECT v.host_id, v.version, \
-                   (SELECT COUNT(*) FROM profile_versions c WHERE c.host_id = v.host_id), \
-                   v.profile_json \
-                 FROM profile_versions v \
-                 WHERE v.version = (SELECT MAX(m.version) FROM profile_versions m WHERE m.host_id = v.host_id) \
-                 ORDER BY v.host_id",
-            )
-            .fetch_all(p)
-            .await?,
-            sqlx::query_as("SELECT host_id, capacity_json FROM hosts WHERE capacity_json IS NOT NULL")
-                .fetch_all(p)
-                .await?,
-            sqlx::query_as("SELECT host_id, vm_json FROM guests ORDER BY host_id, vm_id")
-                .fetch_all(p)
-                .await?,
-        )});
-        let mut guest_rows: HashMap<String, Vec<String>> = HashMap::new();
-        for (host, json) in vms {
-            guest_rows.entry(host).or_default().push(json);
-        }
-        let capacity: HashMap<String, String> = hosts.into_iter().collect();
-        rows.into_iter()
-            .map(|(host_id, version, n, json)| {
-                let mut s = decode(&host_id, (version, n, json))?;
-                s.profile.guests = assemble(
-                    &host_id,
-                    capacity.get(&host_id).map(String::as_str),
-                    guest_rows.remove(&host_id).unwrap_or_default(),
-                )?;
-                Ok(s)
-            })
-            .collect()
-    }
-
     /// The newest profile of one host, with its current guests.
     pub async fn latest_profile(&self, host_id: &str) -> Result<Option<StoredProfile>, StoreError> {
         let row: Option<VersionText> = on_pool!(&self.pool, p => {
             sqlx::query_as(
-                "SELECT version, (SELECT COUNT(*) FROM profile_versions c WHERE c.host_id = $1), \
-                   profile_json \
-                 FROM profile_versions WHERE host_id = $1 ORDER BY version DESC LIMIT 1",
+                "SELECT v.version, h.n_versions, v.profile_json \
+                 FROM hosts h JOIN profile_versions v \
+                   ON v.host_id = h.host_id AND v.version = h.newest_version \
+                 WHERE h.host_id = $1",
             )
             .bind(host_id)
             .fetch_optional(p)
@@ -138,9 +95,9 @@ impl Store {
     ) -> Result<Option<StoredProfile>, StoreError> {
         let row: Option<VersionText> = on_pool!(&self.pool, p => {
             sqlx::query_as(
-                "SELECT version, (SELECT COUNT(*) FROM profile_versions c WHERE c.host_id = $1), \
-                   profile_json \
-                 FROM profile_versions WHERE host_id = $1 AND version = $2",
+                "SELECT v.version, h.n_versions, v.profile_json \
+                 FROM hosts h JOIN profile_versions v ON v.host_id = h.host_id \
+                 WHERE h.host_id = $1 AND v.version = $2",
             )
             .bind(host_id)
             .bind(i64::from(version))
@@ -155,21 +112,15 @@ impl Store {
     pub async fn latest_versions(&self) -> Result<Vec<LatestVersion>, StoreError> {
         let rows: Vec<(String, i64, i64, i64)> = on_pool!(&self.pool, p => {
             sqlx::query_as(
-                "SELECT v.host_id, MAX(v.version), COUNT(*), MAX(h.guests_rev) \
-                 FROM profile_versions v JOIN hosts h ON h.host_id = v.host_id \
-                 GROUP BY v.host_id ORDER BY v.host_id",
+                "SELECT host_id, newest_version, n_versions, guests_rev FROM hosts \
+                 WHERE n_versions > 0 ORDER BY host_id",
             )
             .fetch_all(p)
             .await?
         });
         Ok(rows
             .into_iter()
-            .map(|(host_id, v, n, rev)| LatestVersion {
-                host_id,
-                version: count(v),
-                n_versions: count(n),
-                guests_rev: u64::try_from(rev).unwrap_or(0),
-            })
+            .map(crate::changes::latest_version)
             .collect())
     }
 
@@ -263,7 +214,21 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            let generation = if gone > 0 { Some(bump_generation!(tx, PG)) } else { None };
+            let generation = if gone > 0 {
+                let g = bump_generation!(tx, PG);
+                // After the bump, as every mark (crate::changes): the tombstone of this host.
+                sqlx::query(
+                    "INSERT INTO host_tombstones (host_id, deleted_gen) VALUES ($1, $2) \
+                     ON CONFLICT (host_id) DO UPDATE SET deleted_gen = excluded.deleted_gen",
+                )
+                .bind(host_id)
+                .bind(g)
+                .execute(&mut *tx)
+                .await?;
+                Some(g)
+            } else {
+                None
+            };
             tx.commit().await?;
             (gone, generation)
         });

@@ -6,7 +6,9 @@
 //! `keep_days` go, and the same for guest events (`keep_guest_events` per host, `keep_days`).
 //! A host's newest version is always kept, whatever the policy.
 
-use crate::generation::bump_generation;
+use std::collections::BTreeMap;
+
+use crate::generation::{bump_generation, mark_changed};
 use crate::{Store, StoreError, on_pool};
 
 /// What to keep. `None` keeps everything on that count.
@@ -54,27 +56,33 @@ impl Store {
             let mut pruned = Pruned::default();
             // Versions are numbered without gaps from the oldest kept one, so the newest N are
             // those above MAX - N.
+            // The host of every version removed, to count them off its row.
+            let mut gone: Vec<String> = Vec::new();
             if let Some(n) = keep_versions {
-                pruned.versions += sqlx::query(
-                    "DELETE FROM profile_versions WHERE version <= \
-                     (SELECT MAX(m.version) FROM profile_versions m \
-                      WHERE m.host_id = profile_versions.host_id) - $1",
-                )
-                .bind(n)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                gone.extend(
+                    sqlx::query_scalar::<_, String>(
+                        "DELETE FROM profile_versions WHERE version <= \
+                         (SELECT MAX(m.version) FROM profile_versions m \
+                          WHERE m.host_id = profile_versions.host_id) - $1 \
+                         RETURNING host_id",
+                    )
+                    .bind(n)
+                    .fetch_all(&mut *tx)
+                    .await?,
+                );
             }
             if let Some(cutoff) = &cutoff {
-                pruned.versions += sqlx::query(
-                    "DELETE FROM profile_versions WHERE received_at < $1 AND version < \
-                     (SELECT MAX(m.version) FROM profile_versions m \
-                      WHERE m.host_id = profile_versions.host_id)",
-                )
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                gone.extend(
+                    sqlx::query_scalar::<_, String>(
+                        "DELETE FROM profile_versions WHERE received_at < $1 AND version < \
+                         (SELECT MAX(m.version) FROM profile_versions m \
+                          WHERE m.host_id = profile_versions.host_id) \
+                         RETURNING host_id",
+                    )
+                    .bind(cutoff)
+                    .fetch_all(&mut *tx)
+                    .await?,
+                );
                 pruned.guest_events += sqlx::query("DELETE FROM guest_events WHERE at < $1")
                     .bind(cutoff)
                     .execute(&mut *tx)
@@ -92,11 +100,28 @@ impl Store {
                 .await?
                 .rows_affected();
             }
+            pruned.versions = u64::try_from(gone.len()).unwrap_or(u64::MAX);
+            let mut per_host: BTreeMap<String, i64> = BTreeMap::new();
+            for host in gone {
+                *per_host.entry(host).or_default() += 1;
+            }
+            // Each host's count, in host-id order (the order every writer locks hosts in), before
+            // the bump: the rows marked after it are locked already (crate::changes).
+            for (host, n) in &per_host {
+                sqlx::query("UPDATE hosts SET n_versions = n_versions - $2 WHERE host_id = $1")
+                    .bind(host)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // Version counts changed: caches must re-read them.
-            let generation = if pruned.versions > 0 {
-                Some(bump_generation!(tx, PG))
-            } else {
+            let generation = if per_host.is_empty() {
                 None
+            } else {
+                let g = bump_generation!(tx, PG);
+                let hosts: Vec<&str> = per_host.keys().map(String::as_str).collect();
+                mark_changed!(tx, PG, g, hosts);
+                Some(g)
             };
             tx.commit().await?;
             (pruned, generation)

@@ -7,33 +7,32 @@
 //! version, in host-id order, so two writers of one host take turns and never deadlock; a batch
 //! that fails on a serialization failure, deadlock or unique violation anyway is retried whole.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use shared::profile::HostProfile;
 
-use crate::generation::bump_generation;
-use crate::guests::{self, IncomingGuests};
-use crate::{Pool, Store, StoreError, Upserted, hash, on_pool};
+use crate::guests::IncomingGuests;
+use crate::{Pool, Store, StoreError, Upserted, hash};
 
 /// A profile ready to be written (serialised and hashed by the caller's task).
 #[derive(Debug)]
 pub(crate) struct PendingRow {
-    host_id: String,
-    collected_at: String,
-    received_at: String,
-    class_id: String,
-    sha256: String,
+    pub(crate) host_id: String,
+    pub(crate) collected_at: String,
+    pub(crate) received_at: String,
+    pub(crate) class_id: String,
+    pub(crate) sha256: String,
     /// The text hashed, for comparing with schema 1's FNV-1a hashes.
-    hashed: String,
-    json: String,
-    guests: Option<IncomingGuests>,
+    pub(crate) hashed: String,
+    pub(crate) json: String,
+    pub(crate) guests: Option<IncomingGuests>,
 }
 
 #[derive(Debug)]
 pub(crate) struct WriteJob {
-    row: PendingRow,
+    pub(crate) row: PendingRow,
     reply: tokio::sync::oneshot::Sender<Result<Upserted, StoreError>>,
 }
 
@@ -41,6 +40,17 @@ pub(crate) struct WriteJob {
 const MAX_BATCH: usize = 256;
 /// Tries of one batch that conflicts with another writer (PostgreSQL).
 const MAX_TRIES: usize = 5;
+
+/// An upload made ready for the writer: checked, serialised and hashed
+/// ([`Store::prepare`]), CPU work the caller can do on a blocking thread.
+#[derive(Debug)]
+pub struct Prepared(PendingRow);
+
+impl Prepared {
+    pub fn host_id(&self) -> &str {
+        &self.0.host_id
+    }
+}
 
 impl Store {
     /// Store a profile as a new version of its host unless its hardware equals the newest
@@ -50,31 +60,50 @@ impl Store {
     /// upload is stored whole or not at all. Concurrent uploads are committed together by one
     /// writer (group commit).
     pub async fn upsert(&self, p: &HostProfile, received_at: &str) -> Result<Upserted, StoreError> {
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
-            host_id: p.host_id.clone(),
+        self.upsert_prepared(Self::prepare(p.clone(), received_at)?)
+            .await
+    }
+
+    /// The CPU half of [`Store::upsert`]: refuse what no column can hold, compute the class, the
+    /// stored JSON and its content hash. Takes the profile by value (nothing is copied).
+    pub fn prepare(mut p: HostProfile, received_at: &str) -> Result<Prepared, StoreError> {
+        refuse_nul(&p)?;
+        let corrupt = |host_id: &str, e: serde_json::Error| StoreError::Corrupt {
+            host_id: host_id.to_owned(),
             version: 0,
             message: e.to_string(),
         };
-        refuse_nul(p)?;
-        let (json, hashed) = hash::hardware_json(p).map_err(corrupt)?;
-        let row = PendingRow {
+        let class_id = shared::class::class_id(&p);
+        let guests = p
+            .guests
+            .take()
+            .as_ref()
+            .map(IncomingGuests::new)
+            .transpose()
+            .map_err(|e| corrupt(&p.host_id, e))?;
+        let (json, hashed, collected_at) =
+            hash::hardware_json(&mut p).map_err(|e| corrupt(&p.host_id, e))?;
+        Ok(Prepared(PendingRow {
             sha256: hash::sha256_hex(&hashed),
             hashed,
             json,
-            guests: p
-                .guests
-                .as_ref()
-                .map(IncomingGuests::new)
-                .transpose()
-                .map_err(corrupt)?,
-            class_id: shared::class::class_id(p),
-            host_id: p.host_id.clone(),
-            collected_at: p.collected_at.clone(),
+            guests,
+            class_id,
+            host_id: p.host_id,
+            collected_at,
             received_at: received_at.to_owned(),
-        };
+        }))
+    }
+
+    /// The database half of [`Store::upsert`]: queue the prepared upload for the writer and wait
+    /// for the commit that holds it.
+    pub async fn upsert_prepared(&self, prepared: Prepared) -> Result<Upserted, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.writer
-            .send(WriteJob { row, reply })
+            .send(WriteJob {
+                row: prepared.0,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Write("the database writer has stopped".into()))?;
         answer
@@ -90,11 +119,26 @@ pub(crate) async fn writer(
     generation: Arc<AtomicU64>,
     mut rx: tokio::sync::mpsc::Receiver<WriteJob>,
 ) {
-    while let Some(first) = rx.recv().await {
+    // An upload of a host already in the batch waits for the next one: a batch holds each host
+    // once (PostgreSQL's multi-row `ON CONFLICT DO UPDATE` cannot touch a row twice).
+    let mut carried: Option<WriteJob> = None;
+    loop {
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let mut hosts = HashSet::from([first.row.host_id.clone()]);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) if hosts.insert(job.row.host_id.clone()) => batch.push(job),
+                Ok(job) => {
+                    carried = Some(job);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -180,142 +224,13 @@ fn is_conflict(e: &sqlx::Error) -> bool {
         .is_some_and(|c| matches!(&*c, "40001" | "40P01" | "23505"))
 }
 
-/// One transaction for the batch. The answers in batch order, and the new generation when
-/// anything changed.
+/// One transaction for the batch (`batch.rs`), its hosts in host-id order: every writer locks
+/// hosts in the same order.
 async fn write_batch(
     pool: &Pool,
     batch: &[WriteJob],
 ) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
-    // Host-id order: every writer locks hosts in the same order.
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].row.host_id.cmp(&batch[b].row.host_id));
-    let mut out = vec![
-        Upserted {
-            version: 0,
-            changed: false,
-            hardware_changed: false,
-            guests_changed: false,
-        };
-        batch.len()
-    ];
-    let generation = on_pool!(pool, p, PG => {
-        let mut tx = p.begin().await?;
-        for &i in &order {
-            let r = &batch[i].row;
-            // Creates the host, or takes its row lock until commit.
-            sqlx::query(
-                "INSERT INTO hosts (host_id, first_seen, last_seen) VALUES ($1, $2, $2) \
-                 ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen",
-            )
-            .bind(&r.host_id)
-            .bind(&r.received_at)
-            .execute(&mut *tx)
-            .await?;
-            let newest: Option<(i64, String)> = sqlx::query_as(
-                "SELECT version, content_hash FROM profile_versions WHERE host_id = $1 \
-                 ORDER BY version DESC LIMIT 1",
-            )
-            .bind(&r.host_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let up = &mut out[i];
-            match &newest {
-                Some((version, old)) if hash::same_content(old, &r.sha256, &r.hashed) => {
-                    up.version = u32::try_from(*version).unwrap_or(0);
-                }
-                _ => {
-                    let version = newest.as_ref().map_or(1, |(v, _)| v + 1);
-                    sqlx::query(
-                        "INSERT INTO profile_versions (host_id, version, received_at, collected_at, \
-                         class_id, content_hash, profile_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&r.host_id)
-                    .bind(version)
-                    .bind(&r.received_at)
-                    .bind(&r.collected_at)
-                    .bind(&r.class_id)
-                    .bind(&r.sha256)
-                    .bind(&r.json)
-                    .execute(&mut *tx)
-                    .await?;
-                    up.version = u32::try_from(version).unwrap_or(0);
-                    up.hardware_changed = true;
-                }
-            }
-            if let Some(g) = &r.guests {
-                let capacity: Option<String> =
-                    sqlx::query_scalar("SELECT capacity_json FROM hosts WHERE host_id = $1")
-                        .bind(&r.host_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let rows: Vec<(String, String, String)> = sqlx::query_as(
-                    "SELECT vm_id, name, vm_json FROM guests WHERE host_id = $1",
-                )
-                .bind(&r.host_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let stored: BTreeMap<String, (String, String)> =
-                    rows.into_iter().map(|(id, name, json)| (id, (name, json))).collect();
-                let changes = guests::diff(&stored, &g.vms);
-                for c in &changes {
-                    match c.json {
-                        Some(json) => {
-                            sqlx::query(
-                                "INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
-                                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host_id, vm_id) \
-                                 DO UPDATE SET name = excluded.name, vm_json = excluded.vm_json, \
-                                 since = excluded.since",
-                            )
-                            .bind(&r.host_id)
-                            .bind(c.vm_id)
-                            .bind(c.name)
-                            .bind(json)
-                            .bind(&r.received_at)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        None => {
-                            sqlx::query("DELETE FROM guests WHERE host_id = $1 AND vm_id = $2")
-                                .bind(&r.host_id)
-                                .bind(c.vm_id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
-                    sqlx::query(
-                        "INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&r.host_id)
-                    .bind(&r.received_at)
-                    .bind(c.vm_id)
-                    .bind(c.name)
-                    .bind(c.kind.as_str())
-                    .bind(c.json)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                if !changes.is_empty() || capacity.as_deref() != Some(g.capacity_json.as_str()) {
-                    sqlx::query(
-                        "UPDATE hosts SET capacity_json = $2, guests_rev = guests_rev + 1 \
-                         WHERE host_id = $1",
-                    )
-                    .bind(&r.host_id)
-                    .bind(&g.capacity_json)
-                    .execute(&mut *tx)
-                    .await?;
-                    up.guests_changed = true;
-                }
-            }
-            up.changed = up.hardware_changed || up.guests_changed;
-        }
-        let generation = if out.iter().any(|u| u.changed) {
-            Some(u64::try_from(bump_generation!(tx, PG)).unwrap_or(0))
-        } else {
-            None
-        };
-        tx.commit().await?;
-        generation
-    });
-    Ok((out, generation))
+    crate::batch::write_batch(pool, batch, &order).await
 }

@@ -87,6 +87,8 @@ on_both!(
     rows_hashed_with_fnv_still_deduplicate,
     reopening_keeps_everything,
     nul_characters_are_refused_and_others_stored,
+    changes_since_follows_versions_guests_retention_and_deletion,
+    changes_since_skips_nothing_with_two_writers,
 );
 
 async fn versions_dedup_and_last_seen(db: Db) {
@@ -429,7 +431,11 @@ async fn rows_hashed_with_fnv_still_deduplicate(db: Db) {
     let mut hashed = p.clone();
     hashed.collected_at.clear();
     let legacy = fnv(&serde_json::to_string(&hashed).expect("json"));
-    let sql = "UPDATE profile_versions SET content_hash = $1";
+    // The version row, and the newest hash on the host's row (schema 3 copies it there).
+    let sqls = [
+        "UPDATE profile_versions SET content_hash = $1",
+        "UPDATE hosts SET newest_hash = $1",
+    ];
     match &db.target {
         DbTarget::Sqlite(path) => {
             let pool = sqlx::SqlitePool::connect_with(
@@ -437,19 +443,23 @@ async fn rows_hashed_with_fnv_still_deduplicate(db: Db) {
             )
             .await
             .expect("sqlite");
-            sqlx::query(sql)
-                .bind(&legacy)
-                .execute(&pool)
-                .await
-                .expect("update");
+            for sql in sqls {
+                sqlx::query(sql)
+                    .bind(&legacy)
+                    .execute(&pool)
+                    .await
+                    .expect("update");
+            }
         }
         DbTarget::Postgres(url) => {
             let pool = sqlx::PgPool::connect(url).await.expect("postgres");
-            sqlx::query(sql)
-                .bind(&legacy)
-                .execute(&pool)
-                .await
-                .expect("update");
+            for sql in sqls {
+                sqlx::query(sql)
+                    .bind(&legacy)
+                    .execute(&pool)
+                    .await
+                    .expect("update");
+            }
         }
     }
     let up = s.upsert(&p, "2026-12-02T00:00:00Z").await.expect("upsert");
@@ -678,6 +688,15 @@ async fn a_schema_1_sqlite_database_is_migrated_and_its_rows_keep_working() {
         Some("2026-01-01T00:00:00Z"),
         "the migration fills last_seen from the newest version"
     );
+    let lv = s.latest_versions().await.expect("latest");
+    assert_eq!(
+        lv.iter()
+            .map(|l| (l.host_id.as_str(), l.version, l.n_versions))
+            .collect::<Vec<_>>(),
+        [("old", 1, 1)],
+        "schema 3 fills each host's newest version and count"
+    );
+    assert_eq!(s.changes_since(0).await.expect("changes").changed, lv);
     let up = s.upsert(&p, "2026-12-01T00:00:00Z").await.expect("upsert");
     assert_eq!((up.version, up.changed), (1, false));
     let latest = s.latest_profile("old").await.expect("read").expect("old");
@@ -739,4 +758,181 @@ async fn postgres_replicas_follow_again_after_their_connections_are_cut() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// `(host, version, n_versions)` of each changed host.
+fn changed(c: &store::Changes) -> Vec<(&str, u32, u32)> {
+    c.changed
+        .iter()
+        .map(|l| (l.host_id.as_str(), l.version, l.n_versions))
+        .collect()
+}
+
+async fn changes_since_follows_versions_guests_retention_and_deletion(db: Db) {
+    let s = db.open().await;
+    let c0 = s.changes_since(0).await.expect("changes");
+    assert!(c0.changed.is_empty() && c0.deleted.is_empty());
+    assert_eq!(c0.generation, s.generation());
+
+    let mut a = profile("a");
+    let mut b = profile("b");
+    s.upsert(&a, "2026-12-01T00:00:00Z").await.expect("upsert");
+    s.upsert(&b, "2026-12-01T00:00:00Z").await.expect("upsert");
+    let c1 = s.changes_since(c0.generation).await.expect("changes");
+    assert_eq!(changed(&c1), [("a", 1, 1), ("b", 1, 1)]);
+    assert!(c1.generation > c0.generation);
+    assert_eq!(c1.generation, s.generation());
+    let nothing = s.changes_since(c1.generation).await.expect("changes");
+    assert!(nothing.changed.is_empty() && nothing.deleted.is_empty());
+    assert_eq!(nothing.generation, c1.generation);
+
+    // Sent again unchanged: nothing to refresh.
+    a.collected_at = "2026-12-02T00:00:00Z".into();
+    s.upsert(&a, "2026-12-02T00:00:00Z").await.expect("upsert");
+    assert_eq!(
+        s.changes_since(c1.generation).await.expect("changes"),
+        nothing
+    );
+
+    // A new version of a.
+    a.labels.insert("rack".into(), "r2".into());
+    s.upsert(&a, "2026-12-03T00:00:00Z").await.expect("upsert");
+    let c2 = s.changes_since(c1.generation).await.expect("changes");
+    assert_eq!(changed(&c2), [("a", 2, 2)]);
+
+    // Guests of b only: b again, same version, its guest revision moved.
+    b.guests = guests(vec![vm("x", "web", 2)]);
+    s.upsert(&b, "2026-12-03T00:00:00Z").await.expect("upsert");
+    let c3 = s.changes_since(c2.generation).await.expect("changes");
+    assert_eq!(changed(&c3), [("b", 1, 1)]);
+    assert!(c3.changed[0].guests_rev > c1.changed[1].guests_rev);
+
+    // Retention thins a's history: its count moved.
+    let keep_one = Retention {
+        keep_versions: Some(1),
+        keep_days: None,
+        keep_guest_events: None,
+    };
+    assert_eq!(
+        s.prune(&keep_one, 1_796_601_600)
+            .await
+            .expect("prune")
+            .versions,
+        1
+    );
+    let c4 = s.changes_since(c3.generation).await.expect("changes");
+    assert_eq!(changed(&c4), [("a", 2, 1)]);
+    // Nothing left to prune: nothing changes.
+    s.prune(&keep_one, 1_796_601_600).await.expect("prune");
+    assert!(
+        s.changes_since(c4.generation)
+            .await
+            .expect("changes")
+            .changed
+            .is_empty()
+    );
+
+    // b deleted.
+    assert!(s.delete_host("b").await.expect("delete"));
+    let c5 = s.changes_since(c4.generation).await.expect("changes");
+    assert!(c5.changed.is_empty());
+    assert_eq!(c5.deleted, ["b"]);
+    // Asked from before b existed: deleted too (the caller may have it from a full load).
+    assert_eq!(
+        s.changes_since(c0.generation)
+            .await
+            .expect("changes")
+            .deleted,
+        ["b"]
+    );
+
+    // a deleted and sent again: a fresh host from version 1, not a deletion.
+    assert!(s.delete_host("a").await.expect("delete"));
+    let between = s.changes_since(c5.generation).await.expect("changes");
+    assert_eq!(between.deleted, ["a"]);
+    s.upsert(&a, "2026-12-04T00:00:00Z").await.expect("upsert");
+    for since in [c5.generation, between.generation] {
+        let c = s.changes_since(since).await.expect("changes");
+        assert_eq!(changed(&c), [("a", 1, 1)], "since {since}");
+        assert!(c.deleted.is_empty(), "since {since}: {:?}", c.deleted);
+    }
+
+    // From 0: every host, as latest_versions lists them.
+    let all = s.changes_since(0).await.expect("changes");
+    assert_eq!(all.changed, s.latest_versions().await.expect("latest"));
+    assert_eq!(all.deleted, ["b"]);
+    assert_eq!(s.integrity_check().await.expect("check"), "ok");
+}
+
+/// Two stores on one database (two replicas on PostgreSQL, two processes' pools on SQLite) write
+/// new versions and guests of the same hosts while a reader follows `changes_since`: what the
+/// reader has at the end is what the store holds, and no host's version ever went back.
+async fn changes_since_skips_nothing_with_two_writers(db: Db) {
+    const HOSTS: usize = 24;
+    const ROUNDS: usize = 12;
+    let writers = [db.open().await, db.open().await];
+    let reader = db.open().await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let follow = {
+        let (reader, done) = (reader.clone(), std::sync::Arc::clone(&done));
+        tokio::spawn(async move {
+            let mut seen: std::collections::BTreeMap<String, store::LatestVersion> =
+                std::collections::BTreeMap::new();
+            let mut since = 0;
+            let mut answers = 0usize;
+            loop {
+                // Read the flag first: the answer after it is complete.
+                let last = done.load(std::sync::atomic::Ordering::SeqCst);
+                let c = reader.changes_since(since).await.expect("changes");
+                assert!(c.generation >= since, "the generation went back");
+                assert!(c.deleted.is_empty(), "nothing was deleted: {:?}", c.deleted);
+                for l in c.changed {
+                    if let Some(old) = seen.get(&l.host_id) {
+                        assert!(
+                            (l.version, l.guests_rev) >= (old.version, old.guests_rev),
+                            "{} went back: {old:?} -> {l:?}",
+                            l.host_id
+                        );
+                    }
+                    seen.insert(l.host_id.clone(), l);
+                }
+                since = c.generation;
+                answers += 1;
+                if last {
+                    return (seen, answers);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for (w, s) in writers.iter().enumerate() {
+        for host in 0..HOSTS {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut p = profile(&format!("h{host:02}"));
+                for round in 0..ROUNDS {
+                    if round % 3 == 2 {
+                        p.guests =
+                            guests(vec![vm("g", "guest", u32::try_from(round).expect("small"))]);
+                    } else {
+                        p.labels.insert("w".into(), format!("{w}-{round}"));
+                    }
+                    s.upsert(&p, "2026-12-01T00:00:00Z").await.expect("upsert");
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (seen, answers) = follow.await.expect("reader");
+    let truth = reader.latest_versions().await.expect("latest");
+    assert_eq!(truth.len(), HOSTS);
+    assert_eq!(seen.into_values().collect::<Vec<_>>(), truth);
+    assert!(
+        answers > 2,
+        "the reader asked only {answers} times while they wrote"
+    );
 }

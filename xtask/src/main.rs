@@ -41,8 +41,10 @@ commands:
   bench            the benchmarks of BENCHMARKS.md: engine (criterion), baseline against virsh
                    (apt: libvirt-clients), backend load on loopback (10,000 hosts), and the
                    scale run: 100,000 generated hosts through the release `fleetcompat serve`
-                   on SQLite, and on PostgreSQL when FLEETCOMPAT_BENCH_POSTGRES names an empty
-                   database (postgres://...)
+                   on SQLite and on PostgreSQL side by side (apt: postgresql; a throwaway
+                   cluster, or the empty database FLEETCOMPAT_BENCH_POSTGRES names), ending
+                   with a table for BENCHMARKS.md
+      --scale          the scale run only
       --ui             only the dashboard at 100,000 hosts: the fleet and graph pages timed
                        in headless Chromium (apt: chromium, chromium-driver) against the release
                        server on a kept SQLite file of fleetgen hosts (filled on the first run)
@@ -501,10 +503,12 @@ fn cmd_test(args: &[String]) -> Result<()> {
 
 fn cmd_bench(args: &[String]) -> Result<()> {
     let mut allow_install = true;
+    let mut only_scale = false;
     let mut ui = false;
     for a in args {
         match a.as_str() {
             "--no-install" => allow_install = false,
+            "--scale" => only_scale = true,
             "--ui" => ui = true,
             other => return Err(format!("unknown option '{other}' for bench\n\n{USAGE}")),
         }
@@ -512,16 +516,24 @@ fn cmd_bench(args: &[String]) -> Result<()> {
     if ui {
         return bench_ui(allow_install);
     }
-    ensure_apt(&[("virsh", "libvirt-clients")], allow_install)?;
-    let t = step("engine: one pair, graphs of 10,000 hosts, baseline (criterion)");
-    run(cargo().args(["bench", "-p", "shared", "--bench", "engine"]))?;
-    done(t);
-    let t = step("baseline of 10,000 hosts against virsh cpu-baseline");
-    run(cargo().args(["bench", "-p", "backend", "--bench", "virsh_baseline"]))?;
-    done(t);
-    let t = step("backend on loopback: ingest rate and pair-verdict latency under load");
-    run(cargo().args(["run", "--release", "-p", "backend", "--example", "loadgen"]))?;
-    done(t);
+    // The scale run starts a throwaway PostgreSQL cluster (store/src/testing.rs) unless
+    // FLEETCOMPAT_BENCH_POSTGRES names a database.
+    ensure_apt(
+        &[("/usr/share/doc/postgresql/copyright", "postgresql")],
+        allow_install,
+    )?;
+    if !only_scale {
+        ensure_apt(&[("virsh", "libvirt-clients")], allow_install)?;
+        let t = step("engine: one pair, graphs of 10,000 hosts, baseline (criterion)");
+        run(cargo().args(["bench", "-p", "shared", "--bench", "engine"]))?;
+        done(t);
+        let t = step("baseline of 10,000 hosts against virsh cpu-baseline");
+        run(cargo().args(["bench", "-p", "backend", "--bench", "virsh_baseline"]))?;
+        done(t);
+        let t = step("backend on loopback: ingest rate and pair-verdict latency under load");
+        run(cargo().args(["run", "--release", "-p", "backend", "--example", "loadgen"]))?;
+        done(t);
+    }
     let t = step("scale: 100,000 hosts through the release server, SQLite and PostgreSQL");
     // The example starts the `fleetcompat` binary beside it (target/release): built first.
     run(cargo().args([

@@ -89,7 +89,7 @@ pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<Arc<HostProfil
     // The in-memory fleet when it is current (a verdict needs no database round trip), else the
     // database.
     if let Some(fleet) = state.cache.current(&state.store)
-        && let Some(&i) = fleet.index.get(id)
+        && let Some(i) = fleet.position(id)
     {
         return Ok(Arc::clone(&fleet.profiles[i]));
     }

@@ -1,7 +1,6 @@
 //! `/api/v1/classes`, `/api/v1/pools`, `/api/v1/graph`: the engine's compatibility graph of the
 //! fleet for a guest policy, cached per store generation.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -11,6 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use shared::api::{ClassList, ClassSummary, GraphAnswer, GraphRequest, PoolList, PoolSummary};
 use shared::graph::CompatGraph;
+use shared::naming::Labels;
 use shared::profile::HostProfile;
 use shared::{GuestConfig, Policy};
 
@@ -62,24 +62,53 @@ pub async fn fleet_graph(
         .await
 }
 
-/// Names of the classes and pools of `g` (cached per store generation and graph).
+/// The labels of each class of `g` when `g` is a graph of the whole `fleet` (its classes are the
+/// fleet's, kept per class in the cache), else `None`.
+fn fleet_labels(
+    state: &AppState,
+    fleet: &Fleet,
+    g: &CompatGraph,
+) -> Option<Arc<crate::cache::ClassLabels>> {
+    if g.n_hosts != fleet.profiles.len() {
+        return None;
+    }
+    let labels = state.cache.class_labels(fleet);
+    let fits = labels.classes.len() == g.classes.len()
+        && g.classes.iter().zip(&labels.first).all(|(c, &i)| {
+            c.hosts.first().map(String::as_str) == Some(fleet.profiles[i].host_id.as_str())
+        });
+    fits.then_some(labels)
+}
+
+/// Names of the classes and pools of `g` (cached per store generation and graph; class labels
+/// and pool models kept between generations where their hosts did not change).
 pub fn names_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> shared::naming::Names {
+    let Some(labels) = fleet_labels(state, fleet, g) else {
+        return shared::naming::fleet_names(g, |h| fleet.get(h));
+    };
     let compute = || {
-        let n = shared::naming::fleet_names(g, |h| fleet.get(h));
+        let n = shared::naming::fleet_names_with(
+            g,
+            |h| fleet.get(h),
+            |c| labels.classes.get(c).map(|l| &**l),
+            |reps| state.cache.pool_model(fleet, reps),
+        );
         (n.classes, n.pools)
     };
     let key = format!(
         "names:{}",
         serde_json::to_string(&(&g.guest, &g.policy, g.n_hosts)).unwrap_or_default()
     );
-    let (classes, pools) = if g.n_hosts == fleet.profiles.len() {
-        state
-            .cache
-            .derived(fleet, &key, compute)
-            .unwrap_or_else(|_| compute())
-    } else {
-        compute()
-    };
+    let started = std::time::Instant::now();
+    let (classes, pools) = state
+        .cache
+        .derived(fleet, &key, compute)
+        .unwrap_or_else(|_| compute());
+    tracing::debug!(
+        generation = fleet.generation,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "names"
+    );
     shared::naming::Names { classes, pools }
 }
 
@@ -93,16 +122,17 @@ async fn names_off_runtime(
     state.engine.run(move |_| Ok(names_of(&st, &f, &g))).await
 }
 
-fn labels_of(fleet: &Fleet, hosts: &[String]) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for p in hosts.iter().filter_map(|h| fleet.get(h)) {
-        for (k, v) in &p.labels {
-            out.entry(k.clone()).or_default().insert(v.clone());
-        }
+/// The labels of each class of `g` (kept per class in the cache when `g` is a graph of the
+/// whole fleet). Engine work: call it on the engine's threads.
+pub fn class_labels(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> Vec<Labels> {
+    match fleet_labels(state, fleet, g) {
+        Some(labels) => labels.classes.iter().map(|l| (**l).clone()).collect(),
+        None => g
+            .classes
+            .iter()
+            .map(|c| shared::naming::labels_of_hosts(c.hosts.iter().filter_map(|h| fleet.get(h))))
+            .collect(),
     }
-    out.into_iter()
-        .map(|(k, v)| (k, v.into_iter().collect()))
-        .collect()
 }
 
 pub const GUEST_PARAMS_DOC: &str = "cpu=host-passthrough (default) | host-model | MODEL | baseline, enable=, disable=, allow_vendor_change=, tsc_khz=, src_qemu=, dst_qemu=";
@@ -118,6 +148,14 @@ pub async fn classes(
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let (fleet, g) = graph_for(&state, &q).await?;
     let names = names_off_runtime(&state, &fleet, &g).await?;
+    let labels = {
+        let (st, f, g) = (state.clone(), Arc::clone(&fleet), Arc::clone(&g));
+        state
+            .engine
+            .run(move |_| Ok(class_labels(&st, &f, &g)))
+            .await?
+    };
+    let mut labels = labels.into_iter();
     Ok(Json(ClassList {
         guest: g.guest.clone(),
         n_hosts: g.n_hosts,
@@ -132,7 +170,7 @@ pub async fn classes(
                 vendor: c.vendor.clone(),
                 n_hosts: c.hosts.len(),
                 hosts: c.hosts.clone(),
-                labels: labels_of(&fleet, &c.hosts),
+                labels: labels.next().unwrap_or_default(),
                 n_guest_features: c.n_guest_features,
                 self_compatible: c.self_compatible,
                 pool: c.pool,
@@ -175,17 +213,33 @@ pub async fn pools(
     }))
 }
 
-fn answer(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> GraphAnswer {
-    let names = names_of(state, fleet, g);
-    GraphAnswer {
+/// [`GraphAnswer`] as it is written, holding the graph without copying it (100,000 host ids):
+/// the same fields in the same order, so the same JSON.
+#[derive(serde::Serialize)]
+struct Answer {
+    #[serde(flatten)]
+    graph: Shared,
+    class_labels: Vec<Labels>,
+    class_names: Vec<String>,
+    pool_names: Vec<String>,
+}
+
+/// A cached graph, written as the graph itself.
+struct Shared(Arc<CompatGraph>);
+
+impl serde::Serialize for Shared {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+fn answer(state: &AppState, fleet: &Fleet, g: Arc<CompatGraph>) -> Answer {
+    let names = names_of(state, fleet, &g);
+    Answer {
+        class_labels: class_labels(state, fleet, &g),
         class_names: names.classes,
         pool_names: names.pools,
-        class_labels: g
-            .classes
-            .iter()
-            .map(|c| labels_of(fleet, &c.hosts))
-            .collect(),
-        graph: g.clone(),
+        graph: Shared(g),
     }
 }
 
@@ -202,7 +256,7 @@ pub async fn graph_get(
     let st = state.clone();
     state
         .engine
-        .answer(move |_| Ok(answer(&st, &fleet, &g)))
+        .answer(move |_| Ok(answer(&st, &fleet, g)))
         .await
 }
 
@@ -225,7 +279,7 @@ pub async fn graph_post(
     let st = state.clone();
     let Some(ids) = ids else {
         let g = fleet_graph(&state, &fleet, req.guest, req.policy).await?;
-        return state.engine.answer(move |_| Ok(answer(&st, &f, &g))).await;
+        return state.engine.answer(move |_| Ok(answer(&st, &f, g))).await;
     };
     state
         .engine
@@ -240,7 +294,50 @@ pub async fn graph_post(
             cancel.check()?;
             let g = shared::graph::build(&picked, &req.guest, &req.policy);
             cancel.check()?;
-            Ok(answer(&st, &f, &g))
+            Ok(answer(&st, &f, Arc::new(g)))
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer written from the shared graph is exactly `GraphAnswer`'s JSON.
+    #[test]
+    fn the_answer_is_graph_answer_json() {
+        let hosts = crate::demo::demo_profiles("2026-12-06T00:00:00Z").expect("demo fleet");
+        let g = Arc::new(shared::graph::build(
+            &hosts,
+            &GuestConfig::default(),
+            &Policy::default(),
+        ));
+        let labels: Vec<Labels> = g
+            .classes
+            .iter()
+            .map(|c| {
+                shared::naming::labels_of_hosts(
+                    hosts.iter().filter(|h| c.hosts.contains(&h.host_id)),
+                )
+            })
+            .collect();
+        let names = shared::naming::fleet_names(&g, |id| hosts.iter().find(|h| h.host_id == id));
+        let ours = Answer {
+            graph: Shared(Arc::clone(&g)),
+            class_labels: labels.clone(),
+            class_names: names.classes.clone(),
+            pool_names: names.pools.clone(),
+        };
+        let theirs = GraphAnswer {
+            graph: (*g).clone(),
+            class_labels: labels,
+            class_names: names.classes,
+            pool_names: names.pools,
+        };
+        let ours = serde_json::to_string(&ours).expect("json");
+        assert_eq!(ours, serde_json::to_string(&theirs).expect("json"));
+        assert!(ours.contains("\"class_labels\"") && ours.contains("\"pools\""));
+        let back: GraphAnswer = serde_json::from_str(&ours).expect("reads back");
+        assert_eq!(back.graph, *g);
+    }
 }

@@ -128,12 +128,7 @@ pub fn hosts_running_model(
             continue;
         };
         if shared::verdict::can_run_model(rep, model, &Policy::default()) {
-            out.extend(
-                class
-                    .hosts
-                    .iter()
-                    .filter_map(|h| fleet.index.get(h).copied()),
-            );
+            out.extend(class.hosts.iter().filter_map(|h| fleet.position(h)));
         }
     }
     out.sort_unstable();
@@ -602,39 +597,45 @@ async fn store_upload(
     writer: &crate::auth::Writer,
     body: axum::body::Bytes,
 ) -> Result<UploadReceipt, ApiError> {
-    // A profile of megabytes takes a while to parse: not on the async workers.
-    let profile = tokio::task::spawn_blocking(move || {
+    let scoped = matches!(writer, crate::auth::Writer::Scoped(_));
+    let received_at = now_rfc3339();
+    // Parsing, checking, serialising and hashing a profile of 10 KiB to megabytes: CPU work, on
+    // a blocking thread, not the async workers. The scope check below needs the labels only.
+    let (prepared, labels) = tokio::task::spawn_blocking(move || {
         let text = std::str::from_utf8(&body).map_err(|e| {
             ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}"))
         })?;
-        HostProfile::from_json(text).map_err(profile_error)
+        let profile = HostProfile::from_json(text).map_err(profile_error)?;
+        if profile.labels.len() > limits::HOST_LABELS {
+            return Err(ApiError::too_many(
+                "the profile's labels",
+                profile.labels.len(),
+                limits::HOST_LABELS,
+                "keep the labels that select hosts (cluster, rack, role)",
+            ));
+        }
+        let labels = scoped.then(|| profile.labels.clone());
+        Ok((crate::Store::prepare(profile, &received_at)?, labels))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("parsing a profile: {e}")))??;
-    if profile.labels.len() > limits::HOST_LABELS {
-        return Err(ApiError::too_many(
-            "the profile's labels",
-            profile.labels.len(),
-            limits::HOST_LABELS,
-            "keep the labels that select hosts (cluster, rack, role)",
-        ));
-    }
     if let crate::auth::Writer::Scoped(scope) = writer {
         // A label scope also needs the stored host's labels to match (no takeover by relabelling).
         let stored = if scope.0.hosts.is_empty() {
-            state.store.latest_profile(&profile.host_id).await?
+            state.store.latest_profile(prepared.host_id()).await?
         } else {
             None
         };
         scope.allows(
-            &profile.host_id,
-            Some(&profile.labels),
+            prepared.host_id(),
+            labels.as_ref(),
             stored.as_ref().map(|s| &s.profile.labels),
         )?;
     }
-    let upserted = state.store.upsert(&profile, &now_rfc3339()).await?;
+    let host_id = prepared.host_id().to_owned();
+    let upserted = state.store.upsert_prepared(prepared).await?;
     Ok(UploadReceipt {
-        host_id: profile.host_id,
+        host_id,
         version: upserted.version,
         changed: upserted.changed,
     })

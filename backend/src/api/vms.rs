@@ -149,7 +149,7 @@ pub async fn get_one(
     state
         .engine
         .answer(move |cancel| -> Result<VmDetail, ApiError> {
-            let mut df = DrainFleet::new(fl.slice(), &policy);
+            let mut df = drain_fleet(&fl, &policy);
             cancel.check()?;
             let h = df
                 .host_index(&host)
@@ -188,7 +188,7 @@ pub async fn drain(
     state
         .engine
         .answer(move |cancel| -> Result<DrainPlan, ApiError> {
-            let mut df = DrainFleet::new(fleet.slice(), &policy);
+            let mut df = drain_fleet(&fleet, &policy);
             cancel.check()?;
             let h = df
                 .host_index(&host_id)
@@ -196,4 +196,17 @@ pub async fn drain(
             Ok(df.plan(h))
         })
         .await
+}
+
+/// The fleet prepared for drain plans: its profiles by reference, its classes as the cache
+/// numbered them (no profile copied, no class key computed again).
+fn drain_fleet<'a>(
+    fleet: &'a crate::cache::Fleet,
+    policy: &shared::Policy,
+) -> DrainFleet<'a, Arc<shared::profile::HostProfile>> {
+    DrainFleet::with_classes(
+        &fleet.profiles,
+        shared::graph::Classes::from_numbers(&fleet.class_of),
+        policy,
+    )
 }

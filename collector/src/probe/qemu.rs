@@ -352,8 +352,8 @@ fn ask(bin: &Path, kvm: bool, timeout: Duration) -> Result<(QemuInstall, Option<
             version,
             package,
             accel: accel.into(),
-            machines: qmp::parse_machines(machines),
-            cpu_models: qmp::parse_cpu_definitions(cpus),
+            machines: qmp::parse_machines(machines).into(),
+            cpu_models: qmp::parse_cpu_definitions(cpus).into(),
             host_model: host.map(qmp::expansion_features),
             // Under KVM: can this QEMU start `-cpu host` here at all?
             host_cpu_start: (accel == "kvm").then(|| start_check(bin, "host", timeout)),

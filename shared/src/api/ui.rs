@@ -427,11 +427,12 @@ mod tests {
             path: "/usr/bin/qemu-system-x86_64".into(),
             version: "7.2.19".into(),
             accel: "kvm".into(),
-            machines: vec![QemuMachine {
+            machines: [QemuMachine {
                 name: "pc-q35-7.2".into(),
                 alias: Some("q35".into()),
                 ..QemuMachine::default()
-            }],
+            }]
+            .into(),
             host_model: Some(a.cpu.features),
             ..crate::profile::QemuInstall::default()
         });

@@ -128,7 +128,7 @@ pub fn parse_libvirt_qmp(text: &str) -> Result<Imported, ImportError> {
         .map(|r| QemuInstall {
             path: "(imported)".into(),
             accel: "kvm".into(),
-            cpu_models: parse_cpu_definitions(r),
+            cpu_models: parse_cpu_definitions(r).into(),
             ..QemuInstall::default()
         });
     Ok(Imported {

@@ -310,7 +310,7 @@ pub fn parse_domcapabilities(text: &str) -> Result<Imported, ImportError> {
                 ..QemuMachine::default()
             })
             .collect(),
-        cpu_models,
+        cpu_models: cpu_models.into(),
         host_model: imp.guest_view,
         ..QemuInstall::default()
     });

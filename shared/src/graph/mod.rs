@@ -11,12 +11,42 @@ use crate::class::{ClassKey, class_id, key};
 use crate::profile::HostProfile;
 use crate::verdict::{GuestConfig, GuestCpu, HostFacts, Policy};
 
+mod incremental;
+pub use incremental::Incremental;
+
 /// Hosts grouped into classes. `members[c]` are indexes into the input slice; the first member
 /// represents the class.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Classes {
     pub members: Vec<Vec<usize>>,
     pub class_of_host: Vec<usize>,
+}
+
+impl Classes {
+    /// The classes of hosts numbered already (`numbers[i]` the class number of host `i`, equal
+    /// exactly for equal [`crate::class::key`]s, as [`crate::class::Interner`] gives them): the
+    /// same classes in the same order as [`group`] finds.
+    pub fn from_numbers(numbers: &[u32]) -> Self {
+        let mut dense: Vec<usize> = Vec::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        let mut class_of_host = Vec::with_capacity(numbers.len());
+        for (i, &n) in numbers.iter().enumerate() {
+            let n = n as usize;
+            if dense.len() <= n {
+                dense.resize(n + 1, usize::MAX);
+            }
+            if dense[n] == usize::MAX {
+                dense[n] = members.len();
+                members.push(Vec::new());
+            }
+            members[dense[n]].push(i);
+            class_of_host.push(dense[n]);
+        }
+        Self {
+            members,
+            class_of_host,
+        }
+    }
 }
 
 /// Group hosts whose CPU-relevant profile is equal (arch, vendor, KVM guest view, TSC frequency
@@ -215,10 +245,46 @@ pub fn build<P: Borrow<HostProfile>>(
             }
         }
     }
-    let mut comps = strongly_connected(&adj);
-    comps.sort_by_key(|c| {
-        std::cmp::Reverse(c.iter().map(|&k| classes.members[k].len()).sum::<usize>())
-    });
+    let sizes: Vec<usize> = classes.members.iter().map(Vec::len).collect();
+    assemble(guest, policy, profiles.len(), &adj, &self_ok, &sizes, |c| {
+        let m = &classes.members[c];
+        let rep = profile(m[0]);
+        node(
+            class_id(rep),
+            rep,
+            m.iter().map(|&i| profile(i).host_id.clone()).collect(),
+        )
+    })
+}
+
+/// A class's node before its pool is known: its id and hosts, the rest from its first host.
+fn node(class_id: String, rep: &HostProfile, hosts: Vec<String>) -> ClassNode {
+    ClassNode {
+        class_id,
+        vendor: rep.cpu.vendor.clone(),
+        n_guest_features: rep.kvm.as_ref().map(|k| k.guest_features.len()),
+        tsc_khz: rep.cpu.tsc_khz,
+        hosts,
+        self_compatible: false,
+        pool: 0,
+    }
+}
+
+/// The graph of judged classes: `adj[a]` the classes `a`'s guests can go to (ascending, never
+/// `a`), `self_ok[a]` whether they can move inside `a`, `sizes[a]` its hosts; `node(a)` its node.
+/// [`build`] and [`Incremental`] share it, so equal judgements give equal graphs.
+fn assemble(
+    guest: &GuestConfig,
+    policy: &Policy,
+    n_hosts: usize,
+    adj: &[Vec<usize>],
+    self_ok: &[bool],
+    sizes: &[usize],
+    mut node: impl FnMut(usize) -> ClassNode,
+) -> CompatGraph {
+    let n = adj.len();
+    let mut comps = strongly_connected(adj);
+    comps.sort_by_key(|c| std::cmp::Reverse(c.iter().map(|&k| sizes[k]).sum::<usize>()));
     let mut pool_of = vec![0; n];
     for (p, comp) in comps.iter().enumerate() {
         for &c in comp {
@@ -229,7 +295,7 @@ pub fn build<P: Borrow<HostProfile>>(
         .iter()
         .map(|comp| Pool {
             classes: comp.clone(),
-            n_hosts: comp.iter().map(|&c| classes.members[c].len()).sum(),
+            n_hosts: comp.iter().map(|&c| sizes[c]).sum(),
             internally_compatible: comp.len() > 1 || comp.iter().all(|&c| self_ok[c]),
             drains_to: Vec::new(),
         })
@@ -239,35 +305,26 @@ pub fn build<P: Borrow<HostProfile>>(
         for &b in outs {
             edges.push(ClassEdge { from: a, to: b });
             let (pa, pb) = (pool_of[a], pool_of[b]);
-            if pa != pb && !pools[pa].drains_to.contains(&pb) {
+            if pa != pb {
                 pools[pa].drains_to.push(pb);
             }
         }
     }
     for p in &mut pools {
         p.drains_to.sort_unstable();
+        p.drains_to.dedup();
     }
-    let nodes = classes
-        .members
-        .iter()
-        .enumerate()
-        .map(|(c, m)| {
-            let rep = profile(m[0]);
-            ClassNode {
-                class_id: class_id(rep),
-                vendor: rep.cpu.vendor.clone(),
-                n_guest_features: rep.kvm.as_ref().map(|k| k.guest_features.len()),
-                tsc_khz: rep.cpu.tsc_khz,
-                hosts: m.iter().map(|&i| profile(i).host_id.clone()).collect(),
-                self_compatible: self_ok[c],
-                pool: pool_of[c],
-            }
+    let nodes = (0..n)
+        .map(|c| ClassNode {
+            self_compatible: self_ok[c],
+            pool: pool_of[c],
+            ..node(c)
         })
         .collect();
     CompatGraph {
         guest: guest.clone(),
         policy: policy.clone(),
-        n_hosts: profiles.len(),
+        n_hosts,
         classes: nodes,
         edges,
         pools,

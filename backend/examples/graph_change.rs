@@ -1,0 +1,230 @@
+//! The graph and pools of a large fleet after one change (issue 12: <= 100 ms), against the real
+//! `fleetcompat serve` over loopback: the fleet of `backend::fleetgen` is stored once in a
+//! SQLite file (reused by later runs), the server loads it, then each round one host uploads a
+//! new profile (a label moved, or another host's hardware) and `GET /api/v1/pools`,
+//! `GET /api/v1/graph` and `GET /api/v1/classes` are timed.
+//!
+//! `cargo build --release -p backend --bin fleetcompat --example graph_change &&
+//!  target/release/examples/graph_change [--hosts 100000] [--rounds 6] [--db PATH]`
+//! (`GRAPH_CHANGE_SERVER_LOG=backend=debug` shows the server's own timings of each step).
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use backend::Store;
+use backend::fleetgen::FleetGen;
+
+const TOKEN: &str = "graph-change-bench-token";
+
+struct Server {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(bin: &std::path::Path, db: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new(bin)
+            .args(["serve", "--db", db, "--listen", &addr.to_string()])
+            .env("FLEETCOMPAT_TOKEN", TOKEN)
+            .env(
+                "FLEETCOMPAT_LOG",
+                std::env::var("GRAPH_CHANGE_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let server = Self { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(&server.url("/api/v1/health")).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not answer in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// (status, bytes, time) of a GET, the body read whole.
+    fn get(&self, path: &str) -> (u16, usize, Duration) {
+        let t = Instant::now();
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(120)))
+                .http_status_as_error(false)
+                .build(),
+        );
+        match agent
+            .get(&self.url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+        {
+            Ok(mut r) => {
+                let mut n = 0usize;
+                let mut buf = vec![0u8; 1 << 16];
+                let mut body = r.body_mut().as_reader();
+                while let Ok(k) = body.read(&mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
+                }
+                (r.status().as_u16(), n, t.elapsed())
+            }
+            Err(_) => (0, 0, t.elapsed()),
+        }
+    }
+
+    fn upload(&self, p: &shared::profile::HostProfile) -> u16 {
+        let body = serde_json::to_vec(p).expect("json");
+        ureq::post(&self.url("/api/v1/hosts"))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .header("Content-Type", "application/json")
+            .send(&body[..])
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let mut hosts = 100_000usize;
+    let mut rounds = 6usize;
+    let mut db: Option<String> = None;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().cloned().unwrap_or_default();
+        match flag.as_str() {
+            "--hosts" => hosts = value.parse().unwrap_or(hosts),
+            "--rounds" => rounds = value.parse().unwrap_or(rounds),
+            "--db" => db = Some(value),
+            other => {
+                eprintln!("unknown option {other}: use --hosts N, --rounds N, --db PATH");
+                std::process::exit(2);
+            }
+        }
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/release");
+    let bin = dir.join("fleetcompat");
+    let db = db.unwrap_or_else(|| {
+        dir.join(format!("graph-change-{hosts}.db"))
+            .display()
+            .to_string()
+    });
+    let fleetgen = FleetGen::new(1).expect("fleet generator");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The fleet, stored once.
+    rt.block_on(async {
+        let store = Store::open(&db).await.expect("database");
+        let have = store.n_hosts().await.expect("count");
+        let have = usize::try_from(have).unwrap_or(0);
+        if have < hosts {
+            let t = Instant::now();
+            for i in have..hosts {
+                store
+                    .upsert(&fleetgen.host(i), "2026-12-06T00:00:00Z")
+                    .await
+                    .expect("upsert");
+            }
+            println!(
+                "stored {} hosts in {:.0} s",
+                hosts - have,
+                t.elapsed().as_secs_f64()
+            );
+        }
+    });
+    let server = Server::start(&bin, &db);
+    println!(
+        "{hosts} hosts, server {} (load average {})",
+        bin.display(),
+        loadavg()
+    );
+    let (s, n, t) = server.get("/api/v1/pools");
+    println!(
+        "first GET /api/v1/pools (the fleet loads): {s}, {n} bytes in {:.0} ms",
+        ms(t)
+    );
+    let (s, n, t) = server.get("/api/v1/graph");
+    println!("first GET /api/v1/graph: {s}, {n} bytes in {:.0} ms", ms(t));
+    let mut pools = Vec::new();
+    let mut graphs = Vec::new();
+    // Changes no earlier run made (an equal profile makes no version, hence no change).
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as usize);
+    for round in 0..rounds {
+        let i = (run + round * 7_919 + 13) % hosts;
+        let mut p = fleetgen.host(i);
+        let what = if round % 2 == 0 {
+            p.labels
+                .insert("rack".into(), format!("moved-{run}-{round}"));
+            "a label moved"
+        } else {
+            // Another host's hardware: the host changes class (maybe to a new one).
+            let mut other = fleetgen.host(hosts + (run % 10_000) * 31 + round);
+            other.host_id = p.host_id.clone();
+            p = other;
+            "new hardware"
+        };
+        let up = server.upload(&p);
+        let (ps, pn, pt) = server.get("/api/v1/pools");
+        let (gs, gn, gt) = server.get("/api/v1/graph");
+        let (cs, _, ct) = server.get("/api/v1/classes");
+        println!(
+            "change {round} ({what}, upload {up}): pools {ps} {pn} B in {:.1} ms, graph {gs} {gn} B in {:.1} ms, classes {cs} in {:.1} ms (load average {})",
+            ms(pt),
+            ms(gt),
+            ms(ct),
+            loadavg()
+        );
+        pools.push(pt);
+        graphs.push(gt);
+    }
+    pools.sort_unstable();
+    graphs.sort_unstable();
+    println!(
+        "after a change: pools median {:.1} ms max {:.1} ms; graph median {:.1} ms max {:.1} ms (target <= 100)",
+        ms(pools[pools.len() / 2]),
+        ms(pools[pools.len() - 1]),
+        ms(graphs[graphs.len() / 2]),
+        ms(graphs[graphs.len() - 1])
+    );
+}

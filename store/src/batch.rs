@@ -1,0 +1,450 @@
+//! A batch of uploads in one transaction, a statement per step for the whole batch, not a few
+//! per upload: each statement is a round trip (to the server on PostgreSQL, to sqlx's worker
+//! thread on SQLite, a thread wake-up either way), and with one writer per process the round
+//! trips, not the work, bounded the ingest rate.
+//!
+//! The batch's rows go in as one parameter per column on PostgreSQL, arrays expanded by
+//! `UNNEST` (with several arrays it returns one column each, row by row, as if each were
+//! unnested and zipped with `ROWS FROM`: PostgreSQL's manual, "Table Functions", 7.2.1.4), and
+//! as one JSON array of rows on SQLite, expanded by its table-valued `json_each` (`value ->> N`
+//! is the row's Nth field, as SQL text or integer: sqlite.org/json1.html, "The -> and ->>
+//! operators"). What the statements compute in between (which upload is a new version, which
+//! guests changed) is planned here once for both.
+//!
+//! Locks, as in `write.rs`: the batch locks its hosts first, in host-id order (the first
+//! statement; `ORDER BY .. COLLATE "C"` on PostgreSQL is bytewise, as Rust sorts), then reads
+//! what it needs from the rows it locked; the generation is bumped last and only rows already
+//! locked are marked after it (`crate::changes`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::{PgPool, SqlitePool};
+
+use crate::generation::bump_generation;
+use crate::guests;
+use crate::write::{PendingRow, WriteJob};
+use crate::{Pool, StoreError, Upserted, hash};
+
+/// A locked host as the batch found it: newest version, its hash, the capacity JSON.
+type Locked = HashMap<String, (i64, String, Option<String>)>;
+/// `(host_id, newest_version, newest_hash, capacity_json)` as the lock statement returns it.
+type LockedRow = (String, i64, String, Option<String>);
+/// Stored guests of the batch's hosts: host -> vm id -> (name, JSON).
+type StoredGuests = HashMap<String, BTreeMap<String, (String, String)>>;
+
+/// A new version: host, version, received_at, collected_at, class, hash, JSON.
+type VersionRow<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// A guest event: host, at, vm, name, kind, JSON (none: it disappeared).
+type EventRow<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, Option<&'a str>);
+
+/// What a batch writes of guests.
+#[derive(Default)]
+struct GuestWrites<'a> {
+    /// (host, vm, name, JSON, since): appeared or changed.
+    upserts: Vec<(&'a str, &'a str, &'a str, &'a str, &'a str)>,
+    /// (host, vm): disappeared.
+    deletes: Vec<(&'a str, &'a str)>,
+    /// In the order they get their sequence numbers.
+    events: Vec<EventRow<'a>>,
+    /// (host, capacity JSON): hosts whose guests or capacity changed.
+    capacity: Vec<(&'a str, &'a str)>,
+}
+
+fn locked_state<'l>(
+    locked: &'l Locked,
+    host_id: &str,
+) -> Result<&'l (i64, String, Option<String>), StoreError> {
+    locked
+        .get(host_id)
+        .ok_or_else(|| StoreError::Write(format!("host {host_id} was not stored with its batch")))
+}
+
+/// Which uploads are new versions (the others equal their host's newest), answering `out`.
+fn plan_versions<'a>(
+    order: &[usize],
+    rows: &[&'a PendingRow],
+    locked: &Locked,
+    out: &mut [Upserted],
+) -> Result<Vec<VersionRow<'a>>, StoreError> {
+    let mut new = Vec::new();
+    for (&i, r) in order.iter().zip(rows) {
+        let (newest, newest_hash, _) = locked_state(locked, &r.host_id)?;
+        let up = &mut out[i];
+        if *newest > 0 && hash::same_content(newest_hash, &r.sha256, &r.hashed) {
+            up.version = u32::try_from(*newest).unwrap_or(0);
+            continue;
+        }
+        let version = newest + 1;
+        new.push((
+            r.host_id.as_str(),
+            version,
+            r.received_at.as_str(),
+            r.collected_at.as_str(),
+            r.class_id.as_str(),
+            r.sha256.as_str(),
+            r.json.as_str(),
+        ));
+        up.version = u32::try_from(version).unwrap_or(0);
+        up.hardware_changed = true;
+    }
+    Ok(new)
+}
+
+/// The guests' rows and events to write, against what is stored, answering `out`.
+fn plan_guests<'a>(
+    order: &[usize],
+    rows: &[&'a PendingRow],
+    locked: &Locked,
+    stored: &'a StoredGuests,
+    empty: &'a BTreeMap<String, (String, String)>,
+    out: &mut [Upserted],
+) -> Result<GuestWrites<'a>, StoreError> {
+    let mut w = GuestWrites::default();
+    for (&i, r) in order.iter().zip(rows) {
+        let Some(g) = &r.guests else { continue };
+        let host = r.host_id.as_str();
+        let at = r.received_at.as_str();
+        let changes = guests::diff(stored.get(host).unwrap_or(empty), &g.vms);
+        for c in &changes {
+            match c.json {
+                Some(json) => w.upserts.push((host, c.vm_id, c.name, json, at)),
+                None => w.deletes.push((host, c.vm_id)),
+            }
+            w.events
+                .push((host, at, c.vm_id, c.name, c.kind.as_str(), c.json));
+        }
+        let (_, _, capacity) = locked_state(locked, host)?;
+        if !changes.is_empty() || capacity.as_deref() != Some(g.capacity_json.as_str()) {
+            w.capacity.push((host, g.capacity_json.as_str()));
+            out[i].guests_changed = true;
+        }
+    }
+    Ok(w)
+}
+
+/// Settle `changed` in `out`; the hosts that changed.
+fn changed_hosts<'a>(
+    order: &[usize],
+    rows: &[&'a PendingRow],
+    out: &mut [Upserted],
+) -> Vec<&'a str> {
+    let mut changed = Vec::new();
+    for (&i, r) in order.iter().zip(rows) {
+        let up = &mut out[i];
+        up.changed = up.hardware_changed || up.guests_changed;
+        if up.changed {
+            changed.push(r.host_id.as_str());
+        }
+    }
+    changed
+}
+
+/// One transaction for `batch` (each host once), `order` its indexes in host-id order. The
+/// answers in batch order, and the new generation when anything changed.
+pub(crate) async fn write_batch(
+    pool: &Pool,
+    batch: &[WriteJob],
+    order: &[usize],
+) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
+    let mut out = vec![
+        Upserted {
+            version: 0,
+            changed: false,
+            hardware_changed: false,
+            guests_changed: false,
+        };
+        batch.len()
+    ];
+    let rows: Vec<&PendingRow> = order.iter().map(|&i| &batch[i].row).collect();
+    let generation = match pool {
+        Pool::Postgres(p) => postgres(p, order, &rows, &mut out).await?,
+        Pool::Sqlite(p) => sqlite(p, order, &rows, &mut out).await?,
+    };
+    Ok((out, generation))
+}
+
+fn json<T: serde::Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Write(format!("encoding a batch: {e}")))
+}
+
+async fn sqlite(
+    p: &SqlitePool,
+    order: &[usize],
+    rows: &[&PendingRow],
+    out: &mut [Upserted],
+) -> Result<Option<u64>, StoreError> {
+    let mut tx = p.begin().await?;
+    let hosts: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.host_id.as_str(), r.received_at.as_str()))
+        .collect();
+    // `WHERE true`: SQLite's parser needs it between a SELECT and ON CONFLICT
+    // (sqlite.org/lang_upsert.html, "Parsing Ambiguity").
+    let locked: Vec<LockedRow> = sqlx::query_as(
+        "INSERT INTO hosts (host_id, first_seen, last_seen) \
+         SELECT value ->> 0, value ->> 1, value ->> 1 FROM json_each($1) WHERE true \
+         ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen \
+         RETURNING host_id, newest_version, newest_hash, capacity_json",
+    )
+    .bind(json(&hosts)?)
+    .fetch_all(&mut *tx)
+    .await?;
+    let locked: Locked = locked
+        .into_iter()
+        .map(|(id, v, h, c)| (id, (v, h, c)))
+        .collect();
+
+    let new = plan_versions(order, rows, &locked, out)?;
+    if !new.is_empty() {
+        sqlx::query(
+            "INSERT INTO profile_versions (host_id, version, received_at, collected_at, class_id, \
+             content_hash, profile_json) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+             value ->> 6 FROM json_each($1)",
+        )
+        .bind(json(&new)?)
+        .execute(&mut *tx)
+        .await?;
+        // Without the profiles: SQLite parses the whole array it is given.
+        let newest: Vec<(&str, i64, &str)> = new.iter().map(|r| (r.0, r.1, r.5)).collect();
+        sqlx::query(
+            "UPDATE hosts SET newest_version = u.value ->> 1, newest_hash = u.value ->> 2, \
+             n_versions = n_versions + 1 FROM json_each($1) AS u WHERE hosts.host_id = u.value ->> 0",
+        )
+        .bind(json(&newest)?)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    let with_guests: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.guests.is_some())
+        .map(|r| r.host_id.as_str())
+        .collect();
+    if !with_guests.is_empty() {
+        let stored_rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT host_id, vm_id, name, vm_json FROM guests \
+             WHERE host_id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(json(&with_guests)?)
+        .fetch_all(&mut *tx)
+        .await?;
+        let stored = group_guests(stored_rows);
+        let empty = BTreeMap::new();
+        let w = plan_guests(order, rows, &locked, &stored, &empty, out)?;
+        if !w.upserts.is_empty() {
+            sqlx::query(
+                "INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+                 FROM json_each($1) WHERE true \
+                 ON CONFLICT (host_id, vm_id) DO UPDATE SET name = excluded.name, \
+                 vm_json = excluded.vm_json, since = excluded.since",
+            )
+            .bind(json(&w.upserts)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !w.deletes.is_empty() {
+            sqlx::query(
+                "DELETE FROM guests WHERE (host_id, vm_id) IN \
+                 (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
+            )
+            .bind(json(&w.deletes)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !w.events.is_empty() {
+            // In the array's order (`key` is the index): the events' sequence numbers follow it.
+            sqlx::query(
+                "INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                 value ->> 5 FROM json_each($1) ORDER BY key",
+            )
+            .bind(json(&w.events)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !w.capacity.is_empty() {
+            sqlx::query(
+                "UPDATE hosts SET capacity_json = u.value ->> 1, guests_rev = guests_rev + 1 \
+                 FROM json_each($1) AS u WHERE hosts.host_id = u.value ->> 0",
+            )
+            .bind(json(&w.capacity)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+
+    let changed = changed_hosts(order, rows, out);
+    let generation = if changed.is_empty() {
+        None
+    } else {
+        let g = bump_generation!(tx, false);
+        // Rows this transaction locked above (crate::changes).
+        sqlx::query(
+            "UPDATE hosts SET changed_gen = $1 WHERE host_id IN (SELECT value FROM json_each($2))",
+        )
+        .bind(g)
+        .bind(json(&changed)?)
+        .execute(&mut *tx)
+        .await?;
+        Some(u64::try_from(g).unwrap_or(0))
+    };
+    tx.commit().await?;
+    Ok(generation)
+}
+
+fn group_guests(rows: Vec<(String, String, String, String)>) -> StoredGuests {
+    let mut stored = StoredGuests::new();
+    for (host, vm, name, json) in rows {
+        stored.entry(host).or_default().insert(vm, (name, json));
+    }
+    stored
+}
+
+async fn postgres(
+    p: &PgPool,
+    order: &[usize],
+    rows: &[&PendingRow],
+    out: &mut [Upserted],
+) -> Result<Option<u64>, StoreError> {
+    let mut tx = p.begin().await?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.host_id.as_str()).collect();
+    let received: Vec<&str> = rows.iter().map(|r| r.received_at.as_str()).collect();
+    let locked: Vec<LockedRow> = sqlx::query_as(
+        "INSERT INTO hosts (host_id, first_seen, last_seen) \
+         SELECT id, at, at FROM UNNEST($1::text[], $2::text[]) AS u(id, at) \
+         ORDER BY id COLLATE \"C\" \
+         ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen \
+         RETURNING host_id, newest_version, newest_hash, capacity_json",
+    )
+    .bind(&ids)
+    .bind(&received)
+    .fetch_all(&mut *tx)
+    .await?;
+    let locked: Locked = locked
+        .into_iter()
+        .map(|(id, v, h, c)| (id, (v, h, c)))
+        .collect();
+
+    let new = plan_versions(order, rows, &locked, out)?;
+    if !new.is_empty() {
+        // One round trip: the versions, and each host's newest from what was inserted (the
+        // host rows were changed by an earlier statement, so this one touches each once, as a
+        // data-modifying WITH must: PostgreSQL's manual, "Data-Modifying Statements in WITH").
+        sqlx::query(
+            "WITH ins AS (INSERT INTO profile_versions (host_id, version, received_at, \
+             collected_at, class_id, content_hash, profile_json) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[]) RETURNING host_id, version, content_hash) \
+             UPDATE hosts SET newest_version = ins.version, newest_hash = ins.content_hash, \
+             n_versions = hosts.n_versions + 1 FROM ins WHERE hosts.host_id = ins.host_id",
+        )
+        .bind(new.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(new.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(new.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(new.iter().map(|r| r.3).collect::<Vec<_>>())
+        .bind(new.iter().map(|r| r.4).collect::<Vec<_>>())
+        .bind(new.iter().map(|r| r.5).collect::<Vec<_>>())
+        .bind(new.iter().map(|r| r.6).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    let with_guests: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.guests.is_some())
+        .map(|r| r.host_id.as_str())
+        .collect();
+    if !with_guests.is_empty() {
+        let stored_rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT host_id, vm_id, name, vm_json FROM guests WHERE host_id = ANY($1::text[])",
+        )
+        .bind(&with_guests)
+        .fetch_all(&mut *tx)
+        .await?;
+        let stored = group_guests(stored_rows);
+        let empty = BTreeMap::new();
+        let w = plan_guests(order, rows, &locked, &stored, &empty, out)?;
+        if !w.upserts.is_empty() {
+            let u = &w.upserts;
+            sqlx::query(
+                "INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                 ON CONFLICT (host_id, vm_id) DO UPDATE SET name = excluded.name, \
+                 vm_json = excluded.vm_json, since = excluded.since",
+            )
+            .bind(u.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(u.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(u.iter().map(|r| r.2).collect::<Vec<_>>())
+            .bind(u.iter().map(|r| r.3).collect::<Vec<_>>())
+            .bind(u.iter().map(|r| r.4).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !w.deletes.is_empty() {
+            let d = &w.deletes;
+            sqlx::query(
+                "DELETE FROM guests g USING UNNEST($1::text[], $2::text[]) AS d(host_id, vm_id) \
+                 WHERE g.host_id = d.host_id AND g.vm_id = d.vm_id",
+            )
+            .bind(d.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.1).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !w.events.is_empty() {
+            let e = &w.events;
+            // In the order of the arrays: the events' sequence numbers follow it.
+            sqlx::query(
+                "INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
+                 SELECT h, a, v, n, k, j FROM UNNEST($1::text[], $2::text[], $3::text[], \
+                 $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS e(h, a, v, n, k, j, o) \
+                 ORDER BY o",
+            )
+            .bind(e.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(e.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(e.iter().map(|r| r.2).collect::<Vec<_>>())
+            .bind(e.iter().map(|r| r.3).collect::<Vec<_>>())
+            .bind(e.iter().map(|r| r.4).collect::<Vec<_>>())
+            .bind(e.iter().map(|r| r.5).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !w.capacity.is_empty() {
+            let c = &w.capacity;
+            sqlx::query(
+                "UPDATE hosts SET capacity_json = u.c, guests_rev = hosts.guests_rev + 1 \
+                 FROM UNNEST($1::text[], $2::text[]) AS u(id, c) WHERE hosts.host_id = u.id",
+            )
+            .bind(c.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(c.iter().map(|r| r.1).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+
+    let changed = changed_hosts(order, rows, out);
+    let generation = if changed.is_empty() {
+        None
+    } else {
+        // `bump_generation!` and the marks in one round trip: the generation's row lock is
+        // taken here, last, and the hosts marked are rows this transaction locked above
+        // (crate::changes); the NOTIFY is delivered at commit (crate::generation).
+        let g: i64 = sqlx::query_scalar(
+            "WITH g AS (UPDATE store_generation SET value = value + 1 WHERE id = 1 \
+             RETURNING value), \
+             marked AS (UPDATE hosts SET changed_gen = g.value FROM g \
+             WHERE hosts.host_id = ANY($2::text[])) \
+             SELECT value, pg_notify($1, value::text) FROM g",
+        )
+        .bind(crate::generation::CHANNEL)
+        .bind(&changed)
+        .fetch_one(&mut *tx)
+        .await?;
+        Some(u64::try_from(g).unwrap_or(0))
+    };
+    tx.commit().await?;
+    Ok(generation)
+}
