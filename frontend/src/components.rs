@@ -124,7 +124,7 @@ pub fn by_layer(reasons: Vec<Reason>) -> Vec<(String, Vec<Reason>)> {
         }
     }
     for (_, v) in &mut groups {
-        v.sort_by_key(|r| match r.severity {
+        crate::sort::sort_by_key(v, |r| match r.severity {
             Severity::Blocker => 0,
             Severity::Warning => 1,
             _ => 2,

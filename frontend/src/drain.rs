@@ -58,14 +58,16 @@ pub fn source_name(s: VmSource) -> &'static str {
     }
 }
 
-/// "512 MiB", "4 GiB", "1.5 GiB".
+/// "512 MiB", "4 GiB", "1.5 GiB" (tenths rounded half up). Integers only: formatting a float
+/// with a precision links an exact float printer into the WASM for this one line.
 pub fn memory(mib: u64) -> String {
     if mib < 1024 {
         format!("{mib} MiB")
     } else if mib.is_multiple_of(1024) {
         format!("{} GiB", mib / 1024)
     } else {
-        format!("{:.1} GiB", mib as f64 / 1024.0)
+        let tenths = (mib * 10 + 512) / 1024;
+        format!("{}.{} GiB", tenths / 10, tenths % 10)
     }
 }
 
@@ -349,5 +351,22 @@ pub fn DrainPlanView(plan: DrainPlan) -> impl IntoView {
         <p id="drain-answer" class=class>{text}</p>
         {stuck_cards}
         <div inner_html=rest on:click=follow_link></div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory;
+
+    #[test]
+    fn memory_reads_as_people_write_it() {
+        assert_eq!(memory(512), "512 MiB");
+        assert_eq!(memory(4096), "4 GiB");
+        assert_eq!(memory(1536), "1.5 GiB");
+        // 1,075 MiB is 1.0498 GiB, 1,076 MiB 1.0508 GiB; 2,047 MiB (1.999 GiB) reads 2.0.
+        assert_eq!(memory(1075), "1.0 GiB");
+        assert_eq!(memory(1076), "1.1 GiB");
+        assert_eq!(memory(2047), "2.0 GiB");
+        assert_eq!(memory(1025), "1.0 GiB");
     }
 }

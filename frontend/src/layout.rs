@@ -8,7 +8,7 @@
 //! one class is a box around its cards. No randomness: the same graph always gives the same
 //! picture.
 
-use shared::api::ui::Graph;
+use shared::api::graph_view::{Adjacency, GraphView};
 
 /// A class card's size, and the space between layers (for the edges) and between cards.
 pub const CARD_W: f64 = 250.0;
@@ -106,7 +106,7 @@ pub fn transitive_reduction(n: usize, edges: &[(usize, usize)]) -> Vec<(usize, u
             }
         }
     }
-    kept.sort_unstable();
+    crate::sort::sort(&mut kept);
     kept
 }
 
@@ -132,7 +132,9 @@ pub fn layout(input: &Input) -> Layout {
         }
     }
     for members in &mut pools {
-        members.sort_by(|&a, &b| input.n_hosts[b].cmp(&input.n_hosts[a]).then(a.cmp(&b)));
+        crate::sort::sort_by(members, |&a, &b| {
+            input.n_hosts[b].cmp(&input.n_hosts[a]).then(a.cmp(&b))
+        });
     }
     let np = pools.len();
     let pool_edges: Vec<(usize, usize)> = input
@@ -194,7 +196,7 @@ pub fn layout(input: &Input) -> Layout {
             let mut here: Vec<usize> = (0..np)
                 .filter(|&p| layer[p] == l && lane_key(p) == *v)
                 .collect();
-            here.sort_by(|&a, &b| {
+            crate::sort::sort_by(&mut here, |&a, &b| {
                 let hosts = |p: usize| pools[p].iter().map(|&c| input.n_hosts[c]).sum::<usize>();
                 hosts(b).cmp(&hosts(a)).then(a.cmp(&b))
             });
@@ -251,19 +253,23 @@ pub fn layout(input: &Input) -> Layout {
     }
 }
 
-/// The layout's input from the API's graph.
-pub fn input_of(g: &Graph) -> Input {
+/// The layout's input from the API's graph view and its decoded adjacency rows.
+pub fn input_of(g: &GraphView, adjacency: &[Adjacency]) -> Input {
     Input {
         vendors: g.classes.iter().map(|c| c.vendor.clone()).collect(),
-        n_hosts: g.classes.iter().map(|c| c.hosts.len()).collect(),
-        edges: g.edges.iter().map(|e| (e.from, e.to)).collect(),
+        n_hosts: g.classes.iter().map(|c| c.n_hosts).collect(),
+        edges: adjacency
+            .iter()
+            .enumerate()
+            .flat_map(|(from, row)| row.iter().map(move |to| (from, to)))
+            .collect(),
         pools: g.pools.iter().map(|p| p.classes.clone()).collect(),
     }
 }
 
-/// The layout of the API's graph.
-pub fn of_graph(g: &Graph) -> Layout {
-    layout(&input_of(g))
+/// The layout of the API's graph view.
+pub fn of_graph(g: &GraphView, adjacency: &[Adjacency]) -> Layout {
+    layout(&input_of(g, adjacency))
 }
 
 /// A class name on two lines for a card: "Xeon Gold 6148 · Skylake-SP" and

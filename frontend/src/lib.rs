@@ -7,6 +7,7 @@ mod fetch;
 pub mod layout;
 mod pages;
 pub mod router;
+mod sort;
 
 use leptos::prelude::*;
 use router::{Link, Page};

@@ -1,6 +1,7 @@
 //! Data transfer objects of the REST API, used by the backend, the frontend and scripts.
 
 pub mod drain;
+pub mod graph_view;
 pub mod ui;
 
 use std::collections::BTreeMap;

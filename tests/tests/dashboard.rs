@@ -156,6 +156,8 @@ struct Expected {
     n_pools: usize,
     /// Hosts of the smallest pool: retiring them removes exactly one pool.
     smallest_pool_hosts: Vec<String>,
+    /// A class with more hosts than the graph page lists per class: (index, id, its hosts).
+    big_class: Option<(usize, String, Vec<String>)>,
 }
 
 fn expected(server: &Server) -> Expected {
@@ -207,12 +209,28 @@ fn expected(server: &Server) -> Expected {
         .map(|h| h["host_id"].as_str().expect("host_id").to_owned())
         .collect();
     assert!(!smallest_pool_hosts.is_empty());
+    let big_class = graph["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| {
+            let hosts: Vec<String> = serde_json::from_value(c["hosts"].clone()).ok()?;
+            (hosts.len() > shared::api::graph_view::VIEW_HOSTS_PER_CLASS).then(|| {
+                (
+                    i,
+                    c["class_id"].as_str().unwrap_or_default().to_owned(),
+                    hosts,
+                )
+            })
+        });
     Expected {
         n_classes,
         class_ids,
         edges,
         n_pools: pools.len(),
         smallest_pool_hosts,
+        big_class,
     }
 }
 
@@ -379,6 +397,43 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     }
     no_console_errors(c, "/graph?view=matrix").await?;
     screenshot(c, "dashboard-matrix.png").await?;
+    // A class with more hosts than the graph view lists: the panel lists the first ones and
+    // leads to the fleet's host list of exactly that class (`/?class=ID`, the server's filter).
+    let Some((_, big_id, big_hosts)) = &x.big_class else {
+        return Err("the demo fleet has no class above the listed hosts per class".into());
+    };
+    c.goto(&format!("{base}/graph?view=graph&class={big_id}"))
+        .await
+        .map_err(e)?;
+    let listed = wait_for(c, "#class-panel ul.hosts li", 1).await?;
+    if listed != shared::api::graph_view::VIEW_HOSTS_PER_CLASS {
+        return Err(format!(
+            "the panel lists {listed} of the class's {} hosts",
+            big_hosts.len()
+        ));
+    }
+    let heading = text(c, "#class-panel h4").await?;
+    if heading != format!("{} hosts", big_hosts.len()) {
+        return Err(format!("the panel counts '{heading}'"));
+    }
+    click(c, "#class-panel .more-hosts a").await?;
+    wait_for(c, "#class-filter", 1).await?;
+    let rows = wait_for(c, "#host-list tr.host-row", big_hosts.len()).await?;
+    let shown: Vec<String> = js(c, "return [...document.querySelectorAll('#host-list tr.host-row')].map(r => r.dataset.hostId);").await?;
+    let classes: Vec<String> = js(
+        c,
+        "return [...document.querySelectorAll('#host-list td.class-name')].map(t => t.title);",
+    )
+    .await?;
+    if rows != big_hosts.len()
+        || shown.iter().any(|h| !big_hosts.contains(h))
+        || classes.iter().any(|c| c != big_id)
+    {
+        return Err(format!(
+            "the class's host list shows {shown:?} of classes {classes:?}, the API {big_hosts:?}"
+        ));
+    }
+    no_console_errors(c, "/?class=").await?;
 
     // Other guest policies: the fleet baseline and a named model draw a graph too.
     for cpu in ["baseline", "Skylake-Server-v4", "host-model"] {

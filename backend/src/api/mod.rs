@@ -6,6 +6,7 @@ pub mod charts;
 pub mod clusters;
 pub mod compat;
 pub mod graph;
+pub mod graph_view;
 pub mod guest;
 pub mod hosts;
 pub mod openapi;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(compat::router())
         .merge(precheck::router())
         .merge(graph::router())
+        .merge(graph_view::router())
         .merge(baseline::router())
         .merge(clusters::router())
         .merge(catalog::router())

@@ -28,6 +28,7 @@ impl Modify for Bearer {
         super::hosts::versions, super::hosts::diff, super::hosts::fleet_file,
         super::compat::compat_get, super::compat::compat_post, super::precheck::precheck,
         super::graph::classes, super::graph::pools, super::graph::graph_get, super::graph::graph_post,
+        super::graph_view::class_names, super::graph_view::graph_view, super::graph_view::host_class,
         super::baseline::baseline, super::baseline::coverage, super::baseline::masks,
         super::clusters::clusters,
         super::vms::list, super::vms::get_one, super::vms::drain,

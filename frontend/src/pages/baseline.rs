@@ -8,7 +8,7 @@ use shared::api::HostList;
 use shared::api::ui::{Baseline, BaselineRequest};
 
 use crate::components::{CopyButton, data_url};
-use crate::fetch::{get_json, post_json};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// `k=v,k2=v2` as a label selector; `None` when empty.
@@ -78,8 +78,8 @@ pub fn BaselinePage() -> impl IntoView {
             ("hosts", &hosts),
         ]));
     });
-    let all_hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
-    let pool_hosts = LocalResource::new(move || {
+    let all_hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let pool_hosts = Resource::new(move || {
         let p = pool.get();
         async move {
             if p.is_empty() {
@@ -91,7 +91,7 @@ pub fn BaselinePage() -> impl IntoView {
             }
         }
     });
-    let answer = LocalResource::new(move || {
+    let answer = Resource::new(move || {
         let sel = selector(&label.get());
         let mut hosts = picked.get();
         let from_pool = pool_hosts.get();

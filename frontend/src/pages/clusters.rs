@@ -10,7 +10,7 @@ use shared::api::ui::{Baseline, BaselineRequest};
 use shared::api::{ClusterBlocker, ClusterCard as Card, ClusterList, HostList, HostSummary};
 
 use crate::components::CopyButton;
-use crate::fetch::{get_json, post_json};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// Hosts by the value of label `key`, in value order; hosts without it are left out.
@@ -37,7 +37,7 @@ pub fn processors(hosts: &[HostSummary]) -> Vec<String> {
         *by.entry(name).or_default() += 1;
     }
     let mut out: Vec<(String, usize)> = by.into_iter().collect();
-    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    crate::sort::sort_by(&mut out, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out.into_iter().map(|(n, c)| format!("{c} × {n}")).collect()
 }
 
@@ -54,7 +54,9 @@ pub fn blocker_groups(blockers: &[ClusterBlocker]) -> Vec<(Vec<String>, Vec<Stri
         by.entry(why).or_default().push(b.host.clone());
     }
     let mut out: Vec<(Vec<String>, Vec<String>)> = by.into_iter().collect();
-    out.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    crate::sort::sort_by(&mut out, |a, b| {
+        b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0))
+    });
     out
 }
 
@@ -136,7 +138,7 @@ fn ClusterCard(
     key: String,
     value: String,
     hosts: Vec<HostSummary>,
-    cards: LocalResource<Result<ClusterList, String>>,
+    cards: Resource<Result<ClusterList, String>>,
 ) -> impl IntoView {
     // The engine's card for this cluster, once it has come for this label.
     let (k, v) = (key.clone(), value.clone());
@@ -151,7 +153,7 @@ fn ClusterCard(
         _ => None,
     };
     let selector = BTreeMap::from([(key.clone(), value.clone())]);
-    let baseline = LocalResource::new(move || {
+    let baseline = Resource::new(move || {
         let req = BaselineRequest {
             hosts: Vec::new(),
             selector: Some(selector.clone()),
@@ -202,8 +204,8 @@ pub fn ClustersPage() -> impl IntoView {
             .unwrap_or_else(|| "cluster".to_owned()),
     );
     Effect::new(move |_| replace_query(&query(&[("label", &key.get())])));
-    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
-    let cards = LocalResource::new(move || {
+    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let cards = Resource::new(move || {
         let url = format!("/api/v1/clusters{}", query(&[("label", &key.get())]));
         async move { get_json::<ClusterList>(&url).await }
     });
@@ -218,7 +220,7 @@ pub fn ClustersPage() -> impl IntoView {
                 .iter()
                 .flat_map(|h| h.labels.keys().cloned())
                 .collect();
-            keys.sort();
+            crate::sort::sort(&mut keys);
             keys.dedup();
             let k = key.get();
             let groups = groups(&l.hosts, &k);

@@ -3,13 +3,14 @@
 use std::fmt::Write as _;
 
 use leptos::prelude::*;
-use shared::api::ui::{Graph, PoolList, Verdict};
+use shared::api::graph_view::ClassNames;
+use shared::api::ui::{PoolList, Verdict};
 use shared::api::{HostList, HostSummary, ProcessorCount, Stats};
 use wasm_bindgen::JsCast;
 
 use crate::components::{VerdictView, page_of, pager};
 use crate::drain::{esc, link};
-use crate::fetch::get_json;
+use crate::fetch::{Resource, get_json};
 use crate::router::{Link, follow_link, query, query_value, replace_query, use_location};
 
 fn label(h: &HostSummary, key: &str) -> String {
@@ -42,17 +43,18 @@ pub fn generations(processors: &[ProcessorCount]) -> Vec<(String, usize)> {
         *by.entry(name).or_default() += h.n_hosts;
     }
     let mut out: Vec<(String, usize)> = by.into_iter().collect();
-    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    crate::sort::sort_by(&mut out, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out
 }
 
-/// The fleet in numbers: hosts, classes, pools, vendors, generations, and the server's charts.
+/// The fleet in numbers: hosts, classes, pools, vendors, generations, and the server's charts
+/// (once `rows_in`: the host list has arrived).
 #[component]
-fn Overview() -> impl IntoView {
+fn Overview(#[prop(into)] rows_in: Signal<bool>) -> impl IntoView {
     // No host rows: only the count per processor over the whole fleet.
-    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts?limit=0"));
-    let stats = LocalResource::new(|| get_json::<Stats>("/api/v1/stats"));
-    let pools = LocalResource::new(|| get_json::<PoolList>("/api/v1/pools"));
+    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts?limit=0"));
+    let stats = Resource::new(|| get_json::<Stats>("/api/v1/stats"));
+    let pools = Resource::new(|| get_json::<PoolList>("/api/v1/pools"));
     let numbers = move || {
         match stats.get() {
         None => view! { <p class="loading">"Loading fleet numbers…"</p> }.into_any(),
@@ -123,52 +125,66 @@ fn Overview() -> impl IntoView {
         </section>
         <section id="charts">
             <h2>"Charts"</h2>
-            <div class="charts">
-                <figure><object id="chart-coverage" type="image/svg+xml" data="/api/v1/charts/baseline-coverage.svg">"coverage curve: hosts that can run each QEMU model"</object><figcaption>"Baseline coverage: how many hosts run each named model (point at a step for its model)"</figcaption></figure>
-                <figure><object id="chart-classes" type="image/svg+xml" data="/api/v1/charts/class-sizes.svg">"bar chart of hosts per class, largest first"</object><figcaption>"Hosts per class (point at a bar for its class)"</figcaption></figure>
-                <figure><object id="chart-pools" type="image/svg+xml" data="/api/v1/charts/pool-sizes.svg">"bar chart of hosts per pool"</object><figcaption>"Hosts per migration pool, host-passthrough guests"</figcaption></figure>
-                <figure><object id="chart-features" type="image/svg+xml" data="/api/v1/charts/feature-prevalence.svg">"how many hosts offer each feature"</object><figcaption>"Features not every host has (point at a bar for its feature)"</figcaption></figure>
-            </div>
+            // The charts ask the server for work over every host (4 SVGs, hundreds of KB at
+            // 100,000 hosts): they load once the numbers, pools and host rows are in, so they
+            // never hold the browser's six connections, its main thread or the server's cores
+            // before the page is usable.
+            {move || (rows_in.get() && stats.get().is_some() && pools.get().is_some()).then(|| view! {
+                <div class="charts">
+                    <figure><object id="chart-coverage" type="image/svg+xml" data="/api/v1/charts/baseline-coverage.svg">"coverage curve: hosts that can run each QEMU model"</object><figcaption>"Baseline coverage: how many hosts run each named model (point at a step for its model)"</figcaption></figure>
+                    <figure><object id="chart-classes" type="image/svg+xml" data="/api/v1/charts/class-sizes.svg">"bar chart of hosts per class, largest first"</object><figcaption>"Hosts per class (point at a bar for its class)"</figcaption></figure>
+                    <figure><object id="chart-pools" type="image/svg+xml" data="/api/v1/charts/pool-sizes.svg">"bar chart of hosts per pool"</object><figcaption>"Hosts per migration pool, host-passthrough guests"</figcaption></figure>
+                    <figure><object id="chart-features" type="image/svg+xml" data="/api/v1/charts/feature-prevalence.svg">"how many hosts offer each feature"</object><figcaption>"Features not every host has (point at a bar for its feature)"</figcaption></figure>
+                </div>
+            })}
         </section>
     }
 }
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
-    // The list's filter and page live in the query (`?q=&page=N`): the server filters and pages,
-    // so a fleet of 100,000 hosts puts at most PAGE rows in the DOM.
+    // The list's filter and page live in the query (`?q=&class=&page=N`): the server filters and
+    // pages, so a fleet of 100,000 hosts puts at most PAGE rows in the DOM. `class=` (a class
+    // id) is where the graph page's "all hosts of the class" leads.
     let location = use_location();
     let list_state = move || {
         let s = location.search.get();
-        (query_value(&s, "q").unwrap_or_default(), page_of(&s))
+        (
+            query_value(&s, "q").unwrap_or_default(),
+            page_of(&s),
+            query_value(&s, "class").unwrap_or_default(),
+        )
     };
-    let hosts = LocalResource::new(move || {
-        let (q, page) = list_state();
+    let hosts = Resource::new(move || {
+        let (q, page, class) = list_state();
         let url = format!(
             "/api/v1/hosts{}",
             query(&[
                 ("q", &q),
+                ("class", &class),
                 ("offset", &((page - 1) * PAGE).to_string()),
                 ("limit", &PAGE.to_string()),
             ])
         );
         async move { get_json::<HostList>(&url).await }
     });
-    // Class names by class id, from the graph (host-passthrough guests).
-    let class_names = LocalResource::new(|| async {
-        get_json::<Graph>("/api/v1/graph").await.map(|g| {
-            g.classes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.class_id.clone(), g.class_name(i)))
-                .collect::<std::collections::HashMap<String, String>>()
-        })
+    // Class names by class id (host-passthrough guests): the names alone, not the whole graph
+    // (at 100,000 hosts that is every host id and every edge).
+    let class_names = Resource::new(|| async {
+        get_json::<ClassNames>("/api/v1/class-names")
+            .await
+            .map(|n| {
+                n.class_ids
+                    .into_iter()
+                    .zip(n.names)
+                    .collect::<std::collections::HashMap<String, String>>()
+            })
     });
     let (from, set_from) = signal(None::<String>);
     let (to, set_to) = signal(None::<String>);
     let (mode, set_mode) = signal("host-passthrough".to_owned());
 
-    let verdict = LocalResource::new(move || {
+    let verdict = Resource::new(move || {
         let pair = from.get().zip(to.get());
         let mode = mode.get();
         async move {
@@ -184,13 +200,17 @@ pub fn FleetPage() -> impl IntoView {
 
     let host_rows = move || {
         let names = class_names.get().and_then(Result::ok).unwrap_or_default();
-        let (q, page) = list_state();
+        let (q, page, class) = list_state();
         match hosts.get() {
             None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
             Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
             Some(Ok(list)) => {
-                let href =
-                    move |p: usize| format!("/{}", query(&[("q", &q), ("page", &p.to_string())]));
+                let href = move |p: usize| {
+                    format!(
+                        "/{}",
+                        query(&[("q", &q), ("class", &class), ("page", &p.to_string())])
+                    )
+                };
                 let (f, t) = (from.get(), to.get());
                 let mut rows = String::from(
                     "<table id=\"host-list\"><thead><tr><th>host</th><th>cluster</th><th>cpu</th><th>class</th><th>guest features</th><th>pick</th></tr></thead><tbody>",
@@ -262,7 +282,7 @@ pub fn FleetPage() -> impl IntoView {
     };
 
     view! {
-        <Overview/>
+        <Overview rows_in=Signal::derive(move || hosts.get().is_some())/>
         <section id="verdict" aria-live="polite">
             <h2>"Verdict"</h2>
             <div class="pair">
@@ -280,9 +300,20 @@ pub fn FleetPage() -> impl IntoView {
         </section>
         <section id="hosts">
             <h2>"Hosts"</h2>
+            {move || {
+                let class = list_state().2;
+                (!class.is_empty()).then(|| {
+                    let names = class_names.get().and_then(Result::ok).unwrap_or_default();
+                    let name = names.get(&class).cloned().unwrap_or_else(|| format!("class {class}"));
+                    view! { <p id="class-filter">{format!("Hosts of {name} only. ")}<Link href="/">"every host"</Link></p> }
+                })
+            }}
             <input id="host-filter" type="search" placeholder="filter by host, cpu or label"
                 aria-label="filter hosts" prop:value=move || list_state().0
-                on:input=move |ev| replace_query(&query(&[("q", &event_target_value(&ev))])) />
+                on:input=move |ev| {
+                    let class = list_state().2;
+                    replace_query(&query(&[("q", &event_target_value(&ev)), ("class", &class)]));
+                } />
             {host_rows}
         </section>
 

@@ -2,13 +2,12 @@
 //! move this way" edges for a guest policy. A node-link drawing for small fleets, a sortable
 //! class matrix (heatmap on a canvas plus a table) above [`AUTO_MATRIX`] classes.
 
-use std::collections::HashSet;
-
 use leptos::prelude::*;
+use shared::api::graph_view::{Adjacency, GraphView};
 use shared::api::ui::Graph;
 use wasm_bindgen::JsCast;
 
-use crate::fetch::get_json;
+use crate::fetch::{Resource, get_json};
 use crate::layout;
 use crate::router::{Link, navigate, query, query_value, replace_query, use_location};
 
@@ -52,10 +51,12 @@ pub fn PolicyPicker(cpu: RwSignal<String>) -> impl IntoView {
     }
 }
 
-/// Which classes pass the filters.
-fn visible(g: &Graph, vendor: &str, pool: &str, label: &str, q: &str) -> Vec<bool> {
+/// Which classes pass the filters. The search reads class names and ids and the hosts the view
+/// lists per class (its first ones), ASCII letters in any case (Unicode case tables cost the WASM
+/// more than host and CPU names need).
+fn visible(g: &GraphView, vendor: &str, pool: &str, label: &str, q: &str) -> Vec<bool> {
     let (lk, lv) = label.split_once('=').unwrap_or((label, ""));
-    let q = q.to_lowercase();
+    let q = q.to_ascii_lowercase();
     g.classes
         .iter()
         .enumerate()
@@ -68,8 +69,9 @@ fn visible(g: &Graph, vendor: &str, pool: &str, label: &str, q: &str) -> Vec<boo
                             .is_some_and(|vs| lv.is_empty() || vs.iter().any(|v| v == lv))
                     }))
                 && (q.is_empty()
-                    || c.hosts.iter().any(|h| h.to_lowercase().contains(&q))
-                    || g.class_name(i).to_lowercase().contains(&q))
+                    || c.hosts.iter().any(|h| h.to_ascii_lowercase().contains(&q))
+                    || g.class_name(i).to_ascii_lowercase().contains(&q)
+                    || c.class_id.contains(&q))
         })
         .collect()
 }
@@ -118,9 +120,11 @@ pub fn GraphPage() -> impl IntoView {
             ("q", &s),
         ]));
     });
-    let graph = LocalResource::new(move || {
+    let graph = Resource::new(move || {
         let cpu = cpu.get();
-        async move { get_json::<Graph>(&format!("/api/v1/graph{}", query(&[("cpu", &cpu)]))).await }
+        async move {
+            get_json::<GraphView>(&format!("/api/v1/graph/view{}", query(&[("cpu", &cpu)]))).await
+        }
     });
 
     let body = move || match graph.get() {
@@ -129,6 +133,7 @@ pub fn GraphPage() -> impl IntoView {
             view! { <p class="error">{format!("cannot load the graph: {e}")}</p> }.into_any()
         }
         Some(Ok(g)) => {
+            let adj = StoredValue::new(g.adjacency());
             let g = StoredValue::new(g);
             let n = g.with_value(|g| g.classes.len());
             let as_matrix = move || match view_mode.get().as_str() {
@@ -138,7 +143,7 @@ pub fn GraphPage() -> impl IntoView {
             };
             let vendors = g.with_value(|g| {
                 let mut v: Vec<String> = g.classes.iter().map(|c| c.vendor.clone()).collect();
-                v.sort();
+                crate::sort::sort(&mut v);
                 v.dedup();
                 v
             });
@@ -152,7 +157,7 @@ pub fn GraphPage() -> impl IntoView {
                 <p class="count" id="graph-summary">
                     {g.with_value(|g| format!(
                         "{} hosts in {} classes and {} pools; guests can move along {} class pairs",
-                        g.n_hosts, n, n_pools, g.edges.len()
+                        g.n_hosts, n, n_pools, g.n_edges
                     ))}
                 </p>
                 <div class="toolbar">
@@ -184,11 +189,11 @@ pub fn GraphPage() -> impl IntoView {
                     }>{move || if as_matrix() { "show the graph" } else { "show the matrix" }}</button>
                 </div>
                 {move || if as_matrix() {
-                    view! { <Matrix g=g shown=shown class=class cpu=cpu/> }.into_any()
+                    view! { <Matrix g=g adj=adj shown=shown class=class cpu=cpu/> }.into_any()
                 } else {
-                    view! { <Drawing g=g shown=shown class=class cpu=cpu/> }.into_any()
+                    view! { <Drawing g=g adj=adj shown=shown class=class cpu=cpu/> }.into_any()
                 }}
-                {move || class.get().map(|id| view! { <ClassPanel g=g id=id class=class cpu=cpu/> })}
+                {move || class.get().map(|id| view! { <ClassPanel g=g adj=adj id=id class=class cpu=cpu/> })}
             }
             .into_any()
         }
@@ -202,7 +207,44 @@ pub fn GraphPage() -> impl IntoView {
     }
 }
 
-fn pair_href(g: &Graph, a: usize, b: usize, cpu: &str) -> String {
+/// A whole graph answer (what-if's `POST /api/v1/graph`) as the view the drawing reads.
+pub fn view_of(g: &Graph) -> GraphView {
+    use shared::api::graph_view::{ClassView, VIEW_HOSTS_PER_CLASS};
+    let n = g.classes.len();
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for e in &g.edges {
+        if let Some(row) = out.get_mut(e.from) {
+            row.push(e.to);
+        }
+    }
+    GraphView {
+        n_hosts: g.n_hosts,
+        classes: g
+            .classes
+            .iter()
+            .map(|c| ClassView {
+                class_id: c.class_id.clone(),
+                vendor: c.vendor.clone(),
+                n_guest_features: c.n_guest_features,
+                n_hosts: c.hosts.len(),
+                hosts: c.hosts.iter().take(VIEW_HOSTS_PER_CLASS).cloned().collect(),
+                self_compatible: c.self_compatible,
+                pool: c.pool,
+            })
+            .collect(),
+        pools: g.pools.clone(),
+        class_labels: g.class_labels.clone(),
+        class_names: g.class_names.clone(),
+        pool_names: g.pool_names.clone(),
+        n_edges: g.edges.len(),
+        out: out
+            .into_iter()
+            .map(|row| Adjacency::of(row, n).encode(n))
+            .collect(),
+    }
+}
+
+fn pair_href(g: &GraphView, a: usize, b: usize, cpu: &str) -> String {
     let rep = |i: usize| g.classes[i].hosts.first().cloned().unwrap_or_default();
     format!("/pair/{}/{}{}", rep(a), rep(b), query(&[("cpu", cpu)]))
 }
@@ -225,12 +267,13 @@ fn clip(s: &str) -> String {
 /// edges are highlighted, the others fade, and the class panel opens.
 #[component]
 pub fn Drawing(
-    g: StoredValue<Graph>,
+    g: StoredValue<GraphView>,
+    adj: StoredValue<Vec<Adjacency>>,
     shown: Memo<Vec<bool>>,
     class: RwSignal<Option<String>>,
     cpu: RwSignal<String>,
 ) -> impl IntoView {
-    let lay = StoredValue::new(g.with_value(layout::of_graph));
+    let lay = StoredValue::new(g.with_value(|g| adj.with_value(|a| layout::of_graph(g, a))));
     let (w, h) = lay.with_value(|l| (l.width.max(100.0) + 20.0, l.height.max(60.0) + 20.0));
     // Fit the window's width, but never so small that labels become unreadable.
     let fit = window()
@@ -410,18 +453,20 @@ const AXIS: usize = 230;
 /// axes, and a sortable table.
 #[component]
 fn Matrix(
-    g: StoredValue<Graph>,
+    g: StoredValue<GraphView>,
+    adj: StoredValue<Vec<Adjacency>>,
     shown: Memo<Vec<bool>>,
     class: RwSignal<Option<String>>,
     cpu: RwSignal<String>,
 ) -> impl IntoView {
     let sort = RwSignal::new(SortKey::Generation);
-    let degrees = g.with_value(|g| {
-        let n = g.classes.len();
-        let (mut out, mut inn) = (vec![0usize; n], vec![0usize; n]);
-        for e in &g.edges {
-            out[e.from] += 1;
-            inn[e.to] += 1;
+    let degrees = adj.with_value(|rows| {
+        let out: Vec<usize> = rows.iter().map(Adjacency::len).collect();
+        let mut inn = vec![0usize; rows.len()];
+        for to in rows.iter().flat_map(Adjacency::iter) {
+            if let Some(d) = inn.get_mut(to) {
+                *d += 1;
+            }
         }
         (out, inn)
     });
@@ -433,14 +478,14 @@ fn Matrix(
             degrees.with_value(|(out, inn)| {
                 let cs = &g.classes;
                 let mut idx: Vec<usize> = (0..cs.len()).filter(|&i| shown[i]).collect();
-                idx.sort_by(|&a, &b| {
+                crate::sort::sort_by(&mut idx, |&a, &b| {
                     let o = match key {
                         SortKey::Generation => cs[a]
                             .vendor
                             .cmp(&cs[b].vendor)
                             .then(cs[a].n_guest_features.cmp(&cs[b].n_guest_features)),
                         SortKey::Pool => cs[a].pool.cmp(&cs[b].pool),
-                        SortKey::Hosts => cs[b].hosts.len().cmp(&cs[a].hosts.len()),
+                        SortKey::Hosts => cs[b].n_hosts.cmp(&cs[a].n_hosts),
                         SortKey::Out => out[b].cmp(&out[a]),
                         SortKey::In => inn[b].cmp(&inn[a]),
                         SortKey::Name => g.class_name(a).cmp(&g.class_name(b)),
@@ -451,12 +496,6 @@ fn Matrix(
             })
         })
     });
-    let edge_set = StoredValue::new(g.with_value(|g| {
-        g.edges
-            .iter()
-            .map(|e| (e.from, e.to))
-            .collect::<HashSet<_>>()
-    }));
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     // The cell size: the heatmap is about 900 canvas pixels wide, a cell at least one.
     let cell = move |n: usize| (900 / n.max(1)).clamp(1, 18);
@@ -477,25 +516,41 @@ fn Matrix(
             return;
         };
         let m = n * cs;
+        // One pixel row per matrix row, copied `cs` times (a white grid line first when cells
+        // are big enough to show one): 3,000 classes paint 9 million cells this way.
         let mut px = vec![0u8; m * m * 4];
+        let mut line = vec![0u8; m * 4];
+        let grid = cs >= 6;
         g.with_value(|g| {
-            edge_set.with_value(|edges| {
+            adj.with_value(|rows| {
                 for (r, &a) in order.iter().enumerate() {
+                    let row = rows.get(a);
                     for (c, &b) in order.iter().enumerate() {
                         let ok = if a == b {
                             g.classes[a].self_compatible
                         } else {
-                            edges.contains(&(a, b))
+                            row.is_some_and(|row| row.contains(b))
                         };
-                        let rgb = if ok { [46, 160, 67] } else { [228, 232, 236] };
-                        for y in r * cs..(r + 1) * cs {
-                            for x in c * cs..(c + 1) * cs {
-                                let i = (y * m + x) * 4;
-                                let line = cs >= 6 && (x % cs == 0 || y % cs == 0);
-                                let rgb = if line { [255, 255, 255] } else { rgb };
-                                px[i..i + 3].copy_from_slice(&rgb);
-                                px[i + 3] = 255;
-                            }
+                        let rgba = if ok {
+                            [46, 160, 67, 255]
+                        } else {
+                            [228, 232, 236, 255]
+                        };
+                        for x in c * cs..(c + 1) * cs {
+                            let white = grid && x % cs == 0;
+                            line[x * 4..x * 4 + 4].copy_from_slice(if white {
+                                &[255; 4]
+                            } else {
+                                &rgba
+                            });
+                        }
+                    }
+                    for y in r * cs..(r + 1) * cs {
+                        let dst = &mut px[y * m * 4..(y + 1) * m * 4];
+                        if grid && y % cs == 0 {
+                            dst.fill(255);
+                        } else {
+                            dst.copy_from_slice(&line);
                         }
                     }
                 }
@@ -583,7 +638,7 @@ fn Matrix(
                                 <td><button class="open-class link" on:click=move |_| class.set(Some(id.clone()))>{g.class_name(i)}</button></td>
                                 <td><span class="swatch" style=format!("background:{}", pool_colour(c.pool))></span>{g.pool_name(c.pool)}</td>
                                 <td>{shared::naming::vendor_name(&c.vendor).to_owned()}</td>
-                                <td>{c.hosts.len()}</td>
+                                <td>{c.n_hosts}</td>
                                 <td>{out[i]}</td>
                                 <td>{inn[i]}</td>
                                 <td>{c.n_guest_features.map_or("unknown".to_owned(), |n| n.to_string())}</td>
@@ -624,7 +679,8 @@ fn Matrix(
 /// from where they come.
 #[component]
 fn ClassPanel(
-    g: StoredValue<Graph>,
+    g: StoredValue<GraphView>,
+    adj: StoredValue<Vec<Adjacency>>,
     id: String,
     class: RwSignal<Option<String>>,
     cpu: RwSignal<String>,
@@ -640,9 +696,17 @@ fn ClassPanel(
         };
         let node = &g.classes[c];
         let cpu = cpu.get_untracked();
-        let to: Vec<usize> = g.edges.iter().filter(|e| e.from == c).map(|e| e.to).collect();
-        let from: Vec<usize> = g.edges.iter().filter(|e| e.to == c).map(|e| e.from).collect();
-        let not_to: Vec<usize> = (0..g.classes.len()).filter(|i| *i != c && !to.contains(i)).collect();
+        let (to, from): (Vec<usize>, Vec<usize>) = adj.with_value(|rows| {
+            (
+                rows.get(c).map(|r| r.iter().collect()).unwrap_or_default(),
+                (0..rows.len()).filter(|&o| o != c && rows[o].contains(c)).collect(),
+            )
+        });
+        let not_to: Vec<usize> = adj.with_value(|rows| {
+            (0..g.classes.len())
+                .filter(|&i| i != c && !rows.get(c).is_some_and(|r| r.contains(i)))
+                .collect()
+        });
         let links = |list: &[usize], out: bool| {
             list.iter()
                 .take(40)
@@ -664,8 +728,11 @@ fn ClassPanel(
                 <p>{format!("{} processors; in the pool {}", shared::naming::vendor_name(&node.vendor), g.pool_name(node.pool))}</p>
                 {(!labels.is_empty()).then(|| view! { <p>{format!("labels: {labels}")}</p> })}
                 {(!node.self_compatible).then(|| view! { <p class="error">"Its hosts cannot take each other's guests."</p> })}
-                <h4>{format!("{} hosts", node.hosts.len())}</h4>
+                <h4>{format!("{} hosts", node.n_hosts)}</h4>
                 <ul class="hosts">{node.hosts.iter().map(|h| { let h = h.clone(); view! { <li><Link href=format!("/hosts/{h}")>{h}</Link></li> } }).collect_view()}</ul>
+                {(node.n_hosts > node.hosts.len()).then(|| view! {
+                    <p class="more-hosts"><Link href=format!("/{}", query(&[("class", &node.class_id)]))>{format!("all {} hosts of the class", node.n_hosts)}</Link></p>
+                })}
                 <h4 class="out">{match to.len() {
                     0 => "No other class can take its guests".to_owned(),
                     n => format!("Its guests can go to {n} other classes"),

@@ -4,10 +4,11 @@
 use leptos::prelude::*;
 use shared::api::VersionList;
 use shared::api::drain::DrainPlan;
-use shared::api::ui::{Graph, HostProfile, ProfileDiff};
+use shared::api::graph_view::{GraphView, HostClass};
+use shared::api::ui::{HostProfile, ProfileDiff};
 
 use crate::drain::DrainPlanView;
-use crate::fetch::{get_json, get_json_or_missing};
+use crate::fetch::{Resource, get_json, get_json_or_missing};
 use crate::router::{Link, query};
 
 /// KVM, QEMU (versions, machine types, CPU models) and devices of a profile.
@@ -93,17 +94,29 @@ fn layers(p: &HostProfile) -> impl IntoView + use<> {
     }
 }
 
-/// The host's class and pool, where its guests can go and from where guests can come.
+/// The host's class and pool, where its guests can go and from where guests can come: its class
+/// id (`/api/v1/hosts/{id}/class`) looked up in the graph view (never the whole graph: at 100,000
+/// hosts that is every host id and every edge).
 #[component]
 fn Membership(id: String) -> impl IntoView {
-    let graph = LocalResource::new(|| get_json::<Graph>("/api/v1/graph"));
+    let url = format!("/api/v1/hosts/{id}/class");
+    let graph = Resource::new(move || {
+        let url = url.clone();
+        async move {
+            let class = get_json_or_missing::<HostClass>(&url).await?;
+            let g = get_json::<GraphView>("/api/v1/graph/view").await?;
+            Ok::<_, String>((class, g))
+        }
+    });
     move || match graph.get() {
         None => view! { <p class="loading">"Computing the class graph…"</p> }.into_any(),
         Some(Err(e)) => {
             view! { <p class="error">{format!("cannot load the class graph: {e}")}</p> }.into_any()
         }
-        Some(Ok(g)) => {
-            let Some(c) = g.classes.iter().position(|c| c.hosts.contains(&id)) else {
+        Some(Ok((class, g))) => {
+            let Some(c) =
+                class.and_then(|h| g.classes.iter().position(|c| c.class_id == h.class_id))
+            else {
                 return view! { <p class="error">"The graph does not include this host yet: it was probably uploaded a moment ago. Open this page again to see its class."</p> }.into_any();
             };
             let node = &g.classes[c];
@@ -122,17 +135,10 @@ fn Membership(id: String) -> impl IntoView {
                     })
                     .collect_view()
             };
-            let to: Vec<usize> = g
-                .edges
-                .iter()
-                .filter(|e| e.from == c)
-                .map(|e| e.to)
-                .collect();
-            let from: Vec<usize> = g
-                .edges
-                .iter()
-                .filter(|e| e.to == c)
-                .map(|e| e.from)
+            let rows = g.adjacency();
+            let to: Vec<usize> = rows.get(c).map(|r| r.iter().collect()).unwrap_or_default();
+            let from: Vec<usize> = (0..rows.len())
+                .filter(|&o| o != c && rows[o].contains(c))
                 .collect();
             let (n_to, n_from) = (to.len(), from.len());
             let pool = node.pool;
@@ -162,7 +168,7 @@ fn Membership(id: String) -> impl IntoView {
 /// The host's VMs and its drain plan (`GET /api/v1/hosts/{id}/drain`).
 #[component]
 fn Drain(id: String) -> impl IntoView {
-    let plan = LocalResource::new(move || {
+    let plan = Resource::new(move || {
         let url = format!("/api/v1/hosts/{id}/drain");
         async move { get_json::<DrainPlan>(&url).await }
     });
@@ -179,12 +185,12 @@ fn Drain(id: String) -> impl IntoView {
 #[component]
 fn History(id: String) -> impl IntoView {
     let id = StoredValue::new(id);
-    let versions = LocalResource::new(move || {
+    let versions = Resource::new(move || {
         let id = id.get_value();
         async move { get_json::<VersionList>(&format!("/api/v1/hosts/{id}/versions")).await }
     });
     let pick = RwSignal::new(None::<(u32, u32)>);
-    let diff = LocalResource::new(move || {
+    let diff = Resource::new(move || {
         let id = id.get_value();
         let p = pick.get();
         async move {
@@ -299,7 +305,7 @@ fn cpu_line(c: &shared::api::ui::CpuInfo) -> String {
 pub fn HostPage(id: String) -> impl IntoView {
     let host_id = id.clone();
     let id = move || id.clone();
-    let profile = LocalResource::new(move || {
+    let profile = Resource::new(move || {
         let id = id();
         async move { get_json_or_missing::<HostProfile>(&format!("/api/v1/hosts/{id}")).await }
     });
@@ -342,7 +348,7 @@ pub fn HostPage(id: String) -> impl IntoView {
             });
             let features = move |names: Vec<String>| {
                 move || {
-                    let needle = filter.get().to_lowercase();
+                    let needle = filter.get().to_ascii_lowercase();
                     names
                         .iter()
                         .filter(|n| {

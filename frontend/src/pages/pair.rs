@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use shared::api::ui::{Graph, HostMask, MasksRequest, PairMasks, Verdict};
 
 use crate::components::{CopyButton, Reasons, sentence};
-use crate::fetch::{get_json, post_json};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::pages::graph::PolicyPicker;
 use crate::router::{Link, encode, query, query_value, replace_query, use_location};
 
@@ -43,7 +43,7 @@ fn mask_view(m: HostMask, side: &'static str) -> impl IntoView {
 /// hosts run; what masking cannot fix only when there is something.
 #[component]
 fn Fix(from: String, to: String) -> impl IntoView {
-    let masks = LocalResource::new(move || {
+    let masks = Resource::new(move || {
         let req = MasksRequest {
             hosts: vec![from.clone(), to.clone()],
         };
@@ -102,7 +102,7 @@ pub fn PairPage(from: String, to: String) -> impl IntoView {
         replace_query(&query(&[("cpu", &c)]));
     });
     let load = move |forward: bool| {
-        LocalResource::new(move || {
+        Resource::new(move || {
             let (from, to) = pair.get_value();
             let (a, b) = if forward { (from, to) } else { (to, from) };
             let mode = cpu.get();
@@ -117,7 +117,7 @@ pub fn PairPage(from: String, to: String) -> impl IntoView {
     };
     let forward = load(true);
     let backward = load(false);
-    let headline = move |r: LocalResource<Result<Verdict, String>>, id: &'static str| {
+    let headline = move |r: Resource<Result<Verdict, String>>, id: &'static str| {
         move || {
             match r.get() {
             None => view! { <span id=id class="headline loading">"Computing the verdict…"</span> }.into_any(),
@@ -129,7 +129,7 @@ pub fn PairPage(from: String, to: String) -> impl IntoView {
         }
         }
     };
-    let reasons = move |r: LocalResource<Result<Verdict, String>>| {
+    let reasons = move |r: Resource<Result<Verdict, String>>| {
         move || {
             r.get()
                 .and_then(Result::ok)
@@ -145,7 +145,7 @@ pub fn PairPage(from: String, to: String) -> impl IntoView {
     let (f, t) = pair.get_value();
     let swap = format!("/pair/{}/{}", encode(&t), encode(&f));
     // The class names of both hosts, from the (cached) graph.
-    let graph = LocalResource::new(|| get_json::<Graph>("/api/v1/graph"));
+    let graph = Resource::new(|| get_json::<Graph>("/api/v1/graph"));
     let (from_class, to_class) = (f.clone(), t.clone());
     let class_of = move |host: String| {
         move || {

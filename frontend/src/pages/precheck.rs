@@ -7,7 +7,7 @@ use shared::api::HostList;
 use shared::api::ui::{Graph, PrecheckAnswer, PrecheckRequest, Verdict};
 
 use crate::components::{Reasons, sentence};
-use crate::fetch::{get_json, post_json};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// A small VM definition to start from.
@@ -57,7 +57,7 @@ pub fn by_class(g: &Graph, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<Clas
             .filter(|r| r.severity == shared::Severity::Blocker)
             .count()
     };
-    bad.sort_by_key(blockers);
+    crate::sort::sort_by_key(&mut bad, blockers);
     (ok, bad)
 }
 
@@ -68,11 +68,11 @@ pub fn PrecheckPage() -> impl IntoView {
         RwSignal::new(query_value(&location.search.get_untracked(), "from").unwrap_or_default());
     let text = RwSignal::new(EXAMPLE.to_owned());
     Effect::new(move |_| replace_query(&query(&[("from", &from.get())])));
-    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
-    let graph = LocalResource::new(|| get_json::<Graph>("/api/v1/graph"));
+    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let graph = Resource::new(|| get_json::<Graph>("/api/v1/graph"));
     // The request asked: a click on "check" sets it.
     let asked = RwSignal::new(None::<PrecheckRequest>);
-    let answer = LocalResource::new(move || {
+    let answer = Resource::new(move || {
         let req = asked.get();
         async move {
             match req {

@@ -8,7 +8,7 @@ use shared::api::drain::{VmDetail, VmOutcome};
 
 use crate::components::CopyButton;
 use crate::drain::{StuckVm, esc, link, markup, memory, outcome_words, source_name, state_name};
-use crate::fetch::get_json_or_missing;
+use crate::fetch::{Resource, get_json_or_missing};
 use crate::router::{Link, encode_path, query};
 
 /// Hosts listed by name on the page; the rest are counted.
@@ -113,7 +113,7 @@ fn detail(d: VmDetail) -> impl IntoView {
 #[component]
 pub fn VmPage(vm_ref: String) -> impl IntoView {
     let url = format!("/api/v1/vms/{}", encode_path(&vm_ref));
-    let answer = LocalResource::new(move || {
+    let answer = Resource::new(move || {
         let url = url.clone();
         async move { get_json_or_missing::<VmDetail>(&url).await }
     });

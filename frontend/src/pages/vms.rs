@@ -8,7 +8,7 @@ use shared::api::drain::VmList;
 
 use crate::components::{page_of, pager};
 use crate::drain::{esc, link, markup, memory, source_name, state_name};
-use crate::fetch::get_json;
+use crate::fetch::{Resource, get_json};
 use crate::router::{query, query_value, use_location, vm_href};
 
 /// VMs on one page.
@@ -21,7 +21,7 @@ pub fn VmsPage() -> impl IntoView {
         let s = location.search.get();
         (query_value(&s, "host").unwrap_or_default(), page_of(&s))
     };
-    let list = LocalResource::new(move || {
+    let list = Resource::new(move || {
         let (host, page) = state();
         let offset = (page - 1) * PAGE;
         let url = format!(

@@ -7,7 +7,7 @@ use shared::api::HostList;
 use shared::api::ui::{Baseline, BaselineRequest, FeatureName, Graph, GraphRequest, Guest};
 use shared::verdict::GuestCpu;
 
-use crate::fetch::{get_json, post_json};
+use crate::fetch::{Resource, get_json, post_json};
 use crate::pages::graph::{AUTO_MATRIX, Drawing};
 use crate::router::{query, query_value, replace_query, use_location};
 
@@ -76,7 +76,7 @@ pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
                     .map(|x| x.pool)
             })
             .collect();
-        pools.sort_unstable();
+        crate::sort::sort(&mut pools);
         pools.dedup();
         pools
     };
@@ -195,10 +195,10 @@ pub fn WhatIfPage() -> impl IntoView {
             ("mask", &mask.get()),
         ]));
     });
-    let hosts = LocalResource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
     // Feature names to complete the mask from: the catalog's, less the raw spellings of bits
     // QEMU does not name; each option carries what is typed before the last comma.
-    let catalog = LocalResource::new(|| get_json::<Vec<FeatureName>>("/api/v1/features"));
+    let catalog = Resource::new(|| get_json::<Vec<FeatureName>>("/api/v1/features"));
     let feature_options = move || {
         let draft = draft_mask.get();
         let prefix = draft.rfind(',').map_or("", |i| &draft[..=i]).to_owned();
@@ -216,14 +216,14 @@ pub fn WhatIfPage() -> impl IntoView {
             .and_then(Result::ok)
             .map(|l| l.hosts.into_iter().map(|h| h.host_id).collect::<Vec<_>>())
     };
-    let before = LocalResource::new(move || {
+    let before = Resource::new(move || {
         let all = all();
         async move {
             let all = all?;
             Some(side(GraphRequest::default(), all).await)
         }
     });
-    let after = LocalResource::new(move || {
+    let after = Resource::new(move || {
         let all = all();
         let retired = retire.get();
         let mask = list(&mask.get());
@@ -240,7 +240,7 @@ pub fn WhatIfPage() -> impl IntoView {
             Some(side(graph_request(&all, &retired, &mask), left).await)
         }
     });
-    let show = move |r: LocalResource<Option<Result<Side, String>>>,
+    let show = move |r: Resource<Option<Result<Side, String>>>,
                      id: &'static str,
                      title: &'static str| {
         move || match r.get().flatten() {
@@ -276,11 +276,13 @@ pub fn WhatIfPage() -> impl IntoView {
                 view! { <p class="hint">{format!("{n} classes: open /graph for the matrix")}</p> }
                     .into_any()
             } else {
-                let g = StoredValue::new(s.graph);
+                let view = super::graph::view_of(&s.graph);
+                let adj = StoredValue::new(view.adjacency());
+                let g = StoredValue::new(view);
                 let shown = Memo::new(move |_| vec![true; n]);
                 let class = RwSignal::new(None);
                 let cpu = RwSignal::new("host-passthrough".to_owned());
-                view! { <h3>"The graph after"</h3><Drawing g=g shown=shown class=class cpu=cpu/> }
+                view! { <h3>"The graph after"</h3><Drawing g=g adj=adj shown=shown class=class cpu=cpu/> }
                     .into_any()
             }
         })
@@ -302,7 +304,7 @@ pub fn WhatIfPage() -> impl IntoView {
                         }
                     }
                 }
-                clusters.sort();
+                crate::sort::sort(&mut clusters);
                 let groups = StoredValue::new(clusters);
                 let classes = move || {
                     before.get().flatten().and_then(Result::ok).map(|b| {
