@@ -8,8 +8,6 @@
 //!  target/release/examples/graph_change [--hosts 100000] [--rounds 6] [--db PATH]`
 //! (`GRAPH_CHANGE_SERVER_LOG=backend=debug` shows the server's own timings of each step).
 
-use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use backend::Store;
@@ -17,90 +15,20 @@ use backend::fleetgen::FleetGen;
 
 const TOKEN: &str = "graph-change-bench-token";
 
-struct Server {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
+#[path = "common/server.rs"]
+#[expect(dead_code, reason = "graph_change does not measure memory")]
+mod server;
+use server::Server;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(bin: &std::path::Path, db: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let child = Command::new(bin)
-            .args(["serve", "--db", db, "--listen", &addr.to_string()])
-            .env("FLEETCOMPAT_TOKEN", TOKEN)
-            .env(
-                "FLEETCOMPAT_LOG",
-                std::env::var("GRAPH_CHANGE_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let server = Self { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while ureq::get(&server.url("/api/v1/health")).call().is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the server did not answer in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// (status, bytes, time) of a GET, the body read whole.
-    fn get(&self, path: &str) -> (u16, usize, Duration) {
-        let t = Instant::now();
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(120)))
-                .http_status_as_error(false)
-                .build(),
-        );
-        match agent
-            .get(&self.url(path))
-            .header("Authorization", &format!("Bearer {TOKEN}"))
-            .call()
-        {
-            Ok(mut r) => {
-                let mut n = 0usize;
-                let mut buf = vec![0u8; 1 << 16];
-                let mut body = r.body_mut().as_reader();
-                while let Ok(k) = body.read(&mut buf) {
-                    if k == 0 {
-                        break;
-                    }
-                    n += k;
-                }
-                (r.status().as_u16(), n, t.elapsed())
-            }
-            Err(_) => (0, 0, t.elapsed()),
-        }
-    }
-
-    fn upload(&self, p: &shared::profile::HostProfile) -> u16 {
-        let body = serde_json::to_vec(p).expect("json");
-        ureq::post(&self.url("/api/v1/hosts"))
-            .header("Authorization", &format!("Bearer {TOKEN}"))
-            .header("Content-Type", "application/json")
-            .send(&body[..])
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    }
+/// Upload a profile with the admin token: the status, 0 when no answer came.
+fn upload(server: &Server, p: &shared::profile::HostProfile) -> u16 {
+    let body = serde_json::to_vec(p).expect("json");
+    ureq::post(&server.url("/api/v1/hosts"))
+        .header("Authorization", &format!("Bearer {}", server.token()))
+        .header("Content-Type", "application/json")
+        .send(&body[..])
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
 }
 
 fn loadavg() -> String {
@@ -171,7 +99,12 @@ fn main() {
             );
         }
     });
-    let server = Server::start(&bin, &db);
+    let server = Server::start(
+        &bin,
+        &db,
+        TOKEN,
+        &std::env::var("GRAPH_CHANGE_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+    );
     println!(
         "{hosts} hosts, server {} (load average {})",
         bin.display(),
@@ -204,7 +137,7 @@ fn main() {
             p = other;
             "new hardware"
         };
-        let up = server.upload(&p);
+        let up = upload(&server, &p);
         let (ps, pn, pt) = server.get("/api/v1/pools");
         let (gs, gn, gt) = server.get("/api/v1/graph");
         let (cs, _, ct) = server.get("/api/v1/classes");

@@ -19,8 +19,6 @@
 //! of its `/proc/PID/status`) and its cache counters from `/metrics`. Each run notes the load
 //! average (`/proc/loadavg`) at its start and end; the end prints a table for BENCHMARKS.md.
 
-use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -82,6 +80,10 @@ fn args() -> Args {
 #[path = "common/conn.rs"]
 mod conn;
 use conn::Conn;
+#[path = "common/server.rs"]
+#[expect(dead_code, reason = "scale sends its token on its own connections")]
+mod server;
+use server::Server;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -318,86 +320,6 @@ async fn verdicts(
     join(tasks, started).await
 }
 
-/// The server process, killed when dropped.
-struct Server {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(bin: &std::path::Path, db: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let child = Command::new(bin)
-            .args(["serve", "--db", db, "--listen", &addr.to_string()])
-            .env("FLEETCOMPAT_TOKEN", TOKEN)
-            .env("FLEETCOMPAT_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let server = Self { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while ureq::get(&server.url("/api/v1/stats")).call().is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the server did not answer in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// (VmRSS, VmHWM) of the server in MiB (Linux `fs/proc/task_mmu.c`, `task_mem`: kB).
-    fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kb = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        (kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
-    }
-
-    fn get(&self, path: &str) -> (u16, usize, Duration) {
-        let t = Instant::now();
-        match ureq::get(&self.url(path))
-            .header("Authorization", &format!("Bearer {TOKEN}"))
-            .call()
-        {
-            Ok(mut r) => {
-                let mut n = 0usize;
-                let mut buf = vec![0u8; 1 << 16];
-                let mut body = r.body_mut().as_reader();
-                while let Ok(k) = body.read(&mut buf) {
-                    if k == 0 {
-                        break;
-                    }
-                    n += k;
-                }
-                (r.status().as_u16(), n, t.elapsed())
-            }
-            Err(_) => (0, 0, t.elapsed()),
-        }
-    }
-}
-
 fn run(
     a: &Args,
     bin: &std::path::Path,
@@ -410,7 +332,7 @@ fn run(
         load_start: loadavg(),
         ..Summary::default()
     };
-    let server = Server::start(bin, db);
+    let server = Server::start(bin, db, TOKEN, "warn");
     println!("[{db_name}] server {} on {}", bin.display(), server.addr);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,0 +1,105 @@
+//! The `fleetcompat serve` binary as a child process for the examples that drive it over
+//! loopback (`scale`, `graph_change`): started on a free port with an admin token, ready once
+//! `/api/v1/health` answers, killed when dropped.
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Child,
+    pub addr: std::net::SocketAddr,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// `bin serve --db DB` on a free loopback port, `FLEETCOMPAT_TOKEN=token`, logging at `log`.
+    pub fn start(bin: &std::path::Path, db: &str, token: &str, log: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new(bin)
+            .args(["serve", "--db", db, "--listen", &addr.to_string()])
+            .env("FLEETCOMPAT_TOKEN", token)
+            .env("FLEETCOMPAT_LOG", log)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let server = Self {
+            child,
+            addr,
+            token: token.to_owned(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(&server.url("/api/v1/health")).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not answer in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// (VmRSS, VmHWM) of the server in MiB (Linux `fs/proc/task_mmu.c`, `task_mem`: kB).
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
+    }
+
+    /// (status, bytes, time) of a GET with the token, the body read whole; status 0 when no
+    /// answer came (within 120 s).
+    pub fn get(&self, path: &str) -> (u16, usize, Duration) {
+        let t = Instant::now();
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(120)))
+                .http_status_as_error(false)
+                .build(),
+        );
+        match agent
+            .get(&self.url(path))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+        {
+            Ok(mut r) => {
+                let mut n = 0usize;
+                let mut buf = vec![0u8; 1 << 16];
+                let mut body = r.body_mut().as_reader();
+                while let Ok(k) = body.read(&mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
+                }
+                (r.status().as_u16(), n, t.elapsed())
+            }
+            Err(_) => (0, 0, t.elapsed()),
+        }
+    }
+}
