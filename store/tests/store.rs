@@ -515,6 +515,57 @@ async fn sqlite_paths_with_question_marks_and_hashes_work() {
     assert!(!s.is_postgres());
 }
 
+/// Profiles are compressed with lz4 where the PostgreSQL has it (Debian's is built
+/// `--with-lz4`): migration 0004. Checked on the column and on a stored profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stores_profiles_compressed_with_lz4() {
+    let cluster = PgCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.expect("database");
+    let store = Store::open(&url).await.expect("store");
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    let has_lz4: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_settings \
+           WHERE name = 'default_toast_compression' AND enumvals @> '{lz4}')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("pg_settings");
+    assert!(
+        has_lz4,
+        "this PostgreSQL has no lz4: the test expects Debian's build"
+    );
+    let method: String = sqlx::query_scalar(
+        "SELECT attcompression::text FROM pg_attribute \
+         WHERE attrelid = 'profile_versions'::regclass AND attname = 'profile_json'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("pg_attribute");
+    assert_eq!(method, "l", "profile_json's compression");
+    // A profile long enough to be compressed (over TOAST's 2 KB threshold).
+    let mut p = profile("big");
+    for i in 0..200 {
+        p.labels.insert(format!("label-{i:03}"), "x".repeat(40));
+    }
+    store
+        .upsert(&p, "2026-12-01T00:00:00Z")
+        .await
+        .expect("upsert");
+    let stored: Option<String> = sqlx::query_scalar(
+        "SELECT pg_column_compression(profile_json) FROM profile_versions WHERE host_id = 'big'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("pg_column_compression");
+    assert_eq!(stored.as_deref(), Some("lz4"));
+    let back = store
+        .latest_profile("big")
+        .await
+        .expect("read")
+        .expect("big");
+    assert_eq!(back.profile.labels, p.labels);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_replicas_see_each_others_changes_within_a_second() {
     let cluster = PgCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
