@@ -4,19 +4,15 @@
 //! only the answer is smaller: no host list per class beyond its first hosts, and edges as one
 //! bitset row per class.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use shared::api::graph_view::{
-    Adjacency, ClassNames, ClassView, GraphView, HostClass, VIEW_HOSTS_PER_CLASS,
-};
+use shared::api::graph_view::{ClassNames, GraphView, HostClass, ViewNames};
 use shared::graph::CompatGraph;
 
-use super::graph::{graph_for, names_of};
+use super::graph::{class_labels, graph_for, names_of};
 use super::guest::GuestQuery;
 use crate::AppState;
 use crate::cache::Fleet;
@@ -52,57 +48,19 @@ pub async fn class_names(
         .await
 }
 
-/// Label values of the hosts of one class, by label name.
-fn labels_of(fleet: &Fleet, hosts: &[String]) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for p in hosts.iter().filter_map(|h| fleet.get(h)) {
-        for (k, v) in &p.labels {
-            out.entry(k).or_default().insert(v);
-        }
-    }
-    out.into_iter()
-        .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
-        .collect()
-}
-
 fn view_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> GraphView {
     let names = names_of(state, fleet, g);
-    let n = g.classes.len();
-    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in &g.edges {
-        if let Some(row) = out.get_mut(e.from) {
-            row.push(e.to);
-        }
-    }
-    GraphView {
-        n_hosts: g.n_hosts,
-        classes: g
-            .classes
-            .iter()
-            .map(|c| ClassView {
-                class_id: c.class_id.clone(),
-                vendor: c.vendor.clone(),
-                n_guest_features: c.n_guest_features,
-                n_hosts: c.hosts.len(),
-                hosts: c.hosts.iter().take(VIEW_HOSTS_PER_CLASS).cloned().collect(),
-                self_compatible: c.self_compatible,
-                pool: c.pool,
-            })
-            .collect(),
-        pools: g.pools.clone(),
-        class_labels: g
-            .classes
-            .iter()
-            .map(|c| labels_of(fleet, &c.hosts))
-            .collect(),
-        class_names: names.classes,
-        pool_names: names.pools,
-        n_edges: g.edges.len(),
-        out: out
-            .into_iter()
-            .map(|row| Adjacency::of(row, n).encode(n))
-            .collect(),
-    }
+    GraphView::of(
+        g.n_hosts,
+        &g.classes,
+        &g.edges,
+        &g.pools,
+        ViewNames {
+            class_labels: class_labels(state, fleet, g),
+            class_names: names.classes,
+            pool_names: names.pools,
+        },
+    )
 }
 
 /// The class graph for the graph page: classes with their host count and first hosts, pools,

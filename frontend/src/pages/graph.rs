@@ -3,7 +3,7 @@
 //! class matrix (heatmap on a canvas plus a table) above [`AUTO_MATRIX`] classes.
 
 use leptos::prelude::*;
-use shared::api::graph_view::{Adjacency, GraphView};
+use shared::api::graph_view::{Adjacency, GraphView, ViewNames};
 use shared::api::ui::Graph;
 use wasm_bindgen::JsCast;
 
@@ -209,39 +209,17 @@ pub fn GraphPage() -> impl IntoView {
 
 /// A whole graph answer (what-if's `POST /api/v1/graph`) as the view the drawing reads.
 pub fn view_of(g: &Graph) -> GraphView {
-    use shared::api::graph_view::{ClassView, VIEW_HOSTS_PER_CLASS};
-    let n = g.classes.len();
-    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in &g.edges {
-        if let Some(row) = out.get_mut(e.from) {
-            row.push(e.to);
-        }
-    }
-    GraphView {
-        n_hosts: g.n_hosts,
-        classes: g
-            .classes
-            .iter()
-            .map(|c| ClassView {
-                class_id: c.class_id.clone(),
-                vendor: c.vendor.clone(),
-                n_guest_features: c.n_guest_features,
-                n_hosts: c.hosts.len(),
-                hosts: c.hosts.iter().take(VIEW_HOSTS_PER_CLASS).cloned().collect(),
-                self_compatible: c.self_compatible,
-                pool: c.pool,
-            })
-            .collect(),
-        pools: g.pools.clone(),
-        class_labels: g.class_labels.clone(),
-        class_names: g.class_names.clone(),
-        pool_names: g.pool_names.clone(),
-        n_edges: g.edges.len(),
-        out: out
-            .into_iter()
-            .map(|row| Adjacency::of(row, n).encode(n))
-            .collect(),
-    }
+    GraphView::of(
+        g.n_hosts,
+        &g.classes,
+        &g.edges,
+        &g.pools,
+        ViewNames {
+            class_labels: g.class_labels.clone(),
+            class_names: g.class_names.clone(),
+            pool_names: g.pool_names.clone(),
+        },
+    )
 }
 
 fn pair_href(g: &GraphView, a: usize, b: usize, cpu: &str) -> String {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::Pool;
+use crate::graph::{ClassEdge, ClassNode, Pool};
 
 /// `GET /api/v1/class-names`: every class of the fleet's graph for a guest policy with its
 /// human name ([`crate::naming`]), index for index.
@@ -77,7 +77,57 @@ pub struct GraphView {
     pub out: Vec<String>,
 }
 
+/// A graph's labels and names, index for index with its classes and pools.
+#[derive(Clone, Debug, Default)]
+pub struct ViewNames {
+    pub class_labels: Vec<BTreeMap<String, Vec<String>>>,
+    pub class_names: Vec<String>,
+    pub pool_names: Vec<String>,
+}
+
 impl GraphView {
+    /// The view of a class graph's parts: the server's cached graph and a whole graph answer
+    /// (what-if's) are drawn alike.
+    pub fn of(
+        n_hosts: usize,
+        classes: &[ClassNode],
+        edges: &[ClassEdge],
+        pools: &[Pool],
+        names: ViewNames,
+    ) -> Self {
+        let n = classes.len();
+        let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for e in edges {
+            if let Some(row) = out.get_mut(e.from) {
+                row.push(e.to);
+            }
+        }
+        Self {
+            n_hosts,
+            classes: classes
+                .iter()
+                .map(|c| ClassView {
+                    class_id: c.class_id.clone(),
+                    vendor: c.vendor.clone(),
+                    n_guest_features: c.n_guest_features,
+                    n_hosts: c.hosts.len(),
+                    hosts: c.hosts.iter().take(VIEW_HOSTS_PER_CLASS).cloned().collect(),
+                    self_compatible: c.self_compatible,
+                    pool: c.pool,
+                })
+                .collect(),
+            pools: pools.to_vec(),
+            class_labels: names.class_labels,
+            class_names: names.class_names,
+            pool_names: names.pool_names,
+            n_edges: edges.len(),
+            out: out
+                .into_iter()
+                .map(|row| Adjacency::of(row, n).encode(n))
+                .collect(),
+        }
+    }
+
     /// The name of class `i`; "class N" only when the server sent no name.
     pub fn class_name(&self, i: usize) -> String {
         self.class_names
