@@ -5,36 +5,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::baseline::{BaselineOptions, baseline};
-use shared::catalog::FeatureId;
 use shared::featureset::FeatureSet;
 use shared::graph::build;
-use shared::models::models;
 use shared::profile::HostProfile;
-use shared::testing::{Rng, profile, profile_of_model};
+use shared::testing::{distinct_sets, profile, profile_of_model};
 use shared::verdict::{GuestConfig, Policy, compare};
-
-/// `n` distinct feature sets: Intel server models with a few features dropped at random.
-fn distinct_sets(n: usize, seed: u64) -> Vec<FeatureSet> {
-    let bases: Vec<FeatureSet> = models()
-        .versioned()
-        .filter(|m| m.vendor.as_deref() == Some("GenuineIntel") && m.features.len() > 60)
-        .map(|m| m.features)
-        .collect();
-    let mut rng = Rng::new(seed);
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let mut s = bases[rng.below(bases.len())];
-        let ids: Vec<FeatureId> = s.iter().collect();
-        for _ in 0..1 + rng.below(4) {
-            s.remove(ids[rng.below(ids.len())]);
-        }
-        if seen.insert(s) {
-            out.push(s);
-        }
-    }
-    out
-}
 
 fn fleet(n_hosts: usize, classes: &[FeatureSet]) -> Vec<HostProfile> {
     (0..n_hosts)

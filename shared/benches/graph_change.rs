@@ -7,40 +7,15 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use shared::catalog::FeatureId;
 use shared::class::Interner;
 use shared::featureset::FeatureSet;
 use shared::graph::{Classes, Incremental, build};
-use shared::models::models;
 use shared::profile::HostProfile;
-use shared::testing::{Rng, profile};
+use shared::testing::{Rng, distinct_sets, profile};
 use shared::verdict::{GuestConfig, GuestCpu, Policy};
 
 const HOSTS: usize = 100_000;
 const CLASSES: usize = 3_000;
-
-/// `n` distinct feature sets: Intel server models with a few features dropped at random.
-fn distinct_sets(n: usize, seed: u64) -> Vec<FeatureSet> {
-    let bases: Vec<FeatureSet> = models()
-        .versioned()
-        .filter(|m| m.vendor.as_deref() == Some("GenuineIntel") && m.features.len() > 60)
-        .map(|m| m.features)
-        .collect();
-    let mut rng = Rng::new(seed);
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let mut s = bases[rng.below(bases.len())];
-        let ids: Vec<FeatureId> = s.iter().collect();
-        for _ in 0..1 + rng.below(4) {
-            s.remove(ids[rng.below(ids.len())]);
-        }
-        if seen.insert(s) {
-            out.push(s);
-        }
-    }
-    out
-}
 
 fn host(i: usize, set: FeatureSet) -> Arc<HostProfile> {
     let mut p = profile(&format!("host-{i:06}"), "GenuineIntel", set);

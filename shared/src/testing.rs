@@ -301,3 +301,27 @@ pub fn guest_fleet(
         })
         .collect()
 }
+
+/// `n` distinct feature sets (for benchmarks): Intel server models with a few features dropped
+/// at random.
+pub fn distinct_sets(n: usize, seed: u64) -> Vec<FeatureSet> {
+    let bases: Vec<FeatureSet> = crate::models::models()
+        .versioned()
+        .filter(|m| m.vendor.as_deref() == Some("GenuineIntel") && m.features.len() > 60)
+        .map(|m| m.features)
+        .collect();
+    let mut rng = Rng::new(seed);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let mut s = bases[rng.below(bases.len())];
+        let ids: Vec<crate::catalog::FeatureId> = s.iter().collect();
+        for _ in 0..1 + rng.below(4) {
+            s.remove(ids[rng.below(ids.len())]);
+        }
+        if seen.insert(s) {
+            out.push(s);
+        }
+    }
+    out
+}
