@@ -12,7 +12,6 @@
 //! generation and guest policy ([`Cache::graph`]): whoever comes second waits for the first.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use shared::class::Interner;
@@ -128,35 +127,50 @@ pub struct Cache {
     refreshes: std::sync::atomic::AtomicU64,
 }
 
-/// Labels of each class (in the order graphs number classes) at one generation, and per class
-/// number the members' fingerprint they were made of.
+/// Labels and names of each class (in the order graphs number classes) at one generation, and
+/// per class number the members they were made of.
 #[derive(Debug, Default)]
 struct LabelMemo {
     current: Option<(u64, Arc<ClassLabels>)>,
-    by_number: HashMap<u32, (u64, Arc<Labels>)>,
+    by_number: HashMap<u32, ClassMemo>,
 }
 
-/// The labels of each class of a fleet, class for class as its graphs number them.
+/// A class's labels and name, and the profiles of its members they were made of: the same
+/// profiles (pointers, in order) give the same labels and name.
+#[derive(Debug)]
+struct ClassMemo {
+    members: Vec<Arc<HostProfile>>,
+    labels: Arc<Labels>,
+    name: Arc<str>,
+}
+
+/// The labels and names of each class of a fleet, class for class as its graphs number them.
 #[derive(Debug)]
 pub struct ClassLabels {
     pub classes: Vec<Arc<Labels>>,
+    /// Each class's name before names are made unique ([`shared::naming::class_name_of`]).
+    pub names: Vec<Arc<str>>,
     /// Each class's first host.
     pub first: Vec<usize>,
 }
 
-/// Pool models by the class numbers of the pool, with the first hosts they were fitted on.
+/// Pool names by the class numbers of the pool, with what they were made of.
 #[derive(Debug, Default)]
 struct ModelMemo {
     generation: u64,
     by_pool: HashMap<Vec<u32>, FittedModel>,
 }
 
-/// A pool's model, the generation that last used it, and the first hosts it was fitted on.
+/// A pool's model and name, the generation that last used them, the first hosts the model was
+/// fitted on, and the labels and size the name was made of.
 #[derive(Debug)]
 struct FittedModel {
     used: u64,
     reps: Vec<Arc<HostProfile>>,
     model: Option<String>,
+    labels: Vec<Arc<Labels>>,
+    n_hosts: usize,
+    name: String,
 }
 
 impl Default for Cache {
@@ -543,8 +557,9 @@ impl Cache {
         state
     }
 
-    /// The labels of each class of `fleet` (classes are the same for every guest: in the order
-    /// its graphs number them), made again only for classes whose members changed. Engine work.
+    /// The labels and names of each class of `fleet` (classes are the same for every guest: in
+    /// the order its graphs number them), made again only for classes whose members changed
+    /// (another profile of a member, a member more or less). Engine work.
     pub fn class_labels(&self, fleet: &Fleet) -> Arc<ClassLabels> {
         let mut memo = lock(&self.labels);
         if let Some((generation, labels)) = &memo.current
@@ -555,26 +570,40 @@ impl Cache {
         let started = std::time::Instant::now();
         let classes = Classes::from_numbers(&fleet.class_of);
         let mut by_number = HashMap::with_capacity(classes.members.len());
-        let mut out = Vec::with_capacity(classes.members.len());
+        let n = classes.members.len();
+        let (mut labels, mut names) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for m in &classes.members {
             let number = fleet.class_of[m[0]];
-            // The members by id and version (a profile's labels come with its version).
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            for &i in m {
-                (&fleet.profiles[i].host_id, fleet.versions[i]).hash(&mut h);
-            }
-            let print = h.finish();
-            let labels = match memo.by_number.get(&number) {
-                Some((p, l)) if *p == print => Arc::clone(l),
-                _ => Arc::new(shared::naming::labels_of_hosts(
-                    m.iter().map(|&i| &*fleet.profiles[i]),
-                )),
+            let class = match memo.by_number.remove(&number) {
+                Some(held)
+                    if held.members.len() == m.len()
+                        && held
+                            .members
+                            .iter()
+                            .zip(m)
+                            .all(|(h, &i)| Arc::ptr_eq(h, &fleet.profiles[i])) =>
+                {
+                    held
+                }
+                _ => {
+                    let members: Vec<Arc<HostProfile>> =
+                        m.iter().map(|&i| Arc::clone(&fleet.profiles[i])).collect();
+                    let l = shared::naming::labels_of_hosts(members.iter().map(|p| &**p));
+                    let name = shared::naming::class_name_of(&members[0], &l, m.len());
+                    ClassMemo {
+                        members,
+                        labels: Arc::new(l),
+                        name: Arc::from(name),
+                    }
+                }
             };
-            by_number.insert(number, (print, Arc::clone(&labels)));
-            out.push(labels);
+            labels.push(Arc::clone(&class.labels));
+            names.push(Arc::clone(&class.name));
+            by_number.insert(number, class);
         }
         let labels = Arc::new(ClassLabels {
-            classes: out,
+            classes: labels,
+            names,
             first: classes.members.iter().map(|m| m[0]).collect(),
         });
         memo.by_number = by_number;
@@ -587,32 +616,11 @@ impl Cache {
         labels
     }
 
-    /// The model a pool of `fleet` is named by ([`shared::naming::pool_model`]), fitted again
-    /// only when the pool's classes or their first hosts changed. Engine work.
-    pub fn pool_model(&self, fleet: &Fleet, reps: &[&HostProfile]) -> Option<String> {
-        let found: Option<Vec<usize>> = reps.iter().map(|r| fleet.position(&r.host_id)).collect();
-        let Some(found) = found else {
-            return shared::naming::pool_model(reps);
-        };
-        let key: Vec<u32> = found.iter().map(|&i| fleet.class_of[i]).collect();
-        let same = |held: &[Arc<HostProfile>]| {
-            held.len() == found.len()
-                && held
-                    .iter()
-                    .zip(&found)
-                    .all(|(h, &i)| Arc::ptr_eq(h, &fleet.profiles[i]))
-        };
-        {
-            let mut memo = lock(&self.models);
-            let generation = memo.generation;
-            if let Some(fit) = memo.by_pool.get_mut(&key)
-                && same(&fit.reps)
-            {
-                fit.used = generation.max(fleet.generation);
-                return fit.model.clone();
-            }
-        }
-        let model = shared::naming::pool_model(reps);
+    /// The name of each pool of `g`, a graph of the whole `fleet` whose classes are `labels`'s
+    /// ([`shared::naming::pool_name`], before names are made unique): made again only for pools
+    /// whose classes, labels or size changed, and the model fitted again only when the pool's
+    /// classes or their first hosts changed. Engine work.
+    pub fn pool_names(&self, fleet: &Fleet, labels: &ClassLabels, g: &CompatGraph) -> Vec<String> {
         let mut memo = lock(&self.models);
         if fleet.generation > memo.generation {
             // Forget pools no graph of the last two generations named.
@@ -620,19 +628,57 @@ impl Cache {
             memo.by_pool.retain(|_, fit| fit.used >= keep);
             memo.generation = fleet.generation;
         }
-        let reps = found
+        let generation = fleet.generation;
+        g.pools
             .iter()
-            .map(|&i| Arc::clone(&fleet.profiles[i]))
-            .collect();
-        memo.by_pool.insert(
-            key,
-            FittedModel {
-                used: fleet.generation,
-                reps,
-                model: model.clone(),
-            },
-        );
-        model
+            .map(|p| {
+                let firsts: Vec<usize> = p.classes.iter().map(|&c| labels.first[c]).collect();
+                let key: Vec<u32> = firsts.iter().map(|&i| fleet.class_of[i]).collect();
+                let class_labels: Vec<Arc<Labels>> = p
+                    .classes
+                    .iter()
+                    .map(|&c| Arc::clone(&labels.classes[c]))
+                    .collect();
+                let fit = memo.by_pool.entry(key).or_insert_with(|| FittedModel {
+                    used: generation,
+                    reps: Vec::new(),
+                    model: None,
+                    labels: Vec::new(),
+                    n_hosts: usize::MAX,
+                    name: String::new(),
+                });
+                fit.used = generation;
+                let same_reps = fit.reps.len() == firsts.len()
+                    && fit
+                        .reps
+                        .iter()
+                        .zip(&firsts)
+                        .all(|(h, &i)| Arc::ptr_eq(h, &fleet.profiles[i]));
+                let same_name = same_reps
+                    && fit.n_hosts == p.n_hosts
+                    && fit.labels.len() == class_labels.len()
+                    && fit
+                        .labels
+                        .iter()
+                        .zip(&class_labels)
+                        .all(|(a, b)| Arc::ptr_eq(a, b));
+                if !same_reps {
+                    fit.reps = firsts
+                        .iter()
+                        .map(|&i| Arc::clone(&fleet.profiles[i]))
+                        .collect();
+                    let reps: Vec<&HostProfile> = fit.reps.iter().map(|p| &**p).collect();
+                    fit.model = shared::naming::pool_model(&reps);
+                }
+                if !same_name {
+                    let union = shared::naming::union_labels(class_labels.iter().map(|l| &**l));
+                    fit.name = shared::naming::pool_name(fit.model.as_deref(), &union, p.n_hosts);
+                    fit.labels = class_labels;
+                    fit.n_hosts = p.n_hosts;
+                }
+                fit.name.clone()
+            })
+            .collect()
     }
 
     /// Any other derived answer, computed once per generation under `key` and kept as JSON

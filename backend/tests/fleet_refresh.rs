@@ -124,6 +124,14 @@ async fn changes_then_check(store: Store) {
     first.labels.insert("cluster".into(), "moved".into());
     state.store.upsert(&first, AT).await.expect("upsert");
     check(&state, "a first host changed").await;
+    // A host that is not first in its class moves to another cluster: its class keeps its
+    // members and first host, but its labels, its name and its pool's name change.
+    let mut relabelled = hosts[123].clone();
+    relabelled
+        .labels
+        .insert("cluster".into(), "somewhere-else".into());
+    state.store.upsert(&relabelled, AT).await.expect("upsert");
+    check(&state, "a label changed").await;
     // New hosts, between others and at the end, some of new classes.
     for (i, at) in [(5_000, "host-000100a"), (7_777, "host-zzz")] {
         let mut p = fleetgen.host(i);

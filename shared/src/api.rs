@@ -248,7 +248,9 @@ pub struct ClassSummary {
     pub name: String,
     pub vendor: String,
     pub n_hosts: usize,
-    pub hosts: Vec<String>,
+    /// The graph's list, shared (100,000 ids are not copied per answer).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub hosts: crate::intern::SharedList<String>,
     /// Label values of the class's hosts, by label name.
     pub labels: BTreeMap<String, Vec<String>>,
     pub n_guest_features: Option<usize>,

@@ -352,49 +352,20 @@ pub fn fleet_names<'a>(g: &CompatGraph, host: impl Fn(&str) -> Option<&'a HostPr
         .iter()
         .map(|c| labels_of_hosts(c.hosts.iter().filter_map(|h| host(h))))
         .collect();
-    fleet_names_with(g, host, |c| labels.get(c), pool_model)
-}
-
-/// [`fleet_names`] with the labels of each class (`class_labels(c)`, `None`: its hosts are not
-/// found) and the pool models (`model(reps)`, [`pool_model`]) from the caller, who may keep
-/// them between fleets: a pool's hosts' labels are its classes' labels together.
-pub fn fleet_names_with<'a, 'l>(
-    g: &CompatGraph,
-    host: impl Fn(&str) -> Option<&'a HostProfile>,
-    class_labels: impl Fn(usize) -> Option<&'l Labels>,
-    mut model: impl FnMut(&[&HostProfile]) -> Option<String>,
-) -> Names {
-    let mut classes: Vec<String> = g
+    let classes = g
         .classes
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let rep = c.hosts.iter().find_map(|h| host(h));
-            match (rep, class_labels(i)) {
-                (Some(rep), Some(labels)) => {
-                    let mut facts = class_facts(rep, &[]);
-                    facts.labels = labels.clone();
-                    facts.n_hosts = c.hosts.len();
-                    class_name(&facts)
-                }
-                _ => class_name(&ClassFacts {
-                    vendor: c.vendor.clone(),
-                    n_hosts: c.hosts.len(),
-                    ..ClassFacts::default()
-                }),
-            }
+        .zip(&labels)
+        .map(|(c, l)| match c.hosts.iter().find_map(|h| host(h)) {
+            Some(rep) => class_name_of(rep, l, c.hosts.len()),
+            None => class_name(&ClassFacts {
+                vendor: c.vendor.clone(),
+                n_hosts: c.hosts.len(),
+                ..ClassFacts::default()
+            }),
         })
         .collect();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for n in &classes {
-        *seen.entry(n.clone()).or_default() += 1;
-    }
-    for (n, c) in classes.iter_mut().zip(&g.classes) {
-        if seen.get(n.as_str()).copied().unwrap_or(0) > 1 {
-            n.push_str(&format!(" · {}", c.class_id));
-        }
-    }
-    let mut pools: Vec<String> = g
+    let pools = g
         .pools
         .iter()
         .map(|p| {
@@ -404,21 +375,46 @@ pub fn fleet_names_with<'a, 'l>(
                 .filter_map(|&c| g.classes.get(c)?.hosts.first())
                 .filter_map(|h| host(h))
                 .collect();
-            let model = model(&reps);
-            let labels = union_labels(p.classes.iter().filter_map(|&c| class_labels(c)));
-            pool_name(model.as_deref(), &labels, p.n_hosts)
+            let labels = union_labels(p.classes.iter().filter_map(|&c| labels.get(c)));
+            pool_name(pool_model(&reps).as_deref(), &labels, p.n_hosts)
         })
         .collect();
-    // Pools alike in model, label and size: the id of their first class tells them apart.
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for n in &pools {
-        *seen.entry(n.clone()).or_default() += 1;
+    unique_names(g, classes, pools)
+}
+
+/// The name of a class whose first host is `rep`, before [`unique_names`]: its processor, its
+/// generation, the label its hosts share (`labels`, [`labels_of_hosts`]) and its size.
+pub fn class_name_of(rep: &HostProfile, labels: &Labels, n_hosts: usize) -> String {
+    let mut facts = class_facts(rep, &[]);
+    facts.labels = labels.clone();
+    facts.n_hosts = n_hosts;
+    class_name(&facts)
+}
+
+/// [`Names`] from each class's and pool's own name ([`class_name_of`], [`pool_name`]): a name
+/// that more than one class (pool) has gets the class id (of the pool's first class) appended.
+/// A caller that keeps the names of unchanged classes and pools between fleets names a fleet
+/// without looking at its hosts again.
+pub fn unique_names(g: &CompatGraph, mut classes: Vec<String>, mut pools: Vec<String>) -> Names {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in &classes {
+        *seen.entry(n).or_default() += 1;
     }
-    for (n, p) in pools.iter_mut().zip(&g.pools) {
-        if seen.get(n.as_str()).copied().unwrap_or(0) > 1
-            && let Some(&c) = p.classes.first()
-        {
-            n.push_str(&format!(" · class {}", g.classes[c].class_id));
+    let repeated: Vec<bool> = classes.iter().map(|n| seen[n.as_str()] > 1).collect();
+    for ((n, c), repeated) in classes.iter_mut().zip(&g.classes).zip(repeated) {
+        if repeated {
+            n.push_str(&format!(" · {}", c.class_id));
+        }
+    }
+    // Pools alike in model, label and size: the id of their first class tells them apart.
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in &pools {
+        *seen.entry(n).or_default() += 1;
+    }
+    let repeated: Vec<bool> = pools.iter().map(|n| seen[n.as_str()] > 1).collect();
+    for ((n, p), repeated) in pools.iter_mut().zip(&g.pools).zip(repeated) {
+        if repeated && let Some(c) = p.classes.first().and_then(|&c| g.classes.get(c)) {
+            n.push_str(&format!(" · class {}", c.class_id));
         }
     }
     Names { classes, pools }

@@ -80,19 +80,16 @@ fn fleet_labels(
     fits.then_some(labels)
 }
 
-/// Names of the classes and pools of `g` (cached per store generation and graph; class labels
-/// and pool models kept between generations where their hosts did not change).
+/// Names of the classes and pools of `g` (cached per store generation and graph; each class's
+/// and pool's name kept between generations while what it is made of did not change).
 pub fn names_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> shared::naming::Names {
     let Some(labels) = fleet_labels(state, fleet, g) else {
         return shared::naming::fleet_names(g, |h| fleet.get(h));
     };
     let compute = || {
-        let n = shared::naming::fleet_names_with(
-            g,
-            |h| fleet.get(h),
-            |c| labels.classes.get(c).map(|l| &**l),
-            |reps| state.cache.pool_model(fleet, reps),
-        );
+        let classes = labels.names.iter().map(|n| n.to_string()).collect();
+        let pools = state.cache.pool_names(fleet, &labels, g);
+        let n = shared::naming::unique_names(g, classes, pools);
         (n.classes, n.pools)
     };
     let key = format!(

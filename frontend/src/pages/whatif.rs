@@ -331,7 +331,7 @@ pub fn WhatIfPage() -> impl IntoView {
                     <select id="retire-cluster" prop:value="" on:change=move |ev| {
                         let v = event_target_value(&ev);
                         if let Some(hosts) = groups.with_value(|g| g.iter().find(|(k, _)| *k == v).map(|(_, h)| h.clone())) {
-                            add(hosts);
+                            add(hosts.to_vec());
                         }
                     }>
                         <option value="">"pick a cluster"</option>
@@ -342,7 +342,7 @@ pub fn WhatIfPage() -> impl IntoView {
                     <select id="retire-class" prop:value="" on:change=move |ev| {
                         let v = event_target_value(&ev);
                         if let Some(hosts) = classes().and_then(|cs| cs.into_iter().find(|(n, _)| *n == v).map(|(_, h)| h)) {
-                            add(hosts);
+                            add(hosts.to_vec());
                         }
                     }>
                         <option value="">"pick a class"</option>
@@ -420,7 +420,7 @@ mod tests {
                     vendor: "GenuineIntel".into(),
                     n_guest_features: None,
                     tsc_khz: None,
-                    hosts: vec![format!("h-{id}")],
+                    hosts: vec![format!("h-{id}")].into(),
                     self_compatible: true,
                     pool: p,
                 });
@@ -464,7 +464,8 @@ mod tests {
         before.edges = vec![
             shared::graph::ClassEdge { from: 0, to: 1 },
             shared::graph::ClassEdge { from: 1, to: 0 },
-        ];
+        ]
+        .into();
         let after = graph(&[&["a"]]);
         assert_eq!(
             differences(&before, &after),
@@ -472,7 +473,7 @@ mod tests {
         );
         // A class of two hosts that take each other's guests strands nobody.
         let mut pair = graph(&[&["a"]]);
-        pair.classes[0].hosts.push("h-a2".into());
+        pair.classes[0].hosts = vec!["h-a".into(), "h-a2".into()].into();
         assert!(stranded(&pair).is_empty());
     }
 

@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{CompatGraph, assemble, node};
+use super::{CompatGraph, Shape, assemble, node};
 use crate::class::class_id;
+use crate::intern::SharedList;
 use crate::profile::HostProfile;
 use crate::verdict::{GuestConfig, GuestCpu, HostFacts, Policy};
 
@@ -49,6 +50,12 @@ pub struct Incremental {
     /// [`crate::rules::layers_block`] per pair of fingerprints (as [`super::build`] judges it:
     /// hosts equal in the fingerprint get equal answers).
     layers: HashMap<(u64, u64), bool>,
+    /// By place: the class's host ids when last assembled, handed out again while its members
+    /// are the same hosts (a label or QEMU change elsewhere copies no list).
+    hosts: Vec<SharedList<String>>,
+    /// The last judgements' [`Shape`] and the places of the classes it numbers (dense index to
+    /// place), kept while no edge bit and no place changes.
+    shape: Option<(Vec<usize>, Shape)>,
     /// Classes judged again by the last [`Self::update`].
     rejudged: usize,
 }
@@ -59,15 +66,28 @@ fn words(n: usize) -> usize {
     n.div_ceil(64)
 }
 
-fn set_bit(row: &mut Vec<u64>, d: usize, on: bool) {
+/// Set or clear bit `d` of `row`; whether it changed.
+fn set_bit(row: &mut Vec<u64>, d: usize, on: bool) -> bool {
     if row.len() <= d / 64 {
+        if !on {
+            return false;
+        }
         row.resize(d / 64 + 1, 0);
     }
+    let (word, bit) = (&mut row[d / 64], 1u64 << (d % 64));
+    let was = *word & bit != 0;
     if on {
-        row[d / 64] |= 1 << (d % 64);
+        *word |= bit;
     } else {
-        row[d / 64] &= !(1 << (d % 64));
+        *word &= !bit;
     }
+    was != on
+}
+
+/// Whether two bit rows hold the same bits (a missing word is zero).
+fn same_bits(a: &[u64], b: &[u64]) -> bool {
+    let n = a.len().max(b.len());
+    (0..n).all(|w| a.get(w).copied().unwrap_or(0) == b.get(w).copied().unwrap_or(0))
 }
 
 impl Incremental {
@@ -83,6 +103,8 @@ impl Incremental {
             slots: Vec::new(),
             out: Vec::new(),
             layers: HashMap::new(),
+            hosts: Vec::new(),
+            shape: None,
             rejudged: 0,
         }
     }
@@ -132,6 +154,9 @@ impl Incremental {
             members[dense_of[c] as usize].push(i);
         }
         let live = |number: u32| dense_of.get(number as usize).is_some_and(|&d| d != NONE);
+        // A class gone or new changes the shape, whatever the bits say (a freed place's row is
+        // cleared, and a new class in it may have the same bits as the gone one's had).
+        let mut changed = false;
         // Give back the places of the classes that are gone (their representatives too).
         for place in 0..self.numbers.len() {
             let number = self.numbers[place];
@@ -140,6 +165,8 @@ impl Incremental {
                 self.numbers[place] = NONE;
                 self.slots[place] = None;
                 self.out[place] = Vec::new();
+                self.hosts[place] = SharedList::default();
+                changed = true;
                 self.free.push(u32::try_from(place).unwrap_or(NONE));
             }
         }
@@ -151,10 +178,12 @@ impl Incremental {
             .iter()
             .map(|&c| {
                 if self.place_of[c] == NONE {
+                    changed = true;
                     let place = self.free.pop().unwrap_or_else(|| {
                         self.numbers.push(NONE);
                         self.slots.push(None);
                         self.out.push(Vec::new());
+                        self.hosts.push(SharedList::default());
                         u32::try_from(self.numbers.len() - 1).unwrap_or(NONE)
                     });
                     self.place_of[c] = place;
@@ -189,7 +218,8 @@ impl Incremental {
             is_dirty[p] = true;
         }
         self.rejudged = dirty.len();
-        // Their rows against every live class, and their columns in the other rows.
+        // Their rows against every live class, and their columns in the other rows; whether any
+        // bit between live classes changed.
         for &a in &dirty {
             let mut row = vec![0; words(self.numbers.len())];
             for &b in &places {
@@ -197,6 +227,7 @@ impl Incremental {
                     set_bit(&mut row, b, true);
                 }
             }
+            changed |= !same_bits(&row, &self.out[a]);
             self.out[a] = row;
         }
         for &a in &places {
@@ -205,52 +236,82 @@ impl Incremental {
             }
             for &b in &dirty {
                 let on = self.edge(a, b);
-                set_bit(&mut self.out[a], b, on);
+                changed |= set_bit(&mut self.out[a], b, on);
             }
         }
-        // The graph over dense indexes: each row's set bits among live classes, ascending.
-        let n = order.len();
-        let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
-        let mut self_ok = vec![false; n];
-        for (a, &pa) in places.iter().enumerate() {
-            let outs = &mut adj[a];
-            for (w, &bits) in self.out[pa].iter().enumerate() {
-                let mut bits = bits;
-                while bits != 0 {
-                    let pb = w * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    match dense_of_place.get(pb) {
-                        Some(&b) if b as usize == a => self_ok[a] = true,
-                        Some(&b) if b != NONE => outs.push(b as usize),
-                        _ => {}
-                    }
-                }
+        // The same live classes in the same places and the same bits: the same shape.
+        let kept = !changed && self.shape.as_ref().is_some_and(|(p, _)| *p == places);
+        if !kept {
+            let adj = self.adjacency(&places, &dense_of_place);
+            let mut self_ok = vec![false; places.len()];
+            for (a, &pa) in places.iter().enumerate() {
+                self_ok[a] = bit(&self.out[pa], pa);
             }
-            outs.sort_unstable();
+            self.shape = Some((places.clone(), Shape::of(&adj, self_ok)));
+        }
+        // Each class's host list: the one held if its members are the same hosts.
+        for (d, &p) in places.iter().enumerate() {
+            let m = &members[d];
+            let held = &self.hosts[p];
+            let same = held.len() == m.len()
+                && m.iter()
+                    .zip(held.iter())
+                    .all(|(&i, h)| profiles[i].host_id == *h);
+            if !same {
+                self.hosts[p] = m.iter().map(|&i| profiles[i].host_id.clone()).collect();
+            }
         }
         let sizes: Vec<usize> = members.iter().map(Vec::len).collect();
-        let slots = &self.slots;
+        let (slots, hosts) = (&self.slots, &self.hosts);
+        let Some((_, shape)) = &self.shape else {
+            return super::build(profiles, &self.guest, &self.policy);
+        };
         assemble(
             &self.guest,
             &self.policy,
             profiles.len(),
-            &adj,
-            &self_ok,
+            shape,
             &sizes,
             |d| {
-                let m = &members[d];
-                let rep = &profiles[m[0]];
-                let id = slots[places[d]]
+                let p = places[d];
+                let rep = &profiles[members[d][0]];
+                let id = slots[p]
                     .as_ref()
                     .map_or_else(|| class_id(rep), |s| s.class_id.clone());
-                node(
-                    id,
-                    rep,
-                    m.iter().map(|&i| profiles[i].host_id.clone()).collect(),
-                )
+                node(id, rep, hosts[p].clone())
             },
         )
     }
+
+    /// The graph over dense indexes (`places[d]` the place of class `d`): each class's set bits
+    /// among the other live classes, ascending.
+    fn adjacency(&self, places: &[usize], dense_of_place: &[u32]) -> Vec<Vec<usize>> {
+        places
+            .iter()
+            .enumerate()
+            .map(|(a, &pa)| {
+                let mut outs = Vec::new();
+                for (w, &bits) in self.out[pa].iter().enumerate() {
+                    let mut bits = bits;
+                    while bits != 0 {
+                        let pb = w * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        match dense_of_place.get(pb) {
+                            Some(&b) if b != NONE && b as usize != a => outs.push(b as usize),
+                            _ => {}
+                        }
+                    }
+                }
+                outs.sort_unstable();
+                outs
+            })
+            .collect()
+    }
+}
+
+/// Bit `d` of `row`.
+fn bit(row: &[u64], d: usize) -> bool {
+    row.get(d / 64).is_some_and(|w| w & (1 << (d % 64)) != 0)
 }
 
 #[cfg(test)]
@@ -258,6 +319,45 @@ mod tests {
     use super::*;
     use crate::class::Interner;
     use crate::testing::profile_named;
+
+    /// A class that takes the place of a vanished one, at the same position in the fleet, with
+    /// the same column bits and an empty row, as the vanished one's cleared row: the shape is
+    /// still made again (the vanished class had an edge and took its own guests; the new one
+    /// neither).
+    #[test]
+    fn a_new_class_in_a_vanished_ones_place_is_judged_anew() {
+        let mut interner = Interner::default();
+        // QEMU's host-passthrough with migratable=off shows invtsc; without a fixed frequency
+        // such guests cannot move at all.
+        let guest = GuestConfig {
+            cpu_props: [("migratable".to_owned(), "off".to_owned())].into(),
+            ..GuestConfig::default()
+        };
+        let policy = Policy {
+            guest_tsc_khz: None,
+            ..Policy::default()
+        };
+        let host = |id: &str, features: &[&str]| {
+            let mut p = profile_named(id, "GenuineIntel", features);
+            p.cpu.tsc_khz = Some(2_000_000);
+            Arc::new(p)
+        };
+        let mut inc = Incremental::new(&guest, &policy);
+        let mut fleet = vec![host("a", &["sse2"]), host("b", &["sse2", "avx"])];
+        for step in 0..2 {
+            let numbers: Vec<u32> = fleet.iter().map(|p| interner.intern(p)).collect();
+            let g = inc.update(&fleet, &numbers);
+            assert_eq!(
+                g,
+                crate::graph::build(&fleet, &guest, &policy),
+                "step {step}"
+            );
+            if step == 0 {
+                assert_eq!(g.edges.len(), 1, "a's guests go to b");
+                fleet[0] = host("a", &["sse2", "invtsc"]);
+            }
+        }
+    }
 
     /// A class that vanishes gives its place to the next new class: the tables grow with the
     /// classes live at once, not with every class ever seen.

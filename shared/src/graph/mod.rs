@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::class::{ClassKey, class_id, key};
+use crate::intern::SharedList;
 use crate::profile::HostProfile;
 use crate::verdict::{GuestConfig, GuestCpu, HostFacts, Policy};
 
@@ -144,7 +145,9 @@ pub struct ClassNode {
     /// Features KVM offers a guest in this class; `None` without a guest view.
     pub n_guest_features: Option<usize>,
     pub tsc_khz: Option<u64>,
-    pub hosts: Vec<String>,
+    /// Its hosts' ids, in the fleet's order (shared, not copied, between the graphs of successive
+    /// fleets while the class keeps its hosts: [`Incremental`]).
+    pub hosts: SharedList<String>,
     /// Whether a guest of this policy can move between two hosts of this class.
     pub self_compatible: bool,
     /// Index of the pool the class belongs to.
@@ -177,8 +180,9 @@ pub struct CompatGraph {
     pub policy: Policy,
     pub n_hosts: usize,
     pub classes: Vec<ClassNode>,
-    /// Edges between distinct classes (self-compatibility is on the class).
-    pub edges: Vec<ClassEdge>,
+    /// Edges between distinct classes (self-compatibility is on the class), by `from` then `to`.
+    /// Shared between the graphs of successive fleets while no judgement changed.
+    pub edges: SharedList<ClassEdge>,
     /// Pools, largest first.
     pub pools: Vec<Pool>,
 }
@@ -246,7 +250,8 @@ pub fn build<P: Borrow<HostProfile>>(
         }
     }
     let sizes: Vec<usize> = classes.members.iter().map(Vec::len).collect();
-    assemble(guest, policy, profiles.len(), &adj, &self_ok, &sizes, |c| {
+    let shape = Shape::of(&adj, self_ok);
+    assemble(guest, policy, profiles.len(), &shape, &sizes, |c| {
         let m = &classes.members[c];
         let rep = profile(m[0]);
         node(
@@ -258,7 +263,7 @@ pub fn build<P: Borrow<HostProfile>>(
 }
 
 /// A class's node before its pool is known: its id and hosts, the rest from its first host.
-fn node(class_id: String, rep: &HostProfile, hosts: Vec<String>) -> ClassNode {
+fn node(class_id: String, rep: &HostProfile, hosts: SharedList<String>) -> ClassNode {
     ClassNode {
         class_id,
         vendor: rep.cpu.vendor.clone(),
@@ -270,54 +275,104 @@ fn node(class_id: String, rep: &HostProfile, hosts: Vec<String>) -> ClassNode {
     }
 }
 
-/// The graph of judged classes: `adj[a]` the classes `a`'s guests can go to (ascending, never
-/// `a`), `self_ok[a]` whether they can move inside `a`, `sizes[a]` its hosts; `node(a)` its node.
-/// [`build`] and [`Incremental`] share it, so equal judgements give equal graphs.
+/// What the judgements between classes decide, before the classes' sizes are known: which
+/// classes take their own guests, the strongly connected components, the edges, and the
+/// components each component's guests reach. [`Incremental`] keeps it while no judgement
+/// changes, so a change that only moves hosts does not walk the edges again.
+#[derive(Debug)]
+struct Shape {
+    self_ok: Vec<bool>,
+    /// Strongly connected components, in [`strongly_connected`]'s order.
+    comps: Vec<Vec<usize>>,
+    comp_of: Vec<usize>,
+    /// Per component, the other components its classes' guests can go to (each once).
+    reaches: Vec<Vec<usize>>,
+    edges: SharedList<ClassEdge>,
+}
+
+impl Shape {
+    /// `adj[a]` the classes `a`'s guests can go to (ascending, never `a`), `self_ok[a]` whether
+    /// they can move inside `a`.
+    fn of(adj: &[Vec<usize>], self_ok: Vec<bool>) -> Self {
+        let comps = strongly_connected(adj);
+        let mut comp_of = vec![0; adj.len()];
+        for (k, comp) in comps.iter().enumerate() {
+            for &c in comp {
+                comp_of[c] = k;
+            }
+        }
+        let mut edges = Vec::with_capacity(adj.iter().map(Vec::len).sum());
+        for (a, outs) in adj.iter().enumerate() {
+            edges.extend(outs.iter().map(|&b| ClassEdge { from: a, to: b }));
+        }
+        // Each component's reach once, by a mark per component (no sort of every edge).
+        let mut mark = vec![usize::MAX; comps.len()];
+        let reaches = comps
+            .iter()
+            .enumerate()
+            .map(|(k, comp)| {
+                let mut out = Vec::new();
+                for &a in comp {
+                    for &b in &adj[a] {
+                        let kb = comp_of[b];
+                        if kb != k && mark[kb] != k {
+                            mark[kb] = k;
+                            out.push(kb);
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        Self {
+            self_ok,
+            comps,
+            comp_of,
+            reaches,
+            edges: edges.into(),
+        }
+    }
+}
+
+/// The graph of judged classes (`shape`), `sizes[a]` the hosts of class `a`, `node(a)` its node:
+/// pools are the components, largest first. [`build`] and [`Incremental`] share it, so equal
+/// judgements give equal graphs.
 fn assemble(
     guest: &GuestConfig,
     policy: &Policy,
     n_hosts: usize,
-    adj: &[Vec<usize>],
-    self_ok: &[bool],
+    shape: &Shape,
     sizes: &[usize],
     mut node: impl FnMut(usize) -> ClassNode,
 ) -> CompatGraph {
-    let n = adj.len();
-    let mut comps = strongly_connected(adj);
-    comps.sort_by_key(|c| std::cmp::Reverse(c.iter().map(|&k| sizes[k]).sum::<usize>()));
-    let mut pool_of = vec![0; n];
-    for (p, comp) in comps.iter().enumerate() {
-        for &c in comp {
-            pool_of[c] = p;
-        }
+    let comps = &shape.comps;
+    let comp_size = |k: usize| comps[k].iter().map(|&c| sizes[c]).sum::<usize>();
+    // Largest first; a stable sort, so components of equal size keep Tarjan's order.
+    let mut order: Vec<usize> = (0..comps.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(comp_size(k)));
+    let mut pool_of_comp = vec![0; comps.len()];
+    for (p, &k) in order.iter().enumerate() {
+        pool_of_comp[k] = p;
     }
-    let mut pools: Vec<Pool> = comps
+    let pools = order
         .iter()
-        .map(|comp| Pool {
-            classes: comp.clone(),
-            n_hosts: comp.iter().map(|&c| sizes[c]).sum(),
-            internally_compatible: comp.len() > 1 || comp.iter().all(|&c| self_ok[c]),
-            drains_to: Vec::new(),
+        .map(|&k| {
+            let comp = &comps[k];
+            let mut drains_to: Vec<usize> =
+                shape.reaches[k].iter().map(|&j| pool_of_comp[j]).collect();
+            drains_to.sort_unstable();
+            Pool {
+                classes: comp.clone(),
+                n_hosts: comp_size(k),
+                internally_compatible: comp.len() > 1 || comp.iter().all(|&c| shape.self_ok[c]),
+                drains_to,
+            }
         })
         .collect();
-    let mut edges = Vec::new();
-    for (a, outs) in adj.iter().enumerate() {
-        for &b in outs {
-            edges.push(ClassEdge { from: a, to: b });
-            let (pa, pb) = (pool_of[a], pool_of[b]);
-            if pa != pb {
-                pools[pa].drains_to.push(pb);
-            }
-        }
-    }
-    for p in &mut pools {
-        p.drains_to.sort_unstable();
-        p.drains_to.dedup();
-    }
-    let nodes = (0..n)
+    let nodes = (0..shape.comp_of.len())
         .map(|c| ClassNode {
-            self_compatible: self_ok[c],
-            pool: pool_of[c],
+            self_compatible: shape.self_ok[c],
+            pool: pool_of_comp[shape.comp_of[c]],
             ..node(c)
         })
         .collect();
@@ -326,7 +381,7 @@ fn assemble(
         policy: policy.clone(),
         n_hosts,
         classes: nodes,
-        edges,
+        edges: shape.edges.clone(),
         pools,
     }
 }
@@ -494,7 +549,7 @@ mod tests {
         // Skylake guests can go to Cascade Lake but not back; AMD is alone.
         assert_eq!(g.pools.len(), 3);
         let sky = &g.classes[g.pools[0].classes[0]];
-        assert_eq!(sky.hosts, vec!["sky1", "sky2"]);
+        assert_eq!(*sky.hosts, ["sky1", "sky2"]);
         assert!(sky.self_compatible);
         let csl_pool = g.classes[1].pool;
         assert_eq!(g.pools[0].drains_to, vec![csl_pool]);
