@@ -15,8 +15,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use shared::class::Interner;
-use shared::graph::{Classes, CompatGraph, Incremental};
+use shared::graph::{ClassEdge, Classes, CompatGraph, Incremental};
 use shared::intern::ProfileInterner;
+use shared::intern::SharedList;
 use shared::naming::Labels;
 use shared::profile::HostProfile;
 use shared::{GuestConfig, Policy};
@@ -123,8 +124,19 @@ pub struct Cache {
     labels: Mutex<LabelMemo>,
     /// The model each pool is named by, kept per pool (its classes and their first hosts).
     models: Mutex<ModelMemo>,
+    /// The JSON of recent graphs' edges, by the edge list it was written from (a graph of the
+    /// next generation with the same judgements shares that list).
+    edges_json: Mutex<Vec<EdgesJson>>,
     /// Fleet refreshes started (each runs to its end in a task of its own).
     refreshes: std::sync::atomic::AtomicU64,
+}
+
+/// An edge list's JSON; the list is not held (`Weak`), so the entry is dropped with it.
+#[derive(Debug)]
+struct EdgesJson {
+    edges: std::sync::Weak<[ClassEdge]>,
+    json: Arc<serde_json::value::RawValue>,
+    used: u64,
 }
 
 /// Labels and names of each class (in the order graphs number classes) at one generation, and
@@ -190,6 +202,7 @@ impl Default for Cache {
             )),
             labels: Mutex::default(),
             models: Mutex::default(),
+            edges_json: Mutex::default(),
             refreshes: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -679,6 +692,53 @@ impl Cache {
                 fit.name.clone()
             })
             .collect()
+    }
+
+    /// The JSON of a graph's edges (a million edges are 25 MB of it), written once per edge list:
+    /// graphs of successive generations share their list while no judgement changes, so
+    /// `/api/v1/graph` after a change that moved hosts writes the hosts, not the edges, again.
+    /// At most `limits::EDGES_JSON_*` kept, least recently used dropped. Engine work.
+    pub fn edges_json(
+        &self,
+        edges: &SharedList<ClassEdge>,
+    ) -> Result<Arc<serde_json::value::RawValue>, serde_json::Error> {
+        let list = edges.as_arc();
+        {
+            let mut held = lock(&self.edges_json);
+            let now = held.iter().map(|e| e.used).max().unwrap_or(0) + 1;
+            if let Some(e) = held
+                .iter_mut()
+                .find(|e| e.edges.upgrade().is_some_and(|l| Arc::ptr_eq(&l, list)))
+            {
+                e.used = now;
+                return Ok(Arc::clone(&e.json));
+            }
+        }
+        let json: Arc<serde_json::value::RawValue> =
+            Arc::from(serde_json::value::to_raw_value(&**list)?);
+        let mut held = lock(&self.edges_json);
+        held.retain(|e| e.edges.strong_count() > 0);
+        let now = held.iter().map(|e| e.used).max().unwrap_or(0) + 1;
+        held.push(EdgesJson {
+            edges: Arc::downgrade(list),
+            json: Arc::clone(&json),
+            used: now,
+        });
+        let bytes = |h: &[EdgesJson]| h.iter().map(|e| e.json.get().len()).sum::<usize>();
+        while held.len() > 1
+            && (held.len() > limits::EDGES_JSON_ENTRIES || bytes(&held) > limits::EDGES_JSON_BYTES)
+        {
+            let Some(oldest) = held
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            held.swap_remove(oldest);
+        }
+        Ok(json)
     }
 
     /// Any other derived answer, computed once per generation under `key` and kept as JSON

@@ -35,6 +35,11 @@ pub const FLEET_FILE_BLOCK: usize = 256 * 1024;
 /// up to millions of edges). The least recently used go first.
 pub const GRAPH_CACHE_ENTRIES: usize = 16;
 pub const GRAPH_CACHE_BYTES: usize = 512 * 1024 * 1024;
+/// The JSON of graphs' edges kept while the graphs keep their edges (a change that moves no
+/// judgement keeps them: `shared::graph::Incremental`), and its bytes: 1,000,000 edges are about
+/// 25 MB of JSON. The least recently used go first.
+pub const EDGES_JSON_ENTRIES: usize = 4;
+pub const EDGES_JSON_BYTES: usize = 128 * 1024 * 1024;
 /// Other derived answers kept per generation (coverage, names, cluster cards per label), as
 /// JSON, and their bytes.
 pub const DERIVED_CACHE_ENTRIES: usize = 64;

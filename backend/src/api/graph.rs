@@ -210,34 +210,49 @@ pub async fn pools(
     }))
 }
 
-/// [`GraphAnswer`] as it is written, holding the graph without copying it (100,000 host ids):
-/// the same fields in the same order, so the same JSON.
-#[derive(serde::Serialize)]
+/// [`GraphAnswer`] as it is written, holding the graph without copying it (100,000 host ids)
+/// and its edges as the JSON the cache keeps of them ([`crate::cache::Cache::edges_json`]): the
+/// same fields in the same order, so the same JSON.
 struct Answer {
-    #[serde(flatten)]
-    graph: Shared,
+    graph: Arc<CompatGraph>,
+    edges: Arc<serde_json::value::RawValue>,
     class_labels: Vec<Labels>,
     class_names: Vec<String>,
     pool_names: Vec<String>,
 }
 
-/// A cached graph, written as the graph itself.
-struct Shared(Arc<CompatGraph>);
-
-impl serde::Serialize for Shared {
+impl serde::Serialize for Answer {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        use serde::ser::SerializeStruct;
+        let g = &*self.graph;
+        // `CompatGraph`'s fields in its order, then `GraphAnswer`'s own.
+        let mut st = s.serialize_struct("GraphAnswer", 9)?;
+        st.serialize_field("guest", &g.guest)?;
+        st.serialize_field("policy", &g.policy)?;
+        st.serialize_field("n_hosts", &g.n_hosts)?;
+        st.serialize_field("classes", &g.classes)?;
+        st.serialize_field("edges", &*self.edges)?;
+        st.serialize_field("pools", &g.pools)?;
+        st.serialize_field("class_labels", &self.class_labels)?;
+        st.serialize_field("class_names", &self.class_names)?;
+        st.serialize_field("pool_names", &self.pool_names)?;
+        st.end()
     }
 }
 
-fn answer(state: &AppState, fleet: &Fleet, g: Arc<CompatGraph>) -> Answer {
+fn answer(state: &AppState, fleet: &Fleet, g: Arc<CompatGraph>) -> Result<Answer, ApiError> {
     let names = names_of(state, fleet, &g);
-    Answer {
+    let edges = state
+        .cache
+        .edges_json(&g.edges)
+        .map_err(|e| ApiError::Internal(format!("writing a graph's edges: {e}")))?;
+    Ok(Answer {
         class_labels: class_labels(state, fleet, &g),
         class_names: names.classes,
         pool_names: names.pools,
-        graph: Shared(g),
-    }
+        edges,
+        graph: g,
+    })
 }
 
 /// The class graph: nodes (classes with hosts and labels), directed edges, pools.
@@ -251,10 +266,7 @@ pub async fn graph_get(
     let Query(q) = q.map_err(|e| ApiError::from_query_rejection(&e))?;
     let (fleet, g) = graph_for(&state, &q).await?;
     let st = state.clone();
-    state
-        .engine
-        .answer(move |_| Ok(answer(&st, &fleet, g)))
-        .await
+    state.engine.answer(move |_| answer(&st, &fleet, g)).await
 }
 
 /// The class graph for a guest configuration and policy given as JSON, of all hosts or some.
@@ -276,7 +288,7 @@ pub async fn graph_post(
     let st = state.clone();
     let Some(ids) = ids else {
         let g = fleet_graph(&state, &fleet, req.guest, req.policy).await?;
-        return state.engine.answer(move |_| Ok(answer(&st, &f, g))).await;
+        return state.engine.answer(move |_| answer(&st, &f, g)).await;
     };
     state
         .engine
@@ -291,7 +303,7 @@ pub async fn graph_post(
             cancel.check()?;
             let g = shared::graph::build(&picked, &req.guest, &req.policy);
             cancel.check()?;
-            Ok(answer(&st, &f, Arc::new(g)))
+            answer(&st, &f, Arc::new(g))
         })
         .await
 }
@@ -319,8 +331,21 @@ mod tests {
             })
             .collect();
         let names = shared::naming::fleet_names(&g, |id| hosts.iter().find(|h| h.host_id == id));
+        // The edges' JSON is written once per edge list, and another list gets its own.
+        let cache = crate::cache::Cache::default();
+        let edges = cache.edges_json(&g.edges).expect("edges");
+        let again = cache.edges_json(&g.edges).expect("edges");
+        assert!(
+            Arc::ptr_eq(&edges, &again),
+            "the same list's JSON written twice"
+        );
+        let other: shared::intern::SharedList<shared::graph::ClassEdge> =
+            vec![shared::graph::ClassEdge { from: 0, to: 1 }].into();
+        let other = cache.edges_json(&other).expect("edges");
+        assert_eq!(other.get(), r#"[{"from":0,"to":1}]"#);
         let ours = Answer {
-            graph: Shared(Arc::clone(&g)),
+            graph: Arc::clone(&g),
+            edges,
             class_labels: labels.clone(),
             class_names: names.classes.clone(),
             pool_names: names.pools.clone(),
@@ -334,6 +359,11 @@ mod tests {
         let ours = serde_json::to_string(&ours).expect("json");
         assert_eq!(ours, serde_json::to_string(&theirs).expect("json"));
         assert!(ours.contains("\"class_labels\"") && ours.contains("\"pools\""));
+        assert!(
+            g.edges.len() > 2,
+            "the demo fleet has edges: {}",
+            g.edges.len()
+        );
         let back: GraphAnswer = serde_json::from_str(&ours).expect("reads back");
         assert_eq!(back.graph, *g);
     }

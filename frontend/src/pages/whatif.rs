@@ -464,8 +464,7 @@ mod tests {
         before.edges = vec![
             shared::graph::ClassEdge { from: 0, to: 1 },
             shared::graph::ClassEdge { from: 1, to: 0 },
-        ]
-        .into();
+        ];
         let after = graph(&[&["a"]]);
         assert_eq!(
             differences(&before, &after),
