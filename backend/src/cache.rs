@@ -135,7 +135,7 @@ pub struct Cache {
 #[derive(Debug)]
 struct EdgesJson {
     edges: std::sync::Weak<[ClassEdge]>,
-    json: Arc<serde_json::value::RawValue>,
+    json: Arc<[u8]>,
     used: u64,
 }
 
@@ -694,14 +694,16 @@ impl Cache {
             .collect()
     }
 
-    /// The JSON of a graph's edges (a million edges are 25 MB of it), written once per edge list:
-    /// graphs of successive generations share their list while no judgement changes, so
-    /// `/api/v1/graph` after a change that moved hosts writes the hosts, not the edges, again.
-    /// At most `limits::EDGES_JSON_*` kept, least recently used dropped. Engine work.
+    /// The JSON of a graph's edges (a million edges are 25 MB of it), written once per edge list
+    /// by `write`: graphs of successive generations share their list while no judgement
+    /// changes, so `/api/v1/graph` after a change that moved hosts writes the hosts, not the
+    /// edges, again. At most `limits::EDGES_JSON_*` kept, least recently used dropped. Engine
+    /// work.
     pub fn edges_json(
         &self,
         edges: &SharedList<ClassEdge>,
-    ) -> Result<Arc<serde_json::value::RawValue>, serde_json::Error> {
+        write: impl FnOnce(&[ClassEdge]) -> Vec<u8>,
+    ) -> Arc<[u8]> {
         let list = edges.as_arc();
         {
             let mut held = lock(&self.edges_json);
@@ -711,11 +713,10 @@ impl Cache {
                 .find(|e| e.edges.upgrade().is_some_and(|l| Arc::ptr_eq(&l, list)))
             {
                 e.used = now;
-                return Ok(Arc::clone(&e.json));
+                return Arc::clone(&e.json);
             }
         }
-        let json: Arc<serde_json::value::RawValue> =
-            Arc::from(serde_json::value::to_raw_value(&**list)?);
+        let json: Arc<[u8]> = write(list).into();
         let mut held = lock(&self.edges_json);
         held.retain(|e| e.edges.strong_count() > 0);
         let now = held.iter().map(|e| e.used).max().unwrap_or(0) + 1;
@@ -724,7 +725,7 @@ impl Cache {
             json: Arc::clone(&json),
             used: now,
         });
-        let bytes = |h: &[EdgesJson]| h.iter().map(|e| e.json.get().len()).sum::<usize>();
+        let bytes = |h: &[EdgesJson]| h.iter().map(|e| e.json.len()).sum::<usize>();
         while held.len() > 1
             && (held.len() > limits::EDGES_JSON_ENTRIES || bytes(&held) > limits::EDGES_JSON_BYTES)
         {
@@ -738,7 +739,7 @@ impl Cache {
             };
             held.swap_remove(oldest);
         }
-        Ok(json)
+        json
     }
 
     /// Any other derived answer, computed once per generation under `key` and kept as JSON

@@ -115,6 +115,15 @@ impl Engine {
         Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
     }
 
+    /// Run `work` on an engine thread and answer with the JSON it wrote there.
+    pub async fn answer_written<F>(&self, work: F) -> Result<Response, ApiError>
+    where
+        F: FnOnce(&Cancel) -> Result<Vec<u8>, ApiError> + Send + 'static,
+    {
+        let body = self.run(work).await?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    }
+
     /// Run `work` on an engine thread and wait for its answer, at most until the deadline.
     pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where

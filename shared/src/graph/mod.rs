@@ -301,10 +301,16 @@ impl Shape {
                 comp_of[c] = k;
             }
         }
-        let mut edges = Vec::with_capacity(adj.iter().map(Vec::len).sum());
-        for (a, outs) in adj.iter().enumerate() {
-            edges.extend(outs.iter().map(|&b| ClassEdge { from: a, to: b }));
-        }
+        // Written once into the shared list: a counted range maps into an `Arc<[_]>` in place
+        // (std's `TrustedLen` path), where a `Vec` would be copied into it (a million edges).
+        let total = adj.iter().map(Vec::len).sum();
+        let mut all = adj
+            .iter()
+            .enumerate()
+            .flat_map(|(a, outs)| outs.iter().map(move |&b| ClassEdge { from: a, to: b }));
+        let edges: SharedList<ClassEdge> = (0..total)
+            .map(|_| all.next().unwrap_or(ClassEdge { from: 0, to: 0 }))
+            .collect();
         // Each component's reach once, by a mark per component (no sort of every edge).
         let mut mark = vec![usize::MAX; comps.len()];
         let reaches = comps
@@ -329,7 +335,7 @@ impl Shape {
             comps,
             comp_of,
             reaches,
-            edges: edges.into(),
+            edges,
         }
     }
 }
