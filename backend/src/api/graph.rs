@@ -224,26 +224,28 @@ impl Answer {
     /// `GraphAnswer`'s JSON: `CompatGraph`'s fields in its order, then its own, the edges as
     /// they were written.
     fn write(&self) -> Result<Vec<u8>, serde_json::Error> {
+        fn field<T: serde::Serialize + ?Sized>(
+            out: &mut Vec<u8>,
+            name: &str,
+            value: &T,
+        ) -> Result<(), serde_json::Error> {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            serde_json::to_writer(&mut *out, name)?;
+            out.push(b':');
+            serde_json::to_writer(out, value)
+        }
         let g = &*self.graph;
         let mut out = Vec::with_capacity(self.edges.len() + 64 * g.n_hosts + 4096);
-        out.extend_from_slice(b"{\"guest\":");
-        serde_json::to_writer(&mut out, &g.guest)?;
-        out.extend_from_slice(b",\"policy\":");
-        serde_json::to_writer(&mut out, &g.policy)?;
-        out.extend_from_slice(b",\"n_hosts\":");
-        serde_json::to_writer(&mut out, &g.n_hosts)?;
-        out.extend_from_slice(b",\"classes\":");
-        serde_json::to_writer(&mut out, &g.classes)?;
+        field(&mut out, "guest", &g.guest)?;
+        field(&mut out, "policy", &g.policy)?;
+        field(&mut out, "n_hosts", &g.n_hosts)?;
+        field(&mut out, "classes", &g.classes)?;
         out.extend_from_slice(b",\"edges\":");
         out.extend_from_slice(&self.edges);
-        out.extend_from_slice(b",\"pools\":");
-        serde_json::to_writer(&mut out, &g.pools)?;
-        out.extend_from_slice(b",\"class_labels\":");
-        serde_json::to_writer(&mut out, &self.class_labels)?;
-        out.extend_from_slice(b",\"class_names\":");
-        serde_json::to_writer(&mut out, &self.class_names)?;
-        out.extend_from_slice(b",\"pool_names\":");
-        serde_json::to_writer(&mut out, &self.pool_names)?;
+        field(&mut out, "pools", &g.pools)?;
+        field(&mut out, "class_labels", &self.class_labels)?;
+        field(&mut out, "class_names", &self.class_names)?;
+        field(&mut out, "pool_names", &self.pool_names)?;
         out.push(b'}');
         Ok(out)
     }
