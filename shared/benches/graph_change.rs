@@ -1,5 +1,6 @@
 //! One change in a fleet of 100,000 hosts in 3,000 classes: the incremental graph
-//! (`graph::Incremental::update`, which judges the changed class again and assembles the answer)
+//! (`graph::Incremental::update`) after a change inside a class (the shape is kept) and after a
+//! host moves to a new class and back (the changed class is judged again, the shape made again)
 //! against `graph::build` from scratch, and the fleet's class numbers and labels. Results go to
 //! BENCHMARKS.md ("Graph after a change").
 
@@ -60,6 +61,18 @@ fn benches(c: &mut Criterion) {
             first.edges.len(),
             first.pools.len()
         );
+        // Each iteration: one host uploads a profile of its own class again (a label moved):
+        // no judgement changes, the shape and host lists are kept.
+        let i = 12_345;
+        g.bench_function(format!("incremental, same class, {name}"), |bench| {
+            bench.iter(|| {
+                let mut p = (*profiles[i]).clone();
+                p.labels.insert("rack".into(), "moved".into());
+                profiles[i] = Arc::new(p);
+                class_of[i] = interner.intern(&profiles[i]);
+                black_box(inc.update(&profiles, &class_of))
+            });
+        });
         // Each iteration: one host moves between two classes (a new class, then back), as an
         // upload does; the class number is computed for that host only.
         let (a, b) = (sets[CLASSES], sets[0]);
