@@ -185,6 +185,20 @@ struct FittedModel {
     name: String,
 }
 
+impl FittedModel {
+    /// A model fitted, the pool not named yet.
+    fn unnamed(used: u64, reps: Vec<Arc<HostProfile>>, model: Option<String>) -> Self {
+        Self {
+            used,
+            reps,
+            model,
+            labels: Vec::new(),
+            n_hosts: usize::MAX,
+            name: String::new(),
+        }
+    }
+}
+
 impl Default for Cache {
     fn default() -> Self {
         Self {
@@ -634,6 +648,54 @@ impl Cache {
     /// whose classes, labels or size changed, and the model fitted again only when the pool's
     /// classes or their first hosts changed. Engine work.
     pub fn pool_names(&self, fleet: &Fleet, labels: &ClassLabels, g: &CompatGraph) -> Vec<String> {
+        // Each pool's first hosts and its key (their class numbers).
+        let pools: Vec<(Vec<usize>, Vec<u32>)> = g
+            .pools
+            .iter()
+            .map(|p| {
+                let firsts: Vec<usize> = p.classes.iter().map(|&c| labels.first[c]).collect();
+                let key = firsts.iter().map(|&i| fleet.class_of[i]).collect();
+                (firsts, key)
+            })
+            .collect();
+        let same_reps = |held: &[Arc<HostProfile>], firsts: &[usize]| {
+            held.len() == firsts.len()
+                && held
+                    .iter()
+                    .zip(firsts)
+                    .all(|(h, &i)| Arc::ptr_eq(h, &fleet.profiles[i]))
+        };
+        // A pool's first hosts and the model fitted on them.
+        let fit_model = |firsts: &[usize]| {
+            let reps: Vec<Arc<HostProfile>> = firsts
+                .iter()
+                .map(|&i| Arc::clone(&fleet.profiles[i]))
+                .collect();
+            let refs: Vec<&HostProfile> = reps.iter().map(|p| &**p).collect();
+            let model = shared::naming::pool_model(&refs);
+            (reps, model)
+        };
+        // The models to fit (a baseline each), fitted without holding the memo: a first naming
+        // of hundreds of pools does not hold up another graph's.
+        let unfitted: Vec<usize> = {
+            let memo = lock(&self.models);
+            (0..pools.len())
+                .filter(|&k| {
+                    let (firsts, key) = &pools[k];
+                    !memo
+                        .by_pool
+                        .get(key)
+                        .is_some_and(|fit| same_reps(&fit.reps, firsts))
+                })
+                .collect()
+        };
+        let fitted: Vec<(usize, Vec<Arc<HostProfile>>, Option<String>)> = unfitted
+            .into_iter()
+            .map(|k| {
+                let (reps, model) = fit_model(&pools[k].0);
+                (k, reps, model)
+            })
+            .collect();
         let mut memo = lock(&self.models);
         if fleet.generation > memo.generation {
             // Forget pools no graph of the last two generations named.
@@ -642,47 +704,39 @@ impl Cache {
             memo.generation = fleet.generation;
         }
         let generation = fleet.generation;
+        for (k, reps, model) in fitted {
+            memo.by_pool.insert(
+                pools[k].1.clone(),
+                FittedModel::unnamed(generation, reps, model),
+            );
+        }
         g.pools
             .iter()
-            .map(|p| {
-                let firsts: Vec<usize> = p.classes.iter().map(|&c| labels.first[c]).collect();
-                let key: Vec<u32> = firsts.iter().map(|&i| fleet.class_of[i]).collect();
+            .zip(&pools)
+            .map(|(p, (firsts, key))| {
                 let class_labels: Vec<Arc<Labels>> = p
                     .classes
                     .iter()
                     .map(|&c| Arc::clone(&labels.classes[c]))
                     .collect();
-                let fit = memo.by_pool.entry(key).or_insert_with(|| FittedModel {
-                    used: generation,
-                    reps: Vec::new(),
-                    model: None,
-                    labels: Vec::new(),
-                    n_hosts: usize::MAX,
-                    name: String::new(),
+                let fit = memo.by_pool.entry(key.clone()).or_insert_with(|| {
+                    // Fitted by a graph of a newer generation meanwhile and forgotten: fit here.
+                    let (reps, model) = fit_model(firsts);
+                    FittedModel::unnamed(generation, reps, model)
                 });
-                fit.used = generation;
-                let same_reps = fit.reps.len() == firsts.len()
-                    && fit
-                        .reps
-                        .iter()
-                        .zip(&firsts)
-                        .all(|(h, &i)| Arc::ptr_eq(h, &fleet.profiles[i]));
-                let same_name = same_reps
-                    && fit.n_hosts == p.n_hosts
+                fit.used = fit.used.max(generation);
+                if !same_reps(&fit.reps, firsts) {
+                    // Another graph's fleet (an older or newer generation) fitted it meanwhile.
+                    (fit.reps, fit.model) = fit_model(firsts);
+                    fit.n_hosts = usize::MAX;
+                }
+                let same_name = fit.n_hosts == p.n_hosts
                     && fit.labels.len() == class_labels.len()
                     && fit
                         .labels
                         .iter()
                         .zip(&class_labels)
                         .all(|(a, b)| Arc::ptr_eq(a, b));
-                if !same_reps {
-                    fit.reps = firsts
-                        .iter()
-                        .map(|&i| Arc::clone(&fleet.profiles[i]))
-                        .collect();
-                    let reps: Vec<&HostProfile> = fit.reps.iter().map(|p| &**p).collect();
-                    fit.model = shared::naming::pool_model(&reps);
-                }
                 if !same_name {
                     let union = shared::naming::union_labels(class_labels.iter().map(|l| &**l));
                     fit.name = shared::naming::pool_name(fit.model.as_deref(), &union, p.n_hosts);
