@@ -116,7 +116,7 @@ pub struct Cache {
     /// Graphs per guest configuration and policy.
     graphs: Mutex<Bounded<CompatGraph>>,
     /// The incremental state of each recent guest configuration and policy (at most
-    /// `limits::GRAPH_CACHE_ENTRIES`, least recently used dropped).
+    /// `limits::INCREMENTAL_GRAPHS`, least recently used dropped).
     incremental: Mutex<(u64, Vec<GraphSlot>)>,
     /// Other derived answers (coverage, names, cluster cards) as JSON.
     derived: Mutex<Bounded<Vec<u8>>>,
@@ -562,7 +562,7 @@ impl Cache {
             s.used = now;
             return Arc::clone(&s.state);
         }
-        if slots.1.len() >= limits::GRAPH_CACHE_ENTRIES
+        if slots.1.len() >= limits::INCREMENTAL_GRAPHS
             && let Some(oldest) = slots
                 .1
                 .iter()
