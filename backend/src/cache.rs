@@ -430,9 +430,14 @@ impl Cache {
                 let changes = store.changes_since(old.generation).await?;
                 let mut fresh = Vec::with_capacity(changes.changed.len());
                 for lv in &changes.changed {
-                    // Only the version count moved (retention): the profile is the same.
+                    // Only the version count went down (retention prunes): the profile is the
+                    // same. A host named with nothing moved, or more versions, was deleted and
+                    // sent again (its versions start again from 1, `Changes::deleted`): its
+                    // profile is read again.
                     let same = old.position(&lv.host_id).is_some_and(|i| {
-                        old.versions[i] == lv.version && old.guests_revs[i] == lv.guests_rev
+                        old.versions[i] == lv.version
+                            && old.guests_revs[i] == lv.guests_rev
+                            && old.n_versions[i] > lv.n_versions
                     });
                     fresh.push(if same {
                         Fresh::Same
@@ -466,34 +471,38 @@ impl Cache {
     }
 
     /// `old` with `changes` (`fresh[j]` the profile of `changes.changed[j]`): unchanged hosts
-    /// keep their profile and class number (pointers copied, nothing else), changed ones are
+    /// keep their profile and class number (the runs between changed or deleted hosts copied
+    /// whole, found by binary search: no host id of the fleet is read), changed ones are
     /// numbered again, deleted ones leave.
     fn apply(&self, old: &Fleet, changes: &Changes, fresh: Vec<Fresh>) -> Fleet {
         let mut interner = lock(&self.interner);
         let (changed, deleted) = (&changes.changed, &changes.deleted);
         let mut f = Fleet::with_capacity(changes.generation, old.profiles.len() + changed.len());
+        // Old hosts `from..to`, as they were.
+        let copy = |f: &mut Fleet, from: usize, to: usize| {
+            f.versions.extend_from_slice(&old.versions[from..to]);
+            f.n_versions.extend_from_slice(&old.n_versions[from..to]);
+            f.guests_revs.extend_from_slice(&old.guests_revs[from..to]);
+            f.profiles.extend(old.profiles[from..to].iter().cloned());
+            f.class_of.extend_from_slice(&old.class_of[from..to]);
+        };
         let mut fresh = fresh.into_iter();
         let (mut i, mut j, mut k) = (0, 0, 0);
         loop {
-            let o = old.profiles.get(i).map(|p| p.host_id.as_str());
-            let c = changed.get(j).map(|lv| lv.host_id.as_str());
-            match (o, c) {
-                (Some(o), c) if c.is_none_or(|c| o < c) => {
-                    while deleted.get(k).is_some_and(|d| d.as_str() < o) {
-                        k += 1;
-                    }
-                    if deleted.get(k).is_none_or(|d| d != o) {
-                        f.versions.push(old.versions[i]);
-                        f.n_versions.push(old.n_versions[i]);
-                        f.guests_revs.push(old.guests_revs[i]);
-                        f.profiles.push(Arc::clone(&old.profiles[i]));
-                        f.class_of.push(old.class_of[i]);
-                    }
-                    i += 1;
-                }
-                (o, Some(c)) => {
-                    let here = o == Some(c);
-                    let lv = &changed[j];
+            // The next changed or deleted host (a changed one first when both name one host).
+            let next = match (changed.get(j), deleted.get(k)) {
+                (Some(c), Some(d)) if d.as_str() < c.host_id.as_str() => Err(d.as_str()),
+                (Some(c), _) => Ok(c),
+                (None, Some(d)) => Err(d.as_str()),
+                (None, None) => break,
+            };
+            let id = next.map_or_else(|d| d, |c| c.host_id.as_str());
+            let at = i + old.profiles[i..].partition_point(|p| p.host_id.as_str() < id);
+            copy(&mut f, i, at);
+            i = at;
+            let here = old.profiles.get(i).is_some_and(|p| p.host_id == id);
+            match next {
+                Ok(lv) => {
                     match fresh.next() {
                         Some(Fresh::Same) if here => {
                             f.push(lv, Arc::clone(&old.profiles[i]), old.class_of[i]);
@@ -504,14 +513,15 @@ impl Cache {
                         }
                         _ => {}
                     }
-                    if here {
-                        i += 1;
-                    }
                     j += 1;
                 }
-                _ => break,
+                Err(_) => k += 1,
+            }
+            if here {
+                i += 1;
             }
         }
+        copy(&mut f, i, old.profiles.len());
         f
     }
 

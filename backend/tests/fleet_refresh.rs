@@ -152,6 +152,29 @@ async fn changes_then_check(store: Store) {
         state.store.upsert(&p, AT).await.expect("upsert");
     }
     check(&state, "40 hosts changed").await;
+    // In one refresh: hosts deleted next to changed and added ones, a host deleted and sent
+    // again, and the fleet's first and last hosts.
+    let ids: Vec<String> = state
+        .store
+        .latest_profiles()
+        .await
+        .expect("profiles")
+        .into_iter()
+        .map(|s| s.profile.host_id)
+        .collect();
+    let (first, last) = (ids[0].clone(), ids[ids.len() - 1].clone());
+    for id in [&first, &ids[20], &ids[22]] {
+        assert!(state.store.delete_host(id).await.expect("delete"));
+    }
+    for (n, id) in [(20_000, &ids[21]), (20_001, &ids[22]), (20_002, &last)] {
+        let mut p = fleetgen.host(n);
+        p.host_id = id.clone();
+        state.store.upsert(&p, AT).await.expect("upsert");
+    }
+    let mut p = fleetgen.host(20_003);
+    p.host_id = format!("{}a", ids[20]);
+    state.store.upsert(&p, AT).await.expect("upsert");
+    check(&state, "deleted, changed and added at once").await;
 }
 
 /// A request that goes away while the fleet loads (its client left, the request timeout fired)
