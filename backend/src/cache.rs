@@ -127,6 +127,9 @@ pub struct Cache {
     /// The JSON of recent graphs' edges, by the edge list it was written from (a graph of the
     /// next generation with the same judgements shares that list).
     edges_json: Mutex<Vec<EdgesJson>>,
+    /// Each class number's class id ([`shared::class::class_id`], a hash of the class key a
+    /// number stands for: computed once per number, never again).
+    class_ids: Mutex<HashMap<u32, Arc<str>>>,
     /// Fleet refreshes started (each runs to its end in a task of its own).
     refreshes: std::sync::atomic::AtomicU64,
 }
@@ -217,6 +220,7 @@ impl Default for Cache {
             labels: Mutex::default(),
             models: Mutex::default(),
             edges_json: Mutex::default(),
+            class_ids: Mutex::default(),
             refreshes: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -756,6 +760,28 @@ impl Cache {
                 fit.name.clone()
             })
             .collect()
+    }
+
+    /// The class id of `fleet`'s host at position `i` (its class number's, computed once: the
+    /// engine's hash of the class key reads QEMU's view of the host, tens of microseconds, a
+    /// few seconds for 100,000 hosts).
+    pub fn class_id(&self, fleet: &Fleet, i: usize) -> Arc<str> {
+        let number = fleet.class_of[i];
+        if let Some(id) = lock(&self.class_ids).get(&number) {
+            return Arc::clone(id);
+        }
+        let id: Arc<str> = Arc::from(shared::class::class_id(&fleet.profiles[i]));
+        lock(&self.class_ids).insert(number, Arc::clone(&id));
+        id
+    }
+
+    /// The first host of `fleet` whose class id is `id`, found through the class numbers (one
+    /// id per class, not per host).
+    pub fn host_of_class(&self, fleet: &Fleet, id: &str) -> Option<usize> {
+        let mut seen = std::collections::HashSet::new();
+        (0..fleet.profiles.len())
+            .filter(|&i| seen.insert(fleet.class_of[i]))
+            .find(|&i| &*self.class_id(fleet, i) == id)
     }
 
     /// The JSON of a graph's edges (a million edges are 25 MB of it), written once per edge list

@@ -55,6 +55,22 @@ async fn check(state: &AppState, step: &str) {
         assert_eq!(fleet.position(&s.profile.host_id), Some(i));
     }
     assert_eq!(fleet.position("no-such-host"), None);
+    // Class ids kept per class number are every host's own.
+    for (i, p) in fleet.profiles.iter().enumerate() {
+        let id = shared::class::class_id(p);
+        assert_eq!(
+            *state.cache.class_id(&fleet, i),
+            *id,
+            "{step}: class id of {}",
+            p.host_id
+        );
+        let first = state
+            .cache
+            .host_of_class(&fleet, &id)
+            .expect("a host of the class");
+        assert_eq!(shared::class::class_id(&fleet.profiles[first]), id);
+        assert!(first <= i, "{step}: the first host of the class");
+    }
     // The cache holds equal QEMU CPU model lists once (shared::intern), on the first load and
     // on every refresh: hosts with equal lists point at one list.
     let mut seen: Vec<&shared::intern::SharedList<shared::profile::QemuCpuModel>> = Vec::new();

@@ -39,6 +39,11 @@ pub struct HostSummary {
 
 impl HostSummary {
     pub fn from_profile(p: &HostProfile, n_versions: u32) -> Self {
+        Self::with_class_id(p, n_versions, class_id(p))
+    }
+
+    /// [`Self::from_profile`] with the class id known already (a server keeps it per class).
+    pub fn with_class_id(p: &HostProfile, n_versions: u32, class_id: String) -> Self {
         Self {
             host_id: p.host_id.clone(),
             hostname: p.hostname.clone(),
@@ -48,7 +53,7 @@ impl HostSummary {
             model: p.cpu.model,
             stepping: p.cpu.stepping,
             labels: p.labels.clone(),
-            class_id: class_id(p),
+            class_id,
             n_guest_features: p.kvm.as_ref().map(|k| k.guest_features.len()),
             origin: p.origin.kind,
             collected_at: p.collected_at.clone(),

@@ -97,17 +97,14 @@ pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<Arc<HostProfil
         return Ok(Arc::new(s.profile));
     }
     let fleet = state.cache.fleet(&state.store).await?;
-    let id = id.to_owned();
+    let (id, st) = (id.to_owned(), state.clone());
     state
         .engine
-        .run(move |cancel| {
-            for p in &fleet.profiles {
-                cancel.check()?;
-                if shared::class::class_id(p) == id {
-                    return Ok(Arc::clone(p));
-                }
-            }
-            Err(ApiError::not_found(format!("host or class '{id}'")))
+        .run(move |_| {
+            st.cache
+                .host_of_class(&fleet, &id)
+                .map(|i| Arc::clone(&fleet.profiles[i]))
+                .ok_or_else(|| ApiError::not_found(format!("host or class '{id}'")))
         })
         .await
 }

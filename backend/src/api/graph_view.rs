@@ -103,14 +103,15 @@ pub async fn host_class(
     Path(host_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let fleet = state.cache.fleet(&state.store).await?;
+    let st = state.clone();
     state
         .engine
         .answer(move |_| {
-            let p = fleet
-                .get(&host_id)
+            let i = fleet
+                .position(&host_id)
                 .ok_or_else(|| ApiError::not_found(format!("host '{host_id}'")))?;
             Ok(HostClass {
-                class_id: shared::class::class_id(p),
+                class_id: st.cache.class_id(&fleet, i).to_string(),
                 host_id,
             })
         })

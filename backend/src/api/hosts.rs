@@ -14,7 +14,6 @@ use shared::api::{
     HostList, HostSummary, MsrChange, ProcessorCount, ProfileDiff, UploadReceipt, ValueChange,
     VersionInfo, VersionList,
 };
-use shared::class::class_id;
 use shared::profile::{HostProfile, ProfileError};
 use shared::{FeatureSet, GuestConfig, Policy};
 
@@ -278,7 +277,9 @@ pub async fn list(
         ));
     }
     // Summaries carry each host's class id (the engine's key hash): engine work for a fleet.
-    // Only the page's hosts are summarised, unless `class=` needs every host's id.
+    // Only the page's hosts are summarised, unless `class=` needs every host's id; ids come
+    // from the cache, per class.
+    let st = state.clone();
     state
         .engine
         .answer(move |cancel| {
@@ -304,7 +305,11 @@ pub async fn list(
                         .is_none_or(|s| s.contains(p.host_id.as_str()))
                 })
                 .filter(|(_, p)| matches_words(p, &words))
-                .filter(|(_, p)| f.class.as_ref().is_none_or(|c| class_id(p) == *c))
+                .filter(|(i, _)| {
+                    f.class
+                        .as_ref()
+                        .is_none_or(|c| *st.cache.class_id(&fleet, *i) == **c)
+                })
                 .map(|(i, _)| i)
                 .collect();
             cancel.check()?;
@@ -314,7 +319,10 @@ pub async fn list(
                 .iter()
                 .skip(offset)
                 .take(limit)
-                .map(|&i| HostSummary::from_profile(&fleet.profiles[i], fleet.n_versions[i]))
+                .map(|&i| {
+                    let id = st.cache.class_id(&fleet, i).to_string();
+                    HostSummary::with_class_id(&fleet.profiles[i], fleet.n_versions[i], id)
+                })
                 .collect();
             Ok(HostList {
                 n_hosts: matching.len(),
