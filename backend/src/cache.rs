@@ -127,6 +127,11 @@ pub struct Cache {
     /// The JSON of recent graphs' edges, by the edge list it was written from (a graph of the
     /// next generation with the same judgements shares that list).
     edges_json: Mutex<Vec<EdgesJson>>,
+    /// `can_run_model` answers per class id and model under the default policy (cluster cards
+    /// and model coverage), kept across generations: a class id stands for the same facts.
+    runs: Mutex<shared::clusters::ModelRuns>,
+    /// Cluster cards kept per label value while the cluster's members are the same profiles.
+    cards: Mutex<crate::api::clusters::CardMemo>,
     /// Each class number's class id ([`shared::class::class_id`], a hash of the class key a
     /// number stands for: computed once per number, never again).
     class_ids: Mutex<HashMap<u32, Arc<str>>>,
@@ -221,6 +226,8 @@ impl Default for Cache {
             models: Mutex::default(),
             edges_json: Mutex::default(),
             class_ids: Mutex::default(),
+            runs: Mutex::new(shared::clusters::ModelRuns::new(&Policy::default())),
+            cards: Mutex::default(),
             refreshes: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -773,6 +780,17 @@ impl Cache {
         let id: Arc<str> = Arc::from(shared::class::class_id(&fleet.profiles[i]));
         lock(&self.class_ids).insert(number, Arc::clone(&id));
         id
+    }
+
+    /// The kept `can_run_model` answers (default policy). Lock it after [`Self::cards`], never
+    /// before.
+    pub fn model_runs(&self) -> MutexGuard<'_, shared::clusters::ModelRuns> {
+        lock(&self.runs)
+    }
+
+    /// The kept cluster cards.
+    pub fn cards(&self) -> MutexGuard<'_, crate::api::clusters::CardMemo> {
+        lock(&self.cards)
     }
 
     /// The first host of `fleet` whose class id is `id`, found through the class numbers (one

@@ -88,6 +88,29 @@ async fn check(state: &AppState, step: &str) {
         "{step}: {} lists",
         seen.len()
     );
+    // Cluster cards and model coverage, kept per cluster and per class across generations,
+    // equal the ones made from scratch.
+    let hosts: Vec<&shared::profile::HostProfile> = fleet.profiles.iter().map(|p| &**p).collect();
+    let cards = backend::api::clusters::cards(state, &fleet, "cluster");
+    let scratch = shared::clusters::cluster_cards(&hosts, "cluster", &Policy::default());
+    assert_eq!(cards, scratch, "{step}: cluster cards");
+    let coverage = backend::api::baseline::compute_coverage(state, &fleet).expect("coverage");
+    let classes = shared::graph::group(&fleet.profiles);
+    assert!(
+        coverage.models.iter().any(|e| e.n_hosts > 0),
+        "{step}: coverage"
+    );
+    for e in &coverage.models {
+        let n: usize = classes
+            .members
+            .iter()
+            .filter(|m| {
+                shared::verdict::can_run_model(&fleet.profiles[m[0]], &e.model, &Policy::default())
+            })
+            .map(Vec::len)
+            .sum();
+        assert_eq!(e.n_hosts, n, "{step}: hosts running {}", e.model);
+    }
     for guest in guests() {
         let policy = Policy::default();
         let g = state.cache.graph(&fleet, &guest, &policy);
@@ -148,6 +171,17 @@ async fn changes_then_check(store: Store) {
         .insert("cluster".into(), "somewhere-else".into());
     state.store.upsert(&relabelled, AT).await.expect("upsert");
     check(&state, "a label changed").await;
+    // A host takes a processor of the other vendor and stays in its cluster: the cluster keeps
+    // its members (the same ids), its card changes (its vendors).
+    let stays = &hosts[30];
+    let mut other = (30_000..)
+        .map(|n| fleetgen.host(n))
+        .find(|p| p.cpu.vendor != stays.cpu.vendor)
+        .expect("a host of the other vendor");
+    other.host_id = stays.host_id.clone();
+    other.labels = stays.labels.clone();
+    state.store.upsert(&other, AT).await.expect("upsert");
+    check(&state, "a host's processor changed in its cluster").await;
     // New hosts, between others and at the end, some of new classes.
     for (i, at) in [(5_000, "host-000100a"), (7_777, "host-zzz")] {
         let mut p = fleetgen.host(i);

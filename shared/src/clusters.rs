@@ -21,18 +21,55 @@ fn counted(m: &NamedModel) -> FeatureSet {
         .difference(&not_model_controlled())
 }
 
-/// Memoised [`can_run_model`] per class (hosts of one class get one answer).
-struct Runs<'p> {
-    policy: &'p Policy,
-    memo: HashMap<(String, usize), bool>,
+/// Memoised [`can_run_model`] per class and model (hosts of one class get one answer), under
+/// one policy. A caller may keep it across fleets: a class id stands for the same facts.
+#[derive(Debug)]
+pub struct ModelRuns {
+    policy: Policy,
+    /// Per class id, per model index: 0 not asked yet, 1 no, 2 yes.
+    memo: HashMap<String, Vec<u8>>,
 }
 
-impl Runs<'_> {
-    fn get(&mut self, class: &str, host: &HostProfile, m: &NamedModel) -> bool {
-        *self
-            .memo
-            .entry((class.to_owned(), m.index))
-            .or_insert_with(|| can_run_model(host, &m.name, self.policy))
+impl ModelRuns {
+    pub fn new(policy: &Policy) -> Self {
+        Self {
+            policy: policy.clone(),
+            memo: HashMap::new(),
+        }
+    }
+
+    /// How many classes it holds answers for.
+    pub fn len(&self) -> usize {
+        self.memo.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.memo.is_empty()
+    }
+
+    /// Forget the classes `keep` says no to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.memo.retain(|id, _| keep(id));
+    }
+
+    /// Whether hosts of class `class` (whose host `host` is) run model `m` whole
+    /// ([`can_run_model`] under the policy), asked once per class and model.
+    pub fn runs(&mut self, class: &str, host: &HostProfile, m: &NamedModel) -> bool {
+        let row = match self.memo.get_mut(class) {
+            Some(row) => row,
+            None => self.memo.entry(class.to_owned()).or_default(),
+        };
+        if row.len() <= m.index {
+            row.resize(m.index + 1, 0);
+        }
+        if row[m.index] == 0 {
+            row[m.index] = if can_run_model(host, &m.name, &self.policy) {
+                2
+            } else {
+                1
+            };
+        }
+        row[m.index] == 2
     }
 }
 
@@ -52,26 +89,40 @@ pub fn group_by_label<'a>(
 
 /// A card for every value of label `key` among `hosts`, in value order.
 pub fn cluster_cards(hosts: &[&HostProfile], key: &str, policy: &Policy) -> Vec<ClusterCard> {
-    let mut runs = Runs {
-        policy,
-        memo: HashMap::new(),
-    };
+    let mut runs = ModelRuns::new(policy);
     group_by_label(hosts, key)
         .into_iter()
-        .map(|(value, hs)| card(value, &hs, &mut runs))
+        .map(|(value, hs)| card(value, &hs, &crate::class::class_id, &mut runs))
         .collect()
 }
 
 /// The card of one cluster under `policy`.
 pub fn cluster_card(value: &str, hosts: &[&HostProfile], policy: &Policy) -> ClusterCard {
-    let mut runs = Runs {
-        policy,
-        memo: HashMap::new(),
-    };
-    card(value.to_owned(), hosts, &mut runs)
+    cluster_card_with(
+        value,
+        hosts,
+        &crate::class::class_id,
+        &mut ModelRuns::new(policy),
+    )
 }
 
-fn card(value: String, hosts: &[&HostProfile], runs: &mut Runs<'_>) -> ClusterCard {
+/// [`cluster_card`] with each host's class id from `class_id` (a caller that keeps them per
+/// class) and the answers of `runs` (kept across clusters and fleets, under its policy).
+pub fn cluster_card_with(
+    value: &str,
+    hosts: &[&HostProfile],
+    class_id: &dyn Fn(&HostProfile) -> String,
+    runs: &mut ModelRuns,
+) -> ClusterCard {
+    card(value.to_owned(), hosts, class_id, runs)
+}
+
+fn card(
+    value: String,
+    hosts: &[&HostProfile],
+    class_id: &dyn Fn(&HostProfile) -> String,
+    runs: &mut ModelRuns,
+) -> ClusterCard {
     let mut vendors: Vec<String> = hosts.iter().map(|h| h.cpu.vendor.clone()).collect();
     vendors.sort();
     vendors.dedup();
@@ -90,7 +141,7 @@ fn card(value: String, hosts: &[&HostProfile], runs: &mut Runs<'_>) -> ClusterCa
     let mut reps: Vec<(String, &HostProfile, Vec<&HostProfile>)> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
     for h in hosts {
-        let id = crate::class::class_id(h);
+        let id = class_id(h);
         match at.get(&id) {
             Some(&i) => reps[i].2.push(h),
             None => {
@@ -114,7 +165,7 @@ fn card(value: String, hosts: &[&HostProfile], runs: &mut Runs<'_>) -> ClusterCa
         .iter()
         .map(|(m, _)| {
             reps.iter()
-                .filter(|(id, rep, _)| runs.get(id, rep, m))
+                .filter(|(id, rep, _)| runs.runs(id, rep, m))
                 .count()
         })
         .collect();
@@ -146,13 +197,13 @@ fn card(value: String, hosts: &[&HostProfile], runs: &mut Runs<'_>) -> ClusterCa
     out.next_model = Some(next.name.clone());
     let wanted = counted(next);
     for (id, rep, members) in &reps {
-        if runs.get(id, rep, next) {
+        if runs.runs(id, rep, next) {
             continue;
         }
         let offered = guest_features(rep, &GuestConfig::default()).unwrap_or(rep.cpu.features);
         let missing = wanted.difference(&offered).names();
         let other = if missing.is_empty() {
-            blocking_reasons(rep, next, runs.policy)
+            blocking_reasons(rep, next, &runs.policy)
         } else {
             Vec::new()
         };

@@ -112,26 +112,27 @@ pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, Api
             let graph = state
                 .cache
                 .graph(fleet, &GuestConfig::default(), &Policy::default());
-            let reps: Vec<(&HostProfile, usize)> = graph
+            // Each class's answers are kept across generations (`Cache::model_runs`): after a
+            // change only a new class asks the engine.
+            let reps: Vec<(&str, &HostProfile, usize)> = graph
                 .classes
                 .iter()
                 .filter_map(|c| {
                     c.hosts
                         .first()
                         .and_then(|h| fleet.get(h))
-                        .map(|p| (p, c.hosts.len()))
+                        .map(|p| (c.class_id.as_str(), p, c.hosts.len()))
                 })
                 .collect();
+            let mut runs = state.cache.model_runs();
             let mut models: Vec<CoverageEntry> = shared::models::models()
                 .versioned()
                 .filter(|m| m.kind == ModelKind::Qemu)
                 .map(|m| {
                     let n_hosts = reps
                         .iter()
-                        .filter(|(p, _)| {
-                            shared::verdict::can_run_model(p, &m.name, &Policy::default())
-                        })
-                        .map(|(_, n)| n)
+                        .filter(|(id, p, _)| runs.runs(id, p, m))
+                        .map(|(_, _, n)| n)
                         .sum();
                     CoverageEntry {
                         model: m.name.clone(),
@@ -140,6 +141,8 @@ pub fn compute_coverage(state: &AppState, fleet: &Fleet) -> Result<Coverage, Api
                     }
                 })
                 .collect();
+            super::clusters::forget_gone_classes(state, fleet, &mut runs);
+            drop(runs);
             models.sort_by(|a, b| {
                 b.n_hosts
                     .cmp(&a.n_hosts)

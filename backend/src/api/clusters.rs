@@ -7,11 +7,14 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use shared::Policy;
-use shared::api::ClusterList;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use shared::api::{ClusterCard, ClusterList};
 use shared::profile::HostProfile;
 
 use crate::AppState;
+use crate::cache::Fleet;
 use crate::error::ApiError;
 use crate::limits;
 
@@ -60,20 +63,106 @@ pub async fn clusters(
         .engine
         .run(move |_| {
             st.cache
-                .derived(&fleet, &format!("clusters:{label}"), || {
-                    let hosts: Vec<&HostProfile> =
-                        fleet.profiles.iter().map(|p| p.as_ref()).collect();
-                    ClusterList {
-                        clusters: shared::clusters::cluster_cards(
-                            &hosts,
-                            &label,
-                            &Policy::default(),
-                        ),
-                        label: label.clone(),
-                    }
+                .derived(&fleet, &format!("clusters:{label}"), || ClusterList {
+                    clusters: cards(&st, &fleet, &label),
+                    label: label.clone(),
                 })
                 .map_err(ApiError::Internal)
         })
         .await?;
     Ok(Json(answer))
+}
+
+/// Cluster cards kept per label and value while the cluster's members are the same profiles
+/// (pointers, in order), forgotten after a generation that did not show them.
+#[derive(Debug, Default)]
+pub struct CardMemo {
+    generation: u64,
+    by_value: HashMap<(String, String), HeldCard>,
+}
+
+#[derive(Debug)]
+struct HeldCard {
+    members: Vec<Arc<HostProfile>>,
+    card: ClusterCard,
+    used: u64,
+}
+
+/// The card of every value of `label` in `fleet` (`shared::clusters::cluster_cards` under the
+/// default policy): made again only for clusters whose members changed, with class ids and
+/// model answers the cache keeps per class. Engine work.
+pub fn cards(state: &AppState, fleet: &Fleet, label: &str) -> Vec<ClusterCard> {
+    let mut by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in fleet.profiles.iter().enumerate() {
+        if let Some(v) = p.labels.get(label) {
+            by.entry(v.as_str()).or_default().push(i);
+        }
+    }
+    let class_id = |h: &HostProfile| match fleet.position(&h.host_id) {
+        Some(i) => state.cache.class_id(fleet, i).to_string(),
+        None => shared::class::class_id(h),
+    };
+    let mut memo = state.cache.cards();
+    let generation = fleet.generation;
+    if generation > memo.generation {
+        let keep = memo.generation;
+        memo.by_value.retain(|_, held| held.used >= keep);
+        memo.generation = generation;
+    }
+    let mut runs = state.cache.model_runs();
+    let out = by
+        .into_iter()
+        .map(|(value, members)| {
+            let key = (label.to_owned(), value.to_owned());
+            if let Some(held) = memo.by_value.get_mut(&key)
+                && held.members.len() == members.len()
+                && held
+                    .members
+                    .iter()
+                    .zip(&members)
+                    .all(|(h, &i)| Arc::ptr_eq(h, &fleet.profiles[i]))
+            {
+                held.used = generation;
+                return held.card.clone();
+            }
+            let members: Vec<Arc<HostProfile>> = members
+                .iter()
+                .map(|&i| Arc::clone(&fleet.profiles[i]))
+                .collect();
+            let hosts: Vec<&HostProfile> = members.iter().map(|p| &**p).collect();
+            let card = shared::clusters::cluster_card_with(value, &hosts, &class_id, &mut runs);
+            memo.by_value.insert(
+                key,
+                HeldCard {
+                    members,
+                    card: card.clone(),
+                    used: generation,
+                },
+            );
+            card
+        })
+        .collect();
+    forget_gone_classes(state, fleet, &mut runs);
+    out
+}
+
+/// Drop the kept model answers of classes no longer in `fleet` once they are most of what is
+/// kept (the answers stay bounded by the classes live at once).
+pub fn forget_gone_classes(
+    state: &AppState,
+    fleet: &Fleet,
+    runs: &mut shared::clusters::ModelRuns,
+) {
+    const FEW: usize = 4096;
+    if runs.len() <= FEW {
+        return;
+    }
+    let mut numbers = std::collections::HashSet::new();
+    let live: std::collections::HashSet<Arc<str>> = (0..fleet.profiles.len())
+        .filter(|&i| numbers.insert(fleet.class_of[i]))
+        .map(|i| state.cache.class_id(fleet, i))
+        .collect();
+    if runs.len() > 2 * live.len() {
+        runs.retain(|id| live.contains(id));
+    }
 }
