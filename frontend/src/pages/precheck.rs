@@ -180,3 +180,68 @@ pub fn PrecheckPage() -> impl IntoView {
         </section>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::api::graph_view::ViewNames;
+    use shared::graph::{ClassNode, Pool};
+
+    fn verdict(to: &str, compatible: bool) -> Verdict {
+        Verdict {
+            from: "src".into(),
+            to: to.into(),
+            compatible,
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_class_is_judged_by_its_first_judged_host() {
+        let class = |id: &str, hosts: &[&str]| ClassNode {
+            class_id: id.into(),
+            vendor: "GenuineIntel".into(),
+            n_guest_features: None,
+            tsc_khz: None,
+            hosts: hosts
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect::<Vec<_>>()
+                .into(),
+            self_compatible: true,
+            pool: 0,
+        };
+        // `a`'s first host cannot take the VM, its second can; `s` holds only the source.
+        let classes = vec![
+            class("a", &["a0", "a1"]),
+            class("b", &["b0"]),
+            class("s", &["src"]),
+            class("c", &["src", "c1"]),
+        ];
+        let pools = vec![Pool {
+            n_hosts: 6,
+            classes: vec![0, 1, 2, 3],
+            internally_compatible: true,
+            drains_to: vec![],
+        }];
+        let g = GraphView::of(6, &classes, &[], &pools, ViewNames::default());
+        // As the server sends them: compatible first, each part by host id.
+        let verdicts = [
+            verdict("a1", true),
+            verdict("b0", true),
+            verdict("c1", true),
+            verdict("a0", false),
+        ];
+        let (ok, bad) = by_class(&g, &verdicts);
+        let classes = |o: &[ClassOutcome]| {
+            o.iter()
+                .map(|o| (o.class, o.verdict.to.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            classes(&ok),
+            vec![(1, "b0".to_owned()), (3, "c1".to_owned())]
+        );
+        assert_eq!(classes(&bad), vec![(0, "a0".to_owned())]);
+    }
+}
