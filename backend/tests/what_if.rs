@@ -202,3 +202,20 @@ async fn bad_changes_name_what_to_fix() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_both() {
+    let s = demo_state().await;
+    let (status, doc) = get(&s, "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&doc).expect("json");
+    for path in ["/api/v1/what-if/graph", "/api/v1/what-if/baseline"] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path} missing");
+    }
+    for schema in ["WhatIfRequest", "WhatIfBaseline", "GraphView"] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+}
