@@ -1,8 +1,10 @@
 //! The dashboard at 100,000 hosts (issue 12, BENCHMARKS.md "Dashboard at 100,000 hosts"): the
 //! release `fleetcompat serve` on a SQLite file filled with `backend::fleetgen`'s fleet over HTTP,
-//! then Debian's headless Chromium (through chromedriver's WebDriver protocol) opens the fleet
-//! page and the graph page and times navigation start -> usable: the rows (and the heatmap) are
-//! on screen, a click opens a host or a class, and the page logged no error.
+//! then Debian's headless Chromium (through chromedriver's WebDriver protocol) opens every page
+//! that reads the fleet (fleet, graph, pair, precheck, baseline, what-if, clusters) and times
+//! navigation start -> usable: the page's content is on screen, one use of it works (a click
+//! opens a host or a class, a host searched and picked, the next page of cards), and the page
+//! logged no error.
 //!
 //! `cargo build --release -p backend --bin fleetcompat --example ui_scale &&
 //!  target/release/examples/ui_scale [--hosts 100000] [--runs 4] [--db PATH]`
@@ -380,6 +382,106 @@ const GRAPH: &str = "
     });
 ";
 
+/// Shared by the pages with a host search ([`HostSearch`](../../frontend/src/picker.rs)): type
+/// `words` into the search `id`, wait until the server's answer lists `host`, pick it.
+const SEARCH: &str = "
+    const search = (id, words, host, then) => {
+        const input = document.querySelector('#' + id + '-q');
+        input.value = words;
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+        waitFor(() => document.querySelector('#' + id + \" button.pick-host[data-host='\" + host + \"']\"), (b) => { b.click(); then(); });
+    };
+";
+
+/// The pair page is usable when the verdict sentence is there and both hosts' classes are named;
+/// then "the other way" must open the reverse pair.
+const PAIR: &str = "
+    waitFor(() => {
+        const head = document.querySelector('#forward-headline');
+        const title = document.querySelector('.pair-title');
+        const [from, to] = title ? title.textContent.split(' moving to ') : [];
+        return head && !head.classList.contains('loading') && from && from.includes('(') && to && to.includes('(')
+            ? { rows: 1, title: title.textContent } : null;
+    }, (seen, usable) => {
+        const links = document.querySelectorAll('.pair-title a');
+        const clicked = performance.now();
+        links[links.length - 1].click();
+        waitFor(() => location.pathname === '/pair/HOST_B/HOST_A' && document.querySelector('#forward-headline:not(.loading)'),
+            (_, opened) => done({ usable, ...seen, click_ms: opened - clicked, opened: location.pathname, api: api(), errors: errors() }));
+    });
+";
+
+/// The precheck page is usable when the host search lists hosts; then a host searched by its id
+/// must become the VM's host.
+const PRECHECK: &str = "
+    waitFor(() => {
+        const rows = document.querySelectorAll('#precheck-hosts button.pick-host').length;
+        return rows > 0 && document.querySelector('#precheck-run') ? { rows } : null;
+    }, (seen, usable) => {
+        const clicked = performance.now();
+        search('precheck-hosts', 'HOST_C', 'HOST_C', () => waitFor(() => document.querySelector('#precheck-from').textContent === 'HOST_C',
+            (_, opened) => done({ usable, ...seen, click_ms: opened - clicked, opened: 'HOST_C', api: api(), errors: errors() })));
+    });
+";
+
+/// The baseline page (two hosts in the URL) is usable when their baseline and the host search
+/// are on screen; then a third host searched and picked must join the baseline.
+const BASELINE: &str = "
+    waitFor(() => {
+        const model = document.querySelector('#baseline-model');
+        const rows = document.querySelectorAll('#baseline-hosts button.pick-host').length;
+        return model && rows > 0 ? { rows, model: model.textContent } : null;
+    }, (seen, usable) => {
+        const clicked = performance.now();
+        search('baseline-hosts', 'HOST_C', 'HOST_C', () => waitFor(() => document.querySelector('#baseline-model').textContent.includes('(3 hosts)'),
+            (m, opened) => done({ usable, ...seen, click_ms: opened - clicked, opened: document.querySelector('#baseline-model').textContent, api: api(), errors: errors() })));
+    });
+";
+
+/// The what-if page is usable when both sides' pools are counted and the host search lists
+/// hosts; then a host searched and picked must be ticked to retire.
+const WHATIF: &str = "
+    waitFor(() => {
+        const before = document.querySelector('#whatif-before .n-pools');
+        const after = document.querySelector('#whatif-after .n-pools');
+        const rows = document.querySelectorAll('#retire-hosts button.pick-host').length;
+        return before && after && rows > 0 ? { rows, pools: before.textContent } : null;
+    }, (seen, usable) => {
+        const clicked = performance.now();
+        search('retire-hosts', 'HOST_C', 'HOST_C', () => waitFor(() => document.querySelector(\"#retire-picker input[value='HOST_C']:checked\"),
+            (_, opened) => done({ usable, ...seen, click_ms: opened - clicked, opened: 'HOST_C', api: api(), errors: errors() })));
+    });
+";
+
+/// The clusters page is usable when a page of cards with their models is on screen; then the
+/// pager must open the next page of cards.
+const CLUSTERS: &str = "
+    waitFor(() => {
+        const rows = document.querySelectorAll('.cluster-card .card-model').length;
+        return rows > 0 ? { rows } : null;
+    }, (seen, usable) => {
+        const first = document.querySelector('.cluster-card').dataset.cluster;
+        const clicked = performance.now();
+        document.querySelector('#clusters .pager a').click();
+        waitFor(() => { const c = document.querySelector('.cluster-card .card-model'); return c && document.querySelector('.cluster-card').dataset.cluster !== first; },
+            (_, opened) => done({ usable, ...seen, click_ms: opened - clicked, opened: location.search, api: api(), errors: errors() }));
+    });
+";
+
+/// The first `n` host ids, in the API's order.
+fn first_hosts(server: &Server, n: usize) -> Vec<String> {
+    let (_, body, _) = server.get(&format!("/api/v1/hosts?limit={n}"));
+    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+    v["hosts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h["host_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn main() {
     let a = args();
     let exe = std::env::current_exe().expect("own path");
@@ -443,7 +545,10 @@ fn main() {
         "/api/v1/charts/pool-sizes.svg",
         "/api/v1/charts/feature-prevalence.svg",
         "/api/v1/charts/baseline-coverage.svg",
+        "/api/v1/clusters?label=cluster",
+        "/api/v1/hosts?q=rack&limit=50",
         "/api/v1/graph",
+        "/api/v1/hosts",
     ] {
         let (mut s, mut body, mut t) = server.get(path);
         // The first graph of 100,000 hosts may take longer than a request may (503): again.
@@ -472,7 +577,43 @@ fn main() {
 
     let browser = Browser::start();
     let mut failed = false;
-    for (page, path, probe) in [("fleet", "/", FLEET), ("graph", "/graph", GRAPH)] {
+    // Hosts the pair, precheck, baseline and what-if pages open and search: the first host and
+    // the last of the first page of 200, and one in between to pick.
+    let hosts = first_hosts(&server, 200);
+    let (host_a, host_b, host_c) = (
+        hosts.first().cloned().unwrap_or_default(),
+        hosts.last().cloned().unwrap_or_default(),
+        hosts.get(hosts.len() / 2).cloned().unwrap_or_default(),
+    );
+    let fill_in = |probe: &str| {
+        probe
+            .replace("HOST_A", &host_a)
+            .replace("HOST_B", &host_b)
+            .replace("HOST_C", &host_c)
+    };
+    let pages = [
+        ("fleet", "/".to_owned(), FLEET.to_owned()),
+        ("graph", "/graph".to_owned(), GRAPH.to_owned()),
+        ("pair", format!("/pair/{host_a}/{host_b}"), fill_in(PAIR)),
+        (
+            "precheck",
+            "/precheck".to_owned(),
+            fill_in(&format!("{SEARCH}{PRECHECK}")),
+        ),
+        (
+            "baseline",
+            format!("/baseline?hosts={host_a},{host_b}"),
+            fill_in(&format!("{SEARCH}{BASELINE}")),
+        ),
+        (
+            "what-if",
+            "/what-if".to_owned(),
+            fill_in(&format!("{SEARCH}{WHATIF}")),
+        ),
+        ("clusters", "/clusters".to_owned(), CLUSTERS.to_owned()),
+    ];
+    for (page, path, probe) in &pages {
+        let path = path.as_str();
         let mut usable = Vec::new();
         for run in 0..a.runs {
             browser.goto(&server.url(path));

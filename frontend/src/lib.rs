@@ -6,6 +6,7 @@ mod drain;
 mod fetch;
 pub mod layout;
 mod pages;
+mod picker;
 pub mod router;
 mod sort;
 

@@ -3,6 +3,7 @@
 pub mod drain;
 pub mod graph_view;
 pub mod ui;
+pub mod what_if;
 
 use std::collections::BTreeMap;
 

@@ -99,6 +99,31 @@ async fn js<T: serde::de::DeserializeOwned>(c: &Client, script: &str) -> R<T> {
 }
 
 /// A class label that is a name: words and not only a number ("class 7", "7").
+/// The API paths (with their query) the page asked for since it was loaded.
+async fn api_requests(c: &Client) -> R<Vec<String>> {
+    js(
+        c,
+        "return performance.getEntriesByType('resource').map(r => r.name.replace(location.origin, '')).filter(p => p.startsWith('/api/'));",
+    )
+    .await
+}
+
+/// Fails when the page asked for a whole-fleet answer: every host (`/api/v1/hosts` with no
+/// `limit=`) or the whole graph (`/api/v1/graph`), each 100,000 entries at 100,000 hosts.
+async fn no_whole_fleet_reads(c: &Client, page: &str) -> R<Vec<String>> {
+    let asked = api_requests(c).await?;
+    let whole = asked.iter().find(|p| {
+        let (path, q) = p.split_once('?').unwrap_or((p.as_str(), ""));
+        path == "/api/v1/graph" || (path == "/api/v1/hosts" && !q.contains("limit="))
+    });
+    match whole {
+        Some(p) => Err(format!(
+            "{page} read the whole fleet ({p}); it asked for {asked:?}"
+        )),
+        None => Ok(asked),
+    }
+}
+
 fn is_a_name(label: &str) -> bool {
     let t = label.trim();
     let rest = t.strip_prefix("class ").unwrap_or(t);
@@ -494,12 +519,60 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         return Err(format!("the guest CPU picked is not in the URL: {url}"));
     }
     no_console_errors(c, "/pair").await?;
+    // Both hosts' classes are named from their class ids and the class names, not the graph.
+    wait_text(c, ".pair-title", |t| {
+        t.split_once(" moving to ")
+            .is_some_and(|(from, to)| from.contains(" (") && to.contains(" ("))
+    })
+    .await?;
+    let asked = no_whole_fleet_reads(c, "/pair").await?;
+    if !asked
+        .iter()
+        .any(|p| p == "/api/v1/hosts/fra-sky-01-01/class")
+    {
+        return Err(format!(
+            "the pair page did not ask for the source's class: {asked:?}"
+        ));
+    }
 
     // Precheck: the example domain XML from a Skylake host, every class grouped by verdict.
-    c.goto(&format!("{base}/precheck?from=fra-sky-01-01"))
+    // The host is searched (typed words, the server's first matches), not picked from the fleet.
+    c.goto(&format!("{base}/precheck")).await.map_err(e)?;
+    wait_for(c, "#precheck-hosts button.pick-host", 1).await?;
+    c.find(Locator::Id("precheck-hosts-q"))
+        .await
+        .map_err(e)?
+        .send_keys("sky-01-0")
         .await
         .map_err(e)?;
-    wait_for(c, "#precheck-from option[value='fra-sky-01-01']", 1).await?;
+    wait_text(c, "#precheck-hosts .found", |t| {
+        t.ends_with(" matching hosts")
+    })
+    .await?;
+    let found: Vec<String> = js(
+        c,
+        "return [...document.querySelectorAll('#precheck-hosts button.pick-host')].map(b => b.dataset.host);",
+    )
+    .await?;
+    if found.is_empty() || found.iter().any(|h| !h.contains("sky-01-0")) {
+        return Err(format!("searching 'sky-01-0' found {found:?}"));
+    }
+    click(
+        c,
+        "#precheck-hosts button.pick-host[data-host='fra-sky-01-01']",
+    )
+    .await?;
+    wait_text(c, "#precheck-from", |t| t == "fra-sky-01-01").await?;
+    if !c
+        .current_url()
+        .await
+        .map_err(e)?
+        .as_str()
+        .contains("from=fra-sky-01-01")
+    {
+        return Err("the picked host is not in the precheck page's URL".to_owned());
+    }
+    no_whole_fleet_reads(c, "/precheck before a check").await?;
     click(c, "#precheck-run").await?;
     let summary = wait_text(c, "#precheck-summary", |t| !t.is_empty()).await?;
     if !summary.starts_with("Read as libvirt xml") {
@@ -550,7 +623,24 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
         return Err(format!("the fra-sky-02 card's next model reads '{next}'"));
     }
     no_console_errors(c, "/clusters").await?;
+    no_whole_fleet_reads(c, "/clusters").await?;
+    // The processors come from the server's counts for the cluster's label.
+    wait_text(
+        c,
+        ".cluster-card[data-cluster='fra-sky-02'] .procs li",
+        |t| t.contains(" × ") && t.contains("Skylake"),
+    )
+    .await?;
     screenshot(c, "dashboard-clusters.png").await?;
+    // 25 demo clusters are two pages of cards: the second holds the last one.
+    if cards >= 25 {
+        return Err(format!("{cards} cluster cards on one page"));
+    }
+    click(c, "#clusters .pager a").await?;
+    wait_for(c, ".cluster-card[data-cluster='sha-hygon-01']", 1).await?;
+    if count(c, ".cluster-card").await? + cards != 25 {
+        return Err("the two pages of cluster cards do not hold the 25 clusters".to_owned());
+    }
     // By zone, Frankfurt mixes Skylake and Ice Lake: the next model up and the hosts holding
     // the zone back, each with what it lacks; one click to the zone's baseline.
     c.goto(&format!("{base}/clusters?label=zone"))
@@ -645,6 +735,36 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     }
     no_console_errors(c, "/baseline").await?;
     screenshot(c, "dashboard-baseline.png").await?;
+    // A third host added by search: ticked with the others, in the URL and the baseline.
+    if count(c, "#host-picker input:checked").await? != 2 {
+        return Err("the two hosts of the URL are not ticked".to_owned());
+    }
+    c.find(Locator::Id("baseline-hosts-q"))
+        .await
+        .map_err(e)?
+        .send_keys("fra-ice-01-01")
+        .await
+        .map_err(e)?;
+    wait_text(c, "#baseline-hosts .found", |t| t == "1 matching host").await?;
+    click(
+        c,
+        "#baseline-hosts button.pick-host[data-host='fra-ice-01-01']",
+    )
+    .await?;
+    wait_text(c, "#baseline-model", |t| t.contains("(3 hosts)")).await?;
+    if !c
+        .current_url()
+        .await
+        .map_err(e)?
+        .as_str()
+        .contains("fra-ice-01-01")
+    {
+        return Err("the host added by search is not in the baseline page's URL".to_owned());
+    }
+    // Unticked, it leaves the baseline again.
+    click(c, "#host-picker input[value='fra-ice-01-01']").await?;
+    wait_text(c, "#baseline-model", |t| t.contains("(2 hosts)")).await?;
+    no_whole_fleet_reads(c, "/baseline").await?;
 
     // What-if: retiring the smallest pool's hosts leaves one pool fewer.
     c.goto(&format!(
@@ -668,6 +788,11 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     // Masking TSX for every guest, applied with the button, merges the TSX-less clusters' pools.
     c.goto(&format!("{base}/what-if")).await.map_err(e)?;
     wait_text(c, "#whatif-after .n-pools", |t| t == x.n_pools.to_string()).await?;
+    wait_text(c, "#whatif-before .baseline", |t| {
+        t.starts_with("baseline: ")
+    })
+    .await?;
+    no_whole_fleet_reads(c, "/what-if").await?;
     c.find(Locator::Id("whatif-mask"))
         .await
         .map_err(e)?
@@ -709,6 +834,8 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     c.goto(&format!("{base}/what-if")).await.map_err(e)?;
     wait_for(c, "#retire-cluster option[value='fra-sky-02']", 1).await?;
     click(c, "#retire-cluster option[value='fra-sky-02']").await?;
+    // The cluster's hosts are asked for when it is picked (`/api/v1/hosts?label=cluster=...`).
+    wait_for(c, "#retire-picker input:checked", 8).await?;
     click(c, "#whatif-apply").await?;
     let hosts = wait_text(c, "#whatif-after .n-hosts", |t| t == "186").await?;
     if count(c, "#retire-picker input:checked").await? != 8 {

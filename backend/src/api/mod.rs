@@ -14,6 +14,7 @@ pub mod precheck;
 pub mod stats;
 pub mod tokens;
 pub mod vms;
+pub mod what_if;
 
 use axum::Router;
 
@@ -33,5 +34,6 @@ pub fn router() -> Router<AppState> {
         .merge(charts::router())
         .merge(vms::router())
         .merge(tokens::router())
+        .merge(what_if::router())
         .merge(openapi::router())
 }

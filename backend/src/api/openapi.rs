@@ -37,6 +37,7 @@ impl Modify for Bearer {
         super::charts::class_sizes, super::charts::coverage_curve,
         super::charts::feature_prevalence, super::charts::pool_sizes,
         super::tokens::list, super::tokens::create, super::tokens::revoke,
+        super::what_if::what_if_graph, super::what_if::what_if_baseline,
     ),
     components(schemas(shared::api::ErrorBody, shared::api::ErrorDetail)),
     modifiers(&Bearer)

@@ -1,5 +1,6 @@
 //! `/baseline?label=k=v&pool=N&hosts=a,b`: the named model a set of hosts can all run, what
-//! each host gives up, and every export to download or copy.
+//! each host gives up, and every export to download or copy. Hosts are picked by label, pool, or
+//! by hand through a search ([`crate::picker`]), never from a list of the whole fleet.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,7 @@ use shared::api::ui::{Baseline, BaselineRequest};
 
 use crate::components::{CopyButton, data_url};
 use crate::fetch::{Resource, get_json, post_json};
+use crate::picker::HostSearch;
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// `k=v,k2=v2` as a label selector; `None` when empty.
@@ -78,7 +80,6 @@ pub fn BaselinePage() -> impl IntoView {
             ("hosts", &hosts),
         ]));
     });
-    let all_hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
     let pool_hosts = Resource::new(move || {
         let p = pool.get();
         async move {
@@ -161,29 +162,24 @@ pub fn BaselinePage() -> impl IntoView {
             .into_any()
         }
     };
-    let host_picker = move || {
-        match all_hosts.get() {
-        None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="error">{format!("cannot list hosts: {e}")}</p> }.into_any(),
-        Some(Ok(l)) => view! {
-            <fieldset id="host-picker" class="picker">
-                <legend>{format!("by hand ({} hosts)", l.n_hosts)}</legend>
-                {l.hosts.into_iter().map(|h| {
-                    let id = h.host_id.clone();
-                    let id2 = id.clone();
-                    view! {
-                        <label class="pick"><input type="checkbox" value=id.clone()
-                            prop:checked=move || picked.get().contains(&id)
-                            on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                picked.update(|p| { p.retain(|x| *x != id2); if on { p.push(id2.clone()); } });
-                            } />{h.host_id}</label>
-                    }
-                }).collect_view()}
-            </fieldset>
-        }
-        .into_any(),
-    }
+    // The hosts picked by hand, each a ticked box (untick to drop it), and the search to add more.
+    let host_picker = view! {
+        <fieldset id="host-picker" class="picker">
+            <legend>{move || match picked.with(Vec::len) {
+                0 => "by hand: no host picked yet".to_owned(),
+                1 => "by hand: 1 host".to_owned(),
+                n => format!("by hand: {n} hosts"),
+            }}</legend>
+            {move || picked.get().into_iter().map(|id| {
+                let gone = id.clone();
+                view! {
+                    <label class="pick"><input type="checkbox" value=id.clone() prop:checked=true
+                        on:change=move |_| picked.update(|p| p.retain(|x| *x != gone)) />{id}</label>
+                }
+            }).collect_view()}
+            <HostSearch id="baseline-hosts" label="add hosts" picked=picked
+                on_pick=Callback::new(move |h: String| picked.update(|p| if !p.contains(&h) { p.push(h) }))/>
+        </fieldset>
     };
     view! {
         <section id="baseline">

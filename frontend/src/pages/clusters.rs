@@ -1,40 +1,38 @@
 //! `/clusters?label=cluster`: one card per cluster (any label: cluster, zone, rack), as VMware
 //! EVC shows them: its processors, the best named model every host runs, the next model up and
 //! the hosts that block it (`GET /api/v1/clusters`, computed by `shared::clusters`), the
-//! baseline's `-cpu` line, and one click to the baseline with its exports.
+//! baseline's `-cpu` line, and one click to the baseline with its exports. The cards come in
+//! pages (`?page=N`, [`CARDS`] each): 100,000 hosts are 2,500 clusters, and each card asks for its
+//! processors (`GET /api/v1/hosts?label=K=V&limit=0`) and its baseline; no page reads every host.
 
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use shared::api::ui::{Baseline, BaselineRequest};
-use shared::api::{ClusterBlocker, ClusterCard as Card, ClusterList, HostList, HostSummary};
+use shared::api::{ClusterBlocker, ClusterCard as Card, ClusterList, HostList, ProcessorCount};
 
-use crate::components::CopyButton;
+use crate::components::{CopyButton, page_of, page_span, pager};
 use crate::fetch::{Resource, get_json, post_json};
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
-/// Hosts by the value of label `key`, in value order; hosts without it are left out.
-pub fn groups(hosts: &[HostSummary], key: &str) -> Vec<(String, Vec<HostSummary>)> {
-    let mut by: BTreeMap<String, Vec<HostSummary>> = BTreeMap::new();
-    for h in hosts {
-        if let Some(v) = h.labels.get(key) {
-            by.entry(v.clone()).or_default().push(h.clone());
-        }
-    }
-    by.into_iter().collect()
-}
+/// Cluster cards on one page.
+pub const CARDS: usize = 24;
 
-/// "16 × Xeon Gold 6148 (Skylake-SP)", most hosts first.
-pub fn processors(hosts: &[HostSummary]) -> Vec<String> {
+/// Hosts a page of hosts names its label keys from.
+const KEY_SAMPLE: usize = 200;
+
+/// "16 × Xeon Gold 6148 (Skylake-SP)", most hosts first (the server's counts, already in that
+/// order, named).
+pub fn processors(counts: &[ProcessorCount]) -> Vec<String> {
     use shared::naming::{generation, short_brand};
     let mut by: BTreeMap<String, usize> = BTreeMap::new();
-    for h in hosts {
-        let brand = short_brand(&h.brand);
-        let name = match generation(&h.vendor, h.family, h.model, h.stepping) {
+    for p in counts {
+        let brand = short_brand(&p.brand);
+        let name = match generation(&p.vendor, p.family, p.model, p.stepping) {
             Some(g) => format!("{brand} ({g})"),
             None => brand,
         };
-        *by.entry(name).or_default() += 1;
+        *by.entry(name).or_default() += p.n_hosts;
     }
     let mut out: Vec<(String, usize)> = by.into_iter().collect();
     crate::sort::sort_by(&mut out, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -134,24 +132,9 @@ fn model_lines(card: Option<Result<Card, String>>) -> AnyView {
 }
 
 #[component]
-fn ClusterCard(
-    key: String,
-    value: String,
-    hosts: Vec<HostSummary>,
-    cards: Resource<Result<ClusterList, String>>,
-) -> impl IntoView {
-    // The engine's card for this cluster, once it has come for this label.
-    let (k, v) = (key.clone(), value.clone());
-    let card = move || match cards.get() {
-        Some(Ok(list)) if list.label == k => Some(
-            list.clusters
-                .into_iter()
-                .find(|c| c.value == v)
-                .ok_or_else(|| "the server has no card for it".to_owned()),
-        ),
-        Some(Err(e)) => Some(Err(e)),
-        _ => None,
-    };
+fn ClusterCard(key: String, card: Card) -> impl IntoView {
+    let value = card.value.clone();
+    let n = card.n_hosts;
     let selector = BTreeMap::from([(key.clone(), value.clone())]);
     let baseline = Resource::new(move || {
         let req = BaselineRequest {
@@ -160,8 +143,27 @@ fn ClusterCard(
         };
         async move { post_json::<_, Baseline>("/api/v1/baseline", &req).await }
     });
-    let n = hosts.len();
-    let procs = processors(&hosts);
+    // The processors of this cluster's hosts, counted by the server.
+    let url = format!(
+        "/api/v1/hosts{}",
+        query(&[("label", &format!("{key}={value}")), ("limit", "0")])
+    );
+    let counts = Resource::new(move || {
+        let url = url.clone();
+        async move { get_json::<HostList>(&url).await }
+    });
+    let procs = move || match counts.get() {
+        None => view! { <li class="loading">"Counting the processors…"</li> }.into_any(),
+        Some(Err(e)) => {
+            view! { <li class="error">{format!("cannot count the processors: {e}")}</li> }
+                .into_any()
+        }
+        Some(Ok(l)) => processors(&l.processors)
+            .into_iter()
+            .map(|p| view! { <li>{p}</li> })
+            .collect_view()
+            .into_any(),
+    };
     let href = format!(
         "/baseline{}",
         query(&[("label", &format!("{key}={value}"))])
@@ -187,8 +189,8 @@ fn ClusterCard(
         <article class="cluster-card" data-cluster=value.clone()>
             <h3>{format!("{key}={value}")}</h3>
             <p class="count">{if n == 1 { "1 host".to_owned() } else { format!("{n} hosts") }}</p>
-            <ul class="procs">{procs.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
-            {move || model_lines(card())}
+            <ul class="procs">{procs}</ul>
+            {model_lines(Some(Ok(card)))}
             {body}
             <Link href=href>"The baseline with every export →"</Link>
         </article>
@@ -203,41 +205,71 @@ pub fn ClustersPage() -> impl IntoView {
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| "cluster".to_owned()),
     );
-    Effect::new(move |_| replace_query(&query(&[("label", &key.get())])));
-    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
+    let page = Memo::new(move |_| page_of(&location.search.get()));
+    Effect::new(move |_| {
+        let p = page.get_untracked();
+        let p = if p > 1 { p.to_string() } else { String::new() };
+        replace_query(&query(&[("label", &key.get()), ("page", &p)]));
+    });
+    // Label names to offer: those of a first page of hosts (any other can be typed).
+    let sample = Resource::new(|| {
+        let url = format!(
+            "/api/v1/hosts{}",
+            query(&[("limit", &KEY_SAMPLE.to_string())])
+        );
+        async move { get_json::<HostList>(&url).await }
+    });
+    let keys = move || {
+        let mut keys: Vec<String> = sample
+            .get()
+            .and_then(Result::ok)
+            .map(|l| {
+                l.hosts
+                    .iter()
+                    .flat_map(|h| h.labels.keys().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        crate::sort::sort(&mut keys);
+        keys.dedup();
+        keys.into_iter()
+            .map(|k| view! { <option value=k.clone()>{k.clone()}</option> })
+            .collect_view()
+    };
     let cards = Resource::new(move || {
         let url = format!("/api/v1/clusters{}", query(&[("label", &key.get())]));
         async move { get_json::<ClusterList>(&url).await }
     });
-    let body = move || match hosts.get() {
-        None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
+    let body = move || match cards.get() {
+        None => view! { <p class="loading">"Finding the clusters…"</p> }.into_any(),
         Some(Err(e)) => {
-            view! { <p class="error">{format!("cannot list the hosts: {e}")}</p> }.into_any()
+            view! { <p class="error">{format!("cannot show the clusters: {e}")}</p> }.into_any()
         }
-        Some(Ok(l)) => {
-            let mut keys: Vec<String> = l
-                .hosts
-                .iter()
-                .flat_map(|h| h.labels.keys().cloned())
+        Some(Ok(list)) => {
+            let n = list.clusters.len();
+            let p = page.get();
+            let (first, last, _) = page_span(n, p, CARDS);
+            let k = list.label.clone();
+            let href = {
+                let k = k.clone();
+                move |p: usize| {
+                    format!(
+                        "/clusters{}",
+                        query(&[("label", &k), ("page", &p.to_string())])
+                    )
+                }
+            };
+            let shown: Vec<Card> = list
+                .clusters
+                .into_iter()
+                .skip(first.saturating_sub(1))
+                .take(last + 1 - first.max(1))
                 .collect();
-            crate::sort::sort(&mut keys);
-            keys.dedup();
-            let k = key.get();
-            let groups = groups(&l.hosts, &k);
-            let n = groups.len();
-
             view! {
-                <div class="toolbar">
-                    <label>"group hosts by the label "
-                        <select id="cluster-label" prop:value=move || key.get()
-                            on:change=move |ev| key.set(event_target_value(&ev))>
-                            {keys.into_iter().map(|k| view! { <option value=k.clone()>{k.clone()}</option> }).collect_view()}
-                        </select>
-                    </label>
-                    <span class="hint">{format!(" {n} groups")}</span>
-                </div>
+                <p class="hint">{format!("{n} groups")}</p>
+                {(n > CARDS).then(|| pager("clusters", n, p, CARDS, href))}
                 <div class="cluster-cards">
-                    {groups.into_iter().map(|(v, hs)| view! { <ClusterCard key=k.clone() value=v hosts=hs cards=cards/> }).collect_view()}
+                    {shown.into_iter().map(|c| view! { <ClusterCard key=k.clone() card=c/> }).collect_view()}
                 </div>
             }
             .into_any()
@@ -246,6 +278,14 @@ pub fn ClustersPage() -> impl IntoView {
     view! {
         <section id="clusters">
             <h2>"Clusters: the best CPU model each can offer its guests"</h2>
+            <div class="toolbar">
+                <label>"group hosts by the label "
+                    <input id="cluster-label" type="text" list="cluster-label-keys" autocomplete="off"
+                        prop:value=move || key.get()
+                        on:change=move |ev| key.set(event_target_value(&ev)) />
+                </label>
+                <datalist id="cluster-label-keys">{keys}</datalist>
+            </div>
             {body}
         </section>
     }

@@ -3,8 +3,7 @@
 //! class matrix (heatmap on a canvas plus a table) above [`AUTO_MATRIX`] classes.
 
 use leptos::prelude::*;
-use shared::api::graph_view::{Adjacency, GraphView, ViewNames};
-use shared::api::ui::Graph;
+use shared::api::graph_view::{Adjacency, GraphView};
 use wasm_bindgen::JsCast;
 
 use crate::fetch::{Resource, get_json};
@@ -205,21 +204,6 @@ pub fn GraphPage() -> impl IntoView {
             {body}
         </section>
     }
-}
-
-/// A whole graph answer (what-if's `POST /api/v1/graph`) as the view the drawing reads.
-pub fn view_of(g: &Graph) -> GraphView {
-    GraphView::of(
-        g.n_hosts,
-        &g.classes,
-        &g.edges,
-        &g.pools,
-        ViewNames {
-            class_labels: g.class_labels.clone(),
-            class_names: g.class_names.clone(),
-            pool_names: g.pool_names.clone(),
-        },
-    )
 }
 
 fn pair_href(g: &GraphView, a: usize, b: usize, cpu: &str) -> String {

@@ -1,13 +1,16 @@
 //! `/precheck?from=HOST`: "Can this VM go there?" Paste a libvirt domain XML or a QEMU command
-//! line, pick the host the VM runs on, and see every class of the fleet grouped by verdict, with
-//! the reasons for the ones it cannot go to (`POST /api/v1/precheck`).
+//! line, pick the host the VM runs on (searched, [`crate::picker`]), and see every class of the
+//! fleet grouped by verdict, with the reasons for the ones it cannot go to
+//! (`POST /api/v1/precheck`). The graph view that names the classes (`GET /api/v1/graph/view`,
+//! not the whole graph) is read only once a check is asked.
 
 use leptos::prelude::*;
-use shared::api::HostList;
-use shared::api::ui::{Graph, PrecheckAnswer, PrecheckRequest, Verdict};
+use shared::api::graph_view::GraphView;
+use shared::api::ui::{PrecheckAnswer, PrecheckRequest, Verdict};
 
 use crate::components::{Reasons, sentence};
 use crate::fetch::{Resource, get_json, post_json};
+use crate::picker::HostSearch;
 use crate::router::{Link, query, query_value, replace_query, use_location};
 
 /// A small VM definition to start from.
@@ -19,34 +22,40 @@ pub const EXAMPLE: &str = "<domain type='kvm'>
   <cpu mode='host-passthrough'/>
 </domain>";
 
-/// One class's outcome: its index and the verdict for its first judged host.
+/// One class's outcome: its index and the verdict for its host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassOutcome {
     pub class: usize,
-    pub n_hosts: usize,
     pub verdict: Verdict,
 }
 
-/// Verdicts per destination host grouped by the class of the host (each class once, judged by
-/// its first host in the answer): (can go, cannot go), the latter fewest blockers first.
-pub fn by_class(g: &Graph, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<ClassOutcome>) {
-    let class_of = |h: &str| {
-        g.classes
-            .iter()
-            .position(|c| c.hosts.iter().any(|x| x == h))
+/// Verdicts per destination host grouped by the class of the host: each class once, judged by
+/// its first host the answer has a verdict for (the view lists each class's first hosts; the
+/// source host has no verdict): (can go, cannot go), the latter fewest blockers first.
+pub fn by_class(g: &GraphView, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<ClassOutcome>) {
+    // The server sends the compatible verdicts first, each part in host id order
+    // (`backend/src/api/precheck.rs`): a binary search in each part finds a host's.
+    let split = verdicts.partition_point(|v| v.compatible);
+    let (yes, no) = verdicts.split_at(split);
+    let of = |h: &str| {
+        [yes, no].into_iter().find_map(|part| {
+            part.binary_search_by(|v| v.to.as_str().cmp(h))
+                .ok()
+                .map(|i| &part[i])
+        })
     };
-    let mut seen: Vec<ClassOutcome> = Vec::new();
-    for v in verdicts {
-        let Some(c) = class_of(&v.to) else { continue };
-        match seen.iter_mut().find(|o| o.class == c) {
-            Some(o) => o.n_hosts += 1,
-            None => seen.push(ClassOutcome {
-                class: c,
-                n_hosts: 1,
+    let seen: Vec<ClassOutcome> = g
+        .classes
+        .iter()
+        .enumerate()
+        .filter_map(|(class, c)| {
+            let v = c.hosts.iter().find_map(|h| of(h))?;
+            Some(ClassOutcome {
+                class,
                 verdict: v.clone(),
-            }),
-        }
-    }
+            })
+        })
+        .collect();
     let (ok, mut bad): (Vec<ClassOutcome>, Vec<ClassOutcome>) =
         seen.into_iter().partition(|o| o.verdict.compatible);
     // Near misses first: the fewest blockers.
@@ -68,8 +77,6 @@ pub fn PrecheckPage() -> impl IntoView {
         RwSignal::new(query_value(&location.search.get_untracked(), "from").unwrap_or_default());
     let text = RwSignal::new(EXAMPLE.to_owned());
     Effect::new(move |_| replace_query(&query(&[("from", &from.get())])));
-    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
-    let graph = Resource::new(|| get_json::<Graph>("/api/v1/graph"));
     // The request asked: a click on "check" sets it.
     let asked = RwSignal::new(None::<PrecheckRequest>);
     let answer = Resource::new(move || {
@@ -81,24 +88,27 @@ pub fn PrecheckPage() -> impl IntoView {
             }
         }
     });
-    let picker = move || {
-        match hosts.get() {
-        None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="error">{format!("cannot list the hosts: {e}")}</p> }.into_any(),
-        Some(Ok(l)) => view! {
-            <label>"the VM runs on "
-                <select id="precheck-from" prop:value=move || from.get()
-                    on:change=move |ev| from.set(event_target_value(&ev))>
-                    <option value="">"pick a host"</option>
-                    {l.hosts.into_iter().map(|h| {
-                        let label = format!("{} ({})", h.host_id, shared::naming::short_brand(&h.brand));
-                        view! { <option value=h.host_id.clone()>{label}</option> }
-                    }).collect_view()}
-                </select>
-            </label>
+    // Read beside the first check, not on load: the page opens without it.
+    let graph = Resource::new(move || {
+        let wanted = asked.with(Option::is_some);
+        async move {
+            if wanted {
+                Some(get_json::<GraphView>("/api/v1/graph/view").await)
+            } else {
+                None
+            }
         }
-        .into_any(),
-    }
+    });
+    let picked = Signal::derive(move || vec![from.get()]);
+    let picker = view! {
+        <p>"the VM runs on "
+            <strong id="precheck-from">{move || {
+                let f = from.get();
+                if f.is_empty() { "no host yet: search for it below".to_owned() } else { f }
+            }}</strong>
+        </p>
+        <HostSearch id="precheck-hosts" label="search the hosts" picked=picked
+            on_pick=Callback::new(move |h: String| from.set(h))/>
     };
     let check = move |_| {
         let f = from.get_untracked();
@@ -110,12 +120,13 @@ pub fn PrecheckPage() -> impl IntoView {
         }
     };
     let results = move || {
-        let g = graph.get().and_then(Result::ok);
+        let g = graph.get().flatten();
         match (answer.get().flatten(), g) {
+            (Some(Ok(_)), Some(Err(e))) => view! { <p class="error">{format!("cannot name the classes: {e}; reload the page to try again")}</p> }.into_any(),
             (None, _) => view! { <p class="hint">"Pick the host the VM runs on, paste its definition, and check."</p> }.into_any(),
             (Some(Err(e)), _) => view! { <p class="error" id="precheck-error">{format!("Cannot check this VM: {e}")}</p> }.into_any(),
             (Some(Ok(_)), None) => view! { <p class="loading">"Loading the class names…"</p> }.into_any(),
-            (Some(Ok(a)), Some(g)) => {
+            (Some(Ok(a)), Some(Ok(g))) => {
                 let (ok, bad) = by_class(&g, &a.verdicts);
                 let (n_ok, n_bad) = (ok.len(), bad.len());
                 let from = a.verdicts.first().map(|v| v.from.clone()).unwrap_or_default();
@@ -167,5 +178,70 @@ pub fn PrecheckPage() -> impl IntoView {
             </div>
             <div aria-live="polite">{results}</div>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::api::graph_view::ViewNames;
+    use shared::graph::{ClassNode, Pool};
+
+    fn verdict(to: &str, compatible: bool) -> Verdict {
+        Verdict {
+            from: "src".into(),
+            to: to.into(),
+            compatible,
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_class_is_judged_by_its_first_judged_host() {
+        let class = |id: &str, hosts: &[&str]| ClassNode {
+            class_id: id.into(),
+            vendor: "GenuineIntel".into(),
+            n_guest_features: None,
+            tsc_khz: None,
+            hosts: hosts
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect::<Vec<_>>()
+                .into(),
+            self_compatible: true,
+            pool: 0,
+        };
+        // `a`'s first host cannot take the VM, its second can; `s` holds only the source.
+        let classes = vec![
+            class("a", &["a0", "a1"]),
+            class("b", &["b0"]),
+            class("s", &["src"]),
+            class("c", &["src", "c1"]),
+        ];
+        let pools = vec![Pool {
+            n_hosts: 6,
+            classes: vec![0, 1, 2, 3],
+            internally_compatible: true,
+            drains_to: vec![],
+        }];
+        let g = GraphView::of(6, &classes, &[], &pools, ViewNames::default());
+        // As the server sends them: compatible first, each part by host id.
+        let verdicts = [
+            verdict("a1", true),
+            verdict("b0", true),
+            verdict("c1", true),
+            verdict("a0", false),
+        ];
+        let (ok, bad) = by_class(&g, &verdicts);
+        let classes = |o: &[ClassOutcome]| {
+            o.iter()
+                .map(|o| (o.class, o.verdict.to.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            classes(&ok),
+            vec![(1, "b0".to_owned()), (3, "c1".to_owned())]
+        );
+        assert_eq!(classes(&bad), vec![(0, "a0".to_owned())]);
     }
 }

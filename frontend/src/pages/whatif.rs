@@ -1,14 +1,24 @@
 //! `/what-if?retire=a,b&mask=tsx,hle`: retire hosts or turn features off for every guest and see
 //! pools, graph and baseline change, before anyone touches the fleet. The server computes both
-//! sides (`POST /api/v1/graph` and `/api/v1/baseline` take a host selection).
+//! sides.
+//!
+//! Sized for 100,000 hosts (issue 12): the fleet today is the graph view
+//! (`GET /api/v1/graph/view`, not the whole graph) and its baseline
+//! (`POST /api/v1/what-if/baseline`, nothing retired); the side after is asked only once something
+//! is retired or masked (`POST /api/v1/what-if/graph` and `/baseline`, which take the hosts
+//! retired, not every host kept). Hosts to retire are searched ([`crate::picker`]), whole
+//! clusters named from the view's labels and whole classes from its classes, their hosts asked
+//! when one is picked.
 
 use leptos::prelude::*;
 use shared::api::HostList;
-use shared::api::ui::{Baseline, BaselineRequest, FeatureName, Graph, GraphRequest, Guest};
-use shared::verdict::GuestCpu;
+use shared::api::graph_view::GraphView;
+use shared::api::ui::FeatureName;
+use shared::api::what_if::{WhatIfBaseline, WhatIfRequest};
 
 use crate::fetch::{Resource, get_json, post_json};
 use crate::pages::graph::{AUTO_MATRIX, Drawing};
+use crate::picker::HostSearch;
 use crate::router::{query, query_value, replace_query, use_location};
 
 fn list(text: &str) -> Vec<String> {
@@ -19,57 +29,40 @@ fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The graph request for the fleet less `retired`, guests masked by `mask`.
-pub fn graph_request(all: &[String], retired: &[String], mask: &[String]) -> GraphRequest {
-    let cpu = if mask.is_empty() {
-        GuestCpu::HostPassthrough
-    } else {
-        GuestCpu::HostPassthroughMasked {
-            disable: mask.to_vec(),
-        }
-    };
-    GraphRequest {
-        guest: Guest { cpu },
-        hosts: (!retired.is_empty()).then(|| {
-            all.iter()
-                .filter(|h| !retired.contains(h))
-                .cloned()
-                .collect()
-        }),
+/// The change asked: hosts retired, features typed to turn off.
+pub fn request(retired: &[String], mask: &str) -> WhatIfRequest {
+    WhatIfRequest {
+        retire: retired.to_vec(),
+        mask: list(mask),
     }
 }
 
-#[derive(Clone, PartialEq)]
-struct Side {
-    graph: Graph,
-    baseline: Result<String, String>,
+/// The ids of the hosts a filter of `GET /api/v1/hosts` matches (a cluster, a class).
+async fn host_ids(filter: (&str, &str)) -> Result<Vec<String>, String> {
+    let url = format!("/api/v1/hosts{}", query(&[filter, ("limit", "10000")]));
+    get_json::<HostList>(&url)
+        .await
+        .map(|l| l.hosts.into_iter().map(|h| h.host_id).collect())
 }
 
-async fn side(req: GraphRequest, hosts: Vec<String>) -> Result<Side, String> {
-    let graph = post_json::<_, Graph>("/api/v1/graph", &req).await?;
-    let baseline = post_json::<_, Baseline>(
-        "/api/v1/baseline",
-        &BaselineRequest {
-            hosts,
-            ..BaselineRequest::default()
-        },
-    )
-    .await
-    .map(|b| format!("{} (-cpu {})", b.model, b.exports.qemu));
-    Ok(Side { graph, baseline })
+/// The baseline line of the hosts a change keeps.
+async fn baseline(req: WhatIfRequest) -> Result<String, String> {
+    post_json::<_, WhatIfBaseline>("/api/v1/what-if/baseline", &req)
+        .await
+        .map(|b| format!("{} (-cpu {})", b.model, b.qemu))
 }
 
 /// What the change did to the pools, in sentences: pools merged (classes of several pools now
 /// share one) and split (the classes of one pool now in several), named by the pools' names
 /// before and after. Classes are matched by class id, which stays the same across what-if.
-pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
+pub fn differences(before: &GraphView, after: &GraphView) -> Vec<String> {
     // The pools of `to` that the classes of pool `p` of `from` are in.
-    let spread = |from: &Graph, to: &Graph, p: usize| {
+    let spread = |from: &GraphView, to: &GraphView, p: usize| {
         let mut pools: Vec<usize> = from.pools[p]
             .classes
             .iter()
             .filter_map(|&c| {
-                let id = &from.classes[c].class_id;
+                let id = &from.classes.get(c)?.class_id;
                 to.classes
                     .iter()
                     .find(|x| x.class_id == *id)
@@ -80,7 +73,7 @@ pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
         pools.dedup();
         pools
     };
-    let names = |g: &Graph, pools: &[usize]| {
+    let names = |g: &GraphView, pools: &[usize]| {
         pools
             .iter()
             .map(|&p| g.pool_name(p))
@@ -108,16 +101,24 @@ pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
             ));
         }
     }
-    let was = stranded(before);
-    let now: Vec<&str> = stranded(after)
-        .into_iter()
-        .filter(|h| !was.contains(h))
+    // A host is stranded before and after exactly when its class is (class ids are stable).
+    let was: Vec<&str> = stranded(before)
+        .map(|i| before.classes[i].class_id.as_str())
         .collect();
-    if !now.is_empty() {
-        let more = now.len().saturating_sub(8);
+    let now: Vec<usize> = stranded(after)
+        .filter(|&i| !was.contains(&after.classes[i].class_id.as_str()))
+        .collect();
+    let total: usize = now.iter().map(|&i| after.classes[i].n_hosts).sum();
+    if total > 0 {
+        let named: Vec<&str> = now
+            .iter()
+            .flat_map(|&i| after.classes[i].hosts.iter().map(String::as_str))
+            .take(8)
+            .collect();
+        let more = total - named.len();
         out.push(format!(
             "Newly stranded, with no other host to take their guests: {}{}.",
-            now[..now.len().min(8)].join(", "),
+            named.join(", "),
             if more > 0 {
                 format!(" and {more} more")
             } else {
@@ -128,21 +129,25 @@ pub fn differences(before: &Graph, after: &Graph) -> Vec<String> {
     out
 }
 
-/// Hosts whose guests can go nowhere: their class takes guests to no other class, and no other
-/// host of their own class can take them.
-fn stranded(g: &Graph) -> Vec<&str> {
-    g.classes
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            !g.edges.iter().any(|e| e.from == *i) && (!c.self_compatible || c.hosts.len() < 2)
-        })
-        .flat_map(|(_, c)| c.hosts.iter().map(String::as_str))
-        .collect()
+/// Classes whose hosts' guests can go nowhere: the class takes guests to no other class (its
+/// adjacency row has no bit: every character the digit zero, `A`), and no other host of the class
+/// can take them.
+fn stranded(g: &GraphView) -> impl Iterator<Item = usize> + '_ {
+    g.classes.iter().enumerate().filter_map(|(i, c)| {
+        let no_edge = g
+            .out
+            .get(i)
+            .is_none_or(|row| row.bytes().all(|b| b == b'A'));
+        (no_edge && (!c.self_compatible || c.n_hosts < 2)).then_some(i)
+    })
 }
 
-fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
-    let g = &s.graph;
+fn summary(
+    id: &'static str,
+    title: &'static str,
+    g: &GraphView,
+    baseline: Option<Result<String, String>>,
+) -> impl IntoView {
     let largest = g.pools.first().map_or(0, |p| p.n_hosts);
     let pools = g
         .pools
@@ -160,12 +165,13 @@ fn summary(id: &'static str, title: &'static str, s: &Side) -> impl IntoView {
                 <div><dt>"hosts"</dt><dd class="n-hosts">{g.n_hosts}</dd></div>
                 <div><dt>"classes"</dt><dd class="n-classes">{g.classes.len()}</dd></div>
                 <div><dt>"pools"</dt><dd class="n-pools">{g.pools.len()}</dd></div>
-                <div><dt>"edges"</dt><dd>{g.edges.len()}</dd></div>
+                <div><dt>"edges"</dt><dd>{g.n_edges}</dd></div>
                 <div><dt>"largest pool"</dt><dd>{largest}</dd></div>
             </dl>
-            <p class="baseline">{match &s.baseline {
-                Ok(b) => format!("baseline: {b}"),
-                Err(e) => format!("no baseline: {e}"),
+            <p class="baseline">{match baseline {
+                None => "Computing the baseline…".to_owned(),
+                Some(Ok(b)) => format!("baseline: {b}"),
+                Some(Err(e)) => format!("no baseline: {e}"),
             }}</p>
             <details><summary>"pools"</summary>
                 <ul>{pools.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
@@ -195,7 +201,6 @@ pub fn WhatIfPage() -> impl IntoView {
             ("mask", &mask.get()),
         ]));
     });
-    let hosts = Resource::new(|| get_json::<HostList>("/api/v1/hosts"));
     // Feature names to complete the mask from: the catalog's, less the raw spellings of bits
     // QEMU does not name; each option carries what is typed before the last comma.
     let catalog = Resource::new(|| get_json::<Vec<FeatureName>>("/api/v1/features"));
@@ -210,53 +215,70 @@ pub fn WhatIfPage() -> impl IntoView {
                 .collect_view()
         })
     };
-    let all = move || {
-        hosts
-            .get()
-            .and_then(Result::ok)
-            .map(|l| l.hosts.into_iter().map(|h| h.host_id).collect::<Vec<_>>())
-    };
-    let before = Resource::new(move || {
-        let all = all();
+    let before = Resource::new(|| get_json::<GraphView>("/api/v1/graph/view"));
+    let before_baseline = Resource::new(|| baseline(WhatIfRequest::default()));
+    // `None`: nothing retired or masked, the side after is today's.
+    let after_side = Resource::new(move || {
+        let req = request(&retire.get(), &mask.get());
         async move {
-            let all = all?;
-            Some(side(GraphRequest::default(), all).await)
+            if req == WhatIfRequest::default() {
+                None
+            } else {
+                Some(post_json::<_, GraphView>("/api/v1/what-if/graph", &req).await)
+            }
         }
     });
-    let after = Resource::new(move || {
-        let all = all();
+    // The baseline reads only the hosts: a mask alone keeps today's.
+    let after_baseline = Resource::new(move || {
         let retired = retire.get();
-        let mask = list(&mask.get());
         async move {
-            let all = all?;
-            let left: Vec<String> = all
-                .iter()
-                .filter(|h| !retired.contains(h))
-                .cloned()
-                .collect();
-            if left.is_empty() {
-                return Some(Err("every host is retired: keep at least one".to_owned()));
+            if retired.is_empty() {
+                None
+            } else {
+                Some(baseline(request(&retired, "")).await)
             }
-            Some(side(graph_request(&all, &retired, &mask), left).await)
         }
     });
-    let show = move |r: Resource<Option<Result<Side, String>>>,
-                     id: &'static str,
-                     title: &'static str| {
-        move || match r.get().flatten() {
-            None => view! { <p class="loading">"Computing pools and baseline…"</p> }.into_any(),
-            Some(Err(e)) => {
-                view! { <p class="error">{format!("cannot compute {title}: {e}")}</p> }.into_any()
-            }
-            Some(Ok(s)) => summary(id, title, &s).into_any(),
+    // The graph after: today's until something is applied.
+    let after_view = move || match after_side.get() {
+        None => None,
+        Some(None) => before.get(),
+        Some(Some(r)) => Some(r),
+    };
+    let show_before = move || match before.get() {
+        None => view! { <p class="loading">"Computing pools and baseline…"</p> }.into_any(),
+        Some(Err(e)) => {
+            view! { <p class="error">{format!("cannot compute the fleet today: {e}")}</p> }
+                .into_any()
+        }
+        Some(Ok(g)) => summary(
+            "whatif-before",
+            "the fleet today",
+            &g,
+            before_baseline.get(),
+        )
+        .into_any(),
+    };
+    let show_after = move || match after_view() {
+        None => view! { <p class="loading">"Computing pools and baseline…"</p> }.into_any(),
+        Some(Err(e)) => {
+            view! { <p class="error">{format!("cannot compute after the change: {e}")}</p> }
+                .into_any()
+        }
+        Some(Ok(g)) => {
+            let b = match after_baseline.get() {
+                Some(None) => before_baseline.get(),
+                b => b.flatten(),
+            };
+            summary("whatif-after", "after the change", &g, b).into_any()
         }
     };
     let changes = move || {
-        let (Some(Ok(b)), Some(Ok(a))) = (before.get().flatten(), after.get().flatten()) else {
+        let (Some(Ok(b)), Some(Ok(a))) = (before.get(), after_view()) else {
             return None;
         };
-        let mut lines = differences(&b.graph, &a.graph);
-        if let (Ok(x), Ok(y)) = (&b.baseline, &a.baseline)
+        let mut lines = differences(&b, &a);
+        if let (Some(Ok(x)), Some(Some(Ok(y)))) = (before_baseline.get(), after_baseline.get())
             && x != y
         {
             lines.push(format!("The fleet baseline changes from {x} to {y}."));
@@ -270,13 +292,12 @@ pub fn WhatIfPage() -> impl IntoView {
         })
     };
     let after_graph = move || {
-        after.get().flatten().and_then(Result::ok).map(|s| {
-            let n = s.graph.classes.len();
+        after_view().and_then(Result::ok).map(|view| {
+            let n = view.classes.len();
             if n > AUTO_MATRIX {
                 view! { <p class="hint">{format!("{n} classes: open /graph for the matrix")}</p> }
                     .into_any()
             } else {
-                let view = super::graph::view_of(&s.graph);
                 let adj = StoredValue::new(view.adjacency());
                 let g = StoredValue::new(view);
                 let shown = Memo::new(move |_| vec![true; n]);
@@ -287,88 +308,96 @@ pub fn WhatIfPage() -> impl IntoView {
             }
         })
     };
-    let picker = move || {
-        match hosts.get() {
-            None => view! { <p class="loading">"Loading hosts…"</p> }.into_any(),
-            Some(Err(e)) => {
-                view! { <p class="error">{format!("cannot list hosts: {e}")}</p> }.into_any()
-            }
-            Some(Ok(l)) => {
-                // Whole clusters (by the `cluster` label) and whole classes at once.
-                let mut clusters: Vec<(String, Vec<String>)> = Vec::new();
-                for h in &l.hosts {
-                    if let Some(c) = h.labels.get("cluster") {
-                        match clusters.iter_mut().find(|(k, _)| k == c) {
-                            Some((_, v)) => v.push(h.host_id.clone()),
-                            None => clusters.push((c.clone(), vec![h.host_id.clone()])),
-                        }
-                    }
+    let add = move |hosts: Vec<String>| {
+        draft_retire.update(|r| {
+            for h in hosts {
+                if !r.contains(&h) {
+                    r.push(h);
                 }
-                crate::sort::sort(&mut clusters);
-                let groups = StoredValue::new(clusters);
-                let classes = move || {
-                    before.get().flatten().and_then(Result::ok).map(|b| {
-                        b.graph
-                            .classes
-                            .iter()
-                            .enumerate()
-                            .map(|(i, c)| (b.graph.class_name(i), c.hosts.clone()))
-                            .collect::<Vec<_>>()
-                    })
-                };
-                let add = move |hosts: Vec<String>| {
-                    draft_retire.update(|r| {
-                        for h in hosts {
-                            if !r.contains(&h) {
-                                r.push(h);
-                            }
-                        }
-                    });
-                };
-                view! {
-            <div class="toolbar">
-                <label>"retire a whole cluster "
-                    <select id="retire-cluster" prop:value="" on:change=move |ev| {
-                        let v = event_target_value(&ev);
-                        if let Some(hosts) = groups.with_value(|g| g.iter().find(|(k, _)| *k == v).map(|(_, h)| h.clone())) {
-                            add(hosts.to_vec());
-                        }
-                    }>
-                        <option value="">"pick a cluster"</option>
-                        {groups.with_value(|g| g.iter().map(|(k, h)| view! { <option value=k.clone()>{format!("{k} ({} hosts)", h.len())}</option> }).collect_view())}
-                    </select>
-                </label>
-                <label>" or a class "
-                    <select id="retire-class" prop:value="" on:change=move |ev| {
-                        let v = event_target_value(&ev);
-                        if let Some(hosts) = classes().and_then(|cs| cs.into_iter().find(|(n, _)| *n == v).map(|(_, h)| h)) {
-                            add(hosts.to_vec());
-                        }
-                    }>
-                        <option value="">"pick a class"</option>
-                        {move || classes().unwrap_or_default().into_iter().map(|(n, _)| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
-                    </select>
-                </label>
-            </div>
-            <fieldset id="retire-picker" class="picker">
-                <legend>"hosts to retire"</legend>
-                {l.hosts.into_iter().map(|h| {
-                    let id = h.host_id.clone();
-                    let id2 = id.clone();
-                    view! {
-                        <label class="pick"><input type="checkbox" value=id.clone()
-                            prop:checked=move || draft_retire.get().contains(&id)
-                            on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                draft_retire.update(|r| { r.retain(|x| *x != id2); if on { r.push(id2.clone()); } });
-                            } />{h.host_id}</label>
+            }
+        });
+    };
+    let failed = RwSignal::new(None::<String>);
+    // Whole clusters (the `cluster` label's values over the classes) and whole classes, their
+    // hosts asked when one is picked.
+    let add_all = move |filter: (&'static str, String)| {
+        leptos::task::spawn_local(async move {
+            match host_ids((filter.0, &filter.1)).await {
+                Ok(hosts) => {
+                    failed.set(None);
+                    add(hosts);
+                }
+                Err(e) => failed.set(Some(format!("cannot list the hosts to retire: {e}"))),
+            }
+        });
+    };
+    let clusters = move || {
+        before.get().and_then(Result::ok).map(|g| {
+            let mut values: Vec<String> = g
+                .class_labels
+                .iter()
+                .filter_map(|l| l.get("cluster"))
+                .flatten()
+                .cloned()
+                .collect();
+            crate::sort::sort(&mut values);
+            values.dedup();
+            values
+                .into_iter()
+                .map(|k| view! { <option value=k.clone()>{k.clone()}</option> })
+                .collect_view()
+        })
+    };
+    let classes = move || {
+        before.get().and_then(Result::ok).map(|g| {
+            g.classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let name = format!("{} ({} hosts)", g.class_name(i), c.n_hosts);
+                    view! { <option value=c.class_id.clone()>{name}</option> }
+                })
+                .collect_view()
+        })
+    };
+    let picker = view! {
+        <div class="toolbar">
+            <label>"retire a whole cluster "
+                <select id="retire-cluster" prop:value="" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    if !v.is_empty() {
+                        add_all(("label", format!("cluster={v}")));
                     }
-                }).collect_view()}
-            </fieldset>
-            }
-            .into_any()
-            }
-        }
+                }>
+                    <option value="">"pick a cluster"</option>
+                    {clusters}
+                </select>
+            </label>
+            <label>" or a class "
+                <select id="retire-class" prop:value="" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    if !v.is_empty() {
+                        add_all(("class", v));
+                    }
+                }>
+                    <option value="">"pick a class"</option>
+                    {classes}
+                </select>
+            </label>
+        </div>
+        {move || failed.get().map(|e| view! { <p class="error">{e}</p> })}
+        <fieldset id="retire-picker" class="picker">
+            <legend>"hosts to retire (untick to keep one)"</legend>
+            {move || draft_retire.get().into_iter().map(|id| {
+                let gone = id.clone();
+                view! {
+                    <label class="pick"><input type="checkbox" value=id.clone() prop:checked=true
+                        on:change=move |_| draft_retire.update(|r| r.retain(|x| *x != gone)) />{id}</label>
+                }
+            }).collect_view()}
+            <HostSearch id="retire-hosts" label="add hosts to retire" picked=draft_retire
+                on_pick=Callback::new(move |h: String| add(vec![h]))/>
+        </fieldset>
     };
     view! {
         <section id="what-if">
@@ -393,8 +422,8 @@ pub fn WhatIfPage() -> impl IntoView {
                 }}</span>
             </div>
             <div class="two-columns" aria-live="polite">
-                {show(before, "whatif-before", "the fleet today")}
-                {show(after, "whatif-after", "after the change")}
+                {show_before}
+                {show_after}
             </div>
             {changes}
             {after_graph}
@@ -406,9 +435,17 @@ pub fn WhatIfPage() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::graph::{ClassNode, Pool};
+    use shared::api::graph_view::ViewNames;
+    use shared::graph::{ClassEdge, ClassNode, Pool};
 
-    fn graph(pools: &[&[&str]]) -> Graph {
+    /// A graph of one-host classes (named by their ids) in pools `P0`, `P1`...
+    struct Fixture {
+        classes: Vec<ClassNode>,
+        edges: Vec<ClassEdge>,
+        pools: Vec<Pool>,
+    }
+
+    fn graph(pools: &[&[&str]]) -> Fixture {
         let mut classes = Vec::new();
         let mut out_pools = Vec::new();
         for (p, ids) in pools.iter().enumerate() {
@@ -432,15 +469,25 @@ mod tests {
                 drains_to: vec![],
             });
         }
-        Graph {
-            n_hosts: classes.len(),
-            pool_names: (0..out_pools.len()).map(|p| format!("P{p}")).collect(),
+        Fixture {
             classes,
             edges: vec![],
             pools: out_pools,
-            class_labels: vec![],
-            class_names: vec![],
         }
+    }
+
+    /// The view the server would send of the fixture.
+    fn v(g: &Fixture) -> GraphView {
+        GraphView::of(
+            g.classes.len(),
+            &g.classes,
+            &g.edges,
+            &g.pools,
+            ViewNames {
+                pool_names: (0..g.pools.len()).map(|p| format!("P{p}")).collect(),
+                ..ViewNames::default()
+            },
+        )
     }
 
     #[test]
@@ -448,47 +495,52 @@ mod tests {
         let before = graph(&[&["a"], &["b"], &["c", "d"]]);
         let after = graph(&[&["a", "b"], &["c"], &["d"]]);
         assert_eq!(
-            differences(&before, &after),
+            differences(&v(&before), &v(&after)),
             vec![
                 "Merged into P0: P0 + P1.".to_owned(),
                 "Split P2 into P1 + P2.".to_owned()
             ]
         );
-        assert!(differences(&before, &before).is_empty());
+        assert!(differences(&v(&before), &v(&before)).is_empty());
     }
 
     #[test]
     fn differences_name_newly_stranded_hosts() {
         // Two classes that take each other's guests; retiring one strands the other's host.
         let mut before = graph(&[&["a", "b"]]);
-        before.edges = vec![
-            shared::graph::ClassEdge { from: 0, to: 1 },
-            shared::graph::ClassEdge { from: 1, to: 0 },
-        ];
+        before.edges = vec![ClassEdge { from: 0, to: 1 }, ClassEdge { from: 1, to: 0 }];
         let after = graph(&[&["a"]]);
         assert_eq!(
-            differences(&before, &after),
+            differences(&v(&before), &v(&after)),
             vec!["Newly stranded, with no other host to take their guests: h-a.".to_owned()]
         );
         // A class of two hosts that take each other's guests strands nobody.
         let mut pair = graph(&[&["a"]]);
         pair.classes[0].hosts = vec!["h-a".into(), "h-a2".into()].into();
-        assert!(stranded(&pair).is_empty());
+        assert_eq!(stranded(&v(&pair)).count(), 0);
+        // Hosts past the view's first ones are counted, not named.
+        let mut big = graph(&[&["a"]]);
+        big.classes[0].self_compatible = false;
+        big.classes[0].hosts = (0..20).map(|i| format!("h-{i}")).collect::<Vec<_>>().into();
+        let lines = differences(&v(&before), &v(&big));
+        assert_eq!(
+            lines,
+            vec![
+                "Newly stranded, with no other host to take their guests: \
+                 h-0, h-1, h-2, h-3, h-4, h-5, h-6, h-7 and 12 more."
+                    .to_owned()
+            ]
+        );
     }
 
     #[test]
-    fn requests_leave_out_retired_hosts_and_mask_guests() {
-        let all: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let r = graph_request(&all, &["b".into()], &[]);
-        assert_eq!(r.hosts, Some(vec!["a".to_owned(), "c".to_owned()]));
-        assert_eq!(r.guest.cpu, GuestCpu::HostPassthrough);
-        let r = graph_request(&all, &[], &list("tsx, hle"));
-        assert_eq!(r.hosts, None);
-        assert_eq!(
-            r.guest.cpu,
-            GuestCpu::HostPassthroughMasked {
-                disable: vec!["tsx".into(), "hle".into()]
-            }
-        );
+    fn requests_name_the_retired_hosts_and_the_mask() {
+        let r = request(&["b".into()], "");
+        assert_eq!(r.retire, vec!["b".to_owned()]);
+        assert!(r.mask.is_empty());
+        let r = request(&[], "tsx, hle");
+        assert!(r.retire.is_empty());
+        assert_eq!(r.mask, vec!["tsx".to_owned(), "hle".to_owned()]);
+        assert_eq!(request(&[], " , "), WhatIfRequest::default());
     }
 }
