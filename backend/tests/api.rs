@@ -822,6 +822,52 @@ async fn precheck_judges_a_vm_definition_before_migrating() {
         "same-cluster hosts are targets"
     );
 
+    // One verdict per class (`by_class`): the same host counts, and every host's verdict is its
+    // class's.
+    let (st, grouped) = post(
+        &s,
+        "/api/v1/precheck",
+        &json!({"from": "fra-sky-01-01", "guest": cmdline, "by_class": true}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{grouped}");
+    assert_eq!(grouped["n_targets"], all["n_targets"]);
+    assert_eq!(grouped["n_compatible"], all["n_compatible"]);
+    let per_class = grouped["verdicts"].as_array().expect("verdicts");
+    assert!(per_class.len() < verdicts.len() / 2, "{}", per_class.len());
+    let (_, classes) = get(&s, "/api/v1/classes").await;
+    let class_of = |host: &str| {
+        classes["classes"]
+            .as_array()
+            .expect("classes")
+            .iter()
+            .position(|c| {
+                c["hosts"]
+                    .as_array()
+                    .expect("hosts")
+                    .iter()
+                    .any(|h| h == host)
+            })
+            .expect("a class")
+    };
+    let counted: u64 = per_class
+        .iter()
+        .map(|v| v["n_hosts"].as_u64().expect("n_hosts"))
+        .sum();
+    assert_eq!(Some(counted), all["n_targets"].as_u64());
+    for v in verdicts {
+        let c = class_of(v["to"].as_str().expect("to"));
+        let theirs = per_class
+            .iter()
+            .find(|w| class_of(w["to"].as_str().expect("to")) == c)
+            .expect("the class has a verdict");
+        assert_eq!(
+            v["compatible"], theirs["compatible"],
+            "{} and {}",
+            v["to"], theirs["to"]
+        );
+    }
+
     // A libvirt domain XML works the same way; junk is refused by name.
     let xml = "<domain type='kvm'><memory unit='MiB'>2048</memory><vcpu>2</vcpu><os><type machine='pc-q35-7.2'>hvm</type></os><cpu mode='host-passthrough'/></domain>";
     let (st, x) = post(

@@ -548,6 +548,11 @@ pub struct PrecheckRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<EngineObject>))]
     pub policy: Option<crate::verdict::Policy>,
+    /// Without `to`: one verdict per class of the fleet (its first host other than `from`), with
+    /// the class's host count in `n_hosts`, instead of one per host (hosts of a class are equal
+    /// in every fact a rule reads). A fleet of 100,000 hosts answers in a few thousand verdicts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_class: bool,
 }
 
 /// `POST /api/v1/precheck` answer: the guest as read, once, and a verdict per destination,
@@ -578,6 +583,9 @@ pub struct TargetVerdict {
     /// Every reason, blockers first.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<EngineObject>))]
     pub reasons: Vec<crate::verdict::Reason>,
+    /// With `by_class`: the hosts of `to`'s class this verdict stands for (`from` left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_hosts: Option<usize>,
 }
 
 impl From<crate::verdict::Verdict> for TargetVerdict {
@@ -587,6 +595,7 @@ impl From<crate::verdict::Verdict> for TargetVerdict {
             to: v.to,
             compatible: v.compatible,
             reasons: v.reasons,
+            n_hosts: None,
         }
     }
 }

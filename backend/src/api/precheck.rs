@@ -1,6 +1,6 @@
 //! `POST /api/v1/precheck`: "can this VM go to that host?", asked before any migration. The VM is
 //! its own definition (libvirt domain XML or QEMU command line, parsed by `shared::guest`);
-//! without `to`, every other host of the fleet is judged.
+//! without `to`, every other host of the fleet is judged, or one host per class (`by_class`).
 
 use axum::Router;
 use axum::extract::State;
@@ -12,9 +12,12 @@ use shared::guest::parse_guest;
 use shared::profile::HostProfile;
 use shared::{GuestConfig, Policy, Verdict};
 
+use std::collections::HashMap;
+
 use super::compat::resolve;
 use super::guest::validate;
 use crate::AppState;
+use crate::cache::Fleet;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::limits;
@@ -80,15 +83,25 @@ pub async fn precheck(
             let mut verdicts = Vec::new();
             // Reasons' size, counted as they come, so a huge answer stops early.
             let mut size = 0usize;
-            let targets = dst.iter().map(|d| &**d).chain(
-                fleet
+            // Each destination, and the hosts its verdict stands for (`None`: itself only).
+            let targets: Vec<(&HostProfile, Option<usize>)> = match (&dst, &fleet) {
+                (Some(d), _) => vec![(&**d, None)],
+                (None, Some(f)) if req.by_class => class_targets(f, &src.host_id)
+                    .into_iter()
+                    .map(|(i, n)| (&*f.profiles[i], Some(n)))
+                    .collect(),
+                (None, Some(f)) => f
+                    .profiles
                     .iter()
-                    .flat_map(|f| f.profiles.iter().map(|p| &**p))
-                    .filter(|p| p.host_id != src.host_id),
-            );
-            for dst in targets {
+                    .filter(|p| p.host_id != src.host_id)
+                    .map(|p| (&**p, None))
+                    .collect(),
+                (None, None) => Vec::new(),
+            };
+            for (dst, n_hosts) in targets {
                 cancel.check()?;
-                let v = one(dst);
+                let mut v = one(dst);
+                v.n_hosts = n_hosts;
                 size += serde_json::to_vec(&v.reasons).map_or(0, |b| b.len());
                 if size > limits::ANSWER_BYTES {
                     return Err(answer_too_large());
@@ -96,11 +109,12 @@ pub async fn precheck(
                 verdicts.push(v);
             }
             verdicts.sort_by(|a, b| b.compatible.cmp(&a.compatible).then(a.to.cmp(&b.to)));
+            let hosts = |v: &TargetVerdict| v.n_hosts.unwrap_or(1);
             let answer = PrecheckAnswer {
                 guest_format,
                 guest,
-                n_targets: verdicts.len(),
-                n_compatible: verdicts.iter().filter(|v| v.compatible).count(),
+                n_targets: verdicts.iter().map(hosts).sum(),
+                n_compatible: verdicts.iter().filter(|v| v.compatible).map(hosts).sum(),
                 verdicts,
             };
             let body = serde_json::to_vec(&answer)
@@ -112,6 +126,27 @@ pub async fn precheck(
         })
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// One destination per class of `fleet`: the position of its first host other than `from`,
+/// and how many of its hosts are not `from` (classes of `from` alone left out). Hosts of a
+/// class are equal in every fact a rule reads (`shared::class`), as the graph judges them.
+fn class_targets(fleet: &Fleet, from: &str) -> Vec<(usize, usize)> {
+    let mut at: HashMap<u32, usize> = HashMap::new();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (i, p) in fleet.profiles.iter().enumerate() {
+        if p.host_id == from {
+            continue;
+        }
+        match at.get(&fleet.class_of[i]) {
+            Some(&k) => out[k].1 += 1,
+            None => {
+                at.insert(fleet.class_of[i], out.len());
+                out.push((i, 1));
+            }
+        }
+    }
+    out
 }
 
 fn answer_too_large() -> ApiError {

@@ -30,8 +30,8 @@ pub struct ClassOutcome {
 }
 
 /// Verdicts per destination host grouped by the class of the host: each class once, judged by
-/// its first host the answer has a verdict for (the view lists each class's first hosts; the
-/// source host has no verdict): (can go, cannot go), the latter fewest blockers first.
+/// its first host the answer has a verdict for (the page asks one verdict per class, for the
+/// class's first host other than the source, which the view lists): (can go, cannot go), the latter fewest blockers first.
 pub fn by_class(g: &GraphView, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<ClassOutcome>) {
     // The server sends the compatible verdicts first, each part in host id order
     // (`backend/src/api/precheck.rs`): a binary search in each part finds a host's.
@@ -116,6 +116,7 @@ pub fn PrecheckPage() -> impl IntoView {
             asked.set(Some(PrecheckRequest {
                 from: f,
                 guest: text.get_untracked(),
+                by_class: true,
             }));
         }
     };

@@ -287,6 +287,8 @@ pub struct PrecheckRequest {
     pub from: String,
     /// The VM's libvirt domain XML or QEMU command line.
     pub guest: String,
+    /// One verdict per class ([`super::PrecheckRequest::by_class`]).
+    pub by_class: bool,
 }
 
 /// A [`super::PrecheckAnswer`] (`POST /api/v1/precheck`), verdicts without their guest.
@@ -576,7 +578,9 @@ mod tests {
         let api: super::super::PrecheckRequest = decode(&PrecheckRequest {
             from: "a".into(),
             guest: "<domain/>".into(),
+            by_class: true,
         });
+        assert!(api.by_class);
         assert_eq!((api.from.as_str(), api.guest.as_str()), ("a", "<domain/>"));
         assert!(api.policy.is_none() && api.to.is_none());
     }
