@@ -4,8 +4,10 @@
 //!
 //! `cargo build --release -p backend --bin fleetcompat --example scale &&
 //!  target/release/examples/scale [--hosts 100000] [--connections 32] [--rate 2000]
-//!  [--seconds 10] [--postgres postgres://...] [--no-postgres] [--no-sqlite] [--ingest-only]`
-//! (or `cargo xtask bench --scale`)
+//!  [--seconds 10] [--postgres postgres://...] [--no-postgres] [--no-sqlite] [--ingest-only]
+//!  [--sqlite-dir DIR]`
+//! (or `cargo xtask bench --scale`; `SCALE_SERVER_LOG=backend=debug` passes a log filter to the
+//! server, whose log goes to standard error)
 //!
 //! SQLite and PostgreSQL side by side in one run: a new SQLite file, then a PostgreSQL database,
 //! an empty one given with `--postgres`, else a throwaway cluster the example starts itself
@@ -41,6 +43,8 @@ struct Args {
     sqlite: bool,
     /// Stop after the ingest (quick loops on the ingest path).
     ingest_only: bool,
+    /// Where the SQLite file goes and stays (else a temporary folder, removed).
+    sqlite_dir: Option<String>,
 }
 
 fn args() -> Args {
@@ -53,6 +57,7 @@ fn args() -> Args {
         own_postgres: true,
         sqlite: true,
         ingest_only: false,
+        sqlite_dir: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
@@ -77,9 +82,10 @@ fn args() -> Args {
             "--rate" => a.rate = n.max(1),
             "--seconds" => a.seconds = n.max(1),
             "--postgres" => a.postgres = Some(value),
+            "--sqlite-dir" => a.sqlite_dir = Some(value),
             other => {
                 eprintln!(
-                    "unknown option {other}: use --hosts --connections --rate --seconds --postgres URL --no-postgres --no-sqlite --ingest-only"
+                    "unknown option {other}: use --hosts --connections --rate --seconds --postgres URL --no-postgres --no-sqlite --ingest-only --sqlite-dir DIR"
                 );
                 std::process::exit(2);
             }
@@ -390,13 +396,16 @@ fn run(
         connections: a.connections,
         ..Summary::default()
     };
-    let server = Server::start(bin, db, TOKEN, "warn");
+    // `SCALE_SERVER_LOG=backend=debug` shows the server's own timings (the cache's loads).
+    let log = std::env::var("SCALE_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+    let server = Server::start(bin, db, TOKEN, &log);
     println!("[{db_name}] server {} on {}", bin.display(), server.addr);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("client runtime");
 
+    let switches_before = server.context_switches();
     let cpu_before = (
         server.cpu_seconds(),
         own_cpu_seconds(),
@@ -415,9 +424,12 @@ fn run(
             .zip(pg_data.and_then(postgres_cpu_seconds))
             .map(|(b, a)| per_upload(b, a)),
     );
+    #[expect(clippy::cast_precision_loss, reason = "a mean")]
+    let switches =
+        server.context_switches().saturating_sub(switches_before) as f64 / uploads as f64;
     let (server_us, client_us, db_us) = sum.ingest_cpu_us;
     println!(
-        "[{db_name}] ingest CPU per upload: server {server_us:.0} us, client {client_us:.0} us, database {}",
+        "[{db_name}] ingest CPU per upload: server {server_us:.0} us, client {client_us:.0} us, database {}; server context switches per upload {switches:.1}",
         db_us.map_or_else(|| "not measured".to_owned(), |d| format!("{d:.0} us"))
     );
     let (rss, hwm) = server.memory();
@@ -583,7 +595,10 @@ fn main() {
     let mut runs = Vec::new();
     if a.sqlite {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("scale.db");
+        let path = a.sqlite_dir.as_ref().map_or_else(
+            || dir.path().join("scale.db"),
+            |d| std::path::Path::new(d).join("scale.db"),
+        );
         runs.push(run(
             &a,
             &bin,

@@ -77,6 +77,27 @@ impl Server {
         cpu_seconds(self.child.id())
     }
 
+    /// Context switches of the server's threads so far, voluntary and not (the
+    /// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of each
+    /// `/proc/PID/task/TID/status`: Linux fs/proc/array.c, `task_context_switch_counts`);
+    /// threads that ended are not counted.
+    pub fn context_switches(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return 0;
+        };
+        tasks
+            .filter_map(Result::ok)
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    }
+
     /// (status, bytes, time) of a GET with the token, the body read whole; status 0 when no
     /// answer came (within 120 s).
     pub fn get(&self, path: &str) -> (u16, usize, Duration) {
