@@ -281,3 +281,30 @@ impl Store {
         self.generation.load(Ordering::SeqCst)
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_connections_plan_each_execution() {
+        let cluster = crate::testing::PgCluster::start()
+            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+        let url = cluster.fresh_database().await.expect("database");
+        let store = Store::open(&url).await.expect("store");
+        let Pool::Postgres(p) = &store.pool else {
+            panic!("not on PostgreSQL")
+        };
+        // Every connection of the pool, not just the first.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut c = p.acquire().await.expect("connection");
+            let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+                .fetch_one(&mut *c)
+                .await
+                .expect("show");
+            assert_eq!(mode, "force_custom_plan");
+            held.push(c);
+        }
+    }
+}
