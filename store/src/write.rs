@@ -7,8 +7,8 @@
 //! `check_idle_conn` and `return_to_pool` in sqlx-core src/pool/), and gives it back after
 //! [`KEEP_CONNECTION`] without work, or at once when the pool has one connection only.
 //!
-//! Several writers (in one process, or replicas on one PostgreSQL) stay correct: a batch takes each host's row lock
-//! (`INSERT .. ON CONFLICT DO UPDATE` locks the conflicting row, PostgreSQL's
+//! Several writers (in one process, or replicas on one PostgreSQL) stay correct: a batch takes
+//! each host's row lock (`INSERT .. ON CONFLICT DO UPDATE` locks the conflicting row, PostgreSQL's
 //! `ExecOnConflictUpdate` in src/backend/executor/nodeModifyTable.c) before it reads the newest
 //! version, in host-id order, so two writers of one host take turns and never deadlock; a batch
 //! that fails on a serialization failure, deadlock or unique violation anyway is retried whole.
@@ -177,7 +177,15 @@ pub(crate) async fn writer(pool: Pool, generation: Arc<AtomicU64>, queue: Queue)
                 Err(_) => vec![first],
             },
             None => {
-                let mut rx = queue.lock().await;
+                // The other writer may hold the queue while it waits for uploads: without work
+                // for a while, this one gives its connection back too.
+                let mut rx = match tokio::time::timeout(KEEP_CONNECTION, queue.lock()).await {
+                    Ok(rx) => rx,
+                    Err(_) => {
+                        conn = None;
+                        queue.lock().await
+                    }
+                };
                 let first = match rx.try_recv() {
                     Ok(job) => Some(job),
                     Err(mpsc::error::TryRecvError::Disconnected) => None,

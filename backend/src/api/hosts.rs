@@ -602,9 +602,10 @@ async fn store_upload(
     let small = body.len() <= crate::extract::SMALL_BODY_BYTES;
     // Parsing, checking, serialising and hashing a profile: about 100 us of CPU for the usual
     // 10-16 KiB, done in place like any small JSON body (`extract::SMALL_BODY_BYTES`): handing
-    // it to a blocking thread and back costs two thread wake-ups per upload, which at thousands
-    // of uploads a second were a fifth of the server's time (BENCHMARKS.md, "Ingest at 100,000
-    // hosts"). Larger profiles, up to megabytes, go to a blocking thread.
+    // it to a blocking thread and back costs two thread wake-ups per upload (the server's CPU
+    // per upload went from 275 to 239 us without them: BENCHMARKS.md, "Ingest at 100,000
+    // hosts"). Larger profiles, up to megabytes, go to a blocking thread. The scope check below
+    // needs the labels only.
     let parse = move || {
         let text = std::str::from_utf8(&body).map_err(|e| {
             ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}"))
