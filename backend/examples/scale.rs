@@ -4,8 +4,10 @@
 //!
 //! `cargo build --release -p backend --bin fleetcompat --example scale &&
 //!  target/release/examples/scale [--hosts 100000] [--connections 32] [--rate 2000]
-//!  [--seconds 10] [--postgres postgres://...] [--no-postgres] [--no-sqlite]`
-//! (or `cargo xtask bench --scale`)
+//!  [--seconds 10] [--postgres postgres://...] [--no-postgres] [--no-sqlite] [--ingest-only]
+//!  [--sqlite-dir DIR]`
+//! (or `cargo xtask bench --scale`; `SCALE_SERVER_LOG=backend=debug` passes a log filter to the
+//! server, whose log goes to standard error)
 //!
 //! SQLite and PostgreSQL side by side in one run: a new SQLite file, then a PostgreSQL database,
 //! an empty one given with `--postgres`, else a throwaway cluster the example starts itself
@@ -17,7 +19,10 @@
 //! refreshes, the graph and pools of every host are rebuilt and named), `GET /api/v1/graph` and
 //! `GET /api/v1/classes`; the fleet file streamed; the server's peak resident memory (`VmHWM`
 //! of its `/proc/PID/status`) and its cache counters from `/metrics`. Each run notes the load
-//! average (`/proc/loadavg`) at its start and end; the end prints a table for BENCHMARKS.md.
+//! average (`/proc/loadavg`) at its start and end, and the CPU time the ingest cost per upload in
+//! the server, in the example's own client and, on its own cluster, in PostgreSQL (all from
+//! `/proc`, so comparable between runs on a shared machine where the rates are not); the end
+//! prints a table for BENCHMARKS.md. `--ingest-only` stops each database's run after its ingest.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,6 +41,10 @@ struct Args {
     /// Start a throwaway PostgreSQL cluster when no `--postgres` is given.
     own_postgres: bool,
     sqlite: bool,
+    /// Stop after the ingest (quick loops on the ingest path).
+    ingest_only: bool,
+    /// Where the SQLite file goes and stays (else a temporary folder, removed).
+    sqlite_dir: Option<String>,
 }
 
 fn args() -> Args {
@@ -47,6 +56,8 @@ fn args() -> Args {
         postgres: None,
         own_postgres: true,
         sqlite: true,
+        ingest_only: false,
+        sqlite_dir: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
@@ -59,6 +70,10 @@ fn args() -> Args {
             a.own_postgres = false;
             continue;
         }
+        if flag == "--ingest-only" {
+            a.ingest_only = true;
+            continue;
+        }
         let value = it.next().cloned().unwrap_or_default();
         let n = value.parse::<u64>().unwrap_or(0);
         match flag.as_str() {
@@ -67,9 +82,10 @@ fn args() -> Args {
             "--rate" => a.rate = n.max(1),
             "--seconds" => a.seconds = n.max(1),
             "--postgres" => a.postgres = Some(value),
+            "--sqlite-dir" => a.sqlite_dir = Some(value),
             other => {
                 eprintln!(
-                    "unknown option {other}: use --hosts --connections --rate --seconds --postgres URL --no-postgres --no-sqlite"
+                    "unknown option {other}: use --hosts --connections --rate --seconds --postgres URL --no-postgres --no-sqlite --ingest-only --sqlite-dir DIR"
                 );
                 std::process::exit(2);
             }
@@ -142,6 +158,9 @@ struct Summary {
     load_start: String,
     load_end: String,
     ingest: Load,
+    connections: usize,
+    /// CPU time of the ingest per upload (us): server, client, database (`None`: not measured).
+    ingest_cpu_us: (f64, f64, Option<f64>),
     /// Status (0: no answer) and time of the first read.
     first_read: (u16, f64),
     compat: Load,
@@ -180,11 +199,16 @@ fn table(runs: &[Summary]) {
     row("load average (1/5/15 min), start -> end", "-", &|r| {
         format!("{} -> {}", r.load_start, r.load_end)
     });
-    row("ingest, 32 connections", ">= 5,000/s, p99 <= 50 ms", &|r| {
+    row("ingest", ">= 5,000/s, p99 <= 50 ms", &|r| {
         format!(
-            "{:.0}/s, p50 {:.1} ms, p99 {:.1} ms ({} errors)",
-            r.ingest.rate, r.ingest.p50, r.ingest.p99, r.ingest.errors
+            "{:.0}/s, p50 {:.1} ms, p99 {:.1} ms ({} errors), {} connections",
+            r.ingest.rate, r.ingest.p50, r.ingest.p99, r.ingest.errors, r.connections
         )
+    });
+    row("CPU per upload: server, client, database (us)", "-", &|r| {
+        let (server, client, db) = r.ingest_cpu_us;
+        let db = db.map_or_else(|| "-".to_owned(), |d| format!("{d:.0}"));
+        format!("{server:.0}, {client:.0}, {db}")
     });
     row(
         "first read after the ingest (fleet cache loads)",
@@ -320,29 +344,101 @@ async fn verdicts(
     join(tasks, started).await
 }
 
+/// CPU seconds of a PostgreSQL cluster so far: its postmaster (with the children it has reaped)
+/// and its live children, found by their parent id in `/proc` (`None` without `postmaster.pid`).
+fn postgres_cpu_seconds(data_dir: &std::path::Path) -> Option<f64> {
+    // The first line of postmaster.pid is the postmaster's PID (PostgreSQL's
+    // src/include/utils/pidfile.h, LOCK_FILE_LINE_PID).
+    let pid: u32 = std::fs::read_to_string(data_dir.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()?;
+    let mut total = server::cpu_seconds(pid);
+    for entry in std::fs::read_dir("/proc").ok()?.filter_map(Result::ok) {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if parent == Some(pid) {
+            total += server::cpu_seconds(child);
+        }
+    }
+    Some(total)
+}
+
+/// This process's CPU seconds so far (the client's share of a phase).
+fn own_cpu_seconds() -> f64 {
+    server::cpu_seconds(std::process::id())
+}
+
 fn run(
     a: &Args,
     bin: &std::path::Path,
     db_name: &str,
     db: &str,
+    pg_data: Option<&std::path::Path>,
     bodies: &Arc<Vec<Vec<u8>>>,
 ) -> Summary {
     let mut sum = Summary {
         db: db_name.to_owned(),
         load_start: loadavg(),
+        connections: a.connections,
         ..Summary::default()
     };
-    let server = Server::start(bin, db, TOKEN, "warn");
+    // `SCALE_SERVER_LOG=backend=debug` shows the server's own timings (the cache's loads).
+    let log = std::env::var("SCALE_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+    let server = Server::start(bin, db, TOKEN, &log);
     println!("[{db_name}] server {} on {}", bin.display(), server.addr);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("client runtime");
 
+    let switches_before = server.context_switches();
+    let cpu_before = (
+        server.cpu_seconds(),
+        own_cpu_seconds(),
+        pg_data.and_then(postgres_cpu_seconds),
+    );
     let (lat, errors, wall) = rt.block_on(ingest(server.addr, Arc::clone(bodies), a.connections));
+    let uploads = lat.len().max(1);
     sum.ingest = report(db_name, "ingest", lat, errors, wall);
+    #[expect(clippy::cast_precision_loss, reason = "a mean")]
+    let per_upload = |before: f64, after: f64| (after - before) * 1e6 / uploads as f64;
+    sum.ingest_cpu_us = (
+        per_upload(cpu_before.0, server.cpu_seconds()),
+        per_upload(cpu_before.1, own_cpu_seconds()),
+        cpu_before
+            .2
+            .zip(pg_data.and_then(postgres_cpu_seconds))
+            .map(|(b, a)| per_upload(b, a)),
+    );
+    #[expect(clippy::cast_precision_loss, reason = "a mean")]
+    let switches =
+        server.context_switches().saturating_sub(switches_before) as f64 / uploads as f64;
+    let (server_us, client_us, db_us) = sum.ingest_cpu_us;
+    println!(
+        "[{db_name}] ingest CPU per upload: server {server_us:.0} us, client {client_us:.0} us, database {}; server context switches per upload {switches:.1}",
+        db_us.map_or_else(|| "not measured".to_owned(), |d| format!("{d:.0} us"))
+    );
     let (rss, hwm) = server.memory();
     println!("[{db_name}] after ingest: server RSS {rss} MiB, peak {hwm} MiB");
+    if a.ingest_only {
+        sum.hwm_mib = hwm;
+        sum.load_end = loadavg();
+        return sum;
+    }
 
     let (s, _, t) = server.get("/api/v1/stats");
     println!(
@@ -499,11 +595,21 @@ fn main() {
     let mut runs = Vec::new();
     if a.sqlite {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("scale.db");
-        runs.push(run(&a, &bin, "SQLite", &path.to_string_lossy(), &bodies));
+        let path = a.sqlite_dir.as_ref().map_or_else(
+            || dir.path().join("scale.db"),
+            |d| std::path::Path::new(d).join("scale.db"),
+        );
+        runs.push(run(
+            &a,
+            &bin,
+            "SQLite",
+            &path.to_string_lossy(),
+            None,
+            &bodies,
+        ));
     }
     match &a.postgres {
-        Some(url) => runs.push(run(&a, &bin, "PostgreSQL", url, &bodies)),
+        Some(url) => runs.push(run(&a, &bin, "PostgreSQL", url, None, &bodies)),
         None if a.own_postgres => {
             // A throwaway cluster on this machine (it shares the cores with the server and the
             // client, as SQLite does), stopped and removed at the end.
@@ -516,7 +622,8 @@ fn main() {
                 .block_on(cluster.fresh_database())
                 .unwrap_or_else(|e| panic!("cannot create the benchmark's database: {e}"));
             println!("[postgres] a throwaway cluster: {url}");
-            runs.push(run(&a, &bin, "PostgreSQL", &url, &bodies));
+            let data = cluster.socket_dir().join("data");
+            runs.push(run(&a, &bin, "PostgreSQL", &url, Some(&data), &bodies));
         }
         None => println!("[postgres] not run (--no-postgres)"),
     }

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// Bodies up to this are parsed in place; larger ones on a blocking thread.
-const SMALL_BODY_BYTES: usize = 16 * 1024;
+pub(crate) const SMALL_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole body, at most `LIMIT` bytes, read within the body timeout.
 #[derive(Debug)]

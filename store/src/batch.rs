@@ -1,15 +1,28 @@
-//! A batch of uploads in one transaction, a statement per step for the whole batch, not a few
-//! per upload: each statement is a round trip (to the server on PostgreSQL, to sqlx's worker
+//! A batch of uploads in one transaction, a few statements for the whole batch, not a few per
+//! upload: each statement is a round trip (to the server on PostgreSQL, to sqlx's worker
 //! thread on SQLite, a thread wake-up either way), and with one writer per process the round
 //! trips, not the work, bounded the ingest rate.
+//!
+//! Per batch: `BEGIN`; the hosts locked and read (one statement); on PostgreSQL the new
+//! versions inserted, the guests' changes written when there are any, then the generation
+//! bumped with each changed host's row updated once (newest version, hash, count, capacity,
+//! change mark) in one statement; on SQLite all of those writes in one multi-statement command
+//! (sqlx-sqlite runs every statement of a query string in turn on its worker, binding `$N` by
+//! its number in each: `ExecuteIter::next` in sqlx-sqlite src/connection/execute.rs and
+//! `SqliteArguments::bind` in src/arguments.rs); `COMMIT`.
 //!
 //! The batch's rows go in as one parameter per column on PostgreSQL, arrays expanded by
 //! `UNNEST` (with several arrays it returns one column each, row by row, as if each were
 //! unnested and zipped with `ROWS FROM`: PostgreSQL's manual, "Table Functions", 7.2.1.4), and
 //! as one JSON array of rows on SQLite, expanded by its table-valued `json_each` (`value ->> N`
 //! is the row's Nth field, as SQL text or integer: sqlite.org/json1.html, "The -> and ->>
-//! operators"). What the statements compute in between (which upload is a new version, which
-//! guests changed) is planned here once for both.
+//! operators"). The profiles themselves are not in that JSON on SQLite (SQLite would parse and
+//! unescape every profile of the batch): they go in as one BLOB of the profiles end to end,
+//! each row cut out by its byte offset and length, `substr` counting bytes in a BLOB, and the
+//! bytes made TEXT again by `CAST` (sqlite.org/lang_corefunc.html#substr, "If X is a BLOB then
+//! the indices refer to bytes"; sqlite.org/lang_expr.html#castexpr, a BLOB cast to TEXT is its
+//! bytes read in the database's encoding, UTF-8 here). What the statements compute in between
+//! (which upload is a new version, which guests changed) is planned here once for both.
 //!
 //! Locks, as in `write.rs`: the batch locks its hosts first, in host-id order (the first
 //! statement; `ORDER BY .. COLLATE "C"` on PostgreSQL is bytewise, as Rust sorts), then reads
@@ -18,12 +31,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::generation::bump_generation;
 use crate::guests;
+use crate::write::Held;
 use crate::write::{PendingRow, WriteJob};
-use crate::{Pool, StoreError, Upserted, hash};
+use crate::{StoreError, Upserted, hash};
 
 /// A locked host as the batch found it: newest version, its hash, the capacity JSON.
 type Locked = HashMap<String, (i64, String, Option<String>)>;
@@ -38,6 +51,11 @@ type VersionRow<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'a str, &'a str
 /// A guest event: host, at, vm, name, kind, JSON (none: it disappeared).
 type EventRow<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, Option<&'a str>);
 
+/// A changed host's row as the batch leaves it: id, new version and its hash (none: its
+/// hardware did not change), new capacity JSON (none: neither its guests nor its capacity
+/// changed).
+type HostUpdate<'a> = (&'a str, Option<i64>, Option<&'a str>, Option<&'a str>);
+
 /// What a batch writes of guests.
 #[derive(Default)]
 struct GuestWrites<'a> {
@@ -47,8 +65,6 @@ struct GuestWrites<'a> {
     deletes: Vec<(&'a str, &'a str)>,
     /// In the order they get their sequence numbers.
     events: Vec<EventRow<'a>>,
-    /// (host, capacity JSON): hosts whose guests or capacity changed.
-    capacity: Vec<(&'a str, &'a str)>,
 }
 
 fn locked_state<'l>(
@@ -116,34 +132,42 @@ fn plan_guests<'a>(
         }
         let (_, _, capacity) = locked_state(locked, host)?;
         if !changes.is_empty() || capacity.as_deref() != Some(g.capacity_json.as_str()) {
-            w.capacity.push((host, g.capacity_json.as_str()));
             out[i].guests_changed = true;
         }
     }
     Ok(w)
 }
 
-/// Settle `changed` in `out`; the hosts that changed.
-fn changed_hosts<'a>(
+/// Settle `changed` in `out`; the row of each host that changed, in host-id order.
+fn host_updates<'a>(
     order: &[usize],
     rows: &[&'a PendingRow],
     out: &mut [Upserted],
-) -> Vec<&'a str> {
+) -> Vec<HostUpdate<'a>> {
     let mut changed = Vec::new();
     for (&i, r) in order.iter().zip(rows) {
         let up = &mut out[i];
         up.changed = up.hardware_changed || up.guests_changed;
         if up.changed {
-            changed.push(r.host_id.as_str());
+            let hardware = up.hardware_changed;
+            changed.push((
+                r.host_id.as_str(),
+                hardware.then_some(i64::from(up.version)),
+                hardware.then_some(r.sha256.as_str()),
+                r.guests
+                    .as_ref()
+                    .filter(|_| up.guests_changed)
+                    .map(|g| g.capacity_json.as_str()),
+            ));
         }
     }
     changed
 }
 
-/// One transaction for `batch` (each host once), `order` its indexes in host-id order. The
-/// answers in batch order, and the new generation when anything changed.
+/// One transaction for `batch` (each host once) on `conn`, `order` its indexes in host-id
+/// order. The answers in batch order, and the new generation when anything changed.
 pub(crate) async fn write_batch(
-    pool: &Pool,
+    conn: &mut Held,
     batch: &[WriteJob],
     order: &[usize],
 ) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
@@ -157,9 +181,9 @@ pub(crate) async fn write_batch(
         batch.len()
     ];
     let rows: Vec<&PendingRow> = order.iter().map(|&i| &batch[i].row).collect();
-    let generation = match pool {
-        Pool::Postgres(p) => postgres(p, order, &rows, &mut out).await?,
-        Pool::Sqlite(p) => sqlite(p, order, &rows, &mut out).await?,
+    let generation = match conn {
+        Held::Postgres(c) => postgres(c, order, &rows, &mut out).await?,
+        Held::Sqlite(c) => sqlite(c, order, &rows, &mut out).await?,
     };
     Ok((out, generation))
 }
@@ -168,13 +192,65 @@ fn json<T: serde::Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
     serde_json::to_string(rows).map_err(|e| StoreError::Write(format!("encoding a batch: {e}")))
 }
 
+fn locked_map(rows: Vec<LockedRow>) -> Locked {
+    rows.into_iter()
+        .map(|(id, v, h, c)| (id, (v, h, c)))
+        .collect()
+}
+
+fn group_guests(rows: Vec<(String, String, String, String)>) -> StoredGuests {
+    let mut stored = StoredGuests::new();
+    for (host, vm, name, json) in rows {
+        stored.entry(host).or_default().insert(vm, (name, json));
+    }
+    stored
+}
+
+/// The hosts of the batch that sent guests.
+fn with_guests<'a>(rows: &[&'a PendingRow]) -> Vec<&'a str> {
+    rows.iter()
+        .filter(|r| r.guests.is_some())
+        .map(|r| r.host_id.as_str())
+        .collect()
+}
+
+/// SQLite: every write of a batch after its hosts are locked, one statement after the other in
+/// one command. `$1`: the new versions without their profiles (host, version, received_at,
+/// collected_at, class, hash, byte offset from 1, byte length); `$2`: the profiles end to end;
+/// `$3`-`$5`: guests upserted, deleted, their events; `$6`: the changed hosts' rows
+/// ([`HostUpdate`]). Its one result row is the new generation (the bump's `RETURNING`).
+const SQLITE_WRITE: &str = "\
+    INSERT INTO profile_versions (host_id, version, received_at, collected_at, class_id, \
+      content_hash, profile_json) \
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+      CAST(substr($2, value ->> 6, value ->> 7) AS TEXT) FROM json_each($1); \
+    INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+      FROM json_each($3) WHERE true \
+    ON CONFLICT (host_id, vm_id) DO UPDATE SET name = excluded.name, \
+      vm_json = excluded.vm_json, since = excluded.since; \
+    DELETE FROM guests WHERE (host_id, vm_id) IN \
+      (SELECT value ->> 0, value ->> 1 FROM json_each($4)); \
+    INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
+      FROM json_each($5) ORDER BY key; \
+    UPDATE store_generation SET value = value + 1 WHERE id = 1 RETURNING value; \
+    UPDATE hosts SET \
+      newest_version = coalesce(u.value ->> 1, newest_version), \
+      newest_hash = coalesce(u.value ->> 2, newest_hash), \
+      n_versions = n_versions + (u.value ->> 1 IS NOT NULL), \
+      capacity_json = coalesce(u.value ->> 3, capacity_json), \
+      guests_rev = guests_rev + (u.value ->> 3 IS NOT NULL), \
+      changed_gen = (SELECT value FROM store_generation WHERE id = 1) \
+    FROM json_each($6) AS u WHERE hosts.host_id = u.value ->> 0";
+
 async fn sqlite(
-    p: &SqlitePool,
+    conn: &mut SqliteConnection,
     order: &[usize],
     rows: &[&PendingRow],
     out: &mut [Upserted],
 ) -> Result<Option<u64>, StoreError> {
-    let mut tx = p.begin().await?;
+    let mut tx = conn.begin().await?;
     let hosts: Vec<(&str, &str)> = rows
         .iter()
         .map(|r| (r.host_id.as_str(), r.received_at.as_str()))
@@ -190,126 +266,75 @@ async fn sqlite(
     .bind(json(&hosts)?)
     .fetch_all(&mut *tx)
     .await?;
-    let locked: Locked = locked
-        .into_iter()
-        .map(|(id, v, h, c)| (id, (v, h, c)))
-        .collect();
+    let locked = locked_map(locked);
 
     let new = plan_versions(order, rows, &locked, out)?;
-    if !new.is_empty() {
-        sqlx::query(
-            "INSERT INTO profile_versions (host_id, version, received_at, collected_at, class_id, \
-             content_hash, profile_json) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-             value ->> 6 FROM json_each($1)",
+    let with_guests = with_guests(rows);
+    let stored = if with_guests.is_empty() {
+        StoredGuests::new()
+    } else {
+        group_guests(
+            sqlx::query_as(
+                "SELECT host_id, vm_id, name, vm_json FROM guests \
+                 WHERE host_id IN (SELECT value FROM json_each($1))",
+            )
+            .bind(json(&with_guests)?)
+            .fetch_all(&mut *tx)
+            .await?,
         )
-        .bind(json(&new)?)
-        .execute(&mut *tx)
-        .await?;
-        // Without the profiles: SQLite parses the whole array it is given.
-        let newest: Vec<(&str, i64, &str)> = new.iter().map(|r| (r.0, r.1, r.5)).collect();
-        sqlx::query(
-            "UPDATE hosts SET newest_version = u.value ->> 1, newest_hash = u.value ->> 2, \
-             n_versions = n_versions + 1 FROM json_each($1) AS u WHERE hosts.host_id = u.value ->> 0",
-        )
-        .bind(json(&newest)?)
-        .execute(&mut *tx)
-        .await?;
+    };
+    let empty = BTreeMap::new();
+    let w = plan_guests(order, rows, &locked, &stored, &empty, out)?;
+    let changed = host_updates(order, rows, out);
+    if changed.is_empty() {
+        tx.commit().await?;
+        return Ok(None);
     }
-
-    let with_guests: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.guests.is_some())
-        .map(|r| r.host_id.as_str())
-        .collect();
-    if !with_guests.is_empty() {
-        let stored_rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT host_id, vm_id, name, vm_json FROM guests \
-             WHERE host_id IN (SELECT value FROM json_each($1))",
-        )
-        .bind(json(&with_guests)?)
+    let mut profiles = Vec::with_capacity(new.iter().map(|r| r.6.len()).sum());
+    let mut versions = Vec::with_capacity(new.len());
+    for &(host, version, received, collected, class, sha, profile) in &new {
+        let at = profiles.len() + 1;
+        profiles.extend_from_slice(profile.as_bytes());
+        versions.push((
+            host,
+            version,
+            received,
+            collected,
+            class,
+            sha,
+            at,
+            profile.len(),
+        ));
+    }
+    // `fetch_all`, not `fetch_one`: a command stops at the first row it was asked for
+    // (sqlx-sqlite src/connection/worker.rs, `Command::Execute` with a limit), and the marks
+    // come after the bump's row.
+    let bumped: Vec<i64> = sqlx::query_scalar(SQLITE_WRITE)
+        .bind(json(&versions)?)
+        .bind(profiles)
+        .bind(json(&w.upserts)?)
+        .bind(json(&w.deletes)?)
+        .bind(json(&w.events)?)
+        .bind(json(&changed)?)
         .fetch_all(&mut *tx)
         .await?;
-        let stored = group_guests(stored_rows);
-        let empty = BTreeMap::new();
-        let w = plan_guests(order, rows, &locked, &stored, &empty, out)?;
-        if !w.upserts.is_empty() {
-            sqlx::query(
-                "INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
-                 FROM json_each($1) WHERE true \
-                 ON CONFLICT (host_id, vm_id) DO UPDATE SET name = excluded.name, \
-                 vm_json = excluded.vm_json, since = excluded.since",
-            )
-            .bind(json(&w.upserts)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !w.deletes.is_empty() {
-            sqlx::query(
-                "DELETE FROM guests WHERE (host_id, vm_id) IN \
-                 (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
-            )
-            .bind(json(&w.deletes)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !w.events.is_empty() {
-            // In the array's order (`key` is the index): the events' sequence numbers follow it.
-            sqlx::query(
-                "INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                 value ->> 5 FROM json_each($1) ORDER BY key",
-            )
-            .bind(json(&w.events)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !w.capacity.is_empty() {
-            sqlx::query(
-                "UPDATE hosts SET capacity_json = u.value ->> 1, guests_rev = guests_rev + 1 \
-                 FROM json_each($1) AS u WHERE hosts.host_id = u.value ->> 0",
-            )
-            .bind(json(&w.capacity)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-
-    let changed = changed_hosts(order, rows, out);
-    let generation = if changed.is_empty() {
-        None
-    } else {
-        let g = bump_generation!(tx, false);
-        // Rows this transaction locked above (crate::changes).
-        sqlx::query(
-            "UPDATE hosts SET changed_gen = $1 WHERE host_id IN (SELECT value FROM json_each($2))",
-        )
-        .bind(g)
-        .bind(json(&changed)?)
-        .execute(&mut *tx)
-        .await?;
-        Some(u64::try_from(g).unwrap_or(0))
+    let [g] = bumped[..] else {
+        return Err(StoreError::Write(format!(
+            "the generation bump returned {} rows, not one",
+            bumped.len()
+        )));
     };
     tx.commit().await?;
-    Ok(generation)
-}
-
-fn group_guests(rows: Vec<(String, String, String, String)>) -> StoredGuests {
-    let mut stored = StoredGuests::new();
-    for (host, vm, name, json) in rows {
-        stored.entry(host).or_default().insert(vm, (name, json));
-    }
-    stored
+    Ok(Some(u64::try_from(g).unwrap_or(0)))
 }
 
 async fn postgres(
-    p: &PgPool,
+    conn: &mut PgConnection,
     order: &[usize],
     rows: &[&PendingRow],
     out: &mut [Upserted],
 ) -> Result<Option<u64>, StoreError> {
-    let mut tx = p.begin().await?;
+    let mut tx = conn.begin().await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.host_id.as_str()).collect();
     let received: Vec<&str> = rows.iter().map(|r| r.received_at.as_str()).collect();
     let locked: Vec<LockedRow> = sqlx::query_as(
@@ -323,23 +348,15 @@ async fn postgres(
     .bind(&received)
     .fetch_all(&mut *tx)
     .await?;
-    let locked: Locked = locked
-        .into_iter()
-        .map(|(id, v, h, c)| (id, (v, h, c)))
-        .collect();
+    let locked = locked_map(locked);
 
     let new = plan_versions(order, rows, &locked, out)?;
     if !new.is_empty() {
-        // One round trip: the versions, and each host's newest from what was inserted (the
-        // host rows were changed by an earlier statement, so this one touches each once, as a
-        // data-modifying WITH must: PostgreSQL's manual, "Data-Modifying Statements in WITH").
         sqlx::query(
-            "WITH ins AS (INSERT INTO profile_versions (host_id, version, received_at, \
-             collected_at, class_id, content_hash, profile_json) \
+            "INSERT INTO profile_versions (host_id, version, received_at, collected_at, \
+             class_id, content_hash, profile_json) \
              SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[]) RETURNING host_id, version, content_hash) \
-             UPDATE hosts SET newest_version = ins.version, newest_hash = ins.content_hash, \
-             n_versions = hosts.n_versions + 1 FROM ins WHERE hosts.host_id = ins.host_id",
+             $6::text[], $7::text[])",
         )
         .bind(new.iter().map(|r| r.0).collect::<Vec<_>>())
         .bind(new.iter().map(|r| r.1).collect::<Vec<_>>())
@@ -352,99 +369,108 @@ async fn postgres(
         .await?;
     }
 
-    let with_guests: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.guests.is_some())
-        .map(|r| r.host_id.as_str())
-        .collect();
+    let with_guests = with_guests(rows);
     if !with_guests.is_empty() {
-        let stored_rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT host_id, vm_id, name, vm_json FROM guests WHERE host_id = ANY($1::text[])",
-        )
-        .bind(&with_guests)
-        .fetch_all(&mut *tx)
-        .await?;
-        let stored = group_guests(stored_rows);
+        let stored = group_guests(
+            sqlx::query_as(
+                "SELECT host_id, vm_id, name, vm_json FROM guests \
+                 WHERE host_id = ANY($1::text[])",
+            )
+            .bind(&with_guests)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
         let empty = BTreeMap::new();
         let w = plan_guests(order, rows, &locked, &stored, &empty, out)?;
-        if !w.upserts.is_empty() {
-            let u = &w.upserts;
-            sqlx::query(
-                "INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
-                 ON CONFLICT (host_id, vm_id) DO UPDATE SET name = excluded.name, \
-                 vm_json = excluded.vm_json, since = excluded.since",
-            )
-            .bind(u.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind(u.iter().map(|r| r.1).collect::<Vec<_>>())
-            .bind(u.iter().map(|r| r.2).collect::<Vec<_>>())
-            .bind(u.iter().map(|r| r.3).collect::<Vec<_>>())
-            .bind(u.iter().map(|r| r.4).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !w.deletes.is_empty() {
-            let d = &w.deletes;
-            sqlx::query(
-                "DELETE FROM guests g USING UNNEST($1::text[], $2::text[]) AS d(host_id, vm_id) \
-                 WHERE g.host_id = d.host_id AND g.vm_id = d.vm_id",
-            )
-            .bind(d.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind(d.iter().map(|r| r.1).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !w.events.is_empty() {
-            let e = &w.events;
-            // In the order of the arrays: the events' sequence numbers follow it.
-            sqlx::query(
-                "INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
-                 SELECT h, a, v, n, k, j FROM UNNEST($1::text[], $2::text[], $3::text[], \
-                 $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS e(h, a, v, n, k, j, o) \
-                 ORDER BY o",
-            )
-            .bind(e.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind(e.iter().map(|r| r.1).collect::<Vec<_>>())
-            .bind(e.iter().map(|r| r.2).collect::<Vec<_>>())
-            .bind(e.iter().map(|r| r.3).collect::<Vec<_>>())
-            .bind(e.iter().map(|r| r.4).collect::<Vec<_>>())
-            .bind(e.iter().map(|r| r.5).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !w.capacity.is_empty() {
-            let c = &w.capacity;
-            sqlx::query(
-                "UPDATE hosts SET capacity_json = u.c, guests_rev = hosts.guests_rev + 1 \
-                 FROM UNNEST($1::text[], $2::text[]) AS u(id, c) WHERE hosts.host_id = u.id",
-            )
-            .bind(c.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind(c.iter().map(|r| r.1).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_guests_postgres(&mut tx, &w).await?;
     }
 
-    let changed = changed_hosts(order, rows, out);
+    let changed = host_updates(order, rows, out);
     let generation = if changed.is_empty() {
         None
     } else {
-        // `bump_generation!` and the marks in one round trip: the generation's row lock is
-        // taken here, last, and the hosts marked are rows this transaction locked above
-        // (crate::changes); the NOTIFY is delivered at commit (crate::generation).
+        // The generation bumped and each changed host's row updated once, in one round trip:
+        // the generation's row lock is taken here, last, and the hosts updated are rows this
+        // transaction locked above (crate::changes); the NOTIFY is delivered at commit
+        // (crate::generation). Each host is in `$2` once, so the UPDATE touches each row once,
+        // as a data-modifying WITH must (PostgreSQL's manual, "Data-Modifying Statements in
+        // WITH").
         let g: i64 = sqlx::query_scalar(
             "WITH g AS (UPDATE store_generation SET value = value + 1 WHERE id = 1 \
              RETURNING value), \
-             marked AS (UPDATE hosts SET changed_gen = g.value FROM g \
-             WHERE hosts.host_id = ANY($2::text[])) \
+             marked AS (UPDATE hosts SET \
+               newest_version = COALESCE(u.v, hosts.newest_version), \
+               newest_hash = COALESCE(u.h, hosts.newest_hash), \
+               n_versions = hosts.n_versions + CASE WHEN u.v IS NULL THEN 0 ELSE 1 END, \
+               capacity_json = COALESCE(u.c, hosts.capacity_json), \
+               guests_rev = hosts.guests_rev + CASE WHEN u.c IS NULL THEN 0 ELSE 1 END, \
+               changed_gen = g.value \
+             FROM g, UNNEST($2::text[], $3::int8[], $4::text[], $5::text[]) AS u(id, v, h, c) \
+             WHERE hosts.host_id = u.id) \
              SELECT value, pg_notify($1, value::text) FROM g",
         )
         .bind(crate::generation::CHANNEL)
-        .bind(&changed)
+        .bind(changed.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(changed.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(changed.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(changed.iter().map(|r| r.3).collect::<Vec<_>>())
         .fetch_one(&mut *tx)
         .await?;
         Some(u64::try_from(g).unwrap_or(0))
     };
     tx.commit().await?;
     Ok(generation)
+}
+
+/// The guests' rows and events of a batch on PostgreSQL, a statement for each kind there is.
+async fn write_guests_postgres(
+    tx: &mut PgConnection,
+    w: &GuestWrites<'_>,
+) -> Result<(), StoreError> {
+    if !w.upserts.is_empty() {
+        let u = &w.upserts;
+        sqlx::query(
+            "INSERT INTO guests (host_id, vm_id, name, vm_json, since) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+             ON CONFLICT (host_id, vm_id) DO UPDATE SET name = excluded.name, \
+             vm_json = excluded.vm_json, since = excluded.since",
+        )
+        .bind(u.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(u.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(u.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(u.iter().map(|r| r.3).collect::<Vec<_>>())
+        .bind(u.iter().map(|r| r.4).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !w.deletes.is_empty() {
+        let d = &w.deletes;
+        sqlx::query(
+            "DELETE FROM guests g USING UNNEST($1::text[], $2::text[]) AS d(host_id, vm_id) \
+             WHERE g.host_id = d.host_id AND g.vm_id = d.vm_id",
+        )
+        .bind(d.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(d.iter().map(|r| r.1).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !w.events.is_empty() {
+        let e = &w.events;
+        // In the order of the arrays: the events' sequence numbers follow it.
+        sqlx::query(
+            "INSERT INTO guest_events (host_id, at, vm_id, name, kind, vm_json) \
+             SELECT h, a, v, n, k, j FROM UNNEST($1::text[], $2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS e(h, a, v, n, k, j, o) \
+             ORDER BY o",
+        )
+        .bind(e.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(e.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(e.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(e.iter().map(|r| r.3).collect::<Vec<_>>())
+        .bind(e.iter().map(|r| r.4).collect::<Vec<_>>())
+        .bind(e.iter().map(|r| r.5).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }

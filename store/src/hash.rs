@@ -6,15 +6,62 @@ use shared::profile::HostProfile;
 /// The profile as stored and as hashed: `p` without its guests (the caller takes them first:
 /// they are kept apart, with their own history), then without its collection time, so neither
 /// makes a new hardware version. Returns `(stored, hashed, collected_at)`; `p` is left without
-/// its collection time. Two serialisations, no copy of the profile.
+/// its collection time.
+///
+/// One serialisation, not two: the hashed text is the stored one with the value of
+/// `collected_at` emptied. serde writes a struct's fields in declaration order (the derived
+/// `Serialize` calls `serialize_field` for each field in turn: serde_derive's `ser.rs`,
+/// `serialize_struct_visitor`), so that value follows a prefix made of the three fields before
+/// it, a number and two JSON strings (whose quotes are escaped, so nothing in them can end the
+/// prefix early). When the stored text does not start as expected (the struct changed), the
+/// profile is serialised a second time instead: the texts are the same either way
+/// (`tests::one_serialisation_gives_the_texts_of_two`).
 pub(crate) fn hardware_json(
     p: &mut HostProfile,
 ) -> Result<(String, String, String), serde_json::Error> {
     debug_assert!(p.guests.is_none(), "the guests are taken first");
-    let stored = serde_json::to_string(&*p)?;
+    // Most profiles are 10-20 KiB: one allocation instead of a dozen doublings.
+    let mut buf = Vec::with_capacity(STORED_CAPACITY);
+    serde_json::to_writer(&mut buf, &*p)?;
+    // serde_json writes UTF-8 only (what `to_string` relies on); checking costs a fast scan.
+    let stored = String::from_utf8(buf)
+        .map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e.utf8_error()))?;
     let collected_at = std::mem::take(&mut p.collected_at);
-    let hashed = serde_json::to_string(&*p)?;
+    let hashed = match emptied_collected_at(&stored, p, &collected_at)? {
+        Some(hashed) => hashed,
+        None => serde_json::to_string(&*p)?,
+    };
     Ok((stored, hashed, collected_at))
+}
+
+/// Capacity of the buffer a profile is serialised into.
+const STORED_CAPACITY: usize = 16 * 1024;
+
+/// `stored` with the value of its top-level `collected_at` replaced by `""`, when the text
+/// starts with the fields before it as `p` serialises them (`p.collected_at` already taken).
+fn emptied_collected_at(
+    stored: &str,
+    p: &HostProfile,
+    collected_at: &str,
+) -> Result<Option<String>, serde_json::Error> {
+    let prefix = format!(
+        "{{\"schema_version\":{},\"host_id\":{},\"hostname\":{},\"collected_at\":",
+        p.schema_version,
+        serde_json::to_string(&p.host_id)?,
+        serde_json::to_string(&p.hostname)?,
+    );
+    let value = serde_json::to_string(collected_at)?;
+    let Some(rest) = stored
+        .strip_prefix(prefix.as_str())
+        .and_then(|r| r.strip_prefix(value.as_str()))
+    else {
+        return Ok(None);
+    };
+    let mut hashed = String::with_capacity(prefix.len() + 2 + rest.len());
+    hashed.push_str(&prefix);
+    hashed.push_str("\"\"");
+    hashed.push_str(rest);
+    Ok(Some(hashed))
 }
 
 /// SHA-256 of the hashed text, 64 lower-case hex digits.
@@ -59,6 +106,74 @@ mod tests {
         assert_eq!(
             sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    /// What `hardware_json` stands for: the stored text, then the text with the collection
+    /// time emptied, two serialisations.
+    fn two_serialisations(p: &HostProfile) -> (String, String) {
+        let stored = serde_json::to_string(p).expect("json");
+        let mut q = p.clone();
+        q.collected_at.clear();
+        (stored, serde_json::to_string(&q).expect("json"))
+    }
+
+    fn profile(host_id: &str, hostname: &str, collected_at: &str) -> HostProfile {
+        let mut p = shared::testing::profile_named(host_id, "GenuineIntel", &["sse2", "avx"]);
+        p.hostname = hostname.into();
+        p.collected_at = collected_at.into();
+        // A label named like the field, before nothing but after it in the text.
+        p.labels.insert("collected_at".into(), String::new());
+        p
+    }
+
+    #[test]
+    fn one_serialisation_gives_the_texts_of_two() {
+        // Quotes, backslashes, the key itself and non-ASCII in the fields before and in
+        // `collected_at`: the texts must not change, or stored hashes stop matching.
+        let tricky = [
+            ("plain", "plain", "2026-12-06T10:00:00Z"),
+            (
+                r#"a"b\c"#,
+                r#"h","collected_at":"x"#,
+                "2026-12-06T10:00:00Z",
+            ),
+            ("h\u{e9}te-\u{1f600}", "n\u{e9}", "\"\u{7}\\"),
+            ("empty-time", "", ""),
+        ];
+        for (host_id, hostname, at) in tricky {
+            let p = profile(host_id, hostname, at);
+            let (want_stored, want_hashed) = two_serialisations(&p);
+            let mut q = p.clone();
+            let (stored, hashed, collected_at) = hardware_json(&mut q).expect("json");
+            assert_eq!(stored, want_stored, "{host_id}");
+            assert_eq!(hashed, want_hashed, "{host_id}");
+            assert_eq!(collected_at, at);
+            assert!(q.collected_at.is_empty());
+            // The one-serialisation path is the one taken.
+            assert_eq!(
+                emptied_collected_at(&stored, &q, at).expect("json"),
+                Some(want_hashed),
+                "{host_id}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_text_laid_out_otherwise_is_not_cut() {
+        let p = profile("h", "h", "2026-12-06T10:00:00Z");
+        let mut q = p.clone();
+        q.collected_at.clear();
+        let stored = serde_json::to_string(&p).expect("json");
+        // Another collection time than the one in the text, or another layout: no shortcut.
+        assert_eq!(
+            emptied_collected_at(&stored, &q, "2026-12-06T10:00:01Z").expect("json"),
+            None
+        );
+        let spaced = stored.replacen('{', "{ ", 1);
+        assert_eq!(
+            emptied_collected_at(&spaced, &q, &p.collected_at).expect("json"),
+            None
         );
     }
 

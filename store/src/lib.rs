@@ -185,7 +185,18 @@ impl Store {
                 )
             }
             DbTarget::Postgres(url) => {
-                let opts: PgConnectOptions = url.parse().map_err(open_err)?;
+                // A plan for each execution of a prepared statement, made with the tables as
+                // they are then. PostgreSQL's default (`auto`) keeps a generic plan once it
+                // costs no more than the first five custom ones (`choose_custom_plan` in
+                // src/backend/utils/cache/plancache.c); sqlx prepares every statement, and a
+                // store starts empty, so the generic plans were made on tables of a few rows
+                // and kept: the upload's update of its hosts became a sequential scan of every
+                // host with a hash join, 5-9 ms a batch at 30,000 hosts and growing
+                // (BENCHMARKS.md, "Ingest at 100,000 hosts").
+                let opts: PgConnectOptions = url
+                    .parse::<PgConnectOptions>()
+                    .map_err(open_err)?
+                    .options([("plan_cache_mode", "force_custom_plan")]);
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(8)
@@ -237,7 +248,14 @@ impl Store {
             generation::follow(p.clone(), &generation).await?;
         }
         let (writer, rx) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(write::writer(pool.clone(), Arc::clone(&generation), rx));
+        let queue: write::Queue = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..write::writers(&pool) {
+            tokio::spawn(write::writer(
+                pool.clone(),
+                Arc::clone(&generation),
+                Arc::clone(&queue),
+            ));
+        }
         Ok(Self {
             pool,
             generation,
@@ -261,5 +279,32 @@ impl Store {
     /// moment of a change made by any replica).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_connections_plan_each_execution() {
+        let cluster = crate::testing::PgCluster::start()
+            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+        let url = cluster.fresh_database().await.expect("database");
+        let store = Store::open(&url).await.expect("store");
+        let Pool::Postgres(p) = &store.pool else {
+            panic!("not on PostgreSQL")
+        };
+        // Every connection of the pool, not just the first.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut c = p.acquire().await.expect("connection");
+            let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+                .fetch_one(&mut *c)
+                .await
+                .expect("show");
+            assert_eq!(mode, "force_custom_plan");
+            held.push(c);
+        }
     }
 }

@@ -18,6 +18,8 @@ const PAGE: i64 = 512;
 
 /// `(host_id, newest_version, n_versions, guests_rev, capacity_json, profile_json)`.
 type LatestRow = (String, i64, i64, i64, Option<String>, String);
+/// A [`LatestRow`] as a page reads it (the profile `None` if its version is missing).
+type PageRow = (String, i64, i64, i64, Option<String>, Option<String>);
 
 /// A row and its guests' JSON, ready to decode.
 struct Raw {
@@ -102,12 +104,18 @@ impl Store {
             let mut after: Option<String> = None;
             let mut pending: Option<Pending> = None;
             loop {
-                let rows: Vec<LatestRow> = match &after {
+                // The page's hosts by their primary key, then each one's newest profile by its
+                // own (a subquery per row of the page), so no plan can read more than the page:
+                // as a join, PostgreSQL planned it right after a large ingest (no statistics
+                // yet) as a hash join of both whole tables for every page, 25-35 ms a page at
+                // 30,000 hosts, 18 s for a 100,000-host first load instead of 7.
+                // `newest_version > 0`: hosts with a version, as the join had it.
+                let rows: Vec<PageRow> = match &after {
                     None => sqlx::query_as(
                         "SELECT h.host_id, h.newest_version, h.n_versions, h.guests_rev, \
-                           h.capacity_json, v.profile_json \
-                         FROM hosts h JOIN profile_versions v \
-                           ON v.host_id = h.host_id AND v.version = h.newest_version \
+                           h.capacity_json, (SELECT v.profile_json FROM profile_versions v \
+                             WHERE v.host_id = h.host_id AND v.version = h.newest_version) \
+                         FROM hosts h WHERE h.newest_version > 0 \
                          ORDER BY h.host_id LIMIT $1",
                     )
                     .bind(PAGE)
@@ -115,10 +123,10 @@ impl Store {
                     .await?,
                     Some(last) => sqlx::query_as(
                         "SELECT h.host_id, h.newest_version, h.n_versions, h.guests_rev, \
-                           h.capacity_json, v.profile_json \
-                         FROM hosts h JOIN profile_versions v \
-                           ON v.host_id = h.host_id AND v.version = h.newest_version \
-                         WHERE h.host_id > $2 ORDER BY h.host_id LIMIT $1",
+                           h.capacity_json, (SELECT v.profile_json FROM profile_versions v \
+                             WHERE v.host_id = h.host_id AND v.version = h.newest_version) \
+                         FROM hosts h WHERE h.newest_version > 0 AND h.host_id > $2 \
+                         ORDER BY h.host_id LIMIT $1",
                     )
                     .bind(PAGE)
                     .bind(last)
@@ -145,11 +153,13 @@ impl Store {
                     }
                 }
                 after = Some(last.0.clone());
+                // A host whose newest version is missing is left out, as a join leaves it.
                 let page: Vec<Raw> = rows
                     .into_iter()
-                    .map(|row| {
+                    .filter_map(|(id, v, n, rev, capacity, json)| {
+                        let row = (id, v, n, rev, capacity, json?);
                         let vms = vms.remove(&row.0).unwrap_or_default();
-                        Raw { row, vms }
+                        Some(Raw { row, vms })
                     })
                     .collect();
                 let next = start_decoding(page, parts);

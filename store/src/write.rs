@@ -1,8 +1,14 @@
-//! Uploads: one writer task per process commits queued profiles in batches (group commit), each
-//! batch one transaction, each caller answered once the commit that holds its profile is durable.
+//! Uploads: writer tasks commit queued profiles in batches (group commit), each batch one
+//! transaction, each caller answered once the commit that holds its profile is durable. SQLite
+//! has one writer (its database takes one writing transaction at a time); PostgreSQL has
+//! [`POSTGRES_WRITERS`], so one batch is written while the one before waits for its commit's
+//! WAL flush. A writer keeps its connection while uploads keep coming (no pool round trips per
+//! batch: sqlx pings a connection when it is taken from the pool and when it is given back,
+//! `check_idle_conn` and `return_to_pool` in sqlx-core src/pool/), and gives it back after
+//! [`KEEP_CONNECTION`] without work, or at once when the pool has one connection only.
 //!
-//! Several writers (replicas on one PostgreSQL) stay correct: a batch takes each host's row lock
-//! (`INSERT .. ON CONFLICT DO UPDATE` locks the conflicting row, PostgreSQL's
+//! Several writers (in one process, or replicas on one PostgreSQL) stay correct: a batch takes
+//! each host's row lock (`INSERT .. ON CONFLICT DO UPDATE` locks the conflicting row, PostgreSQL's
 //! `ExecOnConflictUpdate` in src/backend/executor/nodeModifyTable.c) before it reads the newest
 //! version, in host-id order, so two writers of one host take turns and never deadlock; a batch
 //! that fails on a serialization failure, deadlock or unique violation anyway is retried whole.
@@ -10,8 +16,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use shared::profile::HostProfile;
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Sqlite};
+use tokio::sync::{Mutex, mpsc};
 
 use crate::guests::IncomingGuests;
 use crate::{Pool, Store, StoreError, Upserted, hash};
@@ -40,6 +50,43 @@ pub(crate) struct WriteJob {
 const MAX_BATCH: usize = 256;
 /// Tries of one batch that conflicts with another writer (PostgreSQL).
 const MAX_TRIES: usize = 5;
+/// Writer tasks per process on PostgreSQL: two batches in flight, one written while the other
+/// commits.
+pub(crate) const POSTGRES_WRITERS: usize = 2;
+/// How long a writer keeps its connection without uploads to write.
+const KEEP_CONNECTION: Duration = Duration::from_secs(1);
+
+/// The writers of a store on `pool`.
+pub(crate) fn writers(pool: &Pool) -> usize {
+    match pool {
+        Pool::Sqlite(_) => 1,
+        Pool::Postgres(_) => POSTGRES_WRITERS,
+    }
+}
+
+/// The queue of uploads, shared by the writers: one at a time takes a batch from it.
+pub(crate) type Queue = Arc<Mutex<mpsc::Receiver<WriteJob>>>;
+
+/// A writer's connection, taken from the pool.
+pub(crate) enum Held {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+async fn acquire(pool: &Pool) -> Result<Held, StoreError> {
+    Ok(match pool {
+        Pool::Sqlite(p) => Held::Sqlite(p.acquire().await?),
+        Pool::Postgres(p) => Held::Postgres(p.acquire().await?),
+    })
+}
+
+/// Whether the pool has more than one connection (a writer may keep one).
+fn can_keep(pool: &Pool) -> bool {
+    match pool {
+        Pool::Sqlite(p) => p.options().get_max_connections() > 1,
+        Pool::Postgres(p) => p.options().get_max_connections() > 1,
+    }
+}
 
 /// An upload made ready for the writer: checked, serialised and hashed
 /// ([`Store::prepare`]), CPU work the caller can do on a blocking thread.
@@ -112,37 +159,53 @@ impl Store {
     }
 }
 
-/// The writer task: takes queued upserts, writes up to `MAX_BATCH` of them in one transaction,
-/// then answers each.
-pub(crate) async fn writer(
-    pool: Pool,
-    generation: Arc<AtomicU64>,
-    mut rx: tokio::sync::mpsc::Receiver<WriteJob>,
-) {
+/// A writer task: takes a batch of queued upserts (up to `MAX_BATCH`), writes it in one
+/// transaction, then answers each; until the queue is closed (the store is dropped).
+pub(crate) async fn writer(pool: Pool, generation: Arc<AtomicU64>, queue: Queue) {
+    let keep = can_keep(&pool);
+    let mut conn: Option<Held> = None;
     // An upload of a host already in the batch waits for the next one: a batch holds each host
     // once (PostgreSQL's multi-row `ON CONFLICT DO UPDATE` cannot touch a row twice).
     let mut carried: Option<WriteJob> = None;
     loop {
-        let first = match carried.take() {
-            Some(job) => job,
-            None => match rx.recv().await {
-                Some(job) => job,
-                None => break,
+        let batch = match carried.take() {
+            // This writer has its first upload already: it must not wait for the queue, which
+            // the other writer may hold while it waits for uploads that only come once this one
+            // is answered.
+            Some(first) => match queue.try_lock() {
+                Ok(mut rx) => fill(first, &mut rx, &mut carried),
+                Err(_) => vec![first],
             },
-        };
-        let mut hosts = HashSet::from([first.row.host_id.clone()]);
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) if hosts.insert(job.row.host_id.clone()) => batch.push(job),
-                Ok(job) => {
-                    carried = Some(job);
-                    break;
-                }
-                Err(_) => break,
+            None => {
+                // The other writer may hold the queue while it waits for uploads: without work
+                // for a while, this one gives its connection back too.
+                let mut rx = match tokio::time::timeout(KEEP_CONNECTION, queue.lock()).await {
+                    Ok(rx) => rx,
+                    Err(_) => {
+                        conn = None;
+                        queue.lock().await
+                    }
+                };
+                let first = match rx.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty) if conn.is_some() => {
+                        match tokio::time::timeout(KEEP_CONNECTION, rx.recv()).await {
+                            Ok(job) => job,
+                            Err(_) => {
+                                conn = None;
+                                rx.recv().await
+                            }
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => rx.recv().await,
+                };
+                let Some(first) = first else { break };
+                fill(first, &mut rx, &mut carried)
             }
-        }
-        match write_with_retries(&pool, &batch).await {
+        };
+        let result = write_with_retries(&pool, &mut conn, &batch).await;
+        match result {
             Ok((done, new_generation)) => {
                 if let Some(g) = new_generation {
                     generation.fetch_max(g, Ordering::SeqCst);
@@ -156,7 +219,7 @@ pub(crate) async fn writer(
             Err(_) if batch.len() > 1 => {
                 for job in batch {
                     let one = std::slice::from_ref(&job);
-                    let answer = match write_with_retries(&pool, one).await {
+                    let answer = match write_with_retries(&pool, &mut conn, one).await {
                         Ok((mut done, new_generation)) => {
                             if let Some(g) = new_generation {
                                 generation.fetch_max(g, Ordering::SeqCst);
@@ -176,7 +239,33 @@ pub(crate) async fn writer(
                 }
             }
         }
+        if !keep {
+            conn = None;
+        }
     }
+}
+
+/// A batch: `first` and what is queued behind it, up to `MAX_BATCH`, each host once; an upload
+/// of a host already in it is `carried` to the next batch (and ends this one, so uploads are
+/// written in the order they came).
+fn fill(
+    first: WriteJob,
+    rx: &mut mpsc::Receiver<WriteJob>,
+    carried: &mut Option<WriteJob>,
+) -> Vec<WriteJob> {
+    let mut hosts = HashSet::from([first.row.host_id.clone()]);
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) if hosts.insert(job.row.host_id.clone()) => batch.push(job),
+            Ok(job) => {
+                *carried = Some(job);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 /// PostgreSQL's text cannot hold a NUL character (SQLite's can, but both databases must take
@@ -201,19 +290,30 @@ fn refuse_nul(p: &HostProfile) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// `write_batch`, tried again while it loses to another writer.
+/// `write_batch` on the writer's connection (taken from the pool when it has none), tried
+/// again while it loses to another writer. A failed try gives the connection back: the next
+/// one is a fresh one from the pool, should the failure have been the connection's.
 async fn write_with_retries(
     pool: &Pool,
+    conn: &mut Option<Held>,
     batch: &[WriteJob],
 ) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
-    let mut result = write_batch(pool, batch).await;
-    for _ in 1..MAX_TRIES {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let held = match conn {
+            Some(held) => held,
+            None => conn.insert(acquire(pool).await?),
+        };
+        let result = write_batch(held, batch).await;
+        if result.is_err() {
+            *conn = None;
+        }
         match &result {
-            Err(StoreError::Sql(e)) if is_conflict(e) => result = write_batch(pool, batch).await,
-            _ => break,
+            Err(StoreError::Sql(e)) if is_conflict(e) && tries < MAX_TRIES => {}
+            _ => return result,
         }
     }
-    result
 }
 
 /// PostgreSQL's serialization failure (40001), deadlock (40P01) or unique violation (23505):
@@ -227,10 +327,10 @@ fn is_conflict(e: &sqlx::Error) -> bool {
 /// One transaction for the batch (`batch.rs`), its hosts in host-id order: every writer locks
 /// hosts in the same order.
 async fn write_batch(
-    pool: &Pool,
+    conn: &mut Held,
     batch: &[WriteJob],
 ) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].row.host_id.cmp(&batch[b].row.host_id));
-    crate::batch::write_batch(pool, batch, &order).await
+    crate::batch::write_batch(conn, batch, &order).await
 }

@@ -987,3 +987,87 @@ async fn changes_since_skips_nothing_with_two_writers(db: Db) {
         "the reader asked only {answers} times while they wrote"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_stores_each_profile_of_a_batch_as_its_own_text() {
+    // A batch's profiles go to SQLite end to end in one BLOB, each cut out by its byte offset:
+    // profiles of different lengths with multi-byte characters, uploaded together so that they
+    // share batches, must each come back as its own text, stored as TEXT.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("fleet.db");
+    let s = Store::open(&path).await.expect("open");
+    let mut expected = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let mut p = profile(&format!("h{i:02}"));
+        p.labels
+            .insert("site".into(), "Zürich-東京-🚀".repeat(i % 7));
+        expected.push(p.clone());
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.upsert(&p, "2026-12-01T00:00:00Z").await
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.expect("task").expect("upsert").changed);
+    }
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .expect("connect");
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT host_id, typeof(profile_json), profile_json FROM profile_versions \
+         ORDER BY host_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("rows");
+    assert_eq!(rows.len(), expected.len());
+    for ((host_id, kind, json), p) in rows.iter().zip(&expected) {
+        assert_eq!(host_id, &p.host_id);
+        assert_eq!(kind, "text", "{host_id}");
+        assert_eq!(json, &serde_json::to_string(p).expect("json"), "{host_id}");
+        let stored = s
+            .latest_profile(host_id)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(&stored.profile, p);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_a_batch_while_another_waits() {
+    // Two writers on PostgreSQL: with one upload's batch held up (its host's row locked from
+    // outside), another host's upload is still written and answered.
+    let cluster = PgCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.expect("database");
+    let s = Store::open(&url).await.expect("store");
+    let mut a = profile("a");
+    s.upsert(&a, "2026-12-01T00:00:00Z").await.expect("a");
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    let mut outside = pool.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM hosts WHERE host_id = 'a' FOR UPDATE")
+        .execute(&mut *outside)
+        .await
+        .expect("lock a");
+    a.labels.insert("rack".into(), "r2".into());
+    let held = {
+        let s = s.clone();
+        tokio::spawn(async move { s.upsert(&a, "2026-12-01T00:00:01Z").await })
+    };
+    // Let a writer take `a` and wait for its row.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = tokio::time::timeout(
+        Duration::from_secs(20),
+        s.upsert(&profile("b"), "2026-12-01T00:00:02Z"),
+    )
+    .await
+    .expect("b was not written while a's batch waited: one writer only?")
+    .expect("b");
+    assert_eq!((b.version, b.changed), (1, true));
+    assert!(!held.is_finished(), "a was written through its row lock");
+    outside.commit().await.expect("unlock a");
+    let a = held.await.expect("task").expect("a");
+    assert_eq!((a.version, a.changed), (2, true));
+}

@@ -72,6 +72,32 @@ impl Server {
         (kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
     }
 
+    /// CPU time the server has used so far, user and system, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id())
+    }
+
+    /// Context switches of the server's threads so far, voluntary and not (the
+    /// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of each
+    /// `/proc/PID/task/TID/status`: Linux fs/proc/array.c, `task_context_switch_counts`);
+    /// threads that ended are not counted.
+    pub fn context_switches(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return 0;
+        };
+        tasks
+            .filter_map(Result::ok)
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    }
+
     /// (status, bytes, time) of a GET with the token, the body read whole; status 0 when no
     /// answer came (within 120 s).
     pub fn get(&self, path: &str) -> (u16, usize, Duration) {
@@ -102,4 +128,23 @@ impl Server {
             Err(_) => (0, 0, t.elapsed()),
         }
     }
+}
+
+/// CPU time of process `pid` so far (user + system, and of its children it has waited for), in
+/// seconds: fields 14-17 of `/proc/PID/stat`, in clock ticks of `USER_HZ` (100 on Linux for
+/// user space whatever the kernel's HZ: fs/proc/array.c, `do_task_stat`, `nsec_to_clock_t`);
+/// 0 when the process is gone.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces: the fields after it start after its `)`.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    #[expect(clippy::cast_precision_loss, reason = "clock ticks")]
+    let seconds = ticks as f64 / 100.0;
+    seconds
 }
