@@ -267,12 +267,6 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// mimalloc instead of glibc's malloc: an upload's parse, hash and batch allocate a few hundred
-/// small blocks, and glibc's `malloc`/`free` (with `malloc_consolidate`) were about 15% of the
-/// server's CPU per upload (perf, BENCHMARKS.md "Ingest at 100,000 hosts").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
