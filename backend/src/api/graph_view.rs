@@ -48,7 +48,8 @@ pub async fn class_names(
         .await
 }
 
-fn view_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> GraphView {
+/// The view of a graph of `fleet`'s hosts, with its names and class labels (engine work).
+pub(crate) fn view_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> GraphView {
     let names = names_of(state, fleet, g);
     GraphView::of(
         g.n_hosts,

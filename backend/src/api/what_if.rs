@@ -10,14 +10,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
-use shared::api::graph_view::{GraphView, ViewNames};
+use shared::api::graph_view::GraphView;
 use shared::api::what_if::{WhatIfBaseline, WhatIfRequest};
-use shared::graph::CompatGraph;
 use shared::profile::HostProfile;
 use shared::verdict::GuestCpu;
 use shared::{GuestConfig, Policy};
 
-use super::graph::{class_labels, fleet_graph, names_of};
+use super::graph::fleet_graph;
+use super::graph_view::view_of;
 use super::guest::validate;
 use crate::AppState;
 use crate::cache::Fleet;
@@ -71,21 +71,6 @@ fn kept<'a>(fleet: &'a Fleet, retired: &HashSet<String>) -> Result<Vec<&'a HostP
         ));
     }
     Ok(kept)
-}
-
-fn view_of(state: &AppState, fleet: &Fleet, g: &CompatGraph) -> GraphView {
-    let names = names_of(state, fleet, g);
-    GraphView::of(
-        g.n_hosts,
-        &g.classes,
-        &g.edges,
-        &g.pools,
-        ViewNames {
-            class_labels: class_labels(state, fleet, g),
-            class_names: names.classes,
-            pool_names: names.pools,
-        },
-    )
 }
 
 /// The class graph of the hosts kept, for guests with the features masked, as a graph view.
