@@ -16,9 +16,12 @@ use backend::fleetgen::FleetGen;
 
 const TOKEN: &str = "graph-change-bench-token";
 
+#[path = "common/proc.rs"]
+mod proc;
 #[path = "common/server.rs"]
 #[expect(dead_code, reason = "graph_change does not measure memory")]
 mod server;
+use proc::loadavg;
 use server::Server;
 
 /// Upload a profile with the admin token: the status, 0 when no answer came.
@@ -30,15 +33,6 @@ fn upload(server: &Server, p: &shared::profile::HostProfile) -> u16 {
         .send(&body[..])
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn ms(d: Duration) -> f64 {

@@ -98,9 +98,12 @@ fn args() -> Args {
 #[path = "common/conn.rs"]
 mod conn;
 use conn::Conn;
+#[path = "common/proc.rs"]
+mod proc;
 #[path = "common/server.rs"]
 #[expect(dead_code, reason = "scale sends its token on its own connections")]
 mod server;
+use proc::loadavg;
 use server::Server;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -174,13 +177,6 @@ struct Summary {
     fleet_file_ms: f64,
     hwm_mib: u64,
     classes: String,
-}
-
-/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 fn median_max(mut v: Vec<Duration>) -> (f64, f64) {

@@ -29,6 +29,9 @@ const TOKEN: &str = "ui-scale-bench-token";
 #[path = "common/conn.rs"]
 mod conn;
 use conn::Conn;
+#[path = "common/proc.rs"]
+mod proc;
+use proc::loadavg;
 
 /// The target: each page usable within this long after navigation starts.
 const TARGET_MS: f64 = 2000.0;
@@ -163,18 +166,9 @@ impl Server {
         }
     }
 
-    /// (VmRSS, VmHWM) of the server in MiB (Linux `fs/proc/task_mmu.c`, `task_mem`: kB).
+    /// (VmRSS, VmHWM) of the server in MiB.
     fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.0.id()))
-            .unwrap_or_default();
-        let kb = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        (kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
+        proc::memory(self.process.0.id())
     }
 }
 
@@ -660,13 +654,4 @@ fn main() {
     if failed {
         std::process::exit(1);
     }
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -58,18 +58,9 @@ impl Server {
         &self.token
     }
 
-    /// (VmRSS, VmHWM) of the server in MiB (Linux `fs/proc/task_mmu.c`, `task_mem`: kB).
+    /// (VmRSS, VmHWM) of the server in MiB.
     pub fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kb = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        (kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
+        super::proc::memory(self.child.id())
     }
 
     /// CPU time the server has used so far, user and system, in seconds.
