@@ -2,24 +2,21 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use backend::{AppState, Store, app, demo};
+use backend::{AppState, Store, app};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod common;
+
 const TOKEN: &str = "test-write-token";
 
+/// The demo fleet with a write token.
 async fn demo_state() -> AppState {
-    let store = Store::in_memory().await.expect("in-memory store");
-    backend::auth::ensure_write_token(&store, Some(TOKEN))
+    let state = common::demo_state().await;
+    backend::auth::ensure_write_token(&state.store, Some(TOKEN))
         .await
         .expect("token");
-    for p in demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo fleet") {
-        store
-            .upsert(&p, "2026-11-22T00:00:00Z")
-            .await
-            .expect("upsert");
-    }
-    AppState::new(store)
+    state
 }
 
 async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, Value, String) {

@@ -6,20 +6,12 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use backend::{AppState, Store, app, demo};
+use backend::{AppState, app};
 use shared::api::graph_view::{Adjacency, ClassNames, GraphView, VIEW_HOSTS_PER_CLASS};
 use tower::ServiceExt;
 
-async fn demo_state() -> AppState {
-    let store = Store::in_memory().await.expect("in-memory store");
-    for p in demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo fleet") {
-        store
-            .upsert(&p, "2026-11-22T00:00:00Z")
-            .await
-            .expect("upsert");
-    }
-    AppState::new(store)
-}
+mod common;
+use common::demo_state;
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
     let resp = app(state.clone())

@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use backend::{AppState, Store, app, demo};
+use backend::{AppState, app};
 use serde_json::{Value, json};
 use shared::GuestConfig;
 use shared::api::GraphRequest;
@@ -14,16 +14,8 @@ use shared::api::what_if::WhatIfBaseline;
 use shared::verdict::GuestCpu;
 use tower::ServiceExt;
 
-async fn demo_state() -> AppState {
-    let store = Store::in_memory().await.expect("in-memory store");
-    for p in demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo fleet") {
-        store
-            .upsert(&p, "2026-11-22T00:00:00Z")
-            .await
-            .expect("upsert");
-    }
-    AppState::new(store)
-}
+mod common;
+use common::demo_state;
 
 async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, String) {
     let resp = app(state.clone()).oneshot(req).await.expect("response");

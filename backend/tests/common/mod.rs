@@ -8,6 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The demo fleet (the real CPU dumps of `backend::demo`) in an in-memory store, for tests that
+/// send requests to `backend::app` in process.
+pub async fn demo_state() -> backend::AppState {
+    let store = backend::Store::in_memory().await.expect("in-memory store");
+    for p in backend::demo::demo_profiles("2026-11-22T00:00:00Z").expect("demo fleet") {
+        store
+            .upsert(&p, "2026-11-22T00:00:00Z")
+            .await
+            .expect("upsert");
+    }
+    backend::AppState::new(store)
+}
+
 /// The server binary: FLEETCOMPAT_BIN_DIR (set by `cargo xtask test`), else the one cargo built
 /// for this test.
 pub fn server_binary() -> PathBuf {
