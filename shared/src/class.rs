@@ -105,7 +105,7 @@ pub fn id_of_key(k: &ClassKey) -> String {
     eat(k.vendor.as_bytes());
     match &k.guest_view {
         Some(view) => {
-            for name in view.names() {
+            for name in view.name_strs() {
                 eat(name.as_bytes());
             }
         }

@@ -61,18 +61,33 @@ impl FeatureSet {
         self.0.iter().zip(other.0.iter()).all(|(a, b)| a & !b == 0)
     }
 
+    /// The features, in catalog order: each word's set bits, lowest first.
     pub fn iter(&self) -> impl Iterator<Item = FeatureId> + '_ {
-        (0..CAPACITY)
-            .filter(|i| self.0[i / 64] & (1 << (i % 64)) != 0)
-            .map(|i| FeatureId(i as u16))
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                // `w * 64 + b` < CAPACITY (640) fits a u16.
+                Some(FeatureId((w * 64 + b) as u16))
+            })
+        })
+    }
+
+    /// Canonical names, in catalog order, borrowed from the catalog (no allocation: profiles
+    /// are serialised and class ids computed on every upload).
+    pub fn name_strs(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let c = catalog();
+        self.iter()
+            .filter_map(move |id| c.try_get(id).map(|f| f.name.as_str()))
     }
 
     /// Canonical names, in catalog order.
     pub fn names(&self) -> Vec<String> {
-        let c = catalog();
-        self.iter()
-            .filter_map(|id| c.try_get(id).map(|f| f.name.clone()))
-            .collect()
+        self.name_strs().map(str::to_owned).collect()
     }
 
     /// Build a set from names; unknown names are returned apart, never dropped silently.
@@ -92,13 +107,13 @@ impl FeatureSet {
 
 impl fmt::Debug for FeatureSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.names()).finish()
+        f.debug_set().entries(self.name_strs()).finish()
     }
 }
 
 impl Serialize for FeatureSet {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.names().serialize(s)
+        s.collect_seq(self.name_strs())
     }
 }
 
