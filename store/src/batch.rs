@@ -87,7 +87,7 @@ fn plan_versions<'a>(
     for (&i, r) in order.iter().zip(rows) {
         let (newest, newest_hash, _) = locked_state(locked, &r.host_id)?;
         let up = &mut out[i];
-        if *newest > 0 && hash::same_content(newest_hash, &r.sha256, &r.hashed) {
+        if *newest > 0 && hash::same_content(newest_hash, &r.sha256, &r.hashed.pieces(&r.json)) {
             up.version = u32::try_from(*newest).unwrap_or(0);
             continue;
         }

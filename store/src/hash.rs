@@ -18,7 +18,7 @@ use shared::profile::HostProfile;
 /// (`tests::one_serialisation_gives_the_texts_of_two`).
 pub(crate) fn hardware_json(
     p: &mut HostProfile,
-) -> Result<(String, String, String), serde_json::Error> {
+) -> Result<(String, Hashed, String), serde_json::Error> {
     debug_assert!(p.guests.is_none(), "the guests are taken first");
     // Most profiles are 10-20 KiB: one allocation instead of a dozen doublings.
     let mut buf = Vec::with_capacity(STORED_CAPACITY);
@@ -28,8 +28,8 @@ pub(crate) fn hardware_json(
         .map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e.utf8_error()))?;
     let collected_at = std::mem::take(&mut p.collected_at);
     let hashed = match emptied_collected_at(&stored, p, &collected_at)? {
-        Some(hashed) => hashed,
-        None => serde_json::to_string(&*p)?,
+        Some(cut) => Hashed::Cut(cut),
+        None => Hashed::Own(serde_json::to_string(&*p)?),
     };
     Ok((stored, hashed, collected_at))
 }
@@ -37,13 +37,41 @@ pub(crate) fn hardware_json(
 /// Capacity of the buffer a profile is serialised into.
 const STORED_CAPACITY: usize = 16 * 1024;
 
-/// `stored` with the value of its top-level `collected_at` replaced by `""`, when the text
-/// starts with the fields before it as `p` serialises them (`p.collected_at` already taken).
+/// The hashed text of a profile, told by its stored text: that text with the bytes of the
+/// `collected_at` value replaced by `""` (no copy of 10-20 KiB per upload), or a text of its own
+/// when the stored one is not laid out as expected.
+#[derive(Debug)]
+pub(crate) enum Hashed {
+    Cut(std::ops::Range<usize>),
+    Own(String),
+}
+
+impl Hashed {
+    /// The hashed text as pieces, in order, of `stored` (the text it was made with).
+    pub(crate) fn pieces<'a>(&'a self, stored: &'a str) -> [&'a str; 3] {
+        match self {
+            Self::Cut(cut) => [
+                stored.get(..cut.start).unwrap_or(""),
+                "\"\"",
+                stored.get(cut.end..).unwrap_or(""),
+            ],
+            Self::Own(text) => [text, "", ""],
+        }
+    }
+
+    /// The hashed text as one string (tests, and comparing with schema 1's hashes).
+    pub(crate) fn text(&self, stored: &str) -> String {
+        self.pieces(stored).concat()
+    }
+}
+
+/// The byte range of the value of `stored`'s top-level `collected_at`, when the text starts
+/// with the fields before it as `p` serialises them (`p.collected_at` already taken).
 fn emptied_collected_at(
     stored: &str,
     p: &HostProfile,
     collected_at: &str,
-) -> Result<Option<String>, serde_json::Error> {
+) -> Result<Option<std::ops::Range<usize>>, serde_json::Error> {
     let prefix = format!(
         "{{\"schema_version\":{},\"host_id\":{},\"hostname\":{},\"collected_at\":",
         p.schema_version,
@@ -51,22 +79,25 @@ fn emptied_collected_at(
         serde_json::to_string(&p.hostname)?,
     );
     let value = serde_json::to_string(collected_at)?;
-    let Some(rest) = stored
+    let starts = stored
         .strip_prefix(prefix.as_str())
-        .and_then(|r| r.strip_prefix(value.as_str()))
-    else {
-        return Ok(None);
-    };
-    let mut hashed = String::with_capacity(prefix.len() + 2 + rest.len());
-    hashed.push_str(&prefix);
-    hashed.push_str("\"\"");
-    hashed.push_str(rest);
-    Ok(Some(hashed))
+        .is_some_and(|r| r.starts_with(value.as_str()));
+    Ok(starts.then(|| prefix.len()..prefix.len() + value.len()))
 }
 
 /// SHA-256 of the hashed text, 64 lower-case hex digits.
+#[cfg(test)]
 pub(crate) fn sha256_hex(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
+    sha256_hex_of(&[text])
+}
+
+/// SHA-256 of the text made of `pieces` end to end, 64 lower-case hex digits.
+pub(crate) fn sha256_hex_of(pieces: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for piece in pieces {
+        hasher.update(piece.as_bytes());
+    }
+    let digest = hasher.finalize();
     let mut out = String::with_capacity(64);
     for b in digest {
         out.push(char::from(HEX[usize::from(b >> 4)]));
@@ -79,17 +110,18 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The 64-bit FNV-1a of schema 1 (16 hex digits), only to compare with rows written before
 /// SHA-256: a re-upload of an unchanged profile still finds its old version.
-pub(crate) fn legacy_fnv_hex(text: &str) -> String {
+pub(crate) fn legacy_fnv_hex(pieces: &[&str]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
+    for b in pieces.iter().flat_map(|p| p.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
 }
 
-/// Whether a stored hash (SHA-256, or FNV-1a from schema 1) is the one of `hashed`.
-pub(crate) fn same_content(stored: &str, sha256: &str, hashed: &str) -> bool {
+/// Whether a stored hash (SHA-256, or FNV-1a from schema 1) is the one of the text of `hashed`'s
+/// pieces end to end.
+pub(crate) fn same_content(stored: &str, sha256: &str, hashed: &[&str]) -> bool {
     match stored.len() {
         16 => stored == legacy_fnv_hex(hashed),
         _ => stored == sha256,
@@ -147,15 +179,16 @@ mod tests {
             let mut q = p.clone();
             let (stored, hashed, collected_at) = hardware_json(&mut q).expect("json");
             assert_eq!(stored, want_stored, "{host_id}");
-            assert_eq!(hashed, want_hashed, "{host_id}");
+            assert_eq!(hashed.text(&stored), want_hashed, "{host_id}");
+            assert_eq!(
+                sha256_hex_of(&hashed.pieces(&stored)),
+                sha256_hex(&want_hashed),
+                "{host_id}"
+            );
             assert_eq!(collected_at, at);
             assert!(q.collected_at.is_empty());
             // The one-serialisation path is the one taken.
-            assert_eq!(
-                emptied_collected_at(&stored, &q, at).expect("json"),
-                Some(want_hashed),
-                "{host_id}"
-            );
+            assert!(matches!(hashed, Hashed::Cut(_)), "{host_id}");
         }
     }
 
@@ -180,10 +213,14 @@ mod tests {
     #[test]
     fn legacy_rows_still_compare() {
         let text = "{\"host_id\":\"a\"}";
-        let legacy = legacy_fnv_hex(text);
+        let legacy = legacy_fnv_hex(&[text]);
         assert_eq!(legacy.len(), 16);
-        assert!(same_content(&legacy, &sha256_hex(text), text));
-        assert!(!same_content(&legacy, &sha256_hex("x"), "x"));
-        assert!(same_content(&sha256_hex(text), &sha256_hex(text), text));
+        assert!(same_content(&legacy, &sha256_hex(text), &[text]));
+        assert!(!same_content(&legacy, &sha256_hex("x"), &["x"]));
+        assert!(same_content(&sha256_hex(text), &sha256_hex(text), &[text]));
+        // Pieces hash as their text end to end.
+        let (a, b) = text.split_at(5);
+        assert!(same_content(&legacy, &sha256_hex(text), &[a, "", b]));
+        assert_eq!(sha256_hex_of(&[a, b]), sha256_hex(text));
     }
 }

@@ -34,8 +34,8 @@ pub(crate) struct PendingRow {
     pub(crate) received_at: String,
     pub(crate) class_id: String,
     pub(crate) sha256: String,
-    /// The text hashed, for comparing with schema 1's FNV-1a hashes.
-    pub(crate) hashed: String,
+    /// The text hashed, told by `json`, for comparing with schema 1's FNV-1a hashes.
+    pub(crate) hashed: hash::Hashed,
     pub(crate) json: String,
     pub(crate) guests: Option<IncomingGuests>,
 }
@@ -131,7 +131,7 @@ impl Store {
         let (json, hashed, collected_at) =
             hash::hardware_json(&mut p).map_err(|e| corrupt(&p.host_id, e))?;
         Ok(Prepared(PendingRow {
-            sha256: hash::sha256_hex(&hashed),
+            sha256: hash::sha256_hex_of(&hashed.pieces(&json)),
             hashed,
             json,
             guests,
