@@ -26,8 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the REST API and the web UI.
-    /// Boxed: its options outgrow the other variant (clippy::large_enum_variant).
+    // Boxed: its options outgrow the other variant (clippy::large_enum_variant). A plain
+    // comment: clap shows the doc comment as the command's help.
+    /// Serve the REST API and the web UI
     Serve(Box<ServeArgs>),
     /// The engine subcommands (`compare`, `baseline`, ...): see `cli`. Boxed, as clap flattens a
     /// `Box<T: Subcommand>` like `T` (clap_builder src/derive.rs, `impl Subcommand for Box<T>`).
