@@ -33,10 +33,10 @@ fn main() -> std::process::ExitCode {
         .collect();
     let bytes: usize = bodies.iter().map(String::len).sum();
     // `INGEST_PREPARE_BODY=FILE`: the first body written there, to see what an upload holds.
-    if let (Ok(path), Some(body)) = (std::env::var("INGEST_PREPARE_BODY"), bodies.first()) {
-        if let Err(e) = std::fs::write(&path, body) {
-            eprintln!("ingest_prepare: writing {path}: {e}");
-        }
+    if let (Ok(path), Some(body)) = (std::env::var("INGEST_PREPARE_BODY"), bodies.first())
+        && let Err(e) = std::fs::write(&path, body)
+    {
+        eprintln!("ingest_prepare: writing {path}: {e}");
     }
     let (mut parse, mut prepare) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {

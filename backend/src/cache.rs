@@ -41,6 +41,8 @@ pub struct Fleet {
     pub n_versions: Vec<u32>,
     /// Each host's guest revision (guests change without making versions).
     guests_revs: Vec<u64>,
+    /// Each host's newest content hash as a number (`store::LatestVersion::hash_tag`).
+    hash_tags: Vec<u64>,
     /// Each host's class number ([`Interner`], kept across generations): computed when the host
     /// changed, never again.
     pub class_of: Vec<u32>,
@@ -54,6 +56,7 @@ impl Fleet {
             versions: Vec::with_capacity(n),
             n_versions: Vec::with_capacity(n),
             guests_revs: Vec::with_capacity(n),
+            hash_tags: Vec::with_capacity(n),
             class_of: Vec::with_capacity(n),
         }
     }
@@ -62,6 +65,7 @@ impl Fleet {
         self.versions.push(lv.version);
         self.n_versions.push(lv.n_versions);
         self.guests_revs.push(lv.guests_rev);
+        self.hash_tags.push(lv.hash_tag);
         self.profiles.push(profile);
         self.class_of.push(class);
     }
@@ -444,10 +448,13 @@ impl Cache {
                     // Only the version count went down (retention prunes): the profile is the
                     // same. A host named with nothing moved, or more versions, was deleted and
                     // sent again (its versions start again from 1, `Changes::deleted`): its
-                    // profile is read again.
+                    // profile is read again; and so is one whose newest content hash moved (a
+                    // host deleted, sent again several times and pruned back to the number it
+                    // had, all before one refresh).
                     let same = old.position(&lv.host_id).is_some_and(|i| {
                         old.versions[i] == lv.version
                             && old.guests_revs[i] == lv.guests_rev
+                            && old.hash_tags[i] == lv.hash_tag
                             && old.n_versions[i] > lv.n_versions
                     });
                     fresh.push(if same {
@@ -494,6 +501,7 @@ impl Cache {
             f.versions.extend_from_slice(&old.versions[from..to]);
             f.n_versions.extend_from_slice(&old.n_versions[from..to]);
             f.guests_revs.extend_from_slice(&old.guests_revs[from..to]);
+            f.hash_tags.extend_from_slice(&old.hash_tags[from..to]);
             f.profiles.extend(old.profiles[from..to].iter().cloned());
             f.class_of.extend_from_slice(&old.class_of[from..to]);
         };

@@ -225,6 +225,45 @@ async fn changes_then_check(store: Store) {
     p.host_id = format!("{}a", ids[20]);
     state.store.upsert(&p, AT).await.expect("upsert");
     check(&state, "deleted, changed and added at once").await;
+    // A host with several versions, then, before one refresh: deleted, sent again as many
+    // times (its versions numbered from 1 to the same number again) and pruned by one version.
+    // Its newest version has the number and the guests it had; its version count went down, as
+    // a prune alone does; only its content hash says it is another profile.
+    let id = ids[40].clone();
+    for n in 0..3 {
+        let mut p = fleetgen.host(21_000 + n);
+        p.host_id = id.clone();
+        state.store.upsert(&p, AT).await.expect("upsert");
+    }
+    check(&state, "a host with several versions").await;
+    let versions = state
+        .store
+        .latest_versions()
+        .await
+        .expect("versions")
+        .into_iter()
+        .find(|lv| lv.host_id == id)
+        .expect("the host")
+        .version;
+    assert!(versions >= 3, "{versions} versions");
+    assert!(state.store.delete_host(&id).await.expect("delete"));
+    for n in 0..versions {
+        let mut p = fleetgen.host(22_000 + n as usize);
+        p.host_id = id.clone();
+        let up = state.store.upsert(&p, AT).await.expect("upsert");
+        assert_eq!(up.version, n + 1, "sent again, version {}", n + 1);
+    }
+    let keep = store::Retention {
+        keep_versions: Some(versions - 1),
+        keep_days: None,
+        keep_guest_events: None,
+    };
+    state.store.prune(&keep, 0).await.expect("prune");
+    check(
+        &state,
+        "deleted, sent again and pruned back to its version number",
+    )
+    .await;
 }
 
 /// A request that goes away while the fleet loads (its client left, the request timeout fired)

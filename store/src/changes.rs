@@ -46,8 +46,8 @@ pub struct Changes {
     pub deleted: Vec<String>,
 }
 
-/// `(host_id, newest_version, n_versions, guests_rev)`.
-type HostRow = (String, i64, i64, i64);
+/// `(host_id, newest_version, n_versions, guests_rev, newest_hash)`.
+pub(crate) type HostRow = (String, i64, i64, i64, String);
 
 impl Store {
     /// Every host changed after `generation`, and every host deleted after it, in one snapshot;
@@ -69,7 +69,7 @@ impl Store {
             // No ORDER BY: SQLite would walk the whole primary key in order rather than the few
             // rows of `hosts_changed_gen` (70 ms at 100,000 hosts for no change); sorted below.
             let rows: Vec<HostRow> = sqlx::query_as(
-                "SELECT host_id, newest_version, n_versions, guests_rev FROM hosts \
+                "SELECT host_id, newest_version, n_versions, guests_rev, newest_hash FROM hosts \
                  WHERE changed_gen > $1 AND n_versions > 0",
             )
             .bind(since)
@@ -98,11 +98,12 @@ impl Store {
     }
 }
 
-pub(crate) fn latest_version((host_id, v, n, rev): HostRow) -> LatestVersion {
+pub(crate) fn latest_version((host_id, v, n, rev, hash): HostRow) -> LatestVersion {
     LatestVersion {
         host_id,
         version: u32::try_from(v).unwrap_or(0),
         n_versions: u32::try_from(n).unwrap_or(0),
         guests_rev: u64::try_from(rev).unwrap_or(0),
+        hash_tag: crate::hash::tag(&hash),
     }
 }

@@ -59,7 +59,8 @@ impl Hashed {
         }
     }
 
-    /// The hashed text as one string (tests, and comparing with schema 1's hashes).
+    /// The hashed text as one string.
+    #[cfg(test)]
     pub(crate) fn text(&self, stored: &str) -> String {
         self.pieces(stored).concat()
     }
@@ -117,6 +118,18 @@ pub(crate) fn legacy_fnv_hex(pieces: &[&str]) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+/// A stored content hash as a number: its first 16 hex digits (SHA-256 and schema 1's FNV-1a
+/// both are hex), else the FNV-1a of its text (a hash not written by this store).
+pub(crate) fn tag(stored: &str) -> u64 {
+    stored
+        .get(..16)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .unwrap_or_else(|| {
+            let fnv = legacy_fnv_hex(&[stored]);
+            u64::from_str_radix(&fnv, 16).unwrap_or(0)
+        })
 }
 
 /// Whether a stored hash (SHA-256, or FNV-1a from schema 1) is the one of the text of `hashed`'s

@@ -138,6 +138,10 @@ pub struct LatestVersion {
     pub n_versions: u32,
     /// Moves whenever the host's guests or capacity change (they are not versions).
     pub guests_rev: u64,
+    /// The newest version's content hash as a number (its first 16 hex digits): two newest
+    /// versions with one number (a host deleted and sent again, then pruned back to it) are
+    /// told apart without reading their profiles.
+    pub hash_tag: u64,
 }
 
 /// One row of a host's history, without its profile.

@@ -16,10 +16,19 @@ use crate::{LatestVersion, Store, StoreError, StoredProfile, on_pool};
 /// Hosts per page: about 5 MB of profile text at 10 KiB a profile.
 const PAGE: i64 = 512;
 
-/// `(host_id, newest_version, n_versions, guests_rev, capacity_json, profile_json)`.
-type LatestRow = (String, i64, i64, i64, Option<String>, String);
+/// `(host_id, newest_version, n_versions, guests_rev, newest_hash, capacity_json,
+/// profile_json)`.
+type LatestRow = (String, i64, i64, i64, String, Option<String>, String);
 /// A [`LatestRow`] as a page reads it (the profile `None` if its version is missing).
-type PageRow = (String, i64, i64, i64, Option<String>, Option<String>);
+type PageRow = (
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 /// A row and its guests' JSON, ready to decode.
 struct Raw {
@@ -32,7 +41,7 @@ type Decoded = Vec<(LatestVersion, HostProfile)>;
 fn decode(part: Vec<Raw>) -> Result<Decoded, StoreError> {
     part.into_iter()
         .map(|Raw { row, vms }| {
-            let (host_id, version, n, rev, capacity, json) = row;
+            let (host_id, version, n, rev, hash, capacity, json) = row;
             let mut profile: HostProfile =
                 serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
                     host_id: host_id.clone(),
@@ -40,7 +49,7 @@ fn decode(part: Vec<Raw>) -> Result<Decoded, StoreError> {
                     message: e.to_string(),
                 })?;
             profile.guests = assemble(&host_id, capacity.as_deref(), vms)?;
-            let lv = crate::changes::latest_version((host_id, version, n, rev));
+            let lv = crate::changes::latest_version((host_id, version, n, rev, hash));
             Ok((lv, profile))
         })
         .collect()
@@ -113,7 +122,7 @@ impl Store {
                 let rows: Vec<PageRow> = match &after {
                     None => sqlx::query_as(
                         "SELECT h.host_id, h.newest_version, h.n_versions, h.guests_rev, \
-                           h.capacity_json, (SELECT v.profile_json FROM profile_versions v \
+                           h.newest_hash, h.capacity_json, (SELECT v.profile_json FROM profile_versions v \
                              WHERE v.host_id = h.host_id AND v.version = h.newest_version) \
                          FROM hosts h WHERE h.newest_version > 0 \
                          ORDER BY h.host_id LIMIT $1",
@@ -123,7 +132,7 @@ impl Store {
                     .await?,
                     Some(last) => sqlx::query_as(
                         "SELECT h.host_id, h.newest_version, h.n_versions, h.guests_rev, \
-                           h.capacity_json, (SELECT v.profile_json FROM profile_versions v \
+                           h.newest_hash, h.capacity_json, (SELECT v.profile_json FROM profile_versions v \
                              WHERE v.host_id = h.host_id AND v.version = h.newest_version) \
                          FROM hosts h WHERE h.newest_version > 0 AND h.host_id > $2 \
                          ORDER BY h.host_id LIMIT $1",
@@ -139,7 +148,7 @@ impl Store {
                 };
                 // The page's guests: hosts with capacity only (the others never sent any).
                 let mut vms: HashMap<String, Vec<String>> = HashMap::new();
-                if rows.iter().any(|r| r.4.is_some()) {
+                if rows.iter().any(|r| r.5.is_some()) {
                     let guest_rows: Vec<(String, String)> = sqlx::query_as(
                         "SELECT host_id, vm_json FROM guests WHERE host_id >= $1 AND host_id <= $2 \
                          ORDER BY host_id, vm_id",
@@ -156,8 +165,8 @@ impl Store {
                 // A host whose newest version is missing is left out, as a join leaves it.
                 let page: Vec<Raw> = rows
                     .into_iter()
-                    .filter_map(|(id, v, n, rev, capacity, json)| {
-                        let row = (id, v, n, rev, capacity, json?);
+                    .filter_map(|(id, v, n, rev, hash, capacity, json)| {
+                        let row = (id, v, n, rev, hash, capacity, json?);
                         let vms = vms.remove(&row.0).unwrap_or_default();
                         Some(Raw { row, vms })
                     })

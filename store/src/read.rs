@@ -110,9 +110,9 @@ impl Store {
     /// Every host's newest version number, version count and guest revision, ordered by host id;
     /// no profiles are read, so caches can fetch only what changed.
     pub async fn latest_versions(&self) -> Result<Vec<LatestVersion>, StoreError> {
-        let rows: Vec<(String, i64, i64, i64)> = on_pool!(&self.pool, p => {
+        let rows: Vec<crate::changes::HostRow> = on_pool!(&self.pool, p => {
             sqlx::query_as(
-                "SELECT host_id, newest_version, n_versions, guests_rev FROM hosts \
+                "SELECT host_id, newest_version, n_versions, guests_rev, newest_hash FROM hosts \
                  WHERE n_versions > 0 ORDER BY host_id",
             )
             .fetch_all(p)
