@@ -45,8 +45,9 @@ commands:
                    cluster, or the empty database FLEETCOMPAT_BENCH_POSTGRES names), ending
                    with a table for BENCHMARKS.md
       --scale          the scale run only
-      --ui             only the dashboard at 100,000 hosts: the fleet and graph pages timed
-                       in headless Chromium (apt: chromium, chromium-driver) against the release
+      --ui             only the dashboard at 100,000 hosts: every page with the fleet in it
+                       (fleet, graph, pair, precheck, baseline, what-if, clusters) timed in
+                       headless Chromium (apt: chromium, chromium-driver) against the release
                        server on a kept SQLite file of fleetgen hosts (filled on the first run)
   soak             release server on 127.0.0.1 with the demo fleet: concurrent clients with mixed
                    reads and uploads, kill -9 and restart in the middle, every acknowledged
