@@ -106,7 +106,10 @@ def main():
         write("virsh", f"libvirt-{version}.caps+domcaps", virsh_caps + "\0" + domcaps)
         write("virsh", f"libvirt-{version}.domcaps.xml", domcaps)
 
-    guests = sorted(os.listdir(os.path.join(CORPUS, "guest")))
+    # The named seeds only: inputs a fuzzing run kept (`--merge`, named by their SHA-1) may be
+    # any bytes.
+    guests = sorted(g for g in os.listdir(os.path.join(CORPUS, "guest"))
+                    if not re.fullmatch(r"[0-9a-f]{40}", g))
     texts = [read(os.path.join(CORPUS, "guest", g)) for g in guests]
     bodies = {
         "api_precheck": [
@@ -126,10 +129,32 @@ def main():
             {"hosts": ["snb-1", "skx-1", "icx-1", "zen2-1"]},
             {"hosts": ["zen2-1", "skx-1"], "policy": {"allow_vendor_change": True}},
         ],
+        # Guests as the API takes them in JSON (shared::verdict::GuestConfig).
+        "api_compat": [
+            {"from": "snb-1", "to": "skx-1"},
+            {"from": "skx-1", "to": "snb-1", "guest": {"cpu": {"mode": "named", "model": "Skylake-Server-IBRS"}}},
+            {"from": "zen2-1", "to": "icx-1", "policy": {"allow_vendor_change": True},
+             "guest": {"cpu": {"mode": "host-model"}}},
+            {"from": "icx-1", "to": "icx-1",
+             "guest": {"cpu": {"mode": "host-passthrough-masked", "disable": ["avx512f"]}}},
+        ],
+        "api_graph": [
+            {},
+            {"hosts": ["snb-1", "skx-1", "icx-1"]},
+            {"hosts": ["icx-1", "icx-1", "zen2-1"], "guest": {"cpu": {"mode": "named", "model": "Haswell"}}},
+            {"policy": {"allow_vendor_change": True}, "guest": {"cpu": {"mode": "host-model"}}},
+        ],
     }
     for target, items in bodies.items():
         for i, body in enumerate(items):
             write(target, f"body-{i}.json", json.dumps(body, indent=1))
+
+    # `virsh nodedev-dumpxml` of PCI functions: libvirt's node-device test data (plain, SR-IOV
+    # physical and virtual functions, mediated device types).
+    nodedev = os.path.join(SHARED, "device-data", "libvirt-nodedev", "nodedevschemadata")
+    for name in sorted(os.listdir(nodedev)):
+        if name.startswith("pci_") and name.endswith(".xml"):
+            write("nodedev", f"libvirt-{name}", read(os.path.join(nodedev, name)))
 
 
 if __name__ == "__main__":

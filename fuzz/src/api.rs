@@ -121,3 +121,61 @@ pub fn masks(data: &[u8]) {
         let _ = serde_json::to_vec(&m);
     }
 }
+
+/// `POST /api/v1/compat` bodies (backend/src/api/compat.rs `compat_post`): the guest checked as
+/// the route checks it, then the verdict between the two hosts.
+pub fn compat(data: &[u8]) {
+    let Ok(req) = serde_json::from_slice::<shared::api::CompatRequest>(data) else {
+        return;
+    };
+    if !accepted(&req.guest) {
+        return;
+    }
+    let (Some(src), Some(dst)) = (host(&req.from), host(&req.to)) else {
+        return;
+    };
+    let v = shared::compare_with(src, dst, &req.guest, &req.policy.unwrap_or_default());
+    engine::check_verdict(&v);
+    let _ = serde_json::to_vec(&v);
+}
+
+/// `POST /api/v1/graph` bodies (backend/src/api/graph.rs `graph_post`): the class graph of the
+/// hosts named (repeats dropped, as `unique_hosts` drops them) or of the whole fleet, and its
+/// names; then what every graph must be: each host in one class, edges and pools between the
+/// classes there are.
+pub fn graph(data: &[u8]) {
+    let Ok(req) = serde_json::from_slice::<shared::api::GraphRequest>(data) else {
+        return;
+    };
+    if !accepted(&req.guest) {
+        return;
+    }
+    let hosts: Vec<&HostProfile> = match &req.hosts {
+        Some(ids) => match pick(&unique(ids)) {
+            Some(h) => h,
+            None => return,
+        },
+        None => fleet().iter().collect(),
+    };
+    let g = shared::graph::build(&hosts, &req.guest, &req.policy);
+    assert_eq!(g.n_hosts, hosts.len(), "the graph counts its hosts");
+    let in_classes: usize = g.classes.iter().map(|c| c.hosts.len()).sum();
+    assert_eq!(in_classes, hosts.len(), "each host in one class");
+    let n = g.classes.len();
+    for e in g.edges.iter() {
+        assert!(e.from < n && e.to < n, "an edge between classes there are");
+    }
+    let mut pooled = vec![0usize; n];
+    for p in &g.pools {
+        for &c in &p.classes {
+            assert!(c < n, "a pool of classes there are");
+            pooled[c] += 1;
+        }
+        assert!(p.drains_to.iter().all(|&d| d < g.pools.len()));
+    }
+    assert!(pooled.iter().all(|&k| k == 1), "each class in one pool");
+    let names = shared::naming::fleet_names(&g, |id| host(id));
+    assert_eq!(names.classes.len(), n, "a name per class");
+    assert_eq!(names.pools.len(), g.pools.len(), "a name per pool");
+    let _ = serde_json::to_vec(&g);
+}

@@ -59,3 +59,18 @@ pub fn virsh(data: &[u8]) {
     }
     dump(data, Format::VirshCapabilities);
 }
+
+/// libvirt node-device XML of a PCI function (`virsh nodedev-dumpxml`,
+/// `shared::import::nodedev`): the function parsed, then put on a real host of the fuzz fleet
+/// as one of its devices, and the engine run on that host.
+pub fn nodedev(data: &[u8]) {
+    let text = lossy(data);
+    let Ok(function) = shared::import::nodedev::parse_nodedev_pci(&text) else {
+        return;
+    };
+    if let Some(host) = crate::fleet::fleet().first() {
+        let mut p = host.clone();
+        p.devices.pci.push(function);
+        engine::on_profile(&p);
+    }
+}

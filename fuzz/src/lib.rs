@@ -83,6 +83,21 @@ pub const TARGETS: &[Target] = &[
         about: "POST /api/v1/masks bodies, on a fleet of four real hosts",
         run: api::masks,
     },
+    Target {
+        name: "api_compat",
+        about: "POST /api/v1/compat bodies, between two of a fleet of four real hosts",
+        run: api::compat,
+    },
+    Target {
+        name: "api_graph",
+        about: "POST /api/v1/graph bodies: the class graph and names of a fleet of four real hosts",
+        run: api::graph,
+    },
+    Target {
+        name: "nodedev",
+        about: "libvirt node-device xml of PCI functions (virsh nodedev-dumpxml)",
+        run: dumps::nodedev,
+    },
 ];
 
 /// The target of that name.

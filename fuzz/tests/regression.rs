@@ -97,3 +97,41 @@ fn the_guest_bound_is_the_servers() {
     let (_, g) = shared::guest::parse_guest(&under).expect("a plain command line");
     assert!(fuzz::guest::accepted(&g));
 }
+
+/// The API targets' named seeds (`body-N.json`, fuzz/make-seeds.py) are bodies the routes take:
+/// a seed that no longer reads as its request only exercises the JSON parser.
+#[test]
+fn the_api_seeds_are_requests_the_routes_take() {
+    type Read = fn(&[u8]) -> Result<(), serde_json::Error>;
+    fn reads(target: &str, read: Read) -> usize {
+        let seeds: Vec<PathBuf> = files(&root().join("corpus").join(target))
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("body-"))
+            })
+            .collect();
+        for path in &seeds {
+            let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if let Err(e) = read(&data) {
+                panic!("{}: not a request of its route: {e}", path.display());
+            }
+        }
+        seeds.len()
+    }
+    use shared::api::{
+        BaselineRequest, CompatRequest, GraphRequest, MasksRequest, PrecheckRequest,
+    };
+    let n = reads("api_precheck", |d| {
+        serde_json::from_slice::<PrecheckRequest>(d).map(drop)
+    }) + reads("api_baseline", |d| {
+        serde_json::from_slice::<BaselineRequest>(d).map(drop)
+    }) + reads("api_masks", |d| {
+        serde_json::from_slice::<MasksRequest>(d).map(drop)
+    }) + reads("api_compat", |d| {
+        serde_json::from_slice::<CompatRequest>(d).map(drop)
+    }) + reads("api_graph", |d| {
+        serde_json::from_slice::<GraphRequest>(d).map(drop)
+    });
+    assert!(n >= 15, "{n} API seeds");
+}
