@@ -174,7 +174,7 @@ pub fn graph(data: &[u8]) {
         assert!(p.drains_to.iter().all(|&d| d < g.pools.len()));
     }
     assert!(pooled.iter().all(|&k| k == 1), "each class in one pool");
-    let names = shared::naming::fleet_names(&g, |id| host(id));
+    let names = shared::naming::fleet_names(&g, host);
     assert_eq!(names.classes.len(), n, "a name per class");
     assert_eq!(names.pools.len(), g.pools.len(), "a name per pool");
     let _ = serde_json::to_vec(&g);
