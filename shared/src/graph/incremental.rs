@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{CompatGraph, Shape, assemble, node};
+use super::bits::{Matrix, bit, count, ones};
+use super::components::Components;
+use super::{ClassEdge, CompatGraph, Shape, assemble, node};
 use crate::class::class_id;
 use crate::intern::SharedList;
 use crate::profile::HostProfile;
@@ -28,6 +30,12 @@ struct Slot {
 /// The graph of one guest configuration and policy over successive fleets (see the module).
 /// Classes are numbered by the caller ([`crate::class::Interner`]: equal numbers exactly for
 /// equal class keys, kept across fleets).
+///
+/// A class that appears, vanishes or is judged with other edges changes the components only
+/// where it lies ([`super::components`]), and the other components' reach only where they
+/// touch it; what every change still pays for is the answer in the fleet's numbering (a class
+/// that appears in the middle of the fleet renumbers the classes after it): the edge list,
+/// written from the matrix's columns without a sort.
 #[derive(Debug)]
 pub struct Incremental {
     guest: GuestConfig,
@@ -43,52 +51,31 @@ pub struct Incremental {
     free: Vec<u32>,
     /// By place: the live classes' judgements.
     slots: Vec<Option<Slot>>,
-    /// By place: a bitset over places, bit `q` set when guests of the class can go to the class
-    /// at place `q`. Exact between live classes; other bits are never read (a class new in a
-    /// place is judged against every live class, both ways).
-    out: Vec<Vec<u64>>,
+    /// The edges between live classes, by place, both ways (exact: a vanished class's row and
+    /// column are cleared).
+    matrix: Matrix,
+    /// The strongly connected components over places, kept across changes.
+    comps: Components,
+    /// By component id: the other components its classes' guests can go to (each once), kept
+    /// while no edge of the component and no component it reaches changed.
+    reach: Vec<Vec<u32>>,
     /// [`crate::rules::layers_block`] per pair of fingerprints (as [`super::build`] judges it:
     /// hosts equal in the fingerprint get equal answers).
     layers: HashMap<(u64, u64), bool>,
     /// By place: the class's host ids when last assembled, handed out again while its members
     /// are the same hosts (a label or QEMU change elsewhere copies no list).
     hosts: Vec<SharedList<String>>,
-    /// The last judgements' [`Shape`] and the places of the classes it numbers (dense index to
-    /// place), kept while no edge bit and no place changes.
+    /// The last [`Shape`] and the places of the classes it numbers (dense index to place), kept
+    /// while no edge bit and no place changes.
     shape: Option<(Vec<usize>, Shape)>,
+    /// The destinations of each class in the fleet's numbering, row after row (kept between
+    /// updates so that a million edges are written into memory already mapped).
+    scratch: Vec<u32>,
     /// Classes judged again by the last [`Self::update`].
     rejudged: usize,
 }
 
 const NONE: u32 = u32::MAX;
-
-fn words(n: usize) -> usize {
-    n.div_ceil(64)
-}
-
-/// Set or clear bit `d` of `row`; whether it changed.
-fn set_bit(row: &mut Vec<u64>, d: usize, on: bool) -> bool {
-    if row.len() <= d / 64 {
-        if !on {
-            return false;
-        }
-        row.resize(d / 64 + 1, 0);
-    }
-    let (word, bit) = (&mut row[d / 64], 1u64 << (d % 64));
-    let was = *word & bit != 0;
-    if on {
-        *word |= bit;
-    } else {
-        *word &= !bit;
-    }
-    was != on
-}
-
-/// Whether two bit rows hold the same bits (a missing word is zero).
-fn same_bits(a: &[u64], b: &[u64]) -> bool {
-    let n = a.len().max(b.len());
-    (0..n).all(|w| a.get(w).copied().unwrap_or(0) == b.get(w).copied().unwrap_or(0))
-}
 
 impl Incremental {
     pub fn new(guest: &GuestConfig, policy: &Policy) -> Self {
@@ -101,10 +88,13 @@ impl Incremental {
             numbers: Vec::new(),
             free: Vec::new(),
             slots: Vec::new(),
-            out: Vec::new(),
+            matrix: Matrix::default(),
+            comps: Components::default(),
+            reach: Vec::new(),
             layers: HashMap::new(),
             hosts: Vec::new(),
             shape: None,
+            scratch: Vec::new(),
             rejudged: 0,
         }
     }
@@ -131,6 +121,12 @@ impl Incremental {
             .or_insert_with(|| crate::rules::layers_block(&sa.rep, &sb.rep, guest, effective))
     }
 
+    /// The component of each class with an edge to place `p`, to `stale` (their reach names
+    /// `p`'s component).
+    fn sources_stale(&self, p: usize, stale: &mut Vec<u32>) {
+        stale.extend(ones(self.matrix.inn(p)).filter_map(|q| self.comps.comp_of(q)));
+    }
+
     /// The graph of `profiles` (ordered as [`super::build`] would take them), `class_of[i]` the
     /// class number of `profiles[i]`. Equal to `build(profiles, guest, policy)`; with numbers that
     /// do not fit the profiles (another length) it is that build.
@@ -154,26 +150,38 @@ impl Incremental {
             members[dense_of[c] as usize].push(i);
         }
         let live = |number: u32| dense_of.get(number as usize).is_some_and(|&d| d != NONE);
-        // A class gone or new changes the shape, whatever the bits say (a freed place's row is
-        // cleared, and a new class in it may have the same bits as the gone one's had).
+        // Whether any edge or component changed (a class gone or new changes the answer
+        // whatever the bits say).
         let mut changed = false;
-        // Give back the places of the classes that are gone (their representatives too).
+        // Components whose reach must be found again.
+        let mut stale: Vec<u32> = Vec::new();
+        // Give back the places of the classes that are gone (their representatives and edges
+        // too) and take them out of the components.
+        let mut gone: Vec<usize> = Vec::new();
         for place in 0..self.numbers.len() {
             let number = self.numbers[place];
             if number != NONE && !live(number) {
+                self.sources_stale(place, &mut stale);
                 self.place_of[number as usize] = NONE;
                 self.numbers[place] = NONE;
                 self.slots[place] = None;
-                self.out[place] = Vec::new();
                 self.hosts[place] = SharedList::default();
                 changed = true;
                 self.free.push(u32::try_from(place).unwrap_or(NONE));
+                gone.push(place);
+            }
+        }
+        if !gone.is_empty() {
+            self.comps.remove(&gone, &self.matrix);
+            for &p in &gone {
+                self.matrix.clear(p);
             }
         }
         // A place for each live class, and the dense index of each place.
         if self.place_of.len() < n_numbers {
             self.place_of.resize(n_numbers, NONE);
         }
+        let mut added: Vec<usize> = Vec::new();
         let places: Vec<usize> = order
             .iter()
             .map(|&c| {
@@ -182,16 +190,17 @@ impl Incremental {
                     let place = self.free.pop().unwrap_or_else(|| {
                         self.numbers.push(NONE);
                         self.slots.push(None);
-                        self.out.push(Vec::new());
                         self.hosts.push(SharedList::default());
                         u32::try_from(self.numbers.len() - 1).unwrap_or(NONE)
                     });
                     self.place_of[c] = place;
                     self.numbers[place as usize] = u32::try_from(c).unwrap_or(NONE);
+                    added.push(place as usize);
                 }
                 self.place_of[c] as usize
             })
             .collect();
+        self.matrix.grow(self.numbers.len());
         let mut dense_of_place = vec![NONE; self.numbers.len()];
         for (d, &p) in places.iter().enumerate() {
             dense_of_place[p] = u32::try_from(d).unwrap_or(NONE);
@@ -218,17 +227,16 @@ impl Incremental {
             is_dirty[p] = true;
         }
         self.rejudged = dirty.len();
-        // Their rows against every live class, and their columns in the other rows; whether any
-        // bit between live classes changed.
+        // Their rows against every live class, and their columns in the other rows; which
+        // judged classes have an edge that changed.
+        let mut moved = vec![false; self.numbers.len()];
         for &a in &dirty {
-            let mut row = vec![0; words(self.numbers.len())];
             for &b in &places {
-                if self.edge(a, b) {
-                    set_bit(&mut row, b, true);
+                let on = self.edge(a, b);
+                if self.matrix.set(a, b, on) {
+                    moved[a] = true;
                 }
             }
-            changed |= !same_bits(&row, &self.out[a]);
-            self.out[a] = row;
         }
         for &a in &places {
             if is_dirty[a] {
@@ -236,18 +244,38 @@ impl Incremental {
             }
             for &b in &dirty {
                 let on = self.edge(a, b);
-                changed |= set_bit(&mut self.out[a], b, on);
+                if self.matrix.set(a, b, on) {
+                    moved[b] = true;
+                    stale.extend(self.comps.comp_of(a));
+                }
             }
+        }
+        // A judged class with other edges leaves its component and comes back with its new
+        // edges; new classes come in.
+        let again: Vec<usize> = dirty
+            .iter()
+            .copied()
+            .filter(|&p| moved[p] && self.comps.comp_of(p).is_some())
+            .collect();
+        if !again.is_empty() {
+            changed = true;
+            self.comps.remove(&again, &self.matrix);
+        }
+        changed |= dirty.iter().any(|&p| moved[p]);
+        for &p in again.iter().chain(&added) {
+            self.comps.add(p, &self.matrix);
         }
         // The same live classes in the same places and the same bits: the same shape.
         let kept = !changed && self.shape.as_ref().is_some_and(|(p, _)| *p == places);
         if !kept {
-            let adj = self.adjacency(&places, &dense_of_place);
-            let mut self_ok = vec![false; places.len()];
-            for (a, &pa) in places.iter().enumerate() {
-                self_ok[a] = bit(&self.out[pa], pa);
+            let changes = self.comps.take_changes();
+            stale.extend(changes.changed);
+            for &t in &changes.touched {
+                self.sources_stale(t, &mut stale);
             }
-            self.shape = Some((places.clone(), Shape::of(&adj, self_ok)));
+            self.refresh_reach(stale);
+            let shape = self.shape_of(&places, &dense_of_place);
+            self.shape = Some((places.clone(), shape));
         }
         // Each class's host list: the one held if its members are the same hosts.
         for (d, &p) in places.iter().enumerate() {
@@ -283,35 +311,126 @@ impl Incremental {
         )
     }
 
-    /// The graph over dense indexes (`places[d]` the place of class `d`): each class's set bits
-    /// among the other live classes, ascending.
-    fn adjacency(&self, places: &[usize], dense_of_place: &[u32]) -> Vec<Vec<usize>> {
-        places
-            .iter()
-            .enumerate()
-            .map(|(a, &pa)| {
-                let mut outs = Vec::new();
-                for (w, &bits) in self.out[pa].iter().enumerate() {
-                    let mut bits = bits;
-                    while bits != 0 {
-                        let pb = w * 64 + bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        match dense_of_place.get(pb) {
-                            Some(&b) if b != NONE && b as usize != a => outs.push(b as usize),
-                            _ => {}
-                        }
+    /// Find again the reach of the live components in `stale`: the components of the classes
+    /// their classes' rows name, other than their own.
+    fn refresh_reach(&mut self, mut stale: Vec<u32>) {
+        stale.sort_unstable();
+        stale.dedup();
+        if self.reach.len() < self.comps.id_bound() {
+            self.reach.resize_with(self.comps.id_bound(), Vec::new);
+        }
+        let mut mark = vec![NONE; self.comps.id_bound()];
+        let mut union: Vec<u64> = Vec::new();
+        for k in stale {
+            let members = self.comps.members(k);
+            let mut out = Vec::new();
+            if !members.is_empty() {
+                union.clear();
+                for &p in members {
+                    let row = self.matrix.out(p);
+                    if union.len() < row.len() {
+                        union.resize(row.len(), 0);
+                    }
+                    for (u, &w) in union.iter_mut().zip(row) {
+                        *u |= w;
                     }
                 }
-                outs.sort_unstable();
-                outs
-            })
-            .collect()
+                for q in ones(&union) {
+                    if let Some(j) = self.comps.comp_of(q)
+                        && j != k
+                        && mark[j as usize] != k
+                    {
+                        mark[j as usize] = k;
+                        out.push(j);
+                    }
+                }
+            }
+            self.reach[k as usize] = out;
+        }
     }
-}
 
-/// Bit `d` of `row`.
-fn bit(row: &[u64], d: usize) -> bool {
-    row.get(d / 64).is_some_and(|w| w & (1 << (d % 64)) != 0)
+    /// The judgements in the fleet's numbering (`places[d]` the place of class `d`): components
+    /// and their reach from the kept ones, the edges from the matrix's columns (taken in
+    /// ascending order of destination, each lands at the end of its source's row: rows come
+    /// out sorted without a sort).
+    fn shape_of(&mut self, places: &[usize], dense_of_place: &[u32]) -> Shape {
+        let dense = |p: usize| dense_of_place.get(p).map_or(NONE, |&d| d) as usize;
+        let mut index_of = vec![NONE as usize; self.comps.id_bound()];
+        let mut comps: Vec<Vec<usize>> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
+        for k in self.comps.ids() {
+            let mut comp: Vec<usize> = self.comps.members(k).iter().map(|&p| dense(p)).collect();
+            comp.sort_unstable();
+            index_of[k as usize] = comps.len();
+            comps.push(comp);
+            ids.push(k);
+        }
+        let reaches = ids
+            .iter()
+            .map(|&k| {
+                self.reach
+                    .get(k as usize)
+                    .map_or(&[][..], Vec::as_slice)
+                    .iter()
+                    .map(|&j| index_of[j as usize])
+                    .collect()
+            })
+            .collect();
+        let comp_of = places
+            .iter()
+            .map(|&p| self.comps.comp_of(p).map_or(0, |k| index_of[k as usize]))
+            .collect();
+        let self_ok = places
+            .iter()
+            .map(|&p| bit(self.matrix.out(p), p))
+            .collect();
+        // Row starts, then each destination at its source's cursor.
+        let mut start = Vec::with_capacity(places.len() + 1);
+        start.push(0usize);
+        for &p in places {
+            let row = self.matrix.out(p);
+            let n = count(row) - usize::from(bit(row, p));
+            start.push(start.last().copied().unwrap_or(0) + n);
+        }
+        let total = start.last().copied().unwrap_or(0);
+        self.scratch.clear();
+        self.scratch.resize(total, 0);
+        let mut cursor = start.clone();
+        for (b, &pb) in places.iter().enumerate() {
+            let to = u32::try_from(b).unwrap_or(NONE);
+            for q in ones(self.matrix.inn(pb)) {
+                let a = dense(q);
+                if q == pb || a >= places.len() {
+                    continue;
+                }
+                if let Some(slot) = self.scratch.get_mut(cursor[a]) {
+                    *slot = to;
+                }
+                cursor[a] += 1;
+            }
+        }
+        // Written once into the shared list (a counted range maps into an `Arc<[_]>` in place).
+        let scratch = &self.scratch;
+        let mut from = 0;
+        let edges: SharedList<ClassEdge> = (0..total)
+            .map(|i| {
+                while start.get(from + 1).is_some_and(|&s| s <= i) {
+                    from += 1;
+                }
+                ClassEdge {
+                    from,
+                    to: scratch[i] as usize,
+                }
+            })
+            .collect();
+        Shape {
+            self_ok,
+            comps,
+            comp_of,
+            reaches,
+            edges,
+        }
+    }
 }
 
 #[cfg(test)]

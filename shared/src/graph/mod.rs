@@ -12,6 +12,8 @@ use crate::intern::SharedList;
 use crate::profile::HostProfile;
 use crate::verdict::{GuestConfig, GuestCpu, HostFacts, Policy};
 
+mod bits;
+mod components;
 mod incremental;
 pub use incremental::Incremental;
 
@@ -183,7 +185,7 @@ pub struct CompatGraph {
     /// Edges between distinct classes (self-compatibility is on the class), by `from` then `to`.
     /// Shared between the graphs of successive fleets while no judgement changed.
     pub edges: SharedList<ClassEdge>,
-    /// Pools, largest first.
+    /// Pools, largest first (equal sizes in the order of their first class).
     pub pools: Vec<Pool>,
 }
 
@@ -282,7 +284,7 @@ fn node(class_id: String, rep: &HostProfile, hosts: SharedList<String>) -> Class
 #[derive(Debug)]
 struct Shape {
     self_ok: Vec<bool>,
-    /// Strongly connected components, in [`strongly_connected`]'s order.
+    /// Strongly connected components, each ascending, in any order ([`assemble`] orders them).
     comps: Vec<Vec<usize>>,
     comp_of: Vec<usize>,
     /// Per component, the other components its classes' guests can go to (each once).
@@ -341,8 +343,8 @@ impl Shape {
 }
 
 /// The graph of judged classes (`shape`), `sizes[a]` the hosts of class `a`, `node(a)` its node:
-/// pools are the components, largest first. [`build`] and [`Incremental`] share it, so equal
-/// judgements give equal graphs.
+/// pools are the components, largest first, then in the order of their first class. [`build`]
+/// and [`Incremental`] share it, so equal judgements give equal graphs.
 fn assemble(
     guest: &GuestConfig,
     policy: &Policy,
@@ -353,9 +355,16 @@ fn assemble(
 ) -> CompatGraph {
     let comps = &shape.comps;
     let comp_size = |k: usize| comps[k].iter().map(|&c| sizes[c]).sum::<usize>();
-    // Largest first; a stable sort, so components of equal size keep Tarjan's order.
+    // Largest first, then by their first class: an order of the judgements alone, not of the
+    // way the components were found (Tarjan's in `build`, kept across changes in
+    // `Incremental`).
     let mut order: Vec<usize> = (0..comps.len()).collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(comp_size(k)));
+    order.sort_by_cached_key(|&k| {
+        (
+            std::cmp::Reverse(comp_size(k)),
+            comps[k].iter().min().copied(),
+        )
+    });
     let mut pool_of_comp = vec![0; comps.len()];
     for (p, &k) in order.iter().enumerate() {
         pool_of_comp[k] = p;
