@@ -7,9 +7,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::bits::{Matrix, bit, count, ones};
-use super::components::Components;
-use super::{ClassEdge, CompatGraph, Shape, assemble, node};
+use super::kept::Kept;
+use super::{CompatGraph, Shape, assemble, node};
 use crate::class::class_id;
 use crate::intern::SharedList;
 use crate::profile::HostProfile;
@@ -51,14 +50,9 @@ pub struct Incremental {
     free: Vec<u32>,
     /// By place: the live classes' judgements.
     slots: Vec<Option<Slot>>,
-    /// The edges between live classes, by place, both ways (exact: a vanished class's row and
-    /// column are cleared).
-    matrix: Matrix,
-    /// The strongly connected components over places, kept across changes.
-    comps: Components,
-    /// By component id: the other components its classes' guests can go to (each once), kept
-    /// while no edge of the component and no component it reaches changed.
-    reach: Vec<Vec<u32>>,
+    /// The edges between live classes by place, their components and each component's reach,
+    /// kept across changes.
+    kept: Kept,
     /// [`crate::rules::layers_block`] per pair of fingerprints (as [`super::build`] judges it:
     /// hosts equal in the fingerprint get equal answers).
     layers: HashMap<(u64, u64), bool>,
@@ -68,9 +62,6 @@ pub struct Incremental {
     /// The last [`Shape`] and the places of the classes it numbers (dense index to place), kept
     /// while no edge bit and no place changes.
     shape: Option<(Vec<usize>, Shape)>,
-    /// The destinations of each class in the fleet's numbering, row after row (kept between
-    /// updates so that a million edges are written into memory already mapped).
-    scratch: Vec<u32>,
     /// Classes judged again by the last [`Self::update`].
     rejudged: usize,
 }
@@ -88,13 +79,10 @@ impl Incremental {
             numbers: Vec::new(),
             free: Vec::new(),
             slots: Vec::new(),
-            matrix: Matrix::default(),
-            comps: Components::default(),
-            reach: Vec::new(),
+            kept: Kept::default(),
             layers: HashMap::new(),
             hosts: Vec::new(),
             shape: None,
-            scratch: Vec::new(),
             rejudged: 0,
         }
     }
@@ -119,12 +107,6 @@ impl Incremental {
             .layers
             .entry((sa.print, sb.print))
             .or_insert_with(|| crate::rules::layers_block(&sa.rep, &sb.rep, guest, effective))
-    }
-
-    /// The component of each class with an edge to place `p`, to `stale` (their reach names
-    /// `p`'s component).
-    fn sources_stale(&self, p: usize, stale: &mut Vec<u32>) {
-        stale.extend(ones(self.matrix.inn(p)).filter_map(|q| self.comps.comp_of(q)));
     }
 
     /// The graph of `profiles` (ordered as [`super::build`] would take them), `class_of[i]` the
@@ -153,15 +135,12 @@ impl Incremental {
         // Whether any edge or component changed (a class gone or new changes the answer
         // whatever the bits say).
         let mut changed = false;
-        // Components whose reach must be found again.
-        let mut stale: Vec<u32> = Vec::new();
         // Give back the places of the classes that are gone (their representatives and edges
         // too) and take them out of the components.
         let mut gone: Vec<usize> = Vec::new();
         for place in 0..self.numbers.len() {
             let number = self.numbers[place];
             if number != NONE && !live(number) {
-                self.sources_stale(place, &mut stale);
                 self.place_of[number as usize] = NONE;
                 self.numbers[place] = NONE;
                 self.slots[place] = None;
@@ -171,12 +150,7 @@ impl Incremental {
                 gone.push(place);
             }
         }
-        if !gone.is_empty() {
-            self.comps.remove(&gone, &self.matrix);
-            for &p in &gone {
-                self.matrix.clear(p);
-            }
-        }
+        self.kept.remove(&gone);
         // A place for each live class, and the dense index of each place.
         if self.place_of.len() < n_numbers {
             self.place_of.resize(n_numbers, NONE);
@@ -200,7 +174,6 @@ impl Incremental {
                 self.place_of[c] as usize
             })
             .collect();
-        self.matrix.grow(self.numbers.len());
         let mut dense_of_place = vec![NONE; self.numbers.len()];
         for (d, &p) in places.iter().enumerate() {
             dense_of_place[p] = u32::try_from(d).unwrap_or(NONE);
@@ -233,7 +206,7 @@ impl Incremental {
         for &a in &dirty {
             for &b in &places {
                 let on = self.edge(a, b);
-                if self.matrix.set(a, b, on) {
+                if self.kept.set(a, b, on) {
                     moved[a] = true;
                 }
             }
@@ -244,9 +217,8 @@ impl Incremental {
             }
             for &b in &dirty {
                 let on = self.edge(a, b);
-                if self.matrix.set(a, b, on) {
+                if self.kept.set(a, b, on) {
                     moved[b] = true;
-                    stale.extend(self.comps.comp_of(a));
                 }
             }
         }
@@ -255,26 +227,17 @@ impl Incremental {
         let again: Vec<usize> = dirty
             .iter()
             .copied()
-            .filter(|&p| moved[p] && self.comps.comp_of(p).is_some())
+            .filter(|&p| moved[p] && self.kept.holds(p))
             .collect();
-        if !again.is_empty() {
-            changed = true;
-            self.comps.remove(&again, &self.matrix);
-        }
+        self.kept.leave(&again);
         changed |= dirty.iter().any(|&p| moved[p]);
         for &p in again.iter().chain(&added) {
-            self.comps.add(p, &self.matrix);
+            self.kept.enter(p);
         }
         // The same live classes in the same places and the same bits: the same shape.
         let kept = !changed && self.shape.as_ref().is_some_and(|(p, _)| *p == places);
         if !kept {
-            let changes = self.comps.take_changes();
-            stale.extend(changes.changed);
-            for &t in &changes.touched {
-                self.sources_stale(t, &mut stale);
-            }
-            self.refresh_reach(stale);
-            let shape = self.shape_of(&places, &dense_of_place);
+            let shape = self.kept.shape(&places, &dense_of_place);
             self.shape = Some((places.clone(), shape));
         }
         // Each class's host list: the one held if its members are the same hosts.
@@ -309,127 +272,6 @@ impl Incremental {
                 node(id, rep, hosts[p].clone())
             },
         )
-    }
-
-    /// Find again the reach of the live components in `stale`: the components of the classes
-    /// their classes' rows name, other than their own.
-    fn refresh_reach(&mut self, mut stale: Vec<u32>) {
-        stale.sort_unstable();
-        stale.dedup();
-        if self.reach.len() < self.comps.id_bound() {
-            self.reach.resize_with(self.comps.id_bound(), Vec::new);
-        }
-        let mut mark = vec![NONE; self.comps.id_bound()];
-        let mut union: Vec<u64> = Vec::new();
-        for k in stale {
-            let members = self.comps.members(k);
-            let mut out = Vec::new();
-            if !members.is_empty() {
-                union.clear();
-                for &p in members {
-                    let row = self.matrix.out(p);
-                    if union.len() < row.len() {
-                        union.resize(row.len(), 0);
-                    }
-                    for (u, &w) in union.iter_mut().zip(row) {
-                        *u |= w;
-                    }
-                }
-                for q in ones(&union) {
-                    if let Some(j) = self.comps.comp_of(q)
-                        && j != k
-                        && mark[j as usize] != k
-                    {
-                        mark[j as usize] = k;
-                        out.push(j);
-                    }
-                }
-            }
-            self.reach[k as usize] = out;
-        }
-    }
-
-    /// The judgements in the fleet's numbering (`places[d]` the place of class `d`): components
-    /// and their reach from the kept ones, the edges from the matrix's columns (taken in
-    /// ascending order of destination, each lands at the end of its source's row: rows come
-    /// out sorted without a sort).
-    fn shape_of(&mut self, places: &[usize], dense_of_place: &[u32]) -> Shape {
-        let dense = |p: usize| dense_of_place.get(p).map_or(NONE, |&d| d) as usize;
-        let mut index_of = vec![NONE as usize; self.comps.id_bound()];
-        let mut comps: Vec<Vec<usize>> = Vec::new();
-        let mut ids: Vec<u32> = Vec::new();
-        for k in self.comps.ids() {
-            let mut comp: Vec<usize> = self.comps.members(k).iter().map(|&p| dense(p)).collect();
-            comp.sort_unstable();
-            index_of[k as usize] = comps.len();
-            comps.push(comp);
-            ids.push(k);
-        }
-        let reaches = ids
-            .iter()
-            .map(|&k| {
-                self.reach
-                    .get(k as usize)
-                    .map_or(&[][..], Vec::as_slice)
-                    .iter()
-                    .map(|&j| index_of[j as usize])
-                    .collect()
-            })
-            .collect();
-        let comp_of = places
-            .iter()
-            .map(|&p| self.comps.comp_of(p).map_or(0, |k| index_of[k as usize]))
-            .collect();
-        let self_ok = places
-            .iter()
-            .map(|&p| bit(self.matrix.out(p), p))
-            .collect();
-        // Row starts, then each destination at its source's cursor.
-        let mut start = Vec::with_capacity(places.len() + 1);
-        start.push(0usize);
-        for &p in places {
-            let row = self.matrix.out(p);
-            let n = count(row) - usize::from(bit(row, p));
-            start.push(start.last().copied().unwrap_or(0) + n);
-        }
-        let total = start.last().copied().unwrap_or(0);
-        self.scratch.clear();
-        self.scratch.resize(total, 0);
-        let mut cursor = start.clone();
-        for (b, &pb) in places.iter().enumerate() {
-            let to = u32::try_from(b).unwrap_or(NONE);
-            for q in ones(self.matrix.inn(pb)) {
-                let a = dense(q);
-                if q == pb || a >= places.len() {
-                    continue;
-                }
-                if let Some(slot) = self.scratch.get_mut(cursor[a]) {
-                    *slot = to;
-                }
-                cursor[a] += 1;
-            }
-        }
-        // Written once into the shared list (a counted range maps into an `Arc<[_]>` in place).
-        let scratch = &self.scratch;
-        let mut from = 0;
-        let edges: SharedList<ClassEdge> = (0..total)
-            .map(|i| {
-                while start.get(from + 1).is_some_and(|&s| s <= i) {
-                    from += 1;
-                }
-                ClassEdge {
-                    from,
-                    to: scratch[i] as usize,
-                }
-            })
-            .collect();
-        Shape {
-            self_ok,
-            comps,
-            comp_of,
-            reaches,
-            edges,
-        }
     }
 }
 

@@ -15,6 +15,7 @@ use crate::verdict::{GuestConfig, GuestCpu, HostFacts, Policy};
 mod bits;
 mod components;
 mod incremental;
+mod kept;
 pub use incremental::Incremental;
 
 /// Hosts grouped into classes. `members[c]` are indexes into the input slice; the first member
