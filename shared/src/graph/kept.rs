@@ -297,9 +297,9 @@ mod tests {
                 kept.remove(&gone);
                 for &p in &gone {
                     live[p] = false;
-                    for q in 0..N {
-                        edges[p][q] = false;
-                        edges[q][p] = false;
+                    edges[p] = [false; N];
+                    for row in &mut edges {
+                        row[p] = false;
                     }
                 }
                 // New classes in free places, and live ones judged again.
