@@ -230,3 +230,32 @@ fn one_change_rejudges_one_class() {
     assert_eq!(inc.rejudged(), 1, "only the new class is judged");
     assert_eq!(second, build(&profiles, &guest, &policy));
 }
+
+/// A class number given to another class (a numbering that reuses numbers): the class is judged
+/// again with other edges, leaves its component and comes back, and the graph is `build`'s.
+#[test]
+fn a_number_given_to_another_class_is_judged_again_with_other_edges() {
+    use shared::testing::profile_named;
+    let host = |id: &str, features: &[&str]| Arc::new(profile_named(id, "GenuineIntel", features));
+    let mut fleet = vec![
+        host("a", &["sse2"]),
+        host("b", &["sse2", "avx"]),
+        host("c", &["sse2", "avx", "avx2"]),
+    ];
+    let guest = shared::GuestConfig::default();
+    let policy = shared::Policy::default();
+    let mut numbers = Recycling::default();
+    let mut inc = Incremental::new(&guest, &policy);
+    let before = inc.update(&fleet, &numbers.number(&fleet));
+    assert_eq!(before, build(&fleet, &guest, &policy));
+    assert!(before.edges.len() == 3, "a -> b -> c and a -> c: {:?}", before.edges);
+    // b takes features c lacks: its class vanishes and the new one gets its number.
+    let old = numbers.number(&fleet);
+    fleet[1] = host("b", &["sse2", "aes"]);
+    let new = numbers.number(&fleet);
+    assert_eq!(old, new, "the number is reused");
+    let after = inc.update(&fleet, &new);
+    assert_eq!(inc.rejudged(), 1);
+    assert_eq!(after, build(&fleet, &guest, &policy));
+    assert_ne!(after.edges, before.edges, "b no longer sends guests to c");
+}
