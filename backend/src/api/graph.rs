@@ -331,62 +331,86 @@ impl HttpBody for Chunks {
 }
 
 /// Edges as `ClassEdge`'s serde JSON (`[{"from":0,"to":1},...]`), written without the serde
-/// machinery: each row's `{"from":A,"to":` once, each class number's digits once (a million
-/// edges, 25 MB, in a few milliseconds), the buffer sized exactly before it is written.
+/// machinery (a million edges, 25 MB): each row's `{"from":A,"to":` and each destination's
+/// `B},` made once, then copied as fixed-size words into a buffer sized before it is written
+/// (a copy of a few bytes of unknown length is a `memcpy` call: most of the time before).
 fn edges_json(edges: &[ClassEdge]) -> Vec<u8> {
-    const FROM: &[u8] = b"{\"from\":";
-    const TO: &[u8] = b",\"to\":";
-    // The digits of every number below the largest `to` (class numbers: a few thousand).
-    let top = edges.iter().map(|e| e.to).max().unwrap_or(0);
-    let table = top < 1 << 20;
-    let mut digits: Vec<u8> = Vec::new();
-    let mut at: Vec<(usize, usize)> = Vec::new();
+    /// Room for `{"from":` (8), a number (at most 20 digits) and `,"to":` (6).
+    const HEAD: usize = 40;
+    /// Room for a number below `TABLE`, `}` and `,`.
+    const TAIL: usize = 8;
+    const TABLE: usize = 100_000;
     let mut n = itoa::Buffer::new();
-    if table {
-        for k in 0..=top {
-            let s = n.format(k).as_bytes();
-            at.push((digits.len(), s.len()));
-            digits.extend_from_slice(s);
+    // Each destination's `B},` as a word, for the numbers a graph has (class numbers).
+    let top = edges.iter().map(|e| e.to).max().unwrap_or(0);
+    let tails: Vec<([u8; TAIL], usize)> = (0..=top.min(TABLE - 1))
+        .map(|t| {
+            let mut w = [0u8; TAIL];
+            let digits = n.format(t).as_bytes();
+            w[..digits.len()].copy_from_slice(digits);
+            w[digits.len()] = b'}';
+            w[digits.len() + 1] = b',';
+            (w, digits.len() + 2)
+        })
+        .collect();
+    let head_of = |from: usize, n: &mut itoa::Buffer| {
+        let mut w = [0u8; HEAD];
+        let mut len = 0;
+        for part in [&b"{\"from\":"[..], n.format(from).as_bytes(), &b",\"to\":"[..]] {
+            w[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
         }
-    }
-    let to_len = |t: usize| at.get(t).map_or_else(|| itoa::Buffer::new().format(t).len(), |a| a.1);
-    let mut len = 2 + edges.len().saturating_sub(1);
-    let mut row_start = 0;
-    while row_start < edges.len() {
-        let from = edges[row_start].from;
-        let row_end = edges[row_start..]
-            .iter()
-            .position(|e| e.from != from)
-            .map_or(edges.len(), |k| row_start + k);
-        let prefix = FROM.len() + n.format(from).len() + TO.len() + 1;
-        len += (row_end - row_start) * prefix;
-        len += edges[row_start..row_end].iter().map(|e| to_len(e.to)).sum::<usize>();
-        row_start = row_end;
-    }
-    let mut out = Vec::with_capacity(len);
-    out.push(b'[');
-    let mut prefix: Vec<u8> = Vec::new();
+        (w, len)
+    };
+    // The exact length: every edge's head and tail (the last `,` becomes `]`), and `[`.
+    let mut len = 1;
     let mut current = None;
-    let mut other = itoa::Buffer::new();
-    for (k, e) in edges.iter().enumerate() {
+    let mut head_len = 0;
+    for e in edges {
         if current != Some(e.from) {
             current = Some(e.from);
-            prefix.clear();
-            prefix.extend_from_slice(FROM);
-            prefix.extend_from_slice(n.format(e.from).as_bytes());
-            prefix.extend_from_slice(TO);
+            head_len = head_of(e.from, &mut n).1;
         }
-        if k > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&prefix);
-        match at.get(e.to) {
-            Some(&(i, l)) => out.extend_from_slice(&digits[i..i + l]),
-            None => out.extend_from_slice(other.format(e.to).as_bytes()),
-        }
-        out.push(b'}');
+        len += head_len
+            + tails
+                .get(e.to)
+                .map_or_else(|| n.format(e.to).len() + 2, |t| t.1);
     }
-    out.push(b']');
+    let len = len.max(2);
+    // Written in words: the slack after `len` takes the last word's overhang.
+    let mut out = vec![0u8; len + HEAD + TAIL];
+    out[0] = b'[';
+    let mut at = 1;
+    let mut current = None;
+    let mut head = ([0u8; HEAD], 0);
+    for e in edges {
+        if current != Some(e.from) {
+            current = Some(e.from);
+            head = head_of(e.from, &mut n);
+        }
+        out[at..at + HEAD].copy_from_slice(&head.0);
+        at += head.1;
+        match tails.get(e.to) {
+            Some((w, l)) => {
+                out[at..at + TAIL].copy_from_slice(w);
+                at += l;
+            }
+            None => {
+                let digits = n.format(e.to).as_bytes();
+                out[at..at + digits.len()].copy_from_slice(digits);
+                at += digits.len();
+                out[at] = b'}';
+                out[at + 1] = b',';
+                at += 2;
+            }
+        }
+    }
+    // `[` alone gets its `]`; otherwise the last `,` is the `]`.
+    if edges.is_empty() {
+        at += 1;
+    }
+    out[at - 1] = b']';
+    out.truncate(at);
     out
 }
 
