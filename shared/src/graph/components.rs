@@ -179,6 +179,44 @@ impl Components {
     }
 }
 
+impl Components {
+    /// Make the components again from the places `all` (every place in the graph) with their
+    /// edges in `m`, by Tarjan's algorithm: when many classes come at once (the first fleet),
+    /// cheaper than two searches per class.
+    pub(super) fn rebuild(&mut self, all: &[usize], m: &Matrix) {
+        let old: Vec<u32> = self.ids().collect();
+        self.changed.extend(old);
+        self.members.clear();
+        self.free.clear();
+        self.comp_of.iter_mut().for_each(|k| *k = NONE);
+        self.present.clear();
+        let mut local = vec![usize::MAX; all.iter().max().map_or(0, |&p| p + 1)];
+        for (i, &p) in all.iter().enumerate() {
+            set_bit(&mut self.present, p, true);
+            local[p] = i;
+        }
+        let adj: Vec<Vec<usize>> = all
+            .iter()
+            .map(|&p| {
+                ones(m.out(p))
+                    .filter(|&q| q != p)
+                    .filter_map(|q| local.get(q).copied().filter(|&i| i != usize::MAX))
+                    .collect()
+            })
+            .collect();
+        for comp in super::strongly_connected(&adj) {
+            let id = self.new_id();
+            let mut places: Vec<usize> = comp.iter().map(|&i| all[i]).collect();
+            places.sort_unstable();
+            for &p in &places {
+                self.set_comp(p, id);
+            }
+            self.members[id as usize] = places;
+            self.changed.push(id);
+        }
+    }
+}
+
 /// The places reachable from `from` (itself included) through `next`, inside `within`.
 fn reach<'a>(from: usize, within: &[u64], next: impl Fn(usize) -> &'a [u64]) -> Row {
     let mut seen = vec![0u64; within.len()];

@@ -240,8 +240,14 @@ impl Incremental {
             .collect();
         self.kept.leave(&again);
         changed |= dirty.iter().any(|&p| moved[p]);
-        for &p in again.iter().chain(&added) {
-            self.kept.enter(p);
+        // Two searches per class coming in, or Tarjan's over all when many come at once.
+        let coming = again.len() + added.len();
+        if coming > 64 && coming * 4 > places.len() {
+            self.kept.rebuild(&places);
+        } else {
+            for &p in again.iter().chain(&added) {
+                self.kept.enter(p);
+            }
         }
         // The same live classes in the same places and the same bits: the same shape.
         let kept = !changed && self.shape.as_ref().is_some_and(|(p, _)| *p == places);

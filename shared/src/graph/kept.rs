@@ -25,6 +25,8 @@ pub(super) struct Kept {
     reach: Vec<Vec<u32>>,
     /// Components whose reach must be found again.
     stale: Vec<u32>,
+    /// Every component's reach must be found again ([`Kept::rebuild`]).
+    all_stale: bool,
     /// The destinations of each class in the fleet's numbering, row after row (kept between
     /// shapes so that a million edges are written into memory already mapped).
     scratch: Vec<u32>,
@@ -80,14 +82,25 @@ impl Kept {
         self.comps.add(p, &self.matrix);
     }
 
+    /// The components made again over `places`, every live place (many classes came at once):
+    /// every component's reach is found again.
+    pub(super) fn rebuild(&mut self, places: &[usize]) {
+        self.comps.rebuild(places, &self.matrix);
+        self.all_stale = true;
+    }
+
     /// The judgements in a fleet's numbering: `places[d]` the place of class `d`,
     /// `dense_of_place[p]` the class at place `p` (`u32::MAX`: none). Every place of `places`
     /// must be in the components, and no other.
     pub(super) fn shape(&mut self, places: &[usize], dense_of_place: &[u32]) -> Shape {
         let changes = self.comps.take_changes();
-        self.stale.extend(changes.changed);
-        for &t in &changes.touched {
-            self.sources_stale(t);
+        if std::mem::take(&mut self.all_stale) {
+            self.stale = self.comps.ids().collect();
+        } else {
+            self.stale.extend(changes.changed);
+            for &t in &changes.touched {
+                self.sources_stale(t);
+            }
         }
         let stale = std::mem::take(&mut self.stale);
         self.refresh_reach(stale);
@@ -285,13 +298,14 @@ mod tests {
                 proptest::collection::vec(judged(), 0..4),
                 proptest::collection::vec(judged(), 0..3),
                 any::<u64>(),
+                any::<bool>(),
             ), 1..14),
             sizes in proptest::collection::vec(1..4usize, N),
         ) {
             let mut kept = Kept::default();
             let mut edges = [[false; N]; N];
             let mut live = [false; N];
-            for (k, (gone_mask, adds, rejudged, seed)) in steps.into_iter().enumerate() {
+            for (k, (gone_mask, adds, rejudged, seed, bulk)) in steps.into_iter().enumerate() {
                 // Gone.
                 let gone: Vec<usize> = (0..N).filter(|&p| live[p] && gone_mask >> p & 1 == 1 && gone_mask & 0x8000 != 0).collect();
                 kept.remove(&gone);
@@ -336,8 +350,13 @@ mod tests {
                 }
                 let again: Vec<usize> = dirty.iter().map(|d| d.0).filter(|&p| moved[p] && kept.holds(p)).collect();
                 kept.leave(&again);
-                for &p in again.iter().chain(&added) {
-                    kept.enter(p);
+                if bulk {
+                    let all: Vec<usize> = (0..N).filter(|&p| live[p]).collect();
+                    kept.rebuild(&all);
+                } else {
+                    for &p in again.iter().chain(&added) {
+                        kept.enter(p);
+                    }
                 }
                 // The live places in a random order.
                 let mut places: Vec<usize> = (0..N).filter(|&p| live[p]).collect();
