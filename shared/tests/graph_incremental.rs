@@ -248,7 +248,11 @@ fn a_number_given_to_another_class_is_judged_again_with_other_edges() {
     let mut inc = Incremental::new(&guest, &policy);
     let before = inc.update(&fleet, &numbers.number(&fleet));
     assert_eq!(before, build(&fleet, &guest, &policy));
-    assert!(before.edges.len() == 3, "a -> b -> c and a -> c: {:?}", before.edges);
+    assert!(
+        before.edges.len() == 3,
+        "a -> b -> c and a -> c: {:?}",
+        before.edges
+    );
     // b takes features c lacks: its class vanishes and the new one gets its number.
     let old = numbers.number(&fleet);
     fleet[1] = host("b", &["sse2", "aes"]);

@@ -7,9 +7,9 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use shared::api::{ClassList, ClassSummary, GraphAnswer, GraphRequest, PoolList, PoolSummary};
 use shared::graph::{ClassEdge, CompatGraph};
 use shared::naming::Labels;
@@ -356,7 +356,11 @@ fn edges_json(edges: &[ClassEdge]) -> Vec<u8> {
     let head_of = |from: usize, n: &mut itoa::Buffer| {
         let mut w = [0u8; HEAD];
         let mut len = 0;
-        for part in [&b"{\"from\":"[..], n.format(from).as_bytes(), &b",\"to\":"[..]] {
+        for part in [
+            &b"{\"from\":"[..],
+            n.format(from).as_bytes(),
+            &b",\"to\":"[..],
+        ] {
             w[len..len + part.len()].copy_from_slice(part);
             len += part.len();
         }

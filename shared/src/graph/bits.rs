@@ -123,7 +123,10 @@ mod tests {
         assert!(ones(m.out(3)).next().is_none() && ones(m.inn(3)).next().is_none());
         assert!(ones(m.out(0)).next().is_none() && ones(m.inn(70)).next().is_none());
         assert!(bit(m.out(5), 5), "other places keep their edges");
-        assert!(!m.set(9, 300, false), "clearing a missing bit changes nothing");
+        assert!(
+            !m.set(9, 300, false),
+            "clearing a missing bit changes nothing"
+        );
         assert_eq!(words(64), 1);
         assert_eq!(words(65), 2);
     }

@@ -27,12 +27,12 @@ struct Slot {
 }
 
 /// The graph of one guest configuration and policy over successive fleets (see the module).
-/// Classes are numbered by the caller ([`crate::class::Interner`]: equal numbers exactly for
-/// equal class keys, kept across fleets).
+/// Classes are numbered by the caller: equal numbers exactly for equal class keys within a
+/// fleet ([`crate::class::Interner`] keeps them across fleets; a number that stands for another
+/// class in a later fleet has its class judged again).
 ///
 /// A class that appears, vanishes or is judged with other edges changes the components only
-/// where it lies ([`super::components`]), and the other components' reach only where they
-/// touch it; what every change still pays for is the answer in the fleet's numbering (a class
+/// where it lies (`components.rs`), and the other components' reach only where they touch it; what every change still pays for is the answer in the fleet's numbering (a class
 /// that appears in the middle of the fleet renumbers the classes after it): the edge list,
 /// written from the matrix's columns without a sort.
 #[derive(Debug)]
@@ -128,16 +128,19 @@ impl Incremental {
         let n_numbers = class_of.iter().max().map_or(0, |&m| m as usize + 1);
         let mut dense_of = vec![NONE; n_numbers];
         let mut order: Vec<usize> = Vec::new();
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        for (i, &c) in class_of.iter().enumerate() {
+        let mut sizes: Vec<usize> = Vec::new();
+        for &c in class_of {
             let c = c as usize;
             if dense_of[c] == NONE {
                 dense_of[c] = u32::try_from(order.len()).unwrap_or(NONE);
                 order.push(c);
-                members.push(Vec::new());
+                sizes.push(0);
             }
-            members[dense_of[c] as usize].push(i);
+            sizes[dense_of[c] as usize] += 1;
         }
+        // The members of all classes in one list, class after class (no list per class grown
+        // host by host).
+        let members = Members::of(class_of, &dense_of, &sizes);
         let live = |number: u32| dense_of.get(number as usize).is_some_and(|&d| d != NONE);
         // Whether any edge or component changed (a class gone or new changes the answer
         // whatever the bits say).
@@ -192,7 +195,7 @@ impl Incremental {
         let mut dirty: Vec<usize> = Vec::new();
         let mut is_dirty = vec![false; self.numbers.len()];
         for (d, &p) in places.iter().enumerate() {
-            let rep = &profiles[members[d][0]];
+            let rep = &profiles[members.first(d)];
             if self.slots[p]
                 .as_ref()
                 .is_some_and(|s| Arc::ptr_eq(&s.rep, rep))
@@ -258,7 +261,7 @@ impl Incremental {
         // Each class's host list: the one held if its members are the same hosts (the same
         // profiles, or profiles with the same ids).
         for (d, &p) in places.iter().enumerate() {
-            let m = &members[d];
+            let m = members.of_class(d);
             let held = &self.held[p];
             let same_profiles = held.len() == m.len()
                 && m.iter()
@@ -277,7 +280,6 @@ impl Incremental {
             }
             self.held[p] = m.iter().map(|&i| Arc::downgrade(&profiles[i])).collect();
         }
-        let sizes: Vec<usize> = members.iter().map(Vec::len).collect();
         let (slots, hosts) = (&self.slots, &self.hosts);
         let Some((_, shape)) = &self.shape else {
             return super::build(profiles, &self.guest, &self.policy);
@@ -290,13 +292,48 @@ impl Incremental {
             &sizes,
             |d| {
                 let p = places[d];
-                let rep = &profiles[members[d][0]];
+                let rep = &profiles[members.first(d)];
                 let id = slots[p]
                     .as_ref()
                     .map_or_else(|| class_id(rep), |s| s.class_id.clone());
                 node(id, rep, hosts[p].clone())
             },
         )
+    }
+}
+
+/// The hosts of each class (indexes into the fleet, ascending), class after class.
+struct Members {
+    start: Vec<usize>,
+    hosts: Vec<usize>,
+}
+
+impl Members {
+    /// `class_of[i]` host `i`'s class number, `dense_of[number]` its class, `sizes[class]` its
+    /// number of hosts.
+    fn of(class_of: &[u32], dense_of: &[u32], sizes: &[usize]) -> Self {
+        let mut start = Vec::with_capacity(sizes.len() + 1);
+        start.push(0);
+        for &n in sizes {
+            start.push(start.last().copied().unwrap_or(0) + n);
+        }
+        let mut next = start.clone();
+        let mut hosts = vec![0; class_of.len()];
+        for (i, &c) in class_of.iter().enumerate() {
+            let d = dense_of[c as usize] as usize;
+            hosts[next[d]] = i;
+            next[d] += 1;
+        }
+        Self { start, hosts }
+    }
+
+    fn of_class(&self, d: usize) -> &[usize] {
+        &self.hosts[self.start[d]..self.start[d + 1]]
+    }
+
+    /// The first host of class `d` (every class has one).
+    fn first(&self, d: usize) -> usize {
+        self.hosts[self.start[d]]
     }
 }
 

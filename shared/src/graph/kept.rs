@@ -141,7 +141,9 @@ impl Kept {
                     }
                 }
             }
-            self.reach[k as usize] = out;
+            if let Some(reach) = self.reach.get_mut(k as usize) {
+                *reach = out;
+            }
         }
     }
 
@@ -176,10 +178,7 @@ impl Kept {
             .iter()
             .map(|&p| self.comps.comp_of(p).map_or(0, |k| index_of[k as usize]))
             .collect();
-        let self_ok = places
-            .iter()
-            .map(|&p| bit(self.matrix.out(p), p))
-            .collect();
+        let self_ok = places.iter().map(|&p| bit(self.matrix.out(p), p)).collect();
         // Row starts, then each destination at its source's cursor.
         let mut start = Vec::with_capacity(places.len() + 1);
         start.push(0usize);
@@ -244,7 +243,13 @@ mod tests {
     type Judged = (usize, u16, u16, bool, bool);
 
     fn judged() -> impl Strategy<Value = Judged> {
-        (0..N, any::<u16>(), any::<u16>(), any::<bool>(), any::<bool>())
+        (
+            0..N,
+            any::<u16>(),
+            any::<u16>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
     }
 
     fn thin(bits: u16, sparse: bool) -> u16 {
@@ -257,7 +262,11 @@ mod tests {
 
     /// The graph of `places` as `build` makes it: Tarjan's components of the adjacency
     /// (`edges[a][b]` by place), assembled with `sizes` by place.
-    fn from_scratch(edges: &[[bool; N]; N], places: &[usize], sizes: &[usize]) -> super::super::CompatGraph {
+    fn from_scratch(
+        edges: &[[bool; N]; N],
+        places: &[usize],
+        sizes: &[usize],
+    ) -> super::super::CompatGraph {
         let adj: Vec<Vec<usize>> = places
             .iter()
             .enumerate()
@@ -274,15 +283,22 @@ mod tests {
     fn graph(shape: &Shape, places: &[usize], sizes: &[usize]) -> super::super::CompatGraph {
         let sizes: Vec<usize> = places.iter().map(|&p| sizes[p]).collect();
         let n = sizes.iter().sum();
-        assemble(&GuestConfig::default(), &Policy::default(), n, shape, &sizes, |d| ClassNode {
-            class_id: format!("place {}", places[d]),
-            vendor: String::new(),
-            n_guest_features: None,
-            tsc_khz: None,
-            hosts: SharedList::default(),
-            self_compatible: false,
-            pool: 0,
-        })
+        assemble(
+            &GuestConfig::default(),
+            &Policy::default(),
+            n,
+            shape,
+            &sizes,
+            |d| ClassNode {
+                class_id: format!("place {}", places[d]),
+                vendor: String::new(),
+                n_guest_features: None,
+                tsc_khz: None,
+                hosts: SharedList::default(),
+                self_compatible: false,
+                pool: 0,
+            },
+        )
     }
 
     proptest! {
