@@ -4,6 +4,9 @@
 //! new profile (a label moved, or another host's hardware: its class changes, and a class may
 //! appear or vanish) and `GET /api/v1/pools`, `GET /api/v1/graph` and `GET /api/v1/classes` are
 //! timed, the pools or the graph first (the first waits for the refresh and the update).
+//! Rounds from the 13th on (`--rounds 20`) make a class no host had, then let it vanish: a host
+//! takes a microcode level that turns one more feature off (a class of its own), and the round
+//! after it goes back to its rack's profile.
 //!
 //! `cargo build --release -p backend --bin fleetcompat --example graph_change &&
 //!  target/release/examples/graph_change [--hosts 100000] [--rounds 12] [--db PATH]`
@@ -33,6 +36,25 @@ fn upload(server: &Server, p: &shared::profile::HostProfile) -> u16 {
         .send(&body[..])
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
+}
+
+/// Turn off the `k`-th (modulo their count) of the features KVM offers on `p`, as a microcode
+/// update does: from what the CPU reports, what KVM offers and what each QEMU's host model has.
+fn drop_one(p: &mut shared::profile::HostProfile, k: usize) {
+    let Some(kvm) = p.kvm.as_mut() else {
+        return;
+    };
+    let ids: Vec<_> = kvm.guest_features.iter().collect();
+    let Some(&id) = ids.get(k % ids.len().max(1)) else {
+        return;
+    };
+    kvm.guest_features.remove(id);
+    p.cpu.features.remove(id);
+    for q in &mut p.qemu {
+        if let Some(m) = q.host_model.as_mut() {
+            m.remove(id);
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -118,10 +140,24 @@ fn main() {
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as usize);
+    let mut new_class: Option<usize> = None;
     for round in 0..rounds {
         let i = (run + round * 7_919 + 13) % hosts;
         let mut p = fleetgen.host(i);
-        let what = if round % 2 == 0 {
+        let what = if round >= 12 && round % 2 == 0 {
+            // A microcode level no host had: one more of the host's features off.
+            drop_one(&mut p, run + round);
+            new_class = Some(i);
+            "a new class"
+        } else if round >= 12 {
+            // The host of the new class goes back to its rack's profile: the class vanishes.
+            if let Some(back) = new_class.take() {
+                p = fleetgen.host(back);
+            }
+            p.labels
+                .insert("rack".into(), format!("back-{run}-{round}"));
+            "the new class vanishes"
+        } else if round % 2 == 0 {
             p.labels
                 .insert("rack".into(), format!("moved-{run}-{round}"));
             "a label moved"

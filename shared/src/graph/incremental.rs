@@ -5,8 +5,9 @@
 //! same order, each judged by its first host, same edges and pools.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
+use super::kept::Kept;
 use super::{CompatGraph, Shape, assemble, node};
 use crate::class::class_id;
 use crate::intern::SharedList;
@@ -26,8 +27,14 @@ struct Slot {
 }
 
 /// The graph of one guest configuration and policy over successive fleets (see the module).
-/// Classes are numbered by the caller ([`crate::class::Interner`]: equal numbers exactly for
-/// equal class keys, kept across fleets).
+/// Classes are numbered by the caller: equal numbers exactly for equal class keys within a
+/// fleet ([`crate::class::Interner`] keeps them across fleets; a number that stands for another
+/// class in a later fleet has its class judged again).
+///
+/// A class that appears, vanishes or is judged with other edges changes the components only
+/// where it lies (`components.rs`), and the other components' reach only where they touch it; what every change still pays for is the answer in the fleet's numbering (a class
+/// that appears in the middle of the fleet renumbers the classes after it): the edge list,
+/// written from the matrix's columns without a sort.
 #[derive(Debug)]
 pub struct Incremental {
     guest: GuestConfig,
@@ -43,52 +50,29 @@ pub struct Incremental {
     free: Vec<u32>,
     /// By place: the live classes' judgements.
     slots: Vec<Option<Slot>>,
-    /// By place: a bitset over places, bit `q` set when guests of the class can go to the class
-    /// at place `q`. Exact between live classes; other bits are never read (a class new in a
-    /// place is judged against every live class, both ways).
-    out: Vec<Vec<u64>>,
+    /// The edges between live classes by place, their components and each component's reach,
+    /// kept across changes.
+    kept: Kept,
     /// [`crate::rules::layers_block`] per pair of fingerprints (as [`super::build`] judges it:
     /// hosts equal in the fingerprint get equal answers).
     layers: HashMap<(u64, u64), bool>,
     /// By place: the class's host ids when last assembled, handed out again while its members
     /// are the same hosts (a label or QEMU change elsewhere copies no list).
     hosts: Vec<SharedList<String>>,
-    /// The last judgements' [`Shape`] and the places of the classes it numbers (dense index to
-    /// place), kept while no edge bit and no place changes.
+    /// By place: the profiles those host ids were read from. A member that is the same profile
+    /// has the same id, so the ids are compared only where a profile changed (comparing
+    /// 100,000 ids read from 100,000 profiles was a third of an update). Weak: a profile no
+    /// longer in the fleet is dropped, and only its allocation, which no other profile can then
+    /// take, is kept until the next update.
+    held: Vec<Vec<Weak<HostProfile>>>,
+    /// The last [`Shape`] and the places of the classes it numbers (dense index to place), kept
+    /// while no edge bit and no place changes.
     shape: Option<(Vec<usize>, Shape)>,
     /// Classes judged again by the last [`Self::update`].
     rejudged: usize,
 }
 
 const NONE: u32 = u32::MAX;
-
-fn words(n: usize) -> usize {
-    n.div_ceil(64)
-}
-
-/// Set or clear bit `d` of `row`; whether it changed.
-fn set_bit(row: &mut Vec<u64>, d: usize, on: bool) -> bool {
-    if row.len() <= d / 64 {
-        if !on {
-            return false;
-        }
-        row.resize(d / 64 + 1, 0);
-    }
-    let (word, bit) = (&mut row[d / 64], 1u64 << (d % 64));
-    let was = *word & bit != 0;
-    if on {
-        *word |= bit;
-    } else {
-        *word &= !bit;
-    }
-    was != on
-}
-
-/// Whether two bit rows hold the same bits (a missing word is zero).
-fn same_bits(a: &[u64], b: &[u64]) -> bool {
-    let n = a.len().max(b.len());
-    (0..n).all(|w| a.get(w).copied().unwrap_or(0) == b.get(w).copied().unwrap_or(0))
-}
 
 impl Incremental {
     pub fn new(guest: &GuestConfig, policy: &Policy) -> Self {
@@ -101,9 +85,10 @@ impl Incremental {
             numbers: Vec::new(),
             free: Vec::new(),
             slots: Vec::new(),
-            out: Vec::new(),
+            kept: Kept::default(),
             layers: HashMap::new(),
             hosts: Vec::new(),
+            held: Vec::new(),
             shape: None,
             rejudged: 0,
         }
@@ -143,37 +128,45 @@ impl Incremental {
         let n_numbers = class_of.iter().max().map_or(0, |&m| m as usize + 1);
         let mut dense_of = vec![NONE; n_numbers];
         let mut order: Vec<usize> = Vec::new();
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        for (i, &c) in class_of.iter().enumerate() {
+        let mut sizes: Vec<usize> = Vec::new();
+        for &c in class_of {
             let c = c as usize;
             if dense_of[c] == NONE {
                 dense_of[c] = u32::try_from(order.len()).unwrap_or(NONE);
                 order.push(c);
-                members.push(Vec::new());
+                sizes.push(0);
             }
-            members[dense_of[c] as usize].push(i);
+            sizes[dense_of[c] as usize] += 1;
         }
+        // The members of all classes in one list, class after class (no list per class grown
+        // host by host).
+        let members = Members::of(class_of, &dense_of, &sizes);
         let live = |number: u32| dense_of.get(number as usize).is_some_and(|&d| d != NONE);
-        // A class gone or new changes the shape, whatever the bits say (a freed place's row is
-        // cleared, and a new class in it may have the same bits as the gone one's had).
+        // Whether any edge or component changed (a class gone or new changes the answer
+        // whatever the bits say).
         let mut changed = false;
-        // Give back the places of the classes that are gone (their representatives too).
+        // Give back the places of the classes that are gone (their representatives and edges
+        // too) and take them out of the components.
+        let mut gone: Vec<usize> = Vec::new();
         for place in 0..self.numbers.len() {
             let number = self.numbers[place];
             if number != NONE && !live(number) {
                 self.place_of[number as usize] = NONE;
                 self.numbers[place] = NONE;
                 self.slots[place] = None;
-                self.out[place] = Vec::new();
                 self.hosts[place] = SharedList::default();
+                self.held[place] = Vec::new();
                 changed = true;
                 self.free.push(u32::try_from(place).unwrap_or(NONE));
+                gone.push(place);
             }
         }
+        self.kept.remove(&gone);
         // A place for each live class, and the dense index of each place.
         if self.place_of.len() < n_numbers {
             self.place_of.resize(n_numbers, NONE);
         }
+        let mut added: Vec<usize> = Vec::new();
         let places: Vec<usize> = order
             .iter()
             .map(|&c| {
@@ -182,12 +175,13 @@ impl Incremental {
                     let place = self.free.pop().unwrap_or_else(|| {
                         self.numbers.push(NONE);
                         self.slots.push(None);
-                        self.out.push(Vec::new());
                         self.hosts.push(SharedList::default());
+                        self.held.push(Vec::new());
                         u32::try_from(self.numbers.len() - 1).unwrap_or(NONE)
                     });
                     self.place_of[c] = place;
                     self.numbers[place as usize] = u32::try_from(c).unwrap_or(NONE);
+                    added.push(place as usize);
                 }
                 self.place_of[c] as usize
             })
@@ -201,7 +195,7 @@ impl Incremental {
         let mut dirty: Vec<usize> = Vec::new();
         let mut is_dirty = vec![false; self.numbers.len()];
         for (d, &p) in places.iter().enumerate() {
-            let rep = &profiles[members[d][0]];
+            let rep = &profiles[members.first(d)];
             if self.slots[p]
                 .as_ref()
                 .is_some_and(|s| Arc::ptr_eq(&s.rep, rep))
@@ -218,17 +212,16 @@ impl Incremental {
             is_dirty[p] = true;
         }
         self.rejudged = dirty.len();
-        // Their rows against every live class, and their columns in the other rows; whether any
-        // bit between live classes changed.
+        // Their rows against every live class, and their columns in the other rows; which
+        // judged classes have an edge that changed.
+        let mut moved = vec![false; self.numbers.len()];
         for &a in &dirty {
-            let mut row = vec![0; words(self.numbers.len())];
             for &b in &places {
-                if self.edge(a, b) {
-                    set_bit(&mut row, b, true);
+                let on = self.edge(a, b);
+                if self.kept.set(a, b, on) {
+                    moved[a] = true;
                 }
             }
-            changed |= !same_bits(&row, &self.out[a]);
-            self.out[a] = row;
         }
         for &a in &places {
             if is_dirty[a] {
@@ -236,32 +229,57 @@ impl Incremental {
             }
             for &b in &dirty {
                 let on = self.edge(a, b);
-                changed |= set_bit(&mut self.out[a], b, on);
+                if self.kept.set(a, b, on) {
+                    moved[b] = true;
+                }
+            }
+        }
+        // A judged class with other edges leaves its component and comes back with its new
+        // edges; new classes come in.
+        let again: Vec<usize> = dirty
+            .iter()
+            .copied()
+            .filter(|&p| moved[p] && self.kept.holds(p))
+            .collect();
+        self.kept.leave(&again);
+        changed |= dirty.iter().any(|&p| moved[p]);
+        // Two searches per class coming in, or Tarjan's over all when many come at once.
+        let coming = again.len() + added.len();
+        if coming > 64 && coming * 4 > places.len() {
+            self.kept.rebuild(&places);
+        } else {
+            for &p in again.iter().chain(&added) {
+                self.kept.enter(p);
             }
         }
         // The same live classes in the same places and the same bits: the same shape.
         let kept = !changed && self.shape.as_ref().is_some_and(|(p, _)| *p == places);
         if !kept {
-            let adj = self.adjacency(&places, &dense_of_place);
-            let mut self_ok = vec![false; places.len()];
-            for (a, &pa) in places.iter().enumerate() {
-                self_ok[a] = bit(&self.out[pa], pa);
-            }
-            self.shape = Some((places.clone(), Shape::of(&adj, self_ok)));
+            let shape = self.kept.shape(&places, &dense_of_place);
+            self.shape = Some((places.clone(), shape));
         }
-        // Each class's host list: the one held if its members are the same hosts.
+        // Each class's host list: the one held if its members are the same hosts (the same
+        // profiles, or profiles with the same ids).
         for (d, &p) in places.iter().enumerate() {
-            let m = &members[d];
-            let held = &self.hosts[p];
-            let same = held.len() == m.len()
+            let m = members.of_class(d);
+            let held = &self.held[p];
+            let same_profiles = held.len() == m.len()
                 && m.iter()
-                    .zip(held.iter())
+                    .zip(held)
+                    .all(|(&i, h)| std::ptr::eq(h.as_ptr(), Arc::as_ptr(&profiles[i])));
+            if same_profiles {
+                continue;
+            }
+            let ids = &self.hosts[p];
+            let same_ids = ids.len() == m.len()
+                && m.iter()
+                    .zip(ids.iter())
                     .all(|(&i, h)| profiles[i].host_id == *h);
-            if !same {
+            if !same_ids {
                 self.hosts[p] = m.iter().map(|&i| profiles[i].host_id.clone()).collect();
             }
+            self.held[p] = m.iter().map(|&i| Arc::downgrade(&profiles[i])).collect();
         }
-        let sizes: Vec<usize> = members.iter().map(Vec::len).collect();
         let (slots, hosts) = (&self.slots, &self.hosts);
         let Some((_, shape)) = &self.shape else {
             return super::build(profiles, &self.guest, &self.policy);
@@ -274,7 +292,7 @@ impl Incremental {
             &sizes,
             |d| {
                 let p = places[d];
-                let rep = &profiles[members[d][0]];
+                let rep = &profiles[members.first(d)];
                 let id = slots[p]
                     .as_ref()
                     .map_or_else(|| class_id(rep), |s| s.class_id.clone());
@@ -282,36 +300,41 @@ impl Incremental {
             },
         )
     }
-
-    /// The graph over dense indexes (`places[d]` the place of class `d`): each class's set bits
-    /// among the other live classes, ascending.
-    fn adjacency(&self, places: &[usize], dense_of_place: &[u32]) -> Vec<Vec<usize>> {
-        places
-            .iter()
-            .enumerate()
-            .map(|(a, &pa)| {
-                let mut outs = Vec::new();
-                for (w, &bits) in self.out[pa].iter().enumerate() {
-                    let mut bits = bits;
-                    while bits != 0 {
-                        let pb = w * 64 + bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        match dense_of_place.get(pb) {
-                            Some(&b) if b != NONE && b as usize != a => outs.push(b as usize),
-                            _ => {}
-                        }
-                    }
-                }
-                outs.sort_unstable();
-                outs
-            })
-            .collect()
-    }
 }
 
-/// Bit `d` of `row`.
-fn bit(row: &[u64], d: usize) -> bool {
-    row.get(d / 64).is_some_and(|w| w & (1 << (d % 64)) != 0)
+/// The hosts of each class (indexes into the fleet, ascending), class after class.
+struct Members {
+    start: Vec<usize>,
+    hosts: Vec<usize>,
+}
+
+impl Members {
+    /// `class_of[i]` host `i`'s class number, `dense_of[number]` its class, `sizes[class]` its
+    /// number of hosts.
+    fn of(class_of: &[u32], dense_of: &[u32], sizes: &[usize]) -> Self {
+        let mut start = Vec::with_capacity(sizes.len() + 1);
+        start.push(0);
+        for &n in sizes {
+            start.push(start.last().copied().unwrap_or(0) + n);
+        }
+        let mut next = start.clone();
+        let mut hosts = vec![0; class_of.len()];
+        for (i, &c) in class_of.iter().enumerate() {
+            let d = dense_of[c as usize] as usize;
+            hosts[next[d]] = i;
+            next[d] += 1;
+        }
+        Self { start, hosts }
+    }
+
+    fn of_class(&self, d: usize) -> &[usize] {
+        &self.hosts[self.start[d]..self.start[d + 1]]
+    }
+
+    /// The first host of class `d` (every class has one).
+    fn first(&self, d: usize) -> usize {
+        self.hosts[self.start[d]]
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,10 @@ use crate::intern::SharedList;
 use crate::profile::HostProfile;
 use crate::verdict::{GuestConfig, GuestCpu, HostFacts, Policy};
 
+mod bits;
+mod components;
 mod incremental;
+mod kept;
 pub use incremental::Incremental;
 
 /// Hosts grouped into classes. `members[c]` are indexes into the input slice; the first member
@@ -183,7 +186,7 @@ pub struct CompatGraph {
     /// Edges between distinct classes (self-compatibility is on the class), by `from` then `to`.
     /// Shared between the graphs of successive fleets while no judgement changed.
     pub edges: SharedList<ClassEdge>,
-    /// Pools, largest first.
+    /// Pools, largest first (equal sizes in the order of their first class).
     pub pools: Vec<Pool>,
 }
 
@@ -282,7 +285,7 @@ fn node(class_id: String, rep: &HostProfile, hosts: SharedList<String>) -> Class
 #[derive(Debug)]
 struct Shape {
     self_ok: Vec<bool>,
-    /// Strongly connected components, in [`strongly_connected`]'s order.
+    /// Strongly connected components, each ascending, in any order ([`assemble`] orders them).
     comps: Vec<Vec<usize>>,
     comp_of: Vec<usize>,
     /// Per component, the other components its classes' guests can go to (each once).
@@ -341,8 +344,8 @@ impl Shape {
 }
 
 /// The graph of judged classes (`shape`), `sizes[a]` the hosts of class `a`, `node(a)` its node:
-/// pools are the components, largest first. [`build`] and [`Incremental`] share it, so equal
-/// judgements give equal graphs.
+/// pools are the components, largest first, then in the order of their first class. [`build`]
+/// and [`Incremental`] share it, so equal judgements give equal graphs.
 fn assemble(
     guest: &GuestConfig,
     policy: &Policy,
@@ -353,25 +356,31 @@ fn assemble(
 ) -> CompatGraph {
     let comps = &shape.comps;
     let comp_size = |k: usize| comps[k].iter().map(|&c| sizes[c]).sum::<usize>();
-    // Largest first; a stable sort, so components of equal size keep Tarjan's order.
+    // Largest first, then by their first class: an order of the judgements alone, not of the
+    // way the components were found (Tarjan's in `build`, kept across changes in
+    // `Incremental`).
     let mut order: Vec<usize> = (0..comps.len()).collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(comp_size(k)));
+    order.sort_by_cached_key(|&k| {
+        (
+            std::cmp::Reverse(comp_size(k)),
+            comps[k].iter().min().copied(),
+        )
+    });
     let mut pool_of_comp = vec![0; comps.len()];
     for (p, &k) in order.iter().enumerate() {
         pool_of_comp[k] = p;
     }
+    let mut drains = drains_to(&shape.reaches, &pool_of_comp);
     let pools = order
         .iter()
-        .map(|&k| {
+        .zip(&mut drains)
+        .map(|(&k, drains_to)| {
             let comp = &comps[k];
-            let mut drains_to: Vec<usize> =
-                shape.reaches[k].iter().map(|&j| pool_of_comp[j]).collect();
-            drains_to.sort_unstable();
             Pool {
                 classes: comp.clone(),
                 n_hosts: comp_size(k),
                 internally_compatible: comp.len() > 1 || comp.iter().all(|&c| shape.self_ok[c]),
-                drains_to,
+                drains_to: std::mem::take(drains_to),
             }
         })
         .collect();
@@ -390,6 +399,40 @@ fn assemble(
         edges: shape.edges.clone(),
         pools,
     }
+}
+
+/// Each pool's `drains_to` (by pool number, ascending): the pools of the components each
+/// component reaches (`reaches[k]`, each once), `pool_of_comp[k]` component `k`'s pool. Two
+/// counting passes over every reach, by destination then stably by source, instead of a sort
+/// per pool (a fleet of 3,000 pools has hundreds of thousands of reaches).
+fn drains_to(reaches: &[Vec<usize>], pool_of_comp: &[usize]) -> Vec<Vec<usize>> {
+    let n = pool_of_comp.len();
+    let total: usize = reaches.iter().map(Vec::len).sum();
+    let mut count = vec![0usize; n + 1];
+    for r in reaches {
+        for &j in r {
+            count[pool_of_comp[j] + 1] += 1;
+        }
+    }
+    for p in 0..n {
+        count[p + 1] += count[p];
+    }
+    let mut by_dst = vec![(0usize, 0usize); total];
+    for (k, r) in reaches.iter().enumerate() {
+        for &j in r {
+            let d = pool_of_comp[j];
+            by_dst[count[d]] = (pool_of_comp[k], d);
+            count[d] += 1;
+        }
+    }
+    let mut drains: Vec<Vec<usize>> = (0..n).map(|_| Vec::new()).collect();
+    for (k, r) in reaches.iter().enumerate() {
+        drains[pool_of_comp[k]].reserve_exact(r.len());
+    }
+    for (src, dst) in by_dst {
+        drains[src].push(dst);
+    }
+    drains
 }
 
 #[cfg(test)]
