@@ -147,7 +147,9 @@ pub struct Cache {
 #[derive(Debug)]
 struct EdgesJson {
     edges: std::sync::Weak<[ClassEdge]>,
-    json: Arc<[u8]>,
+    /// `Bytes` made from the written `Vec` (no copy: an `Arc<[u8]>` copied the 26 MB into fresh
+    /// pages).
+    json: axum::body::Bytes,
     used: u64,
 }
 
@@ -819,7 +821,7 @@ impl Cache {
         &self,
         edges: &SharedList<ClassEdge>,
         write: impl FnOnce(&[ClassEdge]) -> Vec<u8>,
-    ) -> Arc<[u8]> {
+    ) -> axum::body::Bytes {
         let list = edges.as_arc();
         {
             let mut held = lock(&self.edges_json);
@@ -829,16 +831,16 @@ impl Cache {
                 .find(|e| e.edges.upgrade().is_some_and(|l| Arc::ptr_eq(&l, list)))
             {
                 e.used = now;
-                return Arc::clone(&e.json);
+                return e.json.clone();
             }
         }
-        let json: Arc<[u8]> = write(list).into();
+        let json = axum::body::Bytes::from(write(list));
         let mut held = lock(&self.edges_json);
         held.retain(|e| e.edges.strong_count() > 0);
         let now = held.iter().map(|e| e.used).max().unwrap_or(0) + 1;
         held.push(EdgesJson {
             edges: Arc::downgrade(list),
-            json: Arc::clone(&json),
+            json: json.clone(),
             used: now,
         });
         let bytes = |h: &[EdgesJson]| h.iter().map(|e| e.json.len()).sum::<usize>();
