@@ -1,14 +1,16 @@
 //! `/precheck?from=HOST`: "Can this VM go there?" Paste a libvirt domain XML or a QEMU command
 //! line, pick the host the VM runs on (searched, [`crate::picker`]), and see every class of the
-//! fleet grouped by verdict, with the reasons for the ones it cannot go to
-//! (`POST /api/v1/precheck`). The graph view that names the classes (`GET /api/v1/graph/view`,
-//! not the whole graph) is read only once a check is asked.
+//! fleet grouped by verdict (`POST /api/v1/precheck`, one brief per class: `detail: "blockers"`),
+//! and the reasons of a class it cannot go to once that class is opened (the same request with
+//! `to`). The graph view that names the classes (`GET /api/v1/graph/view`, not the whole graph)
+//! is read only once a check is asked.
 
 use leptos::prelude::*;
+use shared::api::PrecheckDetail;
 use shared::api::graph_view::GraphView;
-use shared::api::ui::{PrecheckAnswer, PrecheckRequest, Verdict};
+use shared::api::ui::{PrecheckAnswer, PrecheckRequest, TargetVerdict as Verdict};
 
-use crate::components::{Reasons, sentence};
+use crate::components::Reasons;
 use crate::fetch::{Resource, get_json, post_json};
 use crate::picker::HostSearch;
 use crate::router::{Link, query, query_value, replace_query, use_location};
@@ -59,13 +61,7 @@ pub fn by_class(g: &GraphView, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<
     let (ok, mut bad): (Vec<ClassOutcome>, Vec<ClassOutcome>) =
         seen.into_iter().partition(|o| o.verdict.compatible);
     // Near misses first: the fewest blockers.
-    let blockers = |o: &ClassOutcome| {
-        o.verdict
-            .reasons
-            .iter()
-            .filter(|r| r.severity == shared::Severity::Blocker)
-            .count()
-    };
+    let blockers = |o: &ClassOutcome| o.verdict.brief.as_ref().map_or(0, |b| b.n_blockers);
     crate::sort::sort_by_key(&mut bad, blockers);
     (ok, bad)
 }
@@ -79,14 +75,25 @@ pub fn PrecheckPage() -> impl IntoView {
     Effect::new(move |_| replace_query(&query(&[("from", &from.get())])));
     // The request asked: a click on "check" sets it.
     let asked = RwSignal::new(None::<PrecheckRequest>);
-    let answer = Resource::new(move || {
-        let req = asked.get();
-        async move {
-            match req {
-                Some(r) => Some(post_json::<_, PrecheckAnswer>("/api/v1/precheck", &r).await),
-                None => None,
-            }
+    // The destination host whose class is opened: its full reasons, asked with `to`.
+    let opened = RwSignal::new(None::<String>);
+    let ask = move |req: Option<PrecheckRequest>| async move {
+        match req {
+            Some(r) => Some(post_json::<_, PrecheckAnswer>("/api/v1/precheck", &r).await),
+            None => None,
         }
+    };
+    let answer = Resource::new(move || ask(asked.get()));
+    let reasons = Resource::new(move || {
+        ask(asked
+            .get()
+            .zip(opened.get())
+            .map(|(r, to)| PrecheckRequest {
+                to: Some(to),
+                by_class: false,
+                detail: PrecheckDetail::Full,
+                ..r
+            }))
     });
     // Read beside the first check, not on load: the page opens without it.
     let graph = Resource::new(move || {
@@ -113,10 +120,13 @@ pub fn PrecheckPage() -> impl IntoView {
     let check = move |_| {
         let f = from.get_untracked();
         if !f.is_empty() {
+            opened.set(None);
             asked.set(Some(PrecheckRequest {
                 from: f,
+                to: None,
                 guest: text.get_untracked(),
                 by_class: true,
+                detail: PrecheckDetail::Blockers,
             }));
         }
     };
@@ -134,7 +144,7 @@ pub fn PrecheckPage() -> impl IntoView {
                 let line = |o: &ClassOutcome| {
                     let name = g.class_name(o.class);
                     let href = format!("/pair/{from}/{}", o.verdict.to);
-                    (name, href, sentence(&o.verdict))
+                    (name, href, o.verdict.brief.as_ref().map(|b| b.sentence.clone()).unwrap_or_default())
                 };
                 let ok_list = ok.iter().map(|o| {
                     let (name, href, _) = line(o);
@@ -142,11 +152,18 @@ pub fn PrecheckPage() -> impl IntoView {
                 }).collect_view();
                 let bad_list = bad.into_iter().map(|o| {
                     let (name, href, why) = line(&o);
+                    let to = o.verdict.to;
+                    let open = to.clone();
+                    let full = move || (opened.get().as_ref() == Some(&to)).then(|| match reasons.get().flatten() {
+                        Some(Ok(a)) => view! { <Reasons reasons=a.verdicts.into_iter().flat_map(|v| v.reasons).collect()/> }.into_any(),
+                        Some(Err(e)) => view! { <p class="error">{format!("Cannot read the reasons: {e}")}</p> }.into_any(),
+                        None => view! { <p class="loading">"Loading the reasons…"</p> }.into_any(),
+                    });
                     view! {
                         <li>
                             <details>
-                                <summary><strong>{name}</strong>": "{why}</summary>
-                                <Reasons reasons=o.verdict.reasons/>
+                                <summary on:click=move |_| opened.set(Some(open.clone()))><strong>{name}</strong>": "{why}</summary>
+                                {full}
                                 <Link href=href>"open the pair"</Link>
                             </details>
                         </li>
@@ -194,6 +211,7 @@ mod tests {
             to: to.into(),
             compatible,
             reasons: Vec::new(),
+            brief: None,
         }
     }
 

@@ -285,10 +285,15 @@ pub struct HostMask {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PrecheckRequest {
     pub from: String,
+    /// One destination ([`super::PrecheckRequest::to`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     /// The VM's libvirt domain XML or QEMU command line.
     pub guest: String,
     /// One verdict per class ([`super::PrecheckRequest::by_class`]).
     pub by_class: bool,
+    /// Every reason or a brief ([`super::PrecheckRequest::detail`]).
+    pub detail: super::PrecheckDetail,
 }
 
 /// A [`super::PrecheckAnswer`] (`POST /api/v1/precheck`), verdicts without their guest.
@@ -298,7 +303,26 @@ pub struct PrecheckAnswer {
     pub guest_format: String,
     pub n_targets: usize,
     pub n_compatible: usize,
-    pub verdicts: Vec<Verdict>,
+    pub verdicts: Vec<TargetVerdict>,
+}
+
+/// A [`super::TargetVerdict`]: its reasons (`detail: "full"`) or its brief (`"blockers"`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct TargetVerdict {
+    pub from: String,
+    pub to: String,
+    pub compatible: bool,
+    #[serde(default)]
+    pub reasons: Vec<Reason>,
+    #[serde(default)]
+    pub brief: Option<Brief>,
+}
+
+/// The parts of a [`super::VerdictBrief`] a list shows.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Brief {
+    pub n_blockers: usize,
+    pub sentence: String,
 }
 
 /// A [`super::BaselineRequest`] with the default options.
@@ -575,14 +599,39 @@ mod tests {
         let ui: PrecheckAnswer = decode(&answer);
         assert_eq!(ui.guest_format, "libvirt-xml");
         assert_eq!((ui.n_targets, ui.verdicts.len()), (1, 1));
+        assert_eq!(ui.verdicts[0].reasons.len(), v.reasons.len());
+        assert!(ui.verdicts[0].brief.is_none());
+        let briefly = super::super::PrecheckAnswer {
+            verdicts: vec![super::super::TargetVerdict::briefly(v.clone())],
+            ..answer
+        };
+        let ui: PrecheckAnswer = decode(&briefly);
+        let brief = ui.verdicts[0].brief.as_ref().expect("brief");
+        let want = super::super::VerdictBrief::of(v.compatible, &v.reasons);
+        assert_eq!(
+            (brief.n_blockers, brief.sentence.as_str()),
+            (want.n_blockers, want.sentence.as_str())
+        );
+        assert!(ui.verdicts[0].reasons.is_empty() && !ui.verdicts[0].compatible);
         let api: super::super::PrecheckRequest = decode(&PrecheckRequest {
             from: "a".into(),
+            to: None,
             guest: "<domain/>".into(),
             by_class: true,
+            detail: super::super::PrecheckDetail::Blockers,
         });
         assert!(api.by_class);
+        assert_eq!(api.detail, super::super::PrecheckDetail::Blockers);
         assert_eq!((api.from.as_str(), api.guest.as_str()), ("a", "<domain/>"));
         assert!(api.policy.is_none() && api.to.is_none());
+        let one: super::super::PrecheckRequest = decode(&PrecheckRequest {
+            to: Some("b".into()),
+            ..PrecheckRequest::default()
+        });
+        assert_eq!(
+            (one.to.as_deref(), one.detail),
+            (Some("b"), super::super::PrecheckDetail::Full)
+        );
     }
 
     #[test]
