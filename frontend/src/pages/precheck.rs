@@ -6,9 +6,8 @@
 //! is read only once a check is asked.
 
 use leptos::prelude::*;
-use shared::api::PrecheckDetail;
 use shared::api::graph_view::GraphView;
-use shared::api::ui::{PrecheckAnswer, PrecheckRequest, TargetVerdict as Verdict};
+use shared::api::ui::{PrecheckAnswer, PrecheckRequest, Verdict};
 
 use crate::components::Reasons;
 use crate::fetch::{Resource, get_json, post_json};
@@ -61,9 +60,14 @@ pub fn by_class(g: &GraphView, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<
     let (ok, mut bad): (Vec<ClassOutcome>, Vec<ClassOutcome>) =
         seen.into_iter().partition(|o| o.verdict.compatible);
     // Near misses first: the fewest blockers.
-    let blockers = |o: &ClassOutcome| o.verdict.brief.as_ref().map_or(0, |b| b.n_blockers);
+    let blockers = |o: &ClassOutcome| o.verdict.n_blockers;
     crate::sort::sort_by_key(&mut bad, blockers);
     (ok, bad)
+}
+
+/// A line in place of the results.
+fn hint(text: &'static str) -> AnyView {
+    view! { <p class="hint">{text}</p> }.into_any()
 }
 
 #[component]
@@ -76,7 +80,7 @@ pub fn PrecheckPage() -> impl IntoView {
     // The request asked: a click on "check" sets it.
     let asked = RwSignal::new(None::<PrecheckRequest>);
     // The destination host whose class is opened: its full reasons, asked with `to`.
-    let opened = RwSignal::new(None::<String>);
+    let opened = RwSignal::new(String::new());
     let ask = move |req: Option<PrecheckRequest>| async move {
         match req {
             Some(r) => Some(post_json::<_, PrecheckAnswer>("/api/v1/precheck", &r).await),
@@ -85,13 +89,14 @@ pub fn PrecheckPage() -> impl IntoView {
     };
     let answer = Resource::new(move || ask(asked.get()));
     let reasons = Resource::new(move || {
+        let to = opened.get();
         ask(asked
             .get()
-            .zip(opened.get())
-            .map(|(r, to)| PrecheckRequest {
-                to: Some(to),
+            .filter(|_| !to.is_empty())
+            .map(|r| PrecheckRequest {
+                to,
                 by_class: false,
-                detail: PrecheckDetail::Full,
+                detail: String::new(),
                 ..r
             }))
     });
@@ -120,23 +125,23 @@ pub fn PrecheckPage() -> impl IntoView {
     let check = move |_| {
         let f = from.get_untracked();
         if !f.is_empty() {
-            opened.set(None);
+            opened.set(String::new());
             asked.set(Some(PrecheckRequest {
                 from: f,
-                to: None,
+                to: String::new(),
                 guest: text.get_untracked(),
                 by_class: true,
-                detail: PrecheckDetail::Blockers,
+                detail: "blockers".to_owned(),
             }));
         }
     };
     let results = move || {
         let g = graph.get().flatten();
         match (answer.get().flatten(), g) {
-            (Some(Ok(_)), Some(Err(e))) => view! { <p class="error">{format!("cannot name the classes: {e}; reload the page to try again")}</p> }.into_any(),
-            (None, _) => view! { <p class="hint">"Pick the host the VM runs on, paste its definition, and check."</p> }.into_any(),
-            (Some(Err(e)), _) => view! { <p class="error" id="precheck-error">{format!("Cannot check this VM: {e}")}</p> }.into_any(),
-            (Some(Ok(_)), None) => view! { <p class="loading">"Loading the class names…"</p> }.into_any(),
+            // One view for each kind of line: every view type adds to the WASM.
+            (Some(Err(e)), _) | (Some(Ok(_)), Some(Err(e))) => view! { <p class="error" id="precheck-error">{format!("Cannot check this VM: {e}; check again")}</p> }.into_any(),
+            (None, _) => hint("Pick the host the VM runs on, paste its definition, and check."),
+            (Some(Ok(_)), None) => hint("Loading the class names…"),
             (Some(Ok(a)), Some(Ok(g))) => {
                 let (ok, bad) = by_class(&g, &a.verdicts);
                 let (n_ok, n_bad) = (ok.len(), bad.len());
@@ -144,27 +149,33 @@ pub fn PrecheckPage() -> impl IntoView {
                 let line = |o: &ClassOutcome| {
                     let name = g.class_name(o.class);
                     let href = format!("/pair/{from}/{}", o.verdict.to);
-                    (name, href, o.verdict.brief.as_ref().map(|b| b.sentence.clone()).unwrap_or_default())
+                    (name, href, o.verdict.sentence.clone())
                 };
                 let ok_list = ok.iter().map(|o| {
                     let (name, href, _) = line(o);
                     view! { <li><Link href=href>{name}</Link></li> }
                 }).collect_view();
                 let bad_list = bad.into_iter().map(|o| {
-                    let (name, href, why) = line(&o);
+                    let (name, _, why) = line(&o);
                     let to = o.verdict.to;
                     let open = to.clone();
-                    let full = move || (opened.get().as_ref() == Some(&to)).then(|| match reasons.get().flatten() {
-                        Some(Ok(a)) => view! { <Reasons reasons=a.verdicts.into_iter().flat_map(|v| v.reasons).collect()/> }.into_any(),
-                        Some(Err(e)) => view! { <p class="error">{format!("Cannot read the reasons: {e}")}</p> }.into_any(),
-                        None => view! { <p class="loading">"Loading the reasons…"</p> }.into_any(),
-                    });
+                    // The reasons as the pair page shows them (the same view type: a smaller WASM;
+                    // for the same reason a failed request shows none, and the pair page's link
+                    // is on the classes it can go to only).
+                    let full = move || {
+                        reasons
+                            .get()
+                            .flatten()
+                            .and_then(Result::ok)
+                            .filter(|_| opened.get() == to)
+                            .and_then(|a| a.verdicts.into_iter().next())
+                            .map(|v| view! { <Reasons reasons=v.reasons/> })
+                    };
                     view! {
                         <li>
                             <details>
-                                <summary on:click=move |_| opened.set(Some(open.clone()))><strong>{name}</strong>": "{why}</summary>
+                                <summary on:click=move |_| opened.set(open.clone())><strong>{name}</strong>": "{why}</summary>
                                 {full}
-                                <Link href=href>"open the pair"</Link>
                             </details>
                         </li>
                     }
@@ -211,7 +222,8 @@ mod tests {
             to: to.into(),
             compatible,
             reasons: Vec::new(),
-            brief: None,
+            n_blockers: 0,
+            sentence: String::new(),
         }
     }
 

@@ -89,8 +89,9 @@ pub struct TargetVerdict {
     /// With `by_class`: the hosts of `to`'s class this verdict stands for (`from` left out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_hosts: Option<usize>,
-    /// With `detail: "blockers"`: what a list of destinations shows of the reasons.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// With `detail: "blockers"`, in the verdict itself (`blockers`, `n_blockers`, `n_warnings`,
+    /// `n_info`, `sentence`): what a list of destinations shows of the reasons.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
     pub brief: Option<VerdictBrief>,
 }
 
@@ -121,7 +122,8 @@ impl TargetVerdict {
     }
 }
 
-/// A verdict's reasons as a list of destinations shows them, without the reasons themselves.
+/// A verdict's reasons as a list of destinations shows them, without the reasons themselves
+/// (with `detail: "blockers"`, these fields are the verdict's own).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerdictBrief {
@@ -254,6 +256,18 @@ mod tests {
         let t = TargetVerdict::briefly(v.clone());
         let json = serde_json::to_value(&t).expect("json");
         assert!(json.get("reasons").is_none(), "{json}");
+        assert!(
+            json["n_blockers"].is_u64() && json["sentence"].is_string(),
+            "{json}"
+        );
+        // Read back as it was written, and a full verdict reads without a brief.
+        let back: TargetVerdict = serde_json::from_value(json).expect("brief verdict");
+        assert_eq!(back, t);
+        let full: TargetVerdict = serde_json::from_value(
+            serde_json::to_value(TargetVerdict::from(v.clone())).expect("json"),
+        )
+        .expect("full verdict");
+        assert!(full.brief.is_none() && full.reasons.is_some());
         let b = t.brief.expect("brief");
         let count = |s: Severity| v.reasons.iter().filter(|r| r.severity == s).count();
         assert_eq!(
