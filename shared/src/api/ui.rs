@@ -586,7 +586,7 @@ mod tests {
             guest: v.guest.clone(),
             n_targets: 1,
             n_compatible: 0,
-            verdicts: vec![v.into()],
+            verdicts: vec![v.clone().into()],
         };
         let ui: PrecheckAnswer = decode(&answer);
         assert_eq!(ui.guest_format, "libvirt-xml");
