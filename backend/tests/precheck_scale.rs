@@ -196,6 +196,33 @@ fn briefs_per_class_agree_with_full_verdicts_and_one_class_opens_to_its_reasons(
         }
     }
 
+    // The OpenAPI document describes the option and the brief.
+    let mut resp = common::agent()
+        .get(&format!("{api}/openapi.json"))
+        .call()
+        .expect("openapi");
+    let doc: Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["PrecheckRequest"]["properties"]["detail"].is_object(),
+        "{}",
+        schemas["PrecheckRequest"]
+    );
+    let detail = schemas["PrecheckDetail"].to_string();
+    assert!(
+        detail.contains("blockers") && detail.contains("full"),
+        "{detail}"
+    );
+    for field in ["blockers", "n_blockers", "sentence"] {
+        assert!(
+            schemas["VerdictBrief"]["properties"][field].is_object(),
+            "{}",
+            schemas["VerdictBrief"]
+        );
+    }
+    assert!(schemas["TargetVerdict"].is_object(), "{schemas}");
+
     // A detail the API does not know is refused by name.
     let (s, bad, _) = post(
         &url,
