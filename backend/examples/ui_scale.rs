@@ -429,12 +429,12 @@ const PRECHECK: &str = "
                 const opening = performance.now();
                 first.click();
                 waitFor(() => {
-                    const d = document.querySelector('#precheck-bad details[open]');
-                    return d && (d.querySelector('ul.reasons') || (d.textContent.includes('Cannot read the reasons') ? d : null));
+                    const d = document.querySelector('#precheck-bad > ul > li > details[open]');
+                    return d && d.querySelector('ul.reasons');
                 }, (r, shown) =>
                     done({ usable, ...seen, click_ms: picked - clicked,
                         opened: `${line}; the first class it cannot go to, opened: its reasons in ${Math.round(shown - opening)} ms`,
-                        api: api(), errors: errors().concat(r.tagName === 'UL' ? [] : [r.textContent]) }));
+                        api: api(), errors: errors() }));
             });
         }));
     });
