@@ -406,15 +406,37 @@ const PAIR: &str = "
 ";
 
 /// The precheck page is usable when the host search lists hosts; then a host searched by its id
-/// must become the VM's host.
+/// must become the VM's host, "check every host" must list the classes it can and cannot go to
+/// (one brief per class, `detail: "blockers"`), and the first class it cannot go to, opened,
+/// must show its reasons (asked with `to`).
 const PRECHECK: &str = "
     waitFor(() => {
         const rows = document.querySelectorAll('#precheck-hosts button.pick-host').length;
         return rows > 0 && document.querySelector('#precheck-run') ? { rows } : null;
     }, (seen, usable) => {
         const clicked = performance.now();
-        search('precheck-hosts', 'HOST_C', 'HOST_C', () => waitFor(() => document.querySelector('#precheck-from').textContent === 'HOST_C',
-            (_, opened) => done({ usable, ...seen, click_ms: opened - clicked, opened: 'HOST_C', api: api(), errors: errors() })));
+        search('precheck-hosts', 'HOST_C', 'HOST_C', () => waitFor(() => document.querySelector('#precheck-from').textContent === 'HOST_C', (_, picked) => {
+            document.querySelector('#precheck-run').click();
+            waitFor(() => document.querySelector('#precheck-summary, #precheck-error'), (s, checked) => {
+                const ok = document.querySelectorAll('#precheck-ok > ul > li').length;
+                const bad = document.querySelectorAll('#precheck-bad > ul > li').length;
+                const first = document.querySelector('#precheck-bad li summary');
+                const line = `${s.textContent} | ${ok} + ${bad} classes listed ${Math.round(checked - picked)} ms after the check`;
+                if (s.id === 'precheck-error' || !first) {
+                    done({ usable, ...seen, click_ms: picked - clicked, opened: line, api: api(), errors: errors().concat([line]) });
+                    return;
+                }
+                const opening = performance.now();
+                first.click();
+                waitFor(() => {
+                    const d = document.querySelector('#precheck-bad > ul > li > details[open]');
+                    return d && d.querySelector('ul.reasons');
+                }, (r, shown) =>
+                    done({ usable, ...seen, click_ms: picked - clicked,
+                        opened: `${line}; the first class it cannot go to, opened: its reasons in ${Math.round(shown - opening)} ms`,
+                        api: api(), errors: errors() }));
+            });
+        }));
     });
 ";
 
@@ -461,6 +483,59 @@ const CLUSTERS: &str = "
             (_, opened) => done({ usable, ...seen, click_ms: opened - clicked, opened: location.search, api: api(), errors: errors() }));
     });
 ";
+
+/// `POST /api/v1/precheck` from `from` to the whole fleet, one verdict per class, for the worst
+/// realistic guests: host-passthrough (the precheck page's example) and a named model with a
+/// disk, a NIC and a PCI passthrough device; every reason (what the page asked before: over the
+/// answer limit at 100,000 hosts) and a brief per class (`detail: "blockers"`, what it asks now).
+fn precheck_api(server: &Server, from: &str) {
+    let passthrough = "<domain type='kvm'><name>web-01</name><memory unit='MiB'>4096</memory><vcpu>2</vcpu><os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os><cpu mode='host-passthrough'/></domain>";
+    let named = "<domain type='kvm'><name>db-01</name><memory unit='MiB'>8192</memory><vcpu>4</vcpu><os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os><cpu mode='custom' match='exact'><model fallback='forbid'>Skylake-Server-v4</model></cpu><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><target dev='vda' bus='virtio'/><address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/></disk><interface type='network'><mac address='52:54:00:12:34:56'/><model type='virtio'/><address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></interface><hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x65' slot='0x00' function='0x1'/></source><address type='pci' domain='0x0000' bus='0x07' slot='0x00' function='0x0'/></hostdev></devices></domain>";
+    for (guest_name, guest) in [
+        ("host-passthrough", passthrough),
+        ("Skylake-Server-v4 with devices", named),
+    ] {
+        for detail in ["full", "blockers"] {
+            // The first of each pair also fills the server's caches: each asked twice.
+            for run in 0..2 {
+                let body =
+                    json!({"from": from, "guest": guest, "by_class": true, "detail": detail});
+                let t = Instant::now();
+                let (status, answer) = match agent(Duration::from_secs(120))
+                    .post(&server.url("/api/v1/precheck"))
+                    .header("Authorization", &format!("Bearer {TOKEN}"))
+                    .send_json(&body)
+                {
+                    Ok(mut r) => {
+                        let mut b = Vec::new();
+                        let _ = r.body_mut().as_reader().read_to_end(&mut b);
+                        (r.status().as_u16(), b)
+                    }
+                    Err(_) => (0, Vec::new()),
+                };
+                let took = t.elapsed();
+                let v: Value = serde_json::from_slice(&answer).unwrap_or_default();
+                let said = match status {
+                    200 => format!(
+                        "{} verdicts, {} of {} hosts compatible",
+                        v["verdicts"].as_array().map_or(0, Vec::len),
+                        v["n_compatible"],
+                        v["n_targets"]
+                    ),
+                    _ => v["error"]["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                };
+                println!(
+                    "POST /api/v1/precheck ({guest_name}, by_class, detail {detail}, run {run}): {status}, {:.2} MB in {:.0} ms: {said}",
+                    answer.len() as f64 / 1e6,
+                    took.as_secs_f64() * 1e3
+                );
+            }
+        }
+    }
+}
 
 /// The first `n` host ids, in the API's order.
 fn first_hosts(server: &Server, n: usize) -> Vec<String> {
@@ -569,8 +644,6 @@ fn main() {
         }
     }
 
-    let browser = Browser::start();
-    let mut failed = false;
     // Hosts the pair, precheck, baseline and what-if pages open and search: the first host and
     // the last of the first page of 200, and one in between to pick.
     let hosts = first_hosts(&server, 200);
@@ -579,6 +652,10 @@ fn main() {
         hosts.last().cloned().unwrap_or_default(),
         hosts.get(hosts.len() / 2).cloned().unwrap_or_default(),
     );
+    precheck_api(&server, &host_c);
+
+    let browser = Browser::start();
+    let mut failed = false;
     let fill_in = |probe: &str| {
         probe
             .replace("HOST_A", &host_a)

@@ -2,8 +2,13 @@
 
 pub mod drain;
 pub mod graph_view;
+pub mod precheck;
 pub mod ui;
 pub mod what_if;
+
+pub use precheck::{
+    PrecheckAnswer, PrecheckDetail, PrecheckRequest, RuleCount, TargetVerdict, VerdictBrief,
+};
 
 use std::collections::BTreeMap;
 
@@ -526,77 +531,6 @@ mod tests {
         );
         let m: MasksRequest = serde_json::from_str(r#"{"hosts":["a","b"]}"#).expect("masks");
         assert!(!m.policy.allow_vendor_change);
-    }
-}
-
-/// `POST /api/v1/precheck` body: "can this VM go there?" before any migration.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct PrecheckRequest {
-    /// The host the VM runs on (host id).
-    pub from: String,
-    /// One destination host; without it every other host of the fleet is judged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// The VM's definition as text: a libvirt domain XML or a QEMU command line (detected).
-    pub guest: String,
-    /// The definition the destination will be started from, checked against `guest` as libvirt's
-    /// ABI-stability check does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dst_guest: Option<String>,
-    /// When absent, the QEMU versions come from the profiles.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<EngineObject>))]
-    pub policy: Option<crate::verdict::Policy>,
-    /// Without `to`: one verdict per class of the fleet (its first host other than `from`), with
-    /// the class's host count in `n_hosts`, instead of one per host (hosts of a class are equal
-    /// in every fact a rule reads). A fleet of 100,000 hosts answers in a few thousand verdicts.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub by_class: bool,
-}
-
-/// `POST /api/v1/precheck` answer: the guest as read, once, and a verdict per destination,
-/// compatible ones first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct PrecheckAnswer {
-    /// How the guest text was read: `libvirt-xml`, `qemu-command-line` or `json`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub guest_format: crate::guest::GuestFormat,
-    /// The guest configuration every verdict is for (read from `guest`).
-    #[cfg_attr(feature = "openapi", schema(value_type = EngineObject))]
-    pub guest: GuestConfig,
-    pub n_targets: usize,
-    pub n_compatible: usize,
-    pub verdicts: Vec<TargetVerdict>,
-}
-
-/// One destination of a precheck: the engine's `Verdict` without its guest, which the answer
-/// holds once (a guest with many devices, echoed per destination, made answers of 400 MB).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct TargetVerdict {
-    pub from: String,
-    pub to: String,
-    /// True when no reason is a blocker.
-    pub compatible: bool,
-    /// Every reason, blockers first.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<EngineObject>))]
-    pub reasons: Vec<crate::verdict::Reason>,
-    /// With `by_class`: the hosts of `to`'s class this verdict stands for (`from` left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_hosts: Option<usize>,
-}
-
-impl From<crate::verdict::Verdict> for TargetVerdict {
-    fn from(v: crate::verdict::Verdict) -> Self {
-        Self {
-            from: v.from,
-            to: v.to,
-            compatible: v.compatible,
-            reasons: v.reasons,
-            n_hosts: None,
-        }
     }
 }
 

@@ -592,6 +592,30 @@ async fn steps(c: &Client, base: &str, x: &Expected) -> R<()> {
     if !first_bad.contains(" · ") || !first_bad.contains("Blocked by") {
         return Err(format!("a failing class reads '{first_bad}'"));
     }
+    // The lists hold a brief per class (`detail: "blockers"`), no reasons; a class opened asks
+    // for its reasons (the same request with `to`) and shows them.
+    if count(c, "#precheck-bad ul.reasons").await? != 0 {
+        return Err("the precheck lists hold reasons before a class is opened".to_owned());
+    }
+    click(c, "#precheck-bad li summary").await?;
+    let opened = "#precheck-bad > ul > li > details[open]";
+    let n_reasons = wait_for(c, &format!("{opened} ul.reasons > li"), 1).await?;
+    let prechecks = api_requests(c)
+        .await?
+        .iter()
+        .filter(|p| p.as_str() == "/api/v1/precheck")
+        .count();
+    if prechecks != 2 {
+        return Err(format!(
+            "opening a class made {prechecks} precheck requests in all, not 2 (the list, then its reasons)"
+        ));
+    }
+    let n_open = count(c, opened).await?;
+    if n_open != 1 {
+        return Err(format!(
+            "{n_open} classes are open after one was opened ({n_reasons} reasons shown)"
+        ));
+    }
     no_console_errors(c, "/precheck").await?;
     screenshot(c, "dashboard-precheck.png").await?;
 

@@ -1,14 +1,15 @@
 //! `/precheck?from=HOST`: "Can this VM go there?" Paste a libvirt domain XML or a QEMU command
 //! line, pick the host the VM runs on (searched, [`crate::picker`]), and see every class of the
-//! fleet grouped by verdict, with the reasons for the ones it cannot go to
-//! (`POST /api/v1/precheck`). The graph view that names the classes (`GET /api/v1/graph/view`,
-//! not the whole graph) is read only once a check is asked.
+//! fleet grouped by verdict (`POST /api/v1/precheck`, one brief per class: `detail: "blockers"`),
+//! and the reasons of a class it cannot go to once that class is opened (the same request with
+//! `to`). The graph view that names the classes (`GET /api/v1/graph/view`, not the whole graph)
+//! is read only once a check is asked.
 
 use leptos::prelude::*;
 use shared::api::graph_view::GraphView;
 use shared::api::ui::{PrecheckAnswer, PrecheckRequest, Verdict};
 
-use crate::components::{Reasons, sentence};
+use crate::components::Reasons;
 use crate::fetch::{Resource, get_json, post_json};
 use crate::picker::HostSearch;
 use crate::router::{Link, query, query_value, replace_query, use_location};
@@ -59,15 +60,14 @@ pub fn by_class(g: &GraphView, verdicts: &[Verdict]) -> (Vec<ClassOutcome>, Vec<
     let (ok, mut bad): (Vec<ClassOutcome>, Vec<ClassOutcome>) =
         seen.into_iter().partition(|o| o.verdict.compatible);
     // Near misses first: the fewest blockers.
-    let blockers = |o: &ClassOutcome| {
-        o.verdict
-            .reasons
-            .iter()
-            .filter(|r| r.severity == shared::Severity::Blocker)
-            .count()
-    };
+    let blockers = |o: &ClassOutcome| o.verdict.n_blockers;
     crate::sort::sort_by_key(&mut bad, blockers);
     (ok, bad)
+}
+
+/// A line in place of the results.
+fn hint(text: &'static str) -> AnyView {
+    view! { <p class="hint">{text}</p> }.into_any()
 }
 
 #[component]
@@ -79,14 +79,26 @@ pub fn PrecheckPage() -> impl IntoView {
     Effect::new(move |_| replace_query(&query(&[("from", &from.get())])));
     // The request asked: a click on "check" sets it.
     let asked = RwSignal::new(None::<PrecheckRequest>);
-    let answer = Resource::new(move || {
-        let req = asked.get();
-        async move {
-            match req {
-                Some(r) => Some(post_json::<_, PrecheckAnswer>("/api/v1/precheck", &r).await),
-                None => None,
-            }
+    // The destination host whose class is opened: its full reasons, asked with `to`.
+    let opened = RwSignal::new(String::new());
+    let ask = move |req: Option<PrecheckRequest>| async move {
+        match req {
+            Some(r) => Some(post_json::<_, PrecheckAnswer>("/api/v1/precheck", &r).await),
+            None => None,
         }
+    };
+    let answer = Resource::new(move || ask(asked.get()));
+    let reasons = Resource::new(move || {
+        let to = opened.get();
+        ask(asked
+            .get()
+            .filter(|_| !to.is_empty())
+            .map(|r| PrecheckRequest {
+                to,
+                by_class: false,
+                detail: String::new(),
+                ..r
+            }))
     });
     // Read beside the first check, not on load: the page opens without it.
     let graph = Resource::new(move || {
@@ -113,20 +125,23 @@ pub fn PrecheckPage() -> impl IntoView {
     let check = move |_| {
         let f = from.get_untracked();
         if !f.is_empty() {
+            opened.set(String::new());
             asked.set(Some(PrecheckRequest {
                 from: f,
+                to: String::new(),
                 guest: text.get_untracked(),
                 by_class: true,
+                detail: "blockers".to_owned(),
             }));
         }
     };
     let results = move || {
         let g = graph.get().flatten();
         match (answer.get().flatten(), g) {
-            (Some(Ok(_)), Some(Err(e))) => view! { <p class="error">{format!("cannot name the classes: {e}; reload the page to try again")}</p> }.into_any(),
-            (None, _) => view! { <p class="hint">"Pick the host the VM runs on, paste its definition, and check."</p> }.into_any(),
-            (Some(Err(e)), _) => view! { <p class="error" id="precheck-error">{format!("Cannot check this VM: {e}")}</p> }.into_any(),
-            (Some(Ok(_)), None) => view! { <p class="loading">"Loading the class names…"</p> }.into_any(),
+            // One view for each kind of line: every view type adds to the WASM.
+            (Some(Err(e)), _) | (Some(Ok(_)), Some(Err(e))) => view! { <p class="error" id="precheck-error">{format!("Cannot check this VM: {e}; check again")}</p> }.into_any(),
+            (None, _) => hint("Pick the host the VM runs on, paste its definition, and check."),
+            (Some(Ok(_)), None) => hint("Loading the class names…"),
             (Some(Ok(a)), Some(Ok(g))) => {
                 let (ok, bad) = by_class(&g, &a.verdicts);
                 let (n_ok, n_bad) = (ok.len(), bad.len());
@@ -134,20 +149,33 @@ pub fn PrecheckPage() -> impl IntoView {
                 let line = |o: &ClassOutcome| {
                     let name = g.class_name(o.class);
                     let href = format!("/pair/{from}/{}", o.verdict.to);
-                    (name, href, sentence(&o.verdict))
+                    (name, href, o.verdict.sentence.clone())
                 };
                 let ok_list = ok.iter().map(|o| {
                     let (name, href, _) = line(o);
                     view! { <li><Link href=href>{name}</Link></li> }
                 }).collect_view();
                 let bad_list = bad.into_iter().map(|o| {
-                    let (name, href, why) = line(&o);
+                    let (name, _, why) = line(&o);
+                    let to = o.verdict.to;
+                    let open = to.clone();
+                    // The reasons as the pair page shows them (the same view type: a smaller WASM;
+                    // for the same reason a failed request shows none, and the pair page's link
+                    // is on the classes it can go to only).
+                    let full = move || {
+                        reasons
+                            .get()
+                            .flatten()
+                            .and_then(Result::ok)
+                            .filter(|_| opened.get() == to)
+                            .and_then(|a| a.verdicts.into_iter().next())
+                            .map(|v| view! { <Reasons reasons=v.reasons/> })
+                    };
                     view! {
                         <li>
                             <details>
-                                <summary><strong>{name}</strong>": "{why}</summary>
-                                <Reasons reasons=o.verdict.reasons/>
-                                <Link href=href>"open the pair"</Link>
+                                <summary on:click=move |_| opened.set(open.clone())><strong>{name}</strong>": "{why}</summary>
+                                {full}
                             </details>
                         </li>
                     }
@@ -194,6 +222,8 @@ mod tests {
             to: to.into(),
             compatible,
             reasons: Vec::new(),
+            n_blockers: 0,
+            sentence: String::new(),
         }
     }
 

@@ -24,13 +24,22 @@ use crate::verdict::{GuestCpu, Layer, Severity};
 
 use super::{PoolSummary, ValueChange};
 
-/// A [`crate::verdict::Verdict`] (`GET /api/v1/compat`) without its guest configuration.
+/// A [`crate::verdict::Verdict`] (`GET /api/v1/compat`) without its guest configuration; also a
+/// precheck's [`super::TargetVerdict`]: its reasons, or with `detail: "blockers"` the brief's
+/// blocker count and sentence and no reasons (one type for both: one decoder in the UI's WASM).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Verdict {
     pub from: String,
     pub to: String,
     pub compatible: bool,
+    #[serde(default)]
     pub reasons: Vec<Reason>,
+    /// Only in precheck answers with `detail: "blockers"` ([`super::VerdictBrief`]).
+    #[serde(default)]
+    pub n_blockers: usize,
+    /// Only in precheck answers with `detail: "blockers"`.
+    #[serde(default)]
+    pub sentence: String,
 }
 
 /// A [`crate::verdict::Reason`].
@@ -285,10 +294,17 @@ pub struct HostMask {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PrecheckRequest {
     pub from: String,
+    /// One destination ([`super::PrecheckRequest::to`]); empty: every class.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub to: String,
     /// The VM's libvirt domain XML or QEMU command line.
     pub guest: String,
     /// One verdict per class ([`super::PrecheckRequest::by_class`]).
     pub by_class: bool,
+    /// `blockers` for a brief per verdict; empty: every reason ([`super::PrecheckRequest::detail`]).
+    /// A string, not the enum: one serialiser for every field in the UI's WASM.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 /// A [`super::PrecheckAnswer`] (`POST /api/v1/precheck`), verdicts without their guest.
@@ -570,19 +586,44 @@ mod tests {
             guest: v.guest.clone(),
             n_targets: 1,
             n_compatible: 0,
-            verdicts: vec![v.into()],
+            verdicts: vec![v.clone().into()],
         };
         let ui: PrecheckAnswer = decode(&answer);
         assert_eq!(ui.guest_format, "libvirt-xml");
         assert_eq!((ui.n_targets, ui.verdicts.len()), (1, 1));
+        assert_eq!(ui.verdicts[0].reasons.len(), v.reasons.len());
+        assert!(ui.verdicts[0].sentence.is_empty());
+        let briefly = super::super::PrecheckAnswer {
+            verdicts: vec![super::super::TargetVerdict::briefly(v.clone())],
+            ..answer
+        };
+        let ui: PrecheckAnswer = decode(&briefly);
+        let want = super::super::VerdictBrief::of(v.compatible, &v.reasons);
+        assert_eq!(
+            (ui.verdicts[0].n_blockers, ui.verdicts[0].sentence.as_str()),
+            (want.n_blockers, want.sentence.as_str())
+        );
+        assert!(want.n_blockers > 0);
+        assert!(ui.verdicts[0].reasons.is_empty() && !ui.verdicts[0].compatible);
         let api: super::super::PrecheckRequest = decode(&PrecheckRequest {
             from: "a".into(),
+            to: String::new(),
             guest: "<domain/>".into(),
             by_class: true,
+            detail: "blockers".into(),
         });
         assert!(api.by_class);
+        assert_eq!(api.detail, super::super::PrecheckDetail::Blockers);
         assert_eq!((api.from.as_str(), api.guest.as_str()), ("a", "<domain/>"));
         assert!(api.policy.is_none() && api.to.is_none());
+        let one: super::super::PrecheckRequest = decode(&PrecheckRequest {
+            to: "b".into(),
+            ..PrecheckRequest::default()
+        });
+        assert_eq!(
+            (one.to.as_deref(), one.detail),
+            (Some("b"), super::super::PrecheckDetail::Full)
+        );
     }
 
     #[test]
