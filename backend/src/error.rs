@@ -66,7 +66,7 @@ impl ApiError {
 
     /// A JSON body serde refused: 400 naming what it found wrong.
     pub fn from_json_rejection(r: &axum::extract::rejection::JsonRejection) -> Self {
-        Self::bad_request("invalid_body", r.body_text())
+        Self::bad_request("invalid_body", our_words(&r.body_text()))
     }
 
     /// An input over one of the limits of `crate::limits`: 422 naming the input and the limit.
@@ -79,7 +79,7 @@ impl ApiError {
 
     /// A rejected query string: 400 naming the parameter.
     pub fn from_query_rejection(r: &axum::extract::rejection::QueryRejection) -> Self {
-        Self::bad_request("invalid_parameter", r.body_text())
+        Self::bad_request("invalid_parameter", our_words(&r.body_text()))
     }
 
     pub fn status_code(&self) -> StatusCode {
@@ -144,4 +144,39 @@ impl IntoResponse for ApiError {
         };
         (status, Json(body)).into_response()
     }
+}
+
+/// axum's rejection texts in the words of this API's other errors: lowercase, saying what to
+/// send. Their prefixes are axum's own (axum-core `__define_rejection!` bodies in
+/// axum/src/extract/rejection.rs: `JsonDataError`, `JsonSyntaxError`,
+/// `MissingJsonContentType`, `FailedToDeserializeQueryString`); the detail after them (serde's,
+/// naming the field and position) is kept.
+fn our_words(text: &str) -> String {
+    const PREFIXES: [(&str, &str); 4] = [
+        (
+            "Failed to deserialize the JSON body into the target type: ",
+            "the body is JSON but not this request: ",
+        ),
+        (
+            "Failed to parse the request body as JSON: ",
+            "the body is not valid JSON: ",
+        ),
+        (
+            "Expected request with `Content-Type: application/json`",
+            "send the body as JSON, with the header 'Content-Type: application/json'",
+        ),
+        (
+            "Failed to deserialize query string: ",
+            "the query string does not fit this request: ",
+        ),
+    ];
+    for (theirs, ours) in PREFIXES {
+        if let Some(rest) = text.strip_prefix(theirs) {
+            return format!("{ours}{rest}");
+        }
+    }
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }

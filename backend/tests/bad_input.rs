@@ -187,6 +187,11 @@ async fn invalid_json_bodies_of_reads_name_the_field() {
         text.contains("options.qemu") || text.contains("qemu"),
         "{text}"
     );
+    // In this API's words (lowercase, what to send), not the framework's.
+    assert!(
+        text.contains("\"the body is JSON but not this request: "),
+        "{text}"
+    );
     unchanged(&f).await;
 }
 

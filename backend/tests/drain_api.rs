@@ -21,15 +21,8 @@ fn get(url: &str) -> (u16, Value) {
 }
 
 fn post(url: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
-    let mut req = common::agent()
-        .post(url)
-        .header("Content-Type", "application/json");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req.send(body.to_string().as_bytes()).expect("post");
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    // ureq's default limit of a body read to a string: 10 MB.
+    let (status, text) = common::post_json(url, body, token, 10 << 20);
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 

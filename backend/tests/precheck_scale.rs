@@ -13,20 +13,7 @@ const TOKEN: &str = "precheck-scale-token";
 const FROM: &str = "fra-sky-01-01";
 
 fn post(url: &str, body: &Value, token: Option<&str>) -> (u16, Value, usize) {
-    let mut req = common::agent()
-        .post(url)
-        .header("Content-Type", "application/json");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req.send(body.to_string().as_bytes()).expect("post");
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()
-        .unwrap_or_default();
+    let (status, text) = common::post_json(url, body, token, 64 << 20);
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::Null),

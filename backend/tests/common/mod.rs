@@ -45,6 +45,29 @@ pub fn agent() -> ureq::Agent {
         .new_agent()
 }
 
+/// POST a JSON body (with a bearer token when given): the status and the answer's text, read up
+/// to `limit` bytes.
+pub fn post_json(
+    url: &str,
+    body: &serde_json::Value,
+    token: Option<&str>,
+    limit: u64,
+) -> (u16, String) {
+    let mut req = agent().post(url).header("Content-Type", "application/json");
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.send(body.to_string().as_bytes()).expect("post");
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_string()
+        .unwrap_or_default();
+    (status, text)
+}
+
 pub struct Server {
     pub child: Child,
     pub url: String,
