@@ -94,10 +94,15 @@ impl Store {
                     .rows_affected();
             }
             if let Some(n) = keep_events {
+                // Each host's events ranked newest first in one pass (a window function: SQLite
+                // 3.25+, sqlite.org/windowfunctions.html; PostgreSQL's manual, "Window
+                // Functions"), the ones past the Nth deleted. A count of the newer events per
+                // row made this pass quadratic in a host's events.
                 pruned.guest_events += sqlx::query(
-                    "DELETE FROM guest_events WHERE \
-                     (SELECT COUNT(*) FROM guest_events e \
-                      WHERE e.host_id = guest_events.host_id AND e.seq > guest_events.seq) >= $1",
+                    "DELETE FROM guest_events WHERE seq IN \
+                     (SELECT r.seq FROM (SELECT e.seq, ROW_NUMBER() OVER \
+                       (PARTITION BY e.host_id ORDER BY e.seq DESC) AS n FROM guest_events e) r \
+                      WHERE r.n > $1)",
                 )
                 .bind(n)
                 .execute(&mut *tx)
