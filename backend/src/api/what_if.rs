@@ -46,18 +46,15 @@ fn guest(mask: &[String]) -> GuestConfig {
     }
 }
 
-/// The retired ids, each a host of the fleet (unknown ones are a 404: a typo would otherwise
-/// retire nothing and say so nowhere).
-fn retired(fleet: &Fleet, req: &WhatIfRequest) -> Result<HashSet<String>, ApiError> {
+/// The hosts kept once `req.retire` leaves: the retired ids must each be a host of the fleet
+/// (unknown ones are a 404: a typo would otherwise retire nothing and say so nowhere), and at
+/// least one host must stay.
+fn kept<'a>(fleet: &'a Fleet, req: &WhatIfRequest) -> Result<Vec<&'a HostProfile>, ApiError> {
     let ids = unique_hosts("retire", &req.retire, limits::REQUEST_HOSTS)?;
     if let Some(id) = ids.iter().find(|id| fleet.get(id).is_none()) {
         return Err(ApiError::not_found(format!("host '{id}' (in retire)")));
     }
-    Ok(ids.into_iter().collect())
-}
-
-/// The hosts kept; an error when none is.
-fn kept<'a>(fleet: &'a Fleet, retired: &HashSet<String>) -> Result<Vec<&'a HostProfile>, ApiError> {
+    let retired: HashSet<String> = ids.into_iter().collect();
     let kept: Vec<&HostProfile> = fleet
         .profiles
         .iter()
@@ -96,8 +93,7 @@ pub async fn what_if_graph(
     state
         .engine
         .answer(move |cancel| {
-            let retired = retired(&fleet, &req)?;
-            let kept = kept(&fleet, &retired)?;
+            let kept = kept(&fleet, &req)?;
             cancel.check()?;
             let g = shared::graph::build(&kept, &guest, &Policy::default());
             cancel.check()?;
@@ -119,8 +115,7 @@ pub async fn what_if_baseline(
     state
         .engine
         .answer(move |cancel| {
-            let retired = retired(&fleet, &req)?;
-            let kept = kept(&fleet, &retired)?;
+            let kept = kept(&fleet, &req)?;
             cancel.check()?;
             let compute = || -> Result<WhatIfBaseline, String> {
                 let b = if kept.len() == 1 {
@@ -136,7 +131,7 @@ pub async fn what_if_baseline(
                 })
             };
             // The whole fleet's is kept per store generation: the page asks it on every visit.
-            let b = if retired.is_empty() {
+            let b = if req.retire.is_empty() {
                 st.cache
                     .derived(&fleet, "what-if-baseline", compute)
                     .map_err(|e| ApiError::Internal(format!("the cached fleet baseline: {e}")))?
