@@ -3,10 +3,11 @@
 //! thread on SQLite, a thread wake-up either way), and with one writer per process the round
 //! trips, not the work, bounded the ingest rate.
 //!
-//! Per batch: `BEGIN`; the hosts locked and read (one statement); on PostgreSQL the new
-//! versions inserted, the guests' changes written when there are any, then the generation
-//! bumped with each changed host's row updated once (newest version, hash, count, capacity,
-//! change mark) in one statement; on SQLite all of those writes in one multi-statement command
+//! Per batch: `BEGIN`; the hosts locked and read (one statement); on PostgreSQL, where only
+//! the hosts that exist are locked, one statement bumps the generation, writes every host's
+//! row once (a new host's inserted whole; a changed one's newest version, hash, count,
+//! capacity and change mark) and inserts the new versions, then the guests' changes are written
+//! when there are any; on SQLite all of those writes in one multi-statement command
 //! (sqlx-sqlite runs every statement of a query string in turn on its worker, binding `$N` by
 //! its number in each: `ExecuteIter::next` in sqlx-sqlite src/connection/execute.rs and
 //! `SqliteArguments::bind` in src/arguments.rs); `COMMIT`.
@@ -336,42 +337,32 @@ async fn postgres(
 ) -> Result<Option<u64>, StoreError> {
     let mut tx = conn.begin().await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.host_id.as_str()).collect();
-    let received: Vec<&str> = rows.iter().map(|r| r.received_at.as_str()).collect();
-    let locked: Vec<LockedRow> = sqlx::query_as(
-        "INSERT INTO hosts (host_id, first_seen, last_seen) \
-         SELECT id, at, at FROM UNNEST($1::text[], $2::text[]) AS u(id, at) \
-         ORDER BY id COLLATE \"C\" \
-         ON CONFLICT (host_id) DO UPDATE SET last_seen = excluded.last_seen \
-         RETURNING host_id, newest_version, newest_hash, capacity_json",
-    )
-    .bind(&ids)
-    .bind(&received)
-    .fetch_all(&mut *tx)
-    .await?;
-    let locked = locked_map(locked);
-
-    let new = plan_versions(order, rows, &locked, out)?;
-    if !new.is_empty() {
-        sqlx::query(
-            "INSERT INTO profile_versions (host_id, version, received_at, collected_at, \
-             class_id, content_hash, profile_json) \
-             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[])",
+    // The batch's hosts that exist, locked in host-id order: `ORDER BY` is applied before the
+    // locking clause (PostgreSQL's manual, SELECT, "The Locking Clause"). `NO KEY UPDATE`: the
+    // key stays, so another writer's foreign-key check (`KEY SHARE`) does not wait on it.
+    let mut locked = locked_map(
+        sqlx::query_as(
+            "SELECT host_id, newest_version, newest_hash, capacity_json FROM hosts \
+             WHERE host_id = ANY($1::text[]) ORDER BY host_id COLLATE \"C\" \
+             FOR NO KEY UPDATE",
         )
-        .bind(new.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(new.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(new.iter().map(|r| r.2).collect::<Vec<_>>())
-        .bind(new.iter().map(|r| r.3).collect::<Vec<_>>())
-        .bind(new.iter().map(|r| r.4).collect::<Vec<_>>())
-        .bind(new.iter().map(|r| r.5).collect::<Vec<_>>())
-        .bind(new.iter().map(|r| r.6).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?,
+    );
+    // A host not found is new: its row is written once, below, after the bump (see there).
+    for id in &ids {
+        if !locked.contains_key(*id) {
+            locked.insert((*id).to_owned(), (0, String::new(), None));
+        }
     }
 
+    let new = plan_versions(order, rows, &locked, out)?;
     let with_guests = with_guests(rows);
-    if !with_guests.is_empty() {
-        let stored = group_guests(
+    let stored = if with_guests.is_empty() {
+        StoredGuests::new()
+    } else {
+        group_guests(
             sqlx::query_as(
                 "SELECT host_id, vm_id, name, vm_json FROM guests \
                  WHERE host_id = ANY($1::text[])",
@@ -379,47 +370,120 @@ async fn postgres(
             .bind(&with_guests)
             .fetch_all(&mut *tx)
             .await?,
-        );
-        let empty = BTreeMap::new();
-        let w = plan_guests(order, rows, &locked, &stored, &empty, out)?;
-        write_guests_postgres(&mut tx, &w).await?;
-    }
-
+        )
+    };
+    let empty = BTreeMap::new();
+    let w = plan_guests(order, rows, &locked, &stored, &empty, out)?;
     let changed = host_updates(order, rows, out);
+
+    let received: Vec<&str> = rows.iter().map(|r| r.received_at.as_str()).collect();
     let generation = if changed.is_empty() {
+        // Every host exists (a new one always changes) and is locked: only `last_seen` moves.
+        sqlx::query(
+            "UPDATE hosts SET last_seen = u.at \
+             FROM UNNEST($1::text[], $2::text[]) AS u(id, at) WHERE hosts.host_id = u.id",
+        )
+        .bind(&ids)
+        .bind(&received)
+        .execute(&mut *tx)
+        .await?;
         None
     } else {
-        // The generation bumped and each changed host's row updated once, in one round trip:
-        // the generation's row lock is taken here, last, and the hosts updated are rows this
-        // transaction locked above (crate::changes); the NOTIFY is delivered at commit
-        // (crate::generation). Each host is in `$2` once, so the UPDATE touches each row once,
-        // as a data-modifying WITH must (PostgreSQL's manual, "Data-Modifying Statements in
-        // WITH").
-        let g: i64 = sqlx::query_scalar(
-            "WITH g AS (UPDATE store_generation SET value = value + 1 WHERE id = 1 \
-             RETURNING value), \
-             marked AS (UPDATE hosts SET \
-               newest_version = COALESCE(u.v, hosts.newest_version), \
-               newest_hash = COALESCE(u.h, hosts.newest_hash), \
-               n_versions = hosts.n_versions + CASE WHEN u.v IS NULL THEN 0 ELSE 1 END, \
-               capacity_json = COALESCE(u.c, hosts.capacity_json), \
-               guests_rev = hosts.guests_rev + CASE WHEN u.c IS NULL THEN 0 ELSE 1 END, \
-               changed_gen = g.value \
-             FROM g, UNNEST($2::text[], $3::int8[], $4::text[], $5::text[]) AS u(id, v, h, c) \
-             WHERE hosts.host_id = u.id) \
-             SELECT value, pg_notify($1, value::text) FROM g",
-        )
-        .bind(crate::generation::CHANNEL)
-        .bind(changed.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(changed.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(changed.iter().map(|r| r.2).collect::<Vec<_>>())
-        .bind(changed.iter().map(|r| r.3).collect::<Vec<_>>())
-        .fetch_one(&mut *tx)
-        .await?;
+        let g = write_changes_postgres(&mut tx, &ids, &received, &changed, &new).await?;
         Some(u64::try_from(g).unwrap_or(0))
     };
+    // After the hosts' rows: a new host's guests refer to its row.
+    write_guests_postgres(&mut tx, &w).await?;
     tx.commit().await?;
     Ok(generation)
+}
+
+/// The generation bumped, every host of the batch written once and the new versions inserted,
+/// in one statement (one round trip); the new generation.
+///
+/// Each host's row is written once: `last_seen` for all, and for a changed host its newest
+/// version, hash, counts, capacity and change mark (`crate::changes`). A new host's row is
+/// inserted here, after the bump, whole; before, it was inserted by the lock statement and
+/// updated here, which wrote the row and its two indexes' entries twice.
+///
+/// Locks (`crate::changes`): the bump takes the generation's row lock; the hosts that existed
+/// were locked above, and a new host's insert waits for no one: only a batch writer inserts
+/// hosts, and it does so after its own bump, under the lock this transaction holds now, so any
+/// other insert of the same id has committed. Two writers that both found a host new: the
+/// second one's versions collide (unique violation) and its batch is tried again
+/// (`write::write_with_retries`), then finding the host.
+///
+/// The proposed row (`excluded`) holds, for a host that exists, what to add: `n_versions` and
+/// `guests_rev` 1 or 0, `newest_version` 0 and `newest_hash` '' when its hardware did not
+/// change, `capacity_json` NULL when its guests did not, `changed_gen` 0 when it did not
+/// change (generations only grow, so `GREATEST` keeps the mark). Each host is in the arrays
+/// once, so the upsert touches each row once, as `ON CONFLICT DO UPDATE` must. The versions'
+/// foreign key is checked at the end of the statement (an `AFTER` trigger), when the new hosts'
+/// rows are there (PostgreSQL's manual, "Data-Modifying Statements in WITH": sub-statements
+/// run with one snapshot, their order unpredictable; constraint checks are deferred to the
+/// statement's end).
+async fn write_changes_postgres(
+    tx: &mut PgConnection,
+    ids: &[&str],
+    received: &[&str],
+    changed: &[HostUpdate<'_>],
+    new: &[VersionRow<'_>],
+) -> Result<i64, StoreError> {
+    let by_id: HashMap<&str, &HostUpdate<'_>> = changed.iter().map(|c| (c.0, c)).collect();
+    let mut version = Vec::with_capacity(ids.len());
+    let mut hash = Vec::with_capacity(ids.len());
+    let mut capacity = Vec::with_capacity(ids.len());
+    let mut is_changed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let c = by_id.get(id);
+        version.push(c.and_then(|c| c.1));
+        hash.push(c.and_then(|c| c.2));
+        capacity.push(c.and_then(|c| c.3));
+        is_changed.push(c.is_some());
+    }
+    let g: i64 = sqlx::query_scalar(
+        "WITH g AS (UPDATE store_generation SET value = value + 1 WHERE id = 1 \
+           RETURNING value), \
+         h AS (INSERT INTO hosts AS t (host_id, first_seen, last_seen, newest_version, \
+             newest_hash, n_versions, capacity_json, guests_rev, changed_gen) \
+           SELECT u.id, u.at, u.at, COALESCE(u.v, 0), COALESCE(u.h, ''), \
+             CASE WHEN u.v IS NULL THEN 0 ELSE 1 END, u.c, \
+             CASE WHEN u.c IS NULL THEN 0 ELSE 1 END, CASE WHEN u.ch THEN g.value ELSE 0 END \
+           FROM g, UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], \
+             $7::bool[]) AS u(id, at, v, h, c, ch) \
+           ON CONFLICT (host_id) DO UPDATE SET \
+             last_seen = excluded.last_seen, \
+             newest_version = CASE WHEN excluded.newest_version > 0 \
+               THEN excluded.newest_version ELSE t.newest_version END, \
+             newest_hash = CASE WHEN excluded.newest_version > 0 \
+               THEN excluded.newest_hash ELSE t.newest_hash END, \
+             n_versions = t.n_versions + excluded.n_versions, \
+             capacity_json = COALESCE(excluded.capacity_json, t.capacity_json), \
+             guests_rev = t.guests_rev + excluded.guests_rev, \
+             changed_gen = GREATEST(t.changed_gen, excluded.changed_gen)), \
+         v AS (INSERT INTO profile_versions (host_id, version, received_at, collected_at, \
+             class_id, content_hash, profile_json) \
+           SELECT * FROM UNNEST($8::text[], $9::int8[], $10::text[], $11::text[], \
+             $12::text[], $13::text[], $14::text[])) \
+         SELECT value, pg_notify($1, value::text) FROM g",
+    )
+    .bind(crate::generation::CHANNEL)
+    .bind(ids)
+    .bind(received)
+    .bind(&version)
+    .bind(&hash)
+    .bind(&capacity)
+    .bind(&is_changed)
+    .bind(new.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(new.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(new.iter().map(|r| r.2).collect::<Vec<_>>())
+    .bind(new.iter().map(|r| r.3).collect::<Vec<_>>())
+    .bind(new.iter().map(|r| r.4).collect::<Vec<_>>())
+    .bind(new.iter().map(|r| r.5).collect::<Vec<_>>())
+    .bind(new.iter().map(|r| r.6).collect::<Vec<_>>())
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(g)
 }
 
 /// The guests' rows and events of a batch on PostgreSQL, a statement for each kind there is.
