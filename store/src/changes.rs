@@ -27,9 +27,12 @@
 //! there too; in WAL mode a read transaction sees the database as it was when the transaction
 //! started, for all its statements (sqlite.org/isolation.html: snapshot isolation in WAL mode).
 //!
-//! No deadlock with the bump: a transaction locks every host row it will mark before it bumps
-//! (the upload's `INSERT .. ON CONFLICT`, retention's `UPDATE hosts`, the deletion itself), so no
-//! transaction holding the generation's lock waits for a host row.
+//! No deadlock with the bump: a transaction locks every existing host row it will mark before
+//! it bumps (the upload's lock statement, retention's `UPDATE hosts`, the deletion itself), so no
+//! transaction holding the generation's lock waits for a host row. A new host's row is inserted
+//! after the bump (PostgreSQL, `crate::batch`), which waits for no one either: only a batch
+//! writer inserts hosts, always after its own bump, so an earlier insert of the same id has
+//! committed (then the later batch's versions collide, and it is tried again).
 
 use crate::{LatestVersion, Store, StoreError, on_pool};
 
