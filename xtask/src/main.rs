@@ -32,7 +32,8 @@ commands:
       --no-probe       do not add this machine's own profile
   test             install test tools (apt: chromium, chromium-driver, qemu-system-x86, cpuid,
                    gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, libvirt-daemon-system,
-                   libvirt-daemon-driver-qemu, libvirt-clients, postgresql; rustup: rustfmt, clippy;
+                   libvirt-daemon-driver-qemu, libvirt-clients, postgresql, make (the server's
+                   allocator, jemalloc, builds with it); rustup: rustfmt, clippy;
                    QEMU 7.2 and 10.0 unpacked side by side by tests/qemu-setup.sh), build the UI,
                    and run every test: fmt, clippy, unit, integration, wasm32, browser, real
                    migrations
@@ -169,6 +170,25 @@ fn ensure_apt(tools: &[(&str, &str)], allow_install: bool) -> Result<()> {
     }
     done(t);
     Ok(())
+}
+
+/// The server's allocator, jemalloc (the backend's default feature `jemalloc`), is built by its
+/// own `configure` and `make`. The commands that install tools (`test`, `bench`) install `make`;
+/// the others build the server without the feature when it is missing, and say so.
+const MAKE: (&str, &str) = ("make", "make");
+
+/// `cargo build` arguments that select the server's allocator: none (jemalloc) when `make` is
+/// there, else `--no-default-features` (glibc's malloc), with a note.
+fn server_features() -> &'static [&'static str] {
+    if have("make") {
+        return &[];
+    }
+    eprintln!(
+        "note: `make` is not installed, so the server is built with glibc's malloc instead of \
+         jemalloc (10-30% more CPU per upload, BENCHMARKS.md); `apt-get install make` and \
+         build again for jemalloc"
+    );
+    &["--no-default-features"]
 }
 
 fn ensure_target(triple: &str) -> Result<()> {
@@ -335,12 +355,13 @@ fn cmd_run(args: &[String]) -> Result<()> {
     let r = parse_run(args)?;
     build_frontend()?;
     let t = step("building the backend and the collector");
-    let mut build = cargo();
-    build.args(["build", "-p", "backend", "-p", "collector"]);
-    if r.release {
-        build.arg("--release");
-    }
-    run(&mut build)?;
+    let profile: &[&str] = if r.release { &["--release"] } else { &[] };
+    // Apart: `--no-default-features` (no `make`, no jemalloc) would also drop the collector's.
+    run(cargo()
+        .args(["build", "-p", "backend"])
+        .args(server_features())
+        .args(profile))?;
+    run(cargo().args(["build", "-p", "collector"]).args(profile))?;
     done(t);
     let bin = target_dir().join(if r.release { "release" } else { "debug" });
     let is_url = r.db.to_str().is_some_and(|d| d.contains("://"));
@@ -419,6 +440,8 @@ fn cmd_test(args: &[String]) -> Result<()> {
             // The store's tests, the replica and durability tests start throwaway PostgreSQL
             // clusters (initdb, pg_ctl of /usr/lib/postgresql/N/bin; store/src/testing.rs).
             ("/usr/share/doc/postgresql/copyright", "postgresql"),
+            // jemalloc's build, the server's allocator (backend feature `jemalloc`).
+            MAKE,
         ],
         allow_install,
     )?;
@@ -520,7 +543,7 @@ fn cmd_bench(args: &[String]) -> Result<()> {
     // The scale run starts a throwaway PostgreSQL cluster (store/src/testing.rs) unless
     // FLEETCOMPAT_BENCH_POSTGRES names a database.
     ensure_apt(
-        &[("/usr/share/doc/postgresql/copyright", "postgresql")],
+        &[("/usr/share/doc/postgresql/copyright", "postgresql"), MAKE],
         allow_install,
     )?;
     if !only_scale {
@@ -563,6 +586,7 @@ fn bench_ui(allow_install: bool) -> Result<()> {
         &[
             ("chromium", "chromium"),
             ("chromedriver", "chromium-driver"),
+            MAKE,
         ],
         allow_install,
     )?;

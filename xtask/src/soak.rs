@@ -40,16 +40,18 @@ pub fn cmd_soak(args: &[String]) -> Result<()> {
         }
     }
     let t = step("building the release server and the soak client");
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "backend",
-        "--bin",
-        "fleetcompat",
-        "--example",
-        "soak",
-    ]))?;
+    run(cargo()
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "backend",
+            "--bin",
+            "fleetcompat",
+            "--example",
+            "soak",
+        ])
+        .args(super::server_features()))?;
     done(t);
     let release = target_dir().join("release");
     let t = step("soak: clients against a real server on 127.0.0.1, kill -9 in the middle");
