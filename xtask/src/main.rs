@@ -191,6 +191,23 @@ fn server_features() -> &'static [&'static str] {
     &["--no-default-features"]
 }
 
+/// Build the release `fleetcompat` server, and `example` of the backend beside it.
+fn build_release_server(example: Option<&str>) -> Result<()> {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "backend",
+        "--bin",
+        "fleetcompat",
+    ]);
+    if let Some(example) = example {
+        build.args(["--example", example]);
+    }
+    run(build.args(server_features()))
+}
+
 fn ensure_target(triple: &str) -> Result<()> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
@@ -560,14 +577,7 @@ fn cmd_bench(args: &[String]) -> Result<()> {
     }
     let t = step("scale: 100,000 hosts through the release server, SQLite and PostgreSQL");
     // The example starts the `fleetcompat` binary beside it (target/release): built first.
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "backend",
-        "--bin",
-        "fleetcompat",
-    ]))?;
+    build_release_server(None)?;
     let mut scale = cargo();
     scale.args(["run", "--release", "-p", "backend", "--example", "scale"]);
     if let Some(url) = std::env::var_os("FLEETCOMPAT_BENCH_POSTGRES") {
@@ -594,16 +604,7 @@ fn bench_ui(allow_install: bool) -> Result<()> {
     build_frontend()?;
     let t =
         step("the dashboard at 100,000 hosts: release server, fleetgen fleet, headless Chromium");
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "backend",
-        "--bin",
-        "fleetcompat",
-        "--example",
-        "ui_scale",
-    ]))?;
+    build_release_server(Some("ui_scale"))?;
     run(&mut Command::new(
         target_dir().join("release/examples/ui_scale"),
     ))?;

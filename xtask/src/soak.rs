@@ -3,7 +3,7 @@
 //! `fleetcompat serve` on loopback, kill -9 in the middle, restart, every acknowledged upload
 //! checked afterwards. Exits non-zero on any error or loss. Results go in BENCHMARKS.md ("Soak").
 
-use super::{Result, cargo, done, run, step, target_dir};
+use super::{Result, done, run, step, target_dir};
 
 /// Numeric options passed through to the soak program (`--mix` takes kind=weight pairs,
 /// `--keep` nothing).
@@ -40,18 +40,7 @@ pub fn cmd_soak(args: &[String]) -> Result<()> {
         }
     }
     let t = step("building the release server and the soak client");
-    run(cargo()
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "backend",
-            "--bin",
-            "fleetcompat",
-            "--example",
-            "soak",
-        ])
-        .args(super::server_features()))?;
+    super::build_release_server(Some("soak"))?;
     done(t);
     let release = target_dir().join("release");
     let t = step("soak: clients against a real server on 127.0.0.1, kill -9 in the middle");
