@@ -566,6 +566,76 @@ async fn postgres_stores_profiles_compressed_with_lz4() {
     assert_eq!(back.profile.labels, p.labels);
 }
 
+/// A new host's row is written once (`batch.rs`, `write_changes_postgres`): inserted whole after
+/// the generation bump, not inserted by the lock statement and updated after it. Each write of a
+/// row makes a tuple, so on a new table the hosts' live rows are the page's first tuples only
+/// when nothing was written twice (an update puts the new tuple after the old one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_a_new_hosts_row_once() {
+    let cluster = PgCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let url = cluster.fresh_database().await.expect("database");
+    let store = Store::open(&url).await.expect("store");
+    let ups = futures_like_join(["n1", "n2", "n3"].map(|h| {
+        let store = store.clone();
+        async move { store.upsert(&profile(h), "2026-12-01T00:00:00Z").await }
+    }))
+    .await;
+    for up in ups {
+        let up = up.expect("upsert");
+        assert_eq!((up.version, up.changed), (1, true));
+    }
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    let rows: Vec<(String, String, i64, i64, i64, bool)> = sqlx::query_as(
+        "SELECT ctid::text, host_id, newest_version, n_versions, changed_gen, \
+           first_seen = last_seen FROM hosts ORDER BY ctid",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("hosts");
+    let ctids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        ctids,
+        ["(0,1)", "(0,2)", "(0,3)"],
+        "a host's row written twice"
+    );
+    let generation = i64::try_from(store.generation()).expect("generation");
+    for (_, host, newest, n, changed_gen, seen) in &rows {
+        assert_eq!((*newest, *n, *seen), (1, 1, true), "{host}");
+        assert!(
+            *changed_gen > 1 && *changed_gen <= generation,
+            "{host} marked at {changed_gen}, generation {generation}"
+        );
+    }
+    // Sent again unchanged: `last_seen` only, no new generation.
+    let before = store.generation();
+    let again = store
+        .upsert(&profile("n2"), "2026-12-01T00:05:00Z")
+        .await
+        .expect("again");
+    assert_eq!((again.version, again.changed), (1, false));
+    assert_eq!(store.generation(), before);
+    let last_seen: String = sqlx::query_scalar("SELECT last_seen FROM hosts WHERE host_id = 'n2'")
+        .fetch_one(&pool)
+        .await
+        .expect("n2");
+    assert_eq!(last_seen, "2026-12-01T00:05:00Z");
+}
+
+/// The futures' outputs in order, polled together (tokio's `join!` for an array).
+async fn futures_like_join<F: std::future::Future + Send + 'static, const N: usize>(
+    futures: [F; N],
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(N);
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_replicas_see_each_others_changes_within_a_second() {
     let cluster = PgCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
