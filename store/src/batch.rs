@@ -33,6 +33,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{Connection, PgConnection, SqliteConnection};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::guests;
 use crate::write::Held;
@@ -171,6 +172,7 @@ pub(crate) async fn write_batch(
     conn: &mut Held,
     batch: &[WriteJob],
     order: &[usize],
+    turn: &mut Option<OwnedSemaphorePermit>,
 ) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
     let mut out = vec![
         Upserted {
@@ -183,7 +185,7 @@ pub(crate) async fn write_batch(
     ];
     let rows: Vec<&PendingRow> = order.iter().map(|&i| &batch[i].row).collect();
     let generation = match conn {
-        Held::Postgres(c) => postgres(c, order, &rows, &mut out).await?,
+        Held::Postgres(c) => postgres(c, order, &rows, &mut out, turn).await?,
         Held::Sqlite(c) => sqlite(c, order, &rows, &mut out).await?,
     };
     Ok((out, generation))
@@ -334,6 +336,7 @@ async fn postgres(
     order: &[usize],
     rows: &[&PendingRow],
     out: &mut [Upserted],
+    turn: &mut Option<OwnedSemaphorePermit>,
 ) -> Result<Option<u64>, StoreError> {
     let mut tx = conn.begin().await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.host_id.as_str()).collect();
@@ -394,6 +397,9 @@ async fn postgres(
     };
     // After the hosts' rows: a new host's guests refer to its row.
     write_guests_postgres(&mut tx, &w).await?;
+    // The statements are done: the other writer may start its batch while this one commits
+    // (`write::Turn`).
+    turn.take();
     tx.commit().await?;
     Ok(generation)
 }

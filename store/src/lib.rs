@@ -253,11 +253,13 @@ impl Store {
         }
         let (writer, rx) = tokio::sync::mpsc::channel(1024);
         let queue: write::Queue = Arc::new(tokio::sync::Mutex::new(rx));
+        let turn = write::turn();
         for _ in 0..write::writers(&pool) {
             tokio::spawn(write::writer(
                 pool.clone(),
                 Arc::clone(&generation),
                 Arc::clone(&queue),
+                Arc::clone(&turn),
             ));
         }
         Ok(Self {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use shared::profile::HostProfile;
 use sqlx::pool::PoolConnection;
 use sqlx::{Postgres, Sqlite};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::guests::IncomingGuests;
 use crate::{Pool, Store, StoreError, Upserted, hash};
@@ -53,6 +53,9 @@ const MAX_TRIES: usize = 5;
 /// Writer tasks per process on PostgreSQL: two batches in flight, one written while the other
 /// commits.
 pub(crate) const POSTGRES_WRITERS: usize = 2;
+/// How long a writer waits for the statements' turn ([`Turn`]) before it writes anyway: a batch
+/// held up (a host's row locked from outside) must not hold up the other writer for longer.
+const TURN_WAIT: Duration = Duration::from_millis(50);
 /// How long a writer keeps its connection without uploads to write.
 const KEEP_CONNECTION: Duration = Duration::from_secs(1);
 
@@ -66,6 +69,28 @@ pub(crate) fn writers(pool: &Pool) -> usize {
 
 /// The queue of uploads, shared by the writers: one at a time takes a batch from it.
 pub(crate) type Queue = Arc<Mutex<mpsc::Receiver<WriteJob>>>;
+
+/// The statements' turn, shared by the writers (one permit): a writer takes it before it takes
+/// its batch from the queue and gives it back when its statements are done, before its commit
+/// (`batch.rs`). So one writer's statements run at a time, the uploads that come meanwhile make
+/// the next batch (twice as large as when both writers took what was there, each batch's
+/// planning and round trips shared by twice the uploads: BENCHMARKS.md, "Scale, session of
+/// 2026-12-06 night"), and one batch's commit (its WAL flush) still overlaps the next one's
+/// statements. Waited for [`TURN_WAIT`] at most.
+pub(crate) type Turn = Arc<Semaphore>;
+
+/// A new turn for the writers of one store.
+pub(crate) fn turn() -> Turn {
+    Arc::new(Semaphore::new(1))
+}
+
+/// The statements' turn, or none after [`TURN_WAIT`].
+async fn take_turn(turn: &Turn) -> Option<OwnedSemaphorePermit> {
+    tokio::time::timeout(TURN_WAIT, Arc::clone(turn).acquire_owned())
+        .await
+        .ok()?
+        .ok()
+}
 
 /// A writer's connection, taken from the pool.
 pub(crate) enum Held {
@@ -161,21 +186,25 @@ impl Store {
 
 /// A writer task: takes a batch of queued upserts (up to `MAX_BATCH`), writes it in one
 /// transaction, then answers each; until the queue is closed (the store is dropped).
-pub(crate) async fn writer(pool: Pool, generation: Arc<AtomicU64>, queue: Queue) {
+pub(crate) async fn writer(pool: Pool, generation: Arc<AtomicU64>, queue: Queue, turn: Turn) {
     let keep = can_keep(&pool);
     let mut conn: Option<Held> = None;
     // An upload of a host already in the batch waits for the next one: a batch holds each host
     // once (PostgreSQL's multi-row `ON CONFLICT DO UPDATE` cannot touch a row twice).
     let mut carried: Option<WriteJob> = None;
     loop {
-        let batch = match carried.take() {
+        let (batch, mut my_turn) = match carried.take() {
             // This writer has its first upload already: it must not wait for the queue, which
             // the other writer may hold while it waits for uploads that only come once this one
             // is answered.
-            Some(first) => match queue.try_lock() {
-                Ok(mut rx) => fill(first, &mut rx, &mut carried),
-                Err(_) => vec![first],
-            },
+            Some(first) => {
+                let my_turn = take_turn(&turn).await;
+                let batch = match queue.try_lock() {
+                    Ok(mut rx) => fill(first, &mut rx, &mut carried),
+                    Err(_) => vec![first],
+                };
+                (batch, my_turn)
+            }
             None => {
                 // The other writer may hold the queue while it waits for uploads: without work
                 // for a while, this one gives its connection back too.
@@ -201,10 +230,14 @@ pub(crate) async fn writer(pool: Pool, generation: Arc<AtomicU64>, queue: Queue)
                     Err(mpsc::error::TryRecvError::Empty) => rx.recv().await,
                 };
                 let Some(first) = first else { break };
-                fill(first, &mut rx, &mut carried)
+                // Holding the queue: what comes while the other writer's statements run joins
+                // this batch.
+                let my_turn = take_turn(&turn).await;
+                (fill(first, &mut rx, &mut carried), my_turn)
             }
         };
-        let result = write_with_retries(&pool, &mut conn, &batch).await;
+        let result = write_with_retries(&pool, &mut conn, &batch, &mut my_turn).await;
+        drop(my_turn);
         match result {
             Ok((done, new_generation)) => {
                 if let Some(g) = new_generation {
@@ -219,7 +252,7 @@ pub(crate) async fn writer(pool: Pool, generation: Arc<AtomicU64>, queue: Queue)
             Err(_) if batch.len() > 1 => {
                 for job in batch {
                     let one = std::slice::from_ref(&job);
-                    let answer = match write_with_retries(&pool, &mut conn, one).await {
+                    let answer = match write_with_retries(&pool, &mut conn, one, &mut None).await {
                         Ok((mut done, new_generation)) => {
                             if let Some(g) = new_generation {
                                 generation.fetch_max(g, Ordering::SeqCst);
@@ -297,6 +330,7 @@ async fn write_with_retries(
     pool: &Pool,
     conn: &mut Option<Held>,
     batch: &[WriteJob],
+    turn: &mut Option<OwnedSemaphorePermit>,
 ) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
     let mut tries = 0;
     loop {
@@ -305,7 +339,7 @@ async fn write_with_retries(
             Some(held) => held,
             None => conn.insert(acquire(pool).await?),
         };
-        let result = write_batch(held, batch).await;
+        let result = write_batch(held, batch, turn).await;
         if result.is_err() {
             *conn = None;
         }
@@ -329,8 +363,9 @@ fn is_conflict(e: &sqlx::Error) -> bool {
 async fn write_batch(
     conn: &mut Held,
     batch: &[WriteJob],
+    turn: &mut Option<OwnedSemaphorePermit>,
 ) -> Result<(Vec<Upserted>, Option<u64>), StoreError> {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| batch[a].row.host_id.cmp(&batch[b].row.host_id));
-    crate::batch::write_batch(conn, batch, &order).await
+    crate::batch::write_batch(conn, batch, &order, turn).await
 }
