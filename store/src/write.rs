@@ -1,17 +1,18 @@
 //! Uploads: writer tasks commit queued profiles in batches (group commit), each batch one
 //! transaction, each caller answered once the commit that holds its profile is durable. SQLite
 //! has one writer (its database takes one writing transaction at a time); PostgreSQL has
-//! [`POSTGRES_WRITERS`], so one batch is written while the one before waits for its commit's
-//! WAL flush. A writer keeps its connection while uploads keep coming (no pool round trips per
+//! [`POSTGRES_WRITERS`], taking turns for their statements ([`Turn`]), so one batch is written
+//! while the one before waits for its commit's WAL flush. A writer keeps its connection while uploads keep coming (no pool round trips per
 //! batch: sqlx pings a connection when it is taken from the pool and when it is given back,
 //! `check_idle_conn` and `return_to_pool` in sqlx-core src/pool/), and gives it back after
 //! [`KEEP_CONNECTION`] without work, or at once when the pool has one connection only.
 //!
 //! Several writers (in one process, or replicas on one PostgreSQL) stay correct: a batch takes
-//! each host's row lock (`INSERT .. ON CONFLICT DO UPDATE` locks the conflicting row, PostgreSQL's
-//! `ExecOnConflictUpdate` in src/backend/executor/nodeModifyTable.c) before it reads the newest
-//! version, in host-id order, so two writers of one host take turns and never deadlock; a batch
-//! that fails on a serialization failure, deadlock or unique violation anyway is retried whole.
+//! each existing host's row lock (PostgreSQL: `SELECT .. FOR NO KEY UPDATE`; SQLite: `INSERT ..
+//! ON CONFLICT DO UPDATE`, its database lock besides) before it reads the newest version, in
+//! host-id order, so two writers of one host take turns and never deadlock; a batch that fails
+//! on a serialization failure, deadlock or unique violation anyway (two writers that both found
+//! a host new) is retried whole.
 
 use std::collections::HashSet;
 use std::sync::Arc;
