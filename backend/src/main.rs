@@ -271,8 +271,8 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 /// jemalloc instead of glibc's malloc (feature `jemalloc`, default): an upload's parse, hash
 /// and batch allocate a few hundred small blocks, and glibc's `malloc`/`free` (with
 /// `malloc_consolidate`) were 15-20% of the server's CPU per upload. With jemalloc the server's
-/// CPU per upload fell 10-30% at the same peak memory (BENCHMARKS.md, "Scale, session of
-/// 2026-12-06 evening" and "night").
+/// CPU per upload fell 10-30%, its peak memory about the same (BENCHMARKS.md, "Scale, session
+/// of 2026-12-06 evening" and "night").
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -435,13 +435,14 @@ async fn write_changes_postgres(
     changed: &[HostUpdate<'_>],
     new: &[VersionRow<'_>],
 ) -> Result<i64, StoreError> {
-    let by_id: HashMap<&str, &HostUpdate<'_>> = changed.iter().map(|c| (c.0, c)).collect();
+    // `changed` is in host-id order as `ids` is (`host_updates`): walked beside it.
+    let mut changed = changed.iter().peekable();
     let mut version = Vec::with_capacity(ids.len());
     let mut hash = Vec::with_capacity(ids.len());
     let mut capacity = Vec::with_capacity(ids.len());
     let mut is_changed = Vec::with_capacity(ids.len());
     for id in ids {
-        let c = by_id.get(id);
+        let c = changed.next_if(|c| c.0 == *id);
         version.push(c.and_then(|c| c.1));
         hash.push(c.and_then(|c| c.2));
         capacity.push(c.and_then(|c| c.3));

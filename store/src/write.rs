@@ -2,10 +2,11 @@
 //! transaction, each caller answered once the commit that holds its profile is durable. SQLite
 //! has one writer (its database takes one writing transaction at a time); PostgreSQL has
 //! [`POSTGRES_WRITERS`], taking turns for their statements ([`Turn`]), so one batch is written
-//! while the one before waits for its commit's WAL flush. A writer keeps its connection while uploads keep coming (no pool round trips per
-//! batch: sqlx pings a connection when it is taken from the pool and when it is given back,
-//! `check_idle_conn` and `return_to_pool` in sqlx-core src/pool/), and gives it back after
-//! [`KEEP_CONNECTION`] without work, or at once when the pool has one connection only.
+//! while the one before waits for its commit's WAL flush. A writer keeps its connection while
+//! uploads keep coming (no pool round trips per batch: sqlx pings a connection when it is taken
+//! from the pool and when it is given back, `check_idle_conn` and `return_to_pool` in sqlx-core
+//! src/pool/), and gives it back after [`KEEP_CONNECTION`] without work, or at once when the
+//! pool has one connection only.
 //!
 //! Several writers (in one process, or replicas on one PostgreSQL) stay correct: a batch takes
 //! each existing host's row lock (PostgreSQL: `SELECT .. FOR NO KEY UPDATE`; SQLite: `INSERT ..

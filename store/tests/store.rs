@@ -575,14 +575,12 @@ async fn postgres_writes_a_new_hosts_row_once() {
     let cluster = PgCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
     let url = cluster.fresh_database().await.expect("database");
     let store = Store::open(&url).await.expect("store");
-    let ups = futures_like_join(["n1", "n2", "n3"].map(|h| {
-        let store = store.clone();
-        async move { store.upsert(&profile(h), "2026-12-01T00:00:00Z").await }
-    }))
-    .await;
-    for up in ups {
-        let up = up.expect("upsert");
-        assert_eq!((up.version, up.changed), (1, true));
+    for h in ["n1", "n2", "n3"] {
+        let up = store
+            .upsert(&profile(h), "2026-12-01T00:00:00Z")
+            .await
+            .expect("upsert");
+        assert_eq!((up.version, up.changed), (1, true), "{h}");
     }
     let pool = sqlx::PgPool::connect(&url).await.expect("connect");
     let rows: Vec<(String, String, i64, i64, i64, bool)> = sqlx::query_as(
@@ -619,21 +617,6 @@ async fn postgres_writes_a_new_hosts_row_once() {
         .await
         .expect("n2");
     assert_eq!(last_seen, "2026-12-01T00:05:00Z");
-}
-
-/// The futures' outputs in order, polled together (tokio's `join!` for an array).
-async fn futures_like_join<F: std::future::Future + Send + 'static, const N: usize>(
-    futures: [F; N],
-) -> Vec<F::Output>
-where
-    F::Output: Send + 'static,
-{
-    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(N);
-    for t in tasks {
-        out.push(t.await.expect("task"));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
