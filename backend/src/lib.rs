@@ -66,6 +66,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// Where engine work runs (never on the async workers).
     pub engine: Arc<engine::Engine>,
+    /// The QEMU lists uploads repeat, decoded once (`shared::intern::memo`).
+    pub upload_lists: Arc<shared::intern::memo::ListMemo>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             session_max_age: DEFAULT_SESSION,
             engine: engine::Engine::for_limits(&limits),
             limits,
+            upload_lists: shared::intern::memo::ListMemo::new(),
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Gauges {
     pub pools: usize,
     /// The bounded caches of derived answers.
     pub caches: crate::cache::CacheReport,
+    /// The QEMU lists uploads repeat (`shared::intern::memo`).
+    pub upload_lists: shared::intern::memo::MemoStats,
 }
 
 /// The resident set of this process in bytes: the `VmRSS:` line of `/proc/self/status`, in kB
@@ -100,6 +102,26 @@ impl Metrics {
                 rss,
             );
         }
+        let lists = g.upload_lists;
+        let _ = writeln!(
+            out,
+            "# HELP fleetcompat_upload_list_hits_total QEMU machine and CPU model lists of uploads found decoded already.\n# TYPE fleetcompat_upload_list_hits_total counter\nfleetcompat_upload_list_hits_total {}",
+            lists.hits
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fleetcompat_upload_list_misses_total QEMU machine and CPU model lists of uploads decoded (and kept for the next).\n# TYPE fleetcompat_upload_list_misses_total counter\nfleetcompat_upload_list_misses_total {}",
+            lists.misses
+        );
+        gauge(
+            &mut out,
+            "fleetcompat_upload_lists",
+            &format!(
+                "QEMU lists of uploads kept decoded now (at most {} of each kind).",
+                shared::intern::memo::MAX_LISTS
+            ),
+            n(lists.held),
+        );
         let _ = writeln!(
             out,
             "# HELP fleetcompat_fleet_refreshes_total Fleet cache refreshes started (each runs to its end in a task of its own, whatever becomes of the request that started it).\n# TYPE fleetcompat_fleet_refreshes_total counter\nfleetcompat_fleet_refreshes_total {}",

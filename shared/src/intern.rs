@@ -18,6 +18,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::profile::{HostProfile, QemuCpuModel, QemuMachine};
 
+#[cfg(feature = "list-memo")]
+pub mod memo;
+
 /// A list that profiles may share: an `Arc<[T]>` that reads as a slice and serialises as the
 /// plain list (JSON unchanged). Cloning it copies a pointer; [`SharedList::make_mut`] copies the
 /// list first when another profile holds it too.

@@ -240,9 +240,23 @@ pub struct QemuInstall {
     pub accel: String,
     /// `query-machines`, sorted by name: the same for every host with the same QEMU build, so
     /// shared between their profiles ([`crate::intern::ProfileInterner`]); JSON as a plain list.
+    #[cfg_attr(
+        feature = "list-memo",
+        serde(
+            serialize_with = "crate::intern::memo::serialize",
+            deserialize_with = "crate::intern::memo::deserialize"
+        )
+    )]
     pub machines: SharedList<QemuMachine>,
     /// `query-cpu-definitions`, sorted by name: the same for every host with the same QEMU build
     /// and processor, so shared like `machines`.
+    #[cfg_attr(
+        feature = "list-memo",
+        serde(
+            serialize_with = "crate::intern::memo::serialize",
+            deserialize_with = "crate::intern::memo::deserialize"
+        )
+    )]
     pub cpu_models: SharedList<QemuCpuModel>,
     /// QEMU's `host` model expanded under KVM (`query-cpu-model-expansion`): the guest view QEMU
     /// itself presents for `-cpu host`, catalog features only. Absent under tcg.

@@ -613,22 +613,26 @@ async fn store_upload(
     // it to a blocking thread and back costs two thread wake-ups per upload (the server's CPU
     // per upload went from 275 to 239 us without them: BENCHMARKS.md, "Ingest at 100,000
     // hosts"). Larger profiles, up to megabytes, go to a blocking thread. The scope check below
-    // needs the labels only.
+    // needs the labels only. The QEMU lists most uploads repeat are decoded and written out once
+    // (`shared::intern::memo`; only serde_json runs inside).
+    let lists = Arc::clone(&state.upload_lists);
     let parse = move || {
-        let text = std::str::from_utf8(&body).map_err(|e| {
-            ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}"))
-        })?;
-        let profile = HostProfile::from_json(text).map_err(profile_error)?;
-        if profile.labels.len() > limits::HOST_LABELS {
-            return Err(ApiError::too_many(
-                "the profile's labels",
-                profile.labels.len(),
-                limits::HOST_LABELS,
-                "keep the labels that select hosts (cluster, rack, role)",
-            ));
-        }
-        let labels = scoped.then(|| profile.labels.clone());
-        Ok((crate::Store::prepare(profile, &received_at)?, labels))
+        lists.within(|| {
+            let text = std::str::from_utf8(&body).map_err(|e| {
+                ApiError::bad_request("invalid_profile", format!("body is not utf-8: {e}"))
+            })?;
+            let profile = HostProfile::from_json(text).map_err(profile_error)?;
+            if profile.labels.len() > limits::HOST_LABELS {
+                return Err(ApiError::too_many(
+                    "the profile's labels",
+                    profile.labels.len(),
+                    limits::HOST_LABELS,
+                    "keep the labels that select hosts (cluster, rack, role)",
+                ));
+            }
+            let labels = scoped.then(|| profile.labels.clone());
+            Ok((crate::Store::prepare(profile, &received_at)?, labels))
+        })
     };
     let (prepared, labels) = if small {
         parse()?

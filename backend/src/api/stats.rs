@@ -54,6 +54,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         classes: s.n_classes,
         pools: s.n_pools,
         caches: state.cache.report(),
+        upload_lists: state.upload_lists.stats(),
     });
     Ok((
         [(
