@@ -439,6 +439,16 @@ fn run(
     );
     let (rss, hwm) = server.memory();
     println!("[{db_name}] after ingest: server RSS {rss} MiB, peak {hwm} MiB");
+    if let Ok(mut r) = ureq::get(&server.url("/metrics")).call()
+        && let Ok(text) = r.body_mut().read_to_string()
+    {
+        for l in text
+            .lines()
+            .filter(|l| l.starts_with("fleetcompat_upload_list"))
+        {
+            println!("[{db_name}] after ingest: /metrics {l}");
+        }
+    }
     if a.ingest_only {
         sum.hwm_mib = hwm;
         sum.load_end = loadavg();
