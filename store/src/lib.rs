@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use shared::intern::memo::ListMemo;
 use shared::profile::HostProfile;
 use sqlx::SqlitePool;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -128,6 +129,9 @@ pub struct Store {
     target: Arc<DbTarget>,
     /// Settings read within [`SETTING_MEMO_TTL`] (token checks): [`Store::setting_recent`].
     settings: Arc<memo::SettingsMemo>,
+    /// The QEMU lists stored profiles repeat, decoded once when profiles are read
+    /// (`shared::intern::memo`).
+    lists: Arc<ListMemo>,
 }
 
 /// The newest version of one host, without its profile.
@@ -268,6 +272,7 @@ impl Store {
             writer,
             target: Arc::new(target),
             settings: Arc::default(),
+            lists: ListMemo::new(),
         })
     }
 

@@ -7,7 +7,9 @@
 //! there are cores, while the next page is read.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use shared::intern::memo::ListMemo;
 use shared::profile::HostProfile;
 
 use crate::read::assemble;
@@ -38,28 +40,31 @@ struct Raw {
 
 type Decoded = Vec<(LatestVersion, HostProfile)>;
 
-fn decode(part: Vec<Raw>) -> Result<Decoded, StoreError> {
-    part.into_iter()
-        .map(|Raw { row, vms }| {
-            let (host_id, version, n, rev, hash, capacity, json) = row;
-            let mut profile: HostProfile =
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                    host_id: host_id.clone(),
-                    version,
-                    message: e.to_string(),
-                })?;
-            profile.guests = assemble(&host_id, capacity.as_deref(), vms)?;
-            let lv = crate::changes::latest_version((host_id, version, n, rev, hash));
-            Ok((lv, profile))
-        })
-        .collect()
+/// Decode rows, the QEMU lists they repeat once (`lists`).
+fn decode(part: Vec<Raw>, lists: &Arc<ListMemo>) -> Result<Decoded, StoreError> {
+    lists.within(|| {
+        part.into_iter()
+            .map(|Raw { row, vms }| {
+                let (host_id, version, n, rev, hash, capacity, json) = row;
+                let mut profile: HostProfile =
+                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                        host_id: host_id.clone(),
+                        version,
+                        message: e.to_string(),
+                    })?;
+                profile.guests = assemble(&host_id, capacity.as_deref(), vms)?;
+                let lv = crate::changes::latest_version((host_id, version, n, rev, hash));
+                Ok((lv, profile))
+            })
+            .collect()
+    })
 }
 
 /// Decodes of one page, in order.
 type Pending = Vec<tokio::task::JoinHandle<Result<Decoded, StoreError>>>;
 
 /// Start decoding `page` on `parts` blocking threads.
-fn start_decoding(page: Vec<Raw>, parts: usize) -> Pending {
+fn start_decoding(page: Vec<Raw>, parts: usize, lists: &Arc<ListMemo>) -> Pending {
     let per = page.len().div_ceil(parts.max(1)).max(1);
     let mut rest = page;
     let mut chunks = Vec::new();
@@ -71,7 +76,10 @@ fn start_decoding(page: Vec<Raw>, parts: usize) -> Pending {
     chunks.push(rest);
     chunks
         .into_iter()
-        .map(|c| tokio::task::spawn_blocking(move || decode(c)))
+        .map(|c| {
+            let lists = Arc::clone(lists);
+            tokio::task::spawn_blocking(move || decode(c, &lists))
+        })
         .collect()
 }
 
@@ -171,7 +179,7 @@ impl Store {
                         Some(Raw { row, vms })
                     })
                     .collect();
-                let next = start_decoding(page, parts);
+                let next = start_decoding(page, parts, &self.lists);
                 if let Some(done) = pending.replace(next) {
                     finish(done, &mut f).await?;
                 }

@@ -1,5 +1,8 @@
 //! Reads, point deletes and settings: one statement each, the same text for both databases.
 
+use std::sync::Arc;
+
+use shared::intern::memo::ListMemo;
 use shared::vms::{HostCapacity, HostGuests, Vm};
 
 use crate::generation::bump_generation;
@@ -13,12 +16,19 @@ fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
-fn decode(host_id: &str, (version, n, json): VersionText) -> Result<StoredProfile, StoreError> {
-    let profile = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-        host_id: host_id.to_owned(),
-        version,
-        message: e.to_string(),
-    })?;
+/// Decode a stored version, the QEMU lists it repeats once (`lists`).
+fn decode(
+    lists: &Arc<ListMemo>,
+    host_id: &str,
+    (version, n, json): VersionText,
+) -> Result<StoredProfile, StoreError> {
+    let profile = lists
+        .within(|| serde_json::from_str::<shared::profile::HostProfile>(&json))
+        .map_err(|e| StoreError::Corrupt {
+            host_id: host_id.to_owned(),
+            version,
+            message: e.to_string(),
+        })?;
     Ok(StoredProfile {
         version: count(version),
         n_versions: count(n),
@@ -81,7 +91,7 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
-        let mut s = decode(host_id, row)?;
+        let mut s = decode(&self.lists, host_id, row)?;
         s.profile.guests = self.guests(host_id).await?;
         Ok(Some(s))
     }
@@ -104,7 +114,7 @@ impl Store {
             .fetch_optional(p)
             .await?
         });
-        row.map(|r| decode(host_id, r)).transpose()
+        row.map(|r| decode(&self.lists, host_id, r)).transpose()
     }
 
     /// Every host's newest version number, version count and guest revision, ordered by host id;

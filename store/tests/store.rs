@@ -89,7 +89,60 @@ on_both!(
     nul_characters_are_refused_and_others_stored,
     changes_since_follows_versions_guests_retention_and_deletion,
     changes_since_skips_nothing_with_two_writers,
+    reads_share_the_qemu_lists_profiles_repeat,
 );
+
+/// A profile with QEMU 9.2.0's machines and a CPU model list whose one model lacks `missing`.
+fn with_qemu(host: &str, missing: &str) -> HostProfile {
+    use shared::profile::QemuCpuModel;
+    let mut p = profile(host);
+    let mut q = shared::testing::qemu_with_machines("9.2.0");
+    q.cpu_models = vec![
+        QemuCpuModel {
+            name: "Skylake-Server-v4".into(),
+            usable: false,
+            unavailable_features: vec![missing.into()],
+            ..QemuCpuModel::default()
+        },
+        QemuCpuModel {
+            name: "qemu64".into(),
+            usable: true,
+            ..QemuCpuModel::default()
+        },
+    ]
+    .into();
+    p.qemu.push(q);
+    p
+}
+
+/// Reads decode the QEMU lists stored profiles repeat once (`shared::intern::memo`): hosts with
+/// one QEMU build and processor hold one list in memory, whichever read gave them.
+async fn reads_share_the_qemu_lists_profiles_repeat(db: Db) {
+    use shared::intern::SharedList;
+    let s = db.open().await;
+    let sent = [
+        with_qemu("a", "avx512f"),
+        with_qemu("b", "avx512f"),
+        with_qemu("c", "pku"),
+    ];
+    for p in &sent {
+        s.upsert(p, "2026-12-07T00:00:00Z").await.expect("upsert");
+    }
+    let all = s.latest_profiles().await.expect("all");
+    let [a, b, c] = [0, 1, 2].map(|i| &all[i].profile);
+    assert_eq!([a, b, c], [&sent[0], &sent[1], &sent[2]]);
+    let models = |p: &HostProfile| p.qemu[0].cpu_models.clone();
+    let machines = |p: &HostProfile| p.qemu[0].machines.clone();
+    assert!(SharedList::ptr_eq(&models(a), &models(b)));
+    assert!(!SharedList::ptr_eq(&models(a), &models(c)));
+    assert!(SharedList::ptr_eq(&machines(a), &machines(c)));
+    // One host at a time (a fleet refresh), and an older version, share them too.
+    let b1 = s.latest_profile("b").await.expect("read").expect("b");
+    let c1 = s.profile_version("c", 1).await.expect("read").expect("c");
+    assert_eq!(b1.profile, sent[1]);
+    assert!(SharedList::ptr_eq(&models(&b1.profile), &models(a)));
+    assert!(SharedList::ptr_eq(&models(&c1.profile), &models(c)));
+}
 
 async fn versions_dedup_and_last_seen(db: Db) {
     let s = db.open().await;

@@ -171,6 +171,10 @@ where
     let json = serde_json::value::to_raw_value(&*list).map_err(D::Error::custom)?;
     memo.misses.fetch_add(1, Ordering::Relaxed);
     let mut lists = lock(T::lists(&memo));
+    // Another thread may have decoded the same text meanwhile: its list is the one to share.
+    if let Some(found) = lists.by_text.get(text.get()) {
+        return Ok(found.clone());
+    }
     if lists.by_text.len() >= MAX_LISTS {
         lists.by_text.clear();
         lists.json.clear();
