@@ -439,17 +439,18 @@ fn run(
     );
     let (rss, hwm) = server.memory();
     println!("[{db_name}] after ingest: server RSS {rss} MiB, peak {hwm} MiB");
-    if let Ok(mut r) = ureq::get(&server.url("/metrics")).call()
-        && let Ok(text) = r.body_mut().read_to_string()
-    {
-        for l in text
-            .lines()
-            .filter(|l| l.starts_with("fleetcompat_upload_list"))
-        {
-            println!("[{db_name}] after ingest: /metrics {l}");
-        }
-    }
     if a.ingest_only {
+        // (`/metrics` loads the fleet: a full run reads it at the end, after the first read.)
+        if let Ok(mut r) = ureq::get(&server.url("/metrics")).call()
+            && let Ok(text) = r.body_mut().read_to_string()
+        {
+            for l in text
+                .lines()
+                .filter(|l| l.starts_with("fleetcompat_upload_list"))
+            {
+                println!("[{db_name}] after ingest: /metrics {l}");
+            }
+        }
         sum.hwm_mib = hwm;
         sum.load_end = loadavg();
         return sum;
@@ -556,6 +557,7 @@ fn run(
         );
         for l in text.lines().filter(|l| {
             l.starts_with("fleetcompat_cache")
+                || l.starts_with("fleetcompat_upload_list")
                 || l.starts_with("process_resident")
                 || l.starts_with("fleetcompat_classes")
                 || l.starts_with("fleetcompat_pools")
