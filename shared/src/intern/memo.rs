@@ -15,9 +15,11 @@
 //! Only `serde_json` may run inside `within`: the memo reads and writes `RawValue`s, which
 //! other formats do not know.
 //!
-//! Bounded: a memo holds at most [`MAX_LISTS`] lists of each kind and starts again empty when
-//! one more comes (a fleet has a few QEMU builds and processors; uploads that each bring a new
-//! list only cost the parse they cost without the memo).
+//! Bounded: a memo holds at most [`MAX_LISTS`] lists of each kind, [`MAX_BYTES`] of their text,
+//! and starts again empty when one more would not fit (a fleet has a few QEMU builds and
+//! processors; uploads that each bring a new list only cost the parse they cost without the
+//! memo). A list of more than [`MAX_LIST_BYTES`] is parsed as without the memo and not kept:
+//! a few large uploads cannot make it hold a gigabyte.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,12 +35,19 @@ use crate::profile::{QemuCpuModel, QemuMachine};
 
 /// Lists of one kind a memo holds at most.
 pub const MAX_LISTS: usize = 256;
+/// Bytes of text of one kind's lists a memo holds at most (decoded, a list takes a few times its
+/// text). QEMU 9.2's CPU model list for a Skylake host is about 5 KiB.
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+/// The longest list text a memo keeps.
+pub const MAX_LIST_BYTES: usize = 256 * 1024;
 
 /// The lists of one kind: by their text as sent, and their JSON as `serde_json` writes them by
 /// where the list is in memory (the memo holds each list, so no other list can be there).
 pub(crate) struct Lists<T> {
     by_text: HashMap<Box<str>, SharedList<T>>,
     json: HashMap<usize, Box<RawValue>>,
+    /// The texts' bytes.
+    bytes: usize,
 }
 
 impl<T> Default for Lists<T> {
@@ -46,6 +55,7 @@ impl<T> Default for Lists<T> {
         Self {
             by_text: HashMap::new(),
             json: HashMap::new(),
+            bytes: 0,
         }
     }
 }
@@ -168,17 +178,22 @@ where
     let list: SharedList<T> = serde_json::from_str::<Vec<T>>(text.get())
         .map_err(|e| D::Error::custom(within_field(T::FIELD, &e)))?
         .into();
-    let json = serde_json::value::to_raw_value(&*list).map_err(D::Error::custom)?;
     memo.misses.fetch_add(1, Ordering::Relaxed);
+    if text.get().len() > MAX_LIST_BYTES {
+        return Ok(list);
+    }
+    let json = serde_json::value::to_raw_value(&*list).map_err(D::Error::custom)?;
     let mut lists = lock(T::lists(&memo));
     // Another thread may have decoded the same text meanwhile: its list is the one to share.
     if let Some(found) = lists.by_text.get(text.get()) {
         return Ok(found.clone());
     }
-    if lists.by_text.len() >= MAX_LISTS {
+    if lists.by_text.len() >= MAX_LISTS || lists.bytes + text.get().len() > MAX_BYTES {
         lists.by_text.clear();
         lists.json.clear();
+        lists.bytes = 0;
     }
+    lists.bytes += text.get().len();
     lists.json.insert(address(&list), json);
     lists.by_text.insert(Box::<str>::from(text), list.clone());
     Ok(list)
@@ -307,6 +322,42 @@ mod tests {
         let lists = lock(&memo.cpu_models);
         assert_eq!(lists.by_text.len(), 1, "started again empty");
         assert_eq!(lists.json.len(), 1);
+    }
+
+    #[test]
+    fn a_memo_holds_at_most_max_bytes_and_no_list_over_max_list_bytes() {
+        let text = &corpus()[0];
+        let memo = ListMemo::new();
+        let mut value: serde_json::Value = serde_json::from_str(text).expect("json");
+        // One model with a long name: a list of MAX_LIST_BYTES / 3 bytes and more.
+        let long = "x".repeat(MAX_LIST_BYTES / 3);
+        for n in 0..(MAX_BYTES / (MAX_LIST_BYTES / 3) + 2) {
+            value["qemu"][0]["cpu_models"][0]["name"] = format!("{n}-{long}").into();
+            let text = value.to_string();
+            let written = memo.within(|| json(&HostProfile::from_json(&text).expect("decodes")));
+            assert_eq!(
+                written,
+                json(&HostProfile::from_json(&text).expect("decodes"))
+            );
+            let lists = lock(&memo.cpu_models);
+            let held: usize = lists.by_text.keys().map(|t| t.len()).sum();
+            assert_eq!(held, lists.bytes);
+            assert!(held <= MAX_BYTES, "{held} bytes held after {n}");
+        }
+        // A list over MAX_LIST_BYTES is decoded, and not kept.
+        value["qemu"][0]["cpu_models"][0]["name"] = "y".repeat(MAX_LIST_BYTES).into();
+        let text = value.to_string();
+        let before = memo.stats();
+        let p = memo.within(|| HostProfile::from_json(&text).expect("decodes"));
+        assert_eq!(p.qemu[0].cpu_models[0].name.len(), MAX_LIST_BYTES);
+        let after = memo.stats();
+        assert_eq!(after.misses, before.misses + 1);
+        assert!(
+            !lock(&memo.cpu_models)
+                .by_text
+                .keys()
+                .any(|t| t.len() > MAX_LIST_BYTES)
+        );
     }
 
     #[test]
