@@ -348,3 +348,29 @@ fn an_unknown_file_names_the_accepted_formats() {
         assert!(err.contains(want), "{want}: {err}");
     }
 }
+
+/// libvirt's `<cpu>` definitions alone (tests/cputestdata: the guest CPU libvirt computes for a
+/// host, `-guest.xml`, and its host CPU, `-host.xml`) cannot say whether they are a host's CPU or
+/// a guest's: the import says so and names what to import instead, rather than "unknown format".
+#[test]
+fn a_libvirt_cpu_definition_is_told_apart_from_a_dump() {
+    for file in [
+        "libvirt-cputestdata/x86_64-cpuid-A10-5800K-guest.xml",
+        "libvirt-cputestdata/x86_64-cpuid-Ryzen-9-3900X-12-Core-host.xml",
+    ] {
+        let path = shared_data(file);
+        let out = run(&["import", path.to_str().expect("utf-8")]);
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for want in [
+            "a libvirt <cpu> definition alone",
+            "a host's CPU or a guest's",
+            "<cpudata>",
+            "virsh capabilities",
+            "domain XML",
+        ] {
+            assert!(err.contains(want), "{file}: {want}: {err}");
+        }
+        assert!(!err.contains("unknown format"), "{file}: {err}");
+    }
+}

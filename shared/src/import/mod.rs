@@ -263,12 +263,37 @@ fn require_leaf0(cpus: &[Vec<CpuidEntry>], format: Format) -> Result<(), ImportE
 /// Detect the format and parse.
 pub fn parse_any(text: &str) -> Result<Imported, ImportError> {
     let format = detect(text).ok_or_else(|| {
+        if is_cpu_definition(text) {
+            return ImportError::Missing(
+                "a libvirt <cpu> definition alone, which does not say whether it is a host's CPU \
+                 or a guest's: for a host, import its `virsh capabilities` (which holds this \
+                 <cpu> under <host>), its `virsh domcapabilities` or libvirt's <cpudata> of it \
+                 (tests/cputestdata/x86_64-cpuid-NAME.xml); a guest's <cpu> is checked as part \
+                 of its domain XML (POST /api/v1/precheck)"
+                    .into(),
+            );
+        }
         ImportError::Missing(format!(
             "unknown format: expected one of {}",
             FORMATS.map(Format::name).join(", ")
         ))
     })?;
     parse(text, format)
+}
+
+/// Whether `text` is a bare libvirt `<cpu>` element: a guest CPU (`mode='custom'`,
+/// `host-model`) or a host CPU model as libvirt writes it (libvirt's tests/cputestdata
+/// `x86_64-cpuid-NAME-guest.xml` and `-host.xml`), which alone cannot say whose CPU it is.
+fn is_cpu_definition(text: &str) -> bool {
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    let start = match start.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>").map_or("", |(_, r)| r).trim_start(),
+        None => start,
+    };
+    start
+        .strip_prefix("<cpu")
+        .and_then(|r| r.chars().next())
+        .is_some_and(|c| c == '>' || c == '/' || c.is_whitespace())
 }
 
 /// What to call an imported host and where it came from.
