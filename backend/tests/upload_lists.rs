@@ -91,7 +91,7 @@ fn repeated_lists_are_decoded_once_and_stored_as_sent() {
             .expect("stored profile");
         let mut sent = p.clone();
         sent.guests = None;
-        let mut got = stored.clone();
+        let mut got = stored;
         got.guests = None;
         assert_eq!(got, sent, "{}", p.host_id);
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use shared::intern::memo::ListMemo;
 use shared::profile::HostProfile;
 
-use crate::read::assemble;
+use crate::read::{assemble, decode_profile};
 use crate::{LatestVersion, Store, StoreError, StoredProfile, on_pool};
 
 /// Hosts per page: about 5 MB of profile text at 10 KiB a profile.
@@ -42,22 +42,15 @@ type Decoded = Vec<(LatestVersion, HostProfile)>;
 
 /// Decode rows, the QEMU lists they repeat once (`lists`).
 fn decode(part: Vec<Raw>, lists: &Arc<ListMemo>) -> Result<Decoded, StoreError> {
-    lists.within(|| {
-        part.into_iter()
-            .map(|Raw { row, vms }| {
-                let (host_id, version, n, rev, hash, capacity, json) = row;
-                let mut profile: HostProfile =
-                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                        host_id: host_id.clone(),
-                        version,
-                        message: e.to_string(),
-                    })?;
-                profile.guests = assemble(&host_id, capacity.as_deref(), vms)?;
-                let lv = crate::changes::latest_version((host_id, version, n, rev, hash));
-                Ok((lv, profile))
-            })
-            .collect()
-    })
+    part.into_iter()
+        .map(|Raw { row, vms }| {
+            let (host_id, version, n, rev, hash, capacity, json) = row;
+            let mut profile = decode_profile(lists, &host_id, version, &json)?;
+            profile.guests = assemble(&host_id, capacity.as_deref(), vms)?;
+            let lv = crate::changes::latest_version((host_id, version, n, rev, hash));
+            Ok((lv, profile))
+        })
+        .collect()
 }
 
 /// Decodes of one page, in order.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use shared::intern::memo::ListMemo;
+use shared::profile::HostProfile;
 use shared::vms::{HostCapacity, HostGuests, Vm};
 
 use crate::generation::bump_generation;
@@ -16,19 +17,30 @@ fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
-/// Decode a stored version, the QEMU lists it repeats once (`lists`).
+/// A stored profile's text decoded, the QEMU lists it repeats once (`lists`); every read of
+/// `profile_json` goes through here (`load.rs` too).
+pub(crate) fn decode_profile(
+    lists: &Arc<ListMemo>,
+    host_id: &str,
+    version: i64,
+    json: &str,
+) -> Result<HostProfile, StoreError> {
+    lists
+        .within(|| serde_json::from_str::<HostProfile>(json))
+        .map_err(|e| StoreError::Corrupt {
+            host_id: host_id.to_owned(),
+            version,
+            message: e.to_string(),
+        })
+}
+
+/// A stored version, decoded.
 fn decode(
     lists: &Arc<ListMemo>,
     host_id: &str,
     (version, n, json): VersionText,
 ) -> Result<StoredProfile, StoreError> {
-    let profile = lists
-        .within(|| serde_json::from_str::<shared::profile::HostProfile>(&json))
-        .map_err(|e| StoreError::Corrupt {
-            host_id: host_id.to_owned(),
-            version,
-            message: e.to_string(),
-        })?;
+    let profile = decode_profile(lists, host_id, version, &json)?;
     Ok(StoredProfile {
         version: count(version),
         n_versions: count(n),

@@ -248,6 +248,13 @@ mod tests {
         serde_json::to_string(p).expect("json")
     }
 
+    /// `text` decoded and written out through `memo` gives the JSON it gives without one.
+    fn assert_same_json(memo: &Arc<ListMemo>, text: &str) {
+        let written = memo.within(|| json(&HostProfile::from_json(text).expect("decodes")));
+        let plain = json(&HostProfile::from_json(text).expect("decodes"));
+        assert_eq!(written, plain);
+    }
+
     #[test]
     fn the_json_is_the_same_with_and_without() {
         let texts = corpus();
@@ -310,12 +317,7 @@ mod tests {
         let mut value: serde_json::Value = serde_json::from_str(text).expect("json");
         for n in 0..=MAX_LISTS {
             value["qemu"][0]["cpu_models"][0]["name"] = format!("model-{n}").into();
-            let text = value.to_string();
-            let written = memo.within(|| json(&HostProfile::from_json(&text).expect("decodes")));
-            assert_eq!(
-                written,
-                json(&HostProfile::from_json(&text).expect("decodes"))
-            );
+            assert_same_json(&memo, &value.to_string());
             let held = lock(&memo.cpu_models).by_text.len();
             assert!(held <= MAX_LISTS, "{held} lists after {n}");
         }
@@ -333,12 +335,7 @@ mod tests {
         let long = "x".repeat(MAX_LIST_BYTES / 3);
         for n in 0..(MAX_BYTES / (MAX_LIST_BYTES / 3) + 2) {
             value["qemu"][0]["cpu_models"][0]["name"] = format!("{n}-{long}").into();
-            let text = value.to_string();
-            let written = memo.within(|| json(&HostProfile::from_json(&text).expect("decodes")));
-            assert_eq!(
-                written,
-                json(&HostProfile::from_json(&text).expect("decodes"))
-            );
+            assert_same_json(&memo, &value.to_string());
             let lists = lock(&memo.cpu_models);
             let held: usize = lists.by_text.keys().map(|t| t.len()).sum();
             assert_eq!(held, lists.bytes);
